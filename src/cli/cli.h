@@ -1,0 +1,15 @@
+/*
+ * cli.h - the subcommands of `devid`. Each takes the arguments after its name
+ * (argv[0] is the subcommand) and returns the process exit status.
+ */
+#ifndef DEVID_CLI_H
+#define DEVID_CLI_H
+
+#define EXIT_USAGE 2 /* bad command line */
+
+int cmd_vendor(int argc, char **argv);
+
+/* Number of online processors, at least 1. */
+int cli_ncpus(void);
+
+#endif

@@ -1,0 +1,258 @@
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "lib/error.h"
+#include "vendor/vendor.h"
+#include "lib/banned.h"
+
+static const char vendor_usage[] =
+    "usage: devid vendor init   --dir DIR --vendor NAME\n"
+    "       devid vendor mint   --dir DIR --batch ID --count N --out OUT [--keep-keys K]\n"
+    "                           [--threads T] [--part PART] [--quiet]\n"
+    "       devid vendor verify OUT --root ROOT.pem --signer SIGNER.pem [--threads T]\n"
+    "                           [--json]\n"
+    "\n"
+    "init    creates DIR/root.pem, DIR/issuing.pem, DIR/signer.pem and their keys (0600):\n"
+    "        the vendor root CA, the issuing CA that signs birth certificates, and the\n"
+    "        manifest signer. NAME matches [A-Z0-9.-]{1,64}.\n"
+    "mint    makes a reel of N chips in OUT: manifest.json, batch.json, claim.txt,\n"
+    "        claim.png, and chips/<udid>.pem/.key for the first K chips (default 3).\n"
+    "        Uses every core unless --threads says otherwise.\n"
+    "verify  checks a reel exactly as `devid serve` does on ingest and prints a reason\n"
+    "        for every rejected entry. Exit status 0 only if the whole reel is accepted.\n";
+
+static int
+usage_error(const char *fmt, const char *arg)
+{
+	fputs("devid vendor: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputs("\n\n", stderr);
+	fputs(vendor_usage, stderr);
+	return EXIT_USAGE;
+}
+
+static int
+parse_count(const char *s, size_t min, size_t max, size_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	if (*s < '0' || *s > '9')
+		return -1;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = (size_t)v;
+	return 0;
+}
+
+enum { OPT_DIR = 1, OPT_VENDOR, OPT_BATCH, OPT_COUNT, OPT_OUT, OPT_KEEP, OPT_THREADS, OPT_PART,
+	OPT_ROOT, OPT_SIGNER, OPT_QUIET, OPT_JSON, OPT_HELP };
+
+static const struct option vendor_opts[] = {
+	{"dir", required_argument, NULL, OPT_DIR},
+	{"vendor", required_argument, NULL, OPT_VENDOR},
+	{"batch", required_argument, NULL, OPT_BATCH},
+	{"count", required_argument, NULL, OPT_COUNT},
+	{"out", required_argument, NULL, OPT_OUT},
+	{"keep-keys", required_argument, NULL, OPT_KEEP},
+	{"threads", required_argument, NULL, OPT_THREADS},
+	{"part", required_argument, NULL, OPT_PART},
+	{"root", required_argument, NULL, OPT_ROOT},
+	{"signer", required_argument, NULL, OPT_SIGNER},
+	{"quiet", no_argument, NULL, OPT_QUIET},
+	{"json", no_argument, NULL, OPT_JSON},
+	{"help", no_argument, NULL, OPT_HELP},
+	{NULL, 0, NULL, 0},
+};
+
+struct vendor_args {
+	const char *dir, *vendor, *batch, *out, *part, *root, *signer;
+	size_t count, keep;
+	size_t threads;
+	bool have_count, quiet, json;
+};
+
+static void
+mint_progress(size_t done, size_t total, void *arg)
+{
+	(void)arg;
+	fprintf(stderr, "\rminting: %zu/%zu chips (%zu%%)", done, total, done * 100 / total);
+	if (done == total)
+		fputc('\n', stderr);
+}
+
+static int
+vendor_init_main(const struct vendor_args *a)
+{
+	struct devid_error e;
+
+	devid_error_clear(&e);
+	if (a->dir == NULL || a->vendor == NULL)
+		return usage_error("init needs --dir and --vendor%s", "");
+	if (vendor_init(a->dir, a->vendor, &e) != 0) {
+		fprintf(stderr, "devid vendor init: %s\n", e.msg);
+		return 1;
+	}
+	printf("vendor %s: root CA, issuing CA and manifest signer written to %s\n", a->vendor,
+	    a->dir);
+	return 0;
+}
+
+static int
+vendor_mint_main(const struct vendor_args *a)
+{
+	struct mint_opts o = {
+		.dir = a->dir,
+		.batch = a->batch,
+		.out = a->out,
+		.part_number = a->part,
+		.count = a->count,
+		.keep_keys = a->keep,
+		.threads = a->threads ? (int)a->threads : cli_ncpus(),
+	};
+	struct mint_result res;
+	struct devid_error e;
+
+	devid_error_clear(&e);
+	if (a->dir == NULL || a->batch == NULL || !a->have_count || a->out == NULL)
+		return usage_error("mint needs --dir, --batch, --count and --out%s", "");
+	if (!a->quiet && isatty(STDERR_FILENO) && a->count >= 1000)
+		o.progress = mint_progress;
+	if (vendor_mint(&o, &res, &e) != 0) {
+		fprintf(stderr, "devid vendor mint: %s\n", e.msg);
+		return 1;
+	}
+	printf("minted %zu chips of batch %s in %.2f s (%.0f chips/s, %d threads) into %s\n",
+	    a->count, a->batch, res.seconds, (double)a->count / res.seconds, o.threads, a->out);
+	printf("claim code: %s\n", res.claim);
+	return 0;
+}
+
+static int
+vendor_verify_main(const struct vendor_args *a)
+{
+	struct reel_report r;
+	struct devid_error e;
+	const struct manifest_report *m = &r.manifest;
+	int rc;
+
+	devid_error_clear(&e);
+	if (a->out == NULL || a->root == NULL || a->signer == NULL)
+		return usage_error("verify needs OUT, --root and --signer%s", "");
+	rc = reel_verify(a->out, a->root, a->signer, a->threads ? (int)a->threads : cli_ncpus(),
+	    &r, &e);
+	if (!r.checked) {
+		fprintf(stderr, "devid vendor verify: %s\n", e.msg);
+		reel_report_release(&r);
+		return 1;
+	}
+	if (a->json) {
+		json_t *j = manifest_report_json(m);
+
+		json_object_set_new(j, "claimError",
+		    r.claim_error[0] ? json_string(r.claim_error) : json_null());
+		json_object_set_new(j, "accepted", json_boolean(rc == 0));
+		json_dumpf(j, stdout, JSON_INDENT(2));
+		putchar('\n');
+		json_decref(j);
+	} else {
+		for (size_t i = 0; i < m->nrejects; i++)
+			printf("rejected: %s%s%s\n", m->rejects[i].message,
+			    m->rejects[i].unique_id[0] ? " uniqueId=" : "", m->rejects[i].unique_id);
+		if (m->rejected > m->nrejects)
+			printf("rejected: %zu more entries not listed\n", m->rejected - m->nrejects);
+		if (m->batch_error[0])
+			printf("rejected batch: %s\n", m->batch_error);
+		if (r.claim_error[0])
+			printf("rejected claim: %s\n", r.claim_error);
+		printf("reel %s/%s: %zu entries, %zu accepted, %zu rejected: %s\n", r.vendor, r.batch,
+		    m->total, m->accepted, m->rejected, rc == 0 ? "ACCEPTED" : "REJECTED");
+	}
+	reel_report_release(&r);
+	return rc == 0 ? 0 : 1;
+}
+
+int
+cmd_vendor(int argc, char **argv)
+{
+	struct vendor_args a = {.keep = 3};
+	const char *sub;
+	int c;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		fputs(vendor_usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	sub = argv[1];
+	optind = 1;
+	argc--;
+	argv++;
+	while ((c = getopt_long(argc, argv, "h", vendor_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_DIR:
+			a.dir = optarg;
+			break;
+		case OPT_VENDOR:
+			a.vendor = optarg;
+			break;
+		case OPT_BATCH:
+			a.batch = optarg;
+			break;
+		case OPT_COUNT:
+			if (parse_count(optarg, 1, MAX_BATCH_COUNT, &a.count) != 0)
+				return usage_error("--count \"%s\": expected 1 to 1000000", optarg);
+			a.have_count = true;
+			break;
+		case OPT_OUT:
+			a.out = optarg;
+			break;
+		case OPT_KEEP:
+			if (parse_count(optarg, 0, MAX_BATCH_COUNT, &a.keep) != 0)
+				return usage_error("--keep-keys \"%s\": expected a number", optarg);
+			break;
+		case OPT_THREADS:
+			if (parse_count(optarg, 1, 64, &a.threads) != 0)
+				return usage_error("--threads \"%s\": expected 1 to 64", optarg);
+			break;
+		case OPT_PART:
+			a.part = optarg;
+			break;
+		case OPT_ROOT:
+			a.root = optarg;
+			break;
+		case OPT_SIGNER:
+			a.signer = optarg;
+			break;
+		case OPT_QUIET:
+			a.quiet = true;
+			break;
+		case OPT_JSON:
+			a.json = true;
+			break;
+		case 'h':
+		case OPT_HELP:
+			fputs(vendor_usage, stdout);
+			return 0;
+		default:
+			return usage_error("bad option%s", "");
+		}
+	}
+	if (strcmp(sub, "init") == 0 && optind == argc)
+		return vendor_init_main(&a);
+	if (strcmp(sub, "mint") == 0 && optind == argc)
+		return vendor_mint_main(&a);
+	if (strcmp(sub, "verify") == 0 && optind == argc - 1) {
+		a.out = argv[optind];
+		return vendor_verify_main(&a);
+	}
+	if (strcmp(sub, "init") != 0 && strcmp(sub, "mint") != 0 && strcmp(sub, "verify") != 0)
+		return usage_error("unknown subcommand \"%s\"", sub);
+	return usage_error("unexpected argument \"%s\"", optind < argc ? argv[optind] : "");
+}

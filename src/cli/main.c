@@ -1,0 +1,45 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "lib/banned.h"
+
+static const char usage[] =
+    "usage: devid <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  vendor init|mint|verify   the chip vendor's tools: PKI, reels, checks\n"
+    "\n"
+    "Run `devid <command> --help` for a command's options.\n";
+
+int
+cli_ncpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("devid %s\n", DEVID_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "vendor") == 0)
+		return cmd_vendor(argc - 1, argv + 1);
+	fprintf(stderr, "devid: unknown command \"%s\"\n%s", argv[1], usage);
+	return EXIT_USAGE;
+}

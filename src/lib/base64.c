@@ -1,0 +1,161 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "base64.h"
+#include "error.h"
+
+static const char b64_std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64_url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static char *
+encode(const uint8_t *p, size_t n, const char *alpha, int pad)
+{
+	size_t olen = (n / 3) * 4 + 5, i, o = 0;
+	char *out;
+	uint32_t v;
+
+	if (n > (SIZE_MAX - 5) / 4 * 3 - 3)
+		return NULL;
+	if ((out = malloc(olen)) == NULL)
+		return NULL;
+	for (i = 0; i + 2 < n; i += 3) {
+		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+		out[o++] = alpha[v >> 18 & 63];
+		out[o++] = alpha[v >> 12 & 63];
+		out[o++] = alpha[v >> 6 & 63];
+		out[o++] = alpha[v & 63];
+	}
+	if (n - i == 1) {
+		v = (uint32_t)p[i] << 16;
+		out[o++] = alpha[v >> 18 & 63];
+		out[o++] = alpha[v >> 12 & 63];
+		if (pad) {
+			out[o++] = '=';
+			out[o++] = '=';
+		}
+	} else if (n - i == 2) {
+		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
+		out[o++] = alpha[v >> 18 & 63];
+		out[o++] = alpha[v >> 12 & 63];
+		out[o++] = alpha[v >> 6 & 63];
+		if (pad)
+			out[o++] = '=';
+	}
+	out[o] = '\0';
+	return out;
+}
+
+char *
+b64_encode(const uint8_t *p, size_t n)
+{
+	return encode(p, n, b64_std, 1);
+}
+
+char *
+b64url_encode(const uint8_t *p, size_t n)
+{
+	return encode(p, n, b64_url, 0);
+}
+
+static int
+sym_value(unsigned char c, int url)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == (url ? '-' : '+'))
+		return 62;
+	if (c == (url ? '_' : '/'))
+		return 63;
+	return -1;
+}
+
+/*
+ * Decodes the symbols in s[0..n) (whitespace already removed when allowed). With pad, the
+ * length must be a multiple of 4 with at most two '='; without, '=' is not allowed at all.
+ */
+static int
+decode(const char *s, size_t n, int url, int pad, int allow_ws, uint8_t **out, size_t *outlen)
+{
+	uint8_t *buf;
+	size_t o = 0, nsym = 0, npad = 0, i;
+	uint32_t acc = 0;
+	int v;
+
+	*out = NULL;
+	*outlen = 0;
+	if ((buf = malloc(n / 4 * 3 + 4)) == NULL)
+		return DEVID_ENOMEM;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (allow_ws && (c == '\r' || c == '\n' || c == ' ' || c == '\t'))
+			continue;
+		if (c == '=' && pad) {
+			npad++;
+			continue;
+		}
+		if (npad > 0 || (v = sym_value(c, url)) < 0)
+			goto bad;
+		acc = acc << 6 | (uint32_t)v;
+		if (++nsym % 4 == 0) {
+			buf[o++] = (uint8_t)(acc >> 16);
+			buf[o++] = (uint8_t)(acc >> 8);
+			buf[o++] = (uint8_t)acc;
+			acc = 0;
+		}
+	}
+	switch (nsym % 4) {
+	case 0:
+		if (npad != 0)
+			goto bad;
+		break;
+	case 1:
+		goto bad;
+	case 2:
+		if ((pad && npad != 2) || (acc & 0xf) != 0)
+			goto bad;
+		buf[o++] = (uint8_t)(acc >> 4);
+		break;
+	case 3:
+		if ((pad && npad != 1) || (acc & 0x3) != 0)
+			goto bad;
+		buf[o++] = (uint8_t)(acc >> 10);
+		buf[o++] = (uint8_t)(acc >> 2);
+		break;
+	}
+	buf[o] = '\0';
+	*out = buf;
+	*outlen = o;
+	return 0;
+bad:
+	free(buf);
+	return DEVID_EINVAL;
+}
+
+int
+b64_decode(const char *s, size_t n, int flags, uint8_t **out, size_t *outlen)
+{
+	return decode(s, n, 0, 1, (flags & B64_ALLOW_WS) != 0, out, outlen);
+}
+
+int
+b64url_decode(const char *s, size_t n, uint8_t **out, size_t *outlen)
+{
+	return decode(s, n, 1, 0, 0, out, outlen);
+}
+
+void
+hex_encode(const uint8_t *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}

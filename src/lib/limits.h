@@ -1,0 +1,41 @@
+/*
+ * limits.h - every limit on outside input, named, in one place.
+ * Sizes are in bytes unless the name says otherwise.
+ */
+#ifndef DEVID_LIMITS_H
+#define DEVID_LIMITS_H
+
+/* identifiers: vendor and batch names in claim codes, [A-Z0-9.-]{1,64} */
+#define MAX_NAME_LEN 64
+/* a chip's vendor serial (header.uniqueId / payload uniqueId) */
+#define MAX_SERIAL_LEN 64
+/* free-text payload fields (model, partNumber, organization names) */
+#define MAX_TEXT_FIELD_LEN 256
+/* RFC 3339 timestamps */
+#define MAX_TIMESTAMP_LEN 40
+
+/* one DER certificate, and a certificate chain in x5c */
+#define MAX_CERT_DER 8192
+#define MAX_X5C_CERTS 4
+/* one SignedSecureElement entry as JSON, and its decoded payload */
+#define MAX_ENTRY_SIZE 65536
+#define MAX_PAYLOAD_SIZE 49152
+/* the protected header of a JWS, decoded */
+#define MAX_PROTECTED_SIZE 1024
+/* keys in a publicKeySet */
+#define MAX_JWKS 8
+/* batch.json */
+#define MAX_DESCRIPTOR_SIZE 8192
+/* chips in one batch, and the whole manifest file */
+#define MAX_BATCH_COUNT 1000000
+#define MAX_MANIFEST_SIZE ((size_t)4 << 30)
+/* a claim code text: DEVID1:<64>:<64>:<26> */
+#define CLAIM_CODE_RANDOM_BYTES 16
+#define CLAIM_CODE_B32_LEN 26
+#define MAX_CLAIM_TEXT_LEN (6 + 1 + MAX_NAME_LEN + 1 + MAX_NAME_LEN + 1 + CLAIM_CODE_B32_LEN)
+/* per-entry rejections kept in a report (the count of all is always kept) */
+#define MAX_REPORT_ERRORS 1000
+/* files read whole by devid (PEM keys and certificates) */
+#define MAX_PEM_FILE 65536
+
+#endif

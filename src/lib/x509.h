@@ -1,0 +1,80 @@
+/*
+ * x509.h - X.509 helpers: exact-length loading, UDIDs, chain verification, the IDevID profile.
+ *
+ * Everything returned as a pointer is new (caller frees with the OpenSSL _free function)
+ * unless the name says get0.
+ */
+#ifndef DEVID_X509_H
+#define DEVID_X509_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "error.h"
+
+#define UDID_HEX_LEN 64
+
+/*
+ * Decodes exactly n bytes of DER (bytes after the certificate are an error), caches the
+ * extensions (X509_check_purpose) and rejects malformed ones. `what` names the certificate in
+ * messages ("x5c[0]").
+ */
+X509 *x509_from_der(const uint8_t *p, size_t n, const char *what, struct devid_error *e);
+
+/* Reads a PEM file holding exactly one certificate. */
+X509 *x509_load_pem_file(const char *path, struct devid_error *e);
+/* Reads a PEM file holding one or more certificates. */
+STACK_OF(X509) *x509_load_pem_file_all(const char *path, struct devid_error *e);
+/* Reads an unencrypted PEM private key. */
+EVP_PKEY *pkey_load_pem_file(const char *path, struct devid_error *e);
+
+/* Writes PEM files; keys are created with mode 0600 and never replace an existing file. */
+int x509_write_pem_file(const char *path, X509 *x, struct devid_error *e);
+int pkey_write_pem_file(const char *path, EVP_PKEY *key, struct devid_error *e);
+
+/* A fresh P-256 key. */
+EVP_PKEY *pkey_new_p256(struct devid_error *e);
+
+/* UDID: lowercase hex SHA-256 of the DER SubjectPublicKeyInfo; out holds 65 bytes. */
+int pkey_udid(EVP_PKEY *key, char out[UDID_HEX_LEN + 1]);
+int x509_udid(X509 *x, char out[UDID_HEX_LEN + 1]);
+/* SHA-256 of the certificate's DER (JWS x5t#S256). */
+int x509_sha256(X509 *x, uint8_t out[32]);
+/* The subjectKeyIdentifier, borrowed; NULL if absent. */
+const ASN1_OCTET_STRING *x509_get0_ski(X509 *x);
+
+/* A store trusting exactly the given certificates (references are taken). */
+X509_STORE *x509_store_new(STACK_OF(X509) *roots, struct devid_error *e);
+
+struct x509_verify_opts {
+	int purpose;   /* X509_PURPOSE_SSL_CLIENT for devices, X509_PURPOSE_ANY otherwise */
+	time_t at;     /* verification time; 0 = now */
+	int max_depth; /* 0 = OpenSSL's default */
+};
+
+/*
+ * Verifies leaf up to a certificate in roots through untrusted (may be NULL) with
+ * X509_V_FLAG_X509_STRICT and the given purpose. On failure the message names the depth
+ * and OpenSSL's reason. Returns 0 or DEVID_ECRYPTO.
+ */
+int x509_chain_verify(X509_STORE *roots, X509 *leaf, STACK_OF(X509) *untrusted,
+    const struct x509_verify_opts *o, struct devid_error *e);
+
+/*
+ * The rules every device birth certificate must meet on ingest (IEEE 802.1AR, RFC 5280):
+ * version 3; positive serial of at most 20 bytes; EC key on P-256 or P-384; basicConstraints
+ * absent or CA:FALSE; keyUsage critical and digitalSignature; extendedKeyUsage, if present,
+ * includes clientAuth; authorityKeyIdentifier present. The message names the rule.
+ */
+int x509_check_idevid(X509 *x, struct devid_error *e);
+
+/* Reads a whole file of at most max bytes; *out is NUL-terminated (free()). */
+int file_read_all(const char *path, size_t max, uint8_t **out, size_t *len,
+    struct devid_error *e);
+
+#endif
