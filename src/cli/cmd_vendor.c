@@ -52,24 +52,37 @@ parse_count(const char *s, size_t min, size_t max, size_t *out)
 	return 0;
 }
 
-enum { OPT_DIR = 1, OPT_VENDOR, OPT_BATCH, OPT_COUNT, OPT_OUT, OPT_KEEP, OPT_THREADS, OPT_PART,
-	OPT_ROOT, OPT_SIGNER, OPT_QUIET, OPT_JSON, OPT_HELP };
+enum {
+	OPT_DIR = 1,
+	OPT_VENDOR,
+	OPT_BATCH,
+	OPT_COUNT,
+	OPT_OUT,
+	OPT_KEEP,
+	OPT_THREADS,
+	OPT_PART,
+	OPT_ROOT,
+	OPT_SIGNER,
+	OPT_QUIET,
+	OPT_JSON,
+	OPT_HELP
+};
 
 static const struct option vendor_opts[] = {
-	{"dir", required_argument, NULL, OPT_DIR},
-	{"vendor", required_argument, NULL, OPT_VENDOR},
-	{"batch", required_argument, NULL, OPT_BATCH},
-	{"count", required_argument, NULL, OPT_COUNT},
-	{"out", required_argument, NULL, OPT_OUT},
-	{"keep-keys", required_argument, NULL, OPT_KEEP},
-	{"threads", required_argument, NULL, OPT_THREADS},
-	{"part", required_argument, NULL, OPT_PART},
-	{"root", required_argument, NULL, OPT_ROOT},
-	{"signer", required_argument, NULL, OPT_SIGNER},
-	{"quiet", no_argument, NULL, OPT_QUIET},
-	{"json", no_argument, NULL, OPT_JSON},
-	{"help", no_argument, NULL, OPT_HELP},
-	{NULL, 0, NULL, 0},
+    {"dir", required_argument, NULL, OPT_DIR},
+    {"vendor", required_argument, NULL, OPT_VENDOR},
+    {"batch", required_argument, NULL, OPT_BATCH},
+    {"count", required_argument, NULL, OPT_COUNT},
+    {"out", required_argument, NULL, OPT_OUT},
+    {"keep-keys", required_argument, NULL, OPT_KEEP},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"part", required_argument, NULL, OPT_PART},
+    {"root", required_argument, NULL, OPT_ROOT},
+    {"signer", required_argument, NULL, OPT_SIGNER},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
 };
 
 struct vendor_args {
@@ -109,13 +122,13 @@ static int
 vendor_mint_main(const struct vendor_args *a)
 {
 	struct mint_opts o = {
-		.dir = a->dir,
-		.batch = a->batch,
-		.out = a->out,
-		.part_number = a->part,
-		.count = a->count,
-		.keep_keys = a->keep,
-		.threads = a->threads ? (int)a->threads : cli_ncpus(),
+	    .dir = a->dir,
+	    .batch = a->batch,
+	    .out = a->out,
+	    .part_number = a->part,
+	    .count = a->count,
+	    .keep_keys = a->keep,
+	    .threads = a->threads ? (int)a->threads : cli_ncpus(),
 	};
 	struct mint_result res;
 	struct devid_error e;
@@ -146,8 +159,8 @@ vendor_verify_main(const struct vendor_args *a)
 	devid_error_clear(&e);
 	if (a->out == NULL || a->root == NULL || a->signer == NULL)
 		return usage_error("verify needs OUT, --root and --signer%s", "");
-	rc = reel_verify(a->out, a->root, a->signer, a->threads ? (int)a->threads : cli_ncpus(),
-	    &r, &e);
+	rc = reel_verify(
+	    a->out, a->root, a->signer, a->threads ? (int)a->threads : cli_ncpus(), &r, &e);
 	if (!r.checked) {
 		fprintf(stderr, "devid vendor verify: %s\n", e.msg);
 		reel_report_release(&r);
@@ -156,8 +169,8 @@ vendor_verify_main(const struct vendor_args *a)
 	if (a->json) {
 		json_t *j = manifest_report_json(m);
 
-		json_object_set_new(j, "claimError",
-		    r.claim_error[0] ? json_string(r.claim_error) : json_null());
+		json_object_set_new(
+		    j, "claimError", r.claim_error[0] ? json_string(r.claim_error) : json_null());
 		json_object_set_new(j, "accepted", json_boolean(rc == 0));
 		json_dumpf(j, stdout, JSON_INDENT(2));
 		putchar('\n');
@@ -165,15 +178,17 @@ vendor_verify_main(const struct vendor_args *a)
 	} else {
 		for (size_t i = 0; i < m->nrejects; i++)
 			printf("rejected: %s%s%s\n", m->rejects[i].message,
-			    m->rejects[i].unique_id[0] ? " uniqueId=" : "", m->rejects[i].unique_id);
+			    m->rejects[i].unique_id[0] ? " uniqueId=" : "",
+			    m->rejects[i].unique_id);
 		if (m->rejected > m->nrejects)
-			printf("rejected: %zu more entries not listed\n", m->rejected - m->nrejects);
+			printf(
+			    "rejected: %zu more entries not listed\n", m->rejected - m->nrejects);
 		if (m->batch_error[0])
 			printf("rejected batch: %s\n", m->batch_error);
 		if (r.claim_error[0])
 			printf("rejected claim: %s\n", r.claim_error);
-		printf("reel %s/%s: %zu entries, %zu accepted, %zu rejected: %s\n", r.vendor, r.batch,
-		    m->total, m->accepted, m->rejected, rc == 0 ? "ACCEPTED" : "REJECTED");
+		printf("reel %s/%s: %zu entries, %zu accepted, %zu rejected: %s\n", r.vendor,
+		    r.batch, m->total, m->accepted, m->rejected, rc == 0 ? "ACCEPTED" : "REJECTED");
 	}
 	reel_report_release(&r);
 	return rc == 0 ? 0 : 1;

@@ -6,6 +6,7 @@
 
 #include "base64.h"
 #include "claim.h"
+#include "banned.h"
 
 static const char b32_alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
@@ -43,8 +44,8 @@ b32_encode16(const uint8_t in[CLAIM_CODE_RANDOM_BYTES], char out[CLAIM_CODE_B32_
 }
 
 int
-claim_code_generate(const char *vendor, const char *batch, struct claim_code *c,
-    struct devid_error *e)
+claim_code_generate(
+    const char *vendor, const char *batch, struct claim_code *c, struct devid_error *e)
 {
 	uint8_t rnd[CLAIM_CODE_RANDOM_BYTES];
 
@@ -61,8 +62,8 @@ claim_code_generate(const char *vendor, const char *batch, struct claim_code *c,
 	OPENSSL_cleanse(rnd, sizeof(rnd));
 	snprintf(c->vendor, sizeof(c->vendor), "%s", vendor);
 	snprintf(c->batch, sizeof(c->batch), "%s", batch);
-	snprintf(c->text, sizeof(c->text), "%s:%s:%s:%s", CLAIM_CODE_PREFIX, vendor, batch,
-	    c->code);
+	snprintf(
+	    c->text, sizeof(c->text), "%s:%s:%s:%s", CLAIM_CODE_PREFIX, vendor, batch, c->code);
 	return 0;
 }
 
@@ -75,8 +76,8 @@ claim_code_parse(const uint8_t *p, size_t n, struct claim_code *c, struct devid_
 
 	memset(c, 0, sizeof(*c));
 	if (n > MAX_CLAIM_TEXT_LEN)
-		return devid_error_set(e, DEVID_EINVAL, "claim code: %zu characters, limit %d", n,
-		    MAX_CLAIM_TEXT_LEN);
+		return devid_error_set(
+		    e, DEVID_EINVAL, "claim code: %zu characters, limit %d", n, MAX_CLAIM_TEXT_LEN);
 	for (const char *q = s; q <= end; q++) {
 		if (q == end || *q == ':') {
 			if (k == 4)
@@ -88,16 +89,16 @@ claim_code_parse(const uint8_t *p, size_t n, struct claim_code *c, struct devid_
 		}
 	}
 	if (k != 4)
-		return devid_error_set(e, DEVID_EINVAL,
-		    "claim code: expected DEVID1:<VENDOR>:<BATCH>:<CODE>");
+		return devid_error_set(
+		    e, DEVID_EINVAL, "claim code: expected DEVID1:<VENDOR>:<BATCH>:<CODE>");
 	if (flen[0] != strlen(CLAIM_CODE_PREFIX) || memcmp(f[0], CLAIM_CODE_PREFIX, flen[0]) != 0)
 		return devid_error_set(e, DEVID_EINVAL, "claim code: does not start with DEVID1:");
 	if (!claim_name_valid(f[1], flen[1]))
-		return devid_error_set(e, DEVID_EINVAL,
-		    "claim code: vendor must match [A-Z0-9.-]{1,64}");
+		return devid_error_set(
+		    e, DEVID_EINVAL, "claim code: vendor must match [A-Z0-9.-]{1,64}");
 	if (!claim_name_valid(f[2], flen[2]))
-		return devid_error_set(e, DEVID_EINVAL,
-		    "claim code: batch must match [A-Z0-9.-]{1,64}");
+		return devid_error_set(
+		    e, DEVID_EINVAL, "claim code: batch must match [A-Z0-9.-]{1,64}");
 	if (flen[3] != CLAIM_CODE_B32_LEN)
 		return devid_error_set(e, DEVID_EINVAL,
 		    "claim code: code has %zu characters, must be %d", flen[3], CLAIM_CODE_B32_LEN);
@@ -109,8 +110,8 @@ claim_code_parse(const uint8_t *p, size_t n, struct claim_code *c, struct devid_
 			    "claim code: character %zu of the code is not RFC 4648 base32", i + 1);
 		/* 26 symbols carry 130 bits for 128: the last symbol's 2 low bits are zero */
 		if (i == flen[3] - 1 && ((hit - b32_alpha) & 3) != 0)
-			return devid_error_set(e, DEVID_EINVAL,
-			    "claim code: last character is not canonical base32");
+			return devid_error_set(
+			    e, DEVID_EINVAL, "claim code: last character is not canonical base32");
 	}
 	memcpy(c->vendor, f[1], flen[1]);
 	memcpy(c->batch, f[2], flen[2]);

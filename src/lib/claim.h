@@ -28,8 +28,8 @@ struct claim_code {
 bool claim_name_valid(const char *s, size_t n);
 
 /* Fills c with a new code for vendor/batch from 16 bytes of RAND_bytes. */
-int claim_code_generate(const char *vendor, const char *batch, struct claim_code *c,
-    struct devid_error *e);
+int claim_code_generate(
+    const char *vendor, const char *batch, struct claim_code *c, struct devid_error *e);
 
 /* Parses exactly p[0..n) (no surrounding whitespace). The message names the bad part. */
 int claim_code_parse(const uint8_t *p, size_t n, struct claim_code *c, struct devid_error *e);

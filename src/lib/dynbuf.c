@@ -5,6 +5,7 @@
 
 #include "dynbuf.h"
 #include "error.h"
+#include "banned.h"
 
 void
 dynbuf_init(struct dynbuf *b, size_t max)

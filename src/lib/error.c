@@ -5,6 +5,7 @@
 #include <openssl/err.h>
 
 #include "error.h"
+#include "banned.h"
 
 void
 devid_error_clear(struct devid_error *e)

@@ -12,14 +12,14 @@
 
 enum {
 	DEVID_OK = 0,
-	DEVID_EINVAL = -1,    /* bad input: the caller sent something wrong */
-	DEVID_ENOMEM = -2,    /* out of memory */
-	DEVID_EIO = -3,       /* file or socket I/O failed */
-	DEVID_ECRYPTO = -4,   /* a signature, chain or key check failed */
+	DEVID_EINVAL = -1, /* bad input: the caller sent something wrong */
+	DEVID_ENOMEM = -2, /* out of memory */
+	DEVID_EIO = -3, /* file or socket I/O failed */
+	DEVID_ECRYPTO = -4, /* a signature, chain or key check failed */
 	DEVID_ENOTFOUND = -5, /* no such object (or not yours) */
 	DEVID_ECONFLICT = -6, /* the object exists or is in the wrong state */
-	DEVID_ELIMIT = -7,    /* a named limit was exceeded */
-	DEVID_EAUTH = -8,     /* not authenticated or not allowed */
+	DEVID_ELIMIT = -7, /* a named limit was exceeded */
+	DEVID_EAUTH = -8, /* not authenticated or not allowed */
 	DEVID_EINTERNAL = -9, /* a bug or an unexpected library failure */
 };
 

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "banned.h"
 
 json_t *
 json_parse(const uint8_t *p, size_t n, const char *what, struct devid_error *e)
@@ -11,8 +12,8 @@ json_parse(const uint8_t *p, size_t n, const char *what, struct devid_error *e)
 
 	j = json_loadb((const char *)p, n, JSON_REJECT_DUPLICATES, &jerr);
 	if (j == NULL)
-		devid_error_set(e, DEVID_EINVAL, "%s: not valid JSON at line %d column %d: %s", what,
-		    jerr.line, jerr.column, jerr.text);
+		devid_error_set(e, DEVID_EINVAL, "%s: not valid JSON at line %d column %d: %s",
+		    what, jerr.line, jerr.column, jerr.text);
 	return j;
 }
 
@@ -39,8 +40,8 @@ json_get_str(const json_t *obj, const char *key, size_t minlen, size_t maxlen, b
 		    "%s: \"%s\" has %zu characters, allowed %zu to %zu", what, key, n, minlen,
 		    maxlen);
 	if (strlen(json_string_value(v)) != n)
-		return devid_error_set(e, DEVID_EINVAL, "%s: \"%s\" contains a NUL character", what,
-		    key);
+		return devid_error_set(
+		    e, DEVID_EINVAL, "%s: \"%s\" contains a NUL character", what, key);
 	*out = json_string_value(v);
 	if (len != NULL)
 		*len = n;
@@ -48,8 +49,8 @@ json_get_str(const json_t *obj, const char *key, size_t minlen, size_t maxlen, b
 }
 
 int
-json_get_int(const json_t *obj, const char *key, json_int_t min, json_int_t max,
-    json_int_t *out, const char *what, struct devid_error *e)
+json_get_int(const json_t *obj, const char *key, json_int_t min, json_int_t max, json_int_t *out,
+    const char *what, struct devid_error *e)
 {
 	json_t *v = json_object_get(obj, key);
 
@@ -94,8 +95,9 @@ json_get_arr(const json_t *obj, const char *key, size_t maxlen, json_t **out, co
 	if (!json_is_array(v))
 		return devid_error_set(e, DEVID_EINVAL, "%s: \"%s\" is not an array", what, key);
 	if (json_array_size(v) == 0 || json_array_size(v) > maxlen)
-		return devid_error_set(e, DEVID_EINVAL, "%s: \"%s\" has %zu elements, allowed 1 to %zu",
-		    what, key, json_array_size(v), maxlen);
+		return devid_error_set(e, DEVID_EINVAL,
+		    "%s: \"%s\" has %zu elements, allowed 1 to %zu", what, key, json_array_size(v),
+		    maxlen);
 	*out = v;
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include "json.h"
 #include "jws.h"
 #include "limits.h"
+#include "banned.h"
 
 int
 es256_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t sig[ES256_SIG_LEN],
@@ -100,8 +101,8 @@ jws_header_parse(const char *prot_b64, size_t len, struct jws_header *h, struct 
 
 	memset(h, 0, sizeof(*h));
 	if (len > MAX_PROTECTED_SIZE * 4 / 3 + 4) {
-		devid_error_set(e, rc, "protected header: %zu bytes, limit %d", len,
-		    MAX_PROTECTED_SIZE);
+		devid_error_set(
+		    e, rc, "protected header: %zu bytes, limit %d", len, MAX_PROTECTED_SIZE);
 		goto out;
 	}
 	if (b64url_decode(prot_b64, len, &raw, &rawlen) != 0) {
@@ -132,8 +133,8 @@ jws_header_parse(const char *prot_b64, size_t len, struct jws_header *h, struct 
 	default:
 		goto out;
 	}
-	switch (json_get_str(root, "kid", 1, sizeof(h->kid) - 1, false, &kid, &n,
-	    "protected header", e)) {
+	switch (json_get_str(
+	    root, "kid", 1, sizeof(h->kid) - 1, false, &kid, &n, "protected header", e)) {
 	case 0:
 		memcpy(h->kid, kid, n + 1);
 		break;
@@ -188,8 +189,8 @@ jws_sign_flat(EVP_PKEY *key, const uint8_t *kid, size_t kidlen, const uint8_t x5
 		goto out;
 	if ((sig_b64 = b64url_encode(sig, sizeof(sig))) == NULL)
 		goto oom;
-	out = json_pack("{s:s, s:s, s:s}", "payload", pay_b64, "protected", prot_b64, "signature",
-	    sig_b64);
+	out = json_pack(
+	    "{s:s, s:s, s:s}", "payload", pay_b64, "protected", prot_b64, "signature", sig_b64);
 	if (out == NULL)
 		goto oom;
 	goto out;

@@ -21,28 +21,27 @@
 int es256_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t sig[ES256_SIG_LEN],
     struct devid_error *e);
 /* Verifies a raw r||s signature; any length other than 64 is a failure. 0 or DEVID_ECRYPTO. */
-int es256_verify(EVP_PKEY *pub, const uint8_t *msg, size_t len, const uint8_t *sig,
-    size_t siglen, struct devid_error *e);
+int es256_verify(EVP_PKEY *pub, const uint8_t *msg, size_t len, const uint8_t *sig, size_t siglen,
+    struct devid_error *e);
 
 /* The members of a protected header devid reads. */
 struct jws_header {
 	uint8_t x5t_s256[32]; /* SHA-256 of the signer certificate's DER */
-	char kid[128];        /* "" when absent */
+	char kid[128]; /* "" when absent */
 };
 
 /*
  * Decodes and checks a protected header: alg must be ES256, typ (if present) "JWT",
  * x5t#S256 present and 32 bytes.
  */
-int jws_header_parse(const char *prot_b64, size_t len, struct jws_header *h,
-    struct devid_error *e);
+int jws_header_parse(const char *prot_b64, size_t len, struct jws_header *h, struct devid_error *e);
 
 /*
  * Returns a new object {"payload","protected","signature"}; the protected header is
  * {"typ":"JWT","alg":"ES256","kid":b64url(kid),"x5t#S256":b64url(x5t)}.
  */
-json_t *jws_sign_flat(EVP_PKEY *key, const uint8_t *kid, size_t kidlen,
-    const uint8_t x5t_s256[32], const uint8_t *payload, size_t plen, struct devid_error *e);
+json_t *jws_sign_flat(EVP_PKEY *key, const uint8_t *kid, size_t kidlen, const uint8_t x5t_s256[32],
+    const uint8_t *payload, size_t plen, struct devid_error *e);
 
 /* Verifies prot_b64 "." payload_b64 against sig_b64 with pub. 0 or DEVID_ECRYPTO/EINVAL. */
 int jws_verify(EVP_PKEY *pub, const char *prot_b64, size_t prot_len, const char *payload_b64,

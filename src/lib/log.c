@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "banned.h"
 
 static enum log_level log_threshold = LOG_LEVEL_INFO;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;

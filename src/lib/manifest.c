@@ -12,6 +12,7 @@
 #include "claim.h"
 #include "json.h"
 #include "manifest.h"
+#include "banned.h"
 
 struct trusted_signer {
 	X509 *cert;
@@ -38,7 +39,7 @@ vendor_trust_free(struct vendor_trust *t)
 }
 
 struct vendor_trust *
-vendor_trust_new(STACK_OF(X509) *roots, STACK_OF(X509) *signers, struct devid_error *e)
+vendor_trust_new(STACK_OF(X509) * roots, STACK_OF(X509) * signers, struct devid_error *e)
 {
 	struct x509_verify_opts opts = {.purpose = X509_PURPOSE_ANY};
 	struct vendor_trust *t;
@@ -59,12 +60,13 @@ vendor_trust_new(STACK_OF(X509) *roots, STACK_OF(X509) *signers, struct devid_er
 		if (s->pub == NULL || EVP_PKEY_get_base_id(s->pub) != EVP_PKEY_EC ||
 		    EVP_PKEY_get_group_name(s->pub, curve, sizeof(curve), NULL) != 1 ||
 		    strcmp(curve, "prime256v1") != 0) {
-			devid_error_set(e, DEVID_EINVAL, "manifest signer %d: key is not P-256 (ES256)",
-			    i);
+			devid_error_set(
+			    e, DEVID_EINVAL, "manifest signer %d: key is not P-256 (ES256)", i);
 			goto fail;
 		}
 		if (x509_chain_verify(t->roots, x, NULL, &opts, e) != 0) {
-			devid_error_prefix(e, "manifest signer %d does not chain to the vendor root", i);
+			devid_error_prefix(
+			    e, "manifest signer %d does not chain to the vendor root", i);
 			goto fail;
 		}
 		if (x509_sha256(x, s->x5t) != 0) {
@@ -120,8 +122,8 @@ get_b64_member(const json_t *obj, const char *key, size_t max, char **out, size_
 
 /* Reads x5c (standard base64 DER certificates) into the entry. */
 static int
-entry_parse_x5c(struct manifest_entry *m, const json_t *jwk, const char *what,
-    struct devid_error *e)
+entry_parse_x5c(
+    struct manifest_entry *m, const json_t *jwk, const char *what, struct devid_error *e)
 {
 	json_t *x5c, *v;
 	uint8_t *der = NULL;
@@ -134,11 +136,12 @@ entry_parse_x5c(struct manifest_entry *m, const json_t *jwk, const char *what,
 		return rc;
 	if ((m->chain = sk_X509_new_null()) == NULL)
 		return devid_error_set(e, DEVID_ENOMEM, "%s: out of memory", what);
-	json_array_foreach(x5c, i, v) {
+	json_array_foreach(x5c, i, v)
+	{
 		snprintf(name, sizeof(name), "x5c[%zu]", i);
 		if (!json_is_string(v) || json_string_length(v) > MAX_CERT_DER * 4 / 3 + 4)
-			return devid_error_set(e, rc, "%s: %s is not a string of base64 DER", what,
-			    name);
+			return devid_error_set(
+			    e, rc, "%s: %s is not a string of base64 DER", what, name);
 		if (b64_decode(json_string_value(v), json_string_length(v), 0, &der, &derlen) != 0)
 			return devid_error_set(e, rc, "%s: %s is not standard base64", what, name);
 		x = x509_from_der(der, derlen, name, e);
@@ -159,8 +162,8 @@ entry_parse_x5c(struct manifest_entry *m, const json_t *jwk, const char *what,
 
 /* Reads the identity JWK (the one carrying x5c) of publicKeySet. */
 static int
-entry_parse_keys(struct manifest_entry *m, const json_t *payload, const char *what,
-    struct devid_error *e)
+entry_parse_keys(
+    struct manifest_entry *m, const json_t *payload, const char *what, struct devid_error *e)
 {
 	json_t *pks, *keys, *k, *ident = NULL;
 	const char *kty, *crv, *x, *y;
@@ -171,10 +174,11 @@ entry_parse_keys(struct manifest_entry *m, const json_t *payload, const char *wh
 	if (json_get_obj(payload, "publicKeySet", true, &pks, what, e) != 0 ||
 	    json_get_arr(pks, "keys", MAX_JWKS, &keys, what, e) != 0)
 		return rc;
-	json_array_foreach(keys, i, k) {
+	json_array_foreach(keys, i, k)
+	{
 		if (!json_is_object(k))
-			return devid_error_set(e, rc, "%s: publicKeySet.keys[%zu] is not an object",
-			    what, i);
+			return devid_error_set(
+			    e, rc, "%s: publicKeySet.keys[%zu] is not an object", what, i);
 		if (json_object_get(k, "x5c") != NULL) {
 			if (ident != NULL)
 				return devid_error_set(e, rc,
@@ -196,7 +200,8 @@ entry_parse_keys(struct manifest_entry *m, const json_t *payload, const char *wh
 	else if (strcmp(crv, "P-384") == 0)
 		coord = 48;
 	else
-		return devid_error_set(e, rc, "%s: JWK crv \"%s\" is not P-256 or P-384", what, crv);
+		return devid_error_set(
+		    e, rc, "%s: JWK crv \"%s\" is not P-256 or P-384", what, crv);
 	if (b64url_decode(x, xl, &dx, &dl) != 0 || dl != coord) {
 		devid_error_set(e, rc, "%s: JWK x is not %zu bytes of base64url", what, coord);
 		goto out;
@@ -216,8 +221,8 @@ out:
 }
 
 int
-manifest_entry_parse(const json_t *obj, size_t index, struct manifest_entry **out,
-    struct devid_error *e)
+manifest_entry_parse(
+    const json_t *obj, size_t index, struct manifest_entry **out, struct devid_error *e)
 {
 	struct manifest_entry *m = NULL;
 	json_t *payload = NULL, *hdr;
@@ -239,8 +244,8 @@ manifest_entry_parse(const json_t *obj, size_t index, struct manifest_entry **ou
 		goto out;
 	}
 	if (get_b64_member(obj, "protected", MAX_PROTECTED_SIZE * 2, &m->prot_b64, &n, what, e) ||
-	    get_b64_member(obj, "payload", MAX_PAYLOAD_SIZE * 4 / 3 + 4, &m->payload_b64, &plen,
-		what, e) ||
+	    get_b64_member(
+		obj, "payload", MAX_PAYLOAD_SIZE * 4 / 3 + 4, &m->payload_b64, &plen, what, e) ||
 	    get_b64_member(obj, "signature", 128, &m->sig_b64, &n, what, e))
 		goto out;
 	if (jws_header_parse(m->prot_b64, strlen(m->prot_b64), &m->hdr, e) != 0) {
@@ -274,8 +279,9 @@ manifest_entry_parse(const json_t *obj, size_t index, struct manifest_entry **ou
 	    json_get_str(hdr, "uniqueId", 1, MAX_SERIAL_LEN, true, &huid, NULL, what, e) != 0)
 		goto out;
 	if (strcmp(huid, m->unique_id) != 0) {
-		devid_error_set(e, rc, "%s: header.uniqueId \"%s\" differs from the payload's \"%s\"",
-		    what, huid, m->unique_id);
+		devid_error_set(e, rc,
+		    "%s: header.uniqueId \"%s\" differs from the payload's \"%s\"", what, huid,
+		    m->unique_id);
 		goto out;
 	}
 	if ((rc = entry_parse_keys(m, payload, what, e)) != 0)
@@ -300,16 +306,16 @@ out:
 }
 
 int
-manifest_entry_parse_bytes(const uint8_t *p, size_t n, struct manifest_entry **out,
-    struct devid_error *e)
+manifest_entry_parse_bytes(
+    const uint8_t *p, size_t n, struct manifest_entry **out, struct devid_error *e)
 {
 	json_t *obj;
 	int rc;
 
 	*out = NULL;
 	if (n > MAX_ENTRY_SIZE)
-		return devid_error_set(e, DEVID_EINVAL, "entry: %zu bytes, limit %d", n,
-		    MAX_ENTRY_SIZE);
+		return devid_error_set(
+		    e, DEVID_EINVAL, "entry: %zu bytes, limit %d", n, MAX_ENTRY_SIZE);
 	if ((obj = json_parse(p, n, "entry", e)) == NULL)
 		return DEVID_EINVAL;
 	rc = manifest_entry_parse(obj, 0, out, e);
@@ -325,8 +331,10 @@ cert_key_xy(X509 *x, uint8_t *out, size_t *len)
 	size_t n = 0;
 	EVP_PKEY *pk = X509_get0_pubkey(x);
 
-	if (pk == NULL || EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
-	    pt, sizeof(pt), &n) != 1 || n < 3 || pt[0] != 0x04)
+	if (pk == NULL ||
+	    EVP_PKEY_get_octet_string_param(
+		pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof(pt), &n) != 1 ||
+	    n < 3 || pt[0] != 0x04)
 		return DEVID_ECRYPTO;
 	memcpy(out, pt + 1, n - 1);
 	*len = n - 1;
@@ -334,8 +342,8 @@ cert_key_xy(X509 *x, uint8_t *out, size_t *len)
 }
 
 int
-manifest_entry_verify(const struct manifest_entry *m, const struct vendor_trust *t,
-    struct devid_error *e)
+manifest_entry_verify(
+    const struct manifest_entry *m, const struct vendor_trust *t, struct devid_error *e)
 {
 	struct x509_verify_opts opts = {.purpose = X509_PURPOSE_SSL_CLIENT};
 	uint8_t xy[2 * 48];
@@ -345,8 +353,8 @@ manifest_entry_verify(const struct manifest_entry *m, const struct vendor_trust 
 	if ((signer = vendor_trust_get0_signer(t, m->hdr.x5t_s256)) == NULL)
 		return devid_error_set(e, DEVID_ECRYPTO,
 		    "manifest signer not trusted (x5t#S256 matches no trusted signer)");
-	if (jws_verify(X509_get0_pubkey(signer), m->prot_b64, strlen(m->prot_b64),
-	    m->payload_b64, strlen(m->payload_b64), m->sig_b64, strlen(m->sig_b64), e) != 0) {
+	if (jws_verify(X509_get0_pubkey(signer), m->prot_b64, strlen(m->prot_b64), m->payload_b64,
+		strlen(m->payload_b64), m->sig_b64, strlen(m->sig_b64), e) != 0) {
 		devid_error_prefix(e, "JWS (RFC 7515 5.2)");
 		return DEVID_ECRYPTO;
 	}
@@ -360,8 +368,8 @@ manifest_entry_verify(const struct manifest_entry *m, const struct vendor_trust 
 	}
 	if (cert_key_xy(m->cert, xy, &xylen) != 0 || xylen != m->jwk_xy_len ||
 	    CRYPTO_memcmp(xy, m->jwk_xy, xylen) != 0)
-		return devid_error_set(e, DEVID_ECRYPTO,
-		    "JWK x/y differ from the key in the x5c[0] certificate");
+		return devid_error_set(
+		    e, DEVID_ECRYPTO, "JWK x/y differ from the key in the x5c[0] certificate");
 	return 0;
 }
 
@@ -390,8 +398,8 @@ copy_str(const json_t *o, const char *key, size_t min, size_t max, char *dst, co
 }
 
 int
-batch_descriptor_parse(const uint8_t *p, size_t n, struct batch_descriptor **out,
-    struct devid_error *e)
+batch_descriptor_parse(
+    const uint8_t *p, size_t n, struct batch_descriptor **out, struct devid_error *e)
 {
 	static const char what[] = "batch descriptor";
 	struct batch_descriptor *d = NULL;
@@ -416,8 +424,8 @@ batch_descriptor_parse(const uint8_t *p, size_t n, struct batch_descriptor **out
 		rc = devid_error_set(e, DEVID_ENOMEM, "%s: out of memory", what);
 		goto out;
 	}
-	if (get_b64_member(root, "protected", MAX_PROTECTED_SIZE * 2, &d->prot_b64, &len, what,
-		e) ||
+	if (get_b64_member(
+		root, "protected", MAX_PROTECTED_SIZE * 2, &d->prot_b64, &len, what, e) ||
 	    get_b64_member(root, "payload", MAX_DESCRIPTOR_SIZE, &d->payload_b64, &len, what, e) ||
 	    get_b64_member(root, "signature", 128, &d->sig_b64, &rawlen, what, e))
 		goto out;
@@ -466,16 +474,16 @@ out:
 }
 
 int
-batch_descriptor_verify(const struct batch_descriptor *d, const struct vendor_trust *t,
-    struct devid_error *e)
+batch_descriptor_verify(
+    const struct batch_descriptor *d, const struct vendor_trust *t, struct devid_error *e)
 {
 	X509 *signer;
 
 	if ((signer = vendor_trust_get0_signer(t, d->hdr.x5t_s256)) == NULL)
 		return devid_error_set(e, DEVID_ECRYPTO,
 		    "batch descriptor: signer not trusted (x5t#S256 matches no trusted signer)");
-	if (jws_verify(X509_get0_pubkey(signer), d->prot_b64, strlen(d->prot_b64),
-	    d->payload_b64, strlen(d->payload_b64), d->sig_b64, strlen(d->sig_b64), e) != 0) {
+	if (jws_verify(X509_get0_pubkey(signer), d->prot_b64, strlen(d->prot_b64), d->payload_b64,
+		strlen(d->payload_b64), d->sig_b64, strlen(d->sig_b64), e) != 0) {
 		devid_error_prefix(e, "batch descriptor: JWS (RFC 7515 5.2)");
 		return DEVID_ECRYPTO;
 	}
@@ -573,7 +581,8 @@ manifest_parse(const uint8_t *p, size_t n, struct manifest **out, struct manifes
 	}
 	m->n = json_array_size(root);
 	r->total = m->n;
-	json_array_foreach(root, i, v) {
+	json_array_foreach(root, i, v)
+	{
 		devid_error_clear(&ee);
 		if (manifest_entry_parse(v, i, &m->entries[i], &ee) != 0) {
 			const char *uid = NULL;
@@ -619,7 +628,8 @@ check_worker(void *arg)
 			snprintf(j->msgs[i], DEVID_ERROR_MAX, "entry %zu: %s", i, e.msg);
 		else if (j->batch_id != NULL && me->group_id[0] == '\0' && j->require_group)
 			snprintf(j->msgs[i], DEVID_ERROR_MAX,
-			    "entry %zu: groupId is missing; the batch id is \"%s\"", i, j->batch_id);
+			    "entry %zu: groupId is missing; the batch id is \"%s\"", i,
+			    j->batch_id);
 		else if (j->batch_id != NULL && me->group_id[0] != '\0' &&
 		    strcmp(me->group_id, j->batch_id) != 0)
 			snprintf(j->msgs[i], DEVID_ERROR_MAX,
@@ -647,8 +657,8 @@ uid_cmp(const void *a, const void *b)
 
 /* Rejects every entry whose chip (by cmp) appeared earlier in the batch. */
 static void
-check_duplicates(const struct manifest *m, int (*cmp)(const void *, const void *),
-    const char *what, char (*msgs)[DEVID_ERROR_MAX])
+check_duplicates(const struct manifest *m, int (*cmp)(const void *, const void *), const char *what,
+    char (*msgs)[DEVID_ERROR_MAX])
 {
 	const struct manifest_entry **v;
 	size_t n = 0;
@@ -675,10 +685,11 @@ check_duplicates(const struct manifest *m, int (*cmp)(const void *, const void *
 
 int
 manifest_check_batch(const struct manifest *m, const struct batch_descriptor *d,
-    const char *batch_id, const struct vendor_trust *t, int nthreads,
-    struct manifest_report *r)
+    const char *batch_id, const struct vendor_trust *t, int nthreads, struct manifest_report *r)
 {
-	struct check_job j = {.m = m, .t = t, .batch_id = d != NULL ? d->batch_id : batch_id,
+	struct check_job j = {.m = m,
+	    .t = t,
+	    .batch_id = d != NULL ? d->batch_id : batch_id,
 	    .require_group = d != NULL};
 	struct devid_error e;
 	pthread_t tid[64];

@@ -32,8 +32,8 @@ struct vendor_trust;
  * Takes references to the certificates. Every signer must hold a P-256 key and chain to one
  * of the roots.
  */
-struct vendor_trust *vendor_trust_new(STACK_OF(X509) *roots, STACK_OF(X509) *signers,
-    struct devid_error *e);
+struct vendor_trust *vendor_trust_new(
+    STACK_OF(X509) * roots, STACK_OF(X509) * signers, struct devid_error *e);
 void vendor_trust_free(struct vendor_trust *t);
 /* The trusted signer whose DER hashes to x5t, or NULL. Borrowed. */
 X509 *vendor_trust_get0_signer(const struct vendor_trust *t, const uint8_t x5t[32]);
@@ -41,25 +41,25 @@ X509 *vendor_trust_get0_signer(const struct vendor_trust *t, const uint8_t x5t[3
 struct manifest_entry {
 	char unique_id[MAX_SERIAL_LEN + 1];
 	char group_id[MAX_NAME_LEN + 1]; /* "" when absent */
-	char udid[UDID_HEX_LEN + 1];     /* of x5c[0]'s key */
+	char udid[UDID_HEX_LEN + 1]; /* of x5c[0]'s key */
 	struct jws_header hdr;
-	X509 *cert;               /* x5c[0], the birth certificate */
-	STACK_OF(X509) *chain;    /* x5c[1..] */
-	uint8_t jwk_xy[2 * 48];   /* JWK x || y */
+	X509 *cert; /* x5c[0], the birth certificate */
+	STACK_OF(X509) * chain; /* x5c[1..] */
+	uint8_t jwk_xy[2 * 48]; /* JWK x || y */
 	size_t jwk_xy_len;
 	char *prot_b64, *payload_b64, *sig_b64; /* as received */
-	char *json;               /* the entry, compact, signed fields unchanged */
+	char *json; /* the entry, compact, signed fields unchanged */
 };
 
 /* Structural parse of one entry (no signature or chain checks). `index` is for messages. */
-int manifest_entry_parse(const json_t *obj, size_t index, struct manifest_entry **out,
-    struct devid_error *e);
+int manifest_entry_parse(
+    const json_t *obj, size_t index, struct manifest_entry **out, struct devid_error *e);
 /* The same from bytes: parses p[0..n) as one JSON object first. */
-int manifest_entry_parse_bytes(const uint8_t *p, size_t n, struct manifest_entry **out,
-    struct devid_error *e);
+int manifest_entry_parse_bytes(
+    const uint8_t *p, size_t n, struct manifest_entry **out, struct devid_error *e);
 /* Signature, signer, chain and key checks of one parsed entry. */
-int manifest_entry_verify(const struct manifest_entry *m, const struct vendor_trust *t,
-    struct devid_error *e);
+int manifest_entry_verify(
+    const struct manifest_entry *m, const struct vendor_trust *t, struct devid_error *e);
 void manifest_entry_free(struct manifest_entry *m);
 
 struct batch_descriptor {
@@ -75,22 +75,22 @@ struct batch_descriptor {
 };
 
 /* Parses batch.json (a flattened JWS and its payload); no signature check. */
-int batch_descriptor_parse(const uint8_t *p, size_t n, struct batch_descriptor **out,
-    struct devid_error *e);
+int batch_descriptor_parse(
+    const uint8_t *p, size_t n, struct batch_descriptor **out, struct devid_error *e);
 /* The descriptor's signer is trusted and its signature verifies. */
-int batch_descriptor_verify(const struct batch_descriptor *d, const struct vendor_trust *t,
-    struct devid_error *e);
+int batch_descriptor_verify(
+    const struct batch_descriptor *d, const struct vendor_trust *t, struct devid_error *e);
 void batch_descriptor_free(struct batch_descriptor *d);
 
 /* One rejected entry. */
 struct manifest_reject {
-	size_t index;                       /* position in the manifest array */
+	size_t index; /* position in the manifest array */
 	char unique_id[MAX_SERIAL_LEN + 1]; /* "" if it could not be read */
 	char message[DEVID_ERROR_MAX];
 };
 
 struct manifest_report {
-	size_t total;    /* entries in the manifest */
+	size_t total; /* entries in the manifest */
 	size_t accepted; /* entries that passed every check */
 	size_t rejected;
 	struct manifest_reject *rejects; /* the first MAX_REPORT_ERRORS, in index order */
@@ -121,7 +121,6 @@ void manifest_free(struct manifest *m);
  * when the whole batch is acceptable; otherwise DEVID_EINVAL/DEVID_ECRYPTO with r filled.
  */
 int manifest_check_batch(const struct manifest *m, const struct batch_descriptor *d,
-    const char *batch_id, const struct vendor_trust *t, int nthreads,
-    struct manifest_report *r);
+    const char *batch_id, const struct vendor_trust *t, int nthreads, struct manifest_report *r);
 
 #endif

@@ -14,6 +14,7 @@
 #include "base64.h"
 #include "limits.h"
 #include "x509.h"
+#include "banned.h"
 
 X509 *
 x509_from_der(const uint8_t *p, size_t n, const char *what, struct devid_error *e)
@@ -22,8 +23,8 @@ x509_from_der(const uint8_t *p, size_t n, const char *what, struct devid_error *
 	X509 *x;
 
 	if (n > MAX_CERT_DER) {
-		devid_error_set(e, DEVID_EINVAL, "%s: %zu bytes of DER, limit %d", what, n,
-		    MAX_CERT_DER);
+		devid_error_set(
+		    e, DEVID_EINVAL, "%s: %zu bytes of DER, limit %d", what, n, MAX_CERT_DER);
 		return NULL;
 	}
 	if ((x = d2i_X509(NULL, &q, (long)n)) == NULL) {
@@ -38,8 +39,8 @@ x509_from_der(const uint8_t *p, size_t n, const char *what, struct devid_error *
 	}
 	X509_check_purpose(x, -1, 0);
 	if ((X509_get_extension_flags(x) & EXFLAG_INVALID) != 0) {
-		devid_error_set(e, DEVID_EINVAL, "%s: RFC 5280 4.2: malformed or duplicate extension",
-		    what);
+		devid_error_set(
+		    e, DEVID_EINVAL, "%s: RFC 5280 4.2: malformed or duplicate extension", what);
 		X509_free(x);
 		return NULL;
 	}
@@ -73,7 +74,8 @@ file_read_all(const char *path, size_t max, uint8_t **out, size_t *len, struct d
 		r = fread(buf + n, 1, cap - n, f);
 		n += r;
 		if (n > max) {
-			rc = devid_error_set(e, DEVID_ELIMIT, "%s: larger than %zu bytes", path, max);
+			rc = devid_error_set(
+			    e, DEVID_ELIMIT, "%s: larger than %zu bytes", path, max);
 			goto out;
 		}
 		if (r == 0)
@@ -94,8 +96,7 @@ out:
 	return rc;
 }
 
-STACK_OF(X509) *
-x509_load_pem_file_all(const char *path, struct devid_error *e)
+STACK_OF(X509) * x509_load_pem_file_all(const char *path, struct devid_error *e)
 {
 	STACK_OF(X509) *sk = NULL;
 	uint8_t *buf = NULL;
@@ -135,7 +136,7 @@ out:
 X509 *
 x509_load_pem_file(const char *path, struct devid_error *e)
 {
-	STACK_OF(X509) *sk;
+	STACK_OF(X509) * sk;
 	X509 *x;
 
 	if ((sk = x509_load_pem_file_all(path, e)) == NULL)
@@ -172,8 +173,7 @@ pkey_load_pem_file(const char *path, struct devid_error *e)
 }
 
 static int
-write_pem(const char *path, int mode, bool exclusive, X509 *x, EVP_PKEY *k,
-    struct devid_error *e)
+write_pem(const char *path, int mode, bool exclusive, X509 *x, EVP_PKEY *k, struct devid_error *e)
 {
 	int fd, flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, rc = DEVID_EIO;
 	FILE *f;
@@ -265,7 +265,7 @@ x509_get0_ski(X509 *x)
 }
 
 X509_STORE *
-x509_store_new(STACK_OF(X509) *roots, struct devid_error *e)
+x509_store_new(STACK_OF(X509) * roots, struct devid_error *e)
 {
 	X509_STORE *st;
 
@@ -284,7 +284,7 @@ x509_store_new(STACK_OF(X509) *roots, struct devid_error *e)
 }
 
 int
-x509_chain_verify(X509_STORE *roots, X509 *leaf, STACK_OF(X509) *untrusted,
+x509_chain_verify(X509_STORE *roots, X509 *leaf, STACK_OF(X509) * untrusted,
     const struct x509_verify_opts *o, struct devid_error *e)
 {
 	X509_STORE_CTX *ctx;
@@ -332,7 +332,8 @@ x509_check_idevid(X509 *x, struct devid_error *e)
 	int crit = -1, idx;
 
 	if (X509_get_version(x) != X509_VERSION_3)
-		return devid_error_set(e, DEVID_EINVAL, "RFC 5280 4.1.2.1: not a version 3 certificate");
+		return devid_error_set(
+		    e, DEVID_EINVAL, "RFC 5280 4.1.2.1: not a version 3 certificate");
 	if (serial == NULL || ASN1_STRING_type(serial) == V_ASN1_NEG_INTEGER ||
 	    ASN1_STRING_length(serial) > 20 || ASN1_STRING_length(serial) < 1)
 		return devid_error_set(e, DEVID_EINVAL,
@@ -348,16 +349,16 @@ x509_check_idevid(X509 *x, struct devid_error *e)
 		return devid_error_set(e, DEVID_EINVAL, "RFC 5280 4.2.1.3: keyUsage missing");
 	crit = X509_EXTENSION_get_critical(X509_get_ext(x, idx));
 	if (!crit)
-		return devid_error_set(e, DEVID_EINVAL,
-		    "802.1AR 8.10.1: keyUsage must be critical");
+		return devid_error_set(
+		    e, DEVID_EINVAL, "802.1AR 8.10.1: keyUsage must be critical");
 	if ((X509_get_key_usage(x) & KU_DIGITAL_SIGNATURE) == 0)
-		return devid_error_set(e, DEVID_EINVAL,
-		    "RFC 5280 4.2.1.3: keyUsage lacks digitalSignature");
+		return devid_error_set(
+		    e, DEVID_EINVAL, "RFC 5280 4.2.1.3: keyUsage lacks digitalSignature");
 	if ((flags & EXFLAG_XKUSAGE) != 0 && (X509_get_extended_key_usage(x) & XKU_SSL_CLIENT) == 0)
-		return devid_error_set(e, DEVID_EINVAL,
-		    "RFC 5280 4.2.1.12: extendedKeyUsage lacks clientAuth");
+		return devid_error_set(
+		    e, DEVID_EINVAL, "RFC 5280 4.2.1.12: extendedKeyUsage lacks clientAuth");
 	if (X509_get0_authority_key_id(x) == NULL)
-		return devid_error_set(e, DEVID_EINVAL,
-		    "RFC 5280 4.2.1.1: authorityKeyIdentifier missing");
+		return devid_error_set(
+		    e, DEVID_EINVAL, "RFC 5280 4.2.1.1: authorityKeyIdentifier missing");
 	return 0;
 }

@@ -29,7 +29,7 @@ X509 *x509_from_der(const uint8_t *p, size_t n, const char *what, struct devid_e
 /* Reads a PEM file holding exactly one certificate. */
 X509 *x509_load_pem_file(const char *path, struct devid_error *e);
 /* Reads a PEM file holding one or more certificates. */
-STACK_OF(X509) *x509_load_pem_file_all(const char *path, struct devid_error *e);
+STACK_OF(X509) * x509_load_pem_file_all(const char *path, struct devid_error *e);
 /* Reads an unencrypted PEM private key. */
 EVP_PKEY *pkey_load_pem_file(const char *path, struct devid_error *e);
 
@@ -49,11 +49,11 @@ int x509_sha256(X509 *x, uint8_t out[32]);
 const ASN1_OCTET_STRING *x509_get0_ski(X509 *x);
 
 /* A store trusting exactly the given certificates (references are taken). */
-X509_STORE *x509_store_new(STACK_OF(X509) *roots, struct devid_error *e);
+X509_STORE *x509_store_new(STACK_OF(X509) * roots, struct devid_error *e);
 
 struct x509_verify_opts {
-	int purpose;   /* X509_PURPOSE_SSL_CLIENT for devices, X509_PURPOSE_ANY otherwise */
-	time_t at;     /* verification time; 0 = now */
+	int purpose; /* X509_PURPOSE_SSL_CLIENT for devices, X509_PURPOSE_ANY otherwise */
+	time_t at; /* verification time; 0 = now */
 	int max_depth; /* 0 = OpenSSL's default */
 };
 
@@ -62,7 +62,7 @@ struct x509_verify_opts {
  * X509_V_FLAG_X509_STRICT and the given purpose. On failure the message names the depth
  * and OpenSSL's reason. Returns 0 or DEVID_ECRYPTO.
  */
-int x509_chain_verify(X509_STORE *roots, X509 *leaf, STACK_OF(X509) *untrusted,
+int x509_chain_verify(X509_STORE *roots, X509 *leaf, STACK_OF(X509) * untrusted,
     const struct x509_verify_opts *o, struct devid_error *e);
 
 /*
@@ -74,7 +74,6 @@ int x509_chain_verify(X509_STORE *roots, X509 *leaf, STACK_OF(X509) *untrusted,
 int x509_check_idevid(X509 *x, struct devid_error *e);
 
 /* Reads a whole file of at most max bytes; *out is NUL-terminated (free()). */
-int file_read_all(const char *path, size_t max, uint8_t **out, size_t *len,
-    struct devid_error *e);
+int file_read_all(const char *path, size_t max, uint8_t **out, size_t *len, struct devid_error *e);
 
 #endif

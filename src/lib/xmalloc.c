@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "xmalloc.h"
+#include "banned.h"
 
 static void
 xoom(size_t n)

@@ -14,8 +14,7 @@
 
 /* libpng reports errors by longjmp: nothing here changes after setjmp. */
 static int
-png_write_qr(png_structp png, png_infop info, FILE *f, const QRcode *qr, png_bytep row,
-    int size)
+png_write_qr(png_structp png, png_infop info, FILE *f, const QRcode *qr, png_bytep row, int size)
 {
 	if (setjmp(png_jmpbuf(png)))
 		return -1;

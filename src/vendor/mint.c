@@ -24,7 +24,7 @@
 #include "vendor.h"
 #include "lib/banned.h"
 
-#define MINT_BLOCK 64              /* chips per unit of work and of ordered output */
+#define MINT_BLOCK 64 /* chips per unit of work and of ordered output */
 #define DEFAULT_PART "DEVID-SE1-P256"
 #define DEFAULT_MODEL "DEVID-SE1"
 #define ENTRY_MAX_BYTES 16384
@@ -34,8 +34,8 @@ struct mint_shared {
 	const struct mint_opts *o;
 	struct vendor_pki pki;
 	X509_EXTENSION *ext_bc, *ext_ku, *ext_eku, *ext_aki;
-	char *issuing_b64;  /* x5c[1] */
-	char *prot_b64;     /* the protected header of every entry */
+	char *issuing_b64; /* x5c[1] */
+	char *prot_b64; /* the protected header of every entry */
 	char timestamp[32]; /* provisioningTimestamp */
 	char chips_dir[PATH_MAX];
 
@@ -111,16 +111,16 @@ chip_cert(struct mint_shared *s, EVP_PKEY *key, const char *udid, const char *se
 	b[0] &= 0x7f;
 	if (b[0] == 0)
 		b[0] = 1;
-	if ((bn = BN_bin2bn(b, sizeof(b), NULL)) == NULL || (sn = BN_to_ASN1_INTEGER(bn, NULL)) ==
-	    NULL)
+	if ((bn = BN_bin2bn(b, sizeof(b), NULL)) == NULL ||
+	    (sn = BN_to_ASN1_INTEGER(bn, NULL)) == NULL)
 		goto out;
 	ok = X509_set_version(x, X509_VERSION_3) && X509_set_serialNumber(x, sn) &&
-	    X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8, (const unsigned char *)s->pki.name,
-		-1, -1, 0) &&
-	    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)udid, -1, -1,
-		0) &&
-	    X509_NAME_add_entry_by_txt(n, "serialNumber", MBSTRING_UTF8,
-		(const unsigned char *)serial, -1, -1, 0) &&
+	    X509_NAME_add_entry_by_txt(
+		n, "O", MBSTRING_UTF8, (const unsigned char *)s->pki.name, -1, -1, 0) &&
+	    X509_NAME_add_entry_by_txt(
+		n, "CN", MBSTRING_UTF8, (const unsigned char *)udid, -1, -1, 0) &&
+	    X509_NAME_add_entry_by_txt(
+		n, "serialNumber", MBSTRING_UTF8, (const unsigned char *)serial, -1, -1, 0) &&
 	    X509_set_issuer_name(x, X509_get_subject_name(s->pki.issuing)) &&
 	    X509_gmtime_adj(X509_getm_notBefore(x), 0) != NULL &&
 	    ASN1_TIME_set_string_X509(X509_getm_notAfter(x), VENDOR_NOT_AFTER) &&
@@ -164,8 +164,8 @@ mint_chip(struct mint_worker *w, size_t index, struct dynbuf *out, struct devid_
 		devid_error_ssl(e, rc, "chip %zu: cannot make the birth certificate", index);
 		goto out;
 	}
-	if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt,
-		sizeof(pt), &ptlen) != 1 ||
+	if (EVP_PKEY_get_octet_string_param(
+		key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof(pt), &ptlen) != 1 ||
 	    ptlen != 65 || (derlen = i2d_X509(cert, &der)) <= 0) {
 		devid_error_ssl(e, rc, "chip %zu: cannot encode the key", index);
 		goto out;
@@ -299,8 +299,8 @@ prepare_shared(struct mint_shared *s, struct devid_error *e)
 		NULL ||
 	    (x5t_b64 = b64url_encode(x5t, sizeof(x5t))) == NULL)
 		goto out;
-	snprintf(hdr, sizeof(hdr), "{\"typ\":\"JWT\",\"alg\":\"ES256\",\"kid\":\"%s\",\"x5t#S256\":\"%s\"}",
-	    kid, x5t_b64);
+	snprintf(hdr, sizeof(hdr),
+	    "{\"typ\":\"JWT\",\"alg\":\"ES256\",\"kid\":\"%s\",\"x5t#S256\":\"%s\"}", kid, x5t_b64);
 	if ((s->prot_b64 = b64url_encode((const uint8_t *)hdr, strlen(hdr))) == NULL)
 		goto out;
 	rc = 0;
@@ -332,8 +332,8 @@ release_shared(struct mint_shared *s)
 
 /* The signed batch descriptor. */
 static int
-write_descriptor(struct mint_shared *s, const char *claim_hash, const char *path,
-    struct devid_error *e)
+write_descriptor(
+    struct mint_shared *s, const char *claim_hash, const char *path, struct devid_error *e)
 {
 	const ASN1_OCTET_STRING *ski = x509_get0_ski(s->pki.signer);
 	uint8_t x5t[32];
@@ -344,8 +344,8 @@ write_descriptor(struct mint_shared *s, const char *claim_hash, const char *path
 
 	payload = json_pack("{s:i, s:s, s:s, s:s, s:I, s:s, s:s}", "version", 1, "vendor",
 	    s->pki.name, "batchId", s->o->batch, "partNumber",
-	    s->o->part_number ? s->o->part_number : DEFAULT_PART, "count",
-	    (json_int_t)s->o->count, "claimSha256", claim_hash, "createdAt", s->timestamp);
+	    s->o->part_number ? s->o->part_number : DEFAULT_PART, "count", (json_int_t)s->o->count,
+	    "claimSha256", claim_hash, "createdAt", s->timestamp);
 	if (payload == NULL || (text = json_dump_compact(payload)) == NULL)
 		goto out;
 	if (x509_sha256(s->pki.signer, x5t) != 0 ||
@@ -382,8 +382,8 @@ make_out_dir(const char *out, struct devid_error *e)
 		return devid_error_set(e, DEVID_EIO, "%s: %s", out, strerror(errno));
 	snprintf(path, sizeof(path), "%s/manifest.json", out);
 	if (stat(path, &st) == 0)
-		return devid_error_set(e, DEVID_ECONFLICT,
-		    "%s already exists; refusing to overwrite a reel", path);
+		return devid_error_set(
+		    e, DEVID_ECONFLICT, "%s already exists; refusing to overwrite a reel", path);
 	snprintf(path, sizeof(path), "%s/chips", out);
 	if (mkdir(path, 0700) != 0 && errno != EEXIST)
 		return devid_error_set(e, DEVID_EIO, "%s: %s", path, strerror(errno));
@@ -453,7 +453,8 @@ vendor_mint(const struct mint_opts *o, struct mint_result *res, struct devid_err
 		if ((w[i].keygen = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
 		    EVP_PKEY_keygen_init(w[i].keygen) != 1 ||
 		    EVP_PKEY_CTX_set_group_name(w[i].keygen, "P-256") != 1) {
-			rc = devid_error_ssl(e, DEVID_ECRYPTO, "mint: cannot set up key generation");
+			rc =
+			    devid_error_ssl(e, DEVID_ECRYPTO, "mint: cannot set up key generation");
 			goto join;
 		}
 		if (pthread_create(&tid[i], NULL, mint_thread, &w[i]) != 0) {
@@ -511,7 +512,8 @@ join:
 		goto out;
 	rc = DEVID_EIO;
 	snprintf(path, sizeof(path), "%s/claim.txt", o->out);
-	if ((f = fopen(path, "w")) == NULL || fprintf(f, "%s\n", claim.text) < 0 || fclose(f) != 0) {
+	if ((f = fopen(path, "w")) == NULL || fprintf(f, "%s\n", claim.text) < 0 ||
+	    fclose(f) != 0) {
 		f = NULL;
 		devid_error_set(e, rc, "%s: %s", path, strerror(errno));
 		goto out;

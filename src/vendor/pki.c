@@ -62,10 +62,10 @@ make_cert(enum cert_kind kind, const char *vendor, EVP_PKEY *key, X509 *issuer,
 	snprintf(name, sizeof(name), "%s %s", vendor, cn[kind]);
 	subj = X509_NAME_new();
 	if (subj == NULL ||
-	    !X509_NAME_add_entry_by_txt(subj, "O", MBSTRING_UTF8, (const unsigned char *)vendor, -1,
-		-1, 0) ||
-	    !X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_UTF8, (const unsigned char *)name, -1,
-		-1, 0))
+	    !X509_NAME_add_entry_by_txt(
+		subj, "O", MBSTRING_UTF8, (const unsigned char *)vendor, -1, -1, 0) ||
+	    !X509_NAME_add_entry_by_txt(
+		subj, "CN", MBSTRING_UTF8, (const unsigned char *)name, -1, -1, 0))
 		goto fail;
 	if (!X509_set_version(x, X509_VERSION_3) || set_random_serial(x) != 0 ||
 	    !X509_set_subject_name(x, subj) ||
@@ -208,7 +208,8 @@ vendor_pki_load(const char *dir, struct vendor_pki *pki, struct devid_error *e)
 	subj = X509_get_subject_name(pki->issuing);
 	idx = X509_NAME_get_index_by_NID(subj, NID_organizationName, -1);
 	if (idx < 0 ||
-	    X509_NAME_get_text_by_NID(subj, NID_organizationName, pki->name, sizeof(pki->name)) <= 0 ||
+	    X509_NAME_get_text_by_NID(subj, NID_organizationName, pki->name, sizeof(pki->name)) <=
+		0 ||
 	    !claim_name_valid(pki->name, strlen(pki->name))) {
 		devid_error_set(e, DEVID_EINVAL, "%s: issuing CA has no valid O= vendor name", dir);
 		goto fail;

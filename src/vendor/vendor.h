@@ -40,13 +40,13 @@ int vendor_pki_load(const char *dir, struct vendor_pki *pki, struct devid_error 
 void vendor_pki_release(struct vendor_pki *pki);
 
 struct mint_opts {
-	const char *dir;         /* vendor directory */
-	const char *batch;       /* batch id, [A-Z0-9.-]{1,64} */
-	const char *out;         /* reel directory to create */
+	const char *dir; /* vendor directory */
+	const char *batch; /* batch id, [A-Z0-9.-]{1,64} */
+	const char *out; /* reel directory to create */
 	const char *part_number; /* NULL: the default part */
-	size_t count;            /* chips, 1..MAX_BATCH_COUNT */
-	size_t keep_keys;        /* chips whose key is written to OUT/chips */
-	int threads;             /* >= 1 */
+	size_t count; /* chips, 1..MAX_BATCH_COUNT */
+	size_t keep_keys; /* chips whose key is written to OUT/chips */
+	int threads; /* >= 1 */
 	/* called from the writing thread after each block of chips; may be NULL */
 	void (*progress)(size_t done, size_t total, void *arg);
 	void *progress_arg;

@@ -1,0 +1,419 @@
+/*
+ * Mint -> verify round trip, and every tamper of the vendor issue rejected with a message
+ * naming the rule. Tampers that would otherwise be caught by the signature are re-signed with
+ * the genuine manifest signer, so the rule under test is the one that catches them.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "lib/base64.h"
+#include "lib/claim.h"
+#include "lib/dynbuf.h"
+#include "lib/json.h"
+#include "lib/x509.h"
+#include "vendor/vendor.h"
+#include "test.h"
+#include "lib/banned.h"
+
+#define NCHIPS 6
+
+static char tmp[PATH_MAX], vdir[PATH_MAX + 8], v2dir[PATH_MAX + 8], reel[PATH_MAX + 8];
+static EVP_PKEY *signer_key;
+
+static char *
+path2(const char *dir, const char *file)
+{
+	static char buf[4][PATH_MAX * 2];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, file);
+	return buf[i];
+}
+
+static void
+copy_file(const char *from, const char *to)
+{
+	uint8_t *p;
+	size_t n;
+	FILE *f;
+
+	if (file_read_all(from, 1 << 26, &p, &n, NULL) != 0) {
+		printf("cannot read %s\n", from);
+		exit(1);
+	}
+	if ((f = fopen(to, "wb")) == NULL || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
+		printf("cannot write %s\n", to);
+		exit(1);
+	}
+	free(p);
+}
+
+/* A copy of the genuine reel in tmp/name (without chip keys). */
+static const char *
+reel_copy(const char *name)
+{
+	static char dir[PATH_MAX * 2];
+	static const char *const files[] = {"manifest.json", "batch.json", "claim.txt"};
+
+	snprintf(dir, sizeof(dir), "%s/%s", tmp, name);
+	if (mkdir(dir, 0700) != 0) {
+		printf("mkdir %s\n", dir);
+		exit(1);
+	}
+	for (size_t i = 0; i < 3; i++)
+		copy_file(path2(reel, files[i]), path2(dir, files[i]));
+	return dir;
+}
+
+static json_t *
+load_json(const char *path)
+{
+	json_error_t je;
+	json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+
+	if (j == NULL) {
+		printf("%s: %s\n", path, je.text);
+		exit(1);
+	}
+	return j;
+}
+
+static void
+save_json(const char *path, json_t *j)
+{
+	if (json_dump_file(j, path, JSON_COMPACT) != 0) {
+		printf("cannot write %s\n", path);
+		exit(1);
+	}
+	json_decref(j);
+}
+
+static char *
+decode_text(const json_t *jws, const char *member)
+{
+	const char *s = json_string_value(json_object_get(jws, member));
+	uint8_t *p;
+	size_t n;
+
+	if (s == NULL || b64url_decode(s, strlen(s), &p, &n) != 0) {
+		printf("cannot decode %s\n", member);
+		exit(1);
+	}
+	return (char *)p;
+}
+
+/* Sets the payload to text and signs protected.payload with the genuine signer. */
+static void
+resign_raw(json_t *jws, const char *text)
+{
+	const char *prot = json_string_value(json_object_get(jws, "protected"));
+	char *pay = b64url_encode((const uint8_t *)text, strlen(text)), *input, *sig_b64;
+	uint8_t sig[ES256_SIG_LEN];
+	size_t n = strlen(prot) + strlen(pay) + 2;
+
+	input = malloc(n);
+	snprintf(input, n, "%s.%s", prot, pay);
+	if (es256_sign(signer_key, (const uint8_t *)input, strlen(input), sig, NULL) != 0) {
+		printf("re-sign failed\n");
+		exit(1);
+	}
+	sig_b64 = b64url_encode(sig, sizeof(sig));
+	json_object_set_new(jws, "payload", json_string(pay));
+	json_object_set_new(jws, "signature", json_string(sig_b64));
+	free(pay);
+	free(input);
+	free(sig_b64);
+}
+
+static json_t *
+payload_of(const json_t *jws)
+{
+	char *text = decode_text(jws, "payload");
+	json_t *j = json_loads(text, 0, NULL);
+
+	free(text);
+	return j;
+}
+
+static void
+resign(json_t *jws, json_t *payload)
+{
+	char *text = json_dumps(payload, JSON_COMPACT);
+
+	resign_raw(jws, text);
+	free(text);
+	json_decref(payload);
+}
+
+static json_t *
+identity_jwk(json_t *payload)
+{
+	return json_array_get(json_object_get(json_object_get(payload, "publicKeySet"), "keys"), 0);
+}
+
+/*
+ * Verifies dir and checks that it is rejected with `want` somewhere in what the verifier
+ * says; if index >= 0, the first rejected entry must be that one.
+ */
+static void
+expect_rejected(const char *what, const char *dir, const char *root, const char *signer,
+    const char *want, long index)
+{
+	struct reel_report r;
+	struct devid_error e;
+	struct dynbuf all;
+	int rc;
+
+	devid_error_clear(&e);
+	dynbuf_init(&all, 1 << 20);
+	rc = reel_verify(dir, root, signer, 2, &r, &e);
+	dynbuf_addf(&all, "%s|", e.msg);
+	for (size_t i = 0; i < r.manifest.nrejects; i++)
+		dynbuf_addf(&all, "%s|", r.manifest.rejects[i].message);
+	dynbuf_addf(&all, "%s|%s", r.manifest.batch_error, r.claim_error);
+	CHECK(rc != 0, "%s: reel must be rejected", what);
+	CHECK(strstr(dynbuf_str(&all), want) != NULL, "%s: expected \"%s\" in: %s", what, want,
+	    dynbuf_str(&all));
+	if (index >= 0) {
+		CHECK(r.manifest.nrejects >= 1 && r.manifest.rejects[0].index == (size_t)index,
+		    "%s: the report names entry %ld", what, index);
+		CHECK(r.manifest.accepted == NCHIPS - 1,
+		    "%s: the other entries pass (%zu accepted)", what, r.manifest.accepted);
+	}
+	printf("ok %s: %s\n", what, want);
+	dynbuf_release(&all);
+	reel_report_release(&r);
+}
+
+static void
+tamper_entry(const char *name, size_t idx, void (*fn)(json_t *entry), const char *want)
+{
+	const char *dir = reel_copy(name);
+	json_t *m = load_json(path2(dir, "manifest.json"));
+
+	fn(json_array_get(m, idx));
+	save_json(path2(dir, "manifest.json"), m);
+	expect_rejected(
+	    name, dir, path2(vdir, "root.pem"), path2(vdir, "signer.pem"), want, (long)idx);
+}
+
+static void
+flip_payload_byte(json_t *entry)
+{
+	char *text = decode_text(entry, "payload"), *p = strstr(text, "DEVID-SE1\"");
+	char *b64;
+
+	p[8] = '2'; /* model DEVID-SE1 -> DEVID-SE2: still valid JSON, not the signed bytes */
+	b64 = b64url_encode((const uint8_t *)text, strlen(text));
+	json_object_set_new(entry, "payload", json_string(b64));
+	free(b64);
+	free(text);
+}
+
+static void
+flip_signature_byte(json_t *entry)
+{
+	char *sig = decode_text(entry, "signature"), *b64;
+
+	sig[5] ^= 0x01;
+	b64 = b64url_encode((const uint8_t *)sig, 64);
+	json_object_set_new(entry, "signature", json_string(b64));
+	free(b64);
+	free(sig);
+}
+
+static void
+other_issuing_ca(json_t *entry)
+{
+	json_t *p = payload_of(entry), *x5c = json_object_get(identity_jwk(p), "x5c");
+	X509 *other = x509_load_pem_file(path2(v2dir, "issuing.pem"), NULL);
+	unsigned char *der = NULL;
+	int n = i2d_X509(other, &der);
+	char *b64 = b64_encode(der, (size_t)n);
+
+	json_array_set_new(x5c, 1, json_string(b64));
+	resign(entry, p);
+	free(b64);
+	OPENSSL_free(der);
+	X509_free(other);
+}
+
+static json_t *jwk_donor;
+
+static void
+jwk_from_other_chip(json_t *entry)
+{
+	json_t *p = payload_of(entry), *donor = payload_of(jwk_donor);
+
+	json_object_set(identity_jwk(p), "x", json_object_get(identity_jwk(donor), "x"));
+	json_object_set(identity_jwk(p), "y", json_object_get(identity_jwk(donor), "y"));
+	json_decref(donor);
+	resign(entry, p);
+}
+
+static void
+header_unique_id(json_t *entry)
+{
+	json_object_set_new(
+	    json_object_get(entry, "header"), "uniqueId", json_string("0123ffffffffffffff"));
+}
+
+static void
+other_group(json_t *entry)
+{
+	json_t *p = payload_of(entry);
+
+	json_object_set_new(p, "groupId", json_string("B2"));
+	resign(entry, p);
+}
+
+static void
+duplicate_payload_key(json_t *entry)
+{
+	char *text = decode_text(entry, "payload");
+	size_t n = strlen(text) + 64;
+	char *dup = malloc(n);
+
+	/* {"uniqueId":"x", + the rest: the payload now has uniqueId twice */
+	snprintf(dup, n, "{\"uniqueId\":\"0123000000000000ee\",%s", text + 1);
+	resign_raw(entry, dup);
+	free(dup);
+	free(text);
+}
+
+static void
+der_trailing_bytes(json_t *entry)
+{
+	json_t *p = payload_of(entry), *x5c = json_object_get(identity_jwk(p), "x5c");
+	const char *c = json_string_value(json_array_get(x5c, 0));
+	uint8_t *der, *longer;
+	size_t n;
+	char *b64;
+
+	b64_decode(c, strlen(c), 0, &der, &n);
+	longer = calloc(1, n + 2);
+	memcpy(longer, der, n);
+	b64 = b64_encode(longer, n + 2);
+	json_array_set_new(x5c, 0, json_string(b64));
+	resign(entry, p);
+	free(b64);
+	free(der);
+	free(longer);
+}
+
+int
+main(void)
+{
+	struct mint_opts o = {.batch = "B1", .count = NCHIPS, .keep_keys = 1, .threads = 2};
+	struct mint_result res;
+	struct reel_report r;
+	struct devid_error e;
+	const char *dir;
+	json_t *m, *d, *p;
+
+	devid_error_clear(&e);
+	test_tmpdir(tmp, sizeof(tmp), "reel");
+	snprintf(vdir, sizeof(vdir), "%s/v", tmp);
+	snprintf(v2dir, sizeof(v2dir), "%s/v2", tmp);
+	snprintf(reel, sizeof(reel), "%s/r", tmp);
+	o.dir = vdir;
+	o.out = reel;
+	if (vendor_init(vdir, "ACME", &e) != 0 || vendor_init(v2dir, "OTHER", &e) != 0 ||
+	    vendor_mint(&o, &res, &e) != 0) {
+		printf("setup failed: %s\n", e.msg);
+		return 1;
+	}
+	signer_key = pkey_load_pem_file(path2(vdir, "signer.key"), &e);
+
+	/* the genuine reel is accepted whole */
+	CHECK(reel_verify(reel, path2(vdir, "root.pem"), path2(vdir, "signer.pem"), 2, &r, &e) == 0,
+	    "genuine reel accepted: %s %s", e.msg, r.manifest.batch_error);
+	CHECK(r.checked && r.manifest.total == NCHIPS && r.manifest.accepted == NCHIPS &&
+		r.manifest.rejected == 0 && r.claim_error[0] == '\0',
+	    "all %d entries accepted (%zu)", NCHIPS, r.manifest.accepted);
+	reel_report_release(&r);
+
+	/* a second mint into the same OUT is refused */
+	CHECK(vendor_mint(&o, &res, &e) == DEVID_ECONFLICT && strstr(e.msg, "refusing") != NULL,
+	    "minting over a reel refused: %s", e.msg);
+
+	tamper_entry("flipped-payload-byte", 2, flip_payload_byte, "signature does not verify");
+	tamper_entry("flipped-signature-byte", 3, flip_signature_byte, "signature does not verify");
+	tamper_entry(
+	    "x5c-not-to-root", 1, other_issuing_ca, "x5c does not reach a trusted vendor root");
+	m = load_json(path2(reel, "manifest.json"));
+	jwk_donor = json_incref(json_array_get(m, 0));
+	json_decref(m);
+	tamper_entry("jwk-differs", 4, jwk_from_other_chip, "JWK x/y differ");
+	json_decref(jwk_donor);
+	tamper_entry("header-uniqueid", 0, header_unique_id, "header.uniqueId");
+	tamper_entry("groupid", 5, other_group, "groupId \"B2\" differs from the batch id \"B1\"");
+	tamper_entry("payload-duplicate-key", 2, duplicate_payload_key, "duplicate object key");
+	tamper_entry("der-trailing-bytes", 1, der_trailing_bytes, "trailing bytes after the DER");
+
+	/* signer not trusted: the reel checked against another vendor's trust */
+	expect_rejected("signer-not-trusted", reel, path2(v2dir, "root.pem"),
+	    path2(v2dir, "signer.pem"), "signer not trusted", -1);
+
+	/* count in the (re-signed) descriptor differs from the manifest */
+	dir = reel_copy("count-mismatch");
+	d = load_json(path2(dir, "batch.json"));
+	p = payload_of(d);
+	json_object_set_new(p, "count", json_integer(NCHIPS + 1));
+	resign(d, p);
+	save_json(path2(dir, "batch.json"), d);
+	expect_rejected("count-mismatch", dir, path2(vdir, "root.pem"), path2(vdir, "signer.pem"),
+	    "count is 7 but the manifest has 6 entries", -1);
+
+	/* another valid code for the same batch: its hash is not the descriptor's */
+	{
+		struct claim_code c;
+		FILE *f;
+
+		dir = reel_copy("claim-hash-mismatch");
+		claim_code_generate("ACME", "B1", &c, &e);
+		f = fopen(path2(dir, "claim.txt"), "w");
+		fprintf(f, "%s\n", c.text);
+		fclose(f);
+		expect_rejected("claim-hash-mismatch", dir, path2(vdir, "root.pem"),
+		    path2(vdir, "signer.pem"), "claim hash mismatch", -1);
+	}
+
+	/* duplicate keys in the manifest document itself */
+	{
+		uint8_t *text;
+		size_t n;
+		char *hit, *out;
+		FILE *f;
+
+		dir = reel_copy("manifest-duplicate-key");
+		file_read_all(path2(dir, "manifest.json"), 1 << 26, &text, &n, NULL);
+		hit = strstr((char *)text, "\"header\":");
+		out = malloc(n + 64);
+		memcpy(out, text, (size_t)(hit - (char *)text));
+		snprintf(out + (hit - (char *)text), n + 64 - (size_t)(hit - (char *)text),
+		    "\"header\":{\"uniqueId\":\"x\"},%s", hit);
+		f = fopen(path2(dir, "manifest.json"), "w");
+		fputs(out, f);
+		fclose(f);
+		free(out);
+		free(text);
+		expect_rejected("manifest-duplicate-key", dir, path2(vdir, "root.pem"),
+		    path2(vdir, "signer.pem"), "duplicate object key", -1);
+	}
+
+	/* the same chip twice in one batch */
+	dir = reel_copy("duplicate-chip");
+	m = load_json(path2(dir, "manifest.json"));
+	json_array_append(m, json_array_get(m, 0));
+	save_json(path2(dir, "manifest.json"), m);
+	expect_rejected("duplicate-chip", dir, path2(vdir, "root.pem"), path2(vdir, "signer.pem"),
+	    "appears more than once in the batch", -1);
+
+	EVP_PKEY_free(signer_key);
+	test_rmdir(tmp);
+	return test_done();
+}
