@@ -77,20 +77,31 @@ dynbuf_addstr(struct dynbuf *b, const char *s)
 	return dynbuf_add(b, s, strlen(s));
 }
 
+/*
+ * Formats straight into the free space; only when the text does not fit is the buffer grown
+ * (once, to the exact size vsnprintf reported) and the text formatted a second time. A
+ * refused append may have scribbled past len, so the NUL after the content is put back.
+ */
 int
 dynbuf_addf(struct dynbuf *b, const char *fmt, ...)
 {
-	char small[256];
 	va_list ap;
+	size_t room;
 	int n, rc;
 
+	if (b->p == NULL && (rc = dynbuf_grow(b, 0)) != 0)
+		return rc;
+	room = b->cap - b->len; /* >= 1: grow always leaves room for the NUL */
 	va_start(ap, fmt);
-	n = vsnprintf(small, sizeof(small), fmt, ap);
+	n = vsnprintf((char *)b->p + b->len, room, fmt, ap);
 	va_end(ap);
+	if (n >= 0 && (size_t)n < room && (size_t)n <= b->max - b->len) {
+		b->len += (size_t)n;
+		return 0;
+	}
+	b->p[b->len] = '\0';
 	if (n < 0)
 		return DEVID_EINVAL;
-	if ((size_t)n < sizeof(small))
-		return dynbuf_add(b, small, (size_t)n);
 	if ((rc = dynbuf_grow(b, (size_t)n)) != 0)
 		return rc;
 	va_start(ap, fmt);

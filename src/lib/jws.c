@@ -1,3 +1,4 @@
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,17 @@
 #include "limits.h"
 #include "banned.h"
 
+/* ES256 is ECDSA on P-256 only (RFC 7518 3.4). */
+static bool
+is_p256(EVP_PKEY *k)
+{
+	char curve[32];
+
+	return k != NULL && EVP_PKEY_get_base_id(k) == EVP_PKEY_EC &&
+	    EVP_PKEY_get_group_name(k, curve, sizeof(curve), NULL) == 1 &&
+	    strcmp(curve, "prime256v1") == 0;
+}
+
 int
 es256_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t sig[ES256_SIG_LEN],
     struct devid_error *e)
@@ -23,6 +35,10 @@ es256_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t sig[ES256_SIG_
 	const BIGNUM *r, *s;
 	int rc = DEVID_ECRYPTO;
 
+	if (!is_p256(key)) {
+		devid_error_set(e, rc, "es256: the signing key is not an EC P-256 key");
+		goto out;
+	}
 	if ((md = EVP_MD_CTX_new()) == NULL) {
 		rc = devid_error_set(e, DEVID_ENOMEM, "es256: out of memory");
 		goto out;
@@ -58,6 +74,10 @@ es256_verify(EVP_PKEY *pub, const uint8_t *msg, size_t len, const uint8_t *sig, 
 	unsigned char *der = NULL;
 	int derlen, rc = DEVID_ECRYPTO;
 
+	if (!is_p256(pub)) {
+		devid_error_set(e, rc, "ES256 needs an EC P-256 key");
+		goto out;
+	}
 	if (siglen != ES256_SIG_LEN) {
 		devid_error_set(e, rc, "ES256 signature is %zu bytes, must be 64 (r||s)", siglen);
 		goto out;

@@ -306,7 +306,8 @@ x509_chain_verify(X509_STORE *roots, X509 *leaf, STACK_OF(X509) * untrusted,
 	}
 	if (o->at != 0)
 		X509_VERIFY_PARAM_set_time(param, o->at);
-	if (o->max_depth > 0)
+	X509_VERIFY_PARAM_set_auth_level(param, 2);
+	if (o->has_max_depth)
 		X509_VERIFY_PARAM_set_depth(param, o->max_depth);
 	if (X509_verify_cert(ctx) != 1) {
 		err = X509_STORE_CTX_get_error(ctx);
@@ -335,7 +336,8 @@ x509_check_idevid(X509 *x, struct devid_error *e)
 		return devid_error_set(
 		    e, DEVID_EINVAL, "RFC 5280 4.1.2.1: not a version 3 certificate");
 	if (serial == NULL || ASN1_STRING_type(serial) == V_ASN1_NEG_INTEGER ||
-	    ASN1_STRING_length(serial) > 20 || ASN1_STRING_length(serial) < 1)
+	    ASN1_STRING_length(serial) > 20 || ASN1_STRING_length(serial) < 1 ||
+	    (ASN1_STRING_length(serial) == 1 && ASN1_STRING_get0_data(serial)[0] == 0))
 		return devid_error_set(e, DEVID_EINVAL,
 		    "RFC 5280 4.1.2.2: serial must be positive and at most 20 bytes");
 	if (pk == NULL || EVP_PKEY_get_base_id(pk) != EVP_PKEY_EC ||

@@ -54,12 +54,14 @@ X509_STORE *x509_store_new(STACK_OF(X509) * roots, struct devid_error *e);
 struct x509_verify_opts {
 	int purpose; /* X509_PURPOSE_SSL_CLIENT for devices, X509_PURPOSE_ANY otherwise */
 	time_t at; /* verification time; 0 = now */
-	int max_depth; /* 0 = OpenSSL's default */
+	bool has_max_depth; /* false: OpenSSL's default depth */
+	int max_depth; /* intermediates allowed below the trust anchor, if has_max_depth */
 };
 
 /*
  * Verifies leaf up to a certificate in roots through untrusted (may be NULL) with
- * X509_V_FLAG_X509_STRICT and the given purpose. On failure the message names the depth
+ * X509_V_FLAG_X509_STRICT, security level 2 (no key weaker than 112 bits: no P-192, no
+ * RSA-1024) and the given purpose. On failure the message names the depth
  * and OpenSSL's reason. Returns 0 or DEVID_ECRYPTO.
  */
 int x509_chain_verify(X509_STORE *roots, X509 *leaf, STACK_OF(X509) * untrusted,
@@ -67,9 +69,9 @@ int x509_chain_verify(X509_STORE *roots, X509 *leaf, STACK_OF(X509) * untrusted,
 
 /*
  * The rules every device birth certificate must meet on ingest (IEEE 802.1AR, RFC 5280):
- * version 3; positive serial of at most 20 bytes; EC key on P-256 or P-384; basicConstraints
- * absent or CA:FALSE; keyUsage critical and digitalSignature; extendedKeyUsage, if present,
- * includes clientAuth; authorityKeyIdentifier present. The message names the rule.
+ * version 3; positive (non-zero) serial of at most 20 bytes; EC key on P-256 or P-384;
+ * basicConstraints absent or CA:FALSE; keyUsage critical and digitalSignature; extendedKeyUsage, if
+ * present, includes clientAuth; authorityKeyIdentifier present. The message names the rule.
  */
 int x509_check_idevid(X509 *x, struct devid_error *e);
 
