@@ -1,0 +1,64 @@
+/*
+ * db.h - one SQL connection, SQLite or PostgreSQL, behind one small interface.
+ *
+ * SQL is written once with '?' placeholders; the PostgreSQL driver rewrites them to $1..$n.
+ * Results are fetched whole into a struct db_rows that the caller frees. A connection is used
+ * by one thread at a time. Errors: DEVID_ECONFLICT for a unique or foreign-key violation,
+ * DEVID_EIO for everything else the server reports, with the server's message in e.
+ */
+#ifndef DEVID_DB_H
+#define DEVID_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "lib/error.h"
+
+enum db_kind { DB_SQLITE, DB_POSTGRES };
+
+enum db_type { DB_TNULL, DB_TINT, DB_TTEXT, DB_TBLOB };
+
+struct db_param {
+	enum db_type type;
+	int64_t i;
+	const void *p;
+	size_t n;
+};
+
+#define DB_NULL ((struct db_param){.type = DB_TNULL})
+#define DB_INT(v) ((struct db_param){.type = DB_TINT, .i = (int64_t)(v)})
+#define DB_TEXT(s) ((struct db_param){.type = DB_TTEXT, .p = (s), .n = strlen(s)})
+#define DB_TEXTN(s, len) ((struct db_param){.type = DB_TTEXT, .p = (s), .n = (len)})
+#define DB_BLOB(b, len) ((struct db_param){.type = DB_TBLOB, .p = (b), .n = (len)})
+
+struct db;
+struct db_rows;
+
+/* url: "sqlite:PATH" or "postgres://…" / "postgresql://…". */
+int db_open(const char *url, struct db **out, struct devid_error *e);
+void db_close(struct db *db);
+enum db_kind db_get_kind(const struct db *db);
+
+/* Runs a statement; *changes (may be NULL) receives the number of rows it changed. */
+int db_exec(struct db *db, const char *sql, const struct db_param *params, size_t nparams,
+    int64_t *changes, struct devid_error *e);
+/* Runs a query and fetches every row. */
+int db_query(struct db *db, const char *sql, const struct db_param *params, size_t nparams,
+    struct db_rows **out, struct devid_error *e);
+
+/* Transactions. db_begin_immediate takes the write lock at once (SQLite BEGIN IMMEDIATE). */
+int db_begin(struct db *db, struct devid_error *e);
+int db_commit(struct db *db, struct devid_error *e);
+void db_rollback(struct db *db);
+
+size_t db_rows_count(const struct db_rows *r);
+bool db_rows_null(const struct db_rows *r, size_t row, size_t col);
+int64_t db_rows_int(const struct db_rows *r, size_t row, size_t col);
+/* Borrowed from r, NUL-terminated; *len (may be NULL) excludes the NUL. "" for NULL. */
+const char *db_rows_text(const struct db_rows *r, size_t row, size_t col, size_t *len);
+const uint8_t *db_rows_blob(const struct db_rows *r, size_t row, size_t col, size_t *len);
+void db_rows_free(struct db_rows *r);
+
+#endif

@@ -1,0 +1,182 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "db_impl.h"
+#include "lib/banned.h"
+
+#define SQLITE_BUSY_MS 10000
+
+static int
+sqlite_err(sqlite3 *h, int src, const char *what, struct devid_error *e)
+{
+	int code = (src & 0xff) == SQLITE_CONSTRAINT ? DEVID_ECONFLICT : DEVID_EIO;
+
+	return devid_error_set(e, code, "sqlite: %s: %s", what, sqlite3_errmsg(h));
+}
+
+static int
+prepare(sqlite3 *h, const char *sql, const struct db_param *params, size_t n, sqlite3_stmt **st,
+    struct devid_error *e)
+{
+	int src;
+
+	if ((src = sqlite3_prepare_v2(h, sql, -1, st, NULL)) != SQLITE_OK)
+		return sqlite_err(h, src, "prepare", e);
+	for (size_t i = 0; i < n; i++) {
+		const struct db_param *p = &params[i];
+		int idx = (int)i + 1;
+
+		switch (p->type) {
+		case DB_TNULL:
+			src = sqlite3_bind_null(*st, idx);
+			break;
+		case DB_TINT:
+			src = sqlite3_bind_int64(*st, idx, p->i);
+			break;
+		case DB_TTEXT:
+			src = sqlite3_bind_text64(*st, idx, p->p, p->n, SQLITE_STATIC, SQLITE_UTF8);
+			break;
+		case DB_TBLOB:
+			src = sqlite3_bind_blob64(*st, idx, p->n ? p->p : "", p->n, SQLITE_STATIC);
+			break;
+		}
+		if (src != SQLITE_OK) {
+			sqlite_err(h, src, "bind", e);
+			sqlite3_finalize(*st);
+			*st = NULL;
+			return DEVID_EIO;
+		}
+	}
+	return 0;
+}
+
+static int
+sqlite_exec(struct db *db, const char *sql, const struct db_param *params, size_t n,
+    int64_t *changes, struct devid_error *e)
+{
+	sqlite3 *h = db->conn;
+	sqlite3_stmt *st;
+	int rc, src;
+
+	if ((rc = prepare(h, sql, params, n, &st, e)) != 0)
+		return rc;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	rc = src == SQLITE_DONE ? 0 : sqlite_err(h, src, "step", e);
+	if (rc == 0 && changes != NULL)
+		*changes = sqlite3_changes64(h);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sqlite_query(struct db *db, const char *sql, const struct db_param *params, size_t n,
+    struct db_rows **out, struct devid_error *e)
+{
+	sqlite3 *h = db->conn;
+	sqlite3_stmt *st;
+	struct db_rows *r = NULL;
+	struct db_cell *cells;
+	size_t ncols, nrows = 0, cap = 0;
+	int rc, src;
+
+	*out = NULL;
+	if ((rc = prepare(h, sql, params, n, &st, e)) != 0)
+		return rc;
+	ncols = (size_t)sqlite3_column_count(st);
+	if ((r = db_rows_new(0, ncols)) == NULL)
+		goto oom;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if (nrows == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((cells = realloc(r->cells, cap * ncols * sizeof(*cells))) == NULL)
+				goto oom;
+			r->cells = cells;
+		}
+		/* the row belongs to r from here on, so a failure below frees it */
+		memset(&r->cells[nrows * ncols], 0, ncols * sizeof(*cells));
+		r->nrows = ++nrows;
+		for (size_t c = 0; c < ncols; c++) {
+			struct db_cell *cl = &r->cells[(nrows - 1) * ncols + c];
+			int t = sqlite3_column_type(st, (int)c);
+			const void *p;
+
+			cl->null = true;
+			if (t == SQLITE_NULL)
+				continue;
+			if (t == SQLITE_BLOB)
+				p = sqlite3_column_blob(st, (int)c);
+			else
+				p = sqlite3_column_text(st, (int)c);
+			if (db_cell_set(cl, p, (size_t)sqlite3_column_bytes(st, (int)c)) != 0)
+				goto oom;
+			cl->i = t == SQLITE_INTEGER ? sqlite3_column_int64(st, (int)c)
+						    : strtoll((const char *)cl->p, NULL, 10);
+		}
+	}
+	if (src != SQLITE_DONE) {
+		rc = sqlite_err(h, src, "step", e);
+		goto out;
+	}
+	*out = r;
+	r = NULL;
+	rc = 0;
+	goto out;
+oom:
+	rc = devid_error_set(e, DEVID_ENOMEM, "sqlite: out of memory");
+out:
+	db_rows_free(r);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static void
+sqlite_close(struct db *db)
+{
+	sqlite3_close_v2(db->conn);
+}
+
+static const struct db_driver sqlite_driver = {
+    .exec = sqlite_exec,
+    .query = sqlite_query,
+    .close = sqlite_close,
+};
+
+int
+db_sqlite_open(const char *path, struct db *db, struct devid_error *e)
+{
+	static const char *const pragmas[] = {
+	    "PRAGMA journal_mode=WAL",
+	    "PRAGMA foreign_keys=ON",
+	    /* every acknowledged commit survives a crash of the process and of the machine */
+	    "PRAGMA synchronous=FULL",
+	};
+	sqlite3 *h = NULL;
+	int src;
+
+	if (*path == '\0')
+		return devid_error_set(e, DEVID_EINVAL, "sqlite: empty path in the database URL");
+	src = sqlite3_open_v2(
+	    path, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (src != SQLITE_OK) {
+		devid_error_set(e, DEVID_EIO, "sqlite: %s: %s", path,
+		    h ? sqlite3_errmsg(h) : sqlite3_errstr(src));
+		sqlite3_close_v2(h);
+		return DEVID_EIO;
+	}
+	sqlite3_busy_timeout(h, SQLITE_BUSY_MS);
+	sqlite3_extended_result_codes(h, 1);
+	db->kind = DB_SQLITE;
+	db->drv = &sqlite_driver;
+	db->conn = h;
+	for (size_t i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++) {
+		if (sqlite_exec(db, pragmas[i], NULL, 0, NULL, e) != 0) {
+			devid_error_prefix(e, "%s", path);
+			sqlite3_close_v2(h);
+			return DEVID_EIO;
+		}
+	}
+	return 0;
+}
