@@ -1,0 +1,133 @@
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/dynbuf.h"
+#include "store/store.h"
+#include "lib/banned.h"
+
+/*
+ * Each migration is a list of statements in portable SQL with two markers the dialects
+ * spell differently: @ID@ (an auto-increment primary key) and @BLOB@ (bytes).
+ * Never edit a released migration: add the next one.
+ */
+struct migration {
+	int version;
+	const char *const *sql;
+};
+
+static const char *const v1[] = {
+    "CREATE TABLE tenants ("
+    " id @ID@,"
+    " name TEXT NOT NULL UNIQUE,"
+    " kind TEXT NOT NULL CHECK (kind IN ('vendor', 'oem')),"
+    " created_at BIGINT NOT NULL)",
+
+    "CREATE TABLE tokens ("
+    " id @ID@,"
+    " tenant_id BIGINT NOT NULL REFERENCES tenants (id),"
+    " role TEXT NOT NULL CHECK (role IN ('vendor', 'admin', 'operator')),"
+    " token_sha256 TEXT NOT NULL UNIQUE,"
+    " created_at BIGINT NOT NULL)",
+
+    "CREATE TABLE vendor_trust ("
+    " id @ID@,"
+    " vendor_id BIGINT NOT NULL REFERENCES tenants (id),"
+    " root_pem TEXT NOT NULL,"
+    " signer_pem TEXT NOT NULL,"
+    " signer_sha256 TEXT NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " UNIQUE (vendor_id, signer_sha256))",
+
+    NULL,
+};
+
+static const struct migration migrations[] = {
+    {1, v1},
+};
+
+static int
+expand(const char *sql, enum db_kind kind, struct dynbuf *out)
+{
+	const char *id = kind == DB_SQLITE ? "INTEGER PRIMARY KEY AUTOINCREMENT"
+					   : "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY";
+	const char *blob = kind == DB_SQLITE ? "BLOB" : "BYTEA";
+	int rc = 0;
+
+	dynbuf_reset(out);
+	for (const char *p = sql; *p != '\0' && rc == 0;) {
+		if (strncmp(p, "@ID@", 4) == 0) {
+			rc = dynbuf_addstr(out, id);
+			p += 4;
+		} else if (strncmp(p, "@BLOB@", 6) == 0) {
+			rc = dynbuf_addstr(out, blob);
+			p += 6;
+		} else {
+			rc = dynbuf_add(out, p++, 1);
+		}
+	}
+	return rc;
+}
+
+int
+store_schema_version(struct db *db, int *version, struct devid_error *e)
+{
+	struct db_rows *r;
+	int rc;
+
+	*version = 0;
+	rc =
+	    db_query(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", NULL, 0, &r, e);
+	if (rc != 0)
+		return rc;
+	*version = (int)db_rows_int(r, 0, 0);
+	db_rows_free(r);
+	return 0;
+}
+
+int
+store_migrate(struct db *db, struct devid_error *e)
+{
+	struct dynbuf sql;
+	int have, rc;
+
+	dynbuf_init(&sql, 1 << 16);
+	rc = db_exec(db,
+	    "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY,"
+	    " applied_at BIGINT NOT NULL)",
+	    NULL, 0, NULL, e);
+	if (rc != 0 || (rc = db_begin(db, e)) != 0)
+		goto out;
+	/* two servers starting at once: the second waits, then finds nothing to do */
+	if (db_get_kind(db) == DB_POSTGRES &&
+	    (rc = db_exec(db, "SELECT pg_advisory_xact_lock(7271)", NULL, 0, NULL, e)) != 0)
+		goto rollback;
+	if ((rc = store_schema_version(db, &have, e)) != 0)
+		goto rollback;
+	for (size_t i = 0; i < sizeof(migrations) / sizeof(migrations[0]); i++) {
+		const struct migration *m = &migrations[i];
+		struct db_param p[] = {DB_INT(m->version), DB_INT(time(NULL))};
+
+		if (m->version <= have)
+			continue;
+		for (const char *const *s = m->sql; *s != NULL; s++) {
+			if ((rc = expand(*s, db_get_kind(db), &sql)) != 0 ||
+			    (rc = db_exec(db, dynbuf_str(&sql), NULL, 0, NULL, e)) != 0) {
+				devid_error_prefix(e, "migration %d", m->version);
+				goto rollback;
+			}
+		}
+		rc =
+		    db_exec(db, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+			p, 2, NULL, e);
+		if (rc != 0)
+			goto rollback;
+	}
+	rc = db_commit(db, e);
+	goto out;
+rollback:
+	db_rollback(db);
+out:
+	dynbuf_release(&sql);
+	return rc;
+}

@@ -1,0 +1,224 @@
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/store.h"
+#include "lib/banned.h"
+
+#define STORE_MAX_CONNS 64
+
+struct store {
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+	struct db *conns[STORE_MAX_CONNS];
+	bool busy[STORE_MAX_CONNS];
+	int n;
+};
+
+void
+store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	for (int i = 0; i < s->n; i++)
+		db_close(s->conns[i]);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->freed);
+	free(s);
+}
+
+int
+store_open(const char *url, int nconns, struct store **out, struct devid_error *e)
+{
+	struct store *s;
+	int rc;
+
+	*out = NULL;
+	if (nconns < 1 || nconns > STORE_MAX_CONNS)
+		return devid_error_set(e, DEVID_EINVAL, "store: %d connections, allowed 1 to %d",
+		    nconns, STORE_MAX_CONNS);
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return devid_error_set(e, DEVID_ENOMEM, "store: out of memory");
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->freed, NULL);
+	for (; s->n < nconns; s->n++)
+		if ((rc = db_open(url, &s->conns[s->n], e)) != 0)
+			goto fail;
+	if ((rc = store_migrate(s->conns[0], e)) != 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	store_close(s);
+	return rc;
+}
+
+struct db *
+store_acquire(struct store *s)
+{
+	struct db *db = NULL;
+
+	pthread_mutex_lock(&s->lock);
+	while (db == NULL) {
+		for (int i = 0; i < s->n && db == NULL; i++) {
+			if (!s->busy[i]) {
+				s->busy[i] = true;
+				db = s->conns[i];
+			}
+		}
+		if (db == NULL)
+			pthread_cond_wait(&s->freed, &s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return db;
+}
+
+void
+store_release(struct store *s, struct db *db)
+{
+	pthread_mutex_lock(&s->lock);
+	for (int i = 0; i < s->n; i++)
+		if (s->conns[i] == db)
+			s->busy[i] = false;
+	pthread_cond_signal(&s->freed);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static const char *const kind_names[] = {"vendor", "oem"};
+static const char *const role_names[] = {"vendor", "admin", "operator"};
+
+const char *
+tenant_kind_name(enum tenant_kind k)
+{
+	return kind_names[k];
+}
+
+int
+tenant_kind_parse(const char *s, enum tenant_kind *out)
+{
+	for (size_t i = 0; i < sizeof(kind_names) / sizeof(kind_names[0]); i++) {
+		if (strcmp(s, kind_names[i]) == 0) {
+			*out = (enum tenant_kind)i;
+			return 0;
+		}
+	}
+	return DEVID_EINVAL;
+}
+
+const char *
+role_name(enum role r)
+{
+	return role_names[r];
+}
+
+int
+role_parse(const char *s, enum role *out)
+{
+	for (size_t i = 0; i < sizeof(role_names) / sizeof(role_names[0]); i++) {
+		if (strcmp(s, role_names[i]) == 0) {
+			*out = (enum role)i;
+			return 0;
+		}
+	}
+	return DEVID_EINVAL;
+}
+
+int
+store_tenant_add(
+    struct db *db, const char *name, enum tenant_kind kind, int64_t *id, struct devid_error *e)
+{
+	struct db_param p[] = {DB_TEXT(name), DB_TEXT(tenant_kind_name(kind)), DB_INT(time(NULL))};
+	struct db_rows *r;
+	int rc;
+
+	rc = db_query(db,
+	    "INSERT INTO tenants (name, kind, created_at) VALUES (?, ?, ?) RETURNING id", p, 3, &r,
+	    e);
+	if (rc == DEVID_ECONFLICT)
+		return devid_error_set(e, rc, "tenant \"%s\" already exists", name);
+	if (rc != 0)
+		return rc;
+	if (id != NULL)
+		*id = db_rows_int(r, 0, 0);
+	db_rows_free(r);
+	return 0;
+}
+
+static int
+tenant_from_row(const struct db_rows *r, size_t row, size_t col, struct tenant *t)
+{
+	t->id = db_rows_int(r, row, col);
+	snprintf(t->name, sizeof(t->name), "%s", db_rows_text(r, row, col + 1, NULL));
+	return tenant_kind_parse(db_rows_text(r, row, col + 2, NULL), &t->kind);
+}
+
+int
+store_tenant_get(struct db *db, const char *name, struct tenant *t, struct devid_error *e)
+{
+	struct db_param p[] = {DB_TEXT(name)};
+	struct db_rows *r;
+	int rc;
+
+	if ((rc = db_query(db, "SELECT id, name, kind FROM tenants WHERE name = ?", p, 1, &r, e)) !=
+	    0)
+		return rc;
+	if (db_rows_count(r) == 0)
+		rc = devid_error_set(e, DEVID_ENOTFOUND, "no tenant \"%s\"", name);
+	else
+		rc = tenant_from_row(r, 0, 0, t);
+	db_rows_free(r);
+	return rc;
+}
+
+int
+store_token_add(
+    struct db *db, int64_t tenant_id, enum role role, const char *sha256_hex, struct devid_error *e)
+{
+	struct db_param p[] = {
+	    DB_INT(tenant_id), DB_TEXT(role_name(role)), DB_TEXT(sha256_hex), DB_INT(time(NULL))};
+
+	return db_exec(db,
+	    "INSERT INTO tokens (tenant_id, role, token_sha256, created_at) VALUES (?, ?, ?, ?)", p,
+	    4, NULL, e);
+}
+
+int
+store_token_lookup(
+    struct db *db, const char *sha256_hex, struct tenant *t, enum role *role, struct devid_error *e)
+{
+	struct db_param p[] = {DB_TEXT(sha256_hex)};
+	struct db_rows *r;
+	int rc;
+
+	rc = db_query(db,
+	    "SELECT t.id, t.name, t.kind, k.role FROM tokens k JOIN tenants t ON t.id = k.tenant_id"
+	    " WHERE k.token_sha256 = ?",
+	    p, 1, &r, e);
+	if (rc != 0)
+		return rc;
+	if (db_rows_count(r) == 0)
+		rc = devid_error_set(e, DEVID_ENOTFOUND, "unknown token");
+	else if ((rc = tenant_from_row(r, 0, 0, t)) == 0)
+		rc = role_parse(db_rows_text(r, 0, 3, NULL), role);
+	db_rows_free(r);
+	return rc;
+}
+
+int
+store_trust_add(struct db *db, int64_t vendor_id, const char *root_pem, const char *signer_pem,
+    const char *signer_sha256_hex, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(vendor_id), DB_TEXT(root_pem), DB_TEXT(signer_pem),
+	    DB_TEXT(signer_sha256_hex), DB_INT(time(NULL))};
+	int rc;
+
+	rc = db_exec(db,
+	    "INSERT INTO vendor_trust (vendor_id, root_pem, signer_pem, signer_sha256, created_at)"
+	    " VALUES (?, ?, ?, ?, ?)",
+	    p, 5, NULL, e);
+	if (rc == DEVID_ECONFLICT)
+		devid_error_set(e, rc, "this manifest signer is already trusted for the vendor");
+	return rc;
+}

@@ -1,0 +1,73 @@
+/*
+ * The store behaves the same on SQLite and PostgreSQL: migrations are idempotent, tenants and
+ * tokens round-trip, names and token hashes are unique. Usage: test_store sqlite|postgres.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store.h"
+#include "test.h"
+#include "lib/banned.h"
+
+int
+main(int argc, char **argv)
+{
+	char tmp[PATH_MAX], url[PATH_MAX + 32];
+	const char *h = "7f83b1657ff1fc53b92dc18148a1d65dfc2d4b1fa3d677284addd200126d9069";
+	struct devid_error e;
+	struct store *s = NULL;
+	struct tenant t;
+	struct db *db;
+	enum role role;
+	int64_t id = 0, id2 = 0;
+	int v = -1;
+	bool pg = argc > 1 && strcmp(argv[1], "postgres") == 0;
+
+	devid_error_clear(&e);
+	tmp[0] = '\0';
+	if (pg) {
+		if (getenv("DEVID_TEST_PG_URL") == NULL)
+			test_skip("DEVID_TEST_PG_URL not set (run under scripts/with-postgres)");
+		snprintf(url, sizeof(url), "%s", getenv("DEVID_TEST_PG_URL"));
+	} else {
+		test_tmpdir(tmp, sizeof(tmp), "store");
+		snprintf(url, sizeof(url), "sqlite:%s/devid.db", tmp);
+	}
+	CHECK(store_open(url, 2, &s, &e) == 0, "open and migrate: %s", e.msg);
+	if (s == NULL)
+		return test_done();
+	db = store_acquire(s);
+	CHECK(store_migrate(db, &e) == 0, "a second migration is a no-op: %s", e.msg);
+	CHECK(store_schema_version(db, &v, &e) == 0 && v >= 1, "schema version %d", v);
+
+	CHECK(store_tenant_add(db, "ACME", TENANT_VENDOR, &id, &e) == 0 && id > 0, "tenant add: %s",
+	    e.msg);
+	CHECK(store_tenant_add(db, "OEM1", TENANT_OEM, &id2, &e) == 0 && id2 != id,
+	    "second tenant: %s", e.msg);
+	CHECK(store_tenant_add(db, "ACME", TENANT_OEM, NULL, &e) == DEVID_ECONFLICT &&
+		strstr(e.msg, "already exists") != NULL,
+	    "duplicate tenant name: %s", e.msg);
+	CHECK(store_tenant_get(db, "OEM1", &t, &e) == 0 && t.id == id2 && t.kind == TENANT_OEM &&
+		strcmp(t.name, "OEM1") == 0,
+	    "tenant get");
+	CHECK(store_tenant_get(db, "NOPE", &t, &e) == DEVID_ENOTFOUND, "unknown tenant");
+
+	CHECK(store_token_add(db, id2, ROLE_OPERATOR, h, &e) == 0, "token add: %s", e.msg);
+	CHECK(store_token_add(db, id, ROLE_VENDOR, h, &e) == DEVID_ECONFLICT,
+	    "a token hash is unique");
+	CHECK(store_token_lookup(db, h, &t, &role, &e) == 0 && t.id == id2 && role == ROLE_OPERATOR,
+	    "token lookup: %s", e.msg);
+	CHECK(store_token_lookup(db, "00", &t, &role, &e) == DEVID_ENOTFOUND, "unknown token");
+	CHECK(store_token_add(db, 999999, ROLE_ADMIN, "ab", &e) == DEVID_ECONFLICT,
+	    "token of a missing tenant refused (foreign key)");
+
+	CHECK(store_trust_add(db, id, "root", "signer", h, &e) == 0, "trust add: %s", e.msg);
+	CHECK(store_trust_add(db, id, "root", "signer", h, &e) == DEVID_ECONFLICT,
+	    "the same signer twice: %s", e.msg);
+	store_release(s, db);
+	store_close(s);
+	if (tmp[0] != '\0')
+		test_rmdir(tmp);
+	return test_done();
+}
