@@ -8,6 +8,7 @@
 #define EXIT_USAGE 2 /* bad command line */
 
 int cmd_vendor(int argc, char **argv);
+int cmd_admin(int argc, char **argv);
 
 /* Number of online processors, at least 1. */
 int cli_ncpus(void);

@@ -169,9 +169,14 @@ vendor_verify_main(const struct vendor_args *a)
 	if (a->json) {
 		json_t *j = manifest_report_json(m);
 
+		if (j == NULL) {
+			fprintf(stderr, "devid vendor verify: out of memory\n");
+			reel_report_release(&r);
+			return 1;
+		}
 		json_object_set_new(
 		    j, "claimError", r.claim_error[0] ? json_string(r.claim_error) : json_null());
-		json_object_set_new(j, "accepted", json_boolean(rc == 0));
+		json_object_set_new(j, "verdict", json_string(rc == 0 ? "ACCEPTED" : "REJECTED"));
 		json_dumpf(j, stdout, JSON_INDENT(2));
 		putchar('\n');
 		json_decref(j);
@@ -269,5 +274,7 @@ cmd_vendor(int argc, char **argv)
 	}
 	if (strcmp(sub, "init") != 0 && strcmp(sub, "mint") != 0 && strcmp(sub, "verify") != 0)
 		return usage_error("unknown subcommand \"%s\"", sub);
-	return usage_error("unexpected argument \"%s\"", optind < argc ? argv[optind] : "");
+	if (optind < argc)
+		return usage_error("unexpected argument \"%s\"", argv[optind]);
+	return usage_error("%s needs its arguments (see the usage below)", sub);
 }

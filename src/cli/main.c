@@ -11,6 +11,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  vendor init|mint|verify   the chip vendor's tools: PKI, reels, checks\n"
+    "  admin migrate|tenant|token|trust   administer the database directly\n"
     "\n"
     "Run `devid <command> --help` for a command's options.\n";
 
@@ -40,6 +41,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "vendor") == 0)
 		return cmd_vendor(argc - 1, argv + 1);
+	if (strcmp(argv[1], "admin") == 0)
+		return cmd_admin(argc - 1, argv + 1);
 	fprintf(stderr, "devid: unknown command \"%s\"\n%s", argv[1], usage);
 	return EXIT_USAGE;
 }

@@ -75,6 +75,9 @@ claim_code_parse(const uint8_t *p, size_t n, struct claim_code *c, struct devid_
 	const char *start = s;
 
 	memset(c, 0, sizeof(*c));
+	if (n == 0)
+		return devid_error_set(
+		    e, DEVID_EINVAL, "claim code: empty, expected DEVID1:<VENDOR>:<BATCH>:<CODE>");
 	if (n > MAX_CLAIM_TEXT_LEN)
 		return devid_error_set(
 		    e, DEVID_EINVAL, "claim code: %zu characters, limit %d", n, MAX_CLAIM_TEXT_LEN);

@@ -16,11 +16,31 @@ devid_error_clear(struct devid_error *e)
 	e->msg[0] = '\0';
 }
 
+/* Cuts a multi-byte UTF-8 character that truncation left incomplete at the end of s. */
+static void
+utf8_trim(char *s)
+{
+	size_t n = strlen(s), i = n, need;
+	unsigned char c;
+
+	while (i > 0 && ((unsigned char)s[i - 1] & 0xc0) == 0x80 && n - i < 3)
+		i--;
+	if (i == 0)
+		return;
+	c = (unsigned char)s[i - 1];
+	if (c < 0x80)
+		return;
+	need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+	if (n - (i - 1) < need)
+		s[i - 1] = '\0';
+}
+
 static void
 error_vset(struct devid_error *e, int code, const char *fmt, va_list ap)
 {
 	e->code = code;
 	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	utf8_trim(e->msg);
 }
 
 int
@@ -52,6 +72,7 @@ devid_error_ssl(struct devid_error *e, int code, const char *fmt, ...)
 			ERR_error_string_n(err, buf, sizeof(buf));
 			n = strlen(e->msg);
 			snprintf(e->msg + n, sizeof(e->msg) - n, ": %s", buf);
+			utf8_trim(e->msg);
 		}
 	}
 	ERR_clear_error();
@@ -82,6 +103,7 @@ devid_error_prefix(struct devid_error *e, const char *fmt, ...)
 		m = sizeof(e->msg) - n - 3;
 	memcpy(e->msg + n + 2, old, m);
 	e->msg[n + 2 + m] = '\0';
+	utf8_trim(e->msg);
 }
 
 const char *

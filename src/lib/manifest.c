@@ -510,7 +510,9 @@ report_reject(struct manifest_report *r, size_t index, const char *uid, const ch
 		return;
 	x = &r->rejects[r->nrejects++];
 	x->index = index;
-	snprintf(x->unique_id, sizeof(x->unique_id), "%s", uid != NULL ? uid : "");
+	/* an unchecked uniqueId that does not fit is left out rather than cut */
+	if (uid != NULL && strlen(uid) < sizeof(x->unique_id))
+		memcpy(x->unique_id, uid, strlen(uid) + 1);
 	snprintf(x->message, sizeof(x->message), "%s", msg);
 }
 
@@ -530,7 +532,10 @@ manifest_report_json(const struct manifest_report *r)
 	for (size_t i = 0; errs != NULL && i < r->nrejects; i++) {
 		o = json_pack("{s:I, s:s, s:s}", "index", (json_int_t)r->rejects[i].index,
 		    "uniqueId", r->rejects[i].unique_id, "message", r->rejects[i].message);
-		json_array_append_new(errs, o);
+		if (o == NULL || json_array_append_new(errs, o) != 0) {
+			json_decref(errs);
+			return NULL;
+		}
 	}
 	return json_pack("{s:I, s:I, s:I, s:s?, s:o}", "total", (json_int_t)r->total, "accepted",
 	    (json_int_t)r->accepted, "rejected", (json_int_t)r->rejected, "batchError",

@@ -99,7 +99,10 @@ struct manifest_report {
 };
 
 void manifest_report_release(struct manifest_report *r);
-/* Writes the report as JSON: {"total","accepted","rejected","batchError","errors":[…]}. */
+/*
+ * The report as JSON: {"total","accepted","rejected","batchError","errors":[…]}; NULL when
+ * out of memory.
+ */
 json_t *manifest_report_json(const struct manifest_report *r);
 
 struct manifest {
@@ -108,8 +111,9 @@ struct manifest {
 };
 
 /*
- * Parses a manifest (a JSON array of entries). Entries that do not parse are recorded in r
- * and left NULL; a document that is not an array of objects fails as a whole.
+ * Parses a manifest (a JSON array of entries). Entries that do not parse (including
+ * elements that are not objects) are recorded in r and left NULL; a document that is not a
+ * non-empty JSON array fails as a whole.
  */
 int manifest_parse(const uint8_t *p, size_t n, struct manifest **out, struct manifest_report *r,
     struct devid_error *e);
