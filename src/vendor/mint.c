@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,10 +11,7 @@
 #include <unistd.h>
 
 #include <openssl/core_names.h>
-#include <openssl/ec.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
-#include <openssl/x509v3.h>
 
 #include "lib/base64.h"
 #include "lib/claim.h"
@@ -21,6 +19,7 @@
 #include "lib/json.h"
 #include "lib/jws.h"
 #include "lib/x509.h"
+#include "certtmpl.h"
 #include "vendor.h"
 #include "lib/banned.h"
 
@@ -28,14 +27,19 @@
 #define DEFAULT_PART "DEVID-SE1-P256"
 #define DEFAULT_MODEL "DEVID-SE1"
 #define ENTRY_MAX_BYTES 16384
+/* random bytes per chip: the certificate serial, then 7 bytes of chip serial */
+#define CHIP_RANDOM_LEN (CERTTMPL_SERIAL_LEN + 7)
 
 /* What every chip of the reel shares, prepared once. */
 struct mint_shared {
 	const struct mint_opts *o;
 	struct vendor_pki pki;
-	X509_EXTENSION *ext_bc, *ext_ku, *ext_eku, *ext_aki;
+	struct certtmpl *tmpl; /* the birth certificate */
+	EVP_MD *sha256, *sha1; /* fetched once: a fetch per use takes locks */
 	char *issuing_b64; /* x5c[1] */
 	char *prot_b64; /* the protected header of every entry */
+	struct dynbuf pay_head; /* the payload up to the chip serial */
+	struct dynbuf pay_tail; /* the payload after the chip's certificate */
 	char timestamp[32]; /* provisioningTimestamp */
 	char chips_dir[PATH_MAX];
 
@@ -49,9 +53,17 @@ struct mint_shared {
 	struct devid_error err;
 };
 
+/* One thread's tools, made once and used for every chip; a cache line of its own. */
 struct mint_worker {
-	struct mint_shared *s;
-	EVP_PKEY_CTX *keygen;
+	alignas(64) struct mint_shared *s;
+	EVP_PKEY_CTX *keygen; /* P-256 key generation */
+	EVP_PKEY_CTX *cert_signer; /* the issuing CA's key, ready for EVP_PKEY_sign */
+	EVP_PKEY_CTX *jws_signer; /* the manifest signer's key, likewise */
+	EVP_MD_CTX *md;
+	uint8_t *tbs, *cert; /* certtmpl_tbs_len and certtmpl_cert_max bytes */
+	struct dynbuf payload;
+	time_t now; /* when not_before was last formatted */
+	char not_before[CERTTMPL_TIME_LEN];
 };
 
 static void
@@ -66,167 +78,229 @@ shared_fail(struct mint_shared *s, const struct devid_error *e)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* A chip serial in the style of secure elements: 0123 + 7 random bytes, 18 hex digits. */
-static int
-chip_serial(char out[19])
-{
-	uint8_t b[9] = {0x01, 0x23};
+struct span {
+	const void *p;
+	size_t n;
+};
 
-	if (RAND_bytes(b + 2, 7) != 1)
+/* out = md(v[0] || ... || v[nv - 1]) */
+static bool
+digest(EVP_MD_CTX *c, const EVP_MD *md, const struct span *v, int nv, uint8_t *out)
+{
+	if (EVP_DigestInit_ex2(c, md, NULL) != 1)
+		return false;
+	for (int i = 0; i < nv; i++)
+		if (EVP_DigestUpdate(c, v[i].p, v[i].n) != 1)
+			return false;
+	return EVP_DigestFinal_ex(c, out, NULL) == 1;
+}
+
+/* Signs SHA-256(v...) with signer; sig (CERTTMPL_SIG_MAX bytes) receives the DER signature. */
+static bool
+sign_sha256(struct mint_worker *w, EVP_PKEY_CTX *signer, const struct span *v, int nv, uint8_t *sig,
+    size_t *siglen)
+{
+	uint8_t h[32];
+
+	*siglen = CERTTMPL_SIG_MAX;
+	return digest(w->md, w->s->sha256, v, nv, h) &&
+	    EVP_PKEY_sign(signer, sig, siglen, h, sizeof(h)) == 1;
+}
+
+/* An ECDSA-Sig-Value (DER) as JWS wants it: r||s, 32 bytes each (RFC 7518 3.4). */
+static int
+ecdsa_sig_raw(const uint8_t *der, size_t n, uint8_t out[ES256_SIG_LEN])
+{
+	size_t off = 2, len;
+	const uint8_t *v;
+
+	if (n < 8 || n > CERTTMPL_SIG_MAX || der[0] != 0x30 || der[1] != n - 2)
 		return -1;
-	hex_encode(b, sizeof(b), out);
+	for (int i = 0; i < 2; i++) {
+		if (n - off < 2 || der[off] != 0x02 || (len = der[off + 1]) == 0 ||
+		    len > n - off - 2)
+			return -1;
+		v = der + off + 2;
+		off += 2 + len;
+		if (len == 33 && v[0] == 0) {
+			v++;
+			len--;
+		}
+		if (len > 32)
+			return -1;
+		memset(out + 32 * i, 0, 32 - len);
+		memcpy(out + 32 * i + 32 - len, v, len);
+	}
+	return off == n ? 0 : -1;
+}
+
+/* Writes the kept chip's certificate and key to chips/<udid>.pem and .key. */
+static int
+keep_chip(struct mint_shared *s, const char *udid, const uint8_t *der, size_t len, EVP_PKEY *key,
+    struct devid_error *e)
+{
+	char path[PATH_MAX];
+	X509 *x;
+	int rc;
+
+	if ((x = x509_from_der(der, len, "birth certificate", e)) == NULL)
+		return DEVID_ECRYPTO;
+	snprintf(path, sizeof(path), "%s/%s.pem", s->chips_dir, udid);
+	if ((rc = x509_write_pem_file(path, x, e)) == 0) {
+		snprintf(path, sizeof(path), "%s/%s.key", s->chips_dir, udid);
+		rc = pkey_write_pem_file(path, key, e);
+	}
+	X509_free(x);
+	return rc;
+}
+
+/* The names of a new chip: what its certificate needs, and its UDID and serial as text. */
+struct chip {
+	EVP_PKEY *key;
+	struct certtmpl_chip c;
+	char udid[UDID_HEX_LEN + 1];
+	char serial[CERTTMPL_CHIP_SERIAL_LEN + 1];
+};
+
+/*
+ * A new key and the values of its certificate: UDID = SHA-256 of the SPKI, SKI = SHA-1 of the
+ * point, certificate and chip serials from rnd (CHIP_RANDOM_LEN bytes).
+ */
+static int
+chip_new(
+    struct mint_worker *w, size_t index, const uint8_t *rnd, struct chip *ch, struct devid_error *e)
+{
+	struct mint_shared *s = w->s;
+	struct certtmpl_chip *c = &ch->c;
+	uint8_t md[32], chip_serial[9] = {0x01, 0x23}; /* 0123 + 7 random bytes, 18 hex digits */
+	const uint8_t *prefix;
+	size_t ptlen = 0, prefix_len;
+	time_t now = time(NULL);
+
+	if (now != w->now) {
+		if (certtmpl_time(now, w->not_before) != 0)
+			return devid_error_set(e, DEVID_EINTERNAL,
+			    "chip %zu: the clock is outside the years of UTCTime (1950-2049)",
+			    index);
+		w->now = now;
+	}
+	prefix = certtmpl_spki_prefix(s->tmpl, &prefix_len);
+	if (EVP_PKEY_keygen(w->keygen, &ch->key) != 1 ||
+	    EVP_PKEY_get_octet_string_param(ch->key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, c->point,
+		sizeof(c->point), &ptlen) != 1 ||
+	    ptlen != sizeof(c->point) ||
+	    !digest(w->md, s->sha256,
+		(const struct span[]){{prefix, prefix_len}, {c->point, sizeof(c->point)}}, 2, md) ||
+	    !digest(w->md, s->sha1, &(const struct span){c->point, sizeof(c->point)}, 1, c->ski))
+		return devid_error_ssl(e, DEVID_ECRYPTO, "chip %zu: key generation failed", index);
+	hex_encode(md, sizeof(md), ch->udid);
+	memcpy(c->udid, ch->udid, UDID_HEX_LEN);
+	memcpy(c->serial, rnd, CERTTMPL_SERIAL_LEN);
+	c->serial[0] &= 0x7f;
+	if (c->serial[0] == 0)
+		c->serial[0] = 1;
+	memcpy(chip_serial + 2, rnd + CERTTMPL_SERIAL_LEN, 7);
+	hex_encode(chip_serial, sizeof(chip_serial), ch->serial);
+	memcpy(c->chip_serial, ch->serial, CERTTMPL_CHIP_SERIAL_LEN);
+	memcpy(c->not_before, w->not_before, CERTTMPL_TIME_LEN);
 	return 0;
 }
 
-static int
-add_ski(X509 *x)
+/* The chip's birth certificate into w->cert; its length, or 0. */
+static size_t
+chip_cert(struct mint_worker *w, const struct chip *ch)
 {
-	const ASN1_BIT_STRING *pk = X509_get0_pubkey_bitstr(x);
-	unsigned char md[SHA_DIGEST_LENGTH];
-	ASN1_OCTET_STRING *os;
-	int ok;
+	const struct certtmpl *t = w->s->tmpl;
+	uint8_t sig[CERTTMPL_SIG_MAX];
+	size_t siglen;
 
-	if (pk == NULL || (os = ASN1_OCTET_STRING_new()) == NULL)
-		return -1;
-	/* RFC 5280 4.2.1.2 method (1): SHA-1 of the subjectPublicKey bits */
-	SHA1(pk->data, (size_t)pk->length, md);
-	ok = ASN1_OCTET_STRING_set(os, md, sizeof(md)) &&
-	    X509_add1_ext_i2d(x, NID_subject_key_identifier, os, 0, 0) == 1;
-	ASN1_OCTET_STRING_free(os);
-	return ok ? 0 : -1;
+	certtmpl_fill(t, &ch->c, w->tbs);
+	if (!sign_sha256(w, w->cert_signer, &(const struct span){w->tbs, certtmpl_tbs_len(t)}, 1,
+		sig, &siglen))
+		return 0;
+	return certtmpl_wrap(t, w->tbs, sig, siglen, w->cert);
 }
 
-static X509 *
-chip_cert(struct mint_shared *s, EVP_PKEY *key, const char *udid, const char *serial)
-{
-	X509 *x = X509_new();
-	X509_NAME *n = X509_get_subject_name(x);
-	unsigned char b[16];
-	ASN1_INTEGER *sn = NULL;
-	BIGNUM *bn = NULL;
-	bool ok = false;
-
-	if (x == NULL || RAND_bytes(b, sizeof(b)) != 1)
-		goto out;
-	b[0] &= 0x7f;
-	if (b[0] == 0)
-		b[0] = 1;
-	if ((bn = BN_bin2bn(b, sizeof(b), NULL)) == NULL ||
-	    (sn = BN_to_ASN1_INTEGER(bn, NULL)) == NULL)
-		goto out;
-	ok = X509_set_version(x, X509_VERSION_3) && X509_set_serialNumber(x, sn) &&
-	    X509_NAME_add_entry_by_txt(
-		n, "O", MBSTRING_UTF8, (const unsigned char *)s->pki.name, -1, -1, 0) &&
-	    X509_NAME_add_entry_by_txt(
-		n, "CN", MBSTRING_UTF8, (const unsigned char *)udid, -1, -1, 0) &&
-	    X509_NAME_add_entry_by_txt(
-		n, "serialNumber", MBSTRING_UTF8, (const unsigned char *)serial, -1, -1, 0) &&
-	    X509_set_issuer_name(x, X509_get_subject_name(s->pki.issuing)) &&
-	    X509_gmtime_adj(X509_getm_notBefore(x), 0) != NULL &&
-	    ASN1_TIME_set_string_X509(X509_getm_notAfter(x), VENDOR_NOT_AFTER) &&
-	    X509_set_pubkey(x, key) && X509_add_ext(x, s->ext_bc, -1) &&
-	    X509_add_ext(x, s->ext_ku, -1) && X509_add_ext(x, s->ext_eku, -1) && add_ski(x) == 0 &&
-	    X509_add_ext(x, s->ext_aki, -1) && X509_sign(x, s->pki.issuing_key, EVP_sha256()) > 0;
-out:
-	BN_free(bn);
-	ASN1_INTEGER_free(sn);
-	if (!ok) {
-		X509_free(x);
-		return NULL;
-	}
-	return x;
-}
-
-/* Appends one SignedSecureElement entry for a new chip; keeps its key if asked. */
+/*
+ * Appends the chip's SignedSecureElement entry to out: the payload (the shared head and tail
+ * around the chip's serial, key and certificate) and its JWS signature.
+ */
 static int
-mint_chip(struct mint_worker *w, size_t index, struct dynbuf *out, struct devid_error *e)
+chip_entry(struct mint_worker *w, size_t index, const struct chip *ch, size_t certlen,
+    struct dynbuf *out, struct devid_error *e)
 {
 	struct mint_shared *s = w->s;
-	const struct mint_opts *o = s->o;
-	EVP_PKEY *key = NULL;
-	X509 *cert = NULL;
-	unsigned char *der = NULL;
-	uint8_t pt[65], sig[ES256_SIG_LEN];
-	size_t ptlen = 0;
-	char udid[UDID_HEX_LEN + 1], serial[19], path[PATH_MAX];
+	const uint8_t *pt = ch->c.point;
+	uint8_t sig[CERTTMPL_SIG_MAX], raw[ES256_SIG_LEN];
+	size_t siglen;
 	char *x = NULL, *y = NULL, *cert_b64 = NULL, *pay_b64 = NULL, *sig_b64 = NULL;
-	struct dynbuf payload, input;
-	int derlen, rc = DEVID_ECRYPTO;
+	int rc = DEVID_ENOMEM;
 
-	dynbuf_init(&payload, ENTRY_MAX_BYTES);
-	dynbuf_init(&input, ENTRY_MAX_BYTES * 2);
-	if (EVP_PKEY_keygen(w->keygen, &key) != 1 || pkey_udid(key, udid) != 0 ||
-	    chip_serial(serial) != 0) {
-		devid_error_ssl(e, rc, "chip %zu: key generation failed", index);
-		goto out;
-	}
-	if ((cert = chip_cert(s, key, udid, serial)) == NULL) {
-		devid_error_ssl(e, rc, "chip %zu: cannot make the birth certificate", index);
-		goto out;
-	}
-	if (EVP_PKEY_get_octet_string_param(
-		key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof(pt), &ptlen) != 1 ||
-	    ptlen != 65 || (derlen = i2d_X509(cert, &der)) <= 0) {
-		devid_error_ssl(e, rc, "chip %zu: cannot encode the key", index);
-		goto out;
-	}
-	rc = DEVID_ENOMEM;
+	dynbuf_reset(&w->payload);
 	if ((x = b64url_encode(pt + 1, 32)) == NULL || (y = b64url_encode(pt + 33, 32)) == NULL ||
-	    (cert_b64 = b64_encode(der, (size_t)derlen)) == NULL)
-		goto oom;
-	if (dynbuf_addf(&payload,
-		"{\"version\":1,\"model\":\"%s\",\"partNumber\":\"%s\","
-		"\"manufacturer\":{\"organizationName\":\"%s\",\"organizationalUnitName\":"
-		"\"Secure Elements\"},"
-		"\"provisioner\":{\"organizationName\":\"%s\",\"organizationalUnitName\":"
-		"\"Secure Provisioning\"},"
-		"\"distributor\":{\"organizationName\":\"%s\",\"organizationalUnitName\":"
-		"\"Distribution\"},"
-		"\"groupId\":\"%s\",\"provisioningTimestamp\":\"%s\",\"uniqueId\":\"%s\","
-		"\"publicKeySet\":{\"keys\":[{\"kid\":\"0\",\"kty\":\"EC\",\"crv\":\"P-256\","
-		"\"x\":\"%s\",\"y\":\"%s\",\"x5c\":[\"%s\",\"%s\"]}]}}",
-		DEFAULT_MODEL, o->part_number ? o->part_number : DEFAULT_PART, s->pki.name,
-		s->pki.name, s->pki.name, o->batch, s->timestamp, serial, x, y, cert_b64,
-		s->issuing_b64) != 0)
-		goto oom;
-	if ((pay_b64 = b64url_encode(payload.p, payload.len)) == NULL ||
-	    dynbuf_addf(&input, "%s.%s", s->prot_b64, pay_b64) != 0)
-		goto oom;
-	if (es256_sign(s->pki.signer_key, input.p, input.len, sig, e) != 0) {
-		rc = DEVID_ECRYPTO;
+	    (cert_b64 = b64_encode(w->cert, certlen)) == NULL ||
+	    dynbuf_addf(&w->payload,
+		"%s%s\",\"publicKeySet\":{\"keys\":[{\"kid\":\"0\",\"kty\":\"EC\","
+		"\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"x5c\":[\"%s%s",
+		dynbuf_str(&s->pay_head), ch->serial, x, y, cert_b64,
+		dynbuf_str(&s->pay_tail)) != 0 ||
+	    (pay_b64 = b64url_encode(w->payload.p, w->payload.len)) == NULL) {
+		devid_error_set(e, rc, "chip %zu: out of memory", index);
 		goto out;
 	}
-	if ((sig_b64 = b64url_encode(sig, sizeof(sig))) == NULL)
-		goto oom;
-	if (dynbuf_addf(out,
+	if (!sign_sha256(w, w->jws_signer,
+		(const struct span[]){
+		    {s->prot_b64, strlen(s->prot_b64)}, {".", 1}, {pay_b64, strlen(pay_b64)}},
+		3, sig, &siglen) ||
+	    ecdsa_sig_raw(sig, siglen, raw) != 0) {
+		rc = devid_error_ssl(e, DEVID_ECRYPTO, "chip %zu: cannot sign the entry", index);
+		goto out;
+	}
+	if ((sig_b64 = b64url_encode(raw, sizeof(raw))) == NULL ||
+	    dynbuf_addf(out,
 		"%s{\"payload\":\"%s\",\"protected\":\"%s\",\"header\":{\"uniqueId\":\"%s\"},"
 		"\"signature\":\"%s\"}",
-		index == 0 ? "  " : ",\n  ", pay_b64, s->prot_b64, serial, sig_b64) != 0)
-		goto oom;
-	if (index < o->keep_keys) {
-		rc = DEVID_EIO;
-		snprintf(path, sizeof(path), "%s/%s.pem", s->chips_dir, udid);
-		if (x509_write_pem_file(path, cert, e) != 0)
-			goto out;
-		snprintf(path, sizeof(path), "%s/%s.key", s->chips_dir, udid);
-		if (pkey_write_pem_file(path, key, e) != 0)
-			goto out;
+		index == 0 ? "  " : ",\n  ", pay_b64, s->prot_b64, ch->serial, sig_b64) != 0) {
+		devid_error_set(e, rc, "chip %zu: out of memory", index);
+		goto out;
 	}
 	rc = 0;
-	goto out;
-oom:
-	devid_error_set(e, rc, "chip %zu: out of memory", index);
 out:
-	dynbuf_release(&payload);
-	dynbuf_release(&input);
-	OPENSSL_free(der);
 	free(x);
 	free(y);
 	free(cert_b64);
 	free(pay_b64);
 	free(sig_b64);
-	X509_free(cert);
-	EVP_PKEY_free(key);
+	return rc;
+}
+
+/*
+ * Appends one SignedSecureElement entry for a new chip; keeps its key if asked. rnd holds
+ * CHIP_RANDOM_LEN random bytes for this chip.
+ */
+static int
+mint_chip(struct mint_worker *w, size_t index, const uint8_t *rnd, struct dynbuf *out,
+    struct devid_error *e)
+{
+	struct chip ch = {.key = NULL};
+	size_t certlen;
+	int rc;
+
+	if ((rc = chip_new(w, index, rnd, &ch, e)) != 0)
+		goto out;
+	if ((certlen = chip_cert(w, &ch)) == 0) {
+		rc = devid_error_ssl(
+		    e, DEVID_ECRYPTO, "chip %zu: cannot make the birth certificate", index);
+		goto out;
+	}
+	if ((rc = chip_entry(w, index, &ch, certlen, out, e)) != 0)
+		goto out;
+	if (index < w->s->o->keep_keys &&
+	    (rc = keep_chip(w->s, ch.udid, w->cert, certlen, ch.key, e)) != 0)
+		goto out;
+	rc = 0;
+out:
+	EVP_PKEY_free(ch.key);
 	return rc;
 }
 
@@ -238,6 +312,7 @@ mint_thread(void *arg)
 	struct devid_error e;
 	size_t blk, first, last;
 	struct dynbuf buf;
+	uint8_t rnd[MINT_BLOCK * CHIP_RANDOM_LEN]; /* for the chips of the block */
 
 	devid_error_clear(&e);
 	while ((blk = atomic_fetch_add(&s->next_block, 1)) < s->nblocks) {
@@ -246,8 +321,14 @@ mint_thread(void *arg)
 		last = first + MINT_BLOCK;
 		if (last > s->o->count)
 			last = s->o->count;
+		if (RAND_bytes(rnd, (int)((last - first) * CHIP_RANDOM_LEN)) != 1) {
+			devid_error_ssl(&e, DEVID_ECRYPTO, "mint: no random bytes");
+			shared_fail(s, &e);
+			return NULL;
+		}
 		for (size_t i = first; i < last; i++) {
-			if (s->failed || mint_chip(w, i, &buf, &e) != 0) {
+			if (s->failed ||
+			    mint_chip(w, i, rnd + (i - first) * CHIP_RANDOM_LEN, &buf, &e) != 0) {
 				if (!s->failed)
 					shared_fail(s, &e);
 				dynbuf_release(&buf);
@@ -263,10 +344,56 @@ mint_thread(void *arg)
 	return NULL;
 }
 
+/* A context for EVP_PKEY_sign with key over SHA-256 digests, or NULL. */
+static EVP_PKEY_CTX *
+signer_new(EVP_PKEY *key, EVP_MD *sha256)
+{
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+
+	if (c == NULL || EVP_PKEY_sign_init(c) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(c, sha256) != 1) {
+		EVP_PKEY_CTX_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static int
+worker_init(struct mint_worker *w, struct mint_shared *s, struct devid_error *e)
+{
+	memset(w, 0, sizeof(*w));
+	w->s = s;
+	dynbuf_init(&w->payload, ENTRY_MAX_BYTES);
+	if ((w->keygen = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
+	    EVP_PKEY_keygen_init(w->keygen) != 1 ||
+	    EVP_PKEY_CTX_set_group_name(w->keygen, "P-256") != 1 ||
+	    (w->cert_signer = signer_new(s->pki.issuing_key, s->sha256)) == NULL ||
+	    (w->jws_signer = signer_new(s->pki.signer_key, s->sha256)) == NULL ||
+	    (w->md = EVP_MD_CTX_new()) == NULL)
+		return devid_error_ssl(e, DEVID_ECRYPTO, "mint: cannot set up a thread's keys");
+	if ((w->tbs = malloc(certtmpl_tbs_len(s->tmpl))) == NULL ||
+	    (w->cert = malloc(certtmpl_cert_max(s->tmpl))) == NULL)
+		return devid_error_set(e, DEVID_ENOMEM, "mint: out of memory");
+	return 0;
+}
+
+/* Accepts a worker that was only zeroed. */
+static void
+worker_release(struct mint_worker *w)
+{
+	EVP_PKEY_CTX_free(w->keygen);
+	EVP_PKEY_CTX_free(w->cert_signer);
+	EVP_PKEY_CTX_free(w->jws_signer);
+	EVP_MD_CTX_free(w->md);
+	free(w->tbs);
+	free(w->cert);
+	dynbuf_release(&w->payload);
+}
+
 static int
 prepare_shared(struct mint_shared *s, struct devid_error *e)
 {
-	X509V3_CTX ctx;
+	const struct mint_opts *o = s->o;
 	unsigned char *der = NULL;
 	uint8_t x5t[32];
 	const ASN1_OCTET_STRING *ski;
@@ -277,13 +404,15 @@ prepare_shared(struct mint_shared *s, struct devid_error *e)
 
 	gmtime_r(&now, &tm);
 	strftime(s->timestamp, sizeof(s->timestamp), "%Y-%m-%dT%H:%M:%S.000Z", &tm);
-	X509V3_set_ctx(&ctx, s->pki.issuing, NULL, NULL, NULL, 0);
-	s->ext_bc = X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints, "critical,CA:FALSE");
-	s->ext_ku = X509V3_EXT_conf_nid(NULL, &ctx, NID_key_usage, "critical,digitalSignature");
-	s->ext_eku = X509V3_EXT_conf_nid(NULL, &ctx, NID_ext_key_usage, "clientAuth");
-	s->ext_aki = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
-	if (!s->ext_bc || !s->ext_ku || !s->ext_eku || !s->ext_aki) {
-		devid_error_ssl(e, rc, "mint: cannot prepare certificate extensions");
+	dynbuf_init(&s->pay_head, ENTRY_MAX_BYTES);
+	dynbuf_init(&s->pay_tail, ENTRY_MAX_BYTES);
+	if ((s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
+	    (s->sha1 = EVP_MD_fetch(NULL, "SHA1", NULL)) == NULL) {
+		devid_error_ssl(e, rc, "mint: no SHA-256 or SHA-1");
+		goto out;
+	}
+	if ((s->tmpl = certtmpl_new(s->pki.issuing, s->pki.issuing_key, s->pki.name, e)) == NULL) {
+		rc = e != NULL && e->code != 0 ? e->code : rc;
 		goto out;
 	}
 	if ((derlen = i2d_X509(s->pki.issuing, &der)) <= 0 ||
@@ -303,6 +432,22 @@ prepare_shared(struct mint_shared *s, struct devid_error *e)
 	    "{\"typ\":\"JWT\",\"alg\":\"ES256\",\"kid\":\"%s\",\"x5t#S256\":\"%s\"}", kid, x5t_b64);
 	if ((s->prot_b64 = b64url_encode((const uint8_t *)hdr, strlen(hdr))) == NULL)
 		goto out;
+	/* the payload of every chip, but for uniqueId, x, y and x5c[0] (see mint_chip) */
+	if (dynbuf_addf(&s->pay_head,
+		"{\"version\":1,\"model\":\"%s\",\"partNumber\":\"%s\","
+		"\"manufacturer\":{\"organizationName\":\"%s\",\"organizationalUnitName\":"
+		"\"Secure Elements\"},"
+		"\"provisioner\":{\"organizationName\":\"%s\",\"organizationalUnitName\":"
+		"\"Secure Provisioning\"},"
+		"\"distributor\":{\"organizationName\":\"%s\",\"organizationalUnitName\":"
+		"\"Distribution\"},"
+		"\"groupId\":\"%s\",\"provisioningTimestamp\":\"%s\",\"uniqueId\":\"",
+		DEFAULT_MODEL, o->part_number ? o->part_number : DEFAULT_PART, s->pki.name,
+		s->pki.name, s->pki.name, o->batch, s->timestamp) != 0 ||
+	    dynbuf_addf(&s->pay_tail, "\",\"%s\"]}]}}", s->issuing_b64) != 0) {
+		devid_error_set(e, DEVID_ENOMEM, "mint: out of memory");
+		goto out;
+	}
 	rc = 0;
 out:
 	OPENSSL_free(der);
@@ -314,12 +459,13 @@ out:
 static void
 release_shared(struct mint_shared *s)
 {
-	X509_EXTENSION_free(s->ext_bc);
-	X509_EXTENSION_free(s->ext_ku);
-	X509_EXTENSION_free(s->ext_eku);
-	X509_EXTENSION_free(s->ext_aki);
+	certtmpl_free(s->tmpl);
+	EVP_MD_free(s->sha256);
+	EVP_MD_free(s->sha1);
 	free(s->issuing_b64);
 	free(s->prot_b64);
+	dynbuf_release(&s->pay_head);
+	dynbuf_release(&s->pay_tail);
 	if (s->blocks != NULL)
 		for (size_t i = 0; i < s->nblocks; i++)
 			dynbuf_release(&s->blocks[i]);
@@ -449,14 +595,8 @@ vendor_mint(const struct mint_opts *o, struct mint_result *res, struct devid_err
 	atomic_init(&s.next_block, 0);
 	atomic_init(&s.failed, false);
 	for (int i = 0; i < nthreads; i++) {
-		w[i].s = &s;
-		if ((w[i].keygen = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
-		    EVP_PKEY_keygen_init(w[i].keygen) != 1 ||
-		    EVP_PKEY_CTX_set_group_name(w[i].keygen, "P-256") != 1) {
-			rc =
-			    devid_error_ssl(e, DEVID_ECRYPTO, "mint: cannot set up key generation");
+		if ((rc = worker_init(&w[i], &s, e)) != 0)
 			goto join;
-		}
 		if (pthread_create(&tid[i], NULL, mint_thread, &w[i]) != 0) {
 			rc = devid_error_set(e, DEVID_EINTERNAL, "mint: cannot start a thread");
 			goto join;
@@ -531,7 +671,7 @@ out:
 	if (rc != 0 && s.nblocks > 0)
 		unlink(tmp);
 	for (int i = 0; i < 64; i++)
-		EVP_PKEY_CTX_free(w[i].keygen);
+		worker_release(&w[i]);
 	OPENSSL_cleanse(&claim, sizeof(claim));
 	release_shared(&s);
 	return rc;

@@ -59,7 +59,11 @@ make_cert(enum cert_kind kind, const char *vendor, EVP_PKEY *key, X509 *issuer,
 
 	if ((x = X509_new()) == NULL)
 		goto fail;
-	snprintf(name, sizeof(name), "%s %s", vendor, cn[kind]);
+	/* the CN names the vendor when it fits in ub-common-name (64); O always does */
+	if (strlen(vendor) + 1 + strlen(cn[kind]) <= 64)
+		snprintf(name, sizeof(name), "%s %s", vendor, cn[kind]);
+	else
+		snprintf(name, sizeof(name), "%s", cn[kind]);
 	subj = X509_NAME_new();
 	if (subj == NULL ||
 	    !X509_NAME_add_entry_by_txt(
