@@ -39,7 +39,7 @@ vendor_trust_free(struct vendor_trust *t)
 }
 
 struct vendor_trust *
-vendor_trust_new(STACK_OF(X509) * roots, STACK_OF(X509) * signers, struct devid_error *e)
+vendor_trust_new(STACK_OF(X509) *roots, STACK_OF(X509) *signers, struct devid_error *e)
 {
 	struct x509_verify_opts opts = {.purpose = X509_PURPOSE_ANY};
 	struct vendor_trust *t;
@@ -554,35 +554,25 @@ manifest_free(struct manifest *m)
 }
 
 int
-manifest_parse(const uint8_t *p, size_t n, struct manifest **out, struct manifest_report *r,
-    struct devid_error *e)
+manifest_from_json(
+    const json_t *root, struct manifest **out, struct manifest_report *r, struct devid_error *e)
 {
 	struct devid_error ee;
 	struct manifest *m = NULL;
-	json_t *root = NULL, *v;
+	json_t *v;
 	size_t i;
-	int rc = DEVID_EINVAL;
 
 	*out = NULL;
-	if (n > MAX_MANIFEST_SIZE) {
-		devid_error_set(e, rc, "manifest: %zu bytes, limit %zu", n, MAX_MANIFEST_SIZE);
-		goto out;
-	}
-	if ((root = json_parse(p, n, "manifest", e)) == NULL)
-		goto out;
-	if (!json_is_array(root) || json_array_size(root) == 0) {
-		devid_error_set(e, rc, "manifest: not a non-empty JSON array of entries");
-		goto out;
-	}
-	if (json_array_size(root) > MAX_BATCH_COUNT) {
-		devid_error_set(e, rc, "manifest: %zu entries, limit %d", json_array_size(root),
-		    MAX_BATCH_COUNT);
-		goto out;
-	}
+	if (!json_is_array(root) || json_array_size(root) == 0)
+		return devid_error_set(
+		    e, DEVID_EINVAL, "manifest: not a non-empty JSON array of entries");
+	if (json_array_size(root) > MAX_BATCH_COUNT)
+		return devid_error_set(e, DEVID_EINVAL, "manifest: %zu entries, limit %d",
+		    json_array_size(root), MAX_BATCH_COUNT);
 	if ((m = calloc(1, sizeof(*m))) == NULL ||
 	    (m->entries = calloc(json_array_size(root), sizeof(*m->entries))) == NULL) {
-		rc = devid_error_set(e, DEVID_ENOMEM, "manifest: out of memory");
-		goto out;
+		manifest_free(m);
+		return devid_error_set(e, DEVID_ENOMEM, "manifest: out of memory");
 	}
 	m->n = json_array_size(root);
 	r->total = m->n;
@@ -599,11 +589,41 @@ manifest_parse(const uint8_t *p, size_t n, struct manifest **out, struct manifes
 		}
 	}
 	*out = m;
-	m = NULL;
-	rc = 0;
-out:
+	return 0;
+}
+
+int
+manifest_parse(const uint8_t *p, size_t n, struct manifest **out, struct manifest_report *r,
+    struct devid_error *e)
+{
+	json_t *root;
+	int rc;
+
+	*out = NULL;
+	if (n > MAX_MANIFEST_SIZE)
+		return devid_error_set(
+		    e, DEVID_EINVAL, "manifest: %zu bytes, limit %zu", n, MAX_MANIFEST_SIZE);
+	if ((root = json_parse(p, n, "manifest", e)) == NULL)
+		return DEVID_EINVAL;
+	rc = manifest_from_json(root, out, r, e);
 	json_decref(root);
-	manifest_free(m);
+	return rc;
+}
+
+int
+batch_descriptor_from_json(const json_t *obj, struct batch_descriptor **out, struct devid_error *e)
+{
+	char *text;
+	int rc;
+
+	*out = NULL;
+	if (!json_is_object(obj))
+		return devid_error_set(e, DEVID_EINVAL, "batch descriptor: not a JSON object");
+	/* only the JWS strings are verified, and re-serializing keeps them byte for byte */
+	if ((text = json_dump_compact(obj)) == NULL)
+		return devid_error_set(e, DEVID_ENOMEM, "batch descriptor: out of memory");
+	rc = batch_descriptor_parse((const uint8_t *)text, strlen(text), out, e);
+	free(text);
 	return rc;
 }
 

@@ -33,7 +33,7 @@ struct vendor_trust;
  * of the roots.
  */
 struct vendor_trust *vendor_trust_new(
-    STACK_OF(X509) * roots, STACK_OF(X509) * signers, struct devid_error *e);
+    STACK_OF(X509) *roots, STACK_OF(X509) *signers, struct devid_error *e);
 void vendor_trust_free(struct vendor_trust *t);
 /* The trusted signer whose DER hashes to x5t, or NULL. Borrowed. */
 X509 *vendor_trust_get0_signer(const struct vendor_trust *t, const uint8_t x5t[32]);
@@ -44,7 +44,7 @@ struct manifest_entry {
 	char udid[UDID_HEX_LEN + 1]; /* of x5c[0]'s key */
 	struct jws_header hdr;
 	X509 *cert; /* x5c[0], the birth certificate */
-	STACK_OF(X509) * chain; /* x5c[1..] */
+	STACK_OF(X509) *chain; /* x5c[1..] */
 	uint8_t jwk_xy[2 * 48]; /* JWK x || y */
 	size_t jwk_xy_len;
 	char *prot_b64, *payload_b64, *sig_b64; /* as received */
@@ -77,6 +77,9 @@ struct batch_descriptor {
 /* Parses batch.json (a flattened JWS and its payload); no signature check. */
 int batch_descriptor_parse(
     const uint8_t *p, size_t n, struct batch_descriptor **out, struct devid_error *e);
+/* The same over an already parsed JSON object (borrowed). */
+int batch_descriptor_from_json(
+    const json_t *obj, struct batch_descriptor **out, struct devid_error *e);
 /* The descriptor's signer is trusted and its signature verifies. */
 int batch_descriptor_verify(
     const struct batch_descriptor *d, const struct vendor_trust *t, struct devid_error *e);
@@ -117,6 +120,9 @@ struct manifest {
  */
 int manifest_parse(const uint8_t *p, size_t n, struct manifest **out, struct manifest_report *r,
     struct devid_error *e);
+/* The same over an already parsed document (borrowed). */
+int manifest_from_json(
+    const json_t *root, struct manifest **out, struct manifest_report *r, struct devid_error *e);
 void manifest_free(struct manifest *m);
 
 /*

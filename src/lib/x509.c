@@ -96,31 +96,30 @@ out:
 	return rc;
 }
 
-STACK_OF(X509) * x509_load_pem_file_all(const char *path, struct devid_error *e)
+STACK_OF(X509) *
+x509_load_pem_mem(const char *p, size_t n, const char *what, struct devid_error *e)
 {
 	STACK_OF(X509) *sk = NULL;
-	uint8_t *buf = NULL;
-	size_t len;
 	BIO *bio = NULL;
 	X509 *x;
 
-	if (file_read_all(path, MAX_PEM_FILE, &buf, &len, e) != 0)
-		return NULL;
-	if ((bio = BIO_new_mem_buf(buf, (int)len)) == NULL || (sk = sk_X509_new_null()) == NULL) {
-		devid_error_set(e, DEVID_ENOMEM, "%s: out of memory", path);
+	if (n > MAX_PEM_FILE || (bio = BIO_new_mem_buf(p, (int)n)) == NULL ||
+	    (sk = sk_X509_new_null()) == NULL) {
+		devid_error_set(e, n > MAX_PEM_FILE ? DEVID_ELIMIT : DEVID_ENOMEM,
+		    "%s: too large or out of memory", what);
 		goto out;
 	}
 	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
 		X509_check_purpose(x, -1, 0);
 		if (!sk_X509_push(sk, x)) {
 			X509_free(x);
-			devid_error_set(e, DEVID_ENOMEM, "%s: out of memory", path);
+			devid_error_set(e, DEVID_ENOMEM, "%s: out of memory", what);
 			goto fail;
 		}
 	}
 	ERR_clear_error();
 	if (sk_X509_num(sk) == 0) {
-		devid_error_set(e, DEVID_EINVAL, "%s: no PEM certificate", path);
+		devid_error_set(e, DEVID_EINVAL, "%s: no PEM certificate", what);
 		goto fail;
 	}
 	goto out;
@@ -129,6 +128,19 @@ fail:
 	sk = NULL;
 out:
 	BIO_free(bio);
+	return sk;
+}
+
+STACK_OF(X509) *
+x509_load_pem_file_all(const char *path, struct devid_error *e)
+{
+	STACK_OF(X509) *sk;
+	uint8_t *buf;
+	size_t len;
+
+	if (file_read_all(path, MAX_PEM_FILE, &buf, &len, e) != 0)
+		return NULL;
+	sk = x509_load_pem_mem((const char *)buf, len, path, e);
 	free(buf);
 	return sk;
 }
@@ -136,7 +148,7 @@ out:
 X509 *
 x509_load_pem_file(const char *path, struct devid_error *e)
 {
-	STACK_OF(X509) * sk;
+	STACK_OF(X509) *sk;
 	X509 *x;
 
 	if ((sk = x509_load_pem_file_all(path, e)) == NULL)
@@ -265,7 +277,7 @@ x509_get0_ski(X509 *x)
 }
 
 X509_STORE *
-x509_store_new(STACK_OF(X509) * roots, struct devid_error *e)
+x509_store_new(STACK_OF(X509) *roots, struct devid_error *e)
 {
 	X509_STORE *st;
 
@@ -284,7 +296,7 @@ x509_store_new(STACK_OF(X509) * roots, struct devid_error *e)
 }
 
 int
-x509_chain_verify(X509_STORE *roots, X509 *leaf, STACK_OF(X509) * untrusted,
+x509_chain_verify(X509_STORE *roots, X509 *leaf, STACK_OF(X509) *untrusted,
     const struct x509_verify_opts *o, struct devid_error *e)
 {
 	X509_STORE_CTX *ctx;

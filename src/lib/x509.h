@@ -26,10 +26,12 @@
  */
 X509 *x509_from_der(const uint8_t *p, size_t n, const char *what, struct devid_error *e);
 
+/* Reads PEM certificates (one or more) from memory; `what` names them in messages. */
+STACK_OF(X509) *x509_load_pem_mem(const char *p, size_t n, const char *what, struct devid_error *e);
 /* Reads a PEM file holding exactly one certificate. */
 X509 *x509_load_pem_file(const char *path, struct devid_error *e);
 /* Reads a PEM file holding one or more certificates. */
-STACK_OF(X509) * x509_load_pem_file_all(const char *path, struct devid_error *e);
+STACK_OF(X509) *x509_load_pem_file_all(const char *path, struct devid_error *e);
 /* Reads an unencrypted PEM private key. */
 EVP_PKEY *pkey_load_pem_file(const char *path, struct devid_error *e);
 
@@ -49,7 +51,7 @@ int x509_sha256(X509 *x, uint8_t out[32]);
 const ASN1_OCTET_STRING *x509_get0_ski(X509 *x);
 
 /* A store trusting exactly the given certificates (references are taken). */
-X509_STORE *x509_store_new(STACK_OF(X509) * roots, struct devid_error *e);
+X509_STORE *x509_store_new(STACK_OF(X509) *roots, struct devid_error *e);
 
 struct x509_verify_opts {
 	int purpose; /* X509_PURPOSE_SSL_CLIENT for devices, X509_PURPOSE_ANY otherwise */
@@ -64,7 +66,7 @@ struct x509_verify_opts {
  * RSA-1024) and the given purpose. On failure the message names the depth
  * and OpenSSL's reason. Returns 0 or DEVID_ECRYPTO.
  */
-int x509_chain_verify(X509_STORE *roots, X509 *leaf, STACK_OF(X509) * untrusted,
+int x509_chain_verify(X509_STORE *roots, X509 *leaf, STACK_OF(X509) *untrusted,
     const struct x509_verify_opts *o, struct devid_error *e);
 
 /*
