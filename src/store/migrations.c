@@ -39,6 +39,45 @@ static const char *const v1[] = {
     " created_at BIGINT NOT NULL,"
     " UNIQUE (vendor_id, signer_sha256))",
 
+    "CREATE TABLE batches ("
+    " id @ID@,"
+    " vendor_id BIGINT NOT NULL REFERENCES tenants (id),"
+    " name TEXT NOT NULL,"
+    " part_number TEXT NOT NULL,"
+    " count BIGINT NOT NULL,"
+    " claim_sha256 TEXT,"
+    " descriptor TEXT,"
+    " source TEXT NOT NULL CHECK (source IN ('vendor', 'import')),"
+    " owner_id BIGINT REFERENCES tenants (id),"
+    " created_at BIGINT NOT NULL,"
+    " claimed_at BIGINT,"
+    " UNIQUE (vendor_id, name))",
+
+    "CREATE TABLE devices ("
+    " id @ID@,"
+    " udid TEXT NOT NULL UNIQUE,"
+    " batch_id BIGINT NOT NULL REFERENCES batches (id),"
+    " serial TEXT NOT NULL,"
+    " cert @BLOB@ NOT NULL,"
+    " entry TEXT NOT NULL,"
+    " state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'revoked')),"
+    " revoked_at BIGINT)",
+
+    "CREATE INDEX devices_batch ON devices (batch_id, id)",
+
+    "CREATE TABLE audit ("
+    " id @ID@,"
+    " tenant_id BIGINT NOT NULL REFERENCES tenants (id),"
+    " seq BIGINT NOT NULL,"
+    " at BIGINT NOT NULL,"
+    " actor TEXT NOT NULL,"
+    " action TEXT NOT NULL,"
+    " object TEXT NOT NULL,"
+    " detail TEXT NOT NULL,"
+    " prev_hash TEXT NOT NULL,"
+    " hash TEXT NOT NULL,"
+    " UNIQUE (tenant_id, seq))",
+
     NULL,
 };
 

@@ -62,4 +62,65 @@ int store_token_lookup(struct db *db, const char *sha256_hex, struct tenant *t, 
 int store_trust_add(struct db *db, int64_t vendor_id, const char *root_pem, const char *signer_pem,
     const char *signer_sha256_hex, struct devid_error *e);
 
+struct trust_rec {
+	char *root_pem, *signer_pem; /* owned by the array, freed by store_trust_list_free */
+	int64_t vendor_id;
+};
+
+/* The trust of one vendor, or of every vendor when vendor_id is 0. */
+int store_trust_list(
+    struct db *db, int64_t vendor_id, struct trust_rec **out, size_t *n, struct devid_error *e);
+void store_trust_list_free(struct trust_rec *t, size_t n);
+
+enum batch_source { BATCH_VENDOR, BATCH_IMPORT };
+
+struct batch_rec {
+	int64_t id;
+	int64_t vendor_id;
+	char vendor[MAX_NAME_LEN + 1];
+	char name[MAX_NAME_LEN + 1];
+	char part_number[MAX_TEXT_FIELD_LEN + 1];
+	int64_t count;
+	char claim_sha256[65]; /* "" when there is no claim code (an import) */
+	enum batch_source source;
+	int64_t owner_id; /* 0: unclaimed */
+	int64_t created_at, claimed_at;
+};
+
+/* A new batch; DEVID_ECONFLICT if the vendor already has a batch of that name. */
+int store_batch_insert(struct db *db, const struct batch_rec *b, const char *descriptor,
+    int64_t *id, struct devid_error *e);
+/* DEVID_ENOTFOUND if there is none. */
+int store_batch_get(struct db *db, const char *vendor, const char *name, struct batch_rec *b,
+    struct devid_error *e);
+
+/* A new device; DEVID_ECONFLICT if its UDID is already stored (in any batch). */
+int store_device_insert(struct db *db, int64_t batch_id, const char *udid, const char *serial,
+    const uint8_t *cert_der, size_t cert_len, const char *entry_json, struct devid_error *e);
+/* The vendor and batch a UDID is stored in; DEVID_ENOTFOUND if none. */
+int store_device_where(struct db *db, const char *udid, char vendor[MAX_NAME_LEN + 1],
+    char batch[MAX_NAME_LEN + 1], struct devid_error *e);
+
+struct audit_rec {
+	int64_t tenant_id;
+	int64_t seq;
+	int64_t at;
+	const char *actor, *action, *object, *detail; /* detail: compact JSON */
+	char prev_hash[65], hash[65];
+};
+
+/*
+ * The last record of a tenant's audit chain (seq 0 and an all-zero hash when empty), locking
+ * the chain until the transaction ends so appends are serialized.
+ */
+int store_audit_last(
+    struct db *db, int64_t tenant_id, int64_t *seq, char hash[65], struct devid_error *e);
+int store_audit_insert(struct db *db, const struct audit_rec *a, struct devid_error *e);
+/*
+ * Up to limit records of a tenant with seq > after, in order. The strings of each record
+ * point into *rows, which the caller frees with db_rows_free after using them.
+ */
+int store_audit_list(struct db *db, int64_t tenant_id, int64_t after, size_t limit,
+    struct audit_rec **out, size_t *n, struct db_rows **rows, struct devid_error *e);
+
 #endif

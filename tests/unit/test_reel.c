@@ -14,6 +14,7 @@
 #include "lib/json.h"
 #include "lib/x509.h"
 #include "vendor/vendor.h"
+#include "reelkit.h"
 #include "test.h"
 #include "lib/banned.h"
 
@@ -68,91 +69,7 @@ reel_copy(const char *name)
 	return dir;
 }
 
-static json_t *
-load_json(const char *path)
-{
-	json_error_t je;
-	json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-
-	if (j == NULL) {
-		printf("%s: %s\n", path, je.text);
-		exit(1);
-	}
-	return j;
-}
-
-static void
-save_json(const char *path, json_t *j)
-{
-	if (json_dump_file(j, path, JSON_COMPACT) != 0) {
-		printf("cannot write %s\n", path);
-		exit(1);
-	}
-	json_decref(j);
-}
-
-static char *
-decode_text(const json_t *jws, const char *member)
-{
-	const char *s = json_string_value(json_object_get(jws, member));
-	uint8_t *p;
-	size_t n;
-
-	if (s == NULL || b64url_decode(s, strlen(s), &p, &n) != 0) {
-		printf("cannot decode %s\n", member);
-		exit(1);
-	}
-	return (char *)p;
-}
-
 /* Sets the payload to text and signs protected.payload with the genuine signer. */
-static void
-resign_raw(json_t *jws, const char *text)
-{
-	const char *prot = json_string_value(json_object_get(jws, "protected"));
-	char *pay = b64url_encode((const uint8_t *)text, strlen(text)), *input, *sig_b64;
-	uint8_t sig[ES256_SIG_LEN];
-	size_t n = strlen(prot) + strlen(pay) + 2;
-
-	input = malloc(n);
-	snprintf(input, n, "%s.%s", prot, pay);
-	if (es256_sign(signer_key, (const uint8_t *)input, strlen(input), sig, NULL) != 0) {
-		printf("re-sign failed\n");
-		exit(1);
-	}
-	sig_b64 = b64url_encode(sig, sizeof(sig));
-	json_object_set_new(jws, "payload", json_string(pay));
-	json_object_set_new(jws, "signature", json_string(sig_b64));
-	free(pay);
-	free(input);
-	free(sig_b64);
-}
-
-static json_t *
-payload_of(const json_t *jws)
-{
-	char *text = decode_text(jws, "payload");
-	json_t *j = json_loads(text, 0, NULL);
-
-	free(text);
-	return j;
-}
-
-static void
-resign(json_t *jws, json_t *payload)
-{
-	char *text = json_dumps(payload, JSON_COMPACT);
-
-	resign_raw(jws, text);
-	free(text);
-	json_decref(payload);
-}
-
-static json_t *
-identity_jwk(json_t *payload)
-{
-	return json_array_get(json_object_get(json_object_get(payload, "publicKeySet"), "keys"), 0);
-}
 
 /*
  * Verifies dir and checks that it is rejected with `want` somewhere in what the verifier
@@ -192,10 +109,10 @@ static void
 tamper_entry(const char *name, size_t idx, void (*fn)(json_t *entry), const char *want)
 {
 	const char *dir = reel_copy(name);
-	json_t *m = load_json(path2(dir, "manifest.json"));
+	json_t *m = reelkit_load_json(path2(dir, "manifest.json"));
 
 	fn(json_array_get(m, idx));
-	save_json(path2(dir, "manifest.json"), m);
+	reelkit_save_json(path2(dir, "manifest.json"), m);
 	expect_rejected(
 	    name, dir, path2(vdir, "root.pem"), path2(vdir, "signer.pem"), want, (long)idx);
 }
@@ -203,7 +120,7 @@ tamper_entry(const char *name, size_t idx, void (*fn)(json_t *entry), const char
 static void
 flip_payload_byte(json_t *entry)
 {
-	char *text = decode_text(entry, "payload"), *p = strstr(text, "DEVID-SE1\"");
+	char *text = reelkit_decode(entry, "payload"), *p = strstr(text, "DEVID-SE1\"");
 	char *b64;
 
 	p[8] = '2'; /* model DEVID-SE1 -> DEVID-SE2: still valid JSON, not the signed bytes */
@@ -216,7 +133,7 @@ flip_payload_byte(json_t *entry)
 static void
 flip_signature_byte(json_t *entry)
 {
-	char *sig = decode_text(entry, "signature"), *b64;
+	char *sig = reelkit_decode(entry, "signature"), *b64;
 
 	sig[5] ^= 0x01;
 	b64 = b64url_encode((const uint8_t *)sig, 64);
@@ -228,14 +145,14 @@ flip_signature_byte(json_t *entry)
 static void
 other_issuing_ca(json_t *entry)
 {
-	json_t *p = payload_of(entry), *x5c = json_object_get(identity_jwk(p), "x5c");
+	json_t *p = reelkit_payload(entry), *x5c = json_object_get(reelkit_identity_jwk(p), "x5c");
 	X509 *other = x509_load_pem_file(path2(v2dir, "issuing.pem"), NULL);
 	unsigned char *der = NULL;
 	int n = i2d_X509(other, &der);
 	char *b64 = b64_encode(der, (size_t)n);
 
 	json_array_set_new(x5c, 1, json_string(b64));
-	resign(entry, p);
+	reelkit_resign(entry, p, signer_key);
 	free(b64);
 	OPENSSL_free(der);
 	X509_free(other);
@@ -246,12 +163,14 @@ static json_t *jwk_donor;
 static void
 jwk_from_other_chip(json_t *entry)
 {
-	json_t *p = payload_of(entry), *donor = payload_of(jwk_donor);
+	json_t *p = reelkit_payload(entry), *donor = reelkit_payload(jwk_donor);
 
-	json_object_set(identity_jwk(p), "x", json_object_get(identity_jwk(donor), "x"));
-	json_object_set(identity_jwk(p), "y", json_object_get(identity_jwk(donor), "y"));
+	json_object_set(
+	    reelkit_identity_jwk(p), "x", json_object_get(reelkit_identity_jwk(donor), "x"));
+	json_object_set(
+	    reelkit_identity_jwk(p), "y", json_object_get(reelkit_identity_jwk(donor), "y"));
 	json_decref(donor);
-	resign(entry, p);
+	reelkit_resign(entry, p, signer_key);
 }
 
 static void
@@ -264,22 +183,22 @@ header_unique_id(json_t *entry)
 static void
 other_group(json_t *entry)
 {
-	json_t *p = payload_of(entry);
+	json_t *p = reelkit_payload(entry);
 
 	json_object_set_new(p, "groupId", json_string("B2"));
-	resign(entry, p);
+	reelkit_resign(entry, p, signer_key);
 }
 
 static void
 duplicate_payload_key(json_t *entry)
 {
-	char *text = decode_text(entry, "payload");
+	char *text = reelkit_decode(entry, "payload");
 	size_t n = strlen(text) + 64;
 	char *dup = malloc(n);
 
 	/* {"uniqueId":"x", + the rest: the payload now has uniqueId twice */
 	snprintf(dup, n, "{\"uniqueId\":\"0123000000000000ee\",%s", text + 1);
-	resign_raw(entry, dup);
+	reelkit_resign_raw(entry, dup, signer_key);
 	free(dup);
 	free(text);
 }
@@ -287,7 +206,7 @@ duplicate_payload_key(json_t *entry)
 static void
 der_trailing_bytes(json_t *entry)
 {
-	json_t *p = payload_of(entry), *x5c = json_object_get(identity_jwk(p), "x5c");
+	json_t *p = reelkit_payload(entry), *x5c = json_object_get(reelkit_identity_jwk(p), "x5c");
 	const char *c = json_string_value(json_array_get(x5c, 0));
 	uint8_t *der, *longer;
 	size_t n;
@@ -298,7 +217,7 @@ der_trailing_bytes(json_t *entry)
 	memcpy(longer, der, n);
 	b64 = b64_encode(longer, n + 2);
 	json_array_set_new(x5c, 0, json_string(b64));
-	resign(entry, p);
+	reelkit_resign(entry, p, signer_key);
 	free(b64);
 	free(der);
 	free(longer);
@@ -344,7 +263,7 @@ main(void)
 	tamper_entry("flipped-signature-byte", 3, flip_signature_byte, "signature does not verify");
 	tamper_entry(
 	    "x5c-not-to-root", 1, other_issuing_ca, "x5c does not reach a trusted vendor root");
-	m = load_json(path2(reel, "manifest.json"));
+	m = reelkit_load_json(path2(reel, "manifest.json"));
 	jwk_donor = json_incref(json_array_get(m, 0));
 	json_decref(m);
 	tamper_entry("jwk-differs", 4, jwk_from_other_chip, "JWK x/y differ");
@@ -360,11 +279,11 @@ main(void)
 
 	/* count in the (re-signed) descriptor differs from the manifest */
 	dir = reel_copy("count-mismatch");
-	d = load_json(path2(dir, "batch.json"));
-	p = payload_of(d);
+	d = reelkit_load_json(path2(dir, "batch.json"));
+	p = reelkit_payload(d);
 	json_object_set_new(p, "count", json_integer(NCHIPS + 1));
-	resign(d, p);
-	save_json(path2(dir, "batch.json"), d);
+	reelkit_resign(d, p, signer_key);
+	reelkit_save_json(path2(dir, "batch.json"), d);
 	expect_rejected("count-mismatch", dir, path2(vdir, "root.pem"), path2(vdir, "signer.pem"),
 	    "count is 7 but the manifest has 6 entries", -1);
 
@@ -407,9 +326,9 @@ main(void)
 
 	/* the same chip twice in one batch */
 	dir = reel_copy("duplicate-chip");
-	m = load_json(path2(dir, "manifest.json"));
+	m = reelkit_load_json(path2(dir, "manifest.json"));
 	json_array_append(m, json_array_get(m, 0));
-	save_json(path2(dir, "manifest.json"), m);
+	reelkit_save_json(path2(dir, "manifest.json"), m);
 	expect_rejected("duplicate-chip", dir, path2(vdir, "root.pem"), path2(vdir, "signer.pem"),
 	    "appears more than once in the batch", -1);
 

@@ -1,0 +1,107 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/sha.h>
+
+#include "lib/base64.h"
+#include "lib/json.h"
+#include "service/service.h"
+#include "lib/banned.h"
+
+#define AUDIT_PAGE 1000
+
+/* SHA-256 over the canonical JSON of the record (sorted keys, compact). */
+static int
+audit_hash(const struct audit_rec *a, char out[65])
+{
+	uint8_t md[SHA256_DIGEST_LENGTH];
+	json_t *j;
+	char *text;
+
+	j = json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:s}", "tenant",
+	    (json_int_t)a->tenant_id, "seq", (json_int_t)a->seq, "at", (json_int_t)a->at, "actor",
+	    a->actor, "action", a->action, "object", a->object, "detail", a->detail, "prev",
+	    a->prev_hash);
+	if (j == NULL)
+		return DEVID_ENOMEM;
+	text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(j);
+	if (text == NULL)
+		return DEVID_ENOMEM;
+	SHA256((const uint8_t *)text, strlen(text), md);
+	free(text);
+	hex_encode(md, sizeof(md), out);
+	return 0;
+}
+
+int
+audit_append(struct db *db, int64_t tenant_id, const char *actor, const char *action,
+    const char *object, const json_t *detail, struct devid_error *e)
+{
+	struct audit_rec a = {.tenant_id = tenant_id,
+	    .at = time(NULL),
+	    .actor = actor,
+	    .action = action,
+	    .object = object};
+	char *d;
+	int rc;
+
+	if ((d = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+		return devid_error_set(e, DEVID_ENOMEM, "audit: out of memory");
+	a.detail = d;
+	if ((rc = store_audit_last(db, tenant_id, &a.seq, a.prev_hash, e)) != 0)
+		goto out;
+	a.seq++;
+	if ((rc = audit_hash(&a, a.hash)) != 0) {
+		devid_error_set(e, rc, "audit: out of memory");
+		goto out;
+	}
+	rc = store_audit_insert(db, &a, e);
+out:
+	free(d);
+	return rc;
+}
+
+int
+audit_verify(struct db *db, int64_t tenant_id, int64_t *count, struct devid_error *e)
+{
+	char prev[65], h[65];
+	int64_t after = 0;
+	struct audit_rec *a;
+	struct db_rows *rows;
+	size_t n;
+	int rc;
+
+	*count = 0;
+	memset(prev, '0', 64);
+	prev[64] = '\0';
+	do {
+		if ((rc = store_audit_list(db, tenant_id, after, AUDIT_PAGE, &a, &n, &rows, e)) !=
+		    0)
+			return rc;
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			if (a[i].seq != after + 1)
+				rc = devid_error_set(e, DEVID_ECRYPTO,
+				    "audit: record %lld missing (next is %lld)",
+				    (long long)(after + 1), (long long)a[i].seq);
+			else if (strcmp(a[i].prev_hash, prev) != 0)
+				rc = devid_error_set(e, DEVID_ECRYPTO,
+				    "audit: record %lld does not follow record %lld",
+				    (long long)a[i].seq, (long long)after);
+			else if (audit_hash(&a[i], h) != 0 || strcmp(h, a[i].hash) != 0)
+				rc = devid_error_set(e, DEVID_ECRYPTO,
+				    "audit: record %lld was changed (hash differs)",
+				    (long long)a[i].seq);
+			memcpy(prev, a[i].hash, sizeof(prev));
+			after = a[i].seq;
+		}
+		free(a);
+		db_rows_free(rows);
+		if (rc != 0)
+			return rc;
+		*count = after;
+	} while (n == AUDIT_PAGE);
+	return 0;
+}

@@ -1,0 +1,216 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/sha.h>
+
+#include "lib/base64.h"
+#include "lib/json.h"
+#include "lib/x509.h"
+#include "service/service.h"
+#include "lib/banned.h"
+
+int
+service_authenticate(
+    struct service *svc, const char *token, size_t len, struct principal *p, struct devid_error *e)
+{
+	uint8_t md[SHA256_DIGEST_LENGTH];
+	char hex[2 * SHA256_DIGEST_LENGTH + 1];
+	struct devid_error ignored;
+	struct db *db;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	/* a token is 43 base64url characters: anything else cannot be one */
+	if (len < 16 || len > 128)
+		return devid_error_set(e, DEVID_EAUTH, "invalid bearer token");
+	SHA256((const uint8_t *)token, len, md);
+	hex_encode(md, sizeof(md), hex);
+	db = store_acquire(svc->store);
+	rc = store_token_lookup(db, hex, &p->tenant, &p->role, &ignored);
+	store_release(svc->store, db);
+	if (rc == DEVID_ENOTFOUND)
+		return devid_error_set(e, DEVID_EAUTH, "invalid bearer token");
+	if (rc != 0)
+		return devid_error_set(e, rc, "%s", ignored.msg);
+	return 0;
+}
+
+/* The trusted roots and signers of one vendor (0: of every vendor). */
+static struct vendor_trust *
+trust_load(struct db *db, int64_t vendor_id, struct devid_error *e)
+{
+	STACK_OF(X509) *roots = sk_X509_new_null(), *signers = sk_X509_new_null(), *sk;
+	struct vendor_trust *t = NULL;
+	struct trust_rec *tr = NULL;
+	size_t n = 0;
+
+	if (roots == NULL || signers == NULL) {
+		devid_error_set(e, DEVID_ENOMEM, "trust: out of memory");
+		goto out;
+	}
+	if (store_trust_list(db, vendor_id, &tr, &n, e) != 0)
+		goto out;
+	if (n == 0) {
+		devid_error_set(e, DEVID_ECRYPTO, "no manifest signer is trusted for this vendor");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((sk = x509_load_pem_mem(tr[i].root_pem, strlen(tr[i].root_pem), "root", e)) ==
+		    NULL)
+			goto out;
+		while (sk_X509_num(sk) > 0)
+			sk_X509_push(roots, sk_X509_shift(sk));
+		sk_X509_free(sk);
+		if ((sk = x509_load_pem_mem(
+			 tr[i].signer_pem, strlen(tr[i].signer_pem), "signer", e)) == NULL)
+			goto out;
+		while (sk_X509_num(sk) > 0)
+			sk_X509_push(signers, sk_X509_shift(sk));
+		sk_X509_free(sk);
+	}
+	t = vendor_trust_new(roots, signers, e);
+out:
+	store_trust_list_free(tr, n);
+	sk_X509_pop_free(roots, X509_free);
+	sk_X509_pop_free(signers, X509_free);
+	return t;
+}
+
+static void
+report_batch_error(struct manifest_report *r, const char *msg)
+{
+	snprintf(r->batch_error, sizeof(r->batch_error), "%s", msg);
+}
+
+/* Stores the batch and every device; the caller holds the transaction. */
+static int
+store_all(struct db *db, const struct batch_rec *b, const char *descriptor,
+    const struct manifest *m, struct manifest_report *r, int64_t *batch_id, struct devid_error *e)
+{
+	char vendor[MAX_NAME_LEN + 1], batch[MAX_NAME_LEN + 1], msg[DEVID_ERROR_MAX];
+	unsigned char *der = NULL;
+	size_t conflicts = 0;
+	int len, rc;
+
+	if ((rc = store_batch_insert(db, b, descriptor, batch_id, e)) != 0)
+		return rc;
+	for (size_t i = 0; i < m->n; i++) {
+		const struct manifest_entry *me = m->entries[i];
+
+		if ((len = i2d_X509(me->cert, &der)) <= 0)
+			return devid_error_set(e, DEVID_ENOMEM, "entry %zu: cannot encode", i);
+		rc = store_device_insert(
+		    db, *batch_id, me->udid, me->unique_id, der, (size_t)len, me->json, e);
+		OPENSSL_free(der);
+		der = NULL;
+		if (rc == DEVID_ECONFLICT) {
+			conflicts++;
+			snprintf(
+			    msg, sizeof(msg), "entry %zu: chip %s is already stored", i, me->udid);
+			if (store_device_where(db, me->udid, vendor, batch, NULL) == 0)
+				snprintf(msg, sizeof(msg),
+				    "entry %zu: chip %s is already stored in batch %s/%s", i,
+				    me->udid, vendor, batch);
+			r->rejected++;
+			if (r->nrejects < MAX_REPORT_ERRORS && r->rejects != NULL) {
+				struct manifest_reject *x = &r->rejects[r->nrejects++];
+
+				x->index = i;
+				snprintf(x->unique_id, sizeof(x->unique_id), "%s", me->unique_id);
+				snprintf(x->message, sizeof(x->message), "%s", msg);
+			}
+			continue;
+		}
+		if (rc != 0)
+			return rc;
+	}
+	if (conflicts > 0) {
+		r->accepted = 0;
+		return devid_error_set(e, DEVID_ECONFLICT,
+		    "%zu chip(s) of the batch are already stored in another batch", conflicts);
+	}
+	return 0;
+}
+
+int
+service_publish(struct service *svc, const struct principal *p, const json_t *body,
+    struct manifest_report *r, struct devid_error *e)
+{
+	struct batch_descriptor *d = NULL;
+	struct vendor_trust *t = NULL;
+	struct manifest *m = NULL;
+	struct batch_rec b;
+	struct db *db = NULL;
+	json_t *detail = NULL;
+	char *descriptor = NULL, object[2 * MAX_NAME_LEN + 2];
+	int64_t batch_id = 0;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	memset(&b, 0, sizeof(b));
+	if (p->role != ROLE_VENDOR)
+		return devid_error_set(e, DEVID_EAUTH, "only a vendor token can publish batches");
+	if (!json_is_object(body))
+		return devid_error_set(
+		    e, DEVID_EINVAL, "body must be {\"descriptor\":{...},\"manifest\":[...]}");
+	if ((rc = batch_descriptor_from_json(json_object_get(body, "descriptor"), &d, e)) != 0)
+		goto out;
+	if (strcmp(d->vendor, p->tenant.name) != 0) {
+		rc = devid_error_set(e, DEVID_EAUTH,
+		    "the descriptor is for vendor %s; this token belongs to %s", d->vendor,
+		    p->tenant.name);
+		goto out;
+	}
+	if ((rc = manifest_from_json(json_object_get(body, "manifest"), &m, r, e)) != 0)
+		goto out;
+	db = store_acquire(svc->store);
+	if ((t = trust_load(db, p->tenant.id, e)) == NULL) {
+		rc = DEVID_ECRYPTO;
+		report_batch_error(r, e->msg);
+		goto out;
+	}
+	if (manifest_check_batch(m, d, NULL, t, svc->verify_threads, r) != 0) {
+		rc = devid_error_set(e, DEVID_EINVAL,
+		    "batch %s/%s rejected: %zu of %zu entries failed%s%s", d->vendor, d->batch_id,
+		    r->rejected, r->total, r->batch_error[0] ? "; " : "", r->batch_error);
+		goto out;
+	}
+	b.vendor_id = p->tenant.id;
+	snprintf(b.name, sizeof(b.name), "%s", d->batch_id);
+	snprintf(b.part_number, sizeof(b.part_number), "%s", d->part_number);
+	snprintf(b.claim_sha256, sizeof(b.claim_sha256), "%s", d->claim_sha256);
+	b.count = d->count;
+	b.source = BATCH_VENDOR;
+	if ((descriptor = json_dump_compact(json_object_get(body, "descriptor"))) == NULL) {
+		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (r->rejects == NULL &&
+	    (r->rejects = calloc(MAX_REPORT_ERRORS, sizeof(*r->rejects))) == NULL) {
+		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+		goto out;
+	}
+	snprintf(object, sizeof(object), "%s/%s", d->vendor, d->batch_id);
+	detail = json_pack("{s:s, s:I}", "batch", object, "count", (json_int_t)d->count);
+	if ((rc = db_begin(db, e)) != 0)
+		goto out;
+	if ((rc = store_all(db, &b, descriptor, m, r, &batch_id, e)) != 0 ||
+	    (rc = audit_append(
+		 db, p->tenant.id, p->tenant.name, "batch.publish", object, detail, e)) != 0) {
+		db_rollback(db);
+		if (rc == DEVID_ECONFLICT && r->batch_error[0] == '\0' && r->rejected == 0)
+			report_batch_error(r, e->msg);
+		goto out;
+	}
+	rc = db_commit(db, e);
+out:
+	if (db != NULL)
+		store_release(svc->store, db);
+	json_decref(detail);
+	free(descriptor);
+	manifest_free(m);
+	batch_descriptor_free(d);
+	vendor_trust_free(t);
+	return rc;
+}

@@ -1,0 +1,58 @@
+/*
+ * service.h - the domain of devid: who is calling, vendor batches, and the audit trail.
+ * Knows no HTTP and no SQL dialect: it talks to storage through src/store and reports
+ * outcomes as DEVID_E* codes with messages, which the HTTP layer maps to statuses:
+ * DEVID_EINVAL 400, DEVID_EAUTH 401/403, DEVID_ENOTFOUND 404, DEVID_ECONFLICT 409.
+ */
+#ifndef DEVID_SERVICE_H
+#define DEVID_SERVICE_H
+
+#include <jansson.h>
+
+#include "lib/manifest.h"
+#include "store/store.h"
+
+struct service {
+	struct store *store;
+	int verify_threads; /* threads verifying one batch (>= 1) */
+};
+
+/* The authenticated caller of a request. */
+struct principal {
+	struct tenant tenant;
+	enum role role;
+};
+
+/*
+ * Finds the tenant and role of a bearer token (its SHA-256 is looked up; the token is never
+ * stored). DEVID_EAUTH when unknown, with a message that does not say why.
+ */
+int service_authenticate(
+    struct service *svc, const char *token, size_t len, struct principal *p, struct devid_error *e);
+
+/*
+ * A vendor publishes a batch: body is {"descriptor":{JWS},"manifest":[entries]}. Every check
+ * of manifest.h runs, then the batch and its devices are stored in one transaction with an
+ * audit record: all or nothing. r receives the per-entry report (release it). Returns 0,
+ * DEVID_EAUTH (not a vendor, or another vendor's batch), DEVID_EINVAL (rejected entries or
+ * batch rules: see r), DEVID_ECONFLICT (the batch exists, or a chip is already stored in
+ * another batch: see r).
+ */
+int service_publish(struct service *svc, const struct principal *p, const json_t *body,
+    struct manifest_report *r, struct devid_error *e);
+
+/*
+ * Appends a record to a tenant's audit chain inside the caller's transaction:
+ * hash = SHA-256 of the canonical JSON of the record, which includes the previous hash.
+ * detail is a JSON object (borrowed).
+ */
+int audit_append(struct db *db, int64_t tenant_id, const char *actor, const char *action,
+    const char *object, const json_t *detail, struct devid_error *e);
+
+/*
+ * Recomputes a tenant's whole chain. 0 with *count records when intact; DEVID_ECRYPTO naming
+ * the first record (seq) that was changed, removed or inserted.
+ */
+int audit_verify(struct db *db, int64_t tenant_id, int64_t *count, struct devid_error *e);
+
+#endif

@@ -1,0 +1,250 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/store.h"
+#include "lib/banned.h"
+
+void
+store_trust_list_free(struct trust_rec *t, size_t n)
+{
+	for (size_t i = 0; t != NULL && i < n; i++) {
+		free(t[i].root_pem);
+		free(t[i].signer_pem);
+	}
+	free(t);
+}
+
+int
+store_trust_list(
+    struct db *db, int64_t vendor_id, struct trust_rec **out, size_t *n, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(vendor_id), DB_INT(vendor_id)};
+	struct trust_rec *t;
+	struct db_rows *r;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = db_query(db,
+	    "SELECT vendor_id, root_pem, signer_pem FROM vendor_trust"
+	    " WHERE ? = 0 OR vendor_id = ? ORDER BY id",
+	    p, 2, &r, e);
+	if (rc != 0)
+		return rc;
+	if ((t = calloc(db_rows_count(r) + 1, sizeof(*t))) == NULL) {
+		db_rows_free(r);
+		return devid_error_set(e, DEVID_ENOMEM, "trust: out of memory");
+	}
+	for (size_t i = 0; i < db_rows_count(r); i++) {
+		t[i].vendor_id = db_rows_int(r, i, 0);
+		t[i].root_pem = strdup(db_rows_text(r, i, 1, NULL));
+		t[i].signer_pem = strdup(db_rows_text(r, i, 2, NULL));
+		if (t[i].root_pem == NULL || t[i].signer_pem == NULL) {
+			store_trust_list_free(t, i + 1);
+			db_rows_free(r);
+			return devid_error_set(e, DEVID_ENOMEM, "trust: out of memory");
+		}
+	}
+	*n = db_rows_count(r);
+	*out = t;
+	db_rows_free(r);
+	return 0;
+}
+
+static const char *const source_names[] = {"vendor", "import"};
+
+int
+store_batch_insert(struct db *db, const struct batch_rec *b, const char *descriptor, int64_t *id,
+    struct devid_error *e)
+{
+	struct db_param p[] = {
+	    DB_INT(b->vendor_id),
+	    DB_TEXT(b->name),
+	    DB_TEXT(b->part_number),
+	    DB_INT(b->count),
+	    b->claim_sha256[0] ? DB_TEXT(b->claim_sha256) : DB_NULL,
+	    descriptor != NULL ? DB_TEXT(descriptor) : DB_NULL,
+	    DB_TEXT(source_names[b->source]),
+	    b->owner_id ? DB_INT(b->owner_id) : DB_NULL,
+	    DB_INT(time(NULL)),
+	    b->owner_id ? DB_INT(time(NULL)) : DB_NULL,
+	};
+	struct db_rows *r;
+	int rc;
+
+	rc = db_query(db,
+	    "INSERT INTO batches (vendor_id, name, part_number, count, claim_sha256, descriptor,"
+	    " source, owner_id, created_at, claimed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	    " RETURNING id",
+	    p, sizeof(p) / sizeof(p[0]), &r, e);
+	if (rc == DEVID_ECONFLICT)
+		return devid_error_set(e, rc, "batch %s already exists for this vendor", b->name);
+	if (rc != 0)
+		return rc;
+	*id = db_rows_int(r, 0, 0);
+	db_rows_free(r);
+	return 0;
+}
+
+int
+store_batch_get(
+    struct db *db, const char *vendor, const char *name, struct batch_rec *b, struct devid_error *e)
+{
+	struct db_param p[] = {DB_TEXT(vendor), DB_TEXT(name)};
+	struct db_rows *r;
+	int rc;
+
+	memset(b, 0, sizeof(*b));
+	rc = db_query(db,
+	    "SELECT b.id, b.vendor_id, t.name, b.name, b.part_number, b.count, b.claim_sha256,"
+	    " b.source, b.owner_id, b.created_at, b.claimed_at"
+	    " FROM batches b JOIN tenants t ON t.id = b.vendor_id WHERE t.name = ? AND b.name = ?",
+	    p, 2, &r, e);
+	if (rc != 0)
+		return rc;
+	if (db_rows_count(r) == 0) {
+		db_rows_free(r);
+		return devid_error_set(e, DEVID_ENOTFOUND, "no batch %s/%s", vendor, name);
+	}
+	b->id = db_rows_int(r, 0, 0);
+	b->vendor_id = db_rows_int(r, 0, 1);
+	snprintf(b->vendor, sizeof(b->vendor), "%s", db_rows_text(r, 0, 2, NULL));
+	snprintf(b->name, sizeof(b->name), "%s", db_rows_text(r, 0, 3, NULL));
+	snprintf(b->part_number, sizeof(b->part_number), "%s", db_rows_text(r, 0, 4, NULL));
+	b->count = db_rows_int(r, 0, 5);
+	snprintf(b->claim_sha256, sizeof(b->claim_sha256), "%s", db_rows_text(r, 0, 6, NULL));
+	b->source =
+	    strcmp(db_rows_text(r, 0, 7, NULL), "import") == 0 ? BATCH_IMPORT : BATCH_VENDOR;
+	b->owner_id = db_rows_int(r, 0, 8);
+	b->created_at = db_rows_int(r, 0, 9);
+	b->claimed_at = db_rows_int(r, 0, 10);
+	db_rows_free(r);
+	return 0;
+}
+
+int
+store_device_insert(struct db *db, int64_t batch_id, const char *udid, const char *serial,
+    const uint8_t *cert_der, size_t cert_len, const char *entry_json, struct devid_error *e)
+{
+	struct db_param p[] = {DB_TEXT(udid), DB_INT(batch_id), DB_TEXT(serial),
+	    DB_BLOB(cert_der, cert_len), DB_TEXT(entry_json)};
+	int64_t changes = 0;
+	int rc;
+
+	/* DO NOTHING keeps the transaction usable on PostgreSQL, so every conflict is found */
+	rc = db_exec(db,
+	    "INSERT INTO devices (udid, batch_id, serial, cert, entry) VALUES (?, ?, ?, ?, ?)"
+	    " ON CONFLICT (udid) DO NOTHING",
+	    p, 5, &changes, e);
+	if (rc == 0 && changes == 0)
+		rc = devid_error_set(e, DEVID_ECONFLICT, "chip %s is already stored", udid);
+	return rc;
+}
+
+int
+store_device_where(struct db *db, const char *udid, char vendor[MAX_NAME_LEN + 1],
+    char batch[MAX_NAME_LEN + 1], struct devid_error *e)
+{
+	struct db_param p[] = {DB_TEXT(udid)};
+	struct db_rows *r;
+	int rc;
+
+	rc = db_query(db,
+	    "SELECT t.name, b.name FROM devices d JOIN batches b ON b.id = d.batch_id"
+	    " JOIN tenants t ON t.id = b.vendor_id WHERE d.udid = ?",
+	    p, 1, &r, e);
+	if (rc != 0)
+		return rc;
+	if (db_rows_count(r) == 0)
+		rc = devid_error_set(e, DEVID_ENOTFOUND, "no chip %s", udid);
+	else {
+		snprintf(vendor, MAX_NAME_LEN + 1, "%s", db_rows_text(r, 0, 0, NULL));
+		snprintf(batch, MAX_NAME_LEN + 1, "%s", db_rows_text(r, 0, 1, NULL));
+	}
+	db_rows_free(r);
+	return rc;
+}
+
+int
+store_audit_last(
+    struct db *db, int64_t tenant_id, int64_t *seq, char hash[65], struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(tenant_id)};
+	struct db_rows *r;
+	int rc;
+
+	/* PostgreSQL: lock the tenant row so concurrent appends (even across servers) queue */
+	if (db_get_kind(db) == DB_POSTGRES &&
+	    (rc = db_exec(db, "SELECT id FROM tenants WHERE id = ? FOR UPDATE", p, 1, NULL, e)) !=
+		0)
+		return rc;
+	rc = db_query(db,
+	    "SELECT seq, hash FROM audit WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1", p, 1, &r,
+	    e);
+	if (rc != 0)
+		return rc;
+	if (db_rows_count(r) == 0) {
+		*seq = 0;
+		memset(hash, '0', 64);
+		hash[64] = '\0';
+	} else {
+		*seq = db_rows_int(r, 0, 0);
+		snprintf(hash, 65, "%s", db_rows_text(r, 0, 1, NULL));
+	}
+	db_rows_free(r);
+	return 0;
+}
+
+int
+store_audit_insert(struct db *db, const struct audit_rec *a, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(a->tenant_id), DB_INT(a->seq), DB_INT(a->at),
+	    DB_TEXT(a->actor), DB_TEXT(a->action), DB_TEXT(a->object), DB_TEXT(a->detail),
+	    DB_TEXT(a->prev_hash), DB_TEXT(a->hash)};
+
+	return db_exec(db,
+	    "INSERT INTO audit (tenant_id, seq, at, actor, action, object, detail, prev_hash, hash)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    p, 9, NULL, e);
+}
+
+int
+store_audit_list(struct db *db, int64_t tenant_id, int64_t after, size_t limit,
+    struct audit_rec **out, size_t *n, struct db_rows **rows, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(tenant_id), DB_INT(after), DB_INT((int64_t)limit)};
+	struct audit_rec *a;
+	struct db_rows *r;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	*rows = NULL;
+	rc = db_query(db,
+	    "SELECT seq, at, actor, action, object, detail, prev_hash, hash FROM audit"
+	    " WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+	    p, 3, &r, e);
+	if (rc != 0)
+		return rc;
+	if ((a = calloc(db_rows_count(r) + 1, sizeof(*a))) == NULL) {
+		db_rows_free(r);
+		return devid_error_set(e, DEVID_ENOMEM, "audit: out of memory");
+	}
+	for (size_t i = 0; i < db_rows_count(r); i++) {
+		a[i].tenant_id = tenant_id;
+		a[i].seq = db_rows_int(r, i, 0);
+		a[i].at = db_rows_int(r, i, 1);
+		a[i].actor = db_rows_text(r, i, 2, NULL);
+		a[i].action = db_rows_text(r, i, 3, NULL);
+		a[i].object = db_rows_text(r, i, 4, NULL);
+		a[i].detail = db_rows_text(r, i, 5, NULL);
+		snprintf(a[i].prev_hash, sizeof(a[i].prev_hash), "%s", db_rows_text(r, i, 6, NULL));
+		snprintf(a[i].hash, sizeof(a[i].hash), "%s", db_rows_text(r, i, 7, NULL));
+	}
+	*out = a;
+	*n = db_rows_count(r);
+	*rows = r;
+	return 0;
+}
