@@ -142,8 +142,9 @@ vendor_mint_main(const struct vendor_args *a)
 		fprintf(stderr, "devid vendor mint: %s\n", e.msg);
 		return 1;
 	}
-	printf("minted %zu chips of batch %s in %.2f s (%.0f chips/s, %d threads) into %s\n",
-	    a->count, a->batch, res.seconds, (double)a->count / res.seconds, o.threads, a->out);
+	printf("minted %zu chips of batch %s in %.2f s (%.0f chips/s, %d thread%s) into %s\n",
+	    a->count, a->batch, res.seconds, (double)a->count / res.seconds, o.threads,
+	    o.threads == 1 ? "" : "s", a->out);
 	printf("claim code: %s\n", res.claim);
 	return 0;
 }
@@ -268,13 +269,12 @@ cmd_vendor(int argc, char **argv)
 		return vendor_init_main(&a);
 	if (strcmp(sub, "mint") == 0 && optind == argc)
 		return vendor_mint_main(&a);
-	if (strcmp(sub, "verify") == 0 && optind == argc - 1) {
-		a.out = argv[optind];
+	if (strcmp(sub, "verify") == 0 && optind >= argc - 1) {
+		a.out = optind < argc ? argv[optind] : NULL;
 		return vendor_verify_main(&a);
 	}
 	if (strcmp(sub, "init") != 0 && strcmp(sub, "mint") != 0 && strcmp(sub, "verify") != 0)
 		return usage_error("unknown subcommand \"%s\"", sub);
-	if (optind < argc)
-		return usage_error("unexpected argument \"%s\"", argv[optind]);
-	return usage_error("%s needs its arguments (see the usage below)", sub);
+	/* init and mint take no positional argument; verify takes one */
+	return usage_error("unexpected argument \"%s\"", argv[optind + (sub[0] == 'v')]);
 }

@@ -83,6 +83,18 @@ fail:
 	return NULL;
 }
 
+/* Names the signer that is not trusted by its x5t#S256, as the JWS header carries it. */
+static int
+signer_untrusted(const char *what, const uint8_t x5t[32], struct devid_error *e)
+{
+	char *b64 = b64url_encode(x5t, 32);
+
+	devid_error_set(e, DEVID_ECRYPTO, "%s not trusted (x5t#S256 %s matches no trusted signer)",
+	    what, b64 != NULL ? b64 : "?");
+	free(b64);
+	return DEVID_ECRYPTO;
+}
+
 X509 *
 vendor_trust_get0_signer(const struct vendor_trust *t, const uint8_t x5t[32])
 {
@@ -351,8 +363,7 @@ manifest_entry_verify(
 	X509 *signer;
 
 	if ((signer = vendor_trust_get0_signer(t, m->hdr.x5t_s256)) == NULL)
-		return devid_error_set(e, DEVID_ECRYPTO,
-		    "manifest signer not trusted (x5t#S256 matches no trusted signer)");
+		return signer_untrusted("manifest signer", m->hdr.x5t_s256, e);
 	if (jws_verify(X509_get0_pubkey(signer), m->prot_b64, strlen(m->prot_b64), m->payload_b64,
 		strlen(m->payload_b64), m->sig_b64, strlen(m->sig_b64), e) != 0) {
 		devid_error_prefix(e, "JWS (RFC 7515 5.2)");
@@ -480,8 +491,7 @@ batch_descriptor_verify(
 	X509 *signer;
 
 	if ((signer = vendor_trust_get0_signer(t, d->hdr.x5t_s256)) == NULL)
-		return devid_error_set(e, DEVID_ECRYPTO,
-		    "batch descriptor: signer not trusted (x5t#S256 matches no trusted signer)");
+		return signer_untrusted("batch descriptor: signer", d->hdr.x5t_s256, e);
 	if (jws_verify(X509_get0_pubkey(signer), d->prot_b64, strlen(d->prot_b64), d->payload_b64,
 		strlen(d->payload_b64), d->sig_b64, strlen(d->sig_b64), e) != 0) {
 		devid_error_prefix(e, "batch descriptor: JWS (RFC 7515 5.2)");

@@ -12,15 +12,19 @@
 #include "lib/manifest.h"
 #include "store/store.h"
 
+struct ratelimit;
+
 struct service {
 	struct store *store;
 	int verify_threads; /* threads verifying one batch (>= 1) */
+	struct ratelimit *claim_limit; /* claims per token and per address; NULL: no limit */
 };
 
 /* The authenticated caller of a request. */
 struct principal {
 	struct tenant tenant;
 	enum role role;
+	char token_id[17]; /* the first 16 hex digits of the token's hash: rate-limit key */
 };
 
 /*
@@ -40,6 +44,30 @@ int service_authenticate(
  */
 int service_publish(struct service *svc, const struct principal *p, const json_t *body,
     struct manifest_report *r, struct devid_error *e);
+
+/* The answer to every claim that does not bind: no oracle tells the cases apart. */
+#define CLAIM_NOT_FOUND_MSG "no batch matches this claim code"
+
+/*
+ * An OEM admin or operator claims the batch named by a claim code text. Binds an unclaimed
+ * batch (or one in transfer, with the transfer code) to the caller in one transaction with
+ * its audit record; a repeat claim by the owner succeeds without change (*changed false).
+ * A wrong code, another tenant's batch and a missing batch all answer DEVID_ENOTFOUND with
+ * CLAIM_NOT_FOUND_MSG, after a constant-time comparison. DEVID_ELIMIT when the caller's token
+ * or address (addr, may be NULL) is over its rate; DEVID_EINVAL for a malformed code.
+ */
+int service_claim(struct service *svc, const struct principal *p, const char *addr,
+    const uint8_t *code, size_t len, struct batch_rec *b, bool *changed, struct devid_error *e);
+
+/*
+ * The owner's admin starts a transfer: a fresh one-time claim code (written to code) for the
+ * next owner; the batch stays the caller's until that code is used.
+ */
+int service_transfer(struct service *svc, const struct principal *p, const char *vendor,
+    const char *batch, char *code, size_t codelen, struct devid_error *e);
+/* The owner's admin returns the batch to unclaimed. */
+int service_release(struct service *svc, const struct principal *p, const char *vendor,
+    const char *batch, struct devid_error *e);
 
 /*
  * Appends a record to a tenant's audit chain inside the caller's transaction:

@@ -46,6 +46,7 @@ static const char *const v1[] = {
     " part_number TEXT NOT NULL,"
     " count BIGINT NOT NULL,"
     " claim_sha256 TEXT,"
+    " transfer_sha256 TEXT,"
     " descriptor TEXT,"
     " source TEXT NOT NULL CHECK (source IN ('vendor', 'import')),"
     " owner_id BIGINT REFERENCES tenants (id),"

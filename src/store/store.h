@@ -81,7 +81,8 @@ struct batch_rec {
 	char name[MAX_NAME_LEN + 1];
 	char part_number[MAX_TEXT_FIELD_LEN + 1];
 	int64_t count;
-	char claim_sha256[65]; /* "" when there is no claim code (an import) */
+	char claim_sha256[65];    /* "" when there is no claim code (an import) */
+	char transfer_sha256[65]; /* "" unless a transfer is pending */
 	enum batch_source source;
 	int64_t owner_id; /* 0: unclaimed */
 	int64_t created_at, claimed_at;
@@ -93,6 +94,19 @@ int store_batch_insert(struct db *db, const struct batch_rec *b, const char *des
 /* DEVID_ENOTFOUND if there is none. */
 int store_batch_get(struct db *db, const char *vendor, const char *name, struct batch_rec *b,
     struct devid_error *e);
+
+/*
+ * Makes tenant owner_id the owner of an unclaimed batch (or, with transfer set, of a batch in
+ * transfer, which then takes the transfer code as its claim code). DEVID_ECONFLICT when
+ * another request changed the batch first.
+ */
+int store_batch_set_owner(struct db *db, int64_t batch_id, int64_t owner_id, bool transfer,
+    struct devid_error *e);
+/* Starts a transfer: a new one-time code hash; the owner stays until it is used. */
+int store_batch_set_transfer(struct db *db, int64_t batch_id, const char *sha256_hex,
+    struct devid_error *e);
+/* Returns the batch to unclaimed and cancels a transfer. */
+int store_batch_release(struct db *db, int64_t batch_id, struct devid_error *e);
 
 /* A new device; DEVID_ECONFLICT if its UDID is already stored (in any batch). */
 int store_device_insert(struct db *db, int64_t batch_id, const char *udid, const char *serial,

@@ -99,7 +99,7 @@ store_batch_get(
 	memset(b, 0, sizeof(*b));
 	rc = db_query(db,
 	    "SELECT b.id, b.vendor_id, t.name, b.name, b.part_number, b.count, b.claim_sha256,"
-	    " b.source, b.owner_id, b.created_at, b.claimed_at"
+	    " b.source, b.owner_id, b.created_at, b.claimed_at, b.transfer_sha256"
 	    " FROM batches b JOIN tenants t ON t.id = b.vendor_id WHERE t.name = ? AND b.name = ?",
 	    p, 2, &r, e);
 	if (rc != 0)
@@ -120,8 +120,49 @@ store_batch_get(
 	b->owner_id = db_rows_int(r, 0, 8);
 	b->created_at = db_rows_int(r, 0, 9);
 	b->claimed_at = db_rows_int(r, 0, 10);
+	snprintf(b->transfer_sha256, sizeof(b->transfer_sha256), "%s", db_rows_text(r, 0, 11, NULL));
 	db_rows_free(r);
 	return 0;
+}
+
+int
+store_batch_set_owner(struct db *db, int64_t batch_id, int64_t owner_id, bool transfer,
+    struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(owner_id), DB_INT(time(NULL)), DB_INT(batch_id)};
+	int64_t changes = 0;
+	int rc;
+
+	/* the WHERE clause makes the change atomic: of two racing claims, one changes a row */
+	rc = db_exec(db,
+	    transfer ? "UPDATE batches SET owner_id = ?, claimed_at = ?,"
+		       " claim_sha256 = transfer_sha256, transfer_sha256 = NULL"
+		       " WHERE id = ? AND transfer_sha256 IS NOT NULL"
+		     : "UPDATE batches SET owner_id = ?, claimed_at = ? WHERE id = ? AND owner_id IS NULL",
+	    p, 3, &changes, e);
+	if (rc == 0 && changes != 1)
+		rc = devid_error_set(e, DEVID_ECONFLICT, "the batch changed owner meanwhile");
+	return rc;
+}
+
+int
+store_batch_set_transfer(struct db *db, int64_t batch_id, const char *sha256_hex,
+    struct devid_error *e)
+{
+	struct db_param p[] = {DB_TEXT(sha256_hex), DB_INT(batch_id)};
+
+	return db_exec(db, "UPDATE batches SET transfer_sha256 = ? WHERE id = ?", p, 2, NULL, e);
+}
+
+int
+store_batch_release(struct db *db, int64_t batch_id, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(batch_id)};
+
+	return db_exec(db,
+	    "UPDATE batches SET owner_id = NULL, claimed_at = NULL, transfer_sha256 = NULL"
+	    " WHERE id = ?",
+	    p, 1, NULL, e);
 }
 
 int

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdalign.h>
@@ -517,23 +518,41 @@ out:
 	return rc;
 }
 
-/* The reel directory must be new or empty. */
+/*
+ * The reel is written into a staging directory next to OUT and renamed to OUT at the end,
+ * so OUT appears complete or not at all. OUT must not exist or be an empty directory.
+ */
 static int
-make_out_dir(const char *out, struct devid_error *e)
+make_stage_dir(const char *out, char *stage, size_t len, struct devid_error *e)
 {
 	char path[PATH_MAX];
 	struct stat st;
 
-	if (mkdir(out, 0755) != 0 && errno != EEXIST)
-		return devid_error_set(e, DEVID_EIO, "%s: %s", out, strerror(errno));
-	snprintf(path, sizeof(path), "%s/manifest.json", out);
-	if (stat(path, &st) == 0)
-		return devid_error_set(
-		    e, DEVID_ECONFLICT, "%s already exists; refusing to overwrite a reel", path);
-	snprintf(path, sizeof(path), "%s/chips", out);
-	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+	stage[0] = '\0';
+	if (stat(out, &st) == 0 && (!S_ISDIR(st.st_mode) || rmdir(out) != 0))
+		return devid_error_set(e, DEVID_ECONFLICT,
+		    "%s exists and is not an empty directory; refusing to overwrite a reel", out);
+	if ((size_t)snprintf(stage, len, "%s.partial-XXXXXX", out) >= len ||
+	    mkdtemp(stage) == NULL) {
+		devid_error_set(e, DEVID_EIO, "%s: cannot create a staging directory: %s", out,
+		    strerror(errno));
+		stage[0] = '\0';
+		return DEVID_EIO;
+	}
+	chmod(stage, 0755);
+	snprintf(path, sizeof(path), "%s/chips", stage);
+	if (mkdir(path, 0700) != 0)
 		return devid_error_set(e, DEVID_EIO, "%s: %s", path, strerror(errno));
 	return 0;
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
 }
 
 static double
@@ -552,7 +571,7 @@ vendor_mint(const struct mint_opts *o, struct mint_result *res, struct devid_err
 	struct mint_worker w[64];
 	pthread_t tid[64];
 	struct claim_code claim;
-	char path[PATH_MAX], tmp[PATH_MAX], hash[65];
+	char path[PATH_MAX], stage[PATH_MAX] = "", hash[65];
 	FILE *f = NULL;
 	int nthreads = o->threads < 1 ? 1 : o->threads > 64 ? 64 : o->threads;
 	int started = 0, rc = DEVID_EINVAL;
@@ -576,9 +595,10 @@ vendor_mint(const struct mint_opts *o, struct mint_result *res, struct devid_err
 		goto out;
 	if ((rc = claim_code_generate(s.pki.name, o->batch, &claim, e)) != 0)
 		goto out;
-	if ((rc = make_out_dir(o->out, e)) != 0 || (rc = prepare_shared(&s, e)) != 0)
+	if ((rc = make_stage_dir(o->out, stage, sizeof(stage), e)) != 0 ||
+	    (rc = prepare_shared(&s, e)) != 0)
 		goto out;
-	snprintf(s.chips_dir, sizeof(s.chips_dir), "%s/chips", o->out);
+	snprintf(s.chips_dir, sizeof(s.chips_dir), "%s/chips", stage);
 	s.nblocks = (o->count + MINT_BLOCK - 1) / MINT_BLOCK;
 	rc = DEVID_ENOMEM;
 	if ((s.blocks = calloc(s.nblocks, sizeof(*s.blocks))) == NULL ||
@@ -587,9 +607,9 @@ vendor_mint(const struct mint_opts *o, struct mint_result *res, struct devid_err
 		goto out;
 	}
 	rc = DEVID_EIO;
-	snprintf(tmp, sizeof(tmp), "%s/.manifest.json.tmp", o->out);
-	if ((f = fopen(tmp, "w")) == NULL || fputs("[\n", f) == EOF) {
-		devid_error_set(e, rc, "%s: %s", tmp, strerror(errno));
+	snprintf(path, sizeof(path), "%s/manifest.json", stage);
+	if ((f = fopen(path, "w")) == NULL || fputs("[\n", f) == EOF) {
+		devid_error_set(e, rc, "%s: %s", path, strerror(errno));
 		goto out;
 	}
 	atomic_init(&s.next_block, 0);
@@ -612,7 +632,7 @@ vendor_mint(const struct mint_opts *o, struct mint_result *res, struct devid_err
 		if (s.failed)
 			break;
 		if (fwrite(s.blocks[b].p, 1, s.blocks[b].len, f) != s.blocks[b].len) {
-			devid_error_set(&s.err, DEVID_EIO, "%s: %s", tmp, strerror(errno));
+			devid_error_set(&s.err, DEVID_EIO, "%s: %s", path, strerror(errno));
 			s.failed = true;
 			break;
 		}
@@ -637,21 +657,16 @@ join:
 	}
 	if (fputs("\n]\n", f) == EOF || fclose(f) != 0) {
 		f = NULL;
-		devid_error_set(e, rc, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	f = NULL;
-	snprintf(path, sizeof(path), "%s/manifest.json", o->out);
-	if (rename(tmp, path) != 0) {
 		devid_error_set(e, rc, "%s: %s", path, strerror(errno));
 		goto out;
 	}
+	f = NULL;
 	claim_code_hash(claim.text, strlen(claim.text), hash);
-	snprintf(path, sizeof(path), "%s/batch.json", o->out);
+	snprintf(path, sizeof(path), "%s/batch.json", stage);
 	if ((rc = write_descriptor(&s, hash, path, e)) != 0)
 		goto out;
 	rc = DEVID_EIO;
-	snprintf(path, sizeof(path), "%s/claim.txt", o->out);
+	snprintf(path, sizeof(path), "%s/claim.txt", stage);
 	if ((f = fopen(path, "w")) == NULL || fprintf(f, "%s\n", claim.text) < 0 ||
 	    fclose(f) != 0) {
 		f = NULL;
@@ -659,17 +674,22 @@ join:
 		goto out;
 	}
 	f = NULL;
-	snprintf(path, sizeof(path), "%s/claim.png", o->out);
+	snprintf(path, sizeof(path), "%s/claim.png", stage);
 	if ((rc = label_write_png(claim.text, path, e)) != 0)
 		goto out;
+	if (rename(stage, o->out) != 0) {
+		rc = devid_error_set(e, DEVID_EIO, "%s: %s", o->out, strerror(errno));
+		goto out;
+	}
+	stage[0] = '\0';
 	snprintf(res->claim, sizeof(res->claim), "%s", claim.text);
 	res->seconds = now_seconds() - t0;
 	rc = 0;
 out:
 	if (f != NULL)
 		fclose(f);
-	if (rc != 0 && s.nblocks > 0)
-		unlink(tmp);
+	if (stage[0] != '\0')
+		nftw(stage, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	for (int i = 0; i < 64; i++)
 		worker_release(&w[i]);
 	OPENSSL_cleanse(&claim, sizeof(claim));

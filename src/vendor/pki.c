@@ -112,7 +112,7 @@ make_cert(enum cert_kind kind, const char *vendor, EVP_PKEY *key, X509 *issuer,
 	X509_check_purpose(x, -1, 0);
 	return x;
 fail:
-	devid_error_ssl(e, DEVID_ECRYPTO, "vendor init: cannot make the %s certificate", cn[kind]);
+	devid_error_ssl(e, DEVID_ECRYPTO, "cannot make the %s certificate", cn[kind]);
 	X509_NAME_free(subj);
 	X509_free(x);
 	return NULL;

@@ -1,14 +1,18 @@
 /*
- * Vendor batch ingest through the domain, on SQLite and on PostgreSQL: a genuine batch is
- * stored whole with an audit record; a forged entry, another tenant, a repeated batch and a
- * chip already stored in another batch are refused and leave no trace; the audit chain
+ * The domain on SQLite and on PostgreSQL. Ingest: a genuine batch is stored whole with an
+ * audit record; a forged entry, another tenant, a repeated batch and a chip already stored in
+ * another batch are refused and leave no trace. Claims: owner binds and repeats, another
+ * tenant's claim answers exactly like a missing batch, transfer and release, rate limits, and
+ * 20 concurrent claims through two stores (two servers) leave one owner. The audit chain
  * verifies and detects an edited record. Usage: test_ingest sqlite|postgres.
  */
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/base64.h"
+#include "lib/ratelimit.h"
 #include "lib/x509.h"
 #include "service/service.h"
 #include "vendor/vendor.h"
@@ -81,6 +85,43 @@ read_text(const char *p)
 	return (char *)buf;
 }
 
+static char *
+claim_text(const char *batch)
+{
+	char *t = read_text(path(batch, "claim.txt"));
+
+	t[strcspn(t, "\n")] = '\0';
+	return t;
+}
+
+static int
+claim(struct service *svc, const struct principal *p, const char *code, bool *changed,
+    struct devid_error *e)
+{
+	struct batch_rec b;
+
+	return service_claim(
+	    svc, p, "127.0.0.1", (const uint8_t *)code, strlen(code), &b, changed, e);
+}
+
+struct racer {
+	struct service *svc;
+	const struct principal *p;
+	const char *code;
+	bool changed;
+	int rc;
+};
+
+static void *
+race(void *arg)
+{
+	struct racer *r = arg;
+	struct devid_error e;
+
+	r->rc = claim(r->svc, r->p, r->code, &r->changed, &e);
+	return NULL;
+}
+
 static int
 publish(struct service *svc, const struct principal *p, json_t *body, struct manifest_report *r,
     struct devid_error *e)
@@ -96,7 +137,7 @@ main(int argc, char **argv)
 {
 	char url[PATH_MAX + 32], *root, *signer, signer_hex[65];
 	struct service svc = {.verify_threads = 2};
-	struct principal vendor, oem;
+	struct principal vendor, oem, oem2;
 	struct manifest_report r;
 	struct devid_error e;
 	struct store *s = NULL;
@@ -139,6 +180,7 @@ main(int argc, char **argv)
 	X509_free(sc);
 	CHECK(store_tenant_add(db, "ACME", TENANT_VENDOR, &vendor.tenant.id, &e) == 0 &&
 		store_tenant_add(db, "OEM1", TENANT_OEM, &oem.tenant.id, &e) == 0 &&
+		store_tenant_add(db, "OEM2", TENANT_OEM, &oem2.tenant.id, &e) == 0 &&
 		store_trust_add(db, vendor.tenant.id, root, signer, signer_hex, &e) == 0,
 	    "set-up: %s", e.msg);
 	store_release(s, db);
@@ -150,6 +192,14 @@ main(int argc, char **argv)
 	snprintf(oem.tenant.name, sizeof(oem.tenant.name), "OEM1");
 	oem.tenant.kind = TENANT_OEM;
 	oem.role = ROLE_ADMIN;
+	snprintf(oem.token_id, sizeof(oem.token_id), "0001");
+	oem2 = oem;
+	snprintf(oem2.tenant.name, sizeof(oem2.tenant.name), "OEM2");
+	snprintf(oem2.token_id, sizeof(oem2.token_id), "0002");
+	oem2.tenant.id = oem.tenant.id + 1;
+	db = store_acquire(s);
+	store_tenant_get(db, "OEM2", &oem2.tenant, &e);
+	store_release(s, db);
 
 	/* an OEM cannot publish */
 	CHECK(publish(&svc, &oem, body_of("B1"), &r, &e) == DEVID_EAUTH, "OEM publish refused");
@@ -218,9 +268,116 @@ main(int argc, char **argv)
 	store_release(s, db);
 	CHECK(count_rows(s, "SELECT COUNT(*) FROM devices") == 5, "still 5 devices");
 
+	/* claims */
+	{
+		char *code = claim_text("B1"), other[128], transfer[128];
+		const char *fake = "DEVID1:ACME:NOPE:AAAAAAAAAAAAAAAAAAAAAAAAAA";
+		struct devid_error e1, e2, e3;
+		bool changed = false;
+		struct batch_rec b1;
+
+		CHECK(claim(&svc, &vendor, code, &changed, &e) == DEVID_EAUTH,
+		    "a vendor cannot claim");
+		CHECK(claim(&svc, &oem, "DEVID1:ACME:B1:short", &changed, &e) == DEVID_EINVAL,
+		    "malformed code is a 400: %s", e.msg);
+		CHECK(claim(&svc, &oem, code, &changed, &e) == 0 && changed, "owner claims: %s",
+		    e.msg);
+		CHECK(
+		    claim(&svc, &oem, code, &changed, &e) == 0 && !changed, "repeat is idempotent");
+		/* another tenant, a wrong code, a missing batch: indistinguishable */
+		snprintf(other, sizeof(other), "%.*sAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		    (int)(strlen(code) - 26), code);
+		CHECK(claim(&svc, &oem2, code, &changed, &e1) == DEVID_ENOTFOUND, "other tenant");
+		CHECK(claim(&svc, &oem2, other, &changed, &e2) == DEVID_ENOTFOUND, "wrong code");
+		CHECK(claim(&svc, &oem2, fake, &changed, &e3) == DEVID_ENOTFOUND, "missing batch");
+		CHECK(strcmp(e1.msg, e2.msg) == 0 && strcmp(e2.msg, e3.msg) == 0 &&
+			strcmp(e1.msg, CLAIM_NOT_FOUND_MSG) == 0,
+		    "same answer: \"%s\" \"%s\" \"%s\"", e1.msg, e2.msg, e3.msg);
+		/* transfer: a new one-time code moves the batch; the old code is dead */
+		CHECK(service_transfer(&svc, &oem2, "ACME", "B1", transfer, sizeof(transfer), &e) ==
+			DEVID_ENOTFOUND,
+		    "only the owner transfers");
+		CHECK(service_transfer(&svc, &oem, "ACME", "B1", transfer, sizeof(transfer), &e) ==
+			    0 &&
+			strncmp(transfer, "DEVID1:ACME:B1:", 15) == 0 &&
+			strcmp(transfer, code) != 0,
+		    "transfer code: %s", e.msg);
+		CHECK(
+		    claim(&svc, &oem2, code, &changed, &e) == DEVID_ENOTFOUND, "old code refused");
+		CHECK(claim(&svc, &oem2, transfer, &changed, &e) == 0 && changed,
+		    "new owner claims with the transfer code: %s", e.msg);
+		CHECK(claim(&svc, &oem, transfer, &changed, &e) == DEVID_ENOTFOUND,
+		    "the transfer code is used up");
+		db = store_acquire(s);
+		CHECK(store_batch_get(db, "ACME", "B1", &b1, &e) == 0 &&
+			b1.owner_id == oem2.tenant.id,
+		    "owner is OEM2");
+		store_release(s, db);
+		/* release */
+		CHECK(service_release(&svc, &oem, "ACME", "B1", &e) == DEVID_ENOTFOUND,
+		    "a former owner cannot release");
+		CHECK(service_release(&svc, &oem2, "ACME", "B1", &e) == 0, "release: %s", e.msg);
+		db = store_acquire(s);
+		CHECK(store_batch_get(db, "ACME", "B1", &b1, &e) == 0 && b1.owner_id == 0,
+		    "unclaimed after release");
+		store_release(s, db);
+		CHECK(claim(&svc, &oem, transfer, &changed, &e) == 0 && changed,
+		    "the last code claims a released batch: %s", e.msg);
+		free(code);
+
+		/* rate limit per token: a burst of 3, then refused */
+		svc.claim_limit = ratelimit_new(0.001, 3, 64);
+		for (int i = 0; i < 3; i++)
+			CHECK(claim(&svc, &oem2, fake, &changed, &e) == DEVID_ENOTFOUND,
+			    "within limit");
+		CHECK(claim(&svc, &oem2, fake, &changed, &e) == DEVID_ELIMIT &&
+			strstr(e.msg, "too many") != NULL,
+		    "over the limit: %s", e.msg);
+		ratelimit_free(svc.claim_limit);
+		svc.claim_limit = NULL;
+	}
+
+	/* 20 concurrent claims of one batch by two tenants through two stores: one owner */
+	{
+		struct service svc2 = {.verify_threads = 1};
+		struct racer rc[20];
+		pthread_t th[20];
+		char *code;
+		int winners = 0, ok = 0;
+		struct batch_rec b4;
+
+		mint("B4", 2);
+		CHECK(publish(&svc, &vendor, body_of("B4"), &r, &e) == 0, "publish B4: %s", e.msg);
+		manifest_report_release(&r);
+		CHECK(store_open(url, 4, &svc2.store, &e) == 0, "second store: %s", e.msg);
+		code = claim_text("B4");
+		for (int i = 0; i < 20; i++) {
+			rc[i] = (struct racer){.svc = i % 2 ? &svc2 : &svc,
+			    .p = i % 4 < 2 ? &oem : &oem2,
+			    .code = code};
+			pthread_create(&th[i], NULL, race, &rc[i]);
+		}
+		for (int i = 0; i < 20; i++) {
+			pthread_join(th[i], NULL);
+			winners += rc[i].changed;
+			ok += rc[i].rc == 0;
+		}
+		db = store_acquire(s);
+		CHECK(store_batch_get(db, "ACME", "B4", &b4, &e) == 0 &&
+			(b4.owner_id == oem.tenant.id || b4.owner_id == oem2.tenant.id),
+		    "B4 has an owner");
+		store_release(s, db);
+		CHECK(winners == 1, "exactly one claim bound the batch (%d)", winners);
+		CHECK(ok == 10, "the owner's 10 claims succeed, the other's 10 fail (%d)", ok);
+		free(code);
+		store_close(svc2.store);
+	}
+
 	/* the audit chain: one record per accepted publish, tamper-evident */
 	db = store_acquire(s);
-	CHECK(audit_verify(db, vendor.tenant.id, &n, &e) == 0 && n == 1, "audit chain: %lld %s",
+	CHECK(audit_verify(db, oem.tenant.id, &n, &e) == 0 && n >= 2, "OEM1 chain: %lld %s",
+	    (long long)n, e.msg);
+	CHECK(audit_verify(db, vendor.tenant.id, &n, &e) == 0 && n == 2, "audit chain: %lld %s",
 	    (long long)n, e.msg);
 	CHECK(db_exec(db, "UPDATE audit SET detail = '{}' WHERE seq = 1", NULL, 0, NULL, &e) == 0,
 	    "edit a record");

@@ -1,0 +1,206 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "lib/claim.h"
+#include "lib/ratelimit.h"
+#include "service/service.h"
+#include "lib/banned.h"
+
+static bool
+is_oem(const struct principal *p, bool admin_only)
+{
+	return p->tenant.kind == TENANT_OEM &&
+	    (p->role == ROLE_ADMIN || (!admin_only && p->role == ROLE_OPERATOR));
+}
+
+static double
+now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Constant time: both hashes are 64 hex digits, or the stored one is absent. */
+static bool
+hash_eq(const char *stored, const char *given)
+{
+	static const char zeros[65] =
+	    "0000000000000000000000000000000000000000000000000000000000000000";
+	bool present = strlen(stored) == 64;
+
+	return CRYPTO_memcmp(present ? stored : zeros, given, 64) == 0 && present;
+}
+
+static int
+not_found(struct devid_error *e)
+{
+	return devid_error_set(e, DEVID_ENOTFOUND, CLAIM_NOT_FOUND_MSG);
+}
+
+int
+service_claim(struct service *svc, const struct principal *p, const char *addr, const uint8_t *code,
+    size_t len, struct batch_rec *b, bool *changed, struct devid_error *e)
+{
+	char hash[65], key[96], object[2 * MAX_NAME_LEN + 2];
+	struct claim_code c;
+	struct db *db = NULL;
+	json_t *detail = NULL;
+	bool transfer = false;
+	double now = now_seconds();
+	int rc;
+
+	*changed = false;
+	memset(b, 0, sizeof(*b));
+	if (!is_oem(p, false))
+		return devid_error_set(e, DEVID_EAUTH, "only an OEM admin or operator can claim");
+	if (svc->claim_limit != NULL) {
+		snprintf(key, sizeof(key), "t:%s", p->token_id);
+		if (!ratelimit_allow(svc->claim_limit, key, now))
+			return devid_error_set(e, DEVID_ELIMIT, "too many claims from this token");
+		snprintf(key, sizeof(key), "a:%s", addr != NULL ? addr : "");
+		if (addr != NULL && !ratelimit_allow(svc->claim_limit, key, now))
+			return devid_error_set(
+			    e, DEVID_ELIMIT, "too many claims from this address");
+	}
+	if ((rc = claim_code_parse(code, len, &c, e)) != 0)
+		return rc;
+	claim_code_hash(c.text, strlen(c.text), hash);
+	OPENSSL_cleanse(&c.code, sizeof(c.code));
+	db = store_acquire(svc->store);
+	if ((rc = db_begin(db, e)) != 0)
+		goto out;
+	rc = store_batch_get(db, c.vendor, c.batch, b, e);
+	if (rc == DEVID_ENOTFOUND) {
+		hash_eq("", hash);
+		rc = not_found(e);
+		goto rollback;
+	}
+	if (rc != 0)
+		goto rollback;
+	if (b->owner_id == p->tenant.id) {
+		/* the owner again: idempotent, with the current or a pending transfer code */
+		rc = hash_eq(b->claim_sha256, hash) || hash_eq(b->transfer_sha256, hash)
+		    ? 0
+		    : not_found(e);
+		goto rollback;
+	}
+	if (b->owner_id == 0 && hash_eq(b->claim_sha256, hash))
+		transfer = false;
+	else if (b->owner_id != 0 && hash_eq(b->transfer_sha256, hash))
+		transfer = true;
+	else {
+		rc = not_found(e);
+		goto rollback;
+	}
+	snprintf(object, sizeof(object), "%s/%s", b->vendor, b->name);
+	detail = json_pack("{s:s, s:b}", "batch", object, "transfer", transfer);
+	if ((rc = store_batch_set_owner(db, b->id, p->tenant.id, transfer, e)) != 0) {
+		/* another claim won the race: if it was the caller's own, this one succeeds too */
+		if (rc == DEVID_ECONFLICT)
+			rc = store_batch_get(db, c.vendor, c.batch, b, e) == 0 &&
+				b->owner_id == p->tenant.id
+			    ? 0
+			    : not_found(e);
+		goto rollback;
+	}
+	if ((rc = audit_append(
+		 db, p->tenant.id, p->tenant.name, "batch.claim", object, detail, e)) != 0)
+		goto rollback;
+	if ((rc = db_commit(db, e)) != 0)
+		goto out;
+	b->owner_id = p->tenant.id;
+	*changed = true;
+	goto out;
+rollback:
+	db_rollback(db);
+out:
+	json_decref(detail);
+	store_release(svc->store, db);
+	return rc;
+}
+
+/* The caller's own batch, for its admin; another tenant's is "not found". */
+static int
+owned_batch(struct db *db, const struct principal *p, const char *vendor, const char *batch,
+    struct batch_rec *b, struct devid_error *e)
+{
+	int rc;
+
+	if (!is_oem(p, true))
+		return devid_error_set(e, DEVID_EAUTH, "only an OEM admin can do this");
+	rc = store_batch_get(db, vendor, batch, b, e);
+	if (rc == DEVID_ENOTFOUND || (rc == 0 && b->owner_id != p->tenant.id))
+		return devid_error_set(e, DEVID_ENOTFOUND, "no batch %s/%s", vendor, batch);
+	return rc;
+}
+
+int
+service_transfer(struct service *svc, const struct principal *p, const char *vendor,
+    const char *batch, char *code, size_t codelen, struct devid_error *e)
+{
+	char hash[65], object[2 * MAX_NAME_LEN + 2];
+	struct claim_code c;
+	struct batch_rec b;
+	struct db *db = store_acquire(svc->store);
+	json_t *detail = NULL;
+	int rc;
+
+	if ((rc = db_begin(db, e)) != 0)
+		goto out;
+	if ((rc = owned_batch(db, p, vendor, batch, &b, e)) != 0 ||
+	    (rc = claim_code_generate(vendor, batch, &c, e)) != 0)
+		goto rollback;
+	claim_code_hash(c.text, strlen(c.text), hash);
+	snprintf(object, sizeof(object), "%s/%s", vendor, batch);
+	detail = json_pack("{s:s}", "batch", object);
+	if ((rc = store_batch_set_transfer(db, b.id, hash, e)) != 0 ||
+	    (rc = audit_append(
+		 db, p->tenant.id, p->tenant.name, "batch.transfer", object, detail, e)) != 0)
+		goto rollback;
+	if ((rc = db_commit(db, e)) == 0)
+		snprintf(code, codelen, "%s", c.text);
+	OPENSSL_cleanse(&c, sizeof(c));
+	goto out;
+rollback:
+	db_rollback(db);
+out:
+	json_decref(detail);
+	store_release(svc->store, db);
+	return rc;
+}
+
+int
+service_release(struct service *svc, const struct principal *p, const char *vendor,
+    const char *batch, struct devid_error *e)
+{
+	char object[2 * MAX_NAME_LEN + 2];
+	struct batch_rec b;
+	struct db *db = store_acquire(svc->store);
+	json_t *detail = NULL;
+	int rc;
+
+	if ((rc = db_begin(db, e)) != 0)
+		goto out;
+	if ((rc = owned_batch(db, p, vendor, batch, &b, e)) != 0)
+		goto rollback;
+	snprintf(object, sizeof(object), "%s/%s", vendor, batch);
+	detail = json_pack("{s:s}", "batch", object);
+	if ((rc = store_batch_release(db, b.id, e)) != 0 ||
+	    (rc = audit_append(
+		 db, p->tenant.id, p->tenant.name, "batch.release", object, detail, e)) != 0)
+		goto rollback;
+	rc = db_commit(db, e);
+	goto out;
+rollback:
+	db_rollback(db);
+out:
+	json_decref(detail);
+	store_release(svc->store, db);
+	return rc;
+}

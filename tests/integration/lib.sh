@@ -1,0 +1,102 @@
+# lib.sh - helpers shared by the integration scripts; sourced, never run on its own.
+#
+# A script sets `me` (its test name) before sourcing this file. Nothing here exits the
+# script except fail/skip. Exit status 77 tells meson the test was skipped.
+
+: "${me:?set me before sourcing lib.sh}"
+
+fail() {
+	printf '%s: FAIL: %s\n' "$me" "$*" >&2
+	exit 1
+}
+
+skip() {
+	# the reason goes to stdout: scripts/run-tests shows the last line of it
+	printf '%s: SKIP: %s\n' "$me" "$*"
+	exit 77
+}
+
+note() {
+	printf '%s: %s\n' "$me" "$*"
+}
+
+# need_tool NAME PACKAGE: skip (not fail) when a tool of the test itself is missing.
+need_tool() {
+	command -v "$1" >/dev/null 2>&1 || skip "$1 is not installed (Debian package $2)"
+}
+
+# need_devid PATH: the binary under test must exist; that one is a failure, not a skip.
+need_devid() {
+	[ -n "${1:-}" ] || fail "usage: $me.sh DEVID [...]"
+	[ -x "$1" ] || fail "$1: not an executable devid"
+}
+
+# make_tmp: a private work directory in $tmp, removed however the script ends.
+make_tmp() {
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/devid-$me.XXXXXX") || fail "mktemp -d failed"
+	trap 'rm -rf "$tmp"' EXIT
+	trap 'exit 1' HUP INT TERM
+}
+
+# run CMD...: runs CMD with stdout in $tmp/out, stderr in $tmp/err, its status in $rc.
+# A sanitizer report fails the test even where CMD was expected to fail (outside meson test,
+# ASan and LSan exit with 1 and 23, which would pass for an ordinary error).
+run() {
+	"$@" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	if grep -Eq 'ERROR: [A-Za-z]+Sanitizer|runtime error:' "$tmp/err"; then
+		sed -n '1,60p' "$tmp/err" >&2
+		fail "sanitizer report from: $*"
+	fi
+}
+
+# show_run: what the last `run` printed, for failure messages.
+show_run() {
+	printf -- '--- exit status %s; stdout:\n' "$rc"
+	sed -n '1,20p' "$tmp/out"
+	printf -- '--- stderr:\n'
+	sed -n '1,20p' "$tmp/err"
+	printf -- '---\n'
+}
+
+# fail_run MESSAGE: fail, showing what the last `run` printed.
+fail_run() {
+	show_run >&2
+	fail "$*"
+}
+
+# file_mode PATH: the permission string of ls -l, e.g. -rw-------
+file_mode() {
+	# shellcheck disable=SC2012 # one named file; ls -l is the POSIX way to see its mode
+	ls -ld "$1" | awk '{ print $1 }'
+}
+
+# sha256_of FILE: the hex digest of a file (sha256sum from coreutils, or openssl).
+sha256_of() {
+	if command -v sha256sum >/dev/null 2>&1; then
+		sha256sum <"$1" | awk '{ print $1 }'
+	else
+		openssl dgst -sha256 -r "$1" | awk '{ print $1 }'
+	fi
+}
+
+# For scripts of many independent checks: a failed check is reported and counted, the script
+# goes on, and finish() fails at the end if any check failed.
+nfailed=0
+
+# check_failed MESSAGE: report a failed check and go on.
+check_failed() {
+	printf '%s: FAIL: %s\n' "$me" "$*" >&2
+	nfailed=$((nfailed + 1))
+}
+
+# check_failed_run MESSAGE: the same, showing what the last `run` printed.
+check_failed_run() {
+	show_run >&2
+	check_failed "$@"
+}
+
+finish() {
+	[ "$nfailed" -eq 0 ] || fail "$nfailed checks failed (see above)"
+	note "ok: $*"
+}
