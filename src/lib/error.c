@@ -16,23 +16,59 @@ devid_error_clear(struct devid_error *e)
 	e->msg[0] = '\0';
 }
 
-/* Cuts a multi-byte UTF-8 character that truncation left incomplete at the end of s. */
+/*
+ * Keeps a message valid UTF-8, as JSON needs: a character that truncation cut at the end is
+ * dropped, and any other byte that is not part of a well-formed character (messages may quote
+ * outside input) becomes '?'.
+ */
 static void
-utf8_trim(char *s)
+utf8_sanitize(char *s)
 {
-	size_t n = strlen(s), i = n, need;
-	unsigned char c;
+	unsigned char *p = (unsigned char *)s;
 
-	while (i > 0 && ((unsigned char)s[i - 1] & 0xc0) == 0x80 && n - i < 3)
-		i--;
-	if (i == 0)
-		return;
-	c = (unsigned char)s[i - 1];
-	if (c < 0x80)
-		return;
-	need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
-	if (n - (i - 1) < need)
-		s[i - 1] = '\0';
+	while (*p != '\0') {
+		unsigned char c = *p, lo = 0x80, hi = 0xbf;
+		size_t need, k;
+
+		if (c < 0x80) {
+			p++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			need = 1;
+		else if (c >= 0xe0 && c <= 0xef)
+			need = 2;
+		else if (c >= 0xf0 && c <= 0xf4)
+			need = 3;
+		else {
+			*p++ = '?';
+			continue;
+		}
+		/* no overlong forms, no surrogates, nothing above U+10FFFF (RFC 3629) */
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+		else if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+		for (k = 1; k <= need; k++) {
+			unsigned char lim_lo = k == 1 ? lo : 0x80, lim_hi = k == 1 ? hi : 0xbf;
+
+			if (p[k] < lim_lo || p[k] > lim_hi)
+				break;
+		}
+		if (k <= need) {
+			if (p[k] == '\0') {
+				*p = '\0'; /* cut at the end */
+				return;
+			}
+			*p++ = '?';
+			continue;
+		}
+		p += need + 1;
+	}
 }
 
 static void
@@ -40,7 +76,7 @@ error_vset(struct devid_error *e, int code, const char *fmt, va_list ap)
 {
 	e->code = code;
 	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-	utf8_trim(e->msg);
+	utf8_sanitize(e->msg);
 }
 
 int
@@ -72,7 +108,7 @@ devid_error_ssl(struct devid_error *e, int code, const char *fmt, ...)
 			ERR_error_string_n(err, buf, sizeof(buf));
 			n = strlen(e->msg);
 			snprintf(e->msg + n, sizeof(e->msg) - n, ": %s", buf);
-			utf8_trim(e->msg);
+			utf8_sanitize(e->msg);
 		}
 	}
 	ERR_clear_error();
@@ -103,7 +139,7 @@ devid_error_prefix(struct devid_error *e, const char *fmt, ...)
 		m = sizeof(e->msg) - n - 3;
 	memcpy(e->msg + n + 2, old, m);
 	e->msg[n + 2 + m] = '\0';
-	utf8_trim(e->msg);
+	utf8_sanitize(e->msg);
 }
 
 const char *
