@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "lib/dynbuf.h"
 #include "lib/manifest.h"
 #include "store/store.h"
 
@@ -68,6 +69,36 @@ int service_transfer(struct service *svc, const struct principal *p, const char 
 /* The owner's admin returns the batch to unclaimed. */
 int service_release(struct service *svc, const struct principal *p, const char *vendor,
     const char *batch, struct devid_error *e);
+
+/* Reading: an OEM's own batches and devices. Another tenant's objects are "not found". */
+#define PAGE_MAX 1000
+
+/* {"batches":[{vendor,batch,partNumber,count,claimedAt}],"next":cursor|null} */
+int service_batches(struct service *svc, const struct principal *p, int64_t after, size_t limit,
+    json_t **out, struct devid_error *e);
+int service_batch_get(struct service *svc, const struct principal *p, const char *vendor,
+    const char *batch, json_t **out, struct devid_error *e);
+/* {"devices":[{udid,serial,vendor,batch,state}],"next":cursor|null}; filters may be NULL. */
+int service_devices(struct service *svc, const struct principal *p, const char *vendor,
+    const char *batch, const char *state, int64_t after, size_t limit, json_t **out,
+    struct devid_error *e);
+int service_device_get(struct service *svc, const struct principal *p, const char *udid,
+    json_t **out, struct devid_error *e);
+/* The owner's admin revokes a device (idempotent), with an audit record. */
+int service_revoke(
+    struct service *svc, const struct principal *p, const char *udid, struct devid_error *e);
+
+enum manifest_format { MANIFEST_JSON, MANIFEST_PEM, MANIFEST_CSV };
+
+int manifest_format_parse(const char *s, enum manifest_format *out);
+const char *manifest_format_type(enum manifest_format f); /* a media type */
+/*
+ * The owner's admin downloads a batch: JSON (the original signed entries, as an array), a PEM
+ * bundle of the birth certificates, or RFC 4180 CSV "device_id,group_id,certificate" with the
+ * PEM quoted. Appended to out.
+ */
+int service_manifest(struct service *svc, const struct principal *p, const char *vendor,
+    const char *batch, enum manifest_format f, struct dynbuf *out, struct devid_error *e);
 
 /*
  * Appends a record to a tenant's audit chain inside the caller's transaction:

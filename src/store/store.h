@@ -15,6 +15,8 @@
 
 #include "lib/error.h"
 #include "lib/limits.h"
+
+#define UDID_HEX_LEN_MAX 64
 #include "store/db.h"
 
 struct store;
@@ -81,7 +83,7 @@ struct batch_rec {
 	char name[MAX_NAME_LEN + 1];
 	char part_number[MAX_TEXT_FIELD_LEN + 1];
 	int64_t count;
-	char claim_sha256[65];    /* "" when there is no claim code (an import) */
+	char claim_sha256[65]; /* "" when there is no claim code (an import) */
 	char transfer_sha256[65]; /* "" unless a transfer is pending */
 	enum batch_source source;
 	int64_t owner_id; /* 0: unclaimed */
@@ -100,11 +102,11 @@ int store_batch_get(struct db *db, const char *vendor, const char *name, struct 
  * transfer, which then takes the transfer code as its claim code). DEVID_ECONFLICT when
  * another request changed the batch first.
  */
-int store_batch_set_owner(struct db *db, int64_t batch_id, int64_t owner_id, bool transfer,
-    struct devid_error *e);
+int store_batch_set_owner(
+    struct db *db, int64_t batch_id, int64_t owner_id, bool transfer, struct devid_error *e);
 /* Starts a transfer: a new one-time code hash; the owner stays until it is used. */
-int store_batch_set_transfer(struct db *db, int64_t batch_id, const char *sha256_hex,
-    struct devid_error *e);
+int store_batch_set_transfer(
+    struct db *db, int64_t batch_id, const char *sha256_hex, struct devid_error *e);
 /* Returns the batch to unclaimed and cancels a transfer. */
 int store_batch_release(struct db *db, int64_t batch_id, struct devid_error *e);
 
@@ -114,6 +116,39 @@ int store_device_insert(struct db *db, int64_t batch_id, const char *udid, const
 /* The vendor and batch a UDID is stored in; DEVID_ENOTFOUND if none. */
 int store_device_where(struct db *db, const char *udid, char vendor[MAX_NAME_LEN + 1],
     char batch[MAX_NAME_LEN + 1], struct devid_error *e);
+
+struct device_rec {
+	int64_t id;
+	char udid[UDID_HEX_LEN_MAX + 1];
+	char serial[MAX_SERIAL_LEN + 1];
+	char vendor[MAX_NAME_LEN + 1];
+	char batch[MAX_NAME_LEN + 1];
+	bool revoked;
+	int64_t revoked_at;
+};
+
+/*
+ * Devices of batches owned by owner_id, by id after `after`, at most limit; vendor and batch
+ * (both or neither) and state ("active"/"revoked") filter when not NULL.
+ */
+int store_device_list(struct db *db, int64_t owner_id, const char *vendor, const char *batch,
+    const char *state, int64_t after, size_t limit, struct device_rec **out, size_t *n,
+    struct devid_error *e);
+/* One device of a batch owned by owner_id; DEVID_ENOTFOUND otherwise. */
+int store_device_get(
+    struct db *db, int64_t owner_id, const char *udid, struct device_rec *d, struct devid_error *e);
+int store_device_revoke(struct db *db, int64_t device_id, struct devid_error *e);
+
+/* Batches owned by owner_id, by id after `after`, at most limit. */
+int store_batch_list(struct db *db, int64_t owner_id, int64_t after, size_t limit,
+    struct batch_rec **out, size_t *n, struct devid_error *e);
+
+/*
+ * The stored entries of a batch for manifest files, by device id after `after`: columns
+ * udid, serial, cert (DER), entry (JSON), in that order, in *rows (db_rows_free).
+ */
+int store_manifest_page(struct db *db, int64_t batch_id, int64_t after, size_t limit,
+    struct db_rows **rows, struct devid_error *e);
 
 struct audit_rec {
 	int64_t tenant_id;

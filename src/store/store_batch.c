@@ -120,14 +120,15 @@ store_batch_get(
 	b->owner_id = db_rows_int(r, 0, 8);
 	b->created_at = db_rows_int(r, 0, 9);
 	b->claimed_at = db_rows_int(r, 0, 10);
-	snprintf(b->transfer_sha256, sizeof(b->transfer_sha256), "%s", db_rows_text(r, 0, 11, NULL));
+	snprintf(
+	    b->transfer_sha256, sizeof(b->transfer_sha256), "%s", db_rows_text(r, 0, 11, NULL));
 	db_rows_free(r);
 	return 0;
 }
 
 int
-store_batch_set_owner(struct db *db, int64_t batch_id, int64_t owner_id, bool transfer,
-    struct devid_error *e)
+store_batch_set_owner(
+    struct db *db, int64_t batch_id, int64_t owner_id, bool transfer, struct devid_error *e)
 {
 	struct db_param p[] = {DB_INT(owner_id), DB_INT(time(NULL)), DB_INT(batch_id)};
 	int64_t changes = 0;
@@ -138,7 +139,8 @@ store_batch_set_owner(struct db *db, int64_t batch_id, int64_t owner_id, bool tr
 	    transfer ? "UPDATE batches SET owner_id = ?, claimed_at = ?,"
 		       " claim_sha256 = transfer_sha256, transfer_sha256 = NULL"
 		       " WHERE id = ? AND transfer_sha256 IS NOT NULL"
-		     : "UPDATE batches SET owner_id = ?, claimed_at = ? WHERE id = ? AND owner_id IS NULL",
+		     : "UPDATE batches SET owner_id = ?, claimed_at = ? WHERE id = ? AND owner_id "
+		       "IS NULL",
 	    p, 3, &changes, e);
 	if (rc == 0 && changes != 1)
 		rc = devid_error_set(e, DEVID_ECONFLICT, "the batch changed owner meanwhile");
@@ -146,8 +148,8 @@ store_batch_set_owner(struct db *db, int64_t batch_id, int64_t owner_id, bool tr
 }
 
 int
-store_batch_set_transfer(struct db *db, int64_t batch_id, const char *sha256_hex,
-    struct devid_error *e)
+store_batch_set_transfer(
+    struct db *db, int64_t batch_id, const char *sha256_hex, struct devid_error *e)
 {
 	struct db_param p[] = {DB_TEXT(sha256_hex), DB_INT(batch_id)};
 
@@ -288,4 +290,133 @@ store_audit_list(struct db *db, int64_t tenant_id, int64_t after, size_t limit,
 	*n = db_rows_count(r);
 	*rows = r;
 	return 0;
+}
+
+static void
+device_from_row(const struct db_rows *r, size_t i, struct device_rec *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->id = db_rows_int(r, i, 0);
+	snprintf(d->udid, sizeof(d->udid), "%s", db_rows_text(r, i, 1, NULL));
+	snprintf(d->serial, sizeof(d->serial), "%s", db_rows_text(r, i, 2, NULL));
+	snprintf(d->vendor, sizeof(d->vendor), "%s", db_rows_text(r, i, 3, NULL));
+	snprintf(d->batch, sizeof(d->batch), "%s", db_rows_text(r, i, 4, NULL));
+	d->revoked = strcmp(db_rows_text(r, i, 5, NULL), "revoked") == 0;
+	d->revoked_at = db_rows_int(r, i, 6);
+}
+
+#define DEVICE_COLUMNS                                                                             \
+	"SELECT d.id, d.udid, d.serial, t.name, b.name, d.state, d.revoked_at FROM devices d"      \
+	" JOIN batches b ON b.id = d.batch_id JOIN tenants t ON t.id = b.vendor_id"
+
+int
+store_device_list(struct db *db, int64_t owner_id, const char *vendor, const char *batch,
+    const char *state, int64_t after, size_t limit, struct device_rec **out, size_t *n,
+    struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(owner_id), DB_INT(after), vendor ? DB_TEXT(vendor) : DB_NULL,
+	    vendor ? DB_TEXT(vendor) : DB_NULL, batch ? DB_TEXT(batch) : DB_NULL,
+	    batch ? DB_TEXT(batch) : DB_NULL, state ? DB_TEXT(state) : DB_NULL,
+	    state ? DB_TEXT(state) : DB_NULL, DB_INT((int64_t)limit)};
+	struct device_rec *d;
+	struct db_rows *r;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = db_query(db,
+	    DEVICE_COLUMNS " WHERE b.owner_id = ? AND d.id > ?"
+			   " AND (CAST(? AS TEXT) IS NULL OR t.name = ?) AND (CAST(? AS TEXT) IS "
+			   "NULL OR b.name = ?)"
+			   " AND (CAST(? AS TEXT) IS NULL OR d.state = ?) ORDER BY d.id LIMIT ?",
+	    p, sizeof(p) / sizeof(p[0]), &r, e);
+	if (rc != 0)
+		return rc;
+	if ((d = calloc(db_rows_count(r) + 1, sizeof(*d))) == NULL) {
+		db_rows_free(r);
+		return devid_error_set(e, DEVID_ENOMEM, "devices: out of memory");
+	}
+	for (size_t i = 0; i < db_rows_count(r); i++)
+		device_from_row(r, i, &d[i]);
+	*n = db_rows_count(r);
+	*out = d;
+	db_rows_free(r);
+	return 0;
+}
+
+int
+store_device_get(
+    struct db *db, int64_t owner_id, const char *udid, struct device_rec *d, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(owner_id), DB_TEXT(udid)};
+	struct db_rows *r;
+	int rc;
+
+	rc = db_query(db, DEVICE_COLUMNS " WHERE b.owner_id = ? AND d.udid = ?", p, 2, &r, e);
+	if (rc != 0)
+		return rc;
+	if (db_rows_count(r) == 0)
+		rc = devid_error_set(e, DEVID_ENOTFOUND, "no device %s", udid);
+	else
+		device_from_row(r, 0, d);
+	db_rows_free(r);
+	return rc;
+}
+
+int
+store_device_revoke(struct db *db, int64_t device_id, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(time(NULL)), DB_INT(device_id)};
+
+	return db_exec(db,
+	    "UPDATE devices SET state = 'revoked', revoked_at = ? WHERE id = ? AND state = "
+	    "'active'",
+	    p, 2, NULL, e);
+}
+
+int
+store_batch_list(struct db *db, int64_t owner_id, int64_t after, size_t limit,
+    struct batch_rec **out, size_t *n, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(owner_id), DB_INT(after), DB_INT((int64_t)limit)};
+	struct batch_rec *b;
+	struct db_rows *r;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = db_query(db,
+	    "SELECT t.name, b.name FROM batches b JOIN tenants t ON t.id = b.vendor_id"
+	    " WHERE b.owner_id = ? AND b.id > ? ORDER BY b.id LIMIT ?",
+	    p, 3, &r, e);
+	if (rc != 0)
+		return rc;
+	if ((b = calloc(db_rows_count(r) + 1, sizeof(*b))) == NULL) {
+		db_rows_free(r);
+		return devid_error_set(e, DEVID_ENOMEM, "batches: out of memory");
+	}
+	for (size_t i = 0; i < db_rows_count(r) && rc == 0; i++)
+		rc = store_batch_get(
+		    db, db_rows_text(r, i, 0, NULL), db_rows_text(r, i, 1, NULL), &b[i], e);
+	if (rc != 0) {
+		free(b);
+		db_rows_free(r);
+		return rc;
+	}
+	*n = db_rows_count(r);
+	*out = b;
+	db_rows_free(r);
+	return 0;
+}
+
+int
+store_manifest_page(struct db *db, int64_t batch_id, int64_t after, size_t limit,
+    struct db_rows **rows, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(batch_id), DB_INT(after), DB_INT((int64_t)limit)};
+
+	return db_query(db,
+	    "SELECT udid, serial, cert, entry, id FROM devices WHERE batch_id = ? AND id > ?"
+	    " ORDER BY id LIMIT ?",
+	    p, 3, rows, e);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "lib/base64.h"
+#include "lib/dynbuf.h"
 #include "lib/ratelimit.h"
 #include "lib/x509.h"
 #include "service/service.h"
@@ -371,6 +372,91 @@ main(int argc, char **argv)
 		CHECK(ok == 10, "the owner's 10 claims succeed, the other's 10 fail (%d)", ok);
 		free(code);
 		store_close(svc2.store);
+	}
+
+	/* reading: batches, cursor-paged devices, one device, revoke, manifest files */
+	{
+		struct principal op = oem;
+		json_t *j = NULL, *dev;
+		struct dynbuf out;
+		const char *next = NULL;
+		char cursor[24] = "0", udid[65] = "";
+		size_t seen = 0;
+
+		CHECK(service_batches(&svc, &oem, 0, 0, &j, &e) == 0 &&
+			json_array_size(json_object_get(j, "batches")) >= 1,
+		    "OEM1 lists its batches: %s", e.msg);
+		json_decref(j);
+		do {
+			CHECK(service_devices(&svc, &oem, "ACME", "B1", NULL,
+				  strtoll(cursor, NULL, 10), 2, &j, &e) == 0,
+			    "devices page: %s", e.msg);
+			seen += json_array_size(json_object_get(j, "devices"));
+			dev = json_array_get(json_object_get(j, "devices"), 0);
+			if (dev != NULL && udid[0] == '\0')
+				snprintf(udid, sizeof(udid), "%s",
+				    json_string_value(json_object_get(dev, "udid")));
+			next = json_string_value(json_object_get(j, "next"));
+			snprintf(cursor, sizeof(cursor), "%s", next ? next : "");
+			json_decref(j);
+		} while (next != NULL && seen < 100);
+		CHECK(seen == 5, "pages of 2 give all 5 devices of B1 (%zu)", seen);
+		CHECK(service_device_get(&svc, &oem2, udid, &j, &e) == DEVID_ENOTFOUND,
+		    "another tenant's device is not found");
+		CHECK(service_device_get(&svc, &oem, udid, &j, &e) == 0, "own device: %s", e.msg);
+		json_decref(j);
+		op.role = ROLE_OPERATOR;
+		CHECK(service_revoke(&svc, &op, udid, &e) == DEVID_EAUTH,
+		    "an operator cannot revoke");
+		CHECK(service_revoke(&svc, &oem, udid, &e) == 0, "revoke: %s", e.msg);
+		CHECK(service_revoke(&svc, &oem, udid, &e) == 0, "revoke again is a no-op");
+		CHECK(service_devices(&svc, &oem, NULL, NULL, "revoked", 0, 0, &j, &e) == 0 &&
+			json_array_size(json_object_get(j, "devices")) == 1,
+		    "one revoked device");
+		json_decref(j);
+
+		dynbuf_init(&out, 1 << 24);
+		CHECK(service_manifest(&svc, &oem2, "ACME", "B1", MANIFEST_JSON, &out, &e) ==
+			DEVID_ENOTFOUND,
+		    "another tenant's manifest is not found");
+		CHECK(service_manifest(&svc, &oem, "ACME", "B1", MANIFEST_JSON, &out, &e) == 0,
+		    "manifest json: %s", e.msg);
+		{
+			/* the original signed entries verify again */
+			STACK_OF(X509) *roots = x509_load_pem_file_all(path("v", "root.pem"), &e);
+			STACK_OF(X509) *signers =
+			    x509_load_pem_file_all(path("v", "signer.pem"), &e);
+			struct vendor_trust *t = vendor_trust_new(roots, signers, &e);
+			struct manifest_report rr;
+			struct manifest *mm = NULL;
+
+			memset(&rr, 0, sizeof(rr));
+			CHECK(manifest_parse(out.p, out.len, &mm, &rr, &e) == 0 &&
+				manifest_check_batch(mm, NULL, "B1", t, 2, &rr) == 0 &&
+				rr.accepted == 5,
+			    "downloaded JSON re-verifies: %zu accepted", rr.accepted);
+			manifest_free(mm);
+			manifest_report_release(&rr);
+			vendor_trust_free(t);
+			sk_X509_pop_free(roots, X509_free);
+			sk_X509_pop_free(signers, X509_free);
+		}
+		dynbuf_reset(&out);
+		CHECK(service_manifest(&svc, &oem, "ACME", "B1", MANIFEST_PEM, &out, &e) == 0,
+		    "manifest pem");
+		{
+			size_t certs = 0;
+
+			for (const char *q = dynbuf_str(&out); (q = strstr(q, "BEGIN CERTIFICATE"));
+			     q++)
+				certs++;
+			CHECK(certs == 5, "PEM bundle has 5 certificates (%zu)", certs);
+		}
+		dynbuf_reset(&out);
+		CHECK(service_manifest(&svc, &oem, "ACME", "B1", MANIFEST_CSV, &out, &e) == 0 &&
+			strncmp(dynbuf_str(&out), "device_id,group_id,certificate\r\n", 32) == 0,
+		    "manifest csv header");
+		dynbuf_release(&out);
 	}
 
 	/* the audit chain: one record per accepted publish, tamper-evident */

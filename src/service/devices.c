@@ -1,0 +1,301 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/pem.h>
+
+#include "lib/base64.h"
+#include "service/service.h"
+#include "lib/banned.h"
+
+#define MANIFEST_PAGE 1000
+
+static bool
+is_oem_reader(const struct principal *p)
+{
+	return p->tenant.kind == TENANT_OEM && (p->role == ROLE_ADMIN || p->role == ROLE_OPERATOR);
+}
+
+static json_t *
+batch_json(const struct batch_rec *b)
+{
+	return json_pack("{s:s, s:s, s:s, s:I, s:s, s:I}", "vendor", b->vendor, "batch", b->name,
+	    "partNumber", b->part_number, "count", (json_int_t)b->count, "source",
+	    b->source == BATCH_IMPORT ? "import" : "vendor", "claimedAt",
+	    (json_int_t)b->claimed_at);
+}
+
+static json_t *
+device_json(const struct device_rec *d)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "udid", d->udid, "serial", d->serial,
+	    "vendor", d->vendor, "batch", d->batch, "state", d->revoked ? "revoked" : "active");
+}
+
+/* {"<key>": items, "next": cursor or null}; the cursor is the last id when the page is full. */
+static json_t *
+page_json(const char *key, json_t *items, size_t n, size_t limit, int64_t last)
+{
+	char cursor[24];
+
+	snprintf(cursor, sizeof(cursor), "%lld", (long long)last);
+	return json_pack("{s:o, s:s?}", key, items, "next", n == limit && n > 0 ? cursor : NULL);
+}
+
+static size_t
+clamp_limit(size_t limit)
+{
+	return limit == 0 || limit > PAGE_MAX ? PAGE_MAX : limit;
+}
+
+int
+service_batches(struct service *svc, const struct principal *p, int64_t after, size_t limit,
+    json_t **out, struct devid_error *e)
+{
+	struct batch_rec *b = NULL;
+	json_t *items;
+	struct db *db;
+	size_t n = 0;
+	int rc;
+
+	*out = NULL;
+	if (!is_oem_reader(p))
+		return devid_error_set(e, DEVID_EAUTH, "only an OEM token lists batches");
+	limit = clamp_limit(limit);
+	db = store_acquire(svc->store);
+	rc = store_batch_list(db, p->tenant.id, after, limit, &b, &n, e);
+	store_release(svc->store, db);
+	if (rc != 0)
+		return rc;
+	items = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(items, batch_json(&b[i]));
+	*out = page_json("batches", items, n, limit, n ? b[n - 1].id : 0);
+	free(b);
+	return *out != NULL ? 0 : devid_error_set(e, DEVID_ENOMEM, "out of memory");
+}
+
+/* The caller's batch, or "not found" for anyone else's. */
+static int
+own_batch(struct db *db, const struct principal *p, const char *vendor, const char *batch,
+    struct batch_rec *b, struct devid_error *e)
+{
+	int rc = store_batch_get(db, vendor, batch, b, e);
+
+	if (rc == DEVID_ENOTFOUND || (rc == 0 && b->owner_id != p->tenant.id))
+		return devid_error_set(e, DEVID_ENOTFOUND, "no batch %s/%s", vendor, batch);
+	return rc;
+}
+
+int
+service_batch_get(struct service *svc, const struct principal *p, const char *vendor,
+    const char *batch, json_t **out, struct devid_error *e)
+{
+	struct batch_rec b;
+	struct db *db;
+	int rc;
+
+	*out = NULL;
+	if (!is_oem_reader(p))
+		return devid_error_set(e, DEVID_EAUTH, "only an OEM token reads batches");
+	db = store_acquire(svc->store);
+	rc = own_batch(db, p, vendor, batch, &b, e);
+	store_release(svc->store, db);
+	if (rc == 0 && (*out = batch_json(&b)) == NULL)
+		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+	return rc;
+}
+
+int
+service_devices(struct service *svc, const struct principal *p, const char *vendor,
+    const char *batch, const char *state, int64_t after, size_t limit, json_t **out,
+    struct devid_error *e)
+{
+	struct device_rec *d = NULL;
+	json_t *items;
+	struct db *db;
+	size_t n = 0;
+	int rc;
+
+	*out = NULL;
+	if (!is_oem_reader(p))
+		return devid_error_set(e, DEVID_EAUTH, "only an OEM token lists devices");
+	if (state != NULL && strcmp(state, "active") != 0 && strcmp(state, "revoked") != 0)
+		return devid_error_set(e, DEVID_EINVAL, "state must be active or revoked");
+	if ((vendor == NULL) != (batch == NULL))
+		return devid_error_set(e, DEVID_EINVAL, "a batch filter is VENDOR/BATCH");
+	limit = clamp_limit(limit);
+	db = store_acquire(svc->store);
+	rc = store_device_list(db, p->tenant.id, vendor, batch, state, after, limit, &d, &n, e);
+	store_release(svc->store, db);
+	if (rc != 0)
+		return rc;
+	items = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(items, device_json(&d[i]));
+	*out = page_json("devices", items, n, limit, n ? d[n - 1].id : 0);
+	free(d);
+	return *out != NULL ? 0 : devid_error_set(e, DEVID_ENOMEM, "out of memory");
+}
+
+int
+service_device_get(struct service *svc, const struct principal *p, const char *udid, json_t **out,
+    struct devid_error *e)
+{
+	struct device_rec d;
+	struct db *db;
+	int rc;
+
+	*out = NULL;
+	if (!is_oem_reader(p))
+		return devid_error_set(e, DEVID_EAUTH, "only an OEM token reads devices");
+	db = store_acquire(svc->store);
+	rc = store_device_get(db, p->tenant.id, udid, &d, e);
+	store_release(svc->store, db);
+	if (rc == 0 && (*out = device_json(&d)) == NULL)
+		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+	return rc;
+}
+
+int
+service_revoke(
+    struct service *svc, const struct principal *p, const char *udid, struct devid_error *e)
+{
+	struct device_rec d;
+	struct db *db;
+	json_t *detail = NULL;
+	int rc;
+
+	if (p->tenant.kind != TENANT_OEM || p->role != ROLE_ADMIN)
+		return devid_error_set(e, DEVID_EAUTH, "only an OEM admin revokes devices");
+	db = store_acquire(svc->store);
+	if ((rc = db_begin(db, e)) != 0)
+		goto out;
+	if ((rc = store_device_get(db, p->tenant.id, udid, &d, e)) != 0)
+		goto rollback;
+	if (d.revoked) {
+		rc = 0; /* already revoked: nothing changes, nothing to audit */
+		goto rollback;
+	}
+	detail = json_pack("{s:s, s:s}", "batch", d.batch, "vendor", d.vendor);
+	if ((rc = store_device_revoke(db, d.id, e)) != 0 ||
+	    (rc = audit_append(
+		 db, p->tenant.id, p->tenant.name, "device.revoke", udid, detail, e)) != 0)
+		goto rollback;
+	rc = db_commit(db, e);
+	goto out;
+rollback:
+	db_rollback(db);
+out:
+	json_decref(detail);
+	store_release(svc->store, db);
+	return rc;
+}
+
+int
+manifest_format_parse(const char *s, enum manifest_format *out)
+{
+	if (s == NULL || strcmp(s, "json") == 0)
+		*out = MANIFEST_JSON;
+	else if (strcmp(s, "pem") == 0)
+		*out = MANIFEST_PEM;
+	else if (strcmp(s, "csv") == 0)
+		*out = MANIFEST_CSV;
+	else
+		return DEVID_EINVAL;
+	return 0;
+}
+
+const char *
+manifest_format_type(enum manifest_format f)
+{
+	static const char *const types[] = {"application/json", "application/pem-certificate-chain",
+	    "text/csv; charset=utf-8; header=present"};
+
+	return types[f];
+}
+
+/* PEM of a DER certificate, lines of 64 (RFC 7468), CRLF for CSV (RFC 4180 line breaks). */
+static int
+add_pem(struct dynbuf *out, const uint8_t *der, size_t n, const char *eol)
+{
+	char *b64 = b64_encode(der, n);
+	size_t len;
+	int rc;
+
+	if (b64 == NULL)
+		return DEVID_ENOMEM;
+	len = strlen(b64);
+	rc = dynbuf_addf(out, "-----BEGIN CERTIFICATE-----%s", eol);
+	for (size_t i = 0; rc == 0 && i < len; i += 64) {
+		rc = dynbuf_add(out, b64 + i, len - i < 64 ? len - i : 64);
+		if (rc == 0)
+			rc = dynbuf_addstr(out, eol);
+	}
+	if (rc == 0)
+		rc = dynbuf_addf(out, "-----END CERTIFICATE-----%s", eol);
+	free(b64);
+	return rc;
+}
+
+int
+service_manifest(struct service *svc, const struct principal *p, const char *vendor,
+    const char *batch, enum manifest_format f, struct dynbuf *out, struct devid_error *e)
+{
+	struct db_rows *r = NULL;
+	struct batch_rec b;
+	struct db *db;
+	int64_t after = 0;
+	size_t n, total = 0, len;
+	int rc;
+
+	if (p->tenant.kind != TENANT_OEM || p->role != ROLE_ADMIN)
+		return devid_error_set(e, DEVID_EAUTH, "only an OEM admin downloads manifests");
+	db = store_acquire(svc->store);
+	if ((rc = own_batch(db, p, vendor, batch, &b, e)) != 0)
+		goto out;
+	if (f == MANIFEST_JSON)
+		rc = dynbuf_addstr(out, "[\n");
+	else if (f == MANIFEST_CSV)
+		rc = dynbuf_addstr(out, "device_id,group_id,certificate\r\n");
+	do {
+		if (rc != 0 ||
+		    (rc = store_manifest_page(db, b.id, after, MANIFEST_PAGE, &r, e)) != 0)
+			break;
+		n = db_rows_count(r);
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			const uint8_t *der = db_rows_blob(r, i, 2, &len);
+
+			switch (f) {
+			case MANIFEST_JSON:
+				rc = dynbuf_addf(out, "%s  %s", total++ ? ",\n" : "",
+				    db_rows_text(r, i, 3, NULL));
+				break;
+			case MANIFEST_PEM:
+				rc = add_pem(out, der, len, "\n");
+				break;
+			case MANIFEST_CSV:
+				/* udid and batch are [0-9a-f]/[A-Z0-9.-]: no quoting needed */
+				rc = dynbuf_addf(
+				    out, "%s,%s,\"", db_rows_text(r, i, 0, NULL), b.name);
+				if (rc == 0)
+					rc = add_pem(out, der, len, "\r\n");
+				if (rc == 0)
+					rc = dynbuf_addstr(out, "\"\r\n");
+				break;
+			}
+		}
+		if (n > 0)
+			after = db_rows_int(r, n - 1, 4);
+		db_rows_free(r);
+		r = NULL;
+	} while (rc == 0 && n == MANIFEST_PAGE);
+	if (rc == 0 && f == MANIFEST_JSON)
+		rc = dynbuf_addstr(out, "\n]\n");
+	if (rc == DEVID_ELIMIT || rc == DEVID_ENOMEM)
+		devid_error_set(
+		    e, rc, "manifest of %s/%s does not fit the response limit", vendor, batch);
+out:
+	store_release(svc->store, db);
+	return rc;
+}
