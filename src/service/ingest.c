@@ -5,6 +5,7 @@
 #include <openssl/sha.h>
 
 #include "lib/base64.h"
+#include "lib/claim.h"
 #include "lib/json.h"
 #include "lib/x509.h"
 #include "service/service.h"
@@ -133,6 +134,42 @@ store_all(struct db *db, const struct batch_rec *b, const char *descriptor,
 	return 0;
 }
 
+/*
+ * Stores a checked batch and its devices with the actor's audit record, all or nothing.
+ * r collects chips already stored elsewhere.
+ */
+static int
+ingest_commit(struct db *db, const struct principal *p, const struct batch_rec *b,
+    const char *vendor, const char *descriptor, const struct manifest *m, const char *action,
+    struct manifest_report *r, struct devid_error *e)
+{
+	char object[2 * MAX_NAME_LEN + 2];
+	int64_t batch_id = 0;
+	json_t *detail;
+	int rc;
+
+	if (r->rejects == NULL &&
+	    (r->rejects = calloc(MAX_REPORT_ERRORS, sizeof(*r->rejects))) == NULL)
+		return devid_error_set(e, DEVID_ENOMEM, "out of memory");
+	snprintf(object, sizeof(object), "%s/%s", vendor, b->name);
+	if ((detail = json_pack("{s:s, s:I}", "batch", object, "count", (json_int_t)b->count)) ==
+	    NULL)
+		return devid_error_set(e, DEVID_ENOMEM, "out of memory");
+	if ((rc = db_begin(db, e)) != 0)
+		goto out;
+	if ((rc = store_all(db, b, descriptor, m, r, &batch_id, e)) != 0 ||
+	    (rc = audit_append(db, p->tenant.id, p->tenant.name, action, object, detail, e)) != 0) {
+		db_rollback(db);
+		if (rc == DEVID_ECONFLICT && r->batch_error[0] == '\0' && r->rejected == 0)
+			report_batch_error(r, e->msg);
+		goto out;
+	}
+	rc = db_commit(db, e);
+out:
+	json_decref(detail);
+	return rc;
+}
+
 int
 service_publish(struct service *svc, const struct principal *p, const json_t *body,
     struct manifest_report *r, struct devid_error *e)
@@ -142,9 +179,7 @@ service_publish(struct service *svc, const struct principal *p, const json_t *bo
 	struct manifest *m = NULL;
 	struct batch_rec b;
 	struct db *db = NULL;
-	json_t *detail = NULL;
-	char *descriptor = NULL, object[2 * MAX_NAME_LEN + 2];
-	int64_t batch_id = 0;
+	char *descriptor = NULL;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
@@ -186,31 +221,92 @@ service_publish(struct service *svc, const struct principal *p, const json_t *bo
 		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (r->rejects == NULL &&
-	    (r->rejects = calloc(MAX_REPORT_ERRORS, sizeof(*r->rejects))) == NULL) {
-		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
-		goto out;
-	}
-	snprintf(object, sizeof(object), "%s/%s", d->vendor, d->batch_id);
-	detail = json_pack("{s:s, s:I}", "batch", object, "count", (json_int_t)d->count);
-	if ((rc = db_begin(db, e)) != 0)
-		goto out;
-	if ((rc = store_all(db, &b, descriptor, m, r, &batch_id, e)) != 0 ||
-	    (rc = audit_append(
-		 db, p->tenant.id, p->tenant.name, "batch.publish", object, detail, e)) != 0) {
-		db_rollback(db);
-		if (rc == DEVID_ECONFLICT && r->batch_error[0] == '\0' && r->rejected == 0)
-			report_batch_error(r, e->msg);
-		goto out;
-	}
-	rc = db_commit(db, e);
+	rc = ingest_commit(db, p, &b, d->vendor, descriptor, m, "batch.publish", r, e);
 out:
 	if (db != NULL)
 		store_release(svc->store, db);
-	json_decref(detail);
 	free(descriptor);
 	manifest_free(m);
 	batch_descriptor_free(d);
+	vendor_trust_free(t);
+	return rc;
+}
+
+/* The vendor whose trusted signer made the first readable entry; 0 if none. */
+static int64_t
+import_vendor(struct db *db, const struct manifest *m, char name[MAX_NAME_LEN + 1])
+{
+	const struct manifest_entry *first = NULL;
+	struct trust_rec *tr = NULL;
+	struct tenant t;
+	size_t n = 0;
+	int64_t id = 0;
+
+	for (size_t i = 0; i < m->n && first == NULL; i++)
+		first = m->entries[i];
+	if (first == NULL || store_trust_list(db, 0, &tr, &n, NULL) != 0)
+		return 0;
+	for (size_t i = 0; i < n && id == 0; i++) {
+		STACK_OF(X509) *sk =
+		    x509_load_pem_mem(tr[i].signer_pem, strlen(tr[i].signer_pem), "signer", NULL);
+		uint8_t x5t[32];
+
+		if (sk != NULL && x509_sha256(sk_X509_value(sk, 0), x5t) == 0 &&
+		    memcmp(x5t, first->hdr.x5t_s256, 32) == 0)
+			id = tr[i].vendor_id;
+		sk_X509_pop_free(sk, X509_free);
+	}
+	store_trust_list_free(tr, n);
+	if (id != 0 && store_tenant_by_id(db, id, &t, NULL) == 0)
+		snprintf(name, MAX_NAME_LEN + 1, "%s", t.name);
+	else
+		id = 0;
+	return id;
+}
+
+int
+service_import(struct service *svc, const struct principal *p, const char *batch,
+    const json_t *manifest, struct manifest_report *r, struct devid_error *e)
+{
+	struct vendor_trust *t = NULL;
+	struct manifest *m = NULL;
+	struct batch_rec b;
+	struct db *db = NULL;
+	char vendor[MAX_NAME_LEN + 1] = "";
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	memset(&b, 0, sizeof(b));
+	if (p->tenant.kind != TENANT_OEM || p->role != ROLE_ADMIN)
+		return devid_error_set(e, DEVID_EAUTH, "only an OEM admin imports manifests");
+	if (batch == NULL || !claim_name_valid(batch, strlen(batch)))
+		return devid_error_set(e, DEVID_EINVAL, "?batch= must match [A-Z0-9.-]{1,64}");
+	if ((rc = manifest_from_json(manifest, &m, r, e)) != 0)
+		goto out;
+	db = store_acquire(svc->store);
+	/* entries name their signer: its vendor's trust decides (every vendor's if none) */
+	b.vendor_id = import_vendor(db, m, vendor);
+	if ((t = trust_load(db, b.vendor_id, e)) == NULL) {
+		rc = DEVID_ECRYPTO;
+		report_batch_error(r, e->msg);
+		goto out;
+	}
+	if (manifest_check_batch(m, NULL, batch, t, svc->verify_threads, r) != 0 ||
+	    b.vendor_id == 0) {
+		rc = devid_error_set(e, DEVID_EINVAL,
+		    "import %s rejected: %zu of %zu entries failed", batch, r->rejected, r->total);
+		goto out;
+	}
+	snprintf(b.name, sizeof(b.name), "%s", batch);
+	snprintf(b.part_number, sizeof(b.part_number), "import");
+	b.count = (int64_t)m->n;
+	b.source = BATCH_IMPORT;
+	b.owner_id = p->tenant.id;
+	rc = ingest_commit(db, p, &b, vendor, NULL, m, "batch.import", r, e);
+out:
+	if (db != NULL)
+		store_release(svc->store, db);
+	manifest_free(m);
 	vendor_trust_free(t);
 	return rc;
 }

@@ -46,6 +46,14 @@ int service_authenticate(
 int service_publish(struct service *svc, const struct principal *p, const json_t *body,
     struct manifest_report *r, struct devid_error *e);
 
+/*
+ * An OEM admin imports a vendor manifest (a JSON array of entries, no descriptor) as batch
+ * `batch`, bound to the caller at once. The entries' signer decides the vendor, whose trust
+ * checks every entry; groupId, where present, must equal batch. All or nothing, audited.
+ */
+int service_import(struct service *svc, const struct principal *p, const char *batch,
+    const json_t *manifest, struct manifest_report *r, struct devid_error *e);
+
 /* The answer to every claim that does not bind: no oracle tells the cases apart. */
 #define CLAIM_NOT_FOUND_MSG "no batch matches this claim code"
 

@@ -173,6 +173,24 @@ store_tenant_get(struct db *db, const char *name, struct tenant *t, struct devid
 }
 
 int
+store_tenant_by_id(struct db *db, int64_t id, struct tenant *t, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(id)};
+	struct db_rows *r;
+	int rc;
+
+	if ((rc = db_query(db, "SELECT id, name, kind FROM tenants WHERE id = ?", p, 1, &r, e)) !=
+	    0)
+		return rc;
+	if (db_rows_count(r) == 0)
+		rc = devid_error_set(e, DEVID_ENOTFOUND, "no tenant %lld", (long long)id);
+	else
+		rc = tenant_from_row(r, 0, 0, t);
+	db_rows_free(r);
+	return rc;
+}
+
+int
 store_token_add(
     struct db *db, int64_t tenant_id, enum role role, const char *sha256_hex, struct devid_error *e)
 {

@@ -53,6 +53,8 @@ int store_tenant_add(
 /* DEVID_ENOTFOUND if there is none. */
 int store_tenant_get(struct db *db, const char *name, struct tenant *t, struct devid_error *e);
 
+int store_tenant_by_id(struct db *db, int64_t id, struct tenant *t, struct devid_error *e);
+
 /* Stores a token by its SHA-256 (hex); the token itself is never stored. */
 int store_token_add(struct db *db, int64_t tenant_id, enum role role, const char *sha256_hex,
     struct devid_error *e);
