@@ -9,6 +9,8 @@
 
 int cmd_vendor(int argc, char **argv);
 int cmd_admin(int argc, char **argv);
+/* claim, batches, devices, device, manifest, revoke, transfer, release, import, vendor publish */
+int cmd_client(int argc, char **argv);
 
 /* Number of online processors, at least 1. */
 int cli_ncpus(void);

@@ -12,8 +12,14 @@ static const char usage[] =
     "commands:\n"
     "  vendor init|mint|verify   the chip vendor's tools: PKI, reels, checks\n"
     "  admin migrate|tenant|token|trust   administer the database directly\n"
+    "  vendor publish OUT        publish a reel to a devid server (vendor token)\n"
+    "  claim CODE | batches | devices | device | manifest | revoke | transfer | release |\n"
+    "  import                    the REST API from the command line (devid claim --help)\n"
     "\n"
     "Run `devid <command> --help` for a command's options.\n";
+
+static const char *const client_cmds[] = {
+    "claim", "batches", "devices", "device", "manifest", "revoke", "transfer", "release", "import"};
 
 int
 cli_ncpus(void)
@@ -39,10 +45,15 @@ main(int argc, char **argv)
 		printf("devid %s\n", DEVID_VERSION);
 		return 0;
 	}
+	if (strcmp(argv[1], "vendor") == 0 && argc > 2 && strcmp(argv[2], "publish") == 0)
+		return cmd_client(argc - 1, argv + 1);
 	if (strcmp(argv[1], "vendor") == 0)
 		return cmd_vendor(argc - 1, argv + 1);
 	if (strcmp(argv[1], "admin") == 0)
 		return cmd_admin(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof(client_cmds) / sizeof(client_cmds[0]); i++)
+		if (strcmp(argv[1], client_cmds[i]) == 0)
+			return cmd_client(argc - 1, argv + 1);
 	fprintf(stderr, "devid: unknown command \"%s\"\n%s", argv[1], usage);
 	return EXIT_USAGE;
 }

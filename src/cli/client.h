@@ -1,0 +1,34 @@
+/*
+ * client.h - the client side of devid's REST API for the command line (libcurl).
+ * The server and token come from --server/--token or DEVID_SERVER/DEVID_TOKEN.
+ */
+#ifndef DEVID_CLI_CLIENT_H
+#define DEVID_CLI_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/dynbuf.h"
+#include "lib/error.h"
+
+struct client {
+	const char *server; /* base URL, e.g. http://127.0.0.1:8443 */
+	const char *token;
+	const char *cacert; /* CA file for https, NULL: the system's */
+	bool progress; /* show upload progress on stderr */
+};
+
+#define CLIENT_MAX_RESPONSE ((size_t)1 << 30)
+
+/*
+ * Sends method path (with query) and an optional body (JSON unless content_type says
+ * otherwise); *status receives the HTTP status and resp the body. 0 when an answer came,
+ * whatever its status; DEVID_EIO when the server could not be reached.
+ */
+int client_request(const struct client *c, const char *method, const char *path, const void *body,
+    size_t len, long *status, struct dynbuf *resp, struct devid_error *e);
+
+/* Prints an error answer ({"error","message"}) as "devid <cmd>: message (HTTP status)". */
+void client_print_error(const char *cmd, long status, const struct dynbuf *resp);
+
+#endif
