@@ -11,6 +11,7 @@
 #include "lib/claim.h"
 #include "lib/manifest.h"
 #include "lib/x509.h"
+#include "service/service.h"
 #include "store/store.h"
 #include "lib/banned.h"
 
@@ -19,6 +20,7 @@ static const char admin_usage[] =
     "       devid admin [--db URL] tenant add NAME --kind vendor|oem\n"
     "       devid admin [--db URL] token add TENANT --role admin|operator|vendor\n"
     "       devid admin [--db URL] trust add --vendor NAME --root ROOT.pem --signer SIGNER.pem\n"
+    "       devid admin [--db URL] audit verify TENANT\n"
     "\n"
     "Administers the database directly (no server needed). --db defaults to $DEVID_DB;\n"
     "URLs are sqlite:PATH or postgres://...\n"
@@ -167,6 +169,22 @@ out:
 	return rc;
 }
 
+static int
+admin_audit_verify(struct db *db, const char *tenant)
+{
+	struct devid_error e;
+	struct tenant t;
+	int64_t n = 0;
+
+	devid_error_clear(&e);
+	if (store_tenant_get(db, tenant, &t, &e) != 0 || audit_verify(db, t.id, &n, &e) != 0) {
+		fprintf(stderr, "devid admin audit verify: %s\n", e.msg);
+		return 1;
+	}
+	printf("audit trail of %s: %lld records, chain intact\n", tenant, (long long)n);
+	return 0;
+}
+
 enum { OPT_DB = 1, OPT_KIND, OPT_ROLE, OPT_VENDOR, OPT_ROOT, OPT_SIGNER, OPT_HELP };
 
 static const struct option admin_opts[] = {
@@ -242,6 +260,8 @@ cmd_admin(int argc, char **argv)
 		rc = admin_token_add(db, rest[2], &a);
 	else if (nrest == 2 && strcmp(rest[0], "trust") == 0 && strcmp(rest[1], "add") == 0)
 		rc = admin_trust_add(db, &a);
+	else if (nrest == 3 && strcmp(rest[0], "audit") == 0 && strcmp(rest[1], "verify") == 0)
+		rc = admin_audit_verify(db, rest[2]);
 	else
 		rc = admin_usage_error("unknown command");
 	db_close(db);

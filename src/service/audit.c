@@ -105,3 +105,40 @@ audit_verify(struct db *db, int64_t tenant_id, int64_t *count, struct devid_erro
 	} while (n == AUDIT_PAGE);
 	return 0;
 }
+
+int
+service_audit(struct service *svc, const struct principal *p, int64_t after, size_t limit,
+    json_t **out, struct devid_error *e)
+{
+	struct audit_rec *a = NULL;
+	struct db_rows *rows = NULL;
+	json_t *items, *detail;
+	struct db *db;
+	size_t n = 0;
+	int rc;
+
+	*out = NULL;
+	if (p->role != ROLE_ADMIN)
+		return devid_error_set(e, DEVID_EAUTH, "only an admin reads the audit trail");
+	if (limit == 0 || limit > AUDIT_PAGE)
+		limit = AUDIT_PAGE;
+	db = store_acquire(svc->store);
+	rc = store_audit_list(db, p->tenant.id, after, limit, &a, &n, &rows, e);
+	store_release(svc->store, db);
+	if (rc != 0)
+		return rc;
+	items = json_array();
+	for (size_t i = 0; i < n; i++) {
+		detail = json_loads(a[i].detail, 0, NULL);
+		json_array_append_new(items,
+		    json_pack("{s:I, s:I, s:s, s:s, s:s, s:o?, s:s, s:s}", "seq",
+			(json_int_t)a[i].seq, "at", (json_int_t)a[i].at, "actor", a[i].actor,
+			"action", a[i].action, "object", a[i].object, "detail", detail, "prev_hash",
+			a[i].prev_hash, "hash", a[i].hash));
+	}
+	*out = json_pack("{s:o, s:o?}", "records", items, "next",
+	    n == limit && n > 0 ? json_integer(a[n - 1].seq) : NULL);
+	free(a);
+	db_rows_free(rows);
+	return *out != NULL ? 0 : devid_error_set(e, DEVID_ENOMEM, "out of memory");
+}

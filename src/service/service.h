@@ -116,6 +116,10 @@ int service_manifest(struct service *svc, const struct principal *p, const char 
 int audit_append(struct db *db, int64_t tenant_id, const char *actor, const char *action,
     const char *object, const json_t *detail, struct devid_error *e);
 
+/* An OEM admin reads its audit trail: {"records":[…],"next":seq|null}. */
+int service_audit(struct service *svc, const struct principal *p, int64_t after, size_t limit,
+    json_t **out, struct devid_error *e);
+
 /*
  * Recomputes a tenant's whole chain. 0 with *count records when intact; DEVID_ECRYPTO naming
  * the first record (seq) that was changed, removed or inserted.

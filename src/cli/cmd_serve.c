@@ -1,0 +1,174 @@
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "http/api.h"
+#include "http/server.h"
+#include "lib/log.h"
+#include "lib/ratelimit.h"
+#include "service/service.h"
+#include "lib/banned.h"
+
+#define SERVE_DEFAULT_MAX_BODY ((size_t)256 << 20)
+#define CLAIMS_PER_SECOND 2.0
+#define CLAIM_BURST 20.0
+#define CLAIM_LIMIT_KEYS 65536
+
+static const char serve_usage[] =
+    "usage: devid serve --db URL [--listen ADDR:PORT] [--threads N] [--max-body BYTES]\n"
+    "                   [--tls-cert PEM --tls-key PEM] [--log-level debug|info|warn|error]\n"
+    "\n"
+    "Serves the REST API (docs/api.md). --db defaults to $DEVID_DB; the schema is migrated\n"
+    "at start. --listen defaults to 127.0.0.1:8443 (loopback: bind other addresses only with\n"
+    "TLS or behind a proxy). Stops cleanly on SIGINT or SIGTERM.\n";
+
+static struct http_server *running;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	if (running != NULL)
+		http_server_stop(running);
+}
+
+int
+cmd_serve(int argc, char **argv)
+{
+	enum {
+		OPT_DB = 1,
+		OPT_LISTEN,
+		OPT_THREADS,
+		OPT_MAX_BODY,
+		OPT_CERT,
+		OPT_KEY,
+		OPT_LOG,
+		OPT_HELP
+	};
+	static const struct option opts[] = {
+	    {"db", required_argument, NULL, OPT_DB},
+	    {"listen", required_argument, NULL, OPT_LISTEN},
+	    {"threads", required_argument, NULL, OPT_THREADS},
+	    {"max-body", required_argument, NULL, OPT_MAX_BODY},
+	    {"tls-cert", required_argument, NULL, OPT_CERT},
+	    {"tls-key", required_argument, NULL, OPT_KEY},
+	    {"log-level", required_argument, NULL, OPT_LOG},
+	    {"help", no_argument, NULL, OPT_HELP},
+	    {NULL, 0, NULL, 0},
+	};
+	struct http_server_opts ho = {.listen = "127.0.0.1:8443",
+	    .name = "api",
+	    .max_body = SERVE_DEFAULT_MAX_BODY,
+	    .max_response = (size_t)1 << 30};
+	struct service svc = {.verify_threads = cli_ncpus()};
+	struct devid_error e;
+	struct metrics *m = NULL;
+	struct api *api = NULL;
+	struct http_server *srv = NULL;
+	const char *db = getenv("DEVID_DB");
+	enum log_level level;
+	char *end;
+	int c, rc = 1;
+
+	devid_error_clear(&e);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_DB:
+			db = optarg;
+			break;
+		case OPT_LISTEN:
+			ho.listen = optarg;
+			break;
+		case OPT_THREADS:
+			ho.threads = (unsigned)strtoul(optarg, &end, 10);
+			if (*end != '\0' || ho.threads < 1 || ho.threads > 64) {
+				fprintf(stderr, "devid serve: --threads is 1 to 64\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_MAX_BODY:
+			ho.max_body = (size_t)strtoull(optarg, &end, 10);
+			if (*end != '\0' || ho.max_body < 1024) {
+				fprintf(
+				    stderr, "devid serve: --max-body is a byte count >= 1024\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_CERT:
+			ho.tls_cert = optarg;
+			break;
+		case OPT_KEY:
+			ho.tls_key = optarg;
+			break;
+		case OPT_LOG:
+			if (log_level_parse(optarg, &level) != 0) {
+				fprintf(stderr, "devid serve: unknown log level \"%s\"\n", optarg);
+				return EXIT_USAGE;
+			}
+			log_set_level(level);
+			break;
+		case 'h':
+		case OPT_HELP:
+			fputs(serve_usage, stdout);
+			return 0;
+		default:
+			fputs(serve_usage, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (db == NULL || optind != argc || (ho.tls_cert == NULL) != (ho.tls_key == NULL)) {
+		fprintf(stderr, "devid serve: %s\n\n%s",
+		    db == NULL ? "no database: give --db URL or set DEVID_DB"
+			       : "--tls-cert and --tls-key go together",
+		    serve_usage);
+		return EXIT_USAGE;
+	}
+	if (ho.threads == 0)
+		ho.threads = (unsigned)cli_ncpus() * 2;
+	if (store_open(db, (int)ho.threads + 1, &svc.store, &e) != 0) {
+		fprintf(stderr, "devid serve: %s\n", e.msg);
+		return 1;
+	}
+	if ((svc.claim_limit = ratelimit_new(CLAIMS_PER_SECOND, CLAIM_BURST, CLAIM_LIMIT_KEYS)) ==
+		NULL ||
+	    (m = metrics_new()) == NULL) {
+		fprintf(stderr, "devid serve: out of memory\n");
+		goto out;
+	}
+	ho.metrics = m;
+	if ((api = api_new(&svc, m, &e)) == NULL)
+		goto fail;
+	ho.handler = api_handle;
+	ho.handler_arg = api;
+	if ((srv = http_server_new(&ho, &e)) == NULL)
+		goto fail;
+	running = srv;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	printf("devid serve: listening on %s://%s\n", ho.tls_cert ? "https" : "http",
+	    http_server_address(srv));
+	fflush(stdout);
+	log_info("serve started listen=%s threads=%u", http_server_address(srv), ho.threads);
+	if (http_server_run(srv) != 0) {
+		fprintf(stderr, "devid serve: the server could not run\n");
+		goto out;
+	}
+	log_info("serve stopped");
+	rc = 0;
+	goto out;
+fail:
+	fprintf(stderr, "devid serve: %s\n", e.msg);
+out:
+	running = NULL;
+	http_server_free(srv);
+	api_free(api);
+	metrics_free(m);
+	ratelimit_free(svc.claim_limit);
+	store_close(svc.store);
+	return rc;
+}

@@ -1,0 +1,475 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http/api.h"
+#include "http/router.h"
+#include "lib/json.h"
+#include "lib/banned.h"
+
+struct api {
+	struct service *svc;
+	struct router *router;
+};
+
+/* DEVID_E* to an HTTP status and an error code. */
+static void
+api_fail(struct http_response *resp, int rc, const struct devid_error *e, json_t *report)
+{
+	static const struct {
+		int rc, status;
+		const char *code;
+	} map[] = {
+	    {DEVID_EINVAL, 400, "bad_request"},
+	    {DEVID_ECRYPTO, 400, "bad_request"},
+	    {DEVID_EAUTH, 403, "forbidden"},
+	    {DEVID_ENOTFOUND, 404, "not_found"},
+	    {DEVID_ECONFLICT, 409, "conflict"},
+	    {DEVID_ELIMIT, 429, "rate_limited"},
+	};
+	int status = 500;
+	const char *code = "internal";
+	json_t *j;
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		if (map[i].rc == rc) {
+			status = map[i].status;
+			code = map[i].code;
+		}
+	}
+	if (report == NULL) {
+		/* a server-side failure is logged by the server, not explained to the client */
+		http_error(resp, status, code, "%s",
+		    status == 500   ? "internal error"
+			: e->msg[0] ? e->msg
+				    : code);
+		return;
+	}
+	j = json_pack("{s:s, s:s, s:O}", "error", code, "message", e->msg, "report", report);
+	http_json(resp, status, j);
+	json_decref(j);
+}
+
+/* The caller, from "Authorization: Bearer <token>"; answers 401 itself when there is none. */
+static int
+authenticate(
+    struct api *a, struct http_request *req, struct http_response *resp, struct principal *p)
+{
+	const char *h = http_request_header(req, "Authorization");
+	struct devid_error e;
+
+	devid_error_clear(&e);
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
+		http_response_set_header(resp, "WWW-Authenticate", "Bearer");
+		http_error(resp, 401, "unauthorized", "a bearer token is required");
+		return -1;
+	}
+	if (service_authenticate(a->svc, h + 7, strlen(h + 7), p, &e) != 0) {
+		http_response_set_header(
+		    resp, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+		http_error(resp, 401, "unauthorized", "%s", e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* The body as JSON (duplicate keys refused); answers 400 itself. */
+static json_t *
+body_json(struct http_request *req, struct http_response *resp)
+{
+	struct devid_error e;
+	size_t len;
+	const uint8_t *p = http_request_body(req, &len);
+	json_t *j;
+
+	devid_error_clear(&e);
+	if ((j = json_parse(p, len, "body", &e)) == NULL)
+		http_error(resp, 400, "bad_request", "%s", e.msg);
+	return j;
+}
+
+/* A decimal query parameter in [0, max]; def when absent or empty. -1 when malformed. */
+static int64_t
+query_num(struct http_request *req, const char *name, int64_t def, int64_t max)
+{
+	const char *s = http_request_query(req, name);
+	char *end;
+	long long v;
+
+	if (s == NULL || *s == '\0')
+		return def;
+	if (*s < '0' || *s > '9')
+		return -1;
+	v = strtoll(s, &end, 10);
+	return *end != '\0' || v > max ? -1 : v;
+}
+
+/* The peer address without its port, for per-address limits. */
+static void
+peer_host(struct http_request *req, char *out, size_t len)
+{
+	const char *p = http_request_peer(req);
+	const char *colon = strrchr(p, ':');
+	size_t n = colon != NULL ? (size_t)(colon - p) : strlen(p);
+
+	snprintf(out, len, "%.*s", (int)n, p);
+}
+
+#define HANDLER(name)                                                                              \
+	static void name(struct http_request *req, struct http_response *resp, void *arg)
+
+#define AUTH(a, p)                                                                                 \
+	struct principal p;                                                                        \
+	if (authenticate((a), req, resp, &p) != 0)                                                 \
+	return
+
+HANDLER(h_publish)
+{
+	struct api *a = arg;
+	struct manifest_report r;
+	struct devid_error e;
+	json_t *body, *report, *j;
+	int rc;
+
+	AUTH(a, p);
+	if ((body = body_json(req, resp)) == NULL)
+		return;
+	devid_error_clear(&e);
+	rc = service_publish(a->svc, &p, body, &r, &e);
+	report = manifest_report_json(&r);
+	if (rc != 0) {
+		api_fail(resp, rc, &e, r.total > 0 || r.batch_error[0] ? report : NULL);
+	} else {
+		j = json_pack("{s:O}", "report", report);
+		http_json(resp, 201, j);
+		json_decref(j);
+	}
+	json_decref(report);
+	json_decref(body);
+	manifest_report_release(&r);
+}
+
+HANDLER(h_import)
+{
+	struct api *a = arg;
+	struct manifest_report r;
+	struct devid_error e;
+	json_t *body, *report, *j;
+	int rc;
+
+	AUTH(a, p);
+	if ((body = body_json(req, resp)) == NULL)
+		return;
+	devid_error_clear(&e);
+	rc = service_import(a->svc, &p, http_request_query(req, "batch"), body, &r, &e);
+	report = manifest_report_json(&r);
+	if (rc != 0) {
+		api_fail(resp, rc, &e, r.total > 0 ? report : NULL);
+	} else {
+		j = json_pack("{s:O}", "report", report);
+		http_json(resp, 201, j);
+		json_decref(j);
+	}
+	json_decref(report);
+	json_decref(body);
+	manifest_report_release(&r);
+}
+
+HANDLER(h_claim)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	struct batch_rec b;
+	const char *code;
+	char host[64], name[2 * MAX_NAME_LEN + 2];
+	bool changed;
+	json_t *body, *j;
+	int rc;
+
+	AUTH(a, p);
+	if ((body = body_json(req, resp)) == NULL)
+		return;
+	devid_error_clear(&e);
+	if ((code = json_string_value(json_object_get(body, "code"))) == NULL) {
+		http_error(resp, 400, "bad_request", "body must be {\"code\":\"DEVID1:...\"}");
+		json_decref(body);
+		return;
+	}
+	peer_host(req, host, sizeof(host));
+	rc = service_claim(a->svc, &p, host, (const uint8_t *)code,
+	    json_string_length(json_object_get(body, "code")), &b, &changed, &e);
+	if (rc != 0) {
+		api_fail(resp, rc, &e, NULL);
+	} else {
+		snprintf(name, sizeof(name), "%s/%s", b.vendor, b.name);
+		j = json_pack("{s:s, s:b}", "batch", name, "claimed", changed);
+		http_json(resp, 200, j);
+		json_decref(j);
+	}
+	json_decref(body);
+}
+
+HANDLER(h_batches)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	int64_t after = query_num(req, "after", 0, INT64_MAX), limit;
+	json_t *j = NULL;
+	int rc;
+
+	AUTH(a, p);
+	devid_error_clear(&e);
+	limit = query_num(req, "limit", 0, PAGE_MAX);
+	if (after < 0 || limit < 0) {
+		http_error(resp, 400, "bad_request", "after and limit are numbers (limit <= %d)",
+		    PAGE_MAX);
+		return;
+	}
+	if ((rc = service_batches(a->svc, &p, after, (size_t)limit, &j, &e)) != 0)
+		api_fail(resp, rc, &e, NULL);
+	else
+		http_json(resp, 200, j);
+	json_decref(j);
+}
+
+HANDLER(h_batch)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	json_t *j = NULL;
+	int rc;
+
+	AUTH(a, p);
+	devid_error_clear(&e);
+	rc = service_batch_get(a->svc, &p, http_request_param(req, "vendor"),
+	    http_request_param(req, "batch"), &j, &e);
+	if (rc != 0)
+		api_fail(resp, rc, &e, NULL);
+	else
+		http_json(resp, 200, j);
+	json_decref(j);
+}
+
+HANDLER(h_manifest)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	enum manifest_format f;
+	int rc;
+
+	AUTH(a, p);
+	devid_error_clear(&e);
+	if (manifest_format_parse(http_request_query(req, "format"), &f) != 0) {
+		http_error(resp, 400, "bad_request", "format is json, pem or csv");
+		return;
+	}
+	rc = service_manifest(a->svc, &p, http_request_param(req, "vendor"),
+	    http_request_param(req, "batch"), f, http_response_body(resp), &e);
+	if (rc != 0) {
+		dynbuf_reset(http_response_body(resp));
+		api_fail(resp, rc, &e, NULL);
+		return;
+	}
+	http_response_set_status(resp, 200);
+	http_response_set_header(resp, "Content-Type", manifest_format_type(f));
+}
+
+HANDLER(h_transfer)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	char code[MAX_CLAIM_TEXT_LEN + 1];
+	json_t *j;
+	int rc;
+
+	AUTH(a, p);
+	devid_error_clear(&e);
+	rc = service_transfer(a->svc, &p, http_request_param(req, "vendor"),
+	    http_request_param(req, "batch"), code, sizeof(code), &e);
+	if (rc != 0) {
+		api_fail(resp, rc, &e, NULL);
+		return;
+	}
+	j = json_pack("{s:s}", "code", code);
+	http_json(resp, 200, j);
+	json_decref(j);
+}
+
+HANDLER(h_release)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	json_t *j;
+	int rc;
+
+	AUTH(a, p);
+	devid_error_clear(&e);
+	rc = service_release(
+	    a->svc, &p, http_request_param(req, "vendor"), http_request_param(req, "batch"), &e);
+	if (rc != 0) {
+		api_fail(resp, rc, &e, NULL);
+		return;
+	}
+	j = json_pack("{s:b}", "released", 1);
+	http_json(resp, 200, j);
+	json_decref(j);
+}
+
+HANDLER(h_devices)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	const char *batch = http_request_query(req, "batch"), *state;
+	char vendor[MAX_NAME_LEN + 1], name[MAX_NAME_LEN + 1];
+	int64_t after = query_num(req, "after", 0, INT64_MAX), limit;
+	const char *slash;
+	json_t *j = NULL;
+	int rc;
+
+	AUTH(a, p);
+	devid_error_clear(&e);
+	limit = query_num(req, "limit", 0, PAGE_MAX);
+	state = http_request_query(req, "state");
+	if (state != NULL && *state == '\0')
+		state = NULL;
+	if (after < 0 || limit < 0) {
+		http_error(resp, 400, "bad_request", "after and limit are numbers (limit <= %d)",
+		    PAGE_MAX);
+		return;
+	}
+	if (batch != NULL && *batch != '\0') {
+		if ((slash = strchr(batch, '/')) == NULL || slash == batch ||
+		    (size_t)(slash - batch) > MAX_NAME_LEN || strlen(slash + 1) > MAX_NAME_LEN ||
+		    slash[1] == '\0') {
+			http_error(resp, 400, "bad_request", "batch is VENDOR/BATCH");
+			return;
+		}
+		snprintf(vendor, sizeof(vendor), "%.*s", (int)(slash - batch), batch);
+		snprintf(name, sizeof(name), "%s", slash + 1);
+		rc = service_devices(a->svc, &p, vendor, name, state, after, (size_t)limit, &j, &e);
+	} else {
+		rc = service_devices(a->svc, &p, NULL, NULL, state, after, (size_t)limit, &j, &e);
+	}
+	if (rc != 0)
+		api_fail(resp, rc, &e, NULL);
+	else
+		http_json(resp, 200, j);
+	json_decref(j);
+}
+
+HANDLER(h_device)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	json_t *j = NULL;
+	int rc;
+
+	AUTH(a, p);
+	devid_error_clear(&e);
+	rc = service_device_get(a->svc, &p, http_request_param(req, "udid"), &j, &e);
+	if (rc != 0)
+		api_fail(resp, rc, &e, NULL);
+	else
+		http_json(resp, 200, j);
+	json_decref(j);
+}
+
+HANDLER(h_revoke)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	json_t *j;
+	int rc;
+
+	AUTH(a, p);
+	devid_error_clear(&e);
+	rc = service_revoke(a->svc, &p, http_request_param(req, "udid"), &e);
+	if (rc != 0) {
+		api_fail(resp, rc, &e, NULL);
+		return;
+	}
+	j = json_pack("{s:s}", "state", "revoked");
+	http_json(resp, 200, j);
+	json_decref(j);
+}
+
+HANDLER(h_audit)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	int64_t after = query_num(req, "after", 0, INT64_MAX);
+	json_t *j = NULL;
+	int rc;
+
+	AUTH(a, p);
+	devid_error_clear(&e);
+	if (after < 0) {
+		http_error(resp, 400, "bad_request", "after is a record number");
+		return;
+	}
+	if ((rc = service_audit(a->svc, &p, after, 0, &j, &e)) != 0)
+		api_fail(resp, rc, &e, NULL);
+	else
+		http_json(resp, 200, j);
+	json_decref(j);
+}
+
+struct api *
+api_new(struct service *svc, struct metrics *m, struct devid_error *e)
+{
+	const struct {
+		const char *method, *pattern;
+		http_handler_fn *fn;
+	} routes[] = {
+	    {"POST", "/api/v1/vendor/batches", h_publish},
+	    {"POST", "/api/v1/claims", h_claim},
+	    {"POST", "/api/v1/imports", h_import},
+	    {"GET", "/api/v1/batches", h_batches},
+	    {"GET", "/api/v1/batches/{vendor}/{batch}", h_batch},
+	    {"GET", "/api/v1/batches/{vendor}/{batch}/manifest", h_manifest},
+	    {"POST", "/api/v1/batches/{vendor}/{batch}/transfer", h_transfer},
+	    {"POST", "/api/v1/batches/{vendor}/{batch}/release", h_release},
+	    {"GET", "/api/v1/devices", h_devices},
+	    {"GET", "/api/v1/devices/{udid}", h_device},
+	    {"POST", "/api/v1/devices/{udid}/revoke", h_revoke},
+	    {"GET", "/api/v1/audit", h_audit},
+	};
+	struct api *a;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL || (a->router = router_new()) == NULL) {
+		free(a);
+		devid_error_set(e, DEVID_ENOMEM, "api: out of memory");
+		return NULL;
+	}
+	a->svc = svc;
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (router_add(
+			a->router, routes[i].method, routes[i].pattern, routes[i].fn, a, e) != 0)
+			goto fail;
+	}
+	if (router_add(a->router, "GET", "/healthz", http_handle_healthz, NULL, e) != 0 ||
+	    router_add(a->router, "GET", "/metrics", http_handle_metrics, m, e) != 0)
+		goto fail;
+	return a;
+fail:
+	api_free(a);
+	return NULL;
+}
+
+void
+api_free(struct api *a)
+{
+	if (a == NULL)
+		return;
+	router_free(a->router);
+	free(a);
+}
+
+void
+api_handle(struct http_request *req, struct http_response *resp, void *arg)
+{
+	struct api *a = arg;
+
+	router_handle(req, resp, a->router);
+}

@@ -1,0 +1,20 @@
+/*
+ * api.h - the REST API of DESIGN.md over the domain (src/service): authentication, the
+ * routes, and the translation of DEVID_E* outcomes to HTTP statuses. Knows no SQL.
+ */
+#ifndef DEVID_HTTP_API_H
+#define DEVID_HTTP_API_H
+
+#include "http/metrics.h"
+#include "http/server.h"
+#include "service/service.h"
+
+struct api;
+
+/* The routes of the API over svc; metrics (borrowed) is served at /metrics. */
+struct api *api_new(struct service *svc, struct metrics *m, struct devid_error *e);
+void api_free(struct api *a);
+/* An http_handler_fn; arg is the struct api *. */
+void api_handle(struct http_request *req, struct http_response *resp, void *arg);
+
+#endif
