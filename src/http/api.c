@@ -6,6 +6,7 @@
 #include "http/api.h"
 #include "http/router.h"
 #include "lib/json.h"
+#include "lib/submission.h"
 #include "lib/banned.h"
 
 struct api {
@@ -183,6 +184,8 @@ HANDLER(h_claim)
 	struct batch_rec b;
 	const char *code;
 	char host[64], name[2 * MAX_NAME_LEN + 2];
+	struct claim_code cc;
+	size_t len;
 	bool changed;
 	json_t *body, *j;
 	int rc;
@@ -191,14 +194,13 @@ HANDLER(h_claim)
 	if ((body = body_json(req, resp)) == NULL)
 		return;
 	devid_error_clear(&e);
-	if ((code = json_string_value(json_object_get(body, "code"))) == NULL) {
-		http_error(resp, 400, "bad_request", "body must be {\"code\":\"DEVID1:...\"}");
+	if (claim_body_parse(body, &code, &len, &cc, &e) != 0) {
+		http_error(resp, 400, "bad_request", "%s", e.msg);
 		json_decref(body);
 		return;
 	}
 	peer_host(req, host, sizeof(host));
-	rc = service_claim(a->svc, &p, host, (const uint8_t *)code,
-	    json_string_length(json_object_get(body, "code")), &b, &changed, &e);
+	rc = service_claim(a->svc, &p, host, (const uint8_t *)code, len, &b, &changed, &e);
 	if (rc != 0) {
 		api_fail(resp, rc, &e, NULL);
 	} else {

@@ -7,6 +7,7 @@
 #include "lib/base64.h"
 #include "lib/claim.h"
 #include "lib/json.h"
+#include "lib/submission.h"
 #include "lib/x509.h"
 #include "service/service.h"
 #include "lib/banned.h"
@@ -186,10 +187,7 @@ service_publish(struct service *svc, const struct principal *p, const json_t *bo
 	memset(&b, 0, sizeof(b));
 	if (p->role != ROLE_VENDOR)
 		return devid_error_set(e, DEVID_EAUTH, "only a vendor token can publish batches");
-	if (!json_is_object(body))
-		return devid_error_set(
-		    e, DEVID_EINVAL, "body must be {\"descriptor\":{...},\"manifest\":[...]}");
-	if ((rc = batch_descriptor_from_json(json_object_get(body, "descriptor"), &d, e)) != 0)
+	if ((rc = publish_body_parse(body, &d, &m, r, e)) != 0)
 		goto out;
 	if (strcmp(d->vendor, p->tenant.name) != 0) {
 		rc = devid_error_set(e, DEVID_EAUTH,
@@ -197,8 +195,6 @@ service_publish(struct service *svc, const struct principal *p, const json_t *bo
 		    p->tenant.name);
 		goto out;
 	}
-	if ((rc = manifest_from_json(json_object_get(body, "manifest"), &m, r, e)) != 0)
-		goto out;
 	db = store_acquire(svc->store);
 	if ((t = trust_load(db, p->tenant.id, e)) == NULL) {
 		rc = DEVID_ECRYPTO;
