@@ -3,16 +3,54 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/x509v3.h>
 
 #include "base64.h"
+#include "batchcheck.h"
 #include "claim.h"
 #include "json.h"
 #include "manifest.h"
 #include "banned.h"
+
+/* Threads of one parse or check, and entries a parse thread is worth starting for. */
+#define MAX_THREADS 64
+#define PARSE_ENTRIES_PER_THREAD 32
+/* Distinct x5c[1..] certificates of one manifest decoded once and shared. */
+#define X5C_CACHE_SIZE 64
+/* Entries from which a manifest is freed by several threads, and entries per grab. */
+#define FREE_PARALLEL_MIN 4096
+#define FREE_CHUNK 64
+/* Nesting of a manifest element that is parsed on its own (jansson allows 2048 in all). */
+#define SPLIT_MAX_DEPTH 1024
+
+/* Starts nthreads - 1 threads running fn(arg), runs it here too, and waits for them. */
+static void
+run_threads(int nthreads, void *(*fn)(void *), void *arg)
+{
+	pthread_t tid[MAX_THREADS];
+	int started = 0;
+
+	if (nthreads > MAX_THREADS)
+		nthreads = MAX_THREADS;
+	for (int i = 1; i < nthreads; i++)
+		if (pthread_create(&tid[started], NULL, fn, arg) == 0)
+			started++;
+	fn(arg);
+	for (int i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
+}
+
+static int
+online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+}
 
 struct trusted_signer {
 	X509 *cert;
@@ -110,6 +148,7 @@ manifest_entry_free(struct manifest_entry *m)
 	if (m == NULL)
 		return;
 	X509_free(m->cert);
+	free(m->cert_der);
 	sk_X509_pop_free(m->chain, X509_free);
 	free(m->prot_b64);
 	free(m->payload_b64);
@@ -132,15 +171,99 @@ get_b64_member(const json_t *obj, const char *key, size_t max, char **out, size_
 	return 0;
 }
 
+/*
+ * The x5c[1..] certificates of one manifest parse, decoded once each and shared, keyed by
+ * their base64 text. x509_from_der() is a function of the bytes; only its messages name the
+ * position, so only certificates that decoded are kept.
+ */
+struct x5c_cache {
+	pthread_mutex_t lock;
+	struct {
+		char *b64;
+		size_t len;
+		X509 *x;
+	} v[X5C_CACHE_SIZE];
+	int n;
+};
+
+static struct x5c_cache *
+x5c_cache_new(void)
+{
+	struct x5c_cache *c = calloc(1, sizeof(*c));
+
+	if (c != NULL && pthread_mutex_init(&c->lock, NULL) != 0) {
+		free(c);
+		c = NULL;
+	}
+	return c;
+}
+
+static void
+x5c_cache_free(struct x5c_cache *c)
+{
+	if (c == NULL)
+		return;
+	for (int i = 0; i < c->n; i++) {
+		free(c->v[i].b64);
+		X509_free(c->v[i].x);
+	}
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+/*
+ * A new reference to the certificate in b64 (len characters), decoded or shared; NULL with
+ * *bad_b64 set when b64 is not standard base64, else with e set by x509_from_der().
+ */
+static X509 *
+x5c_decode(struct x5c_cache *c, const char *b64, size_t len, const char *name, bool *bad_b64,
+    struct devid_error *e)
+{
+	uint8_t *der = NULL;
+	size_t derlen;
+	X509 *x = NULL;
+	int i;
+
+	*bad_b64 = false;
+	if (c != NULL) {
+		pthread_mutex_lock(&c->lock);
+		for (i = 0; i < c->n; i++)
+			if (c->v[i].len == len && memcmp(c->v[i].b64, b64, len) == 0)
+				break;
+		if (i < c->n) {
+			x = c->v[i].x;
+			X509_up_ref(x);
+			pthread_mutex_unlock(&c->lock);
+			return x;
+		}
+	}
+	if (b64_decode(b64, len, 0, &der, &derlen) != 0)
+		*bad_b64 = true;
+	else if ((x = x509_from_der(der, derlen, name, e)) != NULL && c != NULL &&
+	    c->n < X5C_CACHE_SIZE && (c->v[c->n].b64 = malloc(len + 1)) != NULL) {
+		memcpy(c->v[c->n].b64, b64, len);
+		c->v[c->n].b64[len] = '\0';
+		c->v[c->n].len = len;
+		c->v[c->n].x = x;
+		X509_up_ref(x);
+		c->n++;
+	}
+	if (c != NULL)
+		pthread_mutex_unlock(&c->lock);
+	free(der);
+	return x;
+}
+
 /* Reads x5c (standard base64 DER certificates) into the entry. */
 static int
-entry_parse_x5c(
-    struct manifest_entry *m, const json_t *jwk, const char *what, struct devid_error *e)
+entry_parse_x5c(struct manifest_entry *m, const json_t *jwk, struct x5c_cache *cache,
+    const char *what, struct devid_error *e)
 {
 	json_t *x5c, *v;
 	uint8_t *der = NULL;
 	size_t derlen, i;
 	char name[32];
+	bool bad_b64;
 	X509 *x;
 	int rc = DEVID_EINVAL;
 
@@ -154,28 +277,42 @@ entry_parse_x5c(
 		if (!json_is_string(v) || json_string_length(v) > MAX_CERT_DER * 4 / 3 + 4)
 			return devid_error_set(
 			    e, rc, "%s: %s is not a string of base64 DER", what, name);
+		if (i > 0) {
+			if ((x = x5c_decode(cache, json_string_value(v), json_string_length(v),
+				 name, &bad_b64, e)) == NULL) {
+				if (bad_b64)
+					return devid_error_set(
+					    e, rc, "%s: %s is not standard base64", what, name);
+				devid_error_prefix(e, "%s", what);
+				return rc;
+			}
+			if (!sk_X509_push(m->chain, x)) {
+				X509_free(x);
+				return devid_error_set(e, DEVID_ENOMEM, "%s: out of memory", what);
+			}
+			continue;
+		}
 		if (b64_decode(json_string_value(v), json_string_length(v), 0, &der, &derlen) != 0)
 			return devid_error_set(e, rc, "%s: %s is not standard base64", what, name);
-		x = x509_from_der(der, derlen, name, e);
-		free(der);
-		if (x == NULL) {
+		/* the birth certificate without its key when that stands for x509_from_der */
+		if ((x = batchcheck_decode_nokey(der, derlen)) == NULL &&
+		    (x = x509_from_der(der, derlen, name, e)) == NULL) {
+			free(der);
 			devid_error_prefix(e, "%s", what);
 			return rc;
 		}
-		if (i == 0)
-			m->cert = x;
-		else if (!sk_X509_push(m->chain, x)) {
-			X509_free(x);
-			return devid_error_set(e, DEVID_ENOMEM, "%s: out of memory", what);
-		}
+		m->cert = x;
+		m->cert_der = der;
+		m->cert_der_len = derlen;
+		der = NULL;
 	}
 	return 0;
 }
 
 /* Reads the identity JWK (the one carrying x5c) of publicKeySet. */
 static int
-entry_parse_keys(
-    struct manifest_entry *m, const json_t *payload, const char *what, struct devid_error *e)
+entry_parse_keys(struct manifest_entry *m, const json_t *payload, struct x5c_cache *cache,
+    const char *what, struct devid_error *e)
 {
 	json_t *pks, *keys, *k, *ident = NULL;
 	const char *kty, *crv, *x, *y;
@@ -225,16 +362,287 @@ entry_parse_keys(
 	memcpy(m->jwk_xy, dx, coord);
 	memcpy(m->jwk_xy + coord, dy, coord);
 	m->jwk_xy_len = 2 * coord;
-	rc = entry_parse_x5c(m, ident, what, e);
+	rc = entry_parse_x5c(m, ident, cache, what, e);
 out:
 	free(dx);
 	free(dy);
 	return rc;
 }
 
-int
-manifest_entry_parse(
-    const json_t *obj, size_t index, struct manifest_entry **out, struct devid_error *e)
+/*
+ * A reader for the plain JSON vendors write, giving exactly the value jansson's
+ * json_loadb(p, n, JSON_REJECT_DUPLICATES [| JSON_DECODE_ANY]) gives, for the inputs it takes:
+ * strings of printable ASCII without escapes, integers of up to 18 digits, the literals,
+ * objects (without duplicate keys) and arrays nested at most FASTJSON_MAX_DEPTH deep, JSON
+ * whitespace. For anything else it returns NULL and jansson reads the input (and words any
+ * error). jansson reads strings a byte at a time through a UTF-8-checking stream, several
+ * times slower than an entry takes to verify.
+ */
+#define FASTJSON_MAX_DEPTH 32
+#define FASTJSON_MAX_DIGITS 18
+
+struct fastjson {
+	const uint8_t *p;
+	size_t n, i;
+	int depth;
+};
+
+static json_t *fastjson_value(struct fastjson *f);
+
+static void
+fastjson_ws(struct fastjson *f)
+{
+	while (f->i < f->n &&
+	    (f->p[f->i] == ' ' || f->p[f->i] == '\t' || f->p[f->i] == '\n' || f->p[f->i] == '\r'))
+		f->i++;
+}
+
+static bool
+fastjson_string(struct fastjson *f, const char **s, size_t *len)
+{
+	size_t start;
+
+	if (f->i >= f->n || f->p[f->i] != '"')
+		return false;
+	start = ++f->i;
+	for (; f->i < f->n; f->i++) {
+		uint8_t c = f->p[f->i];
+
+		if (c == '"') {
+			*s = (const char *)f->p + start;
+			*len = f->i++ - start;
+			return true;
+		}
+		if (c < 0x20 || c > 0x7e || c == '\\')
+			return false;
+	}
+	return false;
+}
+
+static json_t *
+fastjson_number(struct fastjson *f)
+{
+	json_int_t v = 0;
+	bool neg = false;
+	int digits = 0;
+
+	if (f->p[f->i] == '-') {
+		neg = true;
+		f->i++;
+	}
+	if (f->i >= f->n || f->p[f->i] < '0' || f->p[f->i] > '9' ||
+	    (f->p[f->i] == '0' && f->i + 1 < f->n && f->p[f->i + 1] >= '0' &&
+		f->p[f->i + 1] <= '9'))
+		return NULL;
+	for (; f->i < f->n && f->p[f->i] >= '0' && f->p[f->i] <= '9'; f->i++)
+		if (++digits > FASTJSON_MAX_DIGITS)
+			return NULL;
+		else
+			v = v * 10 + (f->p[f->i] - '0');
+	if (f->i < f->n && (f->p[f->i] == '.' || f->p[f->i] == 'e' || f->p[f->i] == 'E'))
+		return NULL;
+	return json_integer(neg ? -v : v);
+}
+
+static json_t *
+fastjson_container(struct fastjson *f, bool object)
+{
+	json_t *c = object ? json_object() : json_array(), *v = NULL;
+	const char *key = NULL;
+	size_t keylen = 0;
+
+	if (c == NULL || ++f->depth > FASTJSON_MAX_DEPTH)
+		goto fail;
+	f->i++;
+	fastjson_ws(f);
+	if (f->i < f->n && f->p[f->i] == (object ? '}' : ']')) {
+		f->i++;
+		f->depth--;
+		return c;
+	}
+	for (;;) {
+		fastjson_ws(f);
+		if (object) {
+			if (!fastjson_string(f, &key, &keylen))
+				goto fail;
+			fastjson_ws(f);
+			if (f->i >= f->n || f->p[f->i++] != ':')
+				goto fail;
+		}
+		if ((v = fastjson_value(f)) == NULL)
+			goto fail;
+		if (object ? json_object_getn(c, key, keylen) != NULL ||
+			    json_object_setn_new_nocheck(c, key, keylen, v) != 0
+			   : json_array_append_new(c, v) != 0) {
+			json_decref(v);
+			goto fail;
+		}
+		fastjson_ws(f);
+		if (f->i >= f->n)
+			goto fail;
+		if (f->p[f->i] == ',') {
+			f->i++;
+			continue;
+		}
+		if (f->p[f->i++] != (object ? '}' : ']'))
+			goto fail;
+		f->depth--;
+		return c;
+	}
+fail:
+	json_decref(c);
+	return NULL;
+}
+
+static json_t *
+fastjson_value(struct fastjson *f)
+{
+	static const struct {
+		const char *text;
+		json_t *(*make)(void);
+	} lit[] = {{"true", json_true}, {"false", json_false}, {"null", json_null}};
+	const char *s;
+	size_t len;
+
+	fastjson_ws(f);
+	if (f->i >= f->n)
+		return NULL;
+	switch (f->p[f->i]) {
+	case '{':
+		return fastjson_container(f, true);
+	case '[':
+		return fastjson_container(f, false);
+	case '"':
+		return fastjson_string(f, &s, &len) ? json_stringn_nocheck(s, len) : NULL;
+	default:
+		break;
+	}
+	for (size_t k = 0; k < sizeof(lit) / sizeof(lit[0]); k++) {
+		len = strlen(lit[k].text);
+		if (f->n - f->i >= len && memcmp(f->p + f->i, lit[k].text, len) == 0) {
+			f->i += len;
+			return lit[k].make();
+		}
+	}
+	return f->p[f->i] == '-' || (f->p[f->i] >= '0' && f->p[f->i] <= '9') ? fastjson_number(f)
+									     : NULL;
+}
+
+/* jansson's value of p[0..n), or NULL: then jansson must read it. */
+static json_t *
+fastjson_parse(const uint8_t *p, size_t n, bool any)
+{
+	struct fastjson f = {.p = p, .n = n};
+	json_t *v;
+
+	fastjson_ws(&f);
+	if (f.i >= n || (!any && p[f.i] != '{' && p[f.i] != '['))
+		return NULL;
+	if ((v = fastjson_value(&f)) == NULL)
+		return NULL;
+	fastjson_ws(&f);
+	if (f.i != n) {
+		json_decref(v);
+		return NULL;
+	}
+	return v;
+}
+
+/*
+ * Whether jansson's compact dump (json_dump_compact) of the JSON value in p[0..n) is p[0..n)
+ * itself: no whitespace, strings of printable ASCII without escapes, integers in their
+ * shortest form (no "-0", fraction or exponent), the literals, and nothing else. Objects keep
+ * their keys in the order read, and duplicates were refused while parsing.
+ */
+static bool
+compact_as_jansson(const uint8_t *p, size_t n)
+{
+	static const char *const lit[] = {"true", "false", "null"};
+	size_t i = 0, k;
+
+	while (i < n) {
+		uint8_t c = p[i];
+
+		if (c == '"') {
+			for (i++; i < n && p[i] != '"'; i++)
+				if (p[i] == '\\' || p[i] < 0x20 || p[i] > 0x7e)
+					return false;
+			if (i++ >= n)
+				return false;
+		} else if (c == '{' || c == '}' || c == '[' || c == ']' || c == ',' || c == ':') {
+			i++;
+		} else if (c == '-' || (c >= '0' && c <= '9')) {
+			if (c == '-')
+				i++;
+			if (i >= n || p[i] < '0' || p[i] > '9' || (p[i] == '0' && c == '-'))
+				return false;
+			if (p[i] == '0' && i + 1 < n && p[i + 1] >= '0' && p[i + 1] <= '9')
+				return false;
+			while (i < n && p[i] >= '0' && p[i] <= '9')
+				i++;
+			if (i < n && (p[i] == '.' || p[i] == 'e' || p[i] == 'E'))
+				return false;
+		} else {
+			for (k = 0; k < 3; k++)
+				if (n - i >= strlen(lit[k]) &&
+				    memcmp(p + i, lit[k], strlen(lit[k])) == 0)
+					break;
+			if (k == 3)
+				return false;
+			i += strlen(lit[k]);
+		}
+	}
+	return true;
+}
+
+/*
+ * What one parsing thread reuses from entry to entry: the manifest's shared x5c[1..]
+ * certificates, and the protected header it parsed last (entries of one signer share it;
+ * jws_header_parse() is a function of the text).
+ */
+struct parse_ctx {
+	struct x5c_cache *cache;
+	char *prot;
+	size_t prot_len;
+	struct jws_header hdr;
+};
+
+static void
+parse_ctx_release(struct parse_ctx *c)
+{
+	free(c->prot);
+	c->prot = NULL;
+}
+
+static int
+entry_parse_header(struct manifest_entry *m, struct parse_ctx *c, struct devid_error *e)
+{
+	size_t len = strlen(m->prot_b64);
+
+	if (c != NULL && c->prot != NULL && c->prot_len == len &&
+	    memcmp(c->prot, m->prot_b64, len) == 0) {
+		m->hdr = c->hdr;
+		return 0;
+	}
+	if (jws_header_parse(m->prot_b64, len, &m->hdr, e) != 0)
+		return DEVID_EINVAL;
+	if (c != NULL) {
+		parse_ctx_release(c);
+		if ((c->prot = strdup(m->prot_b64)) != NULL) {
+			c->prot_len = len;
+			c->hdr = m->hdr;
+		}
+	}
+	return 0;
+}
+
+/*
+ * manifest_entry_parse with the reuse of c (NULL: none) and, when text (text_len bytes) is
+ * the entry as received, keeping it as the compact copy when it is already exactly that.
+ */
+static int
+entry_parse(const json_t *obj, size_t index, struct parse_ctx *c, const uint8_t *text,
+    size_t text_len, struct manifest_entry **out, struct devid_error *e)
 {
 	struct manifest_entry *m = NULL;
 	json_t *payload = NULL, *hdr;
@@ -260,7 +668,7 @@ manifest_entry_parse(
 		obj, "payload", MAX_PAYLOAD_SIZE * 4 / 3 + 4, &m->payload_b64, &plen, what, e) ||
 	    get_b64_member(obj, "signature", 128, &m->sig_b64, &n, what, e))
 		goto out;
-	if (jws_header_parse(m->prot_b64, strlen(m->prot_b64), &m->hdr, e) != 0) {
+	if (entry_parse_header(m, c, e) != 0) {
 		devid_error_prefix(e, "%s", what);
 		goto out;
 	}
@@ -268,7 +676,8 @@ manifest_entry_parse(
 		devid_error_set(e, rc, "%s: payload is not unpadded base64url", what);
 		goto out;
 	}
-	if ((payload = json_parse(raw, rawlen, what, e)) == NULL)
+	if ((payload = fastjson_parse(raw, rawlen, false)) == NULL &&
+	    (payload = json_parse(raw, rawlen, what, e)) == NULL)
 		goto out;
 	if (!json_is_object(payload)) {
 		devid_error_set(e, rc, "%s: payload is not a JSON object", what);
@@ -296,14 +705,21 @@ manifest_entry_parse(
 		    m->unique_id);
 		goto out;
 	}
-	if ((rc = entry_parse_keys(m, payload, what, e)) != 0)
+	if ((rc = entry_parse_keys(m, payload, c != NULL ? c->cache : NULL, what, e)) != 0)
 		goto out;
 	rc = DEVID_EINVAL;
 	if (x509_udid(m->cert, m->udid) != 0) {
 		devid_error_set(e, rc, "%s: cannot hash the certificate key", what);
 		goto out;
 	}
-	if ((m->json = json_dump_compact(obj)) == NULL) {
+	if (text != NULL && compact_as_jansson(text, text_len)) {
+		if ((m->json = malloc(text_len + 1)) != NULL) {
+			memcpy(m->json, text, text_len);
+			m->json[text_len] = '\0';
+		}
+	} else
+		m->json = json_dump_compact(obj);
+	if (m->json == NULL) {
 		rc = devid_error_set(e, DEVID_ENOMEM, "%s: out of memory", what);
 		goto out;
 	}
@@ -315,6 +731,13 @@ out:
 	json_decref(payload);
 	manifest_entry_free(m);
 	return rc;
+}
+
+int
+manifest_entry_parse(
+    const json_t *obj, size_t index, struct manifest_entry **out, struct devid_error *e)
+{
+	return entry_parse(obj, index, NULL, NULL, 0, out, e);
 }
 
 int
@@ -335,21 +758,62 @@ manifest_entry_parse_bytes(
 	return rc;
 }
 
-/* The certificate's public key as x || y. */
-static int
-cert_key_xy(X509 *x, uint8_t *out, size_t *len)
+/*
+ * x5c[0] with its public key (a new reference): m->cert when it has one, else decoded again,
+ * in full, from the DER received.
+ */
+static X509 *
+entry_full_cert(const struct manifest_entry *m, struct devid_error *e)
 {
-	uint8_t pt[1 + 2 * 48];
-	size_t n = 0;
-	EVP_PKEY *pk = X509_get0_pubkey(x);
+	EVP_PKEY *key;
 
-	if (pk == NULL ||
-	    EVP_PKEY_get_octet_string_param(
-		pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof(pt), &n) != 1 ||
-	    n < 3 || pt[0] != 0x04)
+	ERR_set_mark();
+	key = X509_get0_pubkey(m->cert);
+	ERR_pop_to_mark();
+	if (key != NULL) {
+		X509_up_ref(m->cert);
+		return m->cert;
+	}
+	if (m->cert_der == NULL) {
+		devid_error_set(e, DEVID_EINVAL, "x5c[0]: no public key");
+		return NULL;
+	}
+	return x509_from_der(m->cert_der, m->cert_der_len, "x5c[0]", e);
+}
+
+/* Rule 4 (docs/formats.md): ES256 over the exact protected.payload bytes received. */
+static int
+entry_verify_jws(const struct manifest_entry *m, X509 *signer, struct devid_error *e)
+{
+	if (jws_verify(X509_get0_pubkey(signer), m->prot_b64, strlen(m->prot_b64), m->payload_b64,
+		strlen(m->payload_b64), m->sig_b64, strlen(m->sig_b64), e) != 0) {
+		devid_error_prefix(e, "JWS (RFC 7515 5.2)");
 		return DEVID_ECRYPTO;
-	memcpy(out, pt + 1, n - 1);
-	*len = n - 1;
+	}
+	return 0;
+}
+
+/* Rules 5 to 7 with leaf, x5c[0] decoded in full. */
+static int
+entry_verify_leaf(
+    const struct manifest_entry *m, X509 *leaf, const struct vendor_trust *t, struct devid_error *e)
+{
+	struct x509_verify_opts opts = {.purpose = X509_PURPOSE_SSL_CLIENT};
+	uint8_t xy[2 * 48];
+	size_t xylen;
+
+	if (x509_check_idevid(leaf, e) != 0) {
+		devid_error_prefix(e, "x5c[0] birth certificate");
+		return DEVID_EINVAL;
+	}
+	if (x509_chain_verify(t->roots, leaf, m->chain, &opts, e) != 0) {
+		devid_error_prefix(e, "x5c does not reach a trusted vendor root");
+		return DEVID_ECRYPTO;
+	}
+	if (batchcheck_key_xy(X509_get0_pubkey(leaf), xy, &xylen) != 0 || xylen != m->jwk_xy_len ||
+	    CRYPTO_memcmp(xy, m->jwk_xy, xylen) != 0)
+		return devid_error_set(
+		    e, DEVID_ECRYPTO, "JWK x/y differ from the key in the x5c[0] certificate");
 	return 0;
 }
 
@@ -357,31 +821,53 @@ int
 manifest_entry_verify(
     const struct manifest_entry *m, const struct vendor_trust *t, struct devid_error *e)
 {
-	struct x509_verify_opts opts = {.purpose = X509_PURPOSE_SSL_CLIENT};
-	uint8_t xy[2 * 48];
-	size_t xylen;
-	X509 *signer;
+	X509 *signer, *leaf;
+	int rc;
 
 	if ((signer = vendor_trust_get0_signer(t, m->hdr.x5t_s256)) == NULL)
 		return signer_untrusted("manifest signer", m->hdr.x5t_s256, e);
-	if (jws_verify(X509_get0_pubkey(signer), m->prot_b64, strlen(m->prot_b64), m->payload_b64,
-		strlen(m->payload_b64), m->sig_b64, strlen(m->sig_b64), e) != 0) {
-		devid_error_prefix(e, "JWS (RFC 7515 5.2)");
-		return DEVID_ECRYPTO;
-	}
-	if (x509_check_idevid(m->cert, e) != 0) {
+	if ((rc = entry_verify_jws(m, signer, e)) != 0)
+		return rc;
+	if ((leaf = entry_full_cert(m, e)) == NULL) {
 		devid_error_prefix(e, "x5c[0] birth certificate");
 		return DEVID_EINVAL;
 	}
-	if (x509_chain_verify(t->roots, m->cert, m->chain, &opts, e) != 0) {
-		devid_error_prefix(e, "x5c does not reach a trusted vendor root");
-		return DEVID_ECRYPTO;
+	rc = entry_verify_leaf(m, leaf, t, e);
+	X509_free(leaf);
+	return rc;
+}
+
+/*
+ * manifest_entry_verify with the fast paths of w (NULL: none). A fast path only ever says
+ * "accepted"; anything else runs the original check, which decides and words the rejection.
+ * An entry accepted the original way is offered to w as a model for its twins.
+ */
+static int
+entry_check(const struct manifest_entry *m, const struct vendor_trust *t,
+    struct batchcheck_worker *w, struct devid_error *e)
+{
+	X509 *signer, *leaf;
+	int rc;
+
+	if ((signer = vendor_trust_get0_signer(t, m->hdr.x5t_s256)) == NULL)
+		return signer_untrusted("manifest signer", m->hdr.x5t_s256, e);
+	if ((w == NULL ||
+		!batchcheck_jws(w, signer, m->prot_b64, strlen(m->prot_b64), m->payload_b64,
+		    strlen(m->payload_b64), m->sig_b64, strlen(m->sig_b64))) &&
+	    (rc = entry_verify_jws(m, signer, e)) != 0)
+		return rc;
+	if (w != NULL &&
+	    batchcheck_leaf(
+		w, m->cert, m->cert_der, m->cert_der_len, m->chain, m->jwk_xy, m->jwk_xy_len))
+		return 0;
+	if ((leaf = entry_full_cert(m, e)) == NULL) {
+		devid_error_prefix(e, "x5c[0] birth certificate");
+		return DEVID_EINVAL;
 	}
-	if (cert_key_xy(m->cert, xy, &xylen) != 0 || xylen != m->jwk_xy_len ||
-	    CRYPTO_memcmp(xy, m->jwk_xy, xylen) != 0)
-		return devid_error_set(
-		    e, DEVID_ECRYPTO, "JWK x/y differ from the key in the x5c[0] certificate");
-	return 0;
+	if ((rc = entry_verify_leaf(m, leaf, t, e)) == 0 && w != NULL)
+		batchcheck_learn(w, leaf, m->chain);
+	X509_free(leaf);
+	return rc;
 }
 
 void
@@ -552,25 +1038,178 @@ manifest_report_json(const struct manifest_report *r)
 	    r->batch_error[0] ? r->batch_error : NULL, "errors", errs);
 }
 
+struct free_job {
+	struct manifest *m;
+	atomic_size_t next;
+};
+
+static void *
+manifest_free_worker(void *arg)
+{
+	struct free_job *j = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&j->next, FREE_CHUNK)) < j->m->n)
+		for (size_t k = i; k < i + FREE_CHUNK && k < j->m->n; k++)
+			manifest_entry_free(j->m->entries[k]);
+	return NULL;
+}
+
 void
 manifest_free(struct manifest *m)
 {
+	struct free_job j = {.m = m};
+
 	if (m == NULL)
 		return;
-	for (size_t i = 0; i < m->n; i++)
-		manifest_entry_free(m->entries[i]);
+	/* a certificate is dozens of small allocations: a large manifest is freed by all CPUs */
+	atomic_init(&j.next, 0);
+	run_threads(m->n >= FREE_PARALLEL_MIN ? online_cpus() : 1, manifest_free_worker, &j);
 	free(m->entries);
 	free(m);
 }
 
-int
-manifest_from_json(
-    const json_t *root, struct manifest **out, struct manifest_report *r, struct devid_error *e)
+/* An entry that did not parse: what report_reject() gets for it. */
+struct parse_fail {
+	bool has_uid;
+	char uid[MAX_SERIAL_LEN + 1];
+	char msg[DEVID_ERROR_MAX];
+};
+
+/* A byte range of the manifest text. */
+struct span {
+	size_t off, len;
+};
+
+struct parse_job {
+	struct manifest *m;
+	const json_t *root; /* the elements, already parsed; or */
+	const uint8_t *text; /* the text, whose elements are at spans */
+	const struct span *spans;
+	struct x5c_cache *cache;
+	struct parse_fail **fails; /* per entry, NULL when it parsed */
+	atomic_size_t next;
+	atomic_bool not_json; /* an element is not JSON: the whole document decides */
+	atomic_bool oom;
+};
+
+/* Records what the original sequential loop passed to report_reject() for entry v. */
+static struct parse_fail *
+parse_fail_new(const json_t *v, const char *msg)
 {
+	struct parse_fail *f = calloc(1, sizeof(*f));
+	json_t *h = json_object_get(v, "header");
+	const char *uid = NULL;
+
+	if (f == NULL)
+		return NULL;
+	if (json_is_object(h) && json_is_string(json_object_get(h, "uniqueId")))
+		uid = json_string_value(json_object_get(h, "uniqueId"));
+	if (uid != NULL && strlen(uid) < sizeof(f->uid)) {
+		f->has_uid = true;
+		memcpy(f->uid, uid, strlen(uid) + 1);
+	}
+	snprintf(f->msg, sizeof(f->msg), "%s", msg);
+	return f;
+}
+
+static void *
+parse_worker(void *arg)
+{
+	struct parse_job *j = arg;
+	struct parse_ctx c = {.cache = j->cache};
 	struct devid_error ee;
-	struct manifest *m = NULL;
-	json_t *v;
+	json_t *own;
+	const json_t *v;
 	size_t i;
+
+	while ((i = atomic_fetch_add(&j->next, 1)) < j->m->n && !atomic_load(&j->not_json)) {
+		own = NULL;
+		if (j->spans != NULL) {
+			own = fastjson_parse(j->text + j->spans[i].off, j->spans[i].len, true);
+			if (own == NULL)
+				own = json_loadb((const char *)j->text + j->spans[i].off,
+				    j->spans[i].len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+				    NULL);
+			if (own == NULL) {
+				atomic_store(&j->not_json, true);
+				break;
+			}
+			v = own;
+		} else
+			v = json_array_get(j->root, i);
+		devid_error_clear(&ee);
+		if (entry_parse(v, i, &c, j->spans != NULL ? j->text + j->spans[i].off : NULL,
+			j->spans != NULL ? j->spans[i].len : 0, &j->m->entries[i], &ee) != 0 &&
+		    (j->fails[i] = parse_fail_new(v, ee.msg)) == NULL)
+			atomic_store(&j->oom, true);
+		json_decref(own);
+	}
+	parse_ctx_release(&c);
+	return NULL;
+}
+
+/*
+ * Parses the n entries of m, given as root's elements or as text at spans, with up to
+ * nthreads threads, and reports those that do not parse in index order, as one thread going
+ * through them in order would. Returns 1 when an element of text is not JSON (the caller then
+ * parses the whole document, whose error decides), else 0 or DEVID_ENOMEM.
+ */
+static int
+parse_entries(struct manifest *m, const json_t *root, const uint8_t *text, const struct span *spans,
+    int nthreads, struct manifest_report *r)
+{
+	struct parse_job j = {.m = m, .root = root, .text = text, .spans = spans};
+	int rc = DEVID_ENOMEM;
+
+	atomic_init(&j.next, 0);
+	atomic_init(&j.not_json, false);
+	atomic_init(&j.oom, false);
+	if ((j.fails = calloc(m->n, sizeof(*j.fails))) == NULL ||
+	    (j.cache = x5c_cache_new()) == NULL)
+		goto out;
+	if ((size_t)nthreads > m->n / PARSE_ENTRIES_PER_THREAD)
+		nthreads = (int)(m->n / PARSE_ENTRIES_PER_THREAD);
+	run_threads(nthreads < 1 ? 1 : nthreads, parse_worker, &j);
+	if (atomic_load(&j.not_json)) {
+		rc = 1;
+		goto out;
+	}
+	if (atomic_load(&j.oom))
+		goto out;
+	r->total = m->n;
+	for (size_t i = 0; i < m->n; i++)
+		if (j.fails[i] != NULL)
+			report_reject(
+			    r, i, j.fails[i]->has_uid ? j.fails[i]->uid : NULL, j.fails[i]->msg);
+	rc = 0;
+out:
+	for (size_t i = 0; j.fails != NULL && i < m->n; i++)
+		free(j.fails[i]);
+	free(j.fails);
+	x5c_cache_free(j.cache);
+	return rc;
+}
+
+static struct manifest *
+manifest_new(size_t n)
+{
+	struct manifest *m;
+
+	if ((m = calloc(1, sizeof(*m))) == NULL ||
+	    (m->entries = calloc(n, sizeof(*m->entries))) == NULL) {
+		free(m);
+		return NULL;
+	}
+	m->n = n;
+	return m;
+}
+
+int
+manifest_from_json_mt(const json_t *root, int nthreads, struct manifest **out,
+    struct manifest_report *r, struct devid_error *e)
+{
+	struct manifest *m;
 
 	*out = NULL;
 	if (!json_is_array(root) || json_array_size(root) == 0)
@@ -579,45 +1218,162 @@ manifest_from_json(
 	if (json_array_size(root) > MAX_BATCH_COUNT)
 		return devid_error_set(e, DEVID_EINVAL, "manifest: %zu entries, limit %d",
 		    json_array_size(root), MAX_BATCH_COUNT);
-	if ((m = calloc(1, sizeof(*m))) == NULL ||
-	    (m->entries = calloc(json_array_size(root), sizeof(*m->entries))) == NULL) {
+	if ((m = manifest_new(json_array_size(root))) == NULL)
+		return devid_error_set(e, DEVID_ENOMEM, "manifest: out of memory");
+	if (parse_entries(m, root, NULL, NULL, nthreads, r) != 0) {
 		manifest_free(m);
 		return devid_error_set(e, DEVID_ENOMEM, "manifest: out of memory");
-	}
-	m->n = json_array_size(root);
-	r->total = m->n;
-	json_array_foreach(root, i, v)
-	{
-		devid_error_clear(&ee);
-		if (manifest_entry_parse(v, i, &m->entries[i], &ee) != 0) {
-			const char *uid = NULL;
-			json_t *h = json_object_get(v, "header");
-
-			if (json_is_object(h) && json_is_string(json_object_get(h, "uniqueId")))
-				uid = json_string_value(json_object_get(h, "uniqueId"));
-			report_reject(r, i, uid, ee.msg);
-		}
 	}
 	*out = m;
 	return 0;
 }
 
 int
-manifest_parse(const uint8_t *p, size_t n, struct manifest **out, struct manifest_report *r,
-    struct devid_error *e)
+manifest_from_json(
+    const json_t *root, struct manifest **out, struct manifest_report *r, struct devid_error *e)
 {
+	return manifest_from_json_mt(root, online_cpus(), out, r, e);
+}
+
+static size_t
+skip_ws(const uint8_t *p, size_t n, size_t i)
+{
+	/* JSON's whitespace, as jansson reads it */
+	while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* The closing quote of the string opening at p[i] (n if none), skipping escaped quotes. */
+static size_t
+string_end(const uint8_t *p, size_t n, size_t i)
+{
+	const uint8_t *q;
+	size_t k, bs;
+
+	for (;;) {
+		if ((q = memchr(p + i + 1, '"', n - i - 1)) == NULL)
+			return n;
+		k = (size_t)(q - p);
+		for (bs = 0; k - bs - 1 > i && p[k - bs - 1] == '\\'; bs++)
+			;
+		if (bs % 2 == 0)
+			return k;
+		i = k;
+	}
+}
+
+/*
+ * Finds the elements of a document that reads '[' element (',' element)* ']' with JSON
+ * whitespace around the tokens, following strings (and their escapes) and nesting only. It
+ * does not check the elements: each is parsed on its own, and if every one is a JSON value,
+ * the document is exactly the array of them. False when the document does not have that
+ * shape (or nests deeper than SPLIT_MAX_DEPTH, or has more than MAX_BATCH_COUNT elements):
+ * the whole document is then parsed at once, as before.
+ */
+static bool
+split_array(const uint8_t *p, size_t n, struct span **out, size_t *count)
+{
+	struct span *v = NULL, *nv;
+	size_t i, start, end, nel = 0, cap = 0;
+	int depth;
+
+	*out = NULL;
+	*count = 0;
+	i = skip_ws(p, n, 0);
+	if (i >= n || p[i] != '[')
+		return false;
+	i = skip_ws(p, n, i + 1);
+	for (;;) {
+		start = i;
+		depth = 0;
+		for (; i < n; i++) {
+			if (p[i] == '"') {
+				if ((i = string_end(p, n, i)) >= n)
+					goto fail;
+			} else if (p[i] == '{' || p[i] == '[') {
+				if (++depth > SPLIT_MAX_DEPTH)
+					goto fail;
+			} else if (p[i] == '}' || p[i] == ']') {
+				if (depth == 0)
+					break;
+				depth--;
+			} else if (p[i] == ',' && depth == 0)
+				break;
+		}
+		if (i >= n || (p[i] != ',' && p[i] != ']'))
+			goto fail;
+		for (end = i; end > start &&
+		     (p[end - 1] == ' ' || p[end - 1] == '\t' || p[end - 1] == '\n' ||
+			 p[end - 1] == '\r');)
+			end--;
+		if (end == start || nel >= MAX_BATCH_COUNT)
+			goto fail;
+		if (nel == cap) {
+			cap = cap ? cap * 2 : 1024;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL)
+				goto fail;
+			v = nv;
+		}
+		v[nel].off = start;
+		v[nel++].len = end - start;
+		if (p[i] == ']')
+			break;
+		i = skip_ws(p, n, i + 1);
+	}
+	if (skip_ws(p, n, i + 1) != n)
+		goto fail;
+	*out = v;
+	*count = nel;
+	return true;
+fail:
+	free(v);
+	return false;
+}
+
+int
+manifest_parse_mt(const uint8_t *p, size_t n, int nthreads, struct manifest **out,
+    struct manifest_report *r, struct devid_error *e)
+{
+	struct manifest *m = NULL;
+	struct span *spans = NULL;
 	json_t *root;
+	size_t count;
 	int rc;
 
 	*out = NULL;
 	if (n > MAX_MANIFEST_SIZE)
 		return devid_error_set(
 		    e, DEVID_EINVAL, "manifest: %zu bytes, limit %zu", n, MAX_MANIFEST_SIZE);
+	/* each element parsed on its own, in parallel, with no tree of the whole document */
+	if (split_array(p, n, &spans, &count)) {
+		if ((m = manifest_new(count)) == NULL) {
+			free(spans);
+			return devid_error_set(e, DEVID_ENOMEM, "manifest: out of memory");
+		}
+		rc = parse_entries(m, NULL, p, spans, nthreads, r);
+		free(spans);
+		if (rc == 0) {
+			*out = m;
+			return 0;
+		}
+		manifest_free(m);
+		if (rc < 0)
+			return devid_error_set(e, DEVID_ENOMEM, "manifest: out of memory");
+		/* an element is not JSON: nothing was reported, the document's error decides */
+	}
 	if ((root = json_parse(p, n, "manifest", e)) == NULL)
 		return DEVID_EINVAL;
-	rc = manifest_from_json(root, out, r, e);
+	rc = manifest_from_json_mt(root, nthreads, out, r, e);
 	json_decref(root);
 	return rc;
+}
+
+int
+manifest_parse(const uint8_t *p, size_t n, struct manifest **out, struct manifest_report *r,
+    struct devid_error *e)
+{
+	return manifest_parse_mt(p, n, online_cpus(), out, r, e);
 }
 
 int
@@ -642,15 +1398,26 @@ struct check_job {
 	const struct vendor_trust *t;
 	const char *batch_id;
 	bool require_group; /* a vendor batch: every entry names it */
+	struct batchcheck *fast; /* NULL: every entry takes the original checks */
 	atomic_size_t next;
-	char (*msgs)[DEVID_ERROR_MAX]; /* per entry, "" when accepted */
+	char **msgs; /* per entry, NULL when accepted */
+	atomic_bool oom;
 };
+
+static void
+set_msg(struct check_job *j, size_t i, const char *msg)
+{
+	if ((j->msgs[i] = strdup(msg)) == NULL)
+		atomic_store(&j->oom, true);
+}
 
 static void *
 check_worker(void *arg)
 {
 	struct check_job *j = arg;
+	struct batchcheck_worker *w = j->fast != NULL ? batchcheck_worker_new(j->fast) : NULL;
 	struct devid_error e;
+	char msg[DEVID_ERROR_MAX];
 	size_t i;
 
 	while ((i = atomic_fetch_add(&j->next, 1)) < j->m->n) {
@@ -658,61 +1425,70 @@ check_worker(void *arg)
 
 		if (me == NULL)
 			continue;
+		msg[0] = '\0';
 		devid_error_clear(&e);
-		if (manifest_entry_verify(me, j->t, &e) != 0)
-			snprintf(j->msgs[i], DEVID_ERROR_MAX, "entry %zu: %s", i, e.msg);
+		if (entry_check(me, j->t, w, &e) != 0)
+			snprintf(msg, sizeof(msg), "entry %zu: %s", i, e.msg);
 		else if (j->batch_id != NULL && me->group_id[0] == '\0' && j->require_group)
-			snprintf(j->msgs[i], DEVID_ERROR_MAX,
+			snprintf(msg, sizeof(msg),
 			    "entry %zu: groupId is missing; the batch id is \"%s\"", i,
 			    j->batch_id);
 		else if (j->batch_id != NULL && me->group_id[0] != '\0' &&
 		    strcmp(me->group_id, j->batch_id) != 0)
-			snprintf(j->msgs[i], DEVID_ERROR_MAX,
+			snprintf(msg, sizeof(msg),
 			    "entry %zu: groupId \"%s\" differs from the batch id \"%s\"", i,
 			    me->group_id, j->batch_id);
+		if (msg[0] != '\0')
+			set_msg(j, i, msg);
 	}
+	batchcheck_worker_free(w);
 	return NULL;
 }
 
-static int
-udid_cmp(const void *a, const void *b)
-{
-	const struct manifest_entry *const *x = a, *const *y = b;
+/* An entry's chip identifier for the duplicate checks. */
+struct chip_ref {
+	const char *key;
+	size_t index;
+};
 
-	return strcmp((*x)->udid, (*y)->udid);
+/* By key, then by position: the first of equal keys is the one in the manifest first. */
+static int
+chip_ref_cmp(const void *a, const void *b)
+{
+	const struct chip_ref *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	if (c != 0)
+		return c;
+	return x->index < y->index ? -1 : x->index > y->index;
 }
 
-static int
-uid_cmp(const void *a, const void *b)
-{
-	const struct manifest_entry *const *x = a, *const *y = b;
-
-	return strcmp((*x)->unique_id, (*y)->unique_id);
-}
-
-/* Rejects every entry whose chip (by cmp) appeared earlier in the batch. */
+/* Rejects every entry whose chip (udid or uniqueId) appeared earlier in the batch. */
 static void
-check_duplicates(const struct manifest *m, int (*cmp)(const void *, const void *), const char *what,
-    char (*msgs)[DEVID_ERROR_MAX])
+check_duplicates(struct check_job *j, bool by_udid, const char *what)
 {
-	const struct manifest_entry **v;
+	const struct manifest *m = j->m;
+	struct chip_ref *v;
+	char msg[DEVID_ERROR_MAX];
 	size_t n = 0;
 
-	if ((v = calloc(m->n + 1, sizeof(*v))) == NULL)
+	if ((v = calloc(m->n + 1, sizeof(*v))) == NULL) {
+		atomic_store(&j->oom, true);
 		return;
+	}
 	for (size_t i = 0; i < m->n; i++)
-		if (m->entries[i] != NULL)
-			v[n++] = m->entries[i];
-	qsort(v, n, sizeof(*v), cmp);
+		if (m->entries[i] != NULL) {
+			v[n].key = by_udid ? m->entries[i]->udid : m->entries[i]->unique_id;
+			v[n++].index = i;
+		}
+	qsort(v, n, sizeof(*v), chip_ref_cmp);
 	for (size_t i = 1; i < n; i++) {
-		if (cmp(&v[i - 1], &v[i]) == 0) {
-			/* find the entry's index to report it */
-			for (size_t k = 0; k < m->n; k++) {
-				if (m->entries[k] == v[i] && msgs[k][0] == '\0')
-					snprintf(msgs[k], DEVID_ERROR_MAX,
-					    "entry %zu: %s appears more than once in the batch", k,
-					    what);
-			}
+		size_t k = v[i].index;
+
+		if (strcmp(v[i - 1].key, v[i].key) == 0 && j->msgs[k] == NULL) {
+			snprintf(msg, sizeof(msg),
+			    "entry %zu: %s appears more than once in the batch", k, what);
+			set_msg(j, k, msg);
 		}
 	}
 	free(v);
@@ -727,35 +1503,35 @@ manifest_check_batch(const struct manifest *m, const struct batch_descriptor *d,
 	    .batch_id = d != NULL ? d->batch_id : batch_id,
 	    .require_group = d != NULL};
 	struct devid_error e;
-	pthread_t tid[64];
-	int started = 0, rc = DEVID_EINVAL;
+	int rc = DEVID_EINVAL;
 
 	if (nthreads < 1)
 		nthreads = 1;
-	if (nthreads > 64)
-		nthreads = 64;
 	atomic_init(&j.next, 0);
+	atomic_init(&j.oom, false);
 	if ((j.msgs = calloc(m->n + 1, sizeof(*j.msgs))) == NULL) {
 		snprintf(r->batch_error, sizeof(r->batch_error), "out of memory");
 		return DEVID_ENOMEM;
 	}
+	/* without it every entry is checked the original way, only slower */
+	j.fast = batchcheck_new(t->roots);
 	r->total = m->n;
 	devid_error_clear(&e);
 	if (d != NULL && batch_descriptor_verify(d, t, &e) != 0)
 		snprintf(r->batch_error, sizeof(r->batch_error), "%s", e.msg);
-	for (int i = 1; i < nthreads; i++)
-		if (pthread_create(&tid[started], NULL, check_worker, &j) == 0)
-			started++;
-	check_worker(&j);
-	for (int i = 0; i < started; i++)
-		pthread_join(tid[i], NULL);
-	check_duplicates(m, udid_cmp, "the chip key (UDID)", j.msgs);
-	check_duplicates(m, uid_cmp, "the uniqueId", j.msgs);
+	run_threads(nthreads, check_worker, &j);
+	check_duplicates(&j, true, "the chip key (UDID)");
+	check_duplicates(&j, false, "the uniqueId");
+	if (atomic_load(&j.oom)) {
+		snprintf(r->batch_error, sizeof(r->batch_error), "out of memory");
+		rc = DEVID_ENOMEM;
+		goto out;
+	}
 	r->accepted = 0;
 	for (size_t i = 0; i < m->n; i++) {
 		if (m->entries[i] == NULL)
 			continue;
-		if (j.msgs[i][0] != '\0')
+		if (j.msgs[i] != NULL)
 			report_reject(r, i, m->entries[i]->unique_id, j.msgs[i]);
 		else
 			r->accepted++;
@@ -768,6 +1544,10 @@ manifest_check_batch(const struct manifest *m, const struct batch_descriptor *d,
 		    m->n);
 	if (r->batch_error[0] == '\0' && r->rejected == 0 && r->accepted == m->n)
 		rc = 0;
+out:
+	for (size_t i = 0; i < m->n; i++)
+		free(j.msgs[i]);
 	free(j.msgs);
+	batchcheck_free(j.fast);
 	return rc;
 }

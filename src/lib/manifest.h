@@ -43,8 +43,16 @@ struct manifest_entry {
 	char group_id[MAX_NAME_LEN + 1]; /* "" when absent */
 	char udid[UDID_HEX_LEN + 1]; /* of x5c[0]'s key */
 	struct jws_header hdr;
-	X509 *cert; /* x5c[0], the birth certificate */
-	STACK_OF(X509) *chain; /* x5c[1..] */
+	/*
+	 * x5c[0], the birth certificate. Usually decoded without its public key (OpenSSL 3.0
+	 * spends most of a certificate's decoding on the key): X509_get0_pubkey() may return
+	 * NULL. Everything else (i2d_X509, names, extensions) is as x509_from_der() gives it;
+	 * cert_der is the DER as received, to decode in full when the key is needed.
+	 */
+	X509 *cert;
+	uint8_t *cert_der;
+	size_t cert_der_len;
+	STACK_OF(X509) *chain; /* x5c[1..]; entries of one manifest share equal certificates */
 	uint8_t jwk_xy[2 * 48]; /* JWK x || y */
 	size_t jwk_xy_len;
 	char *prot_b64, *payload_b64, *sig_b64; /* as received */
@@ -116,19 +124,29 @@ struct manifest {
 /*
  * Parses a manifest (a JSON array of entries). Entries that do not parse (including
  * elements that are not objects) are recorded in r and left NULL; a document that is not a
- * non-empty JSON array fails as a whole.
+ * non-empty JSON array fails as a whole. Entries are parsed by nthreads threads (>= 1; the
+ * variants without it use one per online CPU); the result does not depend on the number.
  */
 int manifest_parse(const uint8_t *p, size_t n, struct manifest **out, struct manifest_report *r,
     struct devid_error *e);
-/* The same over an already parsed document (borrowed). */
+int manifest_parse_mt(const uint8_t *p, size_t n, int nthreads, struct manifest **out,
+    struct manifest_report *r, struct devid_error *e);
+/*
+ * The same over an already parsed document (borrowed; only read, from several threads, so
+ * nobody may change it meanwhile).
+ */
 int manifest_from_json(
     const json_t *root, struct manifest **out, struct manifest_report *r, struct devid_error *e);
+int manifest_from_json_mt(const json_t *root, int nthreads, struct manifest **out,
+    struct manifest_report *r, struct devid_error *e);
 void manifest_free(struct manifest *m);
 
 /*
  * Runs every check of the batch with nthreads threads (>= 1). d may be NULL for a direct
  * import: then batch_id, if not NULL, is the id groupId must equal where present. Returns 0
  * when the whole batch is acceptable; otherwise DEVID_EINVAL/DEVID_ECRYPTO with r filled.
+ * The verdicts and messages are those of manifest_entry_verify() per entry; how they are
+ * reached faster is in docs/formats.md ("How a batch is checked fast").
  */
 int manifest_check_batch(const struct manifest *m, const struct batch_descriptor *d,
     const char *batch_id, const struct vendor_trust *t, int nthreads, struct manifest_report *r);

@@ -5,8 +5,8 @@
 #include "banned.h"
 
 int
-publish_body_parse(const json_t *body, struct batch_descriptor **d, struct manifest **m,
-    struct manifest_report *r, struct devid_error *e)
+publish_body_parse(const json_t *body, int nthreads, struct batch_descriptor **d,
+    struct manifest **m, struct manifest_report *r, struct devid_error *e)
 {
 	int rc;
 
@@ -19,7 +19,8 @@ publish_body_parse(const json_t *body, struct batch_descriptor **d, struct manif
 		    e, DEVID_EINVAL, "body must be {\"descriptor\":{...},\"manifest\":[...]}");
 	if ((rc = batch_descriptor_from_json(json_object_get(body, "descriptor"), d, e)) != 0)
 		return rc;
-	if ((rc = manifest_from_json(json_object_get(body, "manifest"), m, r, e)) != 0) {
+	if ((rc = manifest_from_json_mt(json_object_get(body, "manifest"), nthreads, m, r, e)) !=
+	    0) {
 		batch_descriptor_free(*d);
 		*d = NULL;
 	}

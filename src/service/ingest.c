@@ -187,7 +187,7 @@ service_publish(struct service *svc, const struct principal *p, const json_t *bo
 	memset(&b, 0, sizeof(b));
 	if (p->role != ROLE_VENDOR)
 		return devid_error_set(e, DEVID_EAUTH, "only a vendor token can publish batches");
-	if ((rc = publish_body_parse(body, &d, &m, r, e)) != 0)
+	if ((rc = publish_body_parse(body, svc->verify_threads, &d, &m, r, e)) != 0)
 		goto out;
 	if (strcmp(d->vendor, p->tenant.name) != 0) {
 		rc = devid_error_set(e, DEVID_EAUTH,
@@ -277,7 +277,7 @@ service_import(struct service *svc, const struct principal *p, const char *batch
 		return devid_error_set(e, DEVID_EAUTH, "only an OEM admin imports manifests");
 	if (batch == NULL || !claim_name_valid(batch, strlen(batch)))
 		return devid_error_set(e, DEVID_EINVAL, "?batch= must match [A-Z0-9.-]{1,64}");
-	if ((rc = manifest_from_json(manifest, &m, r, e)) != 0)
+	if ((rc = manifest_from_json_mt(manifest, svc->verify_threads, &m, r, e)) != 0)
 		goto out;
 	db = store_acquire(svc->store);
 	/* entries name their signer: its vendor's trust decides (every vendor's if none) */

@@ -87,7 +87,7 @@ reel_verify(const char *dir, const char *root_pem, const char *signer_pem, int t
 	snprintf(path, sizeof(path), "%s/manifest.json", dir);
 	if ((rc = file_read_all(path, MAX_MANIFEST_SIZE, &buf, &len, e)) != 0)
 		goto out;
-	if ((rc = manifest_parse(buf, len, &m, &r->manifest, e)) != 0) {
+	if ((rc = manifest_parse_mt(buf, len, threads, &m, &r->manifest, e)) != 0) {
 		devid_error_prefix(e, "%s", path);
 		goto out;
 	}

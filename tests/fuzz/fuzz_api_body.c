@@ -48,7 +48,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	switch (data[0] % 3) {
 	case 0:
-		rc = publish_body_parse(body, &d, &m, &r, &e);
+		rc = publish_body_parse(body, 1, &d, &m, &r, &e);
 		expect(rc == 0 ? d != NULL && m != NULL && m->n == r.total
 			       : d == NULL && m == NULL && e.msg[0] != '\0',
 		    "publish body");
