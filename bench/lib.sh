@@ -76,25 +76,27 @@ openssl_ecdsap256() {
 		bench_fail "cannot read sign/s and verify/s from openssl speed: $(tail -n 3 "$work/speed.out")"
 }
 
-# record NAME RATE LIMIT UNIT
+# record NAME RATE LIMIT UNIT [GOAL]: GOAL is the ratio this hot path must reach ($goal)
 record() {
-	printf '%s|%s|%s|%s\n' "$1" "$2" "$3" "$4" >>"$work/rows"
+	printf '%s|%s|%s|%s|%s\n' "$1" "$2" "$3" "$4" "${5:-$goal}" >>"$work/rows"
 	say "$1: $2 $4, limit $3"
 }
 
 # print_table: the rows with their ratio; a ratio below $goal is marked
 print_table() {
 	[ -s "$work/rows" ] || bench_fail "no results"
-	awk -F'|' -v goal="$goal" '
-	{ name[NR] = $1; r[NR] = $2; l[NR] = $3; unit[NR] = $4; if (length($1) > w) w = length($1) }
+	awk -F'|' '
+	{ name[NR] = $1; r[NR] = $2; l[NR] = $3; unit[NR] = $4; g[NR] = $5
+	  if (length($1) > w) w = length($1) }
 	END {
 		if (w < 8) w = 8
-		printf "%-" w "s  %10s  %10s  %-10s  %6s  %s\n", "hot path", "rate", "limit", "unit",
-		    "ratio", "goal " goal
+		printf "%-" w "s  %10s  %10s  %-10s  %6s  %5s  %s\n", "hot path", "rate", "limit",
+		    "unit", "ratio", "goal", ""
 		for (i = 1; i <= NR; i++) {
 			ratio = l[i] > 0 ? r[i] / l[i] : 0
-			printf "%-" w "s  %10d  %10d  %-10s  %6.2f  %s\n", name[i], r[i], l[i], unit[i],
-			    ratio, (ratio > 1.05 ? "above limit?" : ratio >= goal ? "met" : "BELOW")
+			printf "%-" w "s  %10d  %10d  %-10s  %6.2f  %5.2f  %s\n", name[i], r[i], l[i],
+			    unit[i], ratio, g[i],
+			    (ratio > 1.05 ? "above limit?" : ratio >= g[i] ? "met" : "BELOW")
 		}
 	}' "$work/rows"
 }
@@ -122,7 +124,7 @@ busy_warning() {
 
 # below_goal: true if some row's ratio is under $goal
 below_goal() {
-	awk -F'|' -v goal="$goal" '$3 > 0 && $2 / $3 < goal { found = 1 } END { exit !found }' \
+	awk -F'|' '$3 > 0 && $2 / $3 < $5 { found = 1 } END { exit !found }' \
 	    "$work/rows"
 }
 

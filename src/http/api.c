@@ -130,14 +130,15 @@ HANDLER(h_publish)
 	struct api *a = arg;
 	struct manifest_report r;
 	struct devid_error e;
-	json_t *body, *report, *j;
+	const uint8_t *body;
+	json_t *report, *j;
+	size_t len;
 	int rc;
 
 	AUTH(a, p);
-	if ((body = body_json(req, resp)) == NULL)
-		return;
 	devid_error_clear(&e);
-	rc = service_publish(a->svc, &p, body, &r, &e);
+	body = http_request_body(req, &len);
+	rc = service_publish(a->svc, &p, body, len, &r, &e);
 	report = manifest_report_json(&r);
 	if (rc != 0) {
 		api_fail(resp, rc, &e, r.total > 0 || r.batch_error[0] ? report : NULL);
@@ -147,7 +148,6 @@ HANDLER(h_publish)
 		json_decref(j);
 	}
 	json_decref(report);
-	json_decref(body);
 	manifest_report_release(&r);
 }
 

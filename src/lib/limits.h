@@ -35,6 +35,8 @@
 #define MAX_CLAIM_TEXT_LEN (6 + 1 + MAX_NAME_LEN + 1 + MAX_NAME_LEN + 1 + CLAIM_CODE_B32_LEN)
 /* per-entry rejections kept in a report (the count of all is always kept) */
 #define MAX_REPORT_ERRORS 1000
+/* nesting of a JSON value the body scanner delimits (jansson's own limit is 2048) */
+#define MAX_JSON_DEPTH 2048
 /* files read whole by devid (PEM keys and certificates) */
 #define MAX_PEM_FILE 65536
 

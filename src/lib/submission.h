@@ -15,11 +15,14 @@
 #include "manifest.h"
 
 /*
- * A publish body, its entries parsed by nthreads threads: *d and *m are new (free them) on success;
- * entries that do not parse are in r. DEVID_EINVAL naming what is wrong otherwise, with nothing
- * returned.
+ * A publish body from its bytes, without building a JSON tree of it: *d and *m are new (free
+ * them) on success, entries that do not parse are in r; DEVID_EINVAL naming what is wrong
+ * otherwise, with nothing returned. The members are
+ * delimited by a scanner that only tracks strings and brackets, then the descriptor and the
+ * manifest are parsed from their exact bytes (the manifest by nthreads threads). Members
+ * other than these two, or either twice, are refused.
  */
-int publish_body_parse(const json_t *body, int nthreads, struct batch_descriptor **d,
+int publish_body_parse_bytes(const uint8_t *p, size_t n, int nthreads, struct batch_descriptor **d,
     struct manifest **m, struct manifest_report *r, struct devid_error *e);
 
 /* A claim body: the code text (borrowed from body) checked with claim_code_parse into c. */

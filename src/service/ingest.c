@@ -91,21 +91,17 @@ store_all(struct db *db, const struct batch_rec *b, const char *descriptor,
     const struct manifest *m, struct manifest_report *r, int64_t *batch_id, struct devid_error *e)
 {
 	char vendor[MAX_NAME_LEN + 1], batch[MAX_NAME_LEN + 1], msg[DEVID_ERROR_MAX];
-	unsigned char *der = NULL;
 	size_t conflicts = 0;
-	int len, rc;
+	int rc;
 
 	if ((rc = store_batch_insert(db, b, descriptor, batch_id, e)) != 0)
 		return rc;
 	for (size_t i = 0; i < m->n; i++) {
 		const struct manifest_entry *me = m->entries[i];
 
-		if ((len = i2d_X509(me->cert, &der)) <= 0)
-			return devid_error_set(e, DEVID_ENOMEM, "entry %zu: cannot encode", i);
-		rc = store_device_insert(
-		    db, *batch_id, me->udid, me->unique_id, der, (size_t)len, me->json, e);
-		OPENSSL_free(der);
-		der = NULL;
+		/* the certificate is stored as the vendor sent it (DER, checked exact) */
+		rc = store_device_insert(db, *batch_id, me->udid, me->unique_id, me->cert_der,
+		    me->cert_der_len, me->json, e);
 		if (rc == DEVID_ECONFLICT) {
 			conflicts++;
 			snprintf(
@@ -172,7 +168,7 @@ out:
 }
 
 int
-service_publish(struct service *svc, const struct principal *p, const json_t *body,
+service_publish(struct service *svc, const struct principal *p, const uint8_t *body, size_t len,
     struct manifest_report *r, struct devid_error *e)
 {
 	struct batch_descriptor *d = NULL;
@@ -181,13 +177,14 @@ service_publish(struct service *svc, const struct principal *p, const json_t *bo
 	struct batch_rec b;
 	struct db *db = NULL;
 	char *descriptor = NULL;
+	json_t *dj = NULL;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
 	memset(&b, 0, sizeof(b));
 	if (p->role != ROLE_VENDOR)
 		return devid_error_set(e, DEVID_EAUTH, "only a vendor token can publish batches");
-	if ((rc = publish_body_parse(body, svc->verify_threads, &d, &m, r, e)) != 0)
+	if ((rc = publish_body_parse_bytes(body, len, svc->verify_threads, &d, &m, r, e)) != 0)
 		goto out;
 	if (strcmp(d->vendor, p->tenant.name) != 0) {
 		rc = devid_error_set(e, DEVID_EAUTH,
@@ -213,12 +210,16 @@ service_publish(struct service *svc, const struct principal *p, const json_t *bo
 	snprintf(b.claim_sha256, sizeof(b.claim_sha256), "%s", d->claim_sha256);
 	b.count = d->count;
 	b.source = BATCH_VENDOR;
-	if ((descriptor = json_dump_compact(json_object_get(body, "descriptor"))) == NULL) {
+	/* the descriptor as signed: its three JWS members */
+	if ((dj = json_pack("{s:s, s:s, s:s}", "payload", d->payload_b64, "protected", d->prot_b64,
+		 "signature", d->sig_b64)) == NULL ||
+	    (descriptor = json_dump_compact(dj)) == NULL) {
 		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
 		goto out;
 	}
 	rc = ingest_commit(db, p, &b, d->vendor, descriptor, m, "batch.publish", r, e);
 out:
+	json_decref(dj);
 	if (db != NULL)
 		store_release(svc->store, db);
 	free(descriptor);

@@ -7,6 +7,20 @@
 #include "lib/banned.h"
 
 #define SQLITE_BUSY_MS 10000
+#define SQLITE_STMT_CACHE 32
+
+/*
+ * A connection and its prepared statements, kept by SQL text: the same statement run 20,000
+ * times in one ingest is parsed once.
+ */
+struct sqlite_conn {
+	sqlite3 *h;
+	struct {
+		char *sql;
+		sqlite3_stmt *st;
+	} cache[SQLITE_STMT_CACHE];
+	unsigned next; /* the slot to replace next */
+};
 
 static int
 sqlite_err(sqlite3 *h, int src, const char *what, struct devid_error *e)
@@ -16,14 +30,54 @@ sqlite_err(sqlite3 *h, int src, const char *what, struct devid_error *e)
 	return devid_error_set(e, code, "sqlite: %s: %s", what, sqlite3_errmsg(h));
 }
 
+/* A cached statement for sql, reset, or a new one (cached when there is room to). */
 static int
-prepare(sqlite3 *h, const char *sql, const struct db_param *params, size_t n, sqlite3_stmt **st,
-    struct devid_error *e)
+stmt_get(struct sqlite_conn *c, const char *sql, sqlite3_stmt **st, struct devid_error *e)
 {
+	unsigned slot;
 	int src;
 
-	if ((src = sqlite3_prepare_v2(h, sql, -1, st, NULL)) != SQLITE_OK)
-		return sqlite_err(h, src, "prepare", e);
+	for (unsigned i = 0; i < SQLITE_STMT_CACHE; i++) {
+		if (c->cache[i].sql != NULL && strcmp(c->cache[i].sql, sql) == 0) {
+			*st = c->cache[i].st;
+			return 0;
+		}
+	}
+	if ((src = sqlite3_prepare_v3(c->h, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL)) !=
+	    SQLITE_OK)
+		return sqlite_err(c->h, src, "prepare", e);
+	slot = c->next++ % SQLITE_STMT_CACHE;
+	sqlite3_finalize(c->cache[slot].st);
+	free(c->cache[slot].sql);
+	c->cache[slot].st = *st;
+	if ((c->cache[slot].sql = strdup(sql)) == NULL)
+		c->cache[slot].st = NULL; /* not cached, so stmt_done finalizes it */
+	return 0;
+}
+
+/* Returns a statement to the cache: reset, bindings cleared. */
+static void
+stmt_done(struct sqlite_conn *c, sqlite3_stmt *st)
+{
+	for (unsigned i = 0; i < SQLITE_STMT_CACHE; i++) {
+		if (c->cache[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return;
+		}
+	}
+	sqlite3_finalize(st);
+}
+
+static int
+prepare(struct sqlite_conn *c, const char *sql, const struct db_param *params, size_t n,
+    sqlite3_stmt **st, struct devid_error *e)
+{
+	sqlite3 *h = c->h;
+	int src, rc;
+
+	if ((rc = stmt_get(c, sql, st, e)) != 0)
+		return rc;
 	for (size_t i = 0; i < n; i++) {
 		const struct db_param *p = &params[i];
 		int idx = (int)i + 1;
@@ -44,7 +98,7 @@ prepare(sqlite3 *h, const char *sql, const struct db_param *params, size_t n, sq
 		}
 		if (src != SQLITE_OK) {
 			sqlite_err(h, src, "bind", e);
-			sqlite3_finalize(*st);
+			stmt_done(c, *st);
 			*st = NULL;
 			return DEVID_EIO;
 		}
@@ -56,18 +110,18 @@ static int
 sqlite_exec(struct db *db, const char *sql, const struct db_param *params, size_t n,
     int64_t *changes, struct devid_error *e)
 {
-	sqlite3 *h = db->conn;
+	struct sqlite_conn *c = db->conn;
 	sqlite3_stmt *st;
 	int rc, src;
 
-	if ((rc = prepare(h, sql, params, n, &st, e)) != 0)
+	if ((rc = prepare(c, sql, params, n, &st, e)) != 0)
 		return rc;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW)
 		;
-	rc = src == SQLITE_DONE ? 0 : sqlite_err(h, src, "step", e);
+	rc = src == SQLITE_DONE ? 0 : sqlite_err(c->h, src, "step", e);
 	if (rc == 0 && changes != NULL)
-		*changes = sqlite3_changes64(h);
-	sqlite3_finalize(st);
+		*changes = sqlite3_changes64(c->h);
+	stmt_done(c, st);
 	return rc;
 }
 
@@ -75,7 +129,8 @@ static int
 sqlite_query(struct db *db, const char *sql, const struct db_param *params, size_t n,
     struct db_rows **out, struct devid_error *e)
 {
-	sqlite3 *h = db->conn;
+	struct sqlite_conn *c = db->conn;
+	sqlite3 *h = c->h;
 	sqlite3_stmt *st;
 	struct db_rows *r = NULL;
 	struct db_cell *cells;
@@ -83,7 +138,7 @@ sqlite_query(struct db *db, const char *sql, const struct db_param *params, size
 	int rc, src;
 
 	*out = NULL;
-	if ((rc = prepare(h, sql, params, n, &st, e)) != 0)
+	if ((rc = prepare(c, sql, params, n, &st, e)) != 0)
 		return rc;
 	ncols = (size_t)sqlite3_column_count(st);
 	if ((r = db_rows_new(0, ncols)) == NULL)
@@ -98,21 +153,21 @@ sqlite_query(struct db *db, const char *sql, const struct db_param *params, size
 		/* the row belongs to r from here on, so a failure below frees it */
 		memset(&r->cells[nrows * ncols], 0, ncols * sizeof(*cells));
 		r->nrows = ++nrows;
-		for (size_t c = 0; c < ncols; c++) {
-			struct db_cell *cl = &r->cells[(nrows - 1) * ncols + c];
-			int t = sqlite3_column_type(st, (int)c);
+		for (size_t col = 0; col < ncols; col++) {
+			struct db_cell *cl = &r->cells[(nrows - 1) * ncols + col];
+			int t = sqlite3_column_type(st, (int)col);
 			const void *p;
 
 			cl->null = true;
 			if (t == SQLITE_NULL)
 				continue;
 			if (t == SQLITE_BLOB)
-				p = sqlite3_column_blob(st, (int)c);
+				p = sqlite3_column_blob(st, (int)col);
 			else
-				p = sqlite3_column_text(st, (int)c);
-			if (db_cell_set(cl, p, (size_t)sqlite3_column_bytes(st, (int)c)) != 0)
+				p = sqlite3_column_text(st, (int)col);
+			if (db_cell_set(cl, p, (size_t)sqlite3_column_bytes(st, (int)col)) != 0)
 				goto oom;
-			cl->i = t == SQLITE_INTEGER ? sqlite3_column_int64(st, (int)c)
+			cl->i = t == SQLITE_INTEGER ? sqlite3_column_int64(st, (int)col)
 						    : strtoll((const char *)cl->p, NULL, 10);
 		}
 	}
@@ -128,14 +183,21 @@ oom:
 	rc = devid_error_set(e, DEVID_ENOMEM, "sqlite: out of memory");
 out:
 	db_rows_free(r);
-	sqlite3_finalize(st);
+	stmt_done(c, st);
 	return rc;
 }
 
 static void
 sqlite_close(struct db *db)
 {
-	sqlite3_close_v2(db->conn);
+	struct sqlite_conn *c = db->conn;
+
+	for (unsigned i = 0; i < SQLITE_STMT_CACHE; i++) {
+		sqlite3_finalize(c->cache[i].st);
+		free(c->cache[i].sql);
+	}
+	sqlite3_close_v2(c->h);
+	free(c);
 }
 
 static const struct db_driver sqlite_driver = {
@@ -153,6 +215,7 @@ db_sqlite_open(const char *path, struct db *db, struct devid_error *e)
 	    /* every acknowledged commit survives a crash of the process and of the machine */
 	    "PRAGMA synchronous=FULL",
 	};
+	struct sqlite_conn *c;
 	sqlite3 *h = NULL;
 	int src;
 
@@ -168,13 +231,18 @@ db_sqlite_open(const char *path, struct db *db, struct devid_error *e)
 	}
 	sqlite3_busy_timeout(h, SQLITE_BUSY_MS);
 	sqlite3_extended_result_codes(h, 1);
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		sqlite3_close_v2(h);
+		return devid_error_set(e, DEVID_ENOMEM, "sqlite: out of memory");
+	}
+	c->h = h;
 	db->kind = DB_SQLITE;
 	db->drv = &sqlite_driver;
-	db->conn = h;
+	db->conn = c;
 	for (size_t i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++) {
 		if (sqlite_exec(db, pragmas[i], NULL, 0, NULL, e) != 0) {
 			devid_error_prefix(e, "%s", path);
-			sqlite3_close_v2(h);
+			sqlite_close(db);
 			return DEVID_EIO;
 		}
 	}

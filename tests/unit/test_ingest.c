@@ -127,8 +127,10 @@ static int
 publish(struct service *svc, const struct principal *p, json_t *body, struct manifest_report *r,
     struct devid_error *e)
 {
-	int rc = service_publish(svc, p, body, r, e);
+	char *text = json_dumps(body, JSON_COMPACT);
+	int rc = service_publish(svc, p, (const uint8_t *)text, strlen(text), r, e);
 
+	free(text);
 	json_decref(body);
 	return rc;
 }
