@@ -251,6 +251,8 @@ cmd_client(int argc, char **argv)
 			return usage_fail("usage: devid vendor publish OUT");
 		return publish(&a, rest[1]);
 	}
+	if (strcmp(cmd, "import") == 0 && n == 1)
+		return import_file(&a, rest[0]);
 	a.c.progress = false;
 	if (strcmp(cmd, "claim") == 0 && n == 1) {
 		json_t *body = json_pack("{s:s}", "code", rest[0]);
@@ -289,7 +291,5 @@ cmd_client(int argc, char **argv)
 		snprintf(path, sizeof(path), "/api/v1/batches/%s/%s/%s", vendor, batch, cmd);
 		return call(&a, cmd, "POST", path, "{}", 2, false);
 	}
-	if (strcmp(cmd, "import") == 0 && n == 1)
-		return import_file(&a, rest[0]);
 	return usage_fail("unknown command or wrong arguments");
 }

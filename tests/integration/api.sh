@@ -225,6 +225,33 @@ run "$devid" admin audit verify OEM1
 [ $rc -ne 0 ] && grep -q 'record 1 was changed' err || { show_run; fail "an edited audit record was not detected"; }
 note "ok audit chain verifies and detects an edited record"
 
+# the devid client commands against the same server
+export DEVID_SERVER=$url
+run "$devid" batches --token "$A1"
+[ $rc -eq 0 ] && grep -q '"batch": "B1"' out || { show_run; fail "devid batches"; }
+run "$devid" manifest ACME/B1 --format pem --out client.pem --token "$A1"
+[ $rc -eq 0 ] && [ "$(grep -c 'BEGIN CERTIFICATE' client.pem)" = 40 ] || { show_run; fail "devid manifest"; }
+run "$devid" claim "$(cat B1/claim.txt)" --token "$A2"
+[ $rc -ne 0 ] && grep -q 'no batch matches this claim code (HTTP 404)' err || { show_run; fail "devid claim refused"; }
+run "$devid" revoke "$udid" --token "$A1"
+[ $rc -eq 0 ] && grep -q revoked out || { show_run; fail "devid revoke"; }
+note "ok devid client commands"
+
+# TLS on the API port
+if [ "$backend" = sqlite ] && command -v openssl >/dev/null 2>&1; then
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+	    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+	    -keyout tls.key -out tls.pem >/dev/null 2>&1 || fail "openssl req"
+	start_server s3 --tls-cert tls.pem --tls-key tls.key
+	case $url in https://*) ;; *) fail "a TLS server announced $url" ;; esac
+	status=$(curl -sS -o "$tmp/body" -w '%{http_code}' --cacert tls.pem \
+	    -H "Authorization: Bearer $A1" "$url/api/v1/batches")
+	expect_status 200 "the API over TLS"
+	curl -sS -o /dev/null "http://${url#https://}/healthz" 2>/dev/null &&
+		fail "plain HTTP answered on the TLS port"
+	note "ok TLS on the API port"
+fi
+
 # postgres: 20 concurrent claims of one batch by two tenants across two servers
 if [ "$backend" = postgres ]; then
 	run "$devid" vendor mint --dir v --batch B4 --count 5 --out B4 --quiet
