@@ -7,7 +7,7 @@
 
 #include "lib/claim.h"
 #include "lib/ratelimit.h"
-#include "service/service.h"
+#include "service/internal.h"
 #include "lib/banned.h"
 
 static bool
@@ -125,21 +125,6 @@ out:
 	return rc;
 }
 
-/* The caller's own batch, for its admin; another tenant's is "not found". */
-static int
-owned_batch(struct db *db, const struct principal *p, const char *vendor, const char *batch,
-    struct batch_rec *b, struct devid_error *e)
-{
-	int rc;
-
-	if (!is_oem(p, true))
-		return devid_error_set(e, DEVID_EAUTH, "only an OEM admin can do this");
-	rc = store_batch_get(db, vendor, batch, b, e);
-	if (rc == DEVID_ENOTFOUND || (rc == 0 && b->owner_id != p->tenant.id))
-		return devid_error_set(e, DEVID_ENOTFOUND, "no batch %s/%s", vendor, batch);
-	return rc;
-}
-
 int
 service_transfer(struct service *svc, const struct principal *p, const char *vendor,
     const char *batch, char *code, size_t codelen, struct devid_error *e)
@@ -153,7 +138,7 @@ service_transfer(struct service *svc, const struct principal *p, const char *ven
 
 	if ((rc = db_begin(db, e)) != 0)
 		goto out;
-	if ((rc = owned_batch(db, p, vendor, batch, &b, e)) != 0 ||
+	if ((rc = service_own_batch(db, p, true, vendor, batch, &b, e)) != 0 ||
 	    (rc = claim_code_generate(vendor, batch, &c, e)) != 0)
 		goto rollback;
 	claim_code_hash(c.text, strlen(c.text), hash);
@@ -187,7 +172,7 @@ service_release(struct service *svc, const struct principal *p, const char *vend
 
 	if ((rc = db_begin(db, e)) != 0)
 		goto out;
-	if ((rc = owned_batch(db, p, vendor, batch, &b, e)) != 0)
+	if ((rc = service_own_batch(db, p, true, vendor, batch, &b, e)) != 0)
 		goto rollback;
 	snprintf(object, sizeof(object), "%s/%s", vendor, batch);
 	detail = json_pack("{s:s}", "batch", object);

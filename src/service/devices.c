@@ -5,7 +5,7 @@
 #include <openssl/pem.h>
 
 #include "lib/base64.h"
-#include "service/service.h"
+#include "service/internal.h"
 #include "lib/banned.h"
 
 #define MANIFEST_PAGE 1000
@@ -75,13 +75,17 @@ service_batches(struct service *svc, const struct principal *p, int64_t after, s
 	return *out != NULL ? 0 : devid_error_set(e, DEVID_ENOMEM, "out of memory");
 }
 
-/* The caller's batch, or "not found" for anyone else's. */
-static int
-own_batch(struct db *db, const struct principal *p, const char *vendor, const char *batch,
-    struct batch_rec *b, struct devid_error *e)
+int
+service_own_batch(struct db *db, const struct principal *p, bool admin_only, const char *vendor,
+    const char *batch, struct batch_rec *b, struct devid_error *e)
 {
-	int rc = store_batch_get(db, vendor, batch, b, e);
+	int rc;
 
+	if (p->tenant.kind != TENANT_OEM ||
+	    !(p->role == ROLE_ADMIN || (!admin_only && p->role == ROLE_OPERATOR)))
+		return devid_error_set(
+		    e, DEVID_EAUTH, "only an OEM %s can do this", admin_only ? "admin" : "token");
+	rc = store_batch_get(db, vendor, batch, b, e);
 	if (rc == DEVID_ENOTFOUND || (rc == 0 && b->owner_id != p->tenant.id))
 		return devid_error_set(e, DEVID_ENOTFOUND, "no batch %s/%s", vendor, batch);
 	return rc;
@@ -96,10 +100,8 @@ service_batch_get(struct service *svc, const struct principal *p, const char *ve
 	int rc;
 
 	*out = NULL;
-	if (!is_oem_reader(p))
-		return devid_error_set(e, DEVID_EAUTH, "only an OEM token reads batches");
 	db = store_acquire(svc->store);
-	rc = own_batch(db, p, vendor, batch, &b, e);
+	rc = service_own_batch(db, p, false, vendor, batch, &b, e);
 	store_release(svc->store, db);
 	if (rc == 0 && (*out = batch_json(&b)) == NULL)
 		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
@@ -249,10 +251,8 @@ service_manifest(struct service *svc, const struct principal *p, const char *ven
 	size_t n, total = 0, len;
 	int rc;
 
-	if (p->tenant.kind != TENANT_OEM || p->role != ROLE_ADMIN)
-		return devid_error_set(e, DEVID_EAUTH, "only an OEM admin downloads manifests");
 	db = store_acquire(svc->store);
-	if ((rc = own_batch(db, p, vendor, batch, &b, e)) != 0)
+	if ((rc = service_own_batch(db, p, true, vendor, batch, &b, e)) != 0)
 		goto out;
 	if (f == MANIFEST_JSON)
 		rc = dynbuf_addstr(out, "[\n");

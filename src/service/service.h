@@ -36,15 +36,15 @@ int service_authenticate(
     struct service *svc, const char *token, size_t len, struct principal *p, struct devid_error *e);
 
 /*
- * A vendor publishes a batch: body (len bytes) is {"descriptor":{JWS},"manifest":[entries]}. Every check
- * of manifest.h runs, then the batch and its devices are stored in one transaction with an
+ * A vendor publishes a batch: body (len bytes) is {"descriptor":{JWS},"manifest":[entries]}. Every
+ * check of manifest.h runs, then the batch and its devices are stored in one transaction with an
  * audit record: all or nothing. r receives the per-entry report (release it). Returns 0,
  * DEVID_EAUTH (not a vendor, or another vendor's batch), DEVID_EINVAL (rejected entries or
  * batch rules: see r), DEVID_ECONFLICT (the batch exists, or a chip is already stored in
  * another batch: see r).
  */
-int service_publish(struct service *svc, const struct principal *p, const uint8_t *body,
-    size_t len, struct manifest_report *r, struct devid_error *e);
+int service_publish(struct service *svc, const struct principal *p, const uint8_t *body, size_t len,
+    struct manifest_report *r, struct devid_error *e);
 
 /*
  * An OEM admin imports a vendor manifest (a JSON array of entries, no descriptor) as batch

@@ -1,0 +1,17 @@
+/*
+ * internal.h - what the files of src/service share and callers do not see.
+ */
+#ifndef DEVID_SERVICE_INTERNAL_H
+#define DEVID_SERVICE_INTERNAL_H
+
+#include "service/service.h"
+
+/*
+ * The caller's own batch: DEVID_ENOTFOUND for a missing batch and for another tenant's alike
+ * (no oracle). The caller must be an OEM reader (admin or operator), or an admin with
+ * admin_only; DEVID_EAUTH otherwise, naming what is needed.
+ */
+int service_own_batch(struct db *db, const struct principal *p, bool admin_only, const char *vendor,
+    const char *batch, struct batch_rec *b, struct devid_error *e);
+
+#endif
