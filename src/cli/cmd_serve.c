@@ -3,8 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "connectors/connector.h"
 #include "http/api.h"
 #include "http/server.h"
 #include "lib/log.h"
@@ -19,20 +22,44 @@
 
 static const char serve_usage[] =
     "usage: devid serve --db URL [--listen ADDR:PORT] [--threads N] [--max-body BYTES]\n"
-    "                   [--tls-cert PEM --tls-key PEM] [--log-level debug|info|warn|error]\n"
+    "                   [--tls-cert PEM --tls-key PEM] [--workers N]\n"
+    "                   [--log-level debug|info|warn|error]\n"
     "\n"
     "Serves the REST API (docs/api.md). --db defaults to $DEVID_DB; the schema is migrated\n"
     "at start. --listen defaults to 127.0.0.1:8443 (loopback: bind other addresses only with\n"
-    "TLS or behind a proxy). Stops cleanly on SIGINT or SIGTERM.\n";
+    "TLS or behind a proxy). --workers (default 2) deliver provisioning jobs to product\n"
+    "clouds; several servers on one PostgreSQL share the jobs. Stops cleanly on SIGINT or\n"
+    "SIGTERM.\n";
 
 static struct http_server *running;
+static volatile sig_atomic_t stopping;
 
 static void
 on_signal(int sig)
 {
 	(void)sig;
+	stopping = 1;
 	if (running != NULL)
 		http_server_stop(running);
+}
+
+/* A delivery worker: works on due jobs, and looks again every second when none is due. */
+static void *
+outbox_worker(void *arg)
+{
+	struct service *svc = arg;
+	struct devid_error e;
+	int rc;
+
+	while (!stopping) {
+		devid_error_clear(&e);
+		if ((rc = service_outbox_step(svc, &e)) < 0)
+			log_warn("outbox step failed error=\"%s\"", e.msg);
+		if (rc != 1)
+			for (int i = 0; i < 10 && !stopping; i++)
+				usleep(100000);
+	}
+	return NULL;
 }
 
 int
@@ -46,6 +73,7 @@ cmd_serve(int argc, char **argv)
 		OPT_CERT,
 		OPT_KEY,
 		OPT_LOG,
+		OPT_WORKERS,
 		OPT_HELP
 	};
 	static const struct option opts[] = {
@@ -56,6 +84,7 @@ cmd_serve(int argc, char **argv)
 	    {"tls-cert", required_argument, NULL, OPT_CERT},
 	    {"tls-key", required_argument, NULL, OPT_KEY},
 	    {"log-level", required_argument, NULL, OPT_LOG},
+	    {"workers", required_argument, NULL, OPT_WORKERS},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -70,6 +99,8 @@ cmd_serve(int argc, char **argv)
 	struct http_server *srv = NULL;
 	const char *db = getenv("DEVID_DB");
 	enum log_level level;
+	pthread_t workers[16];
+	int nworkers = 0, want_workers = 2;
 	char *end;
 	int c, rc = 1;
 
@@ -103,6 +134,13 @@ cmd_serve(int argc, char **argv)
 			break;
 		case OPT_KEY:
 			ho.tls_key = optarg;
+			break;
+		case OPT_WORKERS:
+			want_workers = (int)strtol(optarg, &end, 10);
+			if (*end != '\0' || want_workers < 0 || want_workers > 16) {
+				fprintf(stderr, "devid serve: --workers is 0 to 16\n");
+				return EXIT_USAGE;
+			}
 			break;
 		case OPT_LOG:
 			if (log_level_parse(optarg, &level) != 0) {
@@ -140,6 +178,7 @@ cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	ho.metrics = m;
+	svc.prov = connectors_provisioner();
 	if ((api = api_new(&svc, m, &e)) == NULL)
 		goto fail;
 	ho.handler = api_handle;
@@ -154,6 +193,10 @@ cmd_serve(int argc, char **argv)
 	    http_server_address(srv));
 	fflush(stdout);
 	log_info("serve started listen=%s threads=%u", http_server_address(srv), ho.threads);
+	for (; nworkers < (int)(sizeof(workers) / sizeof(workers[0])) && nworkers < want_workers;
+	     nworkers++)
+		if (pthread_create(&workers[nworkers], NULL, outbox_worker, &svc) != 0)
+			break;
 	if (http_server_run(srv) != 0) {
 		fprintf(stderr, "devid serve: the server could not run\n");
 		goto out;
@@ -164,6 +207,9 @@ cmd_serve(int argc, char **argv)
 fail:
 	fprintf(stderr, "devid serve: %s\n", e.msg);
 out:
+	stopping = 1;
+	for (int i = 0; i < nworkers; i++)
+		pthread_join(workers[i], NULL);
 	running = NULL;
 	http_server_free(srv);
 	api_free(api);

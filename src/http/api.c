@@ -417,6 +417,125 @@ HANDLER(h_audit)
 	json_decref(j);
 }
 
+HANDLER(h_connectors)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	json_t *j = NULL;
+	int rc;
+
+	AUTH(a, p);
+	devid_error_clear(&e);
+	if ((rc = service_connectors(a->svc, &p, &j, &e)) != 0)
+		api_fail(resp, rc, &e, NULL);
+	else
+		http_json(resp, 200, j);
+	json_decref(j);
+}
+
+HANDLER(h_connector_get)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	json_t *j = NULL;
+	int rc;
+
+	AUTH(a, p);
+	devid_error_clear(&e);
+	if ((rc = service_connector_get(a->svc, &p, http_request_param(req, "name"), &j, &e)) != 0)
+		api_fail(resp, rc, &e, NULL);
+	else
+		http_json(resp, 200, j);
+	json_decref(j);
+}
+
+/* POST /connectors (name in the body) and PUT /connectors/{name} */
+HANDLER(h_connector_put)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	const char *name = http_request_param(req, "name");
+	char cname[MAX_NAME_LEN + 2];
+	json_t *body, *j = NULL;
+	bool created;
+	int rc;
+
+	AUTH(a, p);
+	if ((body = body_json(req, resp)) == NULL)
+		return;
+	devid_error_clear(&e);
+	if (name == NULL)
+		name = json_string_value(json_object_get(body, "name"));
+	snprintf(cname, sizeof(cname), "%s", name != NULL ? name : "");
+	name = cname;
+	json_object_del(body, "name");
+	rc = service_connector_put(a->svc, &p, name, body, &created, &e);
+	if (rc == 0)
+		rc = service_connector_get(a->svc, &p, name, &j, &e);
+	if (rc != 0)
+		api_fail(resp, rc, &e, NULL);
+	else
+		http_json(resp, created ? 201 : 200, j);
+	json_decref(j);
+	json_decref(body);
+}
+
+HANDLER(h_connector_delete)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	json_t *j;
+	int rc;
+
+	AUTH(a, p);
+	devid_error_clear(&e);
+	if ((rc = service_connector_delete(a->svc, &p, http_request_param(req, "name"), &e)) != 0) {
+		api_fail(resp, rc, &e, NULL);
+		return;
+	}
+	j = json_pack("{s:b}", "deleted", 1);
+	http_json(resp, 200, j);
+	json_decref(j);
+}
+
+HANDLER(h_provision)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	json_t *body, *j = NULL;
+	int rc;
+
+	AUTH(a, p);
+	if ((body = body_json(req, resp)) == NULL)
+		return;
+	devid_error_clear(&e);
+	if ((rc = service_provision(a->svc, &p, body, &j, &e)) != 0)
+		api_fail(resp, rc, &e, NULL);
+	else
+		http_json(resp, 202, j);
+	json_decref(j);
+	json_decref(body);
+}
+
+HANDLER(h_jobs)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	const char *state = http_request_query(req, "state");
+	json_t *j = NULL;
+	int rc;
+
+	AUTH(a, p);
+	devid_error_clear(&e);
+	if (state != NULL && *state == '\0')
+		state = NULL;
+	if ((rc = service_jobs(a->svc, &p, state, &j, &e)) != 0)
+		api_fail(resp, rc, &e, NULL);
+	else
+		http_json(resp, 200, j);
+	json_decref(j);
+}
+
 struct api *
 api_new(struct service *svc, struct metrics *m, struct devid_error *e)
 {
@@ -436,6 +555,13 @@ api_new(struct service *svc, struct metrics *m, struct devid_error *e)
 	    {"GET", "/api/v1/devices/{udid}", h_device},
 	    {"POST", "/api/v1/devices/{udid}/revoke", h_revoke},
 	    {"GET", "/api/v1/audit", h_audit},
+	    {"GET", "/api/v1/connectors", h_connectors},
+	    {"POST", "/api/v1/connectors", h_connector_put},
+	    {"GET", "/api/v1/connectors/{name}", h_connector_get},
+	    {"PUT", "/api/v1/connectors/{name}", h_connector_put},
+	    {"DELETE", "/api/v1/connectors/{name}", h_connector_delete},
+	    {"POST", "/api/v1/provision", h_provision},
+	    {"GET", "/api/v1/jobs", h_jobs},
 	};
 	struct api *a;
 

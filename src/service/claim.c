@@ -112,6 +112,9 @@ service_claim(struct service *svc, const struct principal *p, const char *addr, 
 	if ((rc = audit_append(
 		 db, p->tenant.id, p->tenant.name, "batch.claim", object, detail, e)) != 0)
 		goto rollback;
+	/* auto mode: the deliveries are written with the claim, so none can be lost */
+	if ((rc = provision_enqueue(db, p->tenant.id, true, false, b->id, NULL, b->count, e)) != 0)
+		goto rollback;
 	if ((rc = db_commit(db, e)) != 0)
 		goto out;
 	b->owner_id = p->tenant.id;
@@ -176,7 +179,10 @@ service_release(struct service *svc, const struct principal *p, const char *vend
 		goto rollback;
 	snprintf(object, sizeof(object), "%s/%s", vendor, batch);
 	detail = json_pack("{s:s}", "batch", object);
+	/* release stops every push of the batch and takes its devices out of the clouds */
 	if ((rc = store_batch_release(db, b.id, e)) != 0 ||
+	    (rc = store_job_cancel_batch(db, b.id, e)) != 0 ||
+	    (rc = provision_enqueue(db, p->tenant.id, false, true, b.id, NULL, b.count, e)) != 0 ||
 	    (rc = audit_append(
 		 db, p->tenant.id, p->tenant.name, "batch.release", object, detail, e)) != 0)
 		goto rollback;

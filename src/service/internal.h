@@ -14,4 +14,11 @@
 int service_own_batch(struct db *db, const struct principal *p, bool admin_only, const char *vendor,
     const char *batch, struct batch_rec *b, struct devid_error *e);
 
+/*
+ * Writes delivery jobs inside the caller's transaction: for every connector of the tenant
+ * (only the auto ones with auto_only), one job for a batch (batch_id) or a device (udid).
+ */
+int provision_enqueue(struct db *db, int64_t tenant_id, bool auto_only, bool remove,
+    int64_t batch_id, const char *udid, int64_t total, struct devid_error *e);
+
 #endif

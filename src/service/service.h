@@ -14,11 +14,14 @@
 #include "store/store.h"
 
 struct ratelimit;
+struct provisioner;
 
 struct service {
 	struct store *store;
 	int verify_threads; /* threads verifying one batch (>= 1) */
 	struct ratelimit *claim_limit; /* claims per token and per address; NULL: no limit */
+	const struct provisioner *prov; /* product-cloud connectors; NULL: none configured */
+	int max_attempts; /* deliveries of a chunk before its job is dead; 0: 10 */
 };
 
 /* The authenticated caller of a request. */
@@ -107,6 +110,61 @@ const char *manifest_format_type(enum manifest_format f); /* a media type */
  */
 int service_manifest(struct service *svc, const struct principal *p, const char *vendor,
     const char *batch, enum manifest_format f, struct dynbuf *out, struct devid_error *e);
+
+/* --- provisioning into product clouds ----------------------------------------------------- */
+
+#define PUSH_CHUNK 1000 /* devices per delivery */
+
+/* One device of a delivery (borrowed for the length of the call). */
+struct delivery_device {
+	const char *udid, *serial, *batch;
+	const uint8_t *cert_der;
+	size_t cert_len;
+};
+
+/* "Deliver these devices to this cloud": all a connector sees. */
+struct delivery {
+	const char *event_id; /* the same for every retry of this chunk: receivers apply it once */
+	bool remove;
+	const char *tenant;
+	const struct delivery_device *devices;
+	size_t n;
+};
+
+/* The connectors, implemented by src/connectors and wired by src/cli. */
+struct provisioner {
+	/* 0 if type is known and config (a JSON object) is complete for it. */
+	int (*validate)(const char *type, const json_t *config, struct devid_error *e);
+	/* config as it may be shown: secrets left out. New reference. */
+	json_t *(*redact)(const char *type, const json_t *config);
+	/* 0 when the cloud took the whole chunk. */
+	int (*deliver)(const char *type, const json_t *config, const struct delivery *d,
+	    struct devid_error *e);
+};
+
+/* An OEM admin creates or replaces a connector: {"type","mode":"auto"|"manual","config"}. */
+int service_connector_put(struct service *svc, const struct principal *p, const char *name,
+    const json_t *body, bool *created, struct devid_error *e);
+/* One or all connectors, secrets left out. */
+int service_connector_get(struct service *svc, const struct principal *p, const char *name,
+    json_t **out, struct devid_error *e);
+int service_connectors(
+    struct service *svc, const struct principal *p, json_t **out, struct devid_error *e);
+int service_connector_delete(
+    struct service *svc, const struct principal *p, const char *name, struct devid_error *e);
+/* Manual trigger: {"connector":NAME, "batch":"V/B"} or {"connector":NAME, "devices":[udid]}. */
+int service_provision(struct service *svc, const struct principal *p, const json_t *body,
+    json_t **out, struct devid_error *e);
+/* The tenant's jobs: {"jobs":[{id,connector,action,batch|udid,state,delivered,total,…}]}. */
+int service_jobs(struct service *svc, const struct principal *p, const char *state, json_t **out,
+    struct devid_error *e);
+
+/*
+ * One step of a delivery worker: takes a due job, delivers its next chunk, records the
+ * outcome (retry with capped exponential backoff and jitter; dead after max_attempts).
+ * Returns 1 when it worked on a job, 0 when none was due, or a DEVID_E* code.
+ */
+int service_outbox_step(struct service *svc, struct devid_error *e);
 
 /*
  * Appends a record to a tenant's audit chain inside the caller's transaction:

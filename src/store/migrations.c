@@ -82,8 +82,43 @@ static const char *const v1[] = {
     NULL,
 };
 
+/* provisioning: product-cloud connectors and the outbox of delivery jobs */
+static const char *const v2[] = {
+    "CREATE TABLE connectors ("
+    " id @ID@,"
+    " tenant_id BIGINT NOT NULL REFERENCES tenants (id),"
+    " name TEXT NOT NULL,"
+    " type TEXT NOT NULL,"
+    " mode TEXT NOT NULL CHECK (mode IN ('auto', 'manual')),"
+    " config TEXT NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " UNIQUE (tenant_id, name))",
+
+    "CREATE TABLE jobs ("
+    " id @ID@,"
+    " tenant_id BIGINT NOT NULL REFERENCES tenants (id),"
+    " connector_id BIGINT NOT NULL REFERENCES connectors (id) ON DELETE CASCADE,"
+    " action TEXT NOT NULL CHECK (action IN ('add', 'remove')),"
+    " batch_id BIGINT REFERENCES batches (id),"
+    " udid TEXT,"
+    " state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'dead')),"
+    " attempts BIGINT NOT NULL DEFAULT 0,"
+    " next_at BIGINT NOT NULL,"
+    " cursor BIGINT NOT NULL DEFAULT 0,"
+    " delivered BIGINT NOT NULL DEFAULT 0,"
+    " total BIGINT NOT NULL,"
+    " last_error TEXT,"
+    " created_at BIGINT NOT NULL,"
+    " updated_at BIGINT NOT NULL)",
+
+    "CREATE INDEX jobs_due ON jobs (state, next_at)",
+
+    NULL,
+};
+
 static const struct migration migrations[] = {
     {1, v1},
+    {2, v2},
 };
 
 static int

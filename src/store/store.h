@@ -152,6 +152,68 @@ int store_batch_list(struct db *db, int64_t owner_id, int64_t after, size_t limi
 int store_manifest_page(struct db *db, int64_t batch_id, int64_t after, size_t limit,
     struct db_rows **rows, struct devid_error *e);
 
+/* --- provisioning ---------------------------------------------------------------------- */
+
+struct connector_rec {
+	int64_t id, tenant_id;
+	char name[MAX_NAME_LEN + 1];
+	char type[32];
+	bool auto_mode;
+	char *config; /* JSON, owned: connector_rec_release */
+};
+
+void connector_rec_release(struct connector_rec *c);
+/* Creates or replaces a tenant's connector; *created tells which. */
+int store_connector_put(struct db *db, int64_t tenant_id, const char *name, const char *type,
+    bool auto_mode, const char *config, bool *created, struct devid_error *e);
+int store_connector_get(struct db *db, int64_t tenant_id, const char *name, struct connector_rec *c,
+    struct devid_error *e);
+/* A tenant's connectors (only the auto ones with auto_only), by name; free with _list_free. */
+int store_connector_list(struct db *db, int64_t tenant_id, bool auto_only,
+    struct connector_rec **out, size_t *n, struct devid_error *e);
+void store_connector_list_free(struct connector_rec *c, size_t n);
+int store_connector_delete(
+    struct db *db, int64_t tenant_id, const char *name, struct devid_error *e);
+
+struct job_rec {
+	int64_t id, tenant_id, connector_id;
+	char connector[MAX_NAME_LEN + 1];
+	bool remove;
+	int64_t batch_id; /* 0: a single device */
+	char udid[UDID_HEX_LEN_MAX + 1];
+	char state[8]; /* pending, done, dead */
+	int64_t attempts, next_at, cursor, delivered, total;
+	char last_error[256];
+};
+
+/* A new pending job, due now: a whole batch (batch_id) or one device (udid). */
+int store_job_add(struct db *db, int64_t tenant_id, int64_t connector_id, bool remove,
+    int64_t batch_id, const char *udid, int64_t total, struct devid_error *e);
+/*
+ * Takes the oldest due pending job for lease seconds (another worker, here or on another
+ * server, will not take it meanwhile; if this one dies, the job is due again after the
+ * lease). DEVID_ENOTFOUND when none is due.
+ */
+int store_job_lease(
+    struct db *db, int64_t now, int64_t lease, struct job_rec *j, struct devid_error *e);
+/* A chunk was delivered: the job moves on to cursor (done when nothing is left). */
+int store_job_progress(
+    struct db *db, int64_t id, int64_t cursor, int64_t delivered, bool done, struct devid_error *e);
+/* A delivery failed: the next attempt at next_at, or dead. */
+int store_job_fail(struct db *db, int64_t id, int64_t attempts, int64_t next_at, bool dead,
+    const char *error, struct devid_error *e);
+/* Stops the pending add jobs of a batch (it was released): they end dead, "released". */
+int store_job_cancel_batch(struct db *db, int64_t batch_id, struct devid_error *e);
+/* A tenant's jobs, newest first (state NULL: all), at most limit. */
+int store_job_list(struct db *db, int64_t tenant_id, const char *state, size_t limit,
+    struct job_rec **out, size_t *n, struct devid_error *e);
+/*
+ * The devices a job delivers next, by id after `after`: columns id, udid, serial, cert (DER),
+ * batch name; a batch's active devices (all of them for a remove), or the one device.
+ */
+int store_job_devices(struct db *db, const struct job_rec *j, int64_t after, size_t limit,
+    struct db_rows **rows, struct devid_error *e);
+
 struct audit_rec {
 	int64_t tenant_id;
 	int64_t seq;

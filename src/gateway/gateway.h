@@ -1,0 +1,172 @@
+/*
+ * gateway.h - `devid gateway`, the reference product cloud (docs/gateway.md).
+ *
+ * Three parts, one file each:
+ *   events.c   the webhook's event body and signature: pure functions of outside bytes
+ *   acl.c      the ACL and the applied events in SQLite (through src/store/db.h)
+ *   gateway.c  the two servers: the device port (mutual TLS, admission by UDID) and the
+ *              admin port (POST /devid/events, GET /devid/acl)
+ *
+ * The device's identity is its UDID: the lowercase hex SHA-256 of its certificate's
+ * SubjectPublicKeyInfo (x509_udid), so a birth certificate and a later operational
+ * certificate of the same key are the same device.
+ */
+#ifndef DEVID_GATEWAY_H
+#define DEVID_GATEWAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "lib/error.h"
+#include "lib/limits.h"
+#include "lib/x509.h"
+
+/*
+ * Limits on the gateway's outside input. They belong beside the others in src/lib/limits.h;
+ * they live here because src/gateway owns no file outside its folder.
+ */
+/* devices in one event: the push chunk size of devid's outbox */
+#define GATEWAY_MAX_DEVICES 1000
+/* an event id: [A-Za-z0-9._:-]{1,128} */
+#define GATEWAY_MAX_EVENT_ID_LEN 128
+/* one device's certificate as PEM text (a P-256 birth certificate is about 1 KiB) */
+#define GATEWAY_MAX_CERT_PEM 16384
+/* the body of POST /devid/events: 1,000 devices of a few KiB each; over it the answer is 413 */
+#define GATEWAY_MAX_EVENT_BODY ((size_t)8 << 20)
+/* the shared secret, in bytes: at least 16 (guessing must be hopeless), at most 1024 */
+#define GATEWAY_MIN_SECRET_LEN 16
+#define GATEWAY_MAX_SECRET_LEN 1024
+/* trust anchor files given with --trust */
+#define GATEWAY_MAX_TRUST_FILES 32
+
+/* --- events.c: the webhook contract ---------------------------------------------------- */
+
+enum gateway_action { GATEWAY_ADD, GATEWAY_REMOVE };
+
+struct gateway_device {
+	char udid[UDID_HEX_LEN + 1]; /* 64 lowercase hex, the UDID of certificate */
+	char serial[MAX_SERIAL_LEN + 1]; /* 1 to 64 bytes of UTF-8, no control character */
+	char batch[MAX_NAME_LEN + 1]; /* [A-Z0-9.-]{1,64} */
+	char *certificate; /* the PEM text as received, NUL-terminated; owned by the event */
+	size_t certificate_len;
+};
+
+struct gateway_event {
+	char id[GATEWAY_MAX_EVENT_ID_LEN + 1];
+	enum gateway_action action;
+	char tenant[MAX_NAME_LEN + 1]; /* [A-Z0-9.-]{1,64}, devid's tenant names */
+	size_t ndevices; /* 1 to GATEWAY_MAX_DEVICES */
+	struct gateway_device *devices; /* ndevices of them, no UDID twice */
+};
+
+/*
+ * Parses exactly p[0..len) (not NUL-terminated) as one event:
+ *   {"event":"<id>","action":"add"|"remove","tenant":"<T>",
+ *    "devices":[{"udid":"<hex>","serial":"<S>","batch":"<B>","certificate":"<PEM>"}, ...]}
+ * Strict: duplicate keys, unknown members, a wrong type or length, a UDID that is not the
+ * certificate's, a PEM that is not exactly one certificate and a UDID given twice are all
+ * rejected, with a message naming the field (and the device's index). On success *out is a
+ * new event (gateway_event_free); on failure *out is NULL and e says why (DEVID_EINVAL, or
+ * DEVID_ELIMIT for a body over GATEWAY_MAX_EVENT_BODY).
+ */
+int gateway_event_parse(
+    const uint8_t *p, size_t len, struct gateway_event **out, struct devid_error *e);
+/* Frees an event; accepts NULL. */
+void gateway_event_free(struct gateway_event *ev);
+
+/* True if s[0..n) is an event id: [A-Za-z0-9._:-]{1,GATEWAY_MAX_EVENT_ID_LEN}. */
+bool gateway_event_id_valid(const char *s, size_t n);
+/* "add" or "remove". */
+const char *gateway_action_name(enum gateway_action a);
+
+/*
+ * Checks an X-Devid-Signature header value, "sha256=<64 hex>", against HMAC-SHA256(secret,
+ * body[0..len)), comparing the MACs in constant time. Returns 0 when it matches; DEVID_EAUTH
+ * when the header is missing (NULL), malformed or wrong, with e saying which of the three
+ * (never the expected value). Runs before the body is parsed.
+ */
+int gateway_signature_verify(const uint8_t *secret, size_t secret_len, const uint8_t *body,
+    size_t len, const char *header, struct devid_error *e);
+
+/* --- acl.c: the ACL in SQLite ---------------------------------------------------------- */
+
+struct acl;
+
+enum acl_state { ACL_ABSENT, ACL_ACTIVE, ACL_REMOVED };
+
+/* What applying one event did. */
+struct acl_result {
+	bool duplicate; /* the event id was applied before: nothing changed */
+	size_t changed; /* devices whose row was written */
+	size_t skipped; /* remove only: devices that belong to another tenant (left alone) */
+};
+
+/*
+ * Opens (creating) the SQLite database at path with nconns connections (1 to 64), one per
+ * thread that may use the ACL at once, and creates the schema if it is not there. WAL mode.
+ */
+int acl_open(const char *path, unsigned nconns, struct acl **out, struct devid_error *e);
+/* Closes every connection; accepts NULL. Not while another thread uses the ACL. */
+void acl_close(struct acl *acl);
+
+/* The state of a UDID (64 lowercase hex). Thread-safe. */
+int acl_lookup(struct acl *acl, const char *udid, enum acl_state *state, struct devid_error *e);
+
+/*
+ * Applies an event once, in one transaction with its record in the events table:
+ *   add:    each device becomes active for the event's tenant (inserted, or updated and
+ *           re-activated: a transfer or a re-provisioning);
+ *   remove: each device of the event's tenant becomes removed; a device not on the ACL is
+ *           recorded as removed (so a late add must come as a new event to re-admit it); a
+ *           device that belongs to another tenant is left alone and counted in skipped.
+ * An event id seen before changes nothing and sets r->duplicate. Thread-safe.
+ */
+int acl_apply(struct acl *acl, const struct gateway_event *ev, struct acl_result *r,
+    struct devid_error *e);
+
+/*
+ * The whole ACL ordered by UDID: {"devices":[{"udid","serial","batch","tenant","state"}]},
+ * state "active" or "removed". *out is a new reference (json_decref). Thread-safe.
+ */
+int acl_list(struct acl *acl, json_t **out, struct devid_error *e);
+
+/* --- gateway.c: the two servers -------------------------------------------------------- */
+
+struct gateway_opts {
+	const char *listen; /* device port, "ADDR:PORT"; NULL: "127.0.0.1:9443" */
+	const char *admin_listen; /* admin port; NULL: "127.0.0.1:9080" */
+	const char *tls_cert; /* the device port's PEM chain, leaf first (required) */
+	const char *tls_key; /* its PEM private key (required) */
+	const char *const *trust; /* PEM files of trust anchors (vendor roots, CAs) */
+	size_t ntrust; /* 1 to GATEWAY_MAX_TRUST_FILES */
+	const uint8_t *secret; /* the webhook's shared secret (copied) */
+	size_t secret_len; /* GATEWAY_MIN_SECRET_LEN to GATEWAY_MAX_SECRET_LEN */
+	const char *db_path; /* the SQLite file of the ACL (created if absent) */
+	unsigned threads; /* device port worker threads; 0: the HTTP default */
+	unsigned admin_threads; /* admin port worker threads; 0: 2 */
+};
+
+struct gateway;
+
+/*
+ * Loads the trust anchors, opens the ACL, and binds both ports (a port 0 is resolved at
+ * once). Returns NULL with e set on any failure; nothing is left open.
+ */
+struct gateway *gateway_new(const struct gateway_opts *o, struct devid_error *e);
+/* "ADDR:PORT" as bound, for each port; borrowed. */
+const char *gateway_device_address(const struct gateway *g);
+const char *gateway_admin_address(const struct gateway *g);
+/*
+ * Serves both ports until gateway_stop (the admin port on a thread of its own, which takes
+ * no asynchronous signals). Returns 0, or a DEVID_E* code when a server could not run.
+ */
+int gateway_run(struct gateway *g);
+/* Asks both servers to stop. Async-signal-safe. */
+void gateway_stop(struct gateway *g);
+/* Frees everything, wiping the secret; accepts NULL. Not while gateway_run runs. */
+void gateway_free(struct gateway *g);
+
+#endif

@@ -1,0 +1,368 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "lib/claim.h"
+#include "lib/json.h"
+#include "service/internal.h"
+#include "lib/banned.h"
+
+#define JOB_LEASE_SECS 120 /* a worker that dies gives its job back after this */
+#define BACKOFF_BASE_SECS 2 /* first retry after about 2 s ... */
+#define BACKOFF_CAP_SECS 300 /* ... doubling up to 5 minutes */
+#define DEFAULT_MAX_ATTEMPTS 10
+#define JOBS_LIST_MAX 200
+
+static bool
+is_admin(const struct principal *p)
+{
+	return p->tenant.kind == TENANT_OEM && p->role == ROLE_ADMIN;
+}
+
+int
+provision_enqueue(struct db *db, int64_t tenant_id, bool auto_only, bool remove, int64_t batch_id,
+    const char *udid, int64_t total, struct devid_error *e)
+{
+	struct connector_rec *c = NULL;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = store_connector_list(db, tenant_id, auto_only, &c, &n, e)) != 0)
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = store_job_add(db, tenant_id, c[i].id, remove, batch_id, udid, total, e);
+	store_connector_list_free(c, n);
+	return rc;
+}
+
+int
+service_connector_put(struct service *svc, const struct principal *p, const char *name,
+    const json_t *body, bool *created, struct devid_error *e)
+{
+	const char *type, *mode;
+	json_t *config, *detail = NULL;
+	char *text = NULL;
+	struct db *db;
+	int rc;
+
+	*created = false;
+	if (!is_admin(p))
+		return devid_error_set(e, DEVID_EAUTH, "only an OEM admin configures connectors");
+	if (name == NULL || !claim_name_valid(name, strlen(name)))
+		return devid_error_set(e, DEVID_EINVAL, "connector names match [A-Z0-9.-]{1,64}");
+	if (!json_is_object(body) ||
+	    json_get_str(body, "type", 1, 31, true, &type, NULL, "connector", e) != 0 ||
+	    json_get_str(body, "mode", 1, 8, true, &mode, NULL, "connector", e) != 0 ||
+	    json_get_obj(body, "config", true, &config, "connector", e) != 0)
+		return devid_error_set(e, DEVID_EINVAL,
+		    "body must be {\"type\":…,\"mode\":\"auto\"|\"manual\",\"config\":{…}}");
+	if (strcmp(mode, "auto") != 0 && strcmp(mode, "manual") != 0)
+		return devid_error_set(e, DEVID_EINVAL, "mode is auto or manual");
+	if (svc->prov == NULL)
+		return devid_error_set(e, DEVID_EINVAL, "no connector types are available");
+	if ((rc = svc->prov->validate(type, config, e)) != 0)
+		return rc;
+	if ((text = json_dump_compact(config)) == NULL ||
+	    (detail = json_pack("{s:s, s:s}", "type", type, "mode", mode)) == NULL) {
+		free(text);
+		return devid_error_set(e, DEVID_ENOMEM, "out of memory");
+	}
+	db = store_acquire(svc->store);
+	if ((rc = db_begin(db, e)) == 0) {
+		if ((rc = store_connector_put(
+			 db, p->tenant.id, name, type, mode[0] == 'a', text, created, e)) != 0 ||
+		    (rc = audit_append(
+			 db, p->tenant.id, p->tenant.name, "connector.put", name, detail, e)) != 0)
+			db_rollback(db);
+		else
+			rc = db_commit(db, e);
+	}
+	store_release(svc->store, db);
+	json_decref(detail);
+	OPENSSL_cleanse(text, strlen(text));
+	free(text);
+	return rc;
+}
+
+static json_t *
+connector_json(const struct service *svc, const struct connector_rec *c)
+{
+	json_t *config = json_loads(c->config, 0, NULL), *shown;
+
+	shown = svc->prov != NULL && config != NULL ? svc->prov->redact(c->type, config)
+						    : json_object();
+	json_decref(config);
+	return json_pack("{s:s, s:s, s:s, s:o}", "name", c->name, "type", c->type, "mode",
+	    c->auto_mode ? "auto" : "manual", "config", shown ? shown : json_object());
+}
+
+int
+service_connector_get(struct service *svc, const struct principal *p, const char *name,
+    json_t **out, struct devid_error *e)
+{
+	struct connector_rec c;
+	struct db *db;
+	int rc;
+
+	*out = NULL;
+	if (!is_admin(p))
+		return devid_error_set(e, DEVID_EAUTH, "only an OEM admin reads connectors");
+	db = store_acquire(svc->store);
+	rc = store_connector_get(db, p->tenant.id, name, &c, e);
+	store_release(svc->store, db);
+	if (rc == 0) {
+		*out = connector_json(svc, &c);
+		connector_rec_release(&c);
+	}
+	return rc;
+}
+
+int
+service_connectors(
+    struct service *svc, const struct principal *p, json_t **out, struct devid_error *e)
+{
+	struct connector_rec *c = NULL;
+	struct db *db;
+	json_t *items;
+	size_t n = 0;
+	int rc;
+
+	*out = NULL;
+	if (!is_admin(p))
+		return devid_error_set(e, DEVID_EAUTH, "only an OEM admin reads connectors");
+	db = store_acquire(svc->store);
+	rc = store_connector_list(db, p->tenant.id, false, &c, &n, e);
+	store_release(svc->store, db);
+	if (rc != 0)
+		return rc;
+	items = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(items, connector_json(svc, &c[i]));
+	store_connector_list_free(c, n);
+	*out = json_pack("{s:o}", "connectors", items);
+	return 0;
+}
+
+int
+service_connector_delete(
+    struct service *svc, const struct principal *p, const char *name, struct devid_error *e)
+{
+	json_t *detail = json_object();
+	struct db *db;
+	int rc;
+
+	if (!is_admin(p)) {
+		json_decref(detail);
+		return devid_error_set(e, DEVID_EAUTH, "only an OEM admin deletes connectors");
+	}
+	db = store_acquire(svc->store);
+	if ((rc = db_begin(db, e)) == 0) {
+		if ((rc = store_connector_delete(db, p->tenant.id, name, e)) != 0 ||
+		    (rc = audit_append(db, p->tenant.id, p->tenant.name, "connector.delete", name,
+			 detail, e)) != 0)
+			db_rollback(db);
+		else
+			rc = db_commit(db, e);
+	}
+	store_release(svc->store, db);
+	json_decref(detail);
+	return rc;
+}
+
+int
+service_provision(struct service *svc, const struct principal *p, const json_t *body, json_t **out,
+    struct devid_error *e)
+{
+	char vendor[MAX_NAME_LEN + 1], batch[MAX_NAME_LEN + 1];
+	const char *cname, *bname = NULL, *slash;
+	json_t *devices = json_object_get(body, "devices"), *v;
+	struct connector_rec c;
+	struct batch_rec b;
+	struct device_rec d;
+	struct db *db;
+	size_t i, jobs = 0;
+	int rc;
+
+	*out = NULL;
+	if (!is_admin(p))
+		return devid_error_set(e, DEVID_EAUTH, "only an OEM admin triggers provisioning");
+	if (!json_is_object(body) ||
+	    json_get_str(body, "connector", 1, MAX_NAME_LEN, true, &cname, NULL, "provision", e) !=
+		0 ||
+	    (json_get_str(body, "batch", 3, 2 * MAX_NAME_LEN + 1, false, &bname, NULL, "provision",
+		 e) == DEVID_ENOTFOUND) == (devices == NULL))
+		return devid_error_set(e, DEVID_EINVAL,
+		    "body must be {\"connector\":NAME,\"batch\":\"V/B\"} or "
+		    "{…,\"devices\":[udid…]}");
+	if (devices != NULL &&
+	    (!json_is_array(devices) || json_array_size(devices) == 0 ||
+		json_array_size(devices) > PUSH_CHUNK))
+		return devid_error_set(
+		    e, DEVID_EINVAL, "devices is a list of 1 to %d UDIDs", PUSH_CHUNK);
+	db = store_acquire(svc->store);
+	if ((rc = db_begin(db, e)) != 0)
+		goto out;
+	if ((rc = store_connector_get(db, p->tenant.id, cname, &c, e)) != 0)
+		goto rollback;
+	connector_rec_release(&c);
+	if (bname != NULL) {
+		if ((slash = strchr(bname, '/')) == NULL || slash == bname ||
+		    (size_t)(slash - bname) > MAX_NAME_LEN || strlen(slash + 1) > MAX_NAME_LEN) {
+			rc = devid_error_set(e, DEVID_EINVAL, "batch is VENDOR/BATCH");
+			goto rollback;
+		}
+		snprintf(vendor, sizeof(vendor), "%.*s", (int)(slash - bname), bname);
+		snprintf(batch, sizeof(batch), "%s", slash + 1);
+		if ((rc = service_own_batch(db, p, true, vendor, batch, &b, e)) != 0 ||
+		    (rc = store_job_add(db, p->tenant.id, c.id, false, b.id, NULL, b.count, e)) !=
+			0)
+			goto rollback;
+		jobs = 1;
+	} else {
+		json_array_foreach(devices, i, v)
+		{
+			if (!json_is_string(v) ||
+			    (rc = store_device_get(
+				 db, p->tenant.id, json_string_value(v), &d, e)) != 0) {
+				rc =
+				    rc ? rc : devid_error_set(e, DEVID_EINVAL, "devices are UDIDs");
+				goto rollback;
+			}
+			if ((rc = store_job_add(db, p->tenant.id, c.id, false, 0, d.udid, 1, e)) !=
+			    0)
+				goto rollback;
+			jobs++;
+		}
+	}
+	if ((rc = db_commit(db, e)) == 0)
+		*out = json_pack("{s:s, s:I}", "connector", cname, "jobs", (json_int_t)jobs);
+	goto out;
+rollback:
+	db_rollback(db);
+out:
+	store_release(svc->store, db);
+	return rc;
+}
+
+int
+service_jobs(struct service *svc, const struct principal *p, const char *state, json_t **out,
+    struct devid_error *e)
+{
+	struct job_rec *j = NULL;
+	struct db *db;
+	json_t *items;
+	size_t n = 0;
+	int rc;
+
+	*out = NULL;
+	if (p->tenant.kind != TENANT_OEM)
+		return devid_error_set(e, DEVID_EAUTH, "only an OEM token reads jobs");
+	if (state != NULL && strcmp(state, "pending") != 0 && strcmp(state, "done") != 0 &&
+	    strcmp(state, "dead") != 0)
+		return devid_error_set(e, DEVID_EINVAL, "state is pending, done or dead");
+	db = store_acquire(svc->store);
+	rc = store_job_list(db, p->tenant.id, state, JOBS_LIST_MAX, &j, &n, e);
+	store_release(svc->store, db);
+	if (rc != 0)
+		return rc;
+	items = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(items,
+		    json_pack("{s:I, s:s, s:s, s:s?, s:s, s:I, s:I, s:I, s:s?}", "id",
+			(json_int_t)j[i].id, "connector", j[i].connector, "action",
+			j[i].remove ? "remove" : "add", "udid", j[i].udid[0] ? j[i].udid : NULL,
+			"state", j[i].state, "delivered", (json_int_t)j[i].delivered, "total",
+			(json_int_t)j[i].total, "attempts", (json_int_t)j[i].attempts, "lastError",
+			j[i].last_error[0] ? j[i].last_error : NULL));
+	free(j);
+	*out = json_pack("{s:o}", "jobs", items);
+	return 0;
+}
+
+/* Seconds until the next attempt: BASE * 2^(attempts-1), capped, times 0.5 to 1.5. */
+static int64_t
+backoff(int64_t attempts)
+{
+	int64_t d = BACKOFF_BASE_SECS;
+	unsigned char r = 128;
+
+	for (int64_t i = 1; i < attempts && d < BACKOFF_CAP_SECS; i++)
+		d *= 2;
+	if (d > BACKOFF_CAP_SECS)
+		d = BACKOFF_CAP_SECS;
+	RAND_bytes(&r, 1);
+	return d / 2 + (d * r) / 255;
+}
+
+int
+service_outbox_step(struct service *svc, struct devid_error *e)
+{
+	struct delivery_device dev[PUSH_CHUNK];
+	struct delivery dl = {0};
+	struct connector_rec c = {0};
+	struct tenant t;
+	struct db_rows *r = NULL;
+	struct job_rec j;
+	struct devid_error de;
+	json_t *config = NULL;
+	char event[64];
+	struct db *db;
+	int64_t now = time(NULL), last;
+	size_t n = 0, len;
+	int rc, max = svc->max_attempts > 0 ? svc->max_attempts : DEFAULT_MAX_ATTEMPTS;
+
+	if (svc->prov == NULL)
+		return 0;
+	db = store_acquire(svc->store);
+	rc = store_job_lease(db, now, JOB_LEASE_SECS, &j, e);
+	if (rc == DEVID_ENOTFOUND) {
+		rc = 0;
+		goto out;
+	}
+	if (rc != 0)
+		goto out;
+	rc = DEVID_EINTERNAL;
+	if (store_tenant_by_id(db, j.tenant_id, &t, e) != 0 ||
+	    store_connector_get(db, j.tenant_id, j.connector, &c, e) != 0 ||
+	    (config = json_loads(c.config, 0, NULL)) == NULL ||
+	    store_job_devices(db, &j, j.cursor, PUSH_CHUNK, &r, e) != 0)
+		goto out;
+	n = db_rows_count(r);
+	if (n == 0) {
+		rc = store_job_progress(db, j.id, j.cursor, j.delivered, true, e);
+		goto worked;
+	}
+	for (size_t i = 0; i < n; i++) {
+		dev[i].udid = db_rows_text(r, i, 1, NULL);
+		dev[i].serial = db_rows_text(r, i, 2, NULL);
+		dev[i].cert_der = db_rows_blob(r, i, 3, &len);
+		dev[i].cert_len = len;
+		dev[i].batch = db_rows_text(r, i, 4, NULL);
+	}
+	last = db_rows_int(r, n - 1, 0);
+	/* the id names the job and the chunk: a retry carries the same one */
+	snprintf(event, sizeof(event), "devid-%lld-%lld", (long long)j.id, (long long)j.cursor);
+	dl = (struct delivery){
+	    .event_id = event, .remove = j.remove, .tenant = t.name, .devices = dev, .n = n};
+	devid_error_clear(&de);
+	if (svc->prov->deliver(c.type, config, &dl, &de) == 0) {
+		rc =
+		    store_job_progress(db, j.id, last, j.delivered + (int64_t)n, n < PUSH_CHUNK, e);
+	} else {
+		j.attempts++;
+		rc = store_job_fail(
+		    db, j.id, j.attempts, now + backoff(j.attempts), j.attempts >= max, de.msg, e);
+	}
+worked:
+	if (rc == 0)
+		rc = 1;
+out:
+	json_decref(config);
+	connector_rec_release(&c);
+	db_rows_free(r);
+	store_release(svc->store, db);
+	return rc;
+}

@@ -1,0 +1,127 @@
+#!/bin/sh
+# Provisioning through the outbox into a webhook receiver that checks the HMAC signature
+# (tests/integration/receiver.py): auto mode pushes on claim, manual mode only on trigger,
+# revoke and release push removals, a receiver that is down gets everything once it is back
+# (each event once), and the connector's secret is never shown again. SQLite.
+# Usage: provision.sh DEVID
+me=provision
+. "$(dirname "$0")/lib.sh"
+devid=${1:-}
+need_devid "$devid"
+need_tool curl curl
+need_tool /usr/bin/python3 python3
+make_tmp
+pids=""
+trap 'for p in $pids; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$tmp" || fail "cd"
+export DEVID_DB="sqlite:$tmp/devid.db"
+
+receiver() { # NAME SECRET [FAIL_FIRST]: starts a receiver, its URL in $rurl
+	/usr/bin/python3 "$here/receiver.py" "$2" "$tmp/$1.events" ${3:-} >"$tmp/$1.port" &
+	pids="$pids $!"
+	i=0
+	until [ -s "$tmp/$1.port" ]; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || fail "receiver $1 did not start"
+		sleep 0.1
+	done
+	rurl="http://127.0.0.1:$(cat "$tmp/$1.port")/devid/events"
+}
+
+api() { # METHOD PATH [BODY]: $status and body
+	if [ -n "${3:-}" ]; then
+		status=$(curl -sS -o body -w '%{http_code}' -X "$1" -H "Authorization: Bearer $A1" \
+		    -H 'Content-Type: application/json' --data-binary "$3" "$url$2")
+	else
+		status=$(curl -sS -o body -w '%{http_code}' -X "$1" -H "Authorization: Bearer $A1" "$url$2")
+	fi
+}
+
+# wait_events NAME COUNT: waits (up to 30 s) until NAME received COUNT events
+wait_events() {
+	i=0
+	while [ "$(cat "$tmp/$1.events" 2>/dev/null | wc -l)" -lt "$2" ]; do
+		i=$((i + 1))
+		[ $i -lt 300 ] || { api GET /api/v1/jobs; fail "$1: $2 events expected, jobs: $(cat body)"; }
+		sleep 0.1
+	done
+}
+
+"$devid" vendor init --dir v --vendor ACME >/dev/null || fail "init"
+for b in B1 B2; do
+	"$devid" vendor mint --dir v --batch $b --count 25 --out $b --keep-keys 1 --quiet >/dev/null || fail "mint"
+done
+"$devid" admin tenant add ACME --kind vendor >/dev/null
+"$devid" admin tenant add OEM1 --kind oem >/dev/null
+VT=$("$devid" admin token add ACME --role vendor)
+A1=$("$devid" admin token add OEM1 --role admin)
+"$devid" admin trust add --vendor ACME --root v/root.pem --signer v/signer.pem >/dev/null
+"$devid" serve --listen 127.0.0.1:0 >serve.out 2>serve.log &
+pids="$pids $!"
+i=0
+until grep -q 'listening on' serve.out 2>/dev/null; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || fail "serve did not start: $(cat serve.log)"
+	sleep 0.1
+done
+url=$(sed -n 's/.*listening on //p' serve.out)
+export DEVID_SERVER=$url
+for b in B1 B2; do
+	DEVID_TOKEN=$VT "$devid" vendor publish $b >/dev/null || fail "publish $b"
+done
+
+# two clouds: AUTO is down for its first 2 requests, MANUAL only gets what is triggered
+receiver auto "auto-secret-0123456789" 2
+api POST /api/v1/connectors "{\"name\":\"AUTO\",\"type\":\"webhook\",\"mode\":\"auto\",\"config\":{\"url\":\"$rurl\",\"secret\":\"auto-secret-0123456789\"}}"
+[ "$status" = 201 ] || fail "create AUTO: $status $(cat body)"
+grep -q 'auto-secret' body && fail "the connector's secret was echoed back"
+receiver manual "manual-secret-0123456789"
+api POST /api/v1/connectors "{\"name\":\"MANUAL\",\"type\":\"webhook\",\"mode\":\"manual\",\"config\":{\"url\":\"$rurl\",\"secret\":\"manual-secret-0123456789\"}}"
+[ "$status" = 201 ] || fail "create MANUAL: $status $(cat body)"
+api GET /api/v1/connectors
+grep -q 'secret-0123' body && fail "GET /connectors shows a secret"
+api POST /api/v1/connectors '{"name":"BAD","type":"webhook","mode":"auto","config":{"url":"ftp://x","secret":"0123456789abcdef"}}'
+[ "$status" = 400 ] || fail "a bad webhook URL was accepted ($status)"
+note "ok connectors: created, secrets never shown, bad config refused"
+
+# claim B1: AUTO gets its 25 devices once it is back up; MANUAL gets nothing
+DEVID_TOKEN=$A1 "$devid" claim "$(cat B1/claim.txt)" >/dev/null || fail "claim B1"
+wait_events auto 1
+/usr/bin/python3 - auto.events B1 <<'PY' || fail "the pushed event is not B1's 25 devices"
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+assert len(ev) == 1 and ev[0]["action"] == "add" and ev[0]["tenant"] == "OEM1", ev
+assert len(ev[0]["devices"]) == 25 and all(d["batch"] == sys.argv[2] for d in ev[0]["devices"])
+assert all(d["certificate"].startswith("-----BEGIN CERTIFICATE-----") for d in ev[0]["devices"])
+PY
+api GET '/api/v1/jobs?state=done'
+grep -q '"attempts": *0' body || true
+grep -q '"delivered": *25' body || fail "jobs: $(cat body)"
+[ ! -s manual.events ] || fail "a manual connector was pushed to on claim"
+note "ok auto mode: the claim reached the cloud after it came back (2 failures retried)"
+
+# manual: a claim pushes nothing; the trigger does
+DEVID_TOKEN=$A1 "$devid" claim "$(cat B2/claim.txt)" >/dev/null || fail "claim B2"
+wait_events auto 2
+[ ! -s manual.events ] || fail "MANUAL received a push without a trigger"
+api POST /api/v1/provision '{"connector":"MANUAL","batch":"ACME/B2"}'
+[ "$status" = 202 ] || fail "trigger: $status $(cat body)"
+wait_events manual 1
+grep -q '"B2"' manual.events || fail "MANUAL did not get B2"
+note "ok manual mode pushes only on trigger"
+
+# revoke: both clouds remove the device; release: B1's devices are removed
+udid=$(ls B1/chips/*.pem | head -1 | xargs basename | sed 's/\.pem$//')
+api POST "/api/v1/devices/$udid/revoke"
+[ "$status" = 200 ] || fail "revoke: $status"
+wait_events auto 3
+wait_events manual 2
+tail -1 auto.events | grep -q "\"action\": \"remove\".*$udid" || fail "AUTO did not remove $udid"
+api POST /api/v1/batches/ACME/B1/release
+[ "$status" = 200 ] || fail "release: $status"
+wait_events auto 4
+tail -1 auto.events | /usr/bin/python3 -c 'import json,sys; e=json.load(sys.stdin); assert e["action"]=="remove" and len(e["devices"])==25, e' ||
+	fail "release did not remove B1's devices"
+note "ok revoke and release push removals"
+note "all provisioning checks passed"
