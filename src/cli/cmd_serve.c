@@ -22,14 +22,15 @@
 
 static const char serve_usage[] =
     "usage: devid serve --db URL [--listen ADDR:PORT] [--threads N] [--max-body BYTES]\n"
-    "                   [--tls-cert PEM --tls-key PEM] [--workers N]\n"
+    "                   [--tls-cert PEM --tls-key PEM] [--workers N] [--job-lease SECS]\n"
     "                   [--log-level debug|info|warn|error]\n"
     "\n"
     "Serves the REST API (docs/api.md). --db defaults to $DEVID_DB; the schema is migrated\n"
     "at start. --listen defaults to 127.0.0.1:8443 (loopback: bind other addresses only with\n"
     "TLS or behind a proxy). --workers (default 2) deliver provisioning jobs to product\n"
-    "clouds; several servers on one PostgreSQL share the jobs. Stops cleanly on SIGINT or\n"
-    "SIGTERM.\n";
+    "clouds; several servers on one PostgreSQL share the jobs. A job a worker took is\n"
+    "taken again after --job-lease seconds (default 120) if that worker died with it.\n"
+    "Stops cleanly on SIGINT or SIGTERM.\n";
 
 static struct http_server *running;
 static volatile sig_atomic_t stopping;
@@ -74,6 +75,7 @@ cmd_serve(int argc, char **argv)
 		OPT_KEY,
 		OPT_LOG,
 		OPT_WORKERS,
+		OPT_LEASE,
 		OPT_HELP
 	};
 	static const struct option opts[] = {
@@ -85,6 +87,7 @@ cmd_serve(int argc, char **argv)
 	    {"tls-key", required_argument, NULL, OPT_KEY},
 	    {"log-level", required_argument, NULL, OPT_LOG},
 	    {"workers", required_argument, NULL, OPT_WORKERS},
+	    {"job-lease", required_argument, NULL, OPT_LEASE},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -139,6 +142,13 @@ cmd_serve(int argc, char **argv)
 			want_workers = (int)strtol(optarg, &end, 10);
 			if (*end != '\0' || want_workers < 0 || want_workers > 16) {
 				fprintf(stderr, "devid serve: --workers is 0 to 16\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_LEASE:
+			svc.job_lease = (int)strtol(optarg, &end, 10);
+			if (*end != '\0' || svc.job_lease < 1 || svc.job_lease > 86400) {
+				fprintf(stderr, "devid serve: --job-lease is 1 to 86400 seconds\n");
 				return EXIT_USAGE;
 			}
 			break;

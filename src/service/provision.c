@@ -317,7 +317,7 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 	if (svc->prov == NULL)
 		return 0;
 	db = store_acquire(svc->store);
-	rc = store_job_lease(db, now, JOB_LEASE_SECS, &j, e);
+	rc = store_job_lease(db, now, svc->job_lease > 0 ? svc->job_lease : JOB_LEASE_SECS, &j, e);
 	if (rc == DEVID_ENOTFOUND) {
 		rc = 0;
 		goto out;

@@ -22,6 +22,7 @@ struct service {
 	struct ratelimit *claim_limit; /* claims per token and per address; NULL: no limit */
 	const struct provisioner *prov; /* product-cloud connectors; NULL: none configured */
 	int max_attempts; /* deliveries of a chunk before its job is dead; 0: 10 */
+	int job_lease; /* seconds a worker holds a job before another may take it; 0: 120 */
 };
 
 /* The authenticated caller of a request. */

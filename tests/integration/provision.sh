@@ -18,7 +18,7 @@ cd "$tmp" || fail "cd"
 export DEVID_DB="sqlite:$tmp/devid.db"
 
 receiver() { # NAME SECRET [FAIL_FIRST]: starts a receiver, its URL in $rurl
-	/usr/bin/python3 "$here/receiver.py" "$2" "$tmp/$1.events" ${3:-} >"$tmp/$1.port" &
+	/usr/bin/python3 "$here/receiver.py" "$2" "$tmp/$1.events" ${3:-0} ${4:-0} >"$tmp/$1.port" &
 	pids="$pids $!"
 	i=0
 	until [ -s "$tmp/$1.port" ]; do
@@ -57,15 +57,20 @@ done
 VT=$("$devid" admin token add ACME --role vendor)
 A1=$("$devid" admin token add OEM1 --role admin)
 "$devid" admin trust add --vendor ACME --root v/root.pem --signer v/signer.pem >/dev/null
-"$devid" serve --listen 127.0.0.1:0 >serve.out 2>serve.log &
-pids="$pids $!"
-i=0
-until grep -q 'listening on' serve.out 2>/dev/null; do
-	i=$((i + 1))
-	[ $i -lt 100 ] || fail "serve did not start: $(cat serve.log)"
-	sleep 0.1
-done
-url=$(sed -n 's/.*listening on //p' serve.out)
+start_serve() { # [ARGS]: devid serve on a free port, $url, $serve_pid
+	: >serve.out
+	"$devid" serve --listen 127.0.0.1:0 "$@" >serve.out 2>>serve.log &
+	serve_pid=$!
+	pids="$pids $serve_pid"
+	i=0
+	until grep -q 'listening on' serve.out 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || fail "serve did not start: $(cat serve.log)"
+		sleep 0.1
+	done
+	url=$(sed -n 's/.*listening on //p' serve.out)
+}
+start_serve
 export DEVID_SERVER=$url
 for b in B1 B2; do
 	DEVID_TOKEN=$VT "$devid" vendor publish $b >/dev/null || fail "publish $b"
@@ -124,4 +129,27 @@ wait_events auto 4
 tail -1 auto.events | /usr/bin/python3 -c 'import json,sys; e=json.load(sys.stdin); assert e["action"]=="remove" and len(e["devices"])==25, e' ||
 	fail "release did not remove B1's devices"
 note "ok revoke and release push removals"
+# kill -9 of devid serve in the middle of a delivery, then a restart: nothing is lost, and
+# the receiver applies the repeated event once
+kill -9 $serve_pid 2>/dev/null
+wait $serve_pid 2>/dev/null
+receiver slow "slow-secret-0123456789" 0 4
+start_serve --job-lease 2
+api POST /api/v1/connectors "{\"name\":\"SLOW\",\"type\":\"webhook\",\"mode\":\"manual\",\"config\":{\"url\":\"$rurl\",\"secret\":\"slow-secret-0123456789\"}}"
+[ "$status" = 201 ] || fail "create SLOW: $status $(cat body)"
+api POST /api/v1/provision '{"connector":"SLOW","batch":"ACME/B2"}'
+[ "$status" = 202 ] || fail "trigger SLOW: $status"
+wait_events slow 1
+kill -9 $serve_pid
+wait $serve_pid 2>/dev/null
+note "killed devid serve (-9) while the receiver was still answering"
+start_serve --job-lease 2
+i=0
+until api GET '/api/v1/jobs?state=done' && grep -q '"connector": *"SLOW"' body; do
+	i=$((i + 1))
+	[ $i -lt 200 ] || { api GET /api/v1/jobs; fail "the interrupted job never finished: $(cat body)"; }
+	sleep 0.1
+done
+[ "$(wc -l <slow.events)" = 1 ] || fail "the receiver applied $(wc -l <slow.events) events, want 1"
+note "ok kill -9 mid-delivery: the job finished after the restart, its event applied once"
 note "all provisioning checks passed"

@@ -1,16 +1,19 @@
 """A webhook receiver for the tests: checks X-Devid-Signature (HMAC-SHA256 of the body with
 the shared secret) in constant time, records each event once (by X-Devid-Event) as a JSON line,
 and can be told to fail its first N requests. Prints its port on stdout, then serves.
-Usage: receiver.py SECRET OUTFILE [FAIL_FIRST]
+Usage: receiver.py SECRET OUTFILE [FAIL_FIRST [SLOW_FIRST_SECS]]
+(SLOW_FIRST_SECS: the first accepted event is applied, then answered only after that long.)
 """
 import hashlib
 import hmac
 import json
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 secret, out = sys.argv[1].encode(), sys.argv[2]
 fail_first = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+slow_first = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
 seen = set()
 
 
@@ -43,6 +46,10 @@ class Handler(BaseHTTPRequestHandler):
         seen.add(event["event"])
         with open(out, "a") as f:
             f.write(json.dumps(event) + "\n")
+        global slow_first
+        if slow_first > 0:
+            delay, slow_first = slow_first, 0.0
+            time.sleep(delay)
         self.answer(200, {"applied": len(event["devices"])})
 
 
