@@ -6,9 +6,15 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
 #include "cli.h"
 #include "connectors/connector.h"
 #include "http/api.h"
+#include "lib/base64.h"
+#include "lib/x509.h"
 #include "http/server.h"
 #include "lib/log.h"
 #include "lib/ratelimit.h"
@@ -23,13 +29,16 @@
 static const char serve_usage[] =
     "usage: devid serve --db URL [--listen ADDR:PORT] [--threads N] [--max-body BYTES]\n"
     "                   [--tls-cert PEM --tls-key PEM] [--workers N] [--job-lease SECS]\n"
-    "                   [--log-level debug|info|warn|error]\n"
+    "                   [--interop-key PEM] [--log-level debug|info|warn|error]\n"
     "\n"
     "Serves the REST API (docs/api.md). --db defaults to $DEVID_DB; the schema is migrated\n"
     "at start. --listen defaults to 127.0.0.1:8443 (loopback: bind other addresses only with\n"
     "TLS or behind a proxy). --workers (default 2) deliver provisioning jobs to product\n"
     "clouds; several servers on one PostgreSQL share the jobs. A job a worker took is\n"
     "taken again after --job-lease seconds (default 120) if that worker died with it.\n"
+    "--interop-key holds the P-256 key that signs the cirrent connector's JWTs (created, 0600,\n"
+    "if missing; give every server of one database the same file); without it, each run\n"
+    "makes its own. Receivers fetch the public key at /api/v1/interop-key.\n"
     "Stops cleanly on SIGINT or SIGTERM.\n";
 
 static struct http_server *running;
@@ -42,6 +51,52 @@ on_signal(int sig)
 	stopping = 1;
 	if (running != NULL)
 		http_server_stop(running);
+}
+
+/*
+ * The interop signing key (cirrent connector JWTs): read from path, or created there (0600)
+ * when missing; without a path, a key for this run only. Its JWK set goes in *jwks.
+ */
+static EVP_PKEY *
+interop_key_load(const char *path, json_t **jwks, struct devid_error *e)
+{
+	uint8_t pt[65], md[32];
+	size_t n = 0;
+	char *x = NULL, *y = NULL, *kid = NULL;
+	unsigned char *der = NULL;
+	int len;
+	EVP_PKEY *k = NULL;
+
+	*jwks = NULL;
+	if (path != NULL && access(path, F_OK) == 0)
+		k = pkey_load_pem_file(path, e);
+	else if ((k = pkey_new_p256(e)) != NULL && path != NULL &&
+	    pkey_write_pem_file(path, k, e) != 0) {
+		EVP_PKEY_free(k);
+		k = NULL;
+	}
+	if (k == NULL)
+		return NULL;
+	if (EVP_PKEY_get_octet_string_param(
+		k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof(pt), &n) != 1 ||
+	    n != 65 || (len = i2d_PUBKEY(k, &der)) <= 0) {
+		devid_error_set(e, DEVID_EINVAL, "the interop key is not a P-256 key");
+		EVP_PKEY_free(k);
+		return NULL;
+	}
+	SHA256(der, (size_t)len, md);
+	OPENSSL_free(der);
+	x = b64url_encode(pt + 1, 32);
+	y = b64url_encode(pt + 33, 32);
+	kid = b64url_encode(md, 12);
+	*jwks = json_pack("{s:[{s:s, s:s, s:s, s:s, s:s, s:s, s:s}]}", "keys", "kty", "EC", "crv",
+	    "P-256", "x", x, "y", y, "kid", kid, "alg", "ES256", "use", "sig");
+	if (*jwks != NULL)
+		connectors_set_interop_key(k, kid);
+	free(x);
+	free(y);
+	free(kid);
+	return k;
 }
 
 /* A delivery worker: works on due jobs, and looks again every second when none is due. */
@@ -76,6 +131,7 @@ cmd_serve(int argc, char **argv)
 		OPT_LOG,
 		OPT_WORKERS,
 		OPT_LEASE,
+		OPT_INTEROP,
 		OPT_HELP
 	};
 	static const struct option opts[] = {
@@ -88,6 +144,7 @@ cmd_serve(int argc, char **argv)
 	    {"log-level", required_argument, NULL, OPT_LOG},
 	    {"workers", required_argument, NULL, OPT_WORKERS},
 	    {"job-lease", required_argument, NULL, OPT_LEASE},
+	    {"interop-key", required_argument, NULL, OPT_INTEROP},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -103,6 +160,9 @@ cmd_serve(int argc, char **argv)
 	const char *db = getenv("DEVID_DB");
 	enum log_level level;
 	pthread_t workers[16];
+	const char *interop_path = NULL;
+	EVP_PKEY *interop = NULL;
+	json_t *jwks = NULL;
 	int nworkers = 0, want_workers = 2;
 	char *end;
 	int c, rc = 1;
@@ -144,6 +204,9 @@ cmd_serve(int argc, char **argv)
 				fprintf(stderr, "devid serve: --workers is 0 to 16\n");
 				return EXIT_USAGE;
 			}
+			break;
+		case OPT_INTEROP:
+			interop_path = optarg;
 			break;
 		case OPT_LEASE:
 			svc.job_lease = (int)strtol(optarg, &end, 10);
@@ -189,7 +252,9 @@ cmd_serve(int argc, char **argv)
 	}
 	ho.metrics = m;
 	svc.prov = connectors_provisioner();
-	if ((api = api_new(&svc, m, &e)) == NULL)
+	if ((interop = interop_key_load(interop_path, &jwks, &e)) == NULL)
+		goto fail;
+	if ((api = api_new(&svc, m, jwks, &e)) == NULL)
 		goto fail;
 	ho.handler = api_handle;
 	ho.handler_arg = api;
@@ -224,6 +289,8 @@ out:
 	http_server_free(srv);
 	api_free(api);
 	metrics_free(m);
+	json_decref(jwks);
+	EVP_PKEY_free(interop);
 	ratelimit_free(svc.claim_limit);
 	store_close(svc.store);
 	return rc;

@@ -6,6 +6,8 @@
 #ifndef DEVID_CONNECTOR_H
 #define DEVID_CONNECTOR_H
 
+#include <openssl/evp.h>
+
 #include "service/service.h"
 
 struct connector_type {
@@ -20,6 +22,18 @@ const struct provisioner *connectors_provisioner(void);
 
 /* The webhook connector (webhook.c): config {"url","secret"}; HMAC-SHA256 signed pushes. */
 extern const struct connector_type connector_webhook;
+
+/*
+ * The cirrent connector (cirrent.c): config {"url"}; the push contract of Cloud ID's sample
+ * receivers: ES256 JWT bearer (aud = url), {"action":"provision","certs":[{"ref","cert"}]},
+ * an array of {"ref","status","message"} back. Signs with the key given here (borrowed,
+ * must outlive the connectors) under key id kid.
+ */
+extern const struct connector_type connector_cirrent;
+void connectors_set_interop_key(EVP_PKEY *key, const char *kid);
+/* Reads a cirrent answer: 0 when every certificate of d is SUCCESS (exact bytes p[0..n)). */
+int cirrent_results_parse(
+    const uint8_t *p, size_t n, const struct delivery *d, struct devid_error *e);
 
 /* The webhook body of a delivery (DESIGN.md); new reference. Shared by connectors. */
 json_t *delivery_json(const struct delivery *d);

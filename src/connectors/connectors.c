@@ -6,7 +6,7 @@
 #include "connectors/connector.h"
 #include "lib/banned.h"
 
-static const struct connector_type *const types[] = {&connector_webhook};
+static const struct connector_type *const types[] = {&connector_webhook, &connector_cirrent};
 
 static const struct connector_type *
 find(const char *type)
@@ -23,8 +23,8 @@ validate(const char *type, const json_t *config, struct devid_error *e)
 	const struct connector_type *t = find(type);
 
 	if (t == NULL)
-		return devid_error_set(
-		    e, DEVID_EINVAL, "unknown connector type \"%s\" (known: webhook)", type);
+		return devid_error_set(e, DEVID_EINVAL,
+		    "unknown connector type \"%s\" (known: webhook, cirrent)", type);
 	return t->validate(config, e);
 }
 

@@ -536,8 +536,21 @@ HANDLER(h_jobs)
 	json_decref(j);
 }
 
+/* GET /api/v1/interop-key: the public key receivers verify devid's JWTs with. No token. */
+HANDLER(h_interop_key)
+{
+	const json_t *jwks = arg;
+
+	(void)req;
+	if (jwks == NULL) {
+		http_error(resp, 404, "not_found", "this server has no interop key");
+		return;
+	}
+	http_json(resp, 200, jwks);
+}
+
 struct api *
-api_new(struct service *svc, struct metrics *m, struct devid_error *e)
+api_new(struct service *svc, struct metrics *m, const json_t *jwks, struct devid_error *e)
 {
 	const struct {
 		const char *method, *pattern;
@@ -576,7 +589,9 @@ api_new(struct service *svc, struct metrics *m, struct devid_error *e)
 			a->router, routes[i].method, routes[i].pattern, routes[i].fn, a, e) != 0)
 			goto fail;
 	}
-	if (router_add(a->router, "GET", "/healthz", http_handle_healthz, NULL, e) != 0 ||
+	if (router_add(a->router, "GET", "/api/v1/interop-key", h_interop_key, (void *)jwks, e) !=
+		0 ||
+	    router_add(a->router, "GET", "/healthz", http_handle_healthz, NULL, e) != 0 ||
 	    router_add(a->router, "GET", "/metrics", http_handle_metrics, m, e) != 0)
 		goto fail;
 	return a;

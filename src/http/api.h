@@ -11,8 +11,12 @@
 
 struct api;
 
-/* The routes of the API over svc; metrics (borrowed) is served at /metrics. */
-struct api *api_new(struct service *svc, struct metrics *m, struct devid_error *e);
+/*
+ * The routes of the API over svc; metrics (borrowed) is served at /metrics, and jwks (a JWK
+ * set, borrowed; may be NULL) at /api/v1/interop-key.
+ */
+struct api *api_new(
+    struct service *svc, struct metrics *m, const json_t *jwks, struct devid_error *e);
 void api_free(struct api *a);
 /* An http_handler_fn; arg is the struct api *. */
 void api_handle(struct http_request *req, struct http_response *resp, void *arg);

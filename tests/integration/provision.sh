@@ -152,4 +152,28 @@ until api GET '/api/v1/jobs?state=done' && grep -q '"connector": *"SLOW"' body; 
 done
 [ "$(wc -l <slow.events)" = 1 ] || fail "the receiver applied $(wc -l <slow.events) events, want 1"
 note "ok kill -9 mid-delivery: the job finished after the restart, its event applied once"
+# the cirrent connector against a receiver that verifies devid's JWT with the published key
+/usr/bin/python3 "$here/cirrent_receiver.py" "$url" "$tmp/cid.events" >"$tmp/cid.port" &
+pids="$pids $!"
+i=0
+until [ -s "$tmp/cid.port" ]; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || fail "cirrent receiver did not start"
+	sleep 0.1
+done
+curl -sS "$url/api/v1/interop-key" | grep -q '"alg": *"ES256"' || fail "no interop key published"
+api POST /api/v1/connectors "{\"name\":\"CID\",\"type\":\"cirrent\",\"mode\":\"manual\",\"config\":{\"url\":\"http://127.0.0.1:$(cat cid.port)/cirrent\"}}"
+[ "$status" = 201 ] || fail "create CID: $status $(cat body)"
+api POST /api/v1/provision '{"connector":"CID","batch":"ACME/B2"}'
+[ "$status" = 202 ] || fail "trigger CID: $status"
+wait_events cid 1
+/usr/bin/python3 -c 'import json,sys; e=json.loads(open(sys.argv[1]).readline()); assert e["action"]=="provision" and len(e["refs"])==25, e' cid.events ||
+	fail "the cirrent push is not B2's 25 certificates"
+i=0
+until api GET '/api/v1/jobs?state=done' && grep -q '"connector": *"CID"' body; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || { api GET /api/v1/jobs; fail "the cirrent job did not finish: $(cat body)"; }
+	sleep 0.1
+done
+note "ok cirrent: the receiver verified the JWT with the published key and took every cert"
 note "all provisioning checks passed"

@@ -1,0 +1,246 @@
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/crypto.h>
+
+#include "cli.h"
+#include "gateway/gateway.h"
+#include "lib/log.h"
+#include "lib/x509.h"
+#include "lib/banned.h"
+
+static const char gateway_usage[] =
+    "usage: devid gateway --tls-cert PEM --tls-key PEM --trust PEM [--trust PEM ...]\n"
+    "                     (--secret S | --secret-file F) --db PATH\n"
+    "                     [--listen ADDR:PORT] [--admin-listen ADDR:PORT] [--threads N]\n"
+    "                     [--log-level debug|info|warn|error]\n"
+    "\n"
+    "The reference product cloud (docs/gateway.md). The device port (--listen, default\n"
+    "127.0.0.1:9443) speaks TLS and requires a client certificate that chains to a --trust\n"
+    "certificate (vendor roots, issuing or operational CAs; each file may hold several); a\n"
+    "device whose UDID is on the ACL and not removed gets a 200 JSON greeting, any other a\n"
+    "403. The admin port (--admin-listen, default 127.0.0.1:9080, plain HTTP: keep it on\n"
+    "loopback or behind a TLS proxy) takes devid's webhook at POST /devid/events, signed with\n"
+    "X-Devid-Signature: sha256=<hex HMAC-SHA256(secret, body)>, and lists the ACL at\n"
+    "GET /devid/acl, signed the same way over the empty body. The secret is 16 to 1024 bytes;\n"
+    "--secret-file reads it from a file (one trailing newline is dropped), which keeps it out\n"
+    "of the process list. The ACL is kept in the SQLite file --db (created if absent).\n"
+    "A port 0 picks a free port; the ports bound are printed on stdout. Stops cleanly on\n"
+    "SIGINT or SIGTERM.\n";
+
+static struct gateway *running;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	if (running != NULL)
+		gateway_stop(running);
+}
+
+static int
+usage_error(const char *msg)
+{
+	fprintf(stderr, "devid gateway: %s\n\n%s", msg, gateway_usage);
+	return EXIT_USAGE;
+}
+
+/* The secret from a file: its bytes, less one trailing "\n" or "\r\n". */
+static int
+secret_read(const char *path, uint8_t **out, size_t *len)
+{
+	struct devid_error e;
+	struct stat st;
+
+	devid_error_clear(&e);
+	if (file_read_all(path, GATEWAY_MAX_SECRET_LEN + 2, out, len, &e) != 0) {
+		fprintf(stderr, "devid gateway: --secret-file: %s\n", e.msg);
+		return -1;
+	}
+	if (*len > 0 && (*out)[*len - 1] == '\n')
+		(*len)--;
+	if (*len > 0 && (*out)[*len - 1] == '\r')
+		(*len)--;
+	if (stat(path, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+		fprintf(stderr,
+		    "devid gateway: warning: %s can be read by other users (chmod 600 it)\n",
+		    path);
+	return 0;
+}
+
+int
+cmd_gateway(int argc, char **argv)
+{
+	enum {
+		OPT_LISTEN = 1,
+		OPT_ADMIN_LISTEN,
+		OPT_CERT,
+		OPT_KEY,
+		OPT_TRUST,
+		OPT_SECRET,
+		OPT_SECRET_FILE,
+		OPT_DB,
+		OPT_THREADS,
+		OPT_LOG,
+		OPT_HELP
+	};
+	static const struct option opts[] = {
+	    {"listen", required_argument, NULL, OPT_LISTEN},
+	    {"admin-listen", required_argument, NULL, OPT_ADMIN_LISTEN},
+	    {"tls-cert", required_argument, NULL, OPT_CERT},
+	    {"tls-key", required_argument, NULL, OPT_KEY},
+	    {"trust", required_argument, NULL, OPT_TRUST},
+	    {"secret", required_argument, NULL, OPT_SECRET},
+	    {"secret-file", required_argument, NULL, OPT_SECRET_FILE},
+	    {"db", required_argument, NULL, OPT_DB},
+	    {"threads", required_argument, NULL, OPT_THREADS},
+	    {"log-level", required_argument, NULL, OPT_LOG},
+	    {"help", no_argument, NULL, OPT_HELP},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *trust[GATEWAY_MAX_TRUST_FILES];
+	struct gateway_opts go = {.trust = trust};
+	struct gateway *g = NULL;
+	struct devid_error e;
+	const char *secret_file = NULL;
+	uint8_t *secret = NULL;
+	size_t secret_len = 0;
+	bool secret_arg = false;
+	enum log_level level;
+	unsigned long n;
+	char *end;
+	int c, rc = 1;
+
+	devid_error_clear(&e);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_LISTEN:
+			go.listen = optarg;
+			break;
+		case OPT_ADMIN_LISTEN:
+			go.admin_listen = optarg;
+			break;
+		case OPT_CERT:
+			go.tls_cert = optarg;
+			break;
+		case OPT_KEY:
+			go.tls_key = optarg;
+			break;
+		case OPT_TRUST:
+			if (go.ntrust == GATEWAY_MAX_TRUST_FILES) {
+				rc = usage_error("too many --trust files (put several "
+						 "certificates in one file)");
+				goto out;
+			}
+			trust[go.ntrust++] = optarg;
+			break;
+		case OPT_SECRET:
+			if (secret_arg || secret_file != NULL) {
+				rc = usage_error("give the secret once");
+				goto out;
+			}
+			secret_len = strlen(optarg);
+			if ((secret = malloc(secret_len + 1)) == NULL) {
+				fprintf(stderr, "devid gateway: out of memory\n");
+				goto out;
+			}
+			memcpy(secret, optarg, secret_len + 1);
+			/* out of /proc/PID/cmdline from now on (it was there until now) */
+			OPENSSL_cleanse(optarg, secret_len);
+			secret_arg = true;
+			break;
+		case OPT_SECRET_FILE:
+			if (secret_arg || secret_file != NULL) {
+				rc = usage_error("give the secret once");
+				goto out;
+			}
+			secret_file = optarg;
+			break;
+		case OPT_DB:
+			go.db_path = optarg;
+			break;
+		case OPT_THREADS:
+			n = strtoul(optarg, &end, 10);
+			if (*end != '\0' || n < 1 || n > 32) {
+				rc = usage_error("--threads is 1 to 32");
+				goto out;
+			}
+			go.threads = (unsigned)n;
+			break;
+		case OPT_LOG:
+			if (log_level_parse(optarg, &level) != 0) {
+				rc = usage_error("unknown --log-level");
+				goto out;
+			}
+			log_set_level(level);
+			break;
+		case 'h':
+		case OPT_HELP:
+			fputs(gateway_usage, stdout);
+			rc = 0;
+			goto out;
+		default:
+			fputs(gateway_usage, stderr);
+			rc = EXIT_USAGE;
+			goto out;
+		}
+	}
+	if (optind != argc) {
+		rc = usage_error("unexpected arguments");
+		goto out;
+	}
+	if (go.tls_cert == NULL || go.tls_key == NULL || go.ntrust == 0 || go.db_path == NULL ||
+	    (!secret_arg && secret_file == NULL)) {
+		rc = usage_error("--tls-cert, --tls-key, --trust, --db and a secret (--secret or "
+				 "--secret-file) are required");
+		goto out;
+	}
+	if (strncmp(go.db_path, "postgres", 8) == 0) {
+		rc = usage_error("--db is the path of a SQLite file");
+		goto out;
+	}
+	if (strncmp(go.db_path, "sqlite:", 7) == 0)
+		go.db_path += 7;
+	if (secret_file != NULL && secret_read(secret_file, &secret, &secret_len) != 0)
+		goto out;
+	if (secret_len < GATEWAY_MIN_SECRET_LEN || secret_len > GATEWAY_MAX_SECRET_LEN) {
+		fprintf(stderr, "devid gateway: the secret must be %d to %d bytes, not %zu\n",
+		    GATEWAY_MIN_SECRET_LEN, GATEWAY_MAX_SECRET_LEN, secret_len);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	go.secret = secret;
+	go.secret_len = secret_len;
+	if (go.threads == 0)
+		go.threads = cli_ncpus() > 16 ? 32 : (unsigned)cli_ncpus() * 2;
+	if ((g = gateway_new(&go, &e)) == NULL) {
+		fprintf(stderr, "devid gateway: %s\n", e.msg);
+		goto out;
+	}
+	running = g;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	printf("devid gateway: devices on https://%s, admin on http://%s\n",
+	    gateway_device_address(g), gateway_admin_address(g));
+	fflush(stdout);
+	log_info("gateway started devices=%s admin=%s threads=%u", gateway_device_address(g),
+	    gateway_admin_address(g), go.threads);
+	if (gateway_run(g) != 0) {
+		fprintf(stderr, "devid gateway: a server could not run\n");
+		goto out;
+	}
+	log_info("gateway stopped");
+	rc = 0;
+out:
+	running = NULL;
+	gateway_free(g);
+	if (secret != NULL)
+		OPENSSL_clear_free(secret, secret_len);
+	return rc;
+}

@@ -1,0 +1,427 @@
+/*
+ * gateway.c - the two servers of `devid gateway` (docs/gateway.md).
+ *
+ * Device port: TLS with a client certificate required; OpenSSL verifies the chain against
+ * the --trust anchors in the handshake (src/http/server.c logs a refused handshake with its
+ * alert and reason). Every request then answers by the certificate's UDID alone: on the ACL
+ * and active, a 200 greeting; otherwise a 403 and the connection is closed.
+ *
+ * Admin port: POST /devid/events (the webhook: HMAC first, then the strict parse, then the
+ * event applied once) and GET /devid/acl (the same secret: an HMAC of the empty body).
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/x509v3.h>
+
+#include "gateway/gateway.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "lib/log.h"
+#include "lib/xmalloc.h"
+#include "lib/banned.h"
+
+#define GATEWAY_DEFAULT_LISTEN "127.0.0.1:9443"
+#define GATEWAY_DEFAULT_ADMIN_LISTEN "127.0.0.1:9080"
+#define GATEWAY_DEFAULT_ADMIN_THREADS 2
+/* a device sends a greeting request, nothing large */
+#define GATEWAY_MAX_DEVICE_BODY 16384
+
+struct gateway {
+	struct acl *acl;
+	uint8_t *secret;
+	size_t secret_len;
+	X509_STORE *trust;
+	struct router *admin_router;
+	struct http_server *devices;
+	struct http_server *admin;
+	pthread_t admin_thread;
+	int admin_rc;
+};
+
+/* --- the device port ----------------------------------------------------------------------- */
+
+static void
+device_refuse(struct http_request *req, struct http_response *resp, const char *reason,
+    const char *udid)
+{
+	log_info("gateway device refused reason=%s udid=%s peer=%s", reason, udid,
+	    http_request_peer(req));
+	/* the certificate is the connection's: no later request on it could be admitted */
+	http_response_set_close(resp);
+	http_error(resp, 403, "forbidden", "device %s is not admitted here", udid);
+}
+
+static void
+device_handle(struct http_request *req, struct http_response *resp, void *arg)
+{
+	struct gateway *g = arg;
+	X509 *x = http_request_peer_cert(req);
+	char udid[UDID_HEX_LEN + 1], msg[UDID_HEX_LEN + 32];
+	struct devid_error e;
+	enum acl_state st;
+	json_t *j;
+
+	devid_error_clear(&e);
+	/* client_auth is REQUIRE: the handshake already failed without a verified certificate */
+	if (x == NULL) {
+		device_refuse(req, resp, "no_certificate", "-");
+		return;
+	}
+	if (x509_udid(x, udid) != 0) {
+		device_refuse(req, resp, "no_public_key", "-");
+		return;
+	}
+	if (acl_lookup(g->acl, udid, &st, &e) != 0) {
+		log_error("gateway acl lookup failed udid=%s error=\"%s\"", udid, e.msg);
+		http_response_set_close(resp);
+		http_error(resp, 503, "unavailable", "the ACL cannot be read; try again later");
+		return;
+	}
+	if (st == ACL_REMOVED) {
+		device_refuse(req, resp, "removed", udid);
+		return;
+	}
+	if (st != ACL_ACTIVE) {
+		device_refuse(req, resp, "not_on_acl", udid);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "welcome, device %s", udid);
+	j = json_pack("{s:s, s:s, s:s}", "udid", udid, "status", "admitted", "message", msg);
+	if (j == NULL) {
+		http_error(resp, 500, "internal", "out of memory");
+		return;
+	}
+	log_info("gateway device admitted udid=%s peer=%s", udid, http_request_peer(req));
+	http_json(resp, 200, j);
+	json_decref(j);
+}
+
+/* --- the admin port ------------------------------------------------------------------------ */
+
+/* The X-Devid-Signature check shared by both routes; answers 401 itself when it fails. */
+static bool
+admin_authenticated(struct gateway *g, struct http_request *req, struct http_response *resp,
+    const uint8_t *body, size_t len)
+{
+	const char *sig = http_request_header(req, "X-Devid-Signature");
+	struct devid_error e;
+	int rc;
+
+	devid_error_clear(&e);
+	rc = gateway_signature_verify(g->secret, g->secret_len, body, len, sig, &e);
+	if (rc == 0)
+		return true;
+	if (rc != DEVID_EAUTH) {
+		log_error("gateway signature check failed error=\"%s\"", e.msg);
+		http_error(resp, 500, "internal", "internal error");
+		return false;
+	}
+	log_info("gateway admin refused reason=%s method=%s peer=%s",
+	    sig == NULL ? "no_signature" : "bad_signature", http_request_method(req),
+	    http_request_peer(req));
+	http_error(resp, 401, "unauthorized", "%s", e.msg);
+	return false;
+}
+
+static void
+events_handle(struct http_request *req, struct http_response *resp, void *arg)
+{
+	struct gateway *g = arg;
+	struct gateway_event *ev = NULL;
+	struct acl_result r;
+	struct devid_error e;
+	const uint8_t *body;
+	const char *hid;
+	size_t len;
+	json_t *j = NULL;
+	int rc;
+
+	devid_error_clear(&e);
+	body = http_request_body(req, &len);
+	/* the MAC over the exact bytes received comes first: nothing unsigned is parsed */
+	if (!admin_authenticated(g, req, resp, body, len))
+		goto out;
+	hid = http_request_header(req, "X-Devid-Event");
+	if (hid == NULL || !gateway_event_id_valid(hid, strlen(hid))) {
+		log_info("gateway event refused reason=bad_event_header peer=%s",
+		    http_request_peer(req));
+		http_error(resp, 400, "bad_request",
+		    "X-Devid-Event is missing or does not match [A-Za-z0-9._:-]{1,%d}",
+		    GATEWAY_MAX_EVENT_ID_LEN);
+		goto out;
+	}
+	if ((rc = gateway_event_parse(body, len, &ev, &e)) != 0) {
+		/* e.msg may quote the sender's bytes: it goes back to the sender, not to the log */
+		log_info("gateway event refused reason=bad_event event=%s peer=%s", hid,
+		    http_request_peer(req));
+		http_error(resp, rc == DEVID_ELIMIT ? 413 : 400,
+		    rc == DEVID_ELIMIT ? "too_large" : "bad_request", "%s", e.msg);
+		goto out;
+	}
+	if (strcmp(hid, ev->id) != 0) {
+		log_info("gateway event refused reason=event_id_mismatch event=%s body_event=%s "
+			 "peer=%s",
+		    hid, ev->id, http_request_peer(req));
+		http_error(resp, 400, "bad_request",
+		    "X-Devid-Event \"%s\" is not the body's event \"%s\"", hid, ev->id);
+		goto out;
+	}
+	if (acl_apply(g->acl, ev, &r, &e) != 0) {
+		/* a 5xx: the sender retries the same event later */
+		log_error("gateway event failed event=%s error=\"%s\"", ev->id, e.msg);
+		http_error(resp, 500, "internal", "the event could not be stored; retry it");
+		goto out;
+	}
+	if (r.duplicate) {
+		log_info("gateway event duplicate event=%s", ev->id);
+		j = json_pack("{s:s, s:b}", "event", ev->id, "duplicate", 1);
+	} else {
+		log_info("gateway event applied event=%s action=%s tenant=%s devices=%zu "
+			 "changed=%zu skipped=%zu",
+		    ev->id, gateway_action_name(ev->action), ev->tenant, ev->ndevices, r.changed,
+		    r.skipped);
+		j = json_pack("{s:s, s:b, s:s, s:s, s:I, s:I, s:I}", "event", ev->id, "duplicate",
+		    0, "action", gateway_action_name(ev->action), "tenant", ev->tenant, "devices",
+		    (json_int_t)ev->ndevices, "changed", (json_int_t)r.changed, "skipped",
+		    (json_int_t)r.skipped);
+	}
+	if (j == NULL)
+		http_error(resp, 500, "internal", "out of memory");
+	else
+		http_json(resp, 200, j);
+out:
+	json_decref(j);
+	gateway_event_free(ev);
+}
+
+static void
+acl_handle(struct http_request *req, struct http_response *resp, void *arg)
+{
+	struct gateway *g = arg;
+	struct devid_error e;
+	const uint8_t *body;
+	size_t len;
+	json_t *j = NULL;
+
+	devid_error_clear(&e);
+	/* a GET has no body: the signature is HMAC(secret, ""), so the secret never travels */
+	body = http_request_body(req, &len);
+	if (!admin_authenticated(g, req, resp, body, len))
+		return;
+	if (acl_list(g->acl, &j, &e) != 0) {
+		log_error("gateway acl list failed error=\"%s\"", e.msg);
+		http_error(resp, 500, "internal", "the ACL cannot be read");
+		return;
+	}
+	http_json(resp, 200, j);
+	json_decref(j);
+}
+
+/* --- lifecycle --------------------------------------------------------------------------- */
+
+/* One store of every certificate in the --trust files; each must be a CA. */
+static X509_STORE *
+trust_load(const char *const *paths, size_t n, struct devid_error *e)
+{
+	STACK_OF(X509) *all = NULL, *sk = NULL;
+	X509_STORE *st = NULL;
+	X509 *x;
+
+	if (n < 1 || n > GATEWAY_MAX_TRUST_FILES) {
+		devid_error_set(e, DEVID_EINVAL, "trust: %zu files, allowed 1 to %d", n,
+		    GATEWAY_MAX_TRUST_FILES);
+		goto out;
+	}
+	if ((all = sk_X509_new_null()) == NULL) {
+		devid_error_set(e, DEVID_ENOMEM, "trust: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((sk = x509_load_pem_file_all(paths[i], e)) == NULL) {
+			devid_error_prefix(e, "trust");
+			goto out;
+		}
+		while ((x = sk_X509_shift(sk)) != NULL) {
+			/* a leaf as an anchor would admit that one certificate by itself */
+			if (X509_check_ca(x) == 0) {
+				devid_error_set(e, DEVID_EINVAL,
+				    "trust: %s: a certificate that is not a CA (RFC 5280 4.2.1.9)",
+				    paths[i]);
+				X509_free(x);
+				goto out;
+			}
+			if (!sk_X509_push(all, x)) {
+				X509_free(x);
+				devid_error_set(e, DEVID_ENOMEM, "trust: out of memory");
+				goto out;
+			}
+		}
+		sk_X509_free(sk);
+		sk = NULL;
+	}
+	if ((st = x509_store_new(all, e)) == NULL)
+		goto out;
+	/*
+	 * Every --trust certificate is an anchor, an issuing or operational CA included (so a
+	 * gateway may trust one issuing CA of a vendor and not the others); RFC 5280 strictly.
+	 */
+	X509_STORE_set_flags(st, X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN);
+out:
+	sk_X509_pop_free(sk, X509_free);
+	sk_X509_pop_free(all, X509_free);
+	return st;
+}
+
+static int
+admin_routes(struct gateway *g, struct devid_error *e)
+{
+	int rc;
+
+	if ((g->admin_router = router_new()) == NULL)
+		return devid_error_set(e, DEVID_ENOMEM, "admin: out of memory");
+	if ((rc = router_add(g->admin_router, "POST", "/devid/events", events_handle, g, e)) !=
+		0 ||
+	    (rc = router_add(g->admin_router, "GET", "/devid/acl", acl_handle, g, e)) != 0 ||
+	    (rc = router_add(g->admin_router, "GET", "/healthz", http_handle_healthz, NULL, e)) !=
+		0)
+		return rc;
+	return 0;
+}
+
+struct gateway *
+gateway_new(const struct gateway_opts *o, struct devid_error *e)
+{
+	struct http_server_opts dev = {0}, adm = {0};
+	struct gateway *g, *ret = NULL;
+	unsigned threads = o->threads != 0 ? o->threads : HTTP_DEFAULT_THREADS;
+	unsigned admin_threads =
+	    o->admin_threads != 0 ? o->admin_threads : GATEWAY_DEFAULT_ADMIN_THREADS;
+
+	g = xcalloc(1, sizeof(*g));
+	if (o->secret == NULL || o->secret_len < GATEWAY_MIN_SECRET_LEN ||
+	    o->secret_len > GATEWAY_MAX_SECRET_LEN) {
+		devid_error_set(e, DEVID_EINVAL, "the secret must be %d to %d bytes",
+		    GATEWAY_MIN_SECRET_LEN, GATEWAY_MAX_SECRET_LEN);
+		goto out;
+	}
+	if (o->tls_cert == NULL || o->tls_key == NULL) {
+		devid_error_set(e, DEVID_EINVAL, "the device port needs a TLS certificate and key");
+		goto out;
+	}
+	if (threads > HTTP_MAX_THREADS || admin_threads > HTTP_MAX_THREADS ||
+	    threads + admin_threads > 64) {
+		devid_error_set(e, DEVID_EINVAL, "at most 64 worker threads in all");
+		goto out;
+	}
+	g->secret_len = o->secret_len;
+	g->secret = xmalloc(o->secret_len);
+	memcpy(g->secret, o->secret, o->secret_len);
+	if ((g->trust = trust_load(o->trust, o->ntrust, e)) == NULL)
+		goto out;
+	/* one connection per worker of either port: each may hold one at a time */
+	if (acl_open(o->db_path, threads + admin_threads, &g->acl, e) != 0)
+		goto out;
+	if (admin_routes(g, e) != 0)
+		goto out;
+
+	dev.listen = o->listen != NULL ? o->listen : GATEWAY_DEFAULT_LISTEN;
+	dev.name = "gateway-devices";
+	dev.threads = threads;
+	dev.max_body = GATEWAY_MAX_DEVICE_BODY;
+	dev.tls_cert = o->tls_cert;
+	dev.tls_key = o->tls_key;
+	dev.client_auth = HTTP_CLIENT_AUTH_REQUIRE;
+	dev.tls_ca_store = g->trust;
+	dev.handler = device_handle;
+	dev.handler_arg = g;
+	if ((g->devices = http_server_new(&dev, e)) == NULL) {
+		devid_error_prefix(e, "device port");
+		goto out;
+	}
+	adm.listen = o->admin_listen != NULL ? o->admin_listen : GATEWAY_DEFAULT_ADMIN_LISTEN;
+	adm.name = "gateway-admin";
+	adm.threads = admin_threads;
+	adm.max_body = GATEWAY_MAX_EVENT_BODY;
+	adm.handler = router_handle;
+	adm.handler_arg = g->admin_router;
+	if ((g->admin = http_server_new(&adm, e)) == NULL) {
+		devid_error_prefix(e, "admin port");
+		goto out;
+	}
+	ret = g;
+	g = NULL;
+out:
+	gateway_free(g);
+	return ret;
+}
+
+const char *
+gateway_device_address(const struct gateway *g)
+{
+	return http_server_address(g->devices);
+}
+
+const char *
+gateway_admin_address(const struct gateway *g)
+{
+	return http_server_address(g->admin);
+}
+
+static void *
+admin_main(void *arg)
+{
+	struct gateway *g = arg;
+
+	g->admin_rc = http_server_run(g->admin);
+	if (g->admin_rc != 0)
+		http_server_stop(g->devices);
+	return NULL;
+}
+
+int
+gateway_run(struct gateway *g)
+{
+	sigset_t all, old;
+	int err, rc;
+
+	/* the admin thread takes no asynchronous signals: they go to the caller's thread */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&g->admin_thread, NULL, admin_main, g);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err != 0) {
+		log_error("gateway cannot start the admin port: %s", strerror(err));
+		return DEVID_EIO;
+	}
+	rc = http_server_run(g->devices);
+	http_server_stop(g->admin);
+	pthread_join(g->admin_thread, NULL);
+	return rc != 0 ? rc : g->admin_rc;
+}
+
+void
+gateway_stop(struct gateway *g)
+{
+	http_server_stop(g->devices);
+	http_server_stop(g->admin);
+}
+
+void
+gateway_free(struct gateway *g)
+{
+	if (g == NULL)
+		return;
+	http_server_free(g->devices);
+	http_server_free(g->admin);
+	router_free(g->admin_router);
+	acl_close(g->acl);
+	X509_STORE_free(g->trust);
+	if (g->secret != NULL)
+		OPENSSL_clear_free(g->secret, g->secret_len);
+	free(g);
+}
