@@ -84,12 +84,17 @@ sock_ctrl(BIO *b, int cmd, long num, void *ptr)
 	struct sock *s = BIO_get_data(b);
 
 	(void)num;
-	(void)ptr;
 	switch (cmd) {
 	case BIO_CTRL_FLUSH:
 		return 1;
 	case BIO_CTRL_EOF:
 		return s != NULL && s->eof;
+	case BIO_C_GET_FD:
+		if (s == NULL)
+			return -1;
+		if (ptr != NULL)
+			*(int *)ptr = s->fd;
+		return s->fd;
 	default:
 		return 0;
 	}
@@ -178,56 +183,59 @@ wait_fd(struct hello *h, short events, const char *doing)
 	}
 }
 
+/*
+ * Connects a non-blocking socket to one address. Returns 0 with h->sock.fd set; 1 when this
+ * address failed (why in last), to try the next; or a negative code (timeout, outcome set).
+ */
+static int
+try_address(struct hello *h, const struct addrinfo *ai, char *last, size_t lastsz)
+{
+	int fd, err = 0;
+	socklen_t len = sizeof(err);
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd < 0) {
+		snprintf(last, lastsz, "socket: %s", strerror(errno));
+		return 1;
+	}
+	h->sock.fd = fd;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		return 0;
+	if (errno == EINPROGRESS) {
+		if (wait_fd(h, POLLOUT, "connecting") != 0)
+			return h->r->error.code;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+			err = errno;
+		if (err == 0)
+			return 0;
+	} else {
+		err = errno;
+	}
+	snprintf(last, lastsz, "%s", strerror(err));
+	close(fd);
+	h->sock.fd = -1;
+	return 1;
+}
+
 /* Connects to the first address of host:port that answers. */
 static int
 tcp_connect(struct hello *h)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res, *ai;
 	char last[200] = "no address";
-	int rc, err;
-	socklen_t len;
+	int rc;
 
 	if ((rc = getaddrinfo(h->host, h->port, &hints, &res)) != 0)
 		return fail(h, DEVID_HELLO_CONNECT_FAILED, DEVID_EIO, "%s: cannot resolve: %s",
 		    h->where, gai_strerror(rc));
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    ai->ai_protocol);
-
-		if (fd < 0) {
-			snprintf(last, sizeof(last), "socket: %s", strerror(errno));
-			continue;
-		}
-		h->sock.fd = fd;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-			if (errno != EINPROGRESS) {
-				snprintf(last, sizeof(last), "%s", strerror(errno));
-				goto next;
-			}
-			if (wait_fd(h, POLLOUT, "connecting") != 0)
-				goto timeout;
-			len = sizeof(err);
-			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-				err = errno;
-			if (err != 0) {
-				snprintf(last, sizeof(last), "%s", strerror(err));
-				goto next;
-			}
-		}
-		freeaddrinfo(res);
-		return 0;
-	next:
-		close(fd);
-		h->sock.fd = -1;
-	}
+	rc = 1;
+	for (ai = res; ai != NULL && rc == 1; ai = ai->ai_next)
+		rc = try_address(h, ai, last, sizeof(last));
 	freeaddrinfo(res);
-	return fail(h, DEVID_HELLO_CONNECT_FAILED, DEVID_EIO, "cannot connect to %s: %s", h->where,
-	    last);
-timeout:
-	close(h->sock.fd);
-	h->sock.fd = -1;
-	freeaddrinfo(res);
-	return h->r->error.code;
+	if (rc == 1)
+		rc = fail(h, DEVID_HELLO_CONNECT_FAILED, DEVID_EIO, "cannot connect to %s: %s",
+		    h->where, last);
+	return rc;
 }
 
 /* The TLS alerts a server sends when it does not accept the client's certificate. */
@@ -268,16 +276,15 @@ tls_failed(struct hello *h, const char *doing)
 		    "TLS handshake with %s failed: server certificate verification failed "
 		    "against %s: %s",
 		    h->where, h->ca_file, X509_verify_cert_error_string(vr));
-	else if (ERR_GET_LIB(err) == ERR_LIB_SSL &&
-		 ERR_GET_REASON(err) > SSL_AD_REASON_OFFSET &&
-		 alert_is_about_our_cert(ERR_GET_REASON(err) - SSL_AD_REASON_OFFSET))
+	else if (ERR_GET_LIB(err) == ERR_LIB_SSL && ERR_GET_REASON(err) > SSL_AD_REASON_OFFSET &&
+	    alert_is_about_our_cert(ERR_GET_REASON(err) - SSL_AD_REASON_OFFSET))
 		rc = fail(h, DEVID_HELLO_TLS_FAILED, DEVID_ECRYPTO,
 		    "TLS handshake with %s failed: the server did not accept the device "
 		    "certificate: %s",
 		    h->where, reason);
 	else
-		rc = fail(h, DEVID_HELLO_TLS_FAILED, DEVID_ECRYPTO, "TLS with %s failed while %s: %s",
-		    h->where, doing, reason);
+		rc = fail(h, DEVID_HELLO_TLS_FAILED, DEVID_ECRYPTO,
+		    "TLS with %s failed while %s: %s", h->where, doing, reason);
 	ERR_clear_error();
 	return rc;
 }
@@ -326,9 +333,9 @@ ssl_run(struct hello *h, enum ssl_op op, void *buf, int n, const char *doing)
 		case SSL_ERROR_SYSCALL:
 			if (op == OP_READ && errno == 0)
 				return 0; /* an end of stream without close_notify */
-			return fail(h, DEVID_HELLO_CONNECT_FAILED, DEVID_EIO,
-			    "%s: connection %s while %s", h->where,
-			    errno != 0 ? strerror(errno) : "closed", doing);
+			return fail(h, DEVID_HELLO_CONNECT_FAILED, DEVID_EIO, "%s: %s while %s",
+			    h->where, errno != 0 ? strerror(errno) : "the connection closed",
+			    doing);
 		default:
 			return fail(h, DEVID_HELLO_CONNECT_FAILED, DEVID_EIO,
 			    "%s: TLS error %d while %s", h->where, err, doing);
@@ -344,8 +351,7 @@ tls_setup(struct hello *h, const struct devid_identity *id)
 	BIO *bio;
 	int rc = DEVID_ENOMEM;
 
-	if (CRYPTO_THREAD_run_once(&sock_method_once, sock_method_init) != 1 ||
-	    sock_method == NULL)
+	if (CRYPTO_THREAD_run_once(&sock_method_once, sock_method_init) != 1 || sock_method == NULL)
 		return fail(h, DEVID_HELLO_ERROR, DEVID_ENOMEM, "TLS: out of memory");
 	if ((cas = x509_load_pem_file_all(h->ca_file, &h->r->error)) == NULL) {
 		rc = h->r->error.code;
@@ -378,8 +384,7 @@ tls_setup(struct hello *h, const struct devid_identity *id)
 			: "unknown reason");
 		goto out;
 	}
-	if ((h->ssl = SSL_new(h->ctx)) == NULL ||
-	    (bio = BIO_new(sock_method)) == NULL) {
+	if ((h->ssl = SSL_new(h->ctx)) == NULL || (bio = BIO_new(sock_method)) == NULL) {
 		rc = fail(h, DEVID_HELLO_ERROR, DEVID_ENOMEM, "TLS: out of memory");
 		goto out;
 	}
@@ -388,16 +393,16 @@ tls_setup(struct hello *h, const struct devid_identity *id)
 	/* the server must be the host we asked for: its IP address or its DNS name */
 	if (h->host_is_ip) {
 		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(h->ssl), h->host) != 1) {
-			rc = fail(h, DEVID_HELLO_ERROR, DEVID_EINVAL, "TLS: bad IP address %s",
-			    h->host);
+			rc = fail(
+			    h, DEVID_HELLO_ERROR, DEVID_EINVAL, "TLS: bad IP address %s", h->host);
 			goto out;
 		}
 	} else {
 		SSL_set_hostflags(h->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 		if (SSL_set1_host(h->ssl, h->host) != 1 ||
 		    SSL_set_tlsext_host_name(h->ssl, h->host) != 1) {
-			rc = fail(h, DEVID_HELLO_ERROR, DEVID_EINVAL, "TLS: bad host name %s",
-			    h->host);
+			rc = fail(
+			    h, DEVID_HELLO_ERROR, DEVID_EINVAL, "TLS: bad host name %s", h->host);
 			goto out;
 		}
 	}
@@ -409,13 +414,21 @@ out:
 	return rc;
 }
 
-/* Sends the request and reads the response into resp. */
+/*
+ * Sends the request and reads the response into resp.
+ *
+ * A write that fails does not end the exchange at once: a server that rejects the device's
+ * certificate after a TLS 1.3 handshake sends an alert and hangs up, and its reset can fail
+ * our write before we read anything, yet the alert (or an early answer) is still there to
+ * read. The write's error stands only if reading finds nothing better.
+ */
 static int
 exchange(struct hello *h, struct agent_http_response *resp)
 {
 	struct dynbuf req, raw;
+	struct devid_error write_err;
 	uint8_t buf[16384];
-	bool eof = false;
+	bool eof = false, write_failed = false;
 	int rc, n;
 
 	dynbuf_init(&req, 2048);
@@ -425,19 +438,22 @@ exchange(struct hello *h, struct agent_http_response *resp)
 	else
 		rc = dynbuf_addf(&req, "GET / HTTP/1.1\r\nHost: %s:%s\r\n", h->host, h->port);
 	if (rc == 0)
-		rc = dynbuf_addstr(&req, "User-Agent: devid-agent/" DEVID_VERSION "\r\n"
-					 "Accept: */*\r\n"
-					 "Connection: close\r\n\r\n");
+		rc = dynbuf_addstr(&req,
+		    "User-Agent: devid-agent/" DEVID_VERSION "\r\n"
+		    "Accept: */*\r\n"
+		    "Connection: close\r\n\r\n");
 	if (rc != 0) {
 		rc = fail(h, DEVID_HELLO_ERROR, rc, "request: %s", devid_strerror(rc));
 		goto out;
 	}
-	if ((rc = ssl_run(h, OP_WRITE, req.p, (int)req.len, "sending the request")) < 0)
-		goto out;
-	if (rc == 0) {
+	if ((rc = ssl_run(h, OP_WRITE, req.p, (int)req.len, "sending the request")) == 0)
 		rc = fail(h, DEVID_HELLO_CONNECT_FAILED, DEVID_EIO,
 		    "%s: the connection closed while sending the request", h->where);
-		goto out;
+	if (rc < 0) {
+		if (h->r->outcome != DEVID_HELLO_CONNECT_FAILED)
+			goto out;
+		write_err = h->r->error;
+		write_failed = true;
 	}
 	for (;;) {
 		if ((n = ssl_run(h, OP_READ, buf, (int)sizeof(buf), "reading the response")) < 0) {
@@ -477,6 +493,12 @@ exchange(struct hello *h, struct agent_http_response *resp)
 	}
 	rc = 0;
 out:
+	if (rc != 0 && write_failed && h->r->outcome != DEVID_HELLO_TLS_FAILED &&
+	    h->r->outcome != DEVID_HELLO_ERROR) {
+		h->r->outcome = DEVID_HELLO_CONNECT_FAILED;
+		h->r->error = write_err;
+		rc = write_err.code;
+	}
 	dynbuf_release(&req);
 	dynbuf_release(&raw);
 	return rc;

@@ -28,7 +28,7 @@ is_tchar(uint8_t c)
 {
 	/* RFC 9110 5.6.2 */
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+	    (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
 static bool
@@ -62,8 +62,8 @@ parse_status_line(const uint8_t *p, size_t n, struct agent_http_response *out, s
 	size_t i;
 
 	if (n < 12 || memcmp(p, "HTTP/1.", 7) != 0 || p[7] < '0' || p[7] > '9' || p[8] != ' ')
-		return devid_error_set(e, DEVID_EINVAL,
-		    "response: not an HTTP/1.x status line (RFC 9112 4)");
+		return devid_error_set(
+		    e, DEVID_EINVAL, "response: not an HTTP/1.x status line (RFC 9112 4)");
 	h->status = 0;
 	for (i = 9; i < 12; i++) {
 		if (p[i] < '0' || p[i] > '9')
@@ -78,8 +78,8 @@ parse_status_line(const uint8_t *p, size_t n, struct agent_http_response *out, s
 		return devid_error_set(
 		    e, DEVID_EINVAL, "response: no space after the status code (RFC 9112 4)");
 	if (n > 13)
-		agent_printable(p + 13, n - 13, AGENT_MAX_REASON_LEN, out->reason,
-		    sizeof(out->reason));
+		agent_printable(
+		    p + 13, n - 13, AGENT_MAX_REASON_LEN, out->reason, sizeof(out->reason));
 	else
 		out->reason[0] = '\0';
 	return 0;
@@ -191,15 +191,14 @@ parse_chunked(const uint8_t *p, size_t len, size_t q, bool eof, struct agent_htt
 		room = out->body.max - out->body.len;
 		if (size > room && avail >= room) {
 			/* the part we keep is here; the rest is not needed */
-			if ((rc = body_add(out, p + q, avail < size ? avail : size)) != 0)
-				return rc;
-			return 0;
+			out->truncated = true;
+			return dynbuf_add(&out->body, p + q, room);
 		}
 		if (avail < size + 2)
 			goto short_read;
 		if (p[q + size] != '\r' || p[q + size + 1] != '\n')
-			return devid_error_set(
-			    e, DEVID_EINVAL, "response: chunk data not followed by CRLF (RFC 9112 7.1)");
+			return devid_error_set(e, DEVID_EINVAL,
+			    "response: chunk data not followed by CRLF (RFC 9112 7.1)");
 		if ((rc = body_add(out, p + q, size)) != 0)
 			return rc;
 		if (out->truncated)
@@ -214,8 +213,8 @@ short_read:
 }
 
 int
-agent_http_response_parse(const uint8_t *p, size_t len, bool eof,
-    struct agent_http_response *out, struct devid_error *e)
+agent_http_response_parse(
+    const uint8_t *p, size_t len, bool eof, struct agent_http_response *out, struct devid_error *e)
 {
 	size_t pos = 0, hend, line, next;
 	struct head h;
@@ -228,8 +227,8 @@ agent_http_response_parse(const uint8_t *p, size_t len, bool eof,
 	out->close_delimited = false;
 	for (;;) {
 		/* the head ends at the first empty line */
-		size_t limit = len - pos > AGENT_MAX_RESPONSE_HEAD ? pos + AGENT_MAX_RESPONSE_HEAD
-								     : len;
+		size_t limit =
+		    len - pos > AGENT_MAX_RESPONSE_HEAD ? pos + AGENT_MAX_RESPONSE_HEAD : len;
 
 		for (hend = pos; hend + 3 < limit; hend++)
 			if (memcmp(p + hend, "\r\n\r\n", 4) == 0)
@@ -264,7 +263,8 @@ agent_http_response_parse(const uint8_t *p, size_t len, bool eof,
 			    e, DEVID_EINVAL, "response: 101 Switching Protocols was not asked for");
 		if (++interim > AGENT_MAX_INTERIM_RESPONSES)
 			return devid_error_set(e, DEVID_EINVAL,
-			    "response: more than %d interim responses", AGENT_MAX_INTERIM_RESPONSES);
+			    "response: more than %d interim responses",
+			    AGENT_MAX_INTERIM_RESPONSES);
 	}
 	out->status = h.status;
 	/* make the body a string even when it is empty */

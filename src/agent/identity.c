@@ -68,8 +68,8 @@ key_name(const char *uri, char *buf, size_t n)
 }
 
 int
-devid_identity_load(const char *key_uri, const char *cert_file, struct devid_identity **out,
-    struct devid_error *e)
+devid_identity_load(
+    const char *key_uri, const char *cert_file, struct devid_identity **out, struct devid_error *e)
 {
 	const struct devid_key_backend *b;
 	int rc;
@@ -94,7 +94,8 @@ devid_identity_load_with(const struct devid_key_backend *backend, const char *ke
 	*out = NULL;
 	if (backend == NULL || backend->load == NULL || backend->get0_pkey == NULL ||
 	    backend->free == NULL || key_uri == NULL || cert_file == NULL)
-		return devid_error_set(e, DEVID_EINVAL, "identity: missing backend, key or certificate");
+		return devid_error_set(
+		    e, DEVID_EINVAL, "identity: missing backend, key or certificate");
 	if ((id = calloc(1, sizeof(*id))) == NULL)
 		return devid_error_set(e, DEVID_ENOMEM, "identity: out of memory");
 	id->backend = backend;

@@ -45,8 +45,8 @@ int agent_file_uri_path(const char *uri, const char **path, struct devid_error *
  * receives the host without brackets (at most AGENT_MAX_HOST_LEN chars + NUL), port the
  * decimal port 1..65535 as written (at most 5 digits + NUL).
  */
-int agent_split_host_port(const char *s, char host[AGENT_MAX_HOST_LEN + 1], char port[6],
-    struct devid_error *e);
+int agent_split_host_port(
+    const char *s, char host[AGENT_MAX_HOST_LEN + 1], char port[6], struct devid_error *e);
 
 /* What agent_http_response_parse found. body is the caller's: init it with the limit it wants. */
 struct agent_http_response {
@@ -71,8 +71,8 @@ struct agent_http_response {
  * bytes are not an HTTP response or end too early (e says why), DEVID_ELIMIT when the head
  * is longer than AGENT_MAX_RESPONSE_HEAD, or DEVID_ENOMEM. out->body is reset first.
  */
-int agent_http_response_parse(const uint8_t *p, size_t len, bool eof,
-    struct agent_http_response *out, struct devid_error *e);
+int agent_http_response_parse(
+    const uint8_t *p, size_t len, bool eof, struct agent_http_response *out, struct devid_error *e);
 
 /*
  * Copies at most max bytes of p[0..len) into out (outsz bytes, NUL-terminated) for a message:

@@ -12,6 +12,10 @@
 #include "internal.h"
 #include "lib/banned.h"
 
+#ifndef DEVID_VERSION
+#define DEVID_VERSION "unknown"
+#endif
+
 /* exit statuses (docs/agent.md) */
 #define EXIT_ADMITTED 0
 #define EXIT_REFUSED 1 /* the server answered and did not admit the device */
@@ -43,8 +47,8 @@ static const char usage[] =
 static int
 usage_error(const char *cmd, const char *msg)
 {
-	fprintf(stderr, "devid-agent%s%s: %s\n\n%s", cmd != NULL ? " " : "",
-	    cmd != NULL ? cmd : "", msg, usage);
+	fprintf(stderr, "devid-agent%s%s: %s\n\n%s", cmd != NULL ? " " : "", cmd != NULL ? cmd : "",
+	    msg, usage);
 	return EXIT_USAGE;
 }
 
@@ -182,8 +186,8 @@ cmd_not_yet(const char *cmd, int argc, char **argv)
 			return 0;
 		}
 	}
-	fprintf(stderr, "devid-agent %s: not implemented yet (issue: operational certificates)\n",
-	    cmd);
+	fprintf(
+	    stderr, "devid-agent %s: not implemented yet (issue: operational certificates)\n", cmd);
 	return EXIT_USAGE;
 }
 

@@ -35,9 +35,11 @@ agent_uri_scheme(const char *uri, char scheme[AGENT_MAX_SCHEME_LEN + 1], struct 
 
 		if (!(is_alpha(c) || (i > 0 && (is_digit(c) || c == '+' || c == '-' || c == '.'))))
 			break;
-		if (i >= AGENT_MAX_SCHEME_LEN)
+		if (i >= AGENT_MAX_SCHEME_LEN) {
+			scheme[0] = '\0';
 			return devid_error_set(e, DEVID_EINVAL,
 			    "key URI: scheme longer than %d characters", AGENT_MAX_SCHEME_LEN);
+		}
 		scheme[i] = (char)tolower(c);
 	}
 	if (i == 0 || uri[i] != ':') {
@@ -90,8 +92,8 @@ agent_split_host_port(
 		const char *close = strchr(s, ']');
 
 		if (close == NULL || close[1] != ':')
-			return devid_error_set(e, DEVID_EINVAL,
-			    "--connect \"%s\": expected [IPV6]:PORT", s);
+			return devid_error_set(
+			    e, DEVID_EINVAL, "--connect \"%s\": expected [IPV6]:PORT", s);
 		h = s + 1;
 		hlen = (size_t)(close - h);
 		colon = close + 1;
@@ -102,8 +104,8 @@ agent_split_host_port(
 		h = s;
 		colon = strrchr(s, ':');
 		if (colon == NULL)
-			return devid_error_set(e, DEVID_EINVAL,
-			    "--connect \"%s\": expected HOST:PORT", s);
+			return devid_error_set(
+			    e, DEVID_EINVAL, "--connect \"%s\": expected HOST:PORT", s);
 		hlen = (size_t)(colon - h);
 		if (memchr(h, ':', hlen) != NULL)
 			return devid_error_set(e, DEVID_EINVAL,
@@ -112,21 +114,21 @@ agent_split_host_port(
 	if (hlen == 0)
 		return devid_error_set(e, DEVID_EINVAL, "--connect \"%s\": empty host", s);
 	if (hlen > AGENT_MAX_HOST_LEN)
-		return devid_error_set(e, DEVID_EINVAL,
-		    "--connect: host longer than %d characters", AGENT_MAX_HOST_LEN);
+		return devid_error_set(e, DEVID_EINVAL, "--connect: host longer than %d characters",
+		    AGENT_MAX_HOST_LEN);
 	for (size_t i = 0; i < hlen; i++) {
 		unsigned char c = (unsigned char)h[i];
 
 		/* a DNS name, an IPv4 or an IPv6 literal (with an optional %zone) */
-		if (!(is_alpha(c) || is_digit(c) || c == '.' || c == '-' || c == '_' ||
-			c == ':' || c == '%'))
+		if (!(is_alpha(c) || is_digit(c) || c == '.' || c == '-' || c == '_' || c == ':' ||
+			c == '%'))
 			return devid_error_set(e, DEVID_EINVAL,
 			    "--connect: character 0x%02x is not allowed in a host", c);
 	}
 	plen = strlen(colon + 1);
 	if (plen == 0 || plen > 5)
-		return devid_error_set(e, DEVID_EINVAL,
-		    "--connect \"%s\": port must be a number from 1 to 65535", s);
+		return devid_error_set(
+		    e, DEVID_EINVAL, "--connect \"%s\": port must be a number from 1 to 65535", s);
 	for (size_t i = 0; i < plen; i++) {
 		if (!is_digit((unsigned char)colon[1 + i]))
 			return devid_error_set(e, DEVID_EINVAL,
@@ -134,8 +136,8 @@ agent_split_host_port(
 		v = v * 10 + (colon[1 + i] - '0');
 	}
 	if (v < 1 || v > 65535)
-		return devid_error_set(e, DEVID_EINVAL,
-		    "--connect \"%s\": port must be a number from 1 to 65535", s);
+		return devid_error_set(
+		    e, DEVID_EINVAL, "--connect \"%s\": port must be a number from 1 to 65535", s);
 	memcpy(host, h, hlen);
 	host[hlen] = '\0';
 	snprintf(port, 6, "%ld", v);

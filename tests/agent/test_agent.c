@@ -24,19 +24,11 @@ test_scheme(void)
 	static const struct {
 		const char *uri, *scheme; /* scheme NULL: an error */
 	} cases[] = {
-	    {"file:/etc/key.pem", "file"},
-	    {"FILE:/etc/key.pem", "file"},
-	    {"pkcs11:token=se;object=devid", "pkcs11"},
-	    {"tpm2:handle=0x81000001", "tpm2"},
-	    {"x-vendor.se+1:abc", "x-vendor.se+1"},
-	    {"file:", "file"},
-	    {"/etc/key.pem", NULL},
-	    {"key.pem", NULL},
-	    {":nothing", NULL},
-	    {"1file:/x", NULL},
-	    {"fi le:/x", NULL},
-	    {"", NULL},
-	    {"abcdefghijklmnopq:x", NULL}, /* 17 characters, one over the limit */
+	    {"file:/etc/key.pem", "file"}, {"FILE:/etc/key.pem", "file"},
+	    {"pkcs11:token=se;object=devid", "pkcs11"}, {"tpm2:handle=0x81000001", "tpm2"},
+	    {"x-vendor.se+1:abc", "x-vendor.se+1"}, {"file:", "file"}, {"/etc/key.pem", NULL},
+	    {"key.pem", NULL}, {":nothing", NULL}, {"1file:/x", NULL}, {"fi le:/x", NULL},
+	    {"", NULL}, {"abcdefghijklmnopq:x", NULL}, /* 17 characters, one over the limit */
 	};
 	char scheme[AGENT_MAX_SCHEME_LEN + 1];
 	struct devid_error e;
@@ -48,8 +40,8 @@ test_scheme(void)
 		rc = agent_uri_scheme(cases[i].uri, scheme, &e);
 		if (cases[i].scheme != NULL)
 			CHECK(rc == 0 && strcmp(scheme, cases[i].scheme) == 0,
-			    "scheme of \"%s\": rc %d \"%s\", expected \"%s\" (%s)", cases[i].uri, rc,
-			    scheme, cases[i].scheme, e.msg);
+			    "scheme of \"%s\": rc %d \"%s\", expected \"%s\" (%s)", cases[i].uri,
+			    rc, scheme, cases[i].scheme, e.msg);
 		else
 			CHECK(rc == DEVID_EINVAL && e.msg[0] != '\0' && scheme[0] == '\0',
 			    "scheme of \"%s\": rc %d \"%s\", expected an error", cases[i].uri, rc,
@@ -138,21 +130,21 @@ test_host_port(void)
 		rc = agent_split_host_port(cases[i].in, host, port, &e);
 		if (cases[i].host != NULL)
 			CHECK(rc == 0 && strcmp(host, cases[i].host) == 0 &&
-				  strcmp(port, cases[i].port) == 0,
-			    "\"%s\": rc %d host \"%s\" port \"%s\" (%s)", cases[i].in, rc, host, port,
-			    e.msg);
+				strcmp(port, cases[i].port) == 0,
+			    "\"%s\": rc %d host \"%s\" port \"%s\" (%s)", cases[i].in, rc, host,
+			    port, e.msg);
 		else
 			CHECK(rc == DEVID_EINVAL && e.msg[0] != '\0' && host[0] == '\0',
 			    "\"%s\": rc %d, expected an error", cases[i].in, rc);
 	}
 	CHECK(agent_split_host_port("::1:4433", host, port, &e) != 0 &&
-		  strstr(e.msg, "brackets") != NULL,
+		strstr(e.msg, "brackets") != NULL,
 	    "an IPv6 address without brackets says to use them: %s", e.msg);
 	/* the longest host allowed, and one more */
 	memset(longhost, 'a', AGENT_MAX_HOST_LEN);
 	memcpy(longhost + AGENT_MAX_HOST_LEN, ":1", 3);
 	CHECK(agent_split_host_port(longhost, host, port, &e) == 0 &&
-		  strlen(host) == AGENT_MAX_HOST_LEN,
+		strlen(host) == AGENT_MAX_HOST_LEN,
 	    "a host of %d characters is accepted: %s", AGENT_MAX_HOST_LEN, e.msg);
 	memset(longhost, 'a', AGENT_MAX_HOST_LEN + 1);
 	memcpy(longhost + AGENT_MAX_HOST_LEN + 1, ":1", 3);
@@ -182,7 +174,7 @@ test_http(void)
 
 	rc = parse("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", false, 100, &r, &e);
 	CHECK(rc == 0 && r.status == 200 && strcmp(r.reason, "OK") == 0 && r.body.len == 5 &&
-		  strcmp(dynbuf_str(&r.body), "hello") == 0 && !r.truncated,
+		strcmp(dynbuf_str(&r.body), "hello") == 0 && !r.truncated,
 	    "Content-Length body: rc %d status %d body \"%s\" (%s)", rc, r.status,
 	    dynbuf_str(&r.body), e.msg);
 	rc = parse("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel", false, 100, &r, &e);
@@ -196,43 +188,43 @@ test_http(void)
 	CHECK(rc == DEVID_EINVAL && strstr(e.msg, "without a response") != NULL,
 	    "nothing at all: rc %d %s", rc, e.msg);
 	rc = parse("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789", false, 4, &r, &e);
-	CHECK(rc == 0 && r.body.len == 4 && r.truncated &&
-		  strcmp(dynbuf_str(&r.body), "0123") == 0,
+	CHECK(rc == 0 && r.body.len == 4 && r.truncated && strcmp(dynbuf_str(&r.body), "0123") == 0,
 	    "Content-Length over the limit is cut: rc %d len %zu", rc, r.body.len);
 	rc = parse("HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n0123", false, 4, &r, &e);
 	CHECK(rc == 0 && r.truncated, "no need to wait for bytes past the limit: rc %d", rc);
 
-	rc = parse("HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
-		   "Transfer-Encoding: chunked\r\n\r\n"
-		   "a;ext=1\r\n{\"error\":\"\r\n7\r\nnot on \r\nC\r\nthe ACL\"}\r\n\r\n0\r\nX: y\r\n\r\n",
+	rc = parse(
+	    "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n"
+	    "a;ext=1\r\n{\"error\":\"\r\n7\r\nnot on \r\nb\r\nthe ACL\"}\r\n\r\n0\r\nX: y\r\n\r\n",
 	    false, 100, &r, &e);
 	CHECK(rc == 0 && r.status == 403 && strcmp(r.reason, "Forbidden") == 0 &&
-		  strcmp(dynbuf_str(&r.body), "{\"error\":\"not on the ACL\"}\r\n") == 0,
+		strcmp(dynbuf_str(&r.body), "{\"error\":\"not on the ACL\"}\r\n") == 0,
 	    "chunked body: rc %d status %d body \"%s\" (%s)", rc, r.status, dynbuf_str(&r.body),
 	    e.msg);
-	rc = parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", false, 100, &r,
-	    &e);
+	rc = parse(
+	    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", false, 100, &r, &e);
 	CHECK(rc == AGENT_HTTP_NEED_MORE, "a partial chunk needs more: rc %d", rc);
-	rc = parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", true, 100, &r,
-	    &e);
+	rc = parse(
+	    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", true, 100, &r, &e);
 	CHECK(rc == DEVID_EINVAL, "a chunk cut by the end of the stream: rc %d", rc);
 	rc = parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n",
 	    false, 100, &r, &e);
 	CHECK(rc == DEVID_EINVAL && strstr(e.msg, "CRLF") != NULL,
 	    "chunk data without CRLF: rc %d %s", rc, e.msg);
-	rc = parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", false, 100, &r,
-	    &e);
+	rc = parse(
+	    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", false, 100, &r, &e);
 	CHECK(rc == DEVID_EINVAL, "a chunk size that is not hex: rc %d", rc);
 	rc = parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 		   "ffffffffffffffffff\r\n",
 	    false, 100, &r, &e);
 	CHECK(rc == DEVID_EINVAL, "a chunk size that overflows: rc %d", rc);
-	rc = parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n0123", false, 4, &r,
-	    &e);
+	rc = parse(
+	    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n0123", false, 4, &r, &e);
 	CHECK(rc == 0 && r.truncated && strcmp(dynbuf_str(&r.body), "0123") == 0,
 	    "a chunked body over the limit is cut: rc %d", rc);
-	rc = parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", false, 100, &r,
-	    &e);
+	rc = parse(
+	    "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", false, 100, &r, &e);
 	CHECK(rc == DEVID_EINVAL && strstr(e.msg, "chunked") != NULL,
 	    "another transfer coding: rc %d %s", rc, e.msg);
 
@@ -246,8 +238,8 @@ test_http(void)
 	CHECK(rc == 0 && r.truncated && r.body.len == 4,
 	    "a close-delimited body over the limit is cut: rc %d", rc);
 
-	rc = parse("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", false, 100, &r,
-	    &e);
+	rc = parse(
+	    "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", false, 100, &r, &e);
 	CHECK(rc == 0 && r.status == 204 && r.body.len == 0 && dynbuf_str(&r.body)[0] == '\0',
 	    "an interim response is skipped; 204 has no body: rc %d status %d", rc, r.status);
 	rc = parse("HTTP/1.1 101 Switching Protocols\r\n\r\n", false, 100, &r, &e);
@@ -278,8 +270,8 @@ test_http(void)
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		rc = parse(bad[i], false, 100, &r, &e);
-		CHECK(rc == DEVID_EINVAL && e.msg[0] != '\0', "bad response %zu: rc %d, expected %d",
-		    i, rc, DEVID_EINVAL);
+		CHECK(rc == DEVID_EINVAL && e.msg[0] != '\0',
+		    "bad response %zu: rc %d, expected %d", i, rc, DEVID_EINVAL);
 	}
 	rc = parse("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab", false,
 	    100, &r, &e);
@@ -303,8 +295,9 @@ test_http(void)
 	dynbuf_release(&big);
 	/* every prefix of a good response needs more, and never reads past its end */
 	{
-		static const char resp[] = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"
-					   "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+		static const char resp[] =
+		    "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"
+		    "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
 		uint8_t *copy;
 		int more = 0;
 
@@ -351,15 +344,14 @@ test_backend_find(void)
 	CHECK(devid_key_backend_find("file:/k", &b, &e) == 0 && b == &devid_key_backend_file,
 	    "file: is the file backend: %s", e.msg);
 	CHECK(devid_key_backend_find("pkcs11:token=se;pin-value=1234", &b, &e) == DEVID_EINVAL &&
-		  b == NULL && strstr(e.msg, "not supported yet") != NULL &&
-		  strstr(e.msg, "1234") == NULL,
+		b == NULL && strstr(e.msg, "not supported yet") != NULL &&
+		strstr(e.msg, "1234") == NULL,
 	    "pkcs11: is not supported yet, and the PIN is not quoted: %s", e.msg);
 	CHECK(devid_key_backend_find("tpm2:handle=0x81000001", &b, &e) == DEVID_EINVAL &&
-		  strstr(e.msg, "not supported yet") != NULL,
+		strstr(e.msg, "not supported yet") != NULL,
 	    "tpm2: is not supported yet: %s", e.msg);
 	CHECK(devid_key_backend_find("foo:secret", &b, &e) == DEVID_EINVAL &&
-		  strstr(e.msg, "unknown scheme \"foo:\"") != NULL &&
-		  strstr(e.msg, "secret") == NULL,
+		strstr(e.msg, "unknown scheme \"foo:\"") != NULL && strstr(e.msg, "secret") == NULL,
 	    "an unknown scheme is named, the rest is not quoted: %s", e.msg);
 }
 
@@ -375,8 +367,8 @@ write_key(const char *name, EVP_PKEY *k, const char *pass)
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	f = fopen(path, "w");
-	PEM_write_PrivateKey(f, k, pass != NULL ? EVP_aes_128_cbc() : NULL, NULL, 0, NULL,
-	    (void *)pass);
+	PEM_write_PrivateKey(
+	    f, k, pass != NULL ? EVP_aes_128_cbc() : NULL, NULL, 0, NULL, (void *)pass);
 	fclose(f);
 }
 
@@ -409,7 +401,8 @@ add_cert(const char *name, const char *cn, EVP_PKEY *k, X509 *issuer, EVP_PKEY *
 static void
 test_identity(void)
 {
-	EVP_PKEY *ca = EVP_EC_gen("P-256"), *dev = EVP_EC_gen("P-256"), *other = EVP_EC_gen("P-256");
+	EVP_PKEY *ca = EVP_EC_gen("P-256"), *dev = EVP_EC_gen("P-256"),
+		 *other = EVP_EC_gen("P-256");
 	X509 *cax, *devx;
 	struct devid_identity *id = NULL;
 	struct devid_error e;
@@ -435,7 +428,8 @@ test_identity(void)
 		x509_udid(devx, udid);
 		CHECK(strcmp(devid_identity_get0_udid(id), udid) == 0, "the UDID is the cert's");
 		CHECK(sk_X509_num(devid_identity_get0_chain(id)) == 0, "no chain in dev.pem");
-		CHECK(X509_cmp(devid_identity_get0_cert(id), devx) == 0, "the certificate is dev's");
+		CHECK(
+		    X509_cmp(devid_identity_get0_cert(id), devx) == 0, "the certificate is dev's");
 		CHECK(EVP_PKEY_eq(devid_identity_get0_pkey(id), dev) == 1, "the key is dev's");
 	}
 	devid_identity_free(id);
@@ -451,7 +445,7 @@ test_identity(void)
 	snprintf(uri, sizeof(uri), "file:%s/other.key", dir);
 	rc = devid_identity_load(uri, cert, &id, &e);
 	CHECK(rc == DEVID_ECRYPTO && id == NULL && strstr(e.msg, "does not match") != NULL &&
-		  strstr(e.msg, "other.key") != NULL,
+		strstr(e.msg, "other.key") != NULL,
 	    "another key is refused, naming the key: rc %d %s", rc, e.msg);
 	CHECK(strstr(e.msg, "PRIVATE") == NULL, "no key material in the message");
 
@@ -491,7 +485,7 @@ test_hello_args(void)
 
 	devid_hello_result_init(&r);
 	CHECK(devid_hello(NULL, "127.0.0.1", "1", "/ca.pem", 1000, &r) == DEVID_EINVAL &&
-		  r.outcome == DEVID_HELLO_ERROR && r.error.msg[0] != '\0',
+		r.outcome == DEVID_HELLO_ERROR && r.error.msg[0] != '\0',
 	    "hello without an identity: outcome %d %s", (int)r.outcome, r.error.msg);
 	devid_hello_result_release(&r);
 	devid_hello_result_release(&r);
