@@ -10,6 +10,7 @@
 int cmd_vendor(int argc, char **argv);
 int cmd_admin(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_gateway(int argc, char **argv);
 /* claim, batches, devices, device, manifest, revoke, transfer, release, import, vendor publish */
 int cmd_client(int argc, char **argv);
 

@@ -67,8 +67,7 @@ secret_read(const char *path, uint8_t **out, size_t *len)
 		(*len)--;
 	if (stat(path, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
 		fprintf(stderr,
-		    "devid gateway: warning: %s can be read by other users (chmod 600 it)\n",
-		    path);
+		    "devid gateway: warning: %s can be read by other users (chmod 600 it)\n", path);
 	return 0;
 }
 
@@ -222,6 +221,12 @@ cmd_gateway(int argc, char **argv)
 		fprintf(stderr, "devid gateway: %s\n", e.msg);
 		goto out;
 	}
+	if (strncmp(gateway_admin_address(g), "127.", 4) != 0 &&
+	    strncmp(gateway_admin_address(g), "[::1]:", 6) != 0)
+		fprintf(stderr,
+		    "devid gateway: warning: the admin port %s is plain HTTP off loopback: event "
+		    "bodies and the ACL cross the network in clear (the secret never does)\n",
+		    gateway_admin_address(g));
 	running = g;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);

@@ -13,6 +13,7 @@ static const char usage[] =
     "  vendor init|mint|verify   the chip vendor's tools: PKI, reels, checks\n"
     "  admin migrate|tenant|token|trust   administer the database directly\n"
     "  serve                     the REST API (devid serve --help)\n"
+    "  gateway                   the reference product cloud (devid gateway --help)\n"
     "  vendor publish OUT        publish a reel to a devid server (vendor token)\n"
     "  claim CODE | batches | devices | device | manifest | revoke | transfer | release |\n"
     "  import                    the REST API from the command line (devid claim --help)\n"
@@ -54,6 +55,8 @@ main(int argc, char **argv)
 		return cmd_admin(argc - 1, argv + 1);
 	if (strcmp(argv[1], "serve") == 0)
 		return cmd_serve(argc - 1, argv + 1);
+	if (strcmp(argv[1], "gateway") == 0)
+		return cmd_gateway(argc - 1, argv + 1);
 	for (size_t i = 0; i < sizeof(client_cmds) / sizeof(client_cmds[0]); i++)
 		if (strcmp(argv[1], client_cmds[i]) == 0)
 			return cmd_client(argc - 1, argv + 1);

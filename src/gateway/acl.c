@@ -95,8 +95,8 @@ schema_ensure(struct db *db, const char *path, struct devid_error *e)
 		 "CREATE TABLE IF NOT EXISTS gateway_schema (version INTEGER PRIMARY KEY,"
 		 " applied_at INTEGER NOT NULL)",
 		 NULL, 0, NULL, e)) != 0 ||
-	    (rc = db_query(db, "SELECT COALESCE(MAX(version), 0) FROM gateway_schema", NULL, 0,
-		 &r, e)) != 0)
+	    (rc = db_query(
+		 db, "SELECT COALESCE(MAX(version), 0) FROM gateway_schema", NULL, 0, &r, e)) != 0)
 		goto rollback;
 	have = db_rows_int(r, 0, 0);
 	if (have > ACL_SCHEMA_VERSION) {
@@ -134,7 +134,8 @@ acl_open(const char *path, unsigned nconns, struct acl **out, struct devid_error
 
 	*out = NULL;
 	if (nconns < 1 || nconns > ACL_MAX_CONNS) {
-		devid_error_set(e, rc, "acl: %u connections, allowed 1 to %d", nconns, ACL_MAX_CONNS);
+		devid_error_set(
+		    e, rc, "acl: %u connections, allowed 1 to %d", nconns, ACL_MAX_CONNS);
 		goto out;
 	}
 	if (path == NULL || *path == '\0') {
@@ -196,8 +197,8 @@ acl_lookup(struct acl *a, const char *udid, enum acl_state *state, struct devid_
 	if (rc != 0)
 		return rc;
 	if (db_rows_count(r) == 1)
-		*state = strcmp(db_rows_text(r, 0, 0, NULL), "active") == 0 ? ACL_ACTIVE
-									    : ACL_REMOVED;
+		*state =
+		    strcmp(db_rows_text(r, 0, 0, NULL), "active") == 0 ? ACL_ACTIVE : ACL_REMOVED;
 	db_rows_free(r);
 	return 0;
 }
@@ -233,8 +234,8 @@ device_apply(struct db *db, const struct gateway_event *ev, const struct gateway
 }
 
 int
-acl_apply(struct acl *a, const struct gateway_event *ev, struct acl_result *r,
-    struct devid_error *e)
+acl_apply(
+    struct acl *a, const struct gateway_event *ev, struct acl_result *r, struct devid_error *e)
 {
 	int64_t now = time(NULL);
 	struct db_param ep[] = {DB_TEXT(ev->id), DB_TEXT(gateway_action_name(ev->action)),
@@ -295,9 +296,9 @@ acl_list(struct acl *a, json_t **out, struct devid_error *e)
 	int rc;
 
 	*out = NULL;
-	rc = db_query(db,
-	    "SELECT udid, serial, batch, tenant, state FROM gateway_acl ORDER BY udid", NULL, 0,
-	    &r, e);
+	rc =
+	    db_query(db, "SELECT udid, serial, batch, tenant, state FROM gateway_acl ORDER BY udid",
+		NULL, 0, &r, e);
 	conn_give(a, db);
 	if (rc != 0)
 		goto out;

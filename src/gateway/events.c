@@ -62,8 +62,8 @@ hex_value(char c)
 }
 
 int
-gateway_signature_verify(const uint8_t *secret, size_t secret_len, const uint8_t *body,
-    size_t len, const char *header, struct devid_error *e)
+gateway_signature_verify(const uint8_t *secret, size_t secret_len, const uint8_t *body, size_t len,
+    const char *header, struct devid_error *e)
 {
 	static const uint8_t empty[1];
 	uint8_t given[SIG_HEX_LEN / 2], mac[EVP_MAX_MD_SIZE];
@@ -116,20 +116,19 @@ static int
 members_check(const json_t *obj, const char *const *allowed, size_t n, const char *what,
     struct devid_error *e)
 {
-	const char *key;
-	json_t *v;
+	json_t *o = (json_t *)obj; /* jansson's iterators take no const */
 
-	json_object_foreach ((json_t *)obj, key, v) {
+	for (void *it = json_object_iter(o); it != NULL; it = json_object_iter_next(o, it)) {
+		const char *key = json_object_iter_key(it);
 		size_t i;
 
-		(void)v;
 		for (i = 0; i < n; i++) {
 			if (strcmp(key, allowed[i]) == 0)
 				break;
 		}
 		if (i == n)
-			return devid_error_set(e, DEVID_EINVAL, "%s: unknown member \"%.64s\"",
-			    what, key);
+			return devid_error_set(
+			    e, DEVID_EINVAL, "%s: unknown member \"%.64s\"", what, key);
 	}
 	return 0;
 }
@@ -173,8 +172,7 @@ pem_cert_parse(const char *s, size_t n, const char *what, struct devid_error *e)
 	X509 *x = NULL;
 
 	if (n < bl || memcmp(s, PEM_BEGIN, bl) != 0) {
-		devid_error_set(
-		    e, DEVID_EINVAL, "%s: does not start with \"%s\"", what, PEM_BEGIN);
+		devid_error_set(e, DEVID_EINVAL, "%s: does not start with \"%s\"", what, PEM_BEGIN);
 		goto out;
 	}
 	if (i < n && s[i] == '\r')
@@ -289,8 +287,8 @@ duplicates_check(const struct gateway_event *ev, struct devid_error *e)
 	qsort(v, ev->ndevices, sizeof(*v), device_cmp);
 	for (size_t i = 1; i < ev->ndevices && rc == 0; i++) {
 		if (strcmp(v[i - 1]->udid, v[i]->udid) == 0)
-			rc = devid_error_set(e, DEVID_EINVAL, "event: device %s appears twice",
-			    v[i]->udid);
+			rc = devid_error_set(
+			    e, DEVID_EINVAL, "event: device %s appears twice", v[i]->udid);
 	}
 	free(v);
 	return rc;
@@ -307,8 +305,8 @@ gateway_event_parse(const uint8_t *p, size_t len, struct gateway_event **out, st
 
 	*out = NULL;
 	if (len > GATEWAY_MAX_EVENT_BODY) {
-		rc = devid_error_set(e, DEVID_ELIMIT, "event: %zu bytes, limit %zu", len,
-		    GATEWAY_MAX_EVENT_BODY);
+		rc = devid_error_set(
+		    e, DEVID_ELIMIT, "event: %zu bytes, limit %zu", len, GATEWAY_MAX_EVENT_BODY);
 		goto out;
 	}
 	if ((root = json_parse(p, len, "event", e)) == NULL)
@@ -320,8 +318,7 @@ gateway_event_parse(const uint8_t *p, size_t len, struct gateway_event **out, st
 	if (members_check(root, event_members, 4, "event", e) != 0)
 		goto out;
 	ev = xcalloc(1, sizeof(*ev));
-	if (json_get_str(root, "event", 1, GATEWAY_MAX_EVENT_ID_LEN, true, &s, &n, "event", e) !=
-		0)
+	if (json_get_str(root, "event", 1, GATEWAY_MAX_EVENT_ID_LEN, true, &s, &n, "event", e) != 0)
 		goto out;
 	if (!gateway_event_id_valid(s, n)) {
 		devid_error_set(e, rc, "event: \"event\" does not match [A-Za-z0-9._:-]{1,%d}",

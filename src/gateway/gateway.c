@@ -28,8 +28,6 @@
 #define GATEWAY_DEFAULT_LISTEN "127.0.0.1:9443"
 #define GATEWAY_DEFAULT_ADMIN_LISTEN "127.0.0.1:9080"
 #define GATEWAY_DEFAULT_ADMIN_THREADS 2
-/* a device sends a greeting request, nothing large */
-#define GATEWAY_MAX_DEVICE_BODY 16384
 
 struct gateway {
 	struct acl *acl;
@@ -46,8 +44,8 @@ struct gateway {
 /* --- the device port ----------------------------------------------------------------------- */
 
 static void
-device_refuse(struct http_request *req, struct http_response *resp, const char *reason,
-    const char *udid)
+device_refuse(
+    struct http_request *req, struct http_response *resp, const char *reason, const char *udid)
 {
 	log_info("gateway device refused reason=%s udid=%s peer=%s", reason, udid,
 	    http_request_peer(req));
@@ -284,8 +282,7 @@ admin_routes(struct gateway *g, struct devid_error *e)
 
 	if ((g->admin_router = router_new()) == NULL)
 		return devid_error_set(e, DEVID_ENOMEM, "admin: out of memory");
-	if ((rc = router_add(g->admin_router, "POST", "/devid/events", events_handle, g, e)) !=
-		0 ||
+	if ((rc = router_add(g->admin_router, "POST", "/devid/events", events_handle, g, e)) != 0 ||
 	    (rc = router_add(g->admin_router, "GET", "/devid/acl", acl_handle, g, e)) != 0 ||
 	    (rc = router_add(g->admin_router, "GET", "/healthz", http_handle_healthz, NULL, e)) !=
 		0)

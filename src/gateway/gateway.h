@@ -39,6 +39,8 @@
 /* the shared secret, in bytes: at least 16 (guessing must be hopeless), at most 1024 */
 #define GATEWAY_MIN_SECRET_LEN 16
 #define GATEWAY_MAX_SECRET_LEN 1024
+/* a request body on the device port: a device asks for its greeting, nothing large */
+#define GATEWAY_MAX_DEVICE_BODY 16384
 /* trust anchor files given with --trust */
 #define GATEWAY_MAX_TRUST_FILES 32
 
@@ -120,12 +122,12 @@ int acl_lookup(struct acl *acl, const char *udid, enum acl_state *state, struct 
  *   add:    each device becomes active for the event's tenant (inserted, or updated and
  *           re-activated: a transfer or a re-provisioning);
  *   remove: each device of the event's tenant becomes removed; a device not on the ACL is
- *           recorded as removed (so a late add must come as a new event to re-admit it); a
- *           device that belongs to another tenant is left alone and counted in skipped.
+ *           recorded as removed (the listing shows the removal came); a device that
+ *           belongs to another tenant is left alone and counted in skipped.
  * An event id seen before changes nothing and sets r->duplicate. Thread-safe.
  */
-int acl_apply(struct acl *acl, const struct gateway_event *ev, struct acl_result *r,
-    struct devid_error *e);
+int acl_apply(
+    struct acl *acl, const struct gateway_event *ev, struct acl_result *r, struct devid_error *e);
 
 /*
  * The whole ACL ordered by UDID: {"devices":[{"udid","serial","batch","tenant","state"}]},

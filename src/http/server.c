@@ -565,6 +565,12 @@ http_response_set_header(struct http_response *resp, const char *name, const cha
 	return 0;
 }
 
+void
+http_response_set_close(struct http_response *resp)
+{
+	resp->close = true;
+}
+
 struct dynbuf *
 http_response_body(struct http_response *resp)
 {

@@ -156,6 +156,8 @@ void http_response_set_status(struct http_response *resp, int status);
  * or a value with a control character is DEVID_EINVAL.
  */
 int http_response_set_header(struct http_response *resp, const char *name, const char *value);
+/* Closes the connection once this response is sent (a refusal no later request could change). */
+void http_response_set_close(struct http_response *resp);
 /* The body, capped at the server's max_response (appends past it fail with DEVID_ELIMIT).
  * Borrowed; the server sends and frees it after the handler returns. */
 struct dynbuf *http_response_body(struct http_response *resp);

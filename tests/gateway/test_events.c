@@ -85,8 +85,9 @@ device_json(const struct cert *c, const char *serial, const char *batch)
 	struct dynbuf b;
 
 	dynbuf_init(&b, 1 << 16);
-	dynbuf_addf(&b, "{\"udid\":\"%s\",\"serial\":\"%s\",\"batch\":\"%s\",\"certificate\":\"%s\"}",
-	    c->udid, serial, batch, c->pem);
+	dynbuf_addf(&b,
+	    "{\"udid\":\"%s\",\"serial\":\"%s\",\"batch\":\"%s\",\"certificate\":\"%s\"}", c->udid,
+	    serial, batch, c->pem);
 	return (char *)dynbuf_detach(&b, NULL);
 }
 
@@ -109,8 +110,7 @@ event_json(const char *id, const char *action, const char *tenant, size_t first,
 	return (char *)dynbuf_detach(&b, NULL);
 }
 
-static char *
-fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
 
 static char *
 fmt(const char *f, ...)
@@ -226,8 +226,9 @@ test_good(void)
 		memset(id, 'e', GATEWAY_MAX_EVENT_ID_LEN);
 		id[GATEWAY_MAX_EVENT_ID_LEN] = '\0';
 		d1 = device_json(&certs[0], serial, "B1");
-		body = fmt("{\"event\":\"%s\",\"action\":\"add\",\"tenant\":\"T\",\"devices\":[%s]}",
-		    id, d1);
+		body =
+		    fmt("{\"event\":\"%s\",\"action\":\"add\",\"tenant\":\"T\",\"devices\":[%s]}",
+			id, d1);
 		ev = good("longest serial and id", body, strlen(body));
 		gateway_event_free(ev);
 		free(body);
@@ -248,68 +249,70 @@ test_bad(void)
 	longserial[sizeof(longserial) - 1] = '\0';
 	d = device_json(&certs[0], "SN", "B1");
 
-#define EV(...) fmt(__VA_ARGS__)
-	bad("empty", EV("%s", ""), "not valid JSON");
-	bad("not JSON", EV("%s", "{\"event\":"), "not valid JSON");
-	bad("trailing bytes", EV("{\"event\":\"e\",\"action\":\"add\",\"tenant\":\"T\","
-				 "\"devices\":[%s]} x",
-				  d),
+	bad("empty", fmt("%s", ""), "not valid JSON");
+	bad("not JSON", fmt("%s", "{\"event\":"), "not valid JSON");
+	bad("trailing bytes",
+	    fmt("{\"event\":\"e\",\"action\":\"add\",\"tenant\":\"T\","
+		"\"devices\":[%s]} x",
+		d),
 	    "not valid JSON");
-	bad("array", EV("[%s]", d), "not a JSON object");
-	bad("duplicate key", EV("{\"event\":\"e\",\"event\":\"f\",\"action\":\"add\","
-				"\"tenant\":\"T\",\"devices\":[%s]}",
-				 d),
+	bad("array", fmt("[%s]", d), "not a JSON object");
+	bad("duplicate key",
+	    fmt("{\"event\":\"e\",\"event\":\"f\",\"action\":\"add\","
+		"\"tenant\":\"T\",\"devices\":[%s]}",
+		d),
 	    "duplicate");
-	bad("unknown member", EV("{\"event\":\"e\",\"action\":\"add\",\"tenant\":\"T\","
-				 "\"devices\":[%s],\"extra\":1}",
-				  d),
+	bad("unknown member",
+	    fmt("{\"event\":\"e\",\"action\":\"add\",\"tenant\":\"T\","
+		"\"devices\":[%s],\"extra\":1}",
+		d),
 	    "unknown member \"extra\"");
-	bad("missing event", EV("{\"action\":\"add\",\"tenant\":\"T\",\"devices\":[%s]}", d),
+	bad("missing event", fmt("{\"action\":\"add\",\"tenant\":\"T\",\"devices\":[%s]}", d),
 	    "\"event\" is missing");
-	bad("missing action", EV("{\"event\":\"e\",\"tenant\":\"T\",\"devices\":[%s]}", d),
+	bad("missing action", fmt("{\"event\":\"e\",\"tenant\":\"T\",\"devices\":[%s]}", d),
 	    "\"action\" is missing");
-	bad("missing tenant", EV("{\"event\":\"e\",\"action\":\"add\",\"devices\":[%s]}", d),
+	bad("missing tenant", fmt("{\"event\":\"e\",\"action\":\"add\",\"devices\":[%s]}", d),
 	    "\"tenant\" is missing");
-	bad("missing devices", EV("{\"event\":\"e\",\"action\":\"add\",\"tenant\":\"T\"}"),
+	bad("missing devices", fmt("{\"event\":\"e\",\"action\":\"add\",\"tenant\":\"T\"}"),
 	    "\"devices\" is missing");
 	bad("event a number",
-	    EV("{\"event\":7,\"action\":\"add\",\"tenant\":\"T\",\"devices\":[%s]}", d),
+	    fmt("{\"event\":7,\"action\":\"add\",\"tenant\":\"T\",\"devices\":[%s]}", d),
 	    "\"event\" is not a string");
 	bad("event empty",
-	    EV("{\"event\":\"\",\"action\":\"add\",\"tenant\":\"T\",\"devices\":[%s]}", d),
+	    fmt("{\"event\":\"\",\"action\":\"add\",\"tenant\":\"T\",\"devices\":[%s]}", d),
 	    "\"event\" has 0 characters");
 	bad("event too long",
-	    EV("{\"event\":\"%s\",\"action\":\"add\",\"tenant\":\"T\",\"devices\":[%s]}", longid,
+	    fmt("{\"event\":\"%s\",\"action\":\"add\",\"tenant\":\"T\",\"devices\":[%s]}", longid,
 		d),
 	    "\"event\" has 129 characters");
 	bad("event with a space",
-	    EV("{\"event\":\"a b\",\"action\":\"add\",\"tenant\":\"T\",\"devices\":[%s]}", d),
+	    fmt("{\"event\":\"a b\",\"action\":\"add\",\"tenant\":\"T\",\"devices\":[%s]}", d),
 	    "\"event\" does not match");
 	bad("event with a NUL",
-	    EV("{\"event\":\"a\\u0000b\",\"action\":\"add\",\"tenant\":\"T\",\"devices\":[%s]}",
+	    fmt("{\"event\":\"a\\u0000b\",\"action\":\"add\",\"tenant\":\"T\",\"devices\":[%s]}",
 		d),
 	    "not valid JSON");
 	bad("action delete",
-	    EV("{\"event\":\"e\",\"action\":\"delete\",\"tenant\":\"T\",\"devices\":[%s]}", d),
+	    fmt("{\"event\":\"e\",\"action\":\"delete\",\"tenant\":\"T\",\"devices\":[%s]}", d),
 	    "neither \"add\" nor \"remove\"");
 	bad("action upper case",
-	    EV("{\"event\":\"e\",\"action\":\"ADD\",\"tenant\":\"T\",\"devices\":[%s]}", d),
+	    fmt("{\"event\":\"e\",\"action\":\"ADD\",\"tenant\":\"T\",\"devices\":[%s]}", d),
 	    "neither \"add\" nor \"remove\"");
 	bad("tenant lower case",
-	    EV("{\"event\":\"e\",\"action\":\"add\",\"tenant\":\"oem\",\"devices\":[%s]}", d),
+	    fmt("{\"event\":\"e\",\"action\":\"add\",\"tenant\":\"oem\",\"devices\":[%s]}", d),
 	    "\"tenant\" does not match");
 	bad("devices empty",
-	    EV("{\"event\":\"e\",\"action\":\"add\",\"tenant\":\"T\",\"devices\":[]}"),
+	    fmt("{\"event\":\"e\",\"action\":\"add\",\"tenant\":\"T\",\"devices\":[]}"),
 	    "allowed 1 to 1000");
 	bad("devices an object",
-	    EV("{\"event\":\"e\",\"action\":\"add\",\"tenant\":\"T\",\"devices\":%s}", d),
+	    fmt("{\"event\":\"e\",\"action\":\"add\",\"tenant\":\"T\",\"devices\":%s}", d),
 	    "\"devices\" is not an array");
 	bad("device a string",
-	    EV("{\"event\":\"e\",\"action\":\"add\",\"tenant\":\"T\",\"devices\":[\"%s\"]}", u),
+	    fmt("{\"event\":\"e\",\"action\":\"add\",\"tenant\":\"T\",\"devices\":[\"%s\"]}", u),
 	    "devices[0]: not an object");
 
-#define DEV(...) EV("{\"event\":\"e\",\"action\":\"add\",\"tenant\":\"T\",\"devices\":[%s,{" \
-		    __VA_ARGS__)
+#define DEV(...)                                                                                   \
+	fmt("{\"event\":\"e\",\"action\":\"add\",\"tenant\":\"T\",\"devices\":[%s,{" __VA_ARGS__)
 	bad("device unknown member",
 	    DEV("\"udid\":\"%s\",\"serial\":\"S\",\"batch\":\"B\",\"certificate\":\"%s\","
 		"\"x\":0}]}",
@@ -324,12 +327,12 @@ test_bad(void)
 	    DEV("\"serial\":\"S\",\"batch\":\"B\",\"certificate\":\"%s\"}]}", d, certs[1].pem),
 	    "devices[1]: \"udid\" is missing");
 	bad("udid upper case",
-	    DEV("\"udid\":\"%.63sA\",\"serial\":\"S\",\"batch\":\"B\",\"certificate\":\"%s\"}]}",
-		d, certs[1].udid, certs[1].pem),
+	    DEV("\"udid\":\"%.63sA\",\"serial\":\"S\",\"batch\":\"B\",\"certificate\":\"%s\"}]}", d,
+		certs[1].udid, certs[1].pem),
 	    "64 lowercase hex");
 	bad("udid short",
-	    DEV("\"udid\":\"%.63s\",\"serial\":\"S\",\"batch\":\"B\",\"certificate\":\"%s\"}]}",
-		d, certs[1].udid, certs[1].pem),
+	    DEV("\"udid\":\"%.63s\",\"serial\":\"S\",\"batch\":\"B\",\"certificate\":\"%s\"}]}", d,
+		certs[1].udid, certs[1].pem),
 	    "\"udid\" has 63 characters");
 	bad("udid of another certificate",
 	    DEV("\"udid\":\"%s\",\"serial\":\"S\",\"batch\":\"B\",\"certificate\":\"%s\"}]}", d,
@@ -344,8 +347,8 @@ test_bad(void)
 		certs[1].udid, longserial, certs[1].pem),
 	    "\"serial\" has 65 characters");
 	bad("serial with a control character",
-	    DEV("\"udid\":\"%s\",\"serial\":\"a\\nb\",\"batch\":\"B\",\"certificate\":\"%s\"}]}",
-		d, certs[1].udid, certs[1].pem),
+	    DEV("\"udid\":\"%s\",\"serial\":\"a\\nb\",\"batch\":\"B\",\"certificate\":\"%s\"}]}", d,
+		certs[1].udid, certs[1].pem),
 	    "control character");
 	bad("serial a number",
 	    DEV("\"udid\":\"%s\",\"serial\":12,\"batch\":\"B\",\"certificate\":\"%s\"}]}", d,
@@ -363,12 +366,12 @@ test_bad(void)
 		certs[1].udid),
 	    "does not start with");
 	bad("certificate with text before",
-	    DEV("\"udid\":\"%s\",\"serial\":\"S\",\"batch\":\"B\",\"certificate\":\"x\\n%s\"}]}",
-		d, certs[1].udid, certs[1].pem),
+	    DEV("\"udid\":\"%s\",\"serial\":\"S\",\"batch\":\"B\",\"certificate\":\"x\\n%s\"}]}", d,
+		certs[1].udid, certs[1].pem),
 	    "does not start with");
 	bad("certificate with text after",
-	    DEV("\"udid\":\"%s\",\"serial\":\"S\",\"batch\":\"B\",\"certificate\":\"%sx\\n\"}]}",
-		d, certs[1].udid, certs[1].pem),
+	    DEV("\"udid\":\"%s\",\"serial\":\"S\",\"batch\":\"B\",\"certificate\":\"%sx\\n\"}]}", d,
+		certs[1].udid, certs[1].pem),
 	    "does not end with");
 	bad("two certificates",
 	    DEV("\"udid\":\"%s\",\"serial\":\"S\",\"batch\":\"B\",\"certificate\":\"%s%s\"}]}", d,
@@ -395,18 +398,18 @@ test_bad(void)
 		d, certs[1].udid),
 	    "does not end with");
 	bad("same device twice",
-	    DEV("\"udid\":\"%s\",\"serial\":\"S2\",\"batch\":\"B\",\"certificate\":\"%s\"}]}", d,
-		u, pem),
+	    DEV("\"udid\":\"%s\",\"serial\":\"S2\",\"batch\":\"B\",\"certificate\":\"%s\"}]}", d, u,
+		pem),
 	    "appears twice");
 #undef DEV
-#undef EV
 
 	/* over the device cap: refused before any device is read */
 	{
 		struct dynbuf b;
 
 		dynbuf_init(&b, (size_t)1 << 20);
-		dynbuf_addstr(&b, "{\"event\":\"e\",\"action\":\"add\",\"tenant\":\"T\",\"devices\":[");
+		dynbuf_addstr(
+		    &b, "{\"event\":\"e\",\"action\":\"add\",\"tenant\":\"T\",\"devices\":[");
 		for (int i = 0; i <= GATEWAY_MAX_DEVICES; i++)
 			dynbuf_addstr(&b, i > 0 ? ",{}" : "{}");
 		dynbuf_addstr(&b, "]}");
@@ -449,7 +452,8 @@ test_signature(void)
 	const char *mac = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
 	const char *key = "Jefe", *data = "what do ya want for nothing?";
 	/* HMAC-SHA256("0123456789abcdef", ""), from `openssl dgst -sha256 -hmac`: GET's */
-	const char *empty = "sha256=496dc93fa2d26eae500ec0bc37a122706b88f8963cebf0899d0245fae313e241";
+	const char *empty =
+	    "sha256=496dc93fa2d26eae500ec0bc37a122706b88f8963cebf0899d0245fae313e241";
 	char h[128];
 
 	snprintf(h, sizeof(h), "sha256=%s", mac);
@@ -462,8 +466,8 @@ test_signature(void)
 	h[strlen(h) - 1] = '2';
 	sig_expect("last digit wrong", key, data, h, DEVID_EAUTH, "does not match");
 	snprintf(h, sizeof(h), "sha256=%s", mac);
-	sig_expect("other body", key, "what do ya want for nothing!", h, DEVID_EAUTH,
-	    "does not match");
+	sig_expect(
+	    "other body", key, "what do ya want for nothing!", h, DEVID_EAUTH, "does not match");
 	sig_expect("other secret", "Jeff", data, h, DEVID_EAUTH, "does not match");
 	sig_expect("missing", key, data, NULL, DEVID_EAUTH, "missing");
 	sig_expect("empty", key, data, "", DEVID_EAUTH, "not \"sha256=");
