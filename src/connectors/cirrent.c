@@ -37,8 +37,11 @@ cirrent_validate(const json_t *config, struct devid_error *e)
 		return DEVID_EINVAL;
 	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
 		return devid_error_set(e, DEVID_EINVAL, "cirrent: url must be http:// or https://");
-	if (json_object_size(config) != 1)
-		return devid_error_set(e, DEVID_EINVAL, "cirrent: config is {\"url\"}");
+	if (connector_check_rate(config, "cirrent", e) != 0)
+		return DEVID_EINVAL;
+	if (json_object_size(config) != 1 + (json_object_get(config, "ratePerSecond") != NULL))
+		return devid_error_set(
+		    e, DEVID_EINVAL, "cirrent: config is {\"url\"[,\"ratePerSecond\"]}");
 	return 0;
 }
 

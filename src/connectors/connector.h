@@ -35,6 +35,13 @@ void connectors_set_interop_key(EVP_PKEY *key, const char *kid);
 int cirrent_results_parse(
     const uint8_t *p, size_t n, const struct delivery *d, struct devid_error *e);
 
+/*
+ * Every connector's config may hold "ratePerSecond": the requests a second its cloud takes
+ * (DESIGN.md: connectors throttle themselves to their cloud's published rate).
+ */
+#define CONNECTOR_MAX_RATE 10000
+int connector_check_rate(const json_t *config, const char *type, struct devid_error *e);
+
 /* The webhook body of a delivery (DESIGN.md); new reference. Shared by connectors. */
 json_t *delivery_json(const struct delivery *d);
 

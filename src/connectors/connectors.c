@@ -46,6 +46,21 @@ deliver(const char *type, const json_t *config, const struct delivery *d, struct
 	return t->deliver(config, d, e);
 }
 
+int
+connector_check_rate(const json_t *config, const char *type, struct devid_error *e)
+{
+	json_t *r = json_object_get(config, "ratePerSecond");
+
+	if (r == NULL)
+		return 0;
+	if (!json_is_number(r) || json_number_value(r) <= 0.0 ||
+	    json_number_value(r) > CONNECTOR_MAX_RATE)
+		return devid_error_set(e, DEVID_EINVAL,
+		    "%s: ratePerSecond is a number above 0 and at most %d", type,
+		    CONNECTOR_MAX_RATE);
+	return 0;
+}
+
 static const struct provisioner provisioner = {
     .validate = validate,
     .redact = redact,

@@ -27,8 +27,11 @@ webhook_validate(const json_t *config, struct devid_error *e)
 		return DEVID_EINVAL;
 	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
 		return devid_error_set(e, DEVID_EINVAL, "webhook: url must be http:// or https://");
-	if (json_object_size(config) != 2)
-		return devid_error_set(e, DEVID_EINVAL, "webhook: config is {\"url\",\"secret\"}");
+	if (connector_check_rate(config, "webhook", e) != 0)
+		return DEVID_EINVAL;
+	if (json_object_size(config) != 2 + (json_object_get(config, "ratePerSecond") != NULL))
+		return devid_error_set(
+		    e, DEVID_EINVAL, "webhook: config is {\"url\",\"secret\"[,\"ratePerSecond\"]}");
 	return 0;
 }
 
@@ -36,7 +39,8 @@ static json_t *
 webhook_redact(const json_t *config)
 {
 	/* the secret is never shown again, only that there is one */
-	return json_pack("{s:O?, s:b}", "url", json_object_get(config, "url"), "secretSet", 1);
+	return json_pack("{s:O?, s:b, s:O?}", "url", json_object_get(config, "url"), "secretSet", 1,
+	    "ratePerSecond", json_object_get(config, "ratePerSecond"));
 }
 
 static size_t

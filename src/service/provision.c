@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,6 +283,48 @@ service_jobs(struct service *svc, const struct principal *p, const char *state, 
 	return 0;
 }
 
+/*
+ * Each connector's own rate ("ratePerSecond" in its config: requests a second, a burst of
+ * one second's worth), kept per process: each server throttles itself.
+ */
+#define RATE_BUCKETS 256
+
+static struct {
+	pthread_mutex_t lock;
+	struct {
+		int64_t connector_id;
+		double tokens, last;
+	} b[RATE_BUCKETS];
+} rates = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* 0 when a request may go now, else the seconds to wait. */
+static double
+rate_wait(int64_t connector_id, double rate)
+{
+	struct timespec ts;
+	double now, burst = rate < 1.0 ? 1.0 : rate, wait = 0.0;
+	size_t slot = (size_t)connector_id % RATE_BUCKETS;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	pthread_mutex_lock(&rates.lock);
+	if (rates.b[slot].connector_id != connector_id) {
+		rates.b[slot].connector_id = connector_id;
+		rates.b[slot].tokens = burst;
+		rates.b[slot].last = now;
+	}
+	rates.b[slot].tokens += (now - rates.b[slot].last) * rate;
+	if (rates.b[slot].tokens > burst)
+		rates.b[slot].tokens = burst;
+	rates.b[slot].last = now;
+	if (rates.b[slot].tokens >= 1.0)
+		rates.b[slot].tokens -= 1.0;
+	else
+		wait = (1.0 - rates.b[slot].tokens) / rate;
+	pthread_mutex_unlock(&rates.lock);
+	return wait;
+}
+
 /* Seconds until the next attempt: BASE * 2^(attempts-1), capped, times 0.5 to 1.5. */
 static int64_t
 backoff(int64_t attempts)
@@ -347,6 +390,16 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 	snprintf(event, sizeof(event), "devid-%lld-%lld", (long long)j.id, (long long)j.cursor);
 	dl = (struct delivery){
 	    .event_id = event, .remove = j.remove, .tenant = t.name, .devices = dev, .n = n};
+	if (json_is_number(json_object_get(config, "ratePerSecond"))) {
+		double wait =
+		    rate_wait(c.id, json_number_value(json_object_get(config, "ratePerSecond")));
+
+		if (wait > 0.0) {
+			/* the cloud's rate: this job waits its turn, no attempt is counted */
+			rc = store_job_defer(db, j.id, now + (int64_t)wait + 1, e);
+			goto worked;
+		}
+	}
 	devid_error_clear(&de);
 	if (svc->prov->deliver(c.type, config, &dl, &de) == 0) {
 		rc =

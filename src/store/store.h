@@ -199,6 +199,8 @@ int store_job_lease(
 /* A chunk was delivered: the job moves on to cursor (done when nothing is left). */
 int store_job_progress(
     struct db *db, int64_t id, int64_t cursor, int64_t delivered, bool done, struct devid_error *e);
+/* The job waits until next_at without counting an attempt (its cloud's rate limit). */
+int store_job_defer(struct db *db, int64_t id, int64_t next_at, struct devid_error *e);
 /* A delivery failed: the next attempt at next_at, or dead. */
 int store_job_fail(struct db *db, int64_t id, int64_t attempts, int64_t next_at, bool dead,
     const char *error, struct devid_error *e);

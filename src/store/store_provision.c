@@ -226,6 +226,14 @@ store_job_progress(
 }
 
 int
+store_job_defer(struct db *db, int64_t id, int64_t next_at, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(next_at), DB_INT(id)};
+
+	return db_exec(db, "UPDATE jobs SET next_at = ? WHERE id = ?", p, 2, NULL, e);
+}
+
+int
 store_job_fail(struct db *db, int64_t id, int64_t attempts, int64_t next_at, bool dead,
     const char *error, struct devid_error *e)
 {

@@ -18,7 +18,7 @@ cd "$tmp" || fail "cd"
 export DEVID_DB="sqlite:$tmp/devid.db"
 
 receiver() { # NAME SECRET [FAIL_FIRST]: starts a receiver, its URL in $rurl
-	/usr/bin/python3 "$here/receiver.py" "$2" "$tmp/$1.events" ${3:-0} ${4:-0} >"$tmp/$1.port" &
+	/usr/bin/python3 "$here/receiver.py" "$2" "$tmp/$1.events" ${3:-0} ${4:-0} >"$tmp/$1.port" 2>"$tmp/$1.err" &
 	pids="$pids $!"
 	i=0
 	until [ -s "$tmp/$1.port" ]; do
@@ -176,4 +176,16 @@ until api GET '/api/v1/jobs?state=done' && grep -q '"connector": *"CID"' body; d
 	sleep 0.1
 done
 note "ok cirrent: the receiver verified the JWT with the published key and took every cert"
+# a connector's own rate: one request every 5 s holds three single-device pushes back
+receiver slowcloud "slowcloud-secret-0123456789"
+api POST /api/v1/connectors "{\"name\":\"RATED\",\"type\":\"webhook\",\"mode\":\"manual\",\"config\":{\"url\":\"$rurl\",\"secret\":\"slowcloud-secret-0123456789\",\"ratePerSecond\":0.2}}"
+[ "$status" = 201 ] || fail "create RATED: $status $(cat body)"
+grep -q '"ratePerSecond": *0.2' body || fail "the rate is not shown: $(cat body)"
+devs=$(DEVID_TOKEN=$A1 "$devid" devices --server "$url" --batch ACME/B2 --limit 3 | sed -n 's/.*"udid": "\([0-9a-f]*\)".*/"\1"/p' | paste -sd, -)
+api POST /api/v1/provision "{\"connector\":\"RATED\",\"devices\":[$devs]}"
+[ "$status" = 202 ] || fail "trigger RATED: $status $(cat body)"
+wait_events slowcloud 1
+sleep 2
+[ "$(wc -l <slowcloud.events)" = 1 ] || fail "the rate limit let $(wc -l <slowcloud.events) pushes through within 2 s, want 1"
+note "ok a connector's ratePerSecond throttles its pushes"
 note "all provisioning checks passed"
