@@ -14,6 +14,7 @@ backend=${2:-sqlite}
 need_devid "$devid"
 need_tool curl curl
 need_tool /usr/bin/python3 python3
+here=$(cd "$(dirname "$0")" && pwd)
 make_tmp
 servers=""
 trap 'for p in $servers; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
@@ -279,5 +280,40 @@ if [ "$backend" = postgres ]; then
 	n2=$(curl -sS -H "Authorization: Bearer $A2" "$url2/api/v1/batches" | grep -c '"B4"')
 	[ $((n1 + n2)) = 1 ] || fail "B4 has $((n1 + n2)) owners"
 	note "ok 20 concurrent claims across two servers left exactly one owner"
+
+	# both servers' delivery workers share the outbox: 12 jobs, each delivered once
+	/usr/bin/python3 "$here/receiver.py" "shared-secret-0123456789" "$tmp/shared.events" \
+	    >"$tmp/shared.port" 2>"$tmp/shared.err" &
+	servers="$servers $!"
+	i=0
+	until [ -s "$tmp/shared.port" ]; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || fail "receiver did not start"
+		sleep 0.1
+	done
+	owner=$A1
+	[ "$n1" = 1 ] || owner=$A2
+	url=$url1
+	printf '{"name":"SHARED","type":"webhook","mode":"manual","config":{"url":"http://127.0.0.1:%s/","secret":"shared-secret-0123456789"}}' \
+	    "$(cat "$tmp/shared.port")" >conn.json
+	api POST /api/v1/connectors "$owner" conn.json
+	expect_status 201 "connector on the shared database"
+	devs=$(curl -sS -H "Authorization: Bearer $owner" "$url1/api/v1/devices?batch=ACME/B4" |
+		/usr/bin/python3 -c 'import json,sys; print(",".join(json.dumps(d["udid"]) for d in json.load(sys.stdin)["devices"]))')
+	for k in 1 2 3; do
+		printf '{"connector":"SHARED","devices":[%s]}' "$devs" >prov.json
+		api POST /api/v1/provision "$owner" prov.json
+		expect_status 202 "trigger $k"
+	done
+	i=0
+	until [ -f "$tmp/shared.events" ] && [ "$(wc -l <"$tmp/shared.events")" -ge 15 ]; do
+		i=$((i + 1))
+		[ $i -lt 300 ] || fail "shared outbox: $(wc -l <"$tmp/shared.events") of 15 events"
+		sleep 0.1
+	done
+	sleep 1
+	[ "$(wc -l <"$tmp/shared.events.raw")" = 15 ] ||
+		fail "shared outbox: $(wc -l <"$tmp/shared.events.raw") pushes for 15 jobs (a job was delivered twice)"
+	note "ok two servers' workers shared 15 jobs, each delivered once"
 fi
 note "all API checks passed on $backend"

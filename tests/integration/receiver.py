@@ -1,5 +1,6 @@
 """A webhook receiver for the tests: checks X-Devid-Signature (HMAC-SHA256 of the body with
-the shared secret) in constant time, records each event once (by X-Devid-Event) as a JSON line,
+the shared secret) in constant time, records each event once (by X-Devid-Event) as a JSON line
+(and every signed request's event id in OUTFILE.raw),
 and can be told to fail its first N requests. Prints its port on stdout, then serves.
 Usage: receiver.py SECRET OUTFILE [FAIL_FIRST [SLOW_FIRST_SECS]]
 (SLOW_FIRST_SECS: the first accepted event is applied, then answered only after that long.)
@@ -35,6 +36,8 @@ class Handler(BaseHTTPRequestHandler):
         want = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(want, self.headers.get("X-Devid-Signature", "")):
             return self.answer(401, {"error": "bad signature"})
+        with open(out + ".raw", "a") as f:
+            f.write(self.headers.get("X-Devid-Event", "") + "\n")
         if fail_first > 0:
             fail_first -= 1
             return self.answer(503, {"error": "down for the test"})
