@@ -12,7 +12,6 @@
 #include "lib/jws.h"
 #include "lib/banned.h"
 
-#define CIRRENT_URL_MAX 2048
 #define CIRRENT_TIMEOUT_SECS 30L
 #define CIRRENT_JWT_LIFETIME 300
 #define CIRRENT_MAX_RESPONSE (1 << 20)
@@ -31,12 +30,8 @@ connectors_set_interop_key(EVP_PKEY *key, const char *kid)
 static int
 cirrent_validate(const json_t *config, struct devid_error *e)
 {
-	const char *url;
-
-	if (json_get_str(config, "url", 8, CIRRENT_URL_MAX, true, &url, NULL, "cirrent", e) != 0)
+	if (connector_check_url(config, "cirrent", e) != 0)
 		return DEVID_EINVAL;
-	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
-		return devid_error_set(e, DEVID_EINVAL, "cirrent: url must be http:// or https://");
 	if (connector_check_rate(config, "cirrent", e) != 0)
 		return DEVID_EINVAL;
 	if (json_object_size(config) != 1 + (json_object_get(config, "ratePerSecond") != NULL))

@@ -40,6 +40,9 @@ int cirrent_results_parse(
  * (DESIGN.md: connectors throttle themselves to their cloud's published rate).
  */
 #define CONNECTOR_MAX_RATE 10000
+#define CONNECTOR_MAX_URL 2048
+/* Every connector's "url": http:// or https://, at most CONNECTOR_MAX_URL bytes. */
+int connector_check_url(const json_t *config, const char *type, struct devid_error *e);
 int connector_check_rate(const json_t *config, const char *type, struct devid_error *e);
 
 /* The webhook body of a delivery (DESIGN.md); new reference. Shared by connectors. */

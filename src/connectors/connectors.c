@@ -4,6 +4,7 @@
 #include <openssl/pem.h>
 
 #include "connectors/connector.h"
+#include "lib/json.h"
 #include "lib/banned.h"
 
 static const struct connector_type *const types[] = {&connector_webhook, &connector_cirrent};
@@ -44,6 +45,19 @@ deliver(const char *type, const json_t *config, const struct delivery *d, struct
 	if (t == NULL)
 		return devid_error_set(e, DEVID_EINVAL, "unknown connector type \"%s\"", type);
 	return t->deliver(config, d, e);
+}
+
+int
+connector_check_url(const json_t *config, const char *type, struct devid_error *e)
+{
+	const char *url;
+
+	if (json_get_str(config, "url", 8, CONNECTOR_MAX_URL, true, &url, NULL, type, e) != 0)
+		return DEVID_EINVAL;
+	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
+		return devid_error_set(
+		    e, DEVID_EINVAL, "%s: url must be http:// or https://", type);
+	return 0;
 }
 
 int

@@ -13,20 +13,17 @@
 
 #define WEBHOOK_SECRET_MIN 16
 #define WEBHOOK_SECRET_MAX 256
-#define WEBHOOK_URL_MAX 2048
 #define WEBHOOK_TIMEOUT_SECS 30L
 
 static int
 webhook_validate(const json_t *config, struct devid_error *e)
 {
-	const char *url, *secret;
+	const char *secret;
 
-	if (json_get_str(config, "url", 8, WEBHOOK_URL_MAX, true, &url, NULL, "webhook", e) != 0 ||
+	if (connector_check_url(config, "webhook", e) != 0 ||
 	    json_get_str(config, "secret", WEBHOOK_SECRET_MIN, WEBHOOK_SECRET_MAX, true, &secret,
 		NULL, "webhook", e) != 0)
 		return DEVID_EINVAL;
-	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
-		return devid_error_set(e, DEVID_EINVAL, "webhook: url must be http:// or https://");
 	if (connector_check_rate(config, "webhook", e) != 0)
 		return DEVID_EINVAL;
 	if (json_object_size(config) != 2 + (json_object_get(config, "ratePerSecond") != NULL))

@@ -52,6 +52,17 @@ api_fail(struct http_response *resp, int rc, const struct devid_error *e, json_t
 	json_decref(j);
 }
 
+/* Answers a domain call: j (released here) with status on success, the mapped error if not. */
+static void
+answer(struct http_response *resp, int rc, const struct devid_error *e, json_t *j, int status)
+{
+	if (rc != 0)
+		api_fail(resp, rc, e, NULL);
+	else
+		http_json(resp, status, j);
+	json_decref(j);
+}
+
 /* The caller, from "Authorization: Bearer <token>"; answers 401 itself when there is none. */
 static int
 authenticate(
@@ -228,11 +239,8 @@ HANDLER(h_batches)
 		    PAGE_MAX);
 		return;
 	}
-	if ((rc = service_batches(a->svc, &p, after, (size_t)limit, &j, &e)) != 0)
-		api_fail(resp, rc, &e, NULL);
-	else
-		http_json(resp, 200, j);
-	json_decref(j);
+	rc = service_batches(a->svc, &p, after, (size_t)limit, &j, &e);
+	answer(resp, rc, &e, j, 200);
 }
 
 HANDLER(h_batch)
@@ -246,11 +254,7 @@ HANDLER(h_batch)
 	devid_error_clear(&e);
 	rc = service_batch_get(a->svc, &p, http_request_param(req, "vendor"),
 	    http_request_param(req, "batch"), &j, &e);
-	if (rc != 0)
-		api_fail(resp, rc, &e, NULL);
-	else
-		http_json(resp, 200, j);
-	json_decref(j);
+	answer(resp, rc, &e, j, 200);
 }
 
 HANDLER(h_manifest)
@@ -353,11 +357,7 @@ HANDLER(h_devices)
 	} else {
 		rc = service_devices(a->svc, &p, NULL, NULL, state, after, (size_t)limit, &j, &e);
 	}
-	if (rc != 0)
-		api_fail(resp, rc, &e, NULL);
-	else
-		http_json(resp, 200, j);
-	json_decref(j);
+	answer(resp, rc, &e, j, 200);
 }
 
 HANDLER(h_device)
@@ -370,11 +370,7 @@ HANDLER(h_device)
 	AUTH(a, p);
 	devid_error_clear(&e);
 	rc = service_device_get(a->svc, &p, http_request_param(req, "udid"), &j, &e);
-	if (rc != 0)
-		api_fail(resp, rc, &e, NULL);
-	else
-		http_json(resp, 200, j);
-	json_decref(j);
+	answer(resp, rc, &e, j, 200);
 }
 
 HANDLER(h_revoke)
@@ -410,11 +406,8 @@ HANDLER(h_audit)
 		http_error(resp, 400, "bad_request", "after is a record number");
 		return;
 	}
-	if ((rc = service_audit(a->svc, &p, after, 0, &j, &e)) != 0)
-		api_fail(resp, rc, &e, NULL);
-	else
-		http_json(resp, 200, j);
-	json_decref(j);
+	rc = service_audit(a->svc, &p, after, 0, &j, &e);
+	answer(resp, rc, &e, j, 200);
 }
 
 HANDLER(h_connectors)
@@ -426,11 +419,8 @@ HANDLER(h_connectors)
 
 	AUTH(a, p);
 	devid_error_clear(&e);
-	if ((rc = service_connectors(a->svc, &p, &j, &e)) != 0)
-		api_fail(resp, rc, &e, NULL);
-	else
-		http_json(resp, 200, j);
-	json_decref(j);
+	rc = service_connectors(a->svc, &p, &j, &e);
+	answer(resp, rc, &e, j, 200);
 }
 
 HANDLER(h_connector_get)
@@ -442,11 +432,8 @@ HANDLER(h_connector_get)
 
 	AUTH(a, p);
 	devid_error_clear(&e);
-	if ((rc = service_connector_get(a->svc, &p, http_request_param(req, "name"), &j, &e)) != 0)
-		api_fail(resp, rc, &e, NULL);
-	else
-		http_json(resp, 200, j);
-	json_decref(j);
+	rc = service_connector_get(a->svc, &p, http_request_param(req, "name"), &j, &e);
+	answer(resp, rc, &e, j, 200);
 }
 
 /* POST /connectors (name in the body) and PUT /connectors/{name} */
@@ -509,11 +496,8 @@ HANDLER(h_provision)
 	if ((body = body_json(req, resp)) == NULL)
 		return;
 	devid_error_clear(&e);
-	if ((rc = service_provision(a->svc, &p, body, &j, &e)) != 0)
-		api_fail(resp, rc, &e, NULL);
-	else
-		http_json(resp, 202, j);
-	json_decref(j);
+	rc = service_provision(a->svc, &p, body, &j, &e);
+	answer(resp, rc, &e, j, 202);
 	json_decref(body);
 }
 
@@ -529,11 +513,8 @@ HANDLER(h_jobs)
 	devid_error_clear(&e);
 	if (state != NULL && *state == '\0')
 		state = NULL;
-	if ((rc = service_jobs(a->svc, &p, state, &j, &e)) != 0)
-		api_fail(resp, rc, &e, NULL);
-	else
-		http_json(resp, 200, j);
-	json_decref(j);
+	rc = service_jobs(a->svc, &p, state, &j, &e);
+	answer(resp, rc, &e, j, 200);
 }
 
 /* GET /api/v1/interop-key: the public key receivers verify devid's JWTs with. No token. */
