@@ -300,11 +300,13 @@ store_job_devices(struct db *db, const struct job_rec *j, int64_t after, size_t 
 		    " AND (? = 1 OR d.state = 'active') ORDER BY d.id LIMIT ?",
 		    p, 4, rows, e);
 	} else {
-		struct db_param p[] = {DB_TEXT(j->udid), DB_INT(after)};
+		/* an add of a device revoked since the job was written delivers nothing */
+		struct db_param p[] = {DB_TEXT(j->udid), DB_INT(after), DB_INT(j->remove)};
 
 		return db_query(db,
 		    "SELECT d.id, d.udid, d.serial, d.cert, b.name FROM devices d"
-		    " JOIN batches b ON b.id = d.batch_id WHERE d.udid = ? AND d.id > ?",
-		    p, 2, rows, e);
+		    " JOIN batches b ON b.id = d.batch_id WHERE d.udid = ? AND d.id > ?"
+		    " AND (? = 1 OR d.state = 'active')",
+		    p, 3, rows, e);
 	}
 }

@@ -188,4 +188,22 @@ wait_events slowcloud 1
 sleep 2
 [ "$(wc -l <slowcloud.events)" = 1 ] || fail "the rate limit let $(wc -l <slowcloud.events) pushes through within 2 s, want 1"
 note "ok a connector's ratePerSecond throttles its pushes"
+# an add that is still being retried when its device is revoked never puts it back
+receiver late "late-secret-0123456789abc" 1
+api POST /api/v1/connectors "{\"name\":\"LATE\",\"type\":\"webhook\",\"mode\":\"manual\",\"config\":{\"url\":\"$rurl\",\"secret\":\"late-secret-0123456789abc\"}}"
+[ "$status" = 201 ] || fail "create LATE: $status $(cat body)"
+x=$(DEVID_TOKEN=$A1 "$devid" devices --server "$url" --batch ACME/B2 --state active --limit 1 |
+	sed -n 's/.*"udid": "\([0-9a-f]*\)".*/\1/p')
+api POST /api/v1/provision "{\"connector\":\"LATE\",\"devices\":[\"$x\"]}"
+[ "$status" = 202 ] || fail "trigger LATE: $status"
+api POST "/api/v1/devices/$x/revoke"
+[ "$status" = 200 ] || fail "revoke $x: $status"
+i=0
+until api GET /api/v1/jobs && [ "$(/usr/bin/python3 -c 'import json,sys; print(sum(j["connector"]=="LATE" and j["state"]=="done" for j in json.load(open(sys.argv[1]))["jobs"]))' body)" = 2 ]; do
+	i=$((i + 1))
+	[ $i -lt 200 ] || fail "LATE jobs did not finish: $(cat body)"
+	sleep 0.1
+done
+grep -q '"action": "add"' late.events 2>/dev/null && fail "a revoked device was pushed as an add"
+note "ok an add retried after a revoke does not put the device back"
 note "all provisioning checks passed"
