@@ -3,8 +3,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
-
 #include "connectors/connector.h"
 #include "lib/base64.h"
 #include "lib/dynbuf.h"
@@ -12,7 +10,6 @@
 #include "lib/jws.h"
 #include "lib/banned.h"
 
-#define CIRRENT_TIMEOUT_SECS 30L
 #define CIRRENT_JWT_LIFETIME 300
 #define CIRRENT_MAX_RESPONSE (1 << 20)
 
@@ -84,12 +81,6 @@ out:
 	return out;
 }
 
-static size_t
-collect(char *p, size_t size, size_t n, void *arg)
-{
-	return dynbuf_add(arg, p, size * n) == 0 ? size * n : 0;
-}
-
 int
 cirrent_results_parse(const uint8_t *p, size_t n, const struct delivery *d, struct devid_error *e)
 {
@@ -151,11 +142,8 @@ cirrent_deliver(const json_t *config, const struct delivery *d, struct devid_err
 	const char *url = json_string_value(json_object_get(config, "url"));
 	json_t *certs = json_array(), *body = NULL, *pem;
 	char *jwt = NULL, *text = NULL, *b64, auth[4096];
-	struct curl_slist *h = NULL;
+	const char *headers[] = {auth};
 	struct dynbuf resp;
-	long status = 0;
-	CURLcode cc;
-	CURL *curl = NULL;
 	int rc = DEVID_EIO;
 
 	dynbuf_init(&resp, CIRRENT_MAX_RESPONSE);
@@ -163,16 +151,14 @@ cirrent_deliver(const json_t *config, const struct delivery *d, struct devid_err
 		rc = devid_error_set(e, DEVID_EINVAL, "cirrent: no interop key configured");
 		goto out;
 	}
-	body = delivery_json(d);
-	for (size_t i = 0; body != NULL && i < d->n; i++) {
-		pem = json_object_get(
-		    json_array_get(json_object_get(body, "devices"), i), "certificate");
+	for (size_t i = 0; certs != NULL && i < d->n; i++) {
+		pem = delivery_pem(&d->devices[i]);
 		b64 = b64_encode((const uint8_t *)json_string_value(pem), json_string_length(pem));
 		json_array_append_new(certs,
 		    json_pack("{s:s, s:s}", "ref", d->devices[i].udid, "cert", b64 ? b64 : ""));
 		free(b64);
+		json_decref(pem);
 	}
-	json_decref(body);
 	body = json_pack(
 	    "{s:s, s:o}", "action", d->remove ? "deprovision" : "provision", "certs", certs);
 	certs = NULL;
@@ -182,35 +168,10 @@ cirrent_deliver(const json_t *config, const struct delivery *d, struct devid_err
 		goto out;
 	}
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", jwt);
-	h = curl_slist_append(h, auth);
-	h = curl_slist_append(h, "Content-Type: application/json");
-	h = curl_slist_append(h, "Expect:");
-	if ((curl = curl_easy_init()) == NULL)
-		goto out;
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_POST, 1L);
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text);
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(text));
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &resp);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT, CIRRENT_TIMEOUT_SECS);
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	if ((cc = curl_easy_perform(curl)) != CURLE_OK) {
-		devid_error_set(e, rc, "cirrent: %s", curl_easy_strerror(cc));
-		goto out;
-	}
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-	if (status < 200 || status > 299) {
-		devid_error_set(e, rc, "cirrent: the receiver answered HTTP %ld", status);
-		goto out;
-	}
-	rc = cirrent_results_parse(resp.p, resp.len, d, e);
+	if ((rc = connector_post("cirrent", url, headers, 1, text, &resp, e)) == 0)
+		rc = cirrent_results_parse(resp.p, resp.len, d, e);
 out:
 	dynbuf_release(&resp);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(curl);
 	free(text);
 	free(jwt);
 	json_decref(certs);

@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 
+#include "lib/dynbuf.h"
 #include "service/service.h"
 
 struct connector_type {
@@ -44,6 +45,18 @@ int cirrent_results_parse(
 /* Every connector's "url": http:// or https://, at most CONNECTOR_MAX_URL bytes. */
 int connector_check_url(const json_t *config, const char *type, struct devid_error *e);
 int connector_check_rate(const json_t *config, const char *type, struct devid_error *e);
+
+#define CONNECTOR_TIMEOUT_SECS 30L
+
+/*
+ * POSTs a JSON body to url with extra headers ("Name: value"); 0 when the receiver answered
+ * 2xx. The answer's body goes to answer (may be NULL: discarded).
+ */
+int connector_post(const char *type, const char *url, const char *const *headers, size_t nheaders,
+    const char *body, struct dynbuf *answer, struct devid_error *e);
+
+/* A device's certificate as PEM text (a new JSON string), or NULL. */
+json_t *delivery_pem(const struct delivery_device *v);
 
 /* The webhook body of a delivery (DESIGN.md); new reference. Shared by connectors. */
 json_t *delivery_json(const struct delivery *d);

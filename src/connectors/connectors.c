@@ -88,16 +88,65 @@ connectors_provisioner(void)
 	return &provisioner;
 }
 
-/* PEM of a DER certificate, as OpenSSL writes it. */
-static json_t *
-pem_json(const uint8_t *der, size_t len)
+static size_t
+on_answer(char *p, size_t size, size_t n, void *arg)
+{
+	struct dynbuf *b = arg;
+
+	return b == NULL || dynbuf_add(b, p, size * n) == 0 ? size * n : 0;
+}
+
+int
+connector_post(const char *type, const char *url, const char *const *headers, size_t nheaders,
+    const char *body, struct dynbuf *answer, struct devid_error *e)
+{
+	struct curl_slist *h = NULL;
+	long status = 0;
+	CURLcode cc;
+	CURL *curl;
+	int rc = DEVID_EIO;
+
+	if ((curl = curl_easy_init()) == NULL)
+		return devid_error_set(e, DEVID_ENOMEM, "%s: cannot start curl", type);
+	h = curl_slist_append(h, "Content-Type: application/json");
+	h = curl_slist_append(h, "Expect:");
+	for (size_t i = 0; i < nheaders; i++)
+		h = curl_slist_append(h, headers[i]);
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_POST, 1L);
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_answer);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, answer);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT, CONNECTOR_TIMEOUT_SECS);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	if ((cc = curl_easy_perform(curl)) != CURLE_OK) {
+		devid_error_set(e, rc, "%s: %s", type, curl_easy_strerror(cc));
+		goto out;
+	}
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status < 200 || status > 299) {
+		devid_error_set(e, rc, "%s: the receiver answered HTTP %ld", type, status);
+		goto out;
+	}
+	rc = 0;
+out:
+	curl_slist_free_all(h);
+	curl_easy_cleanup(curl);
+	return rc;
+}
+
+json_t *
+delivery_pem(const struct delivery_device *v)
 {
 	BIO *b = BIO_new(BIO_s_mem());
 	char *p;
 	long n;
 	json_t *j = NULL;
 
-	if (b != NULL && PEM_write_bio(b, "CERTIFICATE", "", der, (long)len) > 0 &&
+	if (b != NULL && PEM_write_bio(b, "CERTIFICATE", "", v->cert_der, (long)v->cert_len) > 0 &&
 	    (n = BIO_get_mem_data(b, &p)) > 0)
 		j = json_stringn(p, (size_t)n);
 	BIO_free(b);
@@ -114,8 +163,7 @@ delivery_json(const struct delivery *d)
 
 		if (json_array_append_new(devices,
 			json_pack("{s:s, s:s, s:s, s:o}", "udid", v->udid, "serial", v->serial,
-			    "batch", v->batch, "certificate",
-			    pem_json(v->cert_der, v->cert_len))) != 0) {
+			    "batch", v->batch, "certificate", delivery_pem(v))) != 0) {
 			json_decref(devices);
 			return NULL;
 		}
