@@ -154,18 +154,18 @@ tenant_from_row(const struct db_rows *r, size_t row, size_t col, struct tenant *
 	return tenant_kind_parse(db_rows_text(r, row, col + 2, NULL), &t->kind);
 }
 
-int
-store_tenant_get(struct db *db, const char *name, struct tenant *t, struct devid_error *e)
+/* The one tenant a query on one key finds; what names it in the "not found" message. */
+static int
+tenant_find(struct db *db, const char *sql, struct db_param key, const char *what, struct tenant *t,
+    struct devid_error *e)
 {
-	struct db_param p[] = {DB_TEXT(name)};
 	struct db_rows *r;
 	int rc;
 
-	if ((rc = db_query(db, "SELECT id, name, kind FROM tenants WHERE name = ?", p, 1, &r, e)) !=
-	    0)
+	if ((rc = db_query(db, sql, &key, 1, &r, e)) != 0)
 		return rc;
 	if (db_rows_count(r) == 0)
-		rc = devid_error_set(e, DEVID_ENOTFOUND, "no tenant \"%s\"", name);
+		rc = devid_error_set(e, DEVID_ENOTFOUND, "no tenant %s", what);
 	else
 		rc = tenant_from_row(r, 0, 0, t);
 	db_rows_free(r);
@@ -173,21 +173,23 @@ store_tenant_get(struct db *db, const char *name, struct tenant *t, struct devid
 }
 
 int
+store_tenant_get(struct db *db, const char *name, struct tenant *t, struct devid_error *e)
+{
+	char what[MAX_NAME_LEN + 3];
+
+	snprintf(what, sizeof(what), "\"%s\"", name);
+	return tenant_find(
+	    db, "SELECT id, name, kind FROM tenants WHERE name = ?", DB_TEXT(name), what, t, e);
+}
+
+int
 store_tenant_by_id(struct db *db, int64_t id, struct tenant *t, struct devid_error *e)
 {
-	struct db_param p[] = {DB_INT(id)};
-	struct db_rows *r;
-	int rc;
+	char what[24];
 
-	if ((rc = db_query(db, "SELECT id, name, kind FROM tenants WHERE id = ?", p, 1, &r, e)) !=
-	    0)
-		return rc;
-	if (db_rows_count(r) == 0)
-		rc = devid_error_set(e, DEVID_ENOTFOUND, "no tenant %lld", (long long)id);
-	else
-		rc = tenant_from_row(r, 0, 0, t);
-	db_rows_free(r);
-	return rc;
+	snprintf(what, sizeof(what), "%lld", (long long)id);
+	return tenant_find(
+	    db, "SELECT id, name, kind FROM tenants WHERE id = ?", DB_INT(id), what, t, e);
 }
 
 int
