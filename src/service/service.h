@@ -8,6 +8,8 @@
 #define DEVID_SERVICE_H
 
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "lib/dynbuf.h"
 #include "lib/manifest.h"
@@ -15,6 +17,8 @@
 
 struct ratelimit;
 struct provisioner;
+struct key_loader;
+struct ca_cache;
 
 struct service {
 	struct store *store;
@@ -23,6 +27,8 @@ struct service {
 	const struct provisioner *prov; /* product-cloud connectors; NULL: none configured */
 	int max_attempts; /* deliveries of a chunk before its job is dead; 0: 10 */
 	int job_lease; /* seconds a worker holds a job before another may take it; 0: 120 */
+	const struct key_loader *keys; /* opens operational CA keys; NULL: no EST issuance */
+	struct ca_cache *cas; /* tenants' CA keys once opened: service_ca_cache_new */
 };
 
 /* The authenticated caller of a request. */
@@ -184,5 +190,100 @@ int service_audit(struct service *svc, const struct principal *p, int64_t after,
  * the first record (seq) that was changed, removed or inserted.
  */
 int audit_verify(struct db *db, int64_t tenant_id, int64_t *count, struct devid_error *e);
+
+/* --- operational certificates: the tenant CA, quota, EST, CRL ---------------------------- */
+
+/*
+ * Opens (or makes) a CA private key named by a URI: file:PATH (a PEM key, development only)
+ * or pkcs11:... (RFC 7512; the key stays in the token). Implemented by src/cli. *pkey is
+ * borrowed from *handle until close(handle).
+ */
+struct key_loader {
+	int (*open)(const char *uri, void **handle, EVP_PKEY **pkey, struct devid_error *e);
+	/* A new EC P-256 key: a new file (mode 0600, refused if it exists) or a new key in the
+	 * token, sensitive and not extractable. */
+	int (*generate)(const char *uri, void **handle, EVP_PKEY **pkey, struct devid_error *e);
+	void (*close)(void *handle);
+};
+
+/* The cache of opened CA keys behind svc->cas (thread-safe); free accepts NULL. */
+struct ca_cache *service_ca_cache_new(void);
+void service_ca_cache_free(struct ca_cache *c, const struct key_loader *keys);
+
+#define CA_DEFAULT_VALIDITY_DAYS 30
+#define CA_MAX_VALIDITY_DAYS 3650
+
+/*
+ * `devid admin ca init`: generates the tenant's operational CA key (key_uri through
+ * svc->keys->generate), makes its self-signed CA certificate (CN "devid operational CA
+ * <tenant>", O <tenant>, 20 years, pathlen 0, keyCertSign + cRLSign) and stores both with an
+ * audit record. DEVID_ECONFLICT if the tenant has a CA already; DEVID_ENOTFOUND if no such
+ * OEM tenant. The certificate is returned in *ca_out when not NULL (new reference).
+ */
+int service_ca_init(struct service *svc, const char *tenant, const char *key_uri,
+    int validity_days, X509 **ca_out, struct devid_error *e);
+/* The tenant's CA certificate (new reference); DEVID_ENOTFOUND if it has none. */
+int service_ca_get(struct service *svc, const char *tenant, X509 **out, struct devid_error *e);
+/* Sets the validity of the operational certificates the tenant's CA issues (1..3650 days). */
+int service_ca_set_validity(
+    struct service *svc, const char *tenant, int days, struct devid_error *e);
+
+/*
+ * Quota: the most devices of the tenant that may hold an operational certificate (a device
+ * counts once, however often it renews). No quota set means no limit. `devid admin quota set`
+ * (by tenant name, max >= 0) and the tenant admin's API:
+ *   GET /api/v1/quota -> {"max":N|null,"used":M}; PUT /api/v1/quota {"max":N|null}.
+ */
+int service_quota_set_admin(
+    struct service *svc, const char *tenant, int64_t max, struct devid_error *e);
+int service_quota_get(
+    struct service *svc, const struct principal *p, json_t **out, struct devid_error *e);
+int service_quota_put(
+    struct service *svc, const struct principal *p, const json_t *body, struct devid_error *e);
+
+enum est_op { EST_ENROLL, EST_REENROLL };
+
+/*
+ * An EST enrollment (RFC 7030 4.2). The device authenticated in TLS with client_cert (the
+ * handshake proved it holds the key; the chain it sent is client_chain, untrusted, may be
+ * NULL). label is the path label (a tenant name) or NULL. csr has a valid proof of
+ * possession (the caller checked it).
+ *
+ * EST_ENROLL: client_cert is a birth certificate: it chains to a trusted vendor root and is
+ * the very certificate stored for the device. EST_REENROLL: client_cert is a current
+ * operational certificate of the device's tenant (chains to its CA, issued by devid, not
+ * expired) and the CSR's subject equals its subject. Both: the device is claimed, not
+ * revoked, its owner has a CA (and is the label's tenant if a label is given), the quota
+ * allows one more device (a device that holds a certificate already always may renew), and
+ * the CSR's key is the device's key. Then the profile decides the certificate: subject
+ * CN=<udid>, O=<tenant>, serialNumber=<chip serial>; basicConstraints CA:FALSE,
+ * keyUsage digitalSignature, extKeyUsage clientAuth, SKI, AKI; notBefore now - 5 min,
+ * notAfter notBefore + the tenant's validity; serial 16 random bytes, unique by constraint.
+ * Stored with an audit record carrying the certificate, in one transaction.
+ *
+ * Errors: DEVID_EAUTH (the client certificate does not authenticate a device: unknown,
+ * chain fails, expired, not devid's), DEVID_EAUTH also for not claimed / revoked / another
+ * tenant's label (the message says which: the device learns only about itself),
+ * DEVID_ELIMIT (over quota), DEVID_EINVAL (the CSR's key or subject is not acceptable),
+ * DEVID_ECONFLICT (the owner has no operational CA).
+ */
+int service_est_enroll(struct service *svc, enum est_op op, const char *label,
+    X509 *client_cert, STACK_OF(X509) *client_chain, X509_REQ *csr, X509 **issued,
+    struct devid_error *e);
+
+/*
+ * /cacerts: the CA certificate of the tenant named by label, or (label NULL) of the owner of
+ * the device client_cert authenticates (may be NULL: then DEVID_EINVAL "name the tenant").
+ * New reference. DEVID_ENOTFOUND when that tenant has no CA.
+ */
+int service_est_cacerts(struct service *svc, const char *label, X509 *client_cert, X509 **out,
+    struct devid_error *e);
+
+/*
+ * The tenant's CRL (DER): every unexpired certificate of its revoked devices, signed by its
+ * CA, cached and re-signed when the revoked set changes or after 12 hours (nextUpdate is
+ * thisUpdate + 1 day). DEVID_ENOTFOUND when the tenant does not exist or has no CA.
+ */
+int service_crl(struct service *svc, const char *tenant, struct dynbuf *der, struct devid_error *e);
 
 #endif
