@@ -23,12 +23,17 @@ struct devid_identity {
 	char udid[UDID_HEX_LEN + 1];
 };
 
+/* The built-in backends, by scheme. */
+static const struct devid_key_backend *const backends[] = {
+    &devid_key_backend_file,
+    &devid_key_backend_pkcs11,
+};
+
 /* Schemes that name keys in a token, which later issues plug in as backends. */
 static const struct {
 	const char *scheme;
 	const char *what;
 } not_yet[] = {
-    {"pkcs11", "pkcs11: keys (RFC 7512, a PKCS#11 token)"},
     {"tpm2", "tpm2: keys (a TPM 2.0 through tpm2-openssl)"},
 };
 
@@ -41,18 +46,19 @@ devid_key_backend_find(const char *uri, const struct devid_key_backend **out, st
 	*out = NULL;
 	if ((rc = agent_uri_scheme(uri, scheme, e)) != 0)
 		return rc;
-	if (strcmp(scheme, devid_key_backend_file.scheme) == 0) {
-		*out = &devid_key_backend_file;
-		return 0;
-	}
+	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+		if (strcmp(scheme, backends[i]->scheme) == 0) {
+			*out = backends[i];
+			return 0;
+		}
 	for (size_t i = 0; i < sizeof(not_yet) / sizeof(not_yet[0]); i++)
 		if (strcmp(scheme, not_yet[i].scheme) == 0)
 			return devid_error_set(e, DEVID_EINVAL,
-			    "key URI: %s are not supported yet; use file:PATH for development",
+			    "key URI: %s are not supported yet; use file:PATH or pkcs11:",
 			    not_yet[i].what);
 	/* the scheme only: the rest of an unknown URI may hold a secret */
 	return devid_error_set(e, DEVID_EINVAL,
-	    "key URI: unknown scheme \"%s:\" (supported: file:; planned: pkcs11:, tpm2:)", scheme);
+	    "key URI: unknown scheme \"%s:\" (supported: file:, pkcs11:; planned: tpm2:)", scheme);
 }
 
 /* How messages name a key: a file by its path, a token key by its scheme only (PINs). */

@@ -11,7 +11,9 @@
  * pin-value and pin-source (a file: URI or path whose first line is the PIN). The module is,
  * in order: module-path, the environment variable DEVID_PKCS11_MODULE, p11-kit's proxy
  * module (which serves every module registered with p11-kit, SoftHSM2 among them). The PIN
- * is, in order: pin-value, pin-source, DEVID_PKCS11_PIN; none means no login.
+ * is, in order: pin-value, pin-source, DEVID_PKCS11_PIN; none means no login. PKCS#11 logins
+ * are per token and application: a key opened on a token this process is already logged in
+ * to (through another open key) with a different PIN is DEVID_EAUTH.
  *
  * Keys: EC P-256 (and P-384) only.
  *
@@ -54,7 +56,8 @@ int p11_key_generate(const char *uri, struct p11_key **out, struct devid_error *
 /*
  * The key as an EVP_PKEY (borrowed: valid until p11_key_free). OpenSSL signs with it as with
  * any EC key (X509_sign, X509_REQ_sign, X509_CRL_sign, TLS CertificateVerify); the signature
- * is made by the token. Exporting the private key fails.
+ * is made by the token. Exporting the private key fails (i2d_PrivateKey, PEM); OpenSSL 3.0
+ * answers EVP_PKEY_get_bn_param("priv") with 0 for such a key.
  */
 EVP_PKEY *p11_key_get0_pkey(struct p11_key *k);
 
