@@ -15,7 +15,12 @@
  *   file:PATH            an unencrypted PEM private key in a file: a development stand-in for a
  *                        secure element (file:/abs, file:rel, file:///abs, file://localhost/abs;
  *                        the path is taken as written, no percent-decoding)
- *   pkcs11:...           RFC 7512, a key in a PKCS#11 token: not supported yet
+ *   pkcs11:...           RFC 7512, a key in a PKCS#11 token: path attributes token,
+ *                        manufacturer, serial, model, slot-id (the token) and object, id,
+ *                        type=private (the key, exactly one); query attributes module-path
+ *                        (else $DEVID_PKCS11_MODULE, else p11-kit's proxy module), pin-value
+ *                        or pin-source (else $DEVID_PKCS11_PIN; none: no login). EC P-256
+ *                        and P-384 keys; every signature is made by the token
  *   tpm2:...             a key in a TPM 2.0 (tpm2-openssl): not supported yet
  * The scheme is matched without regard to case (RFC 3986 3.1).
  *
@@ -27,6 +32,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -37,8 +43,9 @@
 
 /*
  * A key backend turns a key URI of one scheme into an EVP_PKEY that OpenSSL can sign with.
- * For a token (pkcs11:, tpm2:) the EVP_PKEY is backed by an OpenSSL provider and the private
- * key never leaves the token; for file: it is an ordinary in-memory key.
+ * For a token the EVP_PKEY holds only the public key and the token signs (pkcs11: through an
+ * EC_KEY_METHOD over C_Sign); the private key never leaves it. For file: it is an ordinary
+ * in-memory key.
  */
 struct devid_key_backend {
 	/* the URI scheme it serves, lowercase, without the colon: "file" */
@@ -57,11 +64,13 @@ struct devid_key_backend {
 
 /* The built-in backend for file:PATH keys. */
 extern const struct devid_key_backend devid_key_backend_file;
+/* The built-in backend for pkcs11: keys (RFC 7512). */
+extern const struct devid_key_backend devid_key_backend_pkcs11;
 
 /*
  * The backend for a key URI, chosen by its scheme. Fails with DEVID_EINVAL when the URI has no
- * scheme, names an unknown one, or one that is not supported yet (pkcs11:, tpm2:); the
- * message says which.
+ * scheme, names an unknown one, or one that is not supported yet (tpm2:); the message says
+ * which. Built in: file:, pkcs11:.
  */
 int devid_key_backend_find(
     const char *uri, const struct devid_key_backend **out, struct devid_error *e);
@@ -135,5 +144,76 @@ void devid_hello_result_release(struct devid_hello_result *r);
  */
 int devid_hello(const struct devid_identity *id, const char *host, const char *port,
     const char *ca_file, int timeout_ms, struct devid_hello_result *r);
+
+/* ---- EST: operational certificates (RFC 7030, RFC 8951) ------------------------------------ */
+
+/*
+ * An operational certificate (LDevID) is issued by the EST server of `devid serve` for the
+ * identity's own key: the key never leaves its token, only a CSR signed with it does.
+ */
+struct devid_est_opts {
+	const char *url; /* https://HOST[:PORT][/PREFIX]; the port defaults to 443 */
+	const char *ca_file; /* PEM: what the EST server's TLS certificate must chain to */
+	const char *label; /* NULL, or a tenant name: /.well-known/est/<label>/... */
+	bool reenroll; /* simplereenroll: the identity's certificate is the current operational one
+			*/
+	int timeout_ms; /* > 0; bounds each of the two exchanges (cacerts, then the enrollment) */
+};
+
+enum devid_est_outcome {
+	DEVID_EST_ISSUED = 0, /* r->cert and r->ca are set and checked */
+	DEVID_EST_REFUSED, /* the server answered 4xx (r->http_status, its message in r->error) */
+	DEVID_EST_FAILED, /* any other answer: 5xx, 202, a body that is not what RFC 7030 says,
+			     an issued certificate for another key or that does not chain */
+	DEVID_EST_TLS_FAILED, /* the handshake failed: we or the server rejected the other */
+	DEVID_EST_CONNECT_FAILED, /* no connection, a timeout, or a broken HTTP exchange */
+	DEVID_EST_ERROR, /* nothing was sent: bad options, unreadable CA file, expired cert, ... */
+};
+
+struct devid_est_result {
+	enum devid_est_outcome outcome;
+	int http_status; /* the status of the last response read; 0 if none */
+	X509 *cert; /* the issued certificate; the caller's once ISSUED (release frees it) */
+	X509 *ca; /* the CA certificate from /cacerts that issued it; the same */
+	struct devid_error error; /* why, whenever outcome is not DEVID_EST_ISSUED */
+};
+
+/* Initializes r before a call; release frees cert and ca (both accept a used result). */
+void devid_est_result_init(struct devid_est_result *r);
+void devid_est_result_release(struct devid_est_result *r);
+
+/*
+ * Enrolls (or, with o->reenroll, re-enrolls) the identity over EST, with mutual TLS
+ * presenting the identity's certificate and chain: the birth certificate to enroll, the
+ * current operational certificate to re-enroll.
+ *
+ * First GET .../cacerts: the certs-only answer names the CA certificates, each taken as a
+ * trust anchor. Then POST .../simpleenroll (or simplereenroll) of a PKCS#10 CSR signed by the
+ * identity's key, subject CN=<udid> (re-enrolling: exactly the current certificate's subject;
+ * the server's profile decides the final subject either way), sent as base64 with
+ * Content-Transfer-Encoding: base64. The answer's certificate for the identity's key must
+ * chain to a CA from cacerts (X509_V_FLAG_X509_STRICT, purpose sslclient, now).
+ *
+ * An expired identity certificate cannot re-enroll (DEVID_EST_ERROR, nothing sent). Returns 0
+ * only when issued; otherwise r->outcome says what happened and r->error why (codes as
+ * devid_hello: DEVID_EAUTH refused, DEVID_ECRYPTO TLS or a certificate that does not check,
+ * DEVID_EIO connection, DEVID_EINVAL bad answer or arguments, DEVID_ENOMEM).
+ */
+int devid_est_enroll(
+    const struct devid_identity *id, const struct devid_est_opts *o, struct devid_est_result *r);
+
+/*
+ * Whether cert is due for renewal at now: when at most a third of its validity
+ * (notAfter - notBefore) is left, or it has expired, or its times cannot be read. *due_at
+ * (may be NULL) receives the time it becomes due: notAfter - validity / 3.
+ */
+bool devid_renew_due(X509 *cert, time_t now, time_t *due_at);
+
+/*
+ * Writes cert, then ca (may be NULL), as PEM to path atomically: a temporary file in the same
+ * directory, written, fsync'ed, given mode 0644 and renamed over path; the directory is
+ * fsync'ed after. On failure path is untouched and no temporary file is left.
+ */
+int devid_cert_write_pem(const char *path, X509 *cert, X509 *ca, struct devid_error *e);
 
 #endif

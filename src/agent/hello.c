@@ -1,5 +1,6 @@
 /*
- * hello.c - devid_hello: mutual TLS to a product cloud, `GET /`, and what came of it.
+ * hello.c - devid_hello: mutual TLS to a product cloud, `GET /`, and what came of it;
+ * agent_https_request, the same exchange with any request (EST uses it).
  *
  * One deadline bounds the exchange: the socket is non-blocking and every wait is a poll()
  * for the time that is left. The socket is driven through a BIO of our own that sends with
@@ -34,6 +35,9 @@
 
 /* how much of a refusal's body goes into the message (all of it is in r->body) */
 #define REFUSAL_EXCERPT 200
+/* the request line and header fields we send, and the body (an EST CSR is about 1 KiB) */
+#define REQUEST_HEAD_MAX 4096
+#define REQUEST_BODY_MAX 65536
 
 /* ---- a socket BIO that never raises SIGPIPE ---------------------------------------------- */
 
@@ -423,7 +427,7 @@ out:
  * read. The write's error stands only if reading finds nothing better.
  */
 static int
-exchange(struct hello *h, struct agent_http_response *resp)
+exchange(struct hello *h, const struct agent_request *r, struct agent_http_response *resp)
 {
 	struct dynbuf req, raw;
 	struct devid_error write_err;
@@ -431,17 +435,24 @@ exchange(struct hello *h, struct agent_http_response *resp)
 	bool eof = false, write_failed = false;
 	int rc, n;
 
-	dynbuf_init(&req, 2048);
+	dynbuf_init(&req, REQUEST_HEAD_MAX + r->body_len);
 	dynbuf_init(&raw, AGENT_MAX_RESPONSE_RAW);
-	if (h->host_is_v6)
-		rc = dynbuf_addf(&req, "GET / HTTP/1.1\r\nHost: [%s]:%s\r\n", h->host, h->port);
-	else
-		rc = dynbuf_addf(&req, "GET / HTTP/1.1\r\nHost: %s:%s\r\n", h->host, h->port);
+	rc = dynbuf_addf(&req,
+	    h->host_is_v6 ? "%s %s HTTP/1.1\r\nHost: [%s]:%s\r\n"
+			  : "%s %s HTTP/1.1\r\nHost: %s:%s\r\n",
+	    r->method, r->path, h->host, h->port);
 	if (rc == 0)
 		rc = dynbuf_addstr(&req,
 		    "User-Agent: devid-agent/" DEVID_VERSION "\r\n"
-		    "Accept: */*\r\n"
-		    "Connection: close\r\n\r\n");
+		    "Connection: close\r\n");
+	if (rc == 0 && r->headers != NULL)
+		rc = dynbuf_addstr(&req, r->headers);
+	if (rc == 0 && r->body != NULL)
+		rc = dynbuf_addf(&req, "Content-Length: %zu\r\n", r->body_len);
+	if (rc == 0)
+		rc = dynbuf_addstr(&req, "\r\n");
+	if (rc == 0 && r->body != NULL)
+		rc = dynbuf_add(&req, r->body, r->body_len);
 	if (rc != 0) {
 		rc = fail(h, DEVID_HELLO_ERROR, rc, "request: %s", devid_strerror(rc));
 		goto out;
@@ -523,8 +534,9 @@ devid_hello_result_release(struct devid_hello_result *r)
 }
 
 int
-devid_hello(const struct devid_identity *id, const char *host, const char *port,
-    const char *ca_file, int timeout_ms, struct devid_hello_result *r)
+agent_https_request(const struct devid_identity *id, const char *host, const char *port,
+    const char *ca_file, int timeout_ms, const struct agent_request *req,
+    struct devid_hello_result *r)
 {
 	struct hello h = {.host = host, .port = port, .ca_file = ca_file, .sock.fd = -1, .r = r};
 	struct agent_http_response resp;
@@ -534,9 +546,11 @@ devid_hello(const struct devid_identity *id, const char *host, const char *port,
 
 	devid_hello_result_release(r);
 	devid_hello_result_init(r);
-	dynbuf_init(&resp.body, DEVID_HELLO_MAX_BODY);
+	dynbuf_init(&resp.body, req != NULL ? req->max_body : 0);
 	if (id == NULL || host == NULL || port == NULL || ca_file == NULL || timeout_ms <= 0 ||
-	    strlen(host) > AGENT_MAX_HOST_LEN || strlen(port) > 5) {
+	    req == NULL || req->method == NULL || req->path == NULL ||
+	    req->body_len > REQUEST_BODY_MAX || strlen(host) > AGENT_MAX_HOST_LEN ||
+	    strlen(port) > 5) {
 		rc = fail(&h, DEVID_HELLO_ERROR, DEVID_EINVAL,
 		    "hello: missing identity, host, port or CA file, or a bad timeout");
 		goto out;
@@ -560,7 +574,7 @@ devid_hello(const struct devid_identity *id, const char *host, const char *port,
 		goto out;
 	}
 	snprintf(r->tls_version, sizeof(r->tls_version), "%s", SSL_get_version(h.ssl));
-	if ((rc = exchange(&h, &resp)) != 0)
+	if ((rc = exchange(&h, req, &resp)) != 0)
 		goto out;
 
 	r->http_status = resp.status;
@@ -589,4 +603,18 @@ out:
 	if (h.sock.fd >= 0)
 		close(h.sock.fd);
 	return rc;
+}
+
+int
+devid_hello(const struct devid_identity *id, const char *host, const char *port,
+    const char *ca_file, int timeout_ms, struct devid_hello_result *r)
+{
+	static const struct agent_request get = {
+	    .method = "GET",
+	    .path = "/",
+	    .headers = "Accept: */*\r\n",
+	    .max_body = DEVID_HELLO_MAX_BODY,
+	};
+
+	return agent_https_request(id, host, port, ca_file, timeout_ms, &get, r);
 }

@@ -81,4 +81,86 @@ int agent_http_response_parse(
  */
 void agent_printable(const uint8_t *p, size_t len, size_t max, char *out, size_t outsz);
 
+/* ---- EST (est.c) and the HTTPS exchange it shares with devid_hello (hello.c) ------------ */
+
+#include <openssl/x509.h>
+
+struct devid_identity;
+struct devid_hello_result;
+
+/* the most of an EST response body kept (base64 of a PKCS#7 with a few certificates) */
+#define AGENT_MAX_EST_BODY 65536
+/* certificates in one EST certs-only response (RFC 7030 4.1.3, 4.2.3) */
+#define AGENT_MAX_EST_CERTS 8
+/* the URL path prefix before /.well-known/est (--est https://host:port/PREFIX) */
+#define AGENT_MAX_EST_PREFIX 256
+/* an EST label (RFC 7030 3.2.2), a tenant name for devid */
+#define AGENT_MAX_EST_LABEL 64
+
+/* One HTTP/1.1 request for agent_https_request. */
+struct agent_request {
+	const char *method; /* "GET" or "POST" */
+	const char *path; /* origin-form: "/", "/.well-known/est/cacerts" */
+	const char *headers; /* more header fields, each ending in CRLF; NULL for none */
+	const uint8_t *body; /* sent with Content-Length; NULL for none */
+	size_t body_len;
+	size_t max_body; /* the most of the response body kept (r->body) */
+};
+
+/*
+ * devid_hello with any request: connects to host:port, runs mutual TLS with the identity
+ * (server verified against ca_file and host), sends req with Host, User-Agent and
+ * Connection: close, and reads the response within timeout_ms. The result is devid_hello's:
+ * 0 and DEVID_HELLO_ADMITTED on HTTP 200; DEVID_EAUTH and DEVID_HELLO_REFUSED when the server
+ * answered with another status (r->http_status, r->body) or closed without answering
+ * (r->http_status 0); the other outcomes as devid_hello documents them. r must have been
+ * initialized; release it after.
+ */
+int agent_https_request(const struct devid_identity *id, const char *host, const char *port,
+    const char *ca_file, int timeout_ms, const struct agent_request *req,
+    struct devid_hello_result *r);
+
+/* An --est URL taken apart: https://HOST[:PORT][/PREFIX] */
+struct agent_est_url {
+	char host[AGENT_MAX_HOST_LEN + 1]; /* without brackets */
+	char port[6]; /* "443" when the URL names none */
+	char prefix[AGENT_MAX_EST_PREFIX + 1]; /* "" or "/a/b": no trailing '/' */
+};
+
+/*
+ * Parses an --est URL: the scheme https (any case), a host (a DNS name, an IPv4 address or a
+ * bracketed IPv6 address), an optional port, an optional path prefix made of RFC 3986
+ * unreserved characters, '/', '%', '+', ',', ';', '=', '@', ':', without "." or ".."
+ * segments. No user info, query or fragment. DEVID_EINVAL with the reason otherwise.
+ */
+int agent_est_url_parse(const char *url, struct agent_est_url *out, struct devid_error *e);
+
+/* An EST label: 1..AGENT_MAX_EST_LABEL of ALPHA / DIGIT / "-" / "." / "_" / "~", not "." or "..".
+ */
+bool agent_est_label_ok(const char *label);
+
+/*
+ * The certificates of an EST response body (RFC 7030 4.1.3 and 4.2.3, RFC 8951): base64
+ * (RFC 4648, padded; CR, LF, space and tab anywhere are skipped) of exactly one DER
+ * CMS/PKCS#7 SignedData (usually certs-only, without signers), nothing after it, holding 1 to
+ * AGENT_MAX_EST_CERTS certificates, each at most MAX_CERT_DER bytes with well-formed
+ * extensions. Pure: never reads past len, no NUL expected. Bodies longer than
+ * AGENT_MAX_EST_BODY are DEVID_ELIMIT.
+ *
+ * On success *out is a new stack in the order sent (free it with
+ * sk_X509_pop_free(*out, X509_free)); otherwise *out is NULL and the code is DEVID_EINVAL
+ * (with the reason: not base64, not DER PKCS#7, trailing bytes, not signed-data, no
+ * certificates, ...), DEVID_ELIMIT (too long, too many certificates) or DEVID_ENOMEM.
+ */
+int agent_est_certs_parse(
+    const uint8_t *body, size_t len, STACK_OF(X509) **out, struct devid_error *e);
+
+/*
+ * The string member `name` of the JSON object in p[0..len) (an error answer such as
+ * {"error":"not_claimed","message":"..."}), top level only, decoded into out (outsz bytes,
+ * NUL-terminated, made printable like agent_printable, cut with "..."). A minimal scanner,
+ * not a validator: it gives up (false) on anything it does not expect; out is "" then.
+ */
+bool agent_json_get_string(const uint8_t *p, size_t len, const char *name, char *out, size_t outsz);
+
 #endif

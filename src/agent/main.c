@@ -1,12 +1,17 @@
 /*
- * main.c - devid-agent, what a device runs: `hello` proves its identity to a product cloud.
- * Uses only the public API of libdevid-agent (and the HOST:PORT splitter of the agent).
+ * main.c - devid-agent, what a device runs: `hello` proves its identity to a product cloud;
+ * `enroll` and `renew` get it an operational certificate over EST.
+ * Uses only the public API of libdevid-agent (and the HOST:PORT and URL checks of the agent).
  */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <openssl/bn.h>
+#include <openssl/pem.h>
 
 #include "devid/agent.h"
 #include "internal.h"
@@ -21,6 +26,7 @@
 #define EXIT_REFUSED 1 /* the server answered and did not admit the device */
 #define EXIT_USAGE 2 /* bad command line or local files: nothing was sent */
 #define EXIT_NETWORK 3 /* no connection, TLS handshake failed, timeout, broken response */
+/* enroll and renew: 0 issued (or not due), 1 refused (HTTP 4xx), 2 as above, 3 any other */
 
 #define DEFAULT_TIMEOUT_S 10
 #define MAX_TIMEOUT_S 3600
@@ -34,15 +40,30 @@ static const char usage[] =
     "      holds the CA certificates that the server's certificate must chain to; HOST is\n"
     "      checked against the server's certificate (an IPv6 address in brackets).\n"
     "      --timeout bounds the whole exchange (default 10 s)\n"
-    "  devid-agent enroll --key URI --cert PEM --est URL --ca PEM --out PEM\n"
-    "  devid-agent renew  --key URI --cert PEM --est URL --ca PEM --out PEM\n"
-    "      operational certificates over EST: not implemented yet\n"
+    "  devid-agent enroll --key URI --cert PEM --est URL --ca PEM --out PEM [--label TENANT]\n"
+    "                     [--timeout S]\n"
+    "      get an operational certificate over EST (RFC 7030): --cert is the birth\n"
+    "      certificate (and chain), the TLS client certificate; the CSR is signed by the\n"
+    "      same key. --est is https://HOST[:PORT][/PREFIX] (the agent appends\n"
+    "      /.well-known/est/[TENANT/]...); --ca is what the EST server's certificate must\n"
+    "      chain to. --out receives the issued certificate and its CA (PEM, written\n"
+    "      atomically, mode 0644); one line on stdout says udid, serial and notAfter.\n"
+    "      --timeout bounds each of the two exchanges (default 10 s)\n"
+    "  devid-agent renew  --key URI --cert PEM --est URL --ca PEM --out PEM [--force]\n"
+    "                     [--label TENANT] [--timeout S]\n"
+    "      renew the operational certificate in --cert (simplereenroll, with it as the TLS\n"
+    "      client certificate) once at most a third of its validity is left; before that\n"
+    "      it prints \"not due: renews after DATE\" and exits 0 without connecting, unless\n"
+    "      --force. An expired certificate cannot renew: enroll again. --out may be --cert.\n"
     "\n"
     "key URIs: file:PATH (an unencrypted PEM key: a development stand-in for a secure\n"
-    "element); pkcs11: (RFC 7512) and tpm2: are not supported yet.\n"
+    "element); pkcs11:token=T;object=O?pin-source=FILE (RFC 7512: the key stays in the\n"
+    "token; module from module-path, $DEVID_PKCS11_MODULE or p11-kit; PIN from pin-value,\n"
+    "pin-source or $DEVID_PKCS11_PIN). tpm2: is not supported yet.\n"
     "\n"
-    "exit status: 0 admitted, 1 refused by the server, 2 usage or local error (nothing was\n"
-    "sent), 3 connection, TLS or protocol failure.\n";
+    "exit status: 0 admitted, issued or not due; 1 refused by the server (hello: any answer\n"
+    "but 200; enroll, renew: HTTP 4xx); 2 usage or local error (nothing was sent); 3\n"
+    "connection, TLS or protocol failure, or any other failure.\n";
 
 static int
 usage_error(const char *cmd, const char *msg)
@@ -66,7 +87,18 @@ parse_timeout(const char *s, int *out)
 	return 0;
 }
 
-enum { OPT_KEY = 256, OPT_CERT, OPT_CONNECT, OPT_CA, OPT_TIMEOUT, OPT_HELP };
+enum {
+	OPT_KEY = 256,
+	OPT_CERT,
+	OPT_CONNECT,
+	OPT_CA,
+	OPT_TIMEOUT,
+	OPT_HELP,
+	OPT_EST,
+	OPT_OUT,
+	OPT_LABEL,
+	OPT_FORCE,
+};
 
 static const struct option hello_opts[] = {
     {"key", required_argument, NULL, OPT_KEY},
@@ -177,18 +209,220 @@ cmd_hello(int argc, char **argv)
 	return status;
 }
 
-static int
-cmd_not_yet(const char *cmd, int argc, char **argv)
+static const struct option est_opts[] = {
+    {"key", required_argument, NULL, OPT_KEY},
+    {"cert", required_argument, NULL, OPT_CERT},
+    {"est", required_argument, NULL, OPT_EST},
+    {"ca", required_argument, NULL, OPT_CA},
+    {"out", required_argument, NULL, OPT_OUT},
+    {"label", required_argument, NULL, OPT_LABEL},
+    {"force", no_argument, NULL, OPT_FORCE},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+/* "2026-12-26T17:37:30Z" */
+static void
+format_time(time_t t, char *buf, size_t n)
 {
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, n, "(time %lld)", (long long)t);
+}
+
+static void
+format_asn1_time(const ASN1_TIME *a, char *buf, size_t n)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (ASN1_TIME_to_tm(a, &tm) != 1 || strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, n, "(unreadable time)");
+}
+
+/* The first certificate of a PEM file (an operational certificate file holds its CA too). */
+static X509 *
+read_first_cert(const char *path, char *why, size_t n)
+{
+	FILE *f;
+	X509 *x;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(why, n, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if ((x = PEM_read_X509(f, NULL, NULL, NULL)) == NULL)
+		snprintf(why, n, "%s: no PEM certificate in it", path);
+	fclose(f);
+	return x;
+}
+
+static int
+est_exit_status(enum devid_est_outcome o)
+{
+	switch (o) {
+	case DEVID_EST_ISSUED:
+		return 0;
+	case DEVID_EST_REFUSED:
+		return EXIT_REFUSED;
+	case DEVID_EST_ERROR:
+		return EXIT_USAGE;
+	default:
+		return EXIT_NETWORK;
+	}
+}
+
+/* enroll (renew false) and renew: the options, the renewal time, the call, the file. */
+static int
+cmd_est(const char *cmd, bool renew, int argc, char **argv)
+{
+	const char *key = NULL, *cert = NULL, *url = NULL, *ca = NULL, *out = NULL;
+	const char *label = NULL;
+	char msg[600], when[40], serial[2 * 20 + 3] = "?";
+	struct agent_est_url parsed;
+	struct devid_identity *id = NULL;
+	struct devid_est_opts o;
+	struct devid_est_result r;
+	struct devid_error e;
+	bool force = false;
+	int c, timeout_s = DEFAULT_TIMEOUT_S, status = EXIT_USAGE;
+	time_t due;
+	X509 *current;
+
+	devid_error_clear(&e);
+	devid_est_result_init(&r);
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", est_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_KEY:
+			key = optarg;
+			break;
+		case OPT_CERT:
+			cert = optarg;
+			break;
+		case OPT_EST:
+			url = optarg;
+			break;
+		case OPT_CA:
+			ca = optarg;
+			break;
+		case OPT_OUT:
+			out = optarg;
+			break;
+		case OPT_LABEL:
+			label = optarg;
+			break;
+		case OPT_FORCE:
+			if (!renew)
+				return usage_error(cmd, "--force is for renew");
+			force = true;
+			break;
+		case OPT_TIMEOUT:
+			if (parse_timeout(optarg, &timeout_s) != 0) {
+				snprintf(msg, sizeof(msg),
+				    "--timeout \"%s\": expected whole seconds from 1 to %d", optarg,
+				    MAX_TIMEOUT_S);
+				return usage_error(cmd, msg);
+			}
+			break;
+		case 'h':
+		case OPT_HELP:
 			fputs(usage, stdout);
 			return 0;
+		default:
+			snprintf(msg, sizeof(msg), "unknown option or missing value: %s",
+			    argv[optind - 1]);
+			return usage_error(cmd, msg);
 		}
 	}
-	fprintf(
-	    stderr, "devid-agent %s: not implemented yet (issue: operational certificates)\n", cmd);
-	return EXIT_USAGE;
+	if (optind < argc) {
+		snprintf(msg, sizeof(msg), "unexpected argument \"%s\"", argv[optind]);
+		return usage_error(cmd, msg);
+	}
+	if (key == NULL || cert == NULL || url == NULL || ca == NULL || out == NULL)
+		return usage_error(cmd, "needs --key, --cert, --est, --ca and --out");
+	if (agent_est_url_parse(url, &parsed, &e) != 0)
+		return usage_error(cmd, e.msg);
+	if (label != NULL && !agent_est_label_ok(label))
+		return usage_error(cmd,
+		    "--label: expected 1 to 64 letters, digits, '-', '.', '_' "
+		    "or '~'");
+
+	if (renew) {
+		/* due or not, and expired or not, before the key is touched */
+		if ((current = read_first_cert(cert, msg, sizeof(msg))) == NULL) {
+			fprintf(stderr, "devid-agent %s: certificate %s\n", cmd, msg);
+			return EXIT_USAGE;
+		}
+		if (X509_cmp_time(X509_get0_notAfter(current), NULL) <= 0) {
+			format_asn1_time(X509_get0_notAfter(current), when, sizeof(when));
+			fprintf(stderr,
+			    "devid-agent renew: the certificate in %s expired at %s and cannot "
+			    "renew; enroll again with the birth certificate (devid-agent enroll)\n",
+			    cert, when);
+			X509_free(current);
+			return EXIT_USAGE;
+		}
+		if (!devid_renew_due(current, time(NULL), &due) && !force) {
+			format_time(due, when, sizeof(when));
+			printf("not due: renews after %s\n", when);
+			X509_free(current);
+			return fflush(stdout) == 0 ? 0 : EXIT_USAGE;
+		}
+		X509_free(current);
+	}
+
+	/* everything local is checked before anything is sent */
+	if (devid_identity_load(key, cert, &id, &e) != 0) {
+		fprintf(stderr, "devid-agent %s: %s\n", cmd, e.msg);
+		return EXIT_USAGE;
+	}
+	o = (struct devid_est_opts){
+	    .url = url,
+	    .ca_file = ca,
+	    .label = label,
+	    .reenroll = renew,
+	    .timeout_ms = timeout_s * 1000,
+	};
+	if (devid_est_enroll(id, &o, &r) != 0) {
+		fprintf(stderr, "devid-agent %s: %s\n", cmd, r.error.msg);
+		status = est_exit_status(r.outcome);
+		goto out;
+	}
+	if (devid_cert_write_pem(out, r.cert, r.ca, &e) != 0) {
+		fprintf(stderr, "devid-agent %s: the certificate was issued but not saved: %s\n",
+		    cmd, e.msg);
+		status = EXIT_NETWORK;
+		goto out;
+	}
+	{
+		BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(r.cert), NULL);
+		char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+
+		if (hex != NULL) {
+			for (char *p = hex; *p != '\0'; p++)
+				if (*p >= 'A' && *p <= 'F')
+					*p = (char)(*p - 'A' + 'a');
+			snprintf(serial, sizeof(serial), "%s", hex);
+		}
+		OPENSSL_free(hex);
+		BN_free(bn);
+	}
+	format_asn1_time(X509_get0_notAfter(r.cert), when, sizeof(when));
+	printf("%s: udid=%s serial=%s notAfter=%s out=%s\n", renew ? "renewed" : "enrolled",
+	    devid_identity_get0_udid(id), serial, when, out);
+	status = 0;
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "devid-agent %s: stdout: %s\n", cmd, strerror(errno));
+		status = EXIT_NETWORK;
+	}
+out:
+	devid_est_result_release(&r);
+	devid_identity_free(id);
+	return status;
 }
 
 int
@@ -207,8 +441,10 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "hello") == 0)
 		return cmd_hello(argc - 1, argv + 1);
-	if (strcmp(argv[1], "enroll") == 0 || strcmp(argv[1], "renew") == 0)
-		return cmd_not_yet(argv[1], argc - 1, argv + 1);
+	if (strcmp(argv[1], "enroll") == 0)
+		return cmd_est("enroll", false, argc - 1, argv + 1);
+	if (strcmp(argv[1], "renew") == 0)
+		return cmd_est("renew", true, argc - 1, argv + 1);
 	fprintf(stderr, "devid-agent: unknown command \"%s\"\n\n%s", argv[1], usage);
 	return EXIT_USAGE;
 }

@@ -16,5 +16,7 @@ int cmd_client(int argc, char **argv);
 
 /* Number of online processors, at least 1. */
 int cli_ncpus(void);
+/* A decimal integer in [min, max], all of s: 0, or -1 (nothing stored). */
+int cli_parse_int(const char *s, long min, long max, int *out);
 
 #endif

@@ -1,12 +1,17 @@
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include "cli.h"
+#include "cli/keyloader.h"
 #include "lib/base64.h"
 #include "lib/claim.h"
 #include "lib/manifest.h"
@@ -21,13 +26,27 @@ static const char admin_usage[] =
     "       devid admin [--db URL] token add TENANT --role admin|operator|vendor\n"
     "       devid admin [--db URL] trust add --vendor NAME --root ROOT.pem --signer SIGNER.pem\n"
     "       devid admin [--db URL] audit verify TENANT\n"
+    "       devid admin [--db URL] ca init --tenant NAME (--pkcs11 URI | --key-file PATH)\n"
+    "                                      [--validity-days N] [--out CA.pem]\n"
+    "       devid admin [--db URL] ca show --tenant NAME\n"
+    "       devid admin [--db URL] ca set --tenant NAME --validity-days N\n"
+    "       devid admin [--db URL] quota set --tenant NAME --max N|none\n"
     "\n"
     "Administers the database directly (no server needed). --db defaults to $DEVID_DB;\n"
     "URLs are sqlite:PATH or postgres://...\n"
-    "token add prints the new token once; only its SHA-256 is stored.\n";
+    "token add prints the new token once; only its SHA-256 is stored.\n"
+    "ca init makes an OEM tenant's operational CA, which signs the devices' operational\n"
+    "certificates (EST): --pkcs11 generates the key inside a PKCS#11 token (RFC 7512 URI\n"
+    "naming token and object; the PIN from pin-source=FILE, pin-value or $DEVID_PKCS11_PIN;\n"
+    "the module from module-path, $DEVID_PKCS11_MODULE or p11-kit), sensitive and not\n"
+    "extractable; --key-file writes a PEM key file instead, for development only. Issued\n"
+    "certificates are valid --validity-days (default 30). ca show prints the CA certificate.\n"
+    "quota set limits how many devices may hold an operational certificate.\n";
 
 struct admin_args {
 	const char *db, *kind, *role, *vendor, *root, *signer;
+	const char *tenant, *pkcs11, *key_file, *out, *max;
+	int validity_days;
 };
 
 static int
@@ -185,7 +204,156 @@ admin_audit_verify(struct db *db, const char *tenant)
 	return 0;
 }
 
-enum { OPT_DB = 1, OPT_KIND, OPT_ROLE, OPT_VENDOR, OPT_ROOT, OPT_SIGNER, OPT_HELP };
+/* A service over one connection, for the commands the domain implements. */
+static int
+admin_service(const char *url, struct service *svc, struct devid_error *e)
+{
+	memset(svc, 0, sizeof(*svc));
+	svc->keys = &devid_key_loader;
+	return store_open(url, 1, &svc->store, e);
+}
+
+static int
+admin_ca_init(const struct admin_args *a)
+{
+	char uri[PATH_MAX + 8], cwd[PATH_MAX];
+	struct service svc;
+	struct devid_error e;
+	X509 *ca = NULL;
+	int rc = 1;
+
+	devid_error_clear(&e);
+	if (a->tenant == NULL || (a->pkcs11 == NULL) == (a->key_file == NULL))
+		return admin_usage_error(
+		    "ca init needs --tenant and one of --pkcs11 or --key-file");
+	if (a->pkcs11 != NULL) {
+		snprintf(uri, sizeof(uri), "%s", a->pkcs11);
+		if (strncmp(uri, "pkcs11:", 7) != 0)
+			return admin_usage_error(
+			    "--pkcs11 takes an RFC 7512 URI: pkcs11:token=...");
+	} else {
+		/* stored for `devid serve`, which may run elsewhere: an absolute path */
+		if (a->key_file[0] != '/' && getcwd(cwd, sizeof(cwd)) == NULL) {
+			fprintf(stderr, "devid admin ca init: cannot read the working directory\n");
+			return 1;
+		}
+		if ((size_t)snprintf(uri, sizeof(uri), "file:%s%s%s",
+			a->key_file[0] == '/' ? "" : cwd, a->key_file[0] == '/' ? "" : "/",
+			a->key_file) >= sizeof(uri))
+			return admin_usage_error("--key-file: path too long");
+		fprintf(stderr,
+		    "devid admin ca init: --key-file keeps the CA key in a file: for "
+		    "development only; use --pkcs11 in production\n");
+	}
+	if (admin_service(a->db, &svc, &e) != 0)
+		goto out;
+	if (service_ca_init(&svc, a->tenant, uri, a->validity_days, &ca, &e) != 0 ||
+	    (a->out != NULL && x509_write_pem_file(a->out, ca, &e) != 0))
+		goto out;
+	printf("tenant %s: operational CA created, key in %s, certificates valid %d days\n",
+	    a->tenant, a->pkcs11 ? "the PKCS#11 token" : "a file",
+	    a->validity_days ? a->validity_days : CA_DEFAULT_VALIDITY_DAYS);
+	rc = 0;
+out:
+	if (rc != 0)
+		fprintf(stderr, "devid admin ca init: %s\n", e.msg);
+	OPENSSL_cleanse(uri, sizeof(uri)); /* a pin-value may be in it */
+	X509_free(ca);
+	store_close(svc.store);
+	return rc;
+}
+
+static int
+admin_ca_show(const struct admin_args *a)
+{
+	struct service svc;
+	struct devid_error e;
+	X509 *ca = NULL;
+	int rc = 1;
+
+	devid_error_clear(&e);
+	if (a->tenant == NULL)
+		return admin_usage_error("ca show needs --tenant");
+	if (admin_service(a->db, &svc, &e) == 0 && service_ca_get(&svc, a->tenant, &ca, &e) == 0 &&
+	    PEM_write_X509(stdout, ca) == 1)
+		rc = 0;
+	else
+		fprintf(stderr, "devid admin ca show: %s\n", e.msg[0] ? e.msg : "cannot write");
+	X509_free(ca);
+	store_close(svc.store);
+	return rc;
+}
+
+static int
+admin_ca_set(const struct admin_args *a)
+{
+	struct service svc;
+	struct devid_error e;
+	int rc = 1;
+
+	devid_error_clear(&e);
+	if (a->tenant == NULL || a->validity_days == 0)
+		return admin_usage_error("ca set needs --tenant and --validity-days");
+	if (admin_service(a->db, &svc, &e) == 0 &&
+	    service_ca_set_validity(&svc, a->tenant, a->validity_days, &e) == 0) {
+		printf("tenant %s: operational certificates valid %d days\n", a->tenant,
+		    a->validity_days);
+		rc = 0;
+	} else {
+		fprintf(stderr, "devid admin ca set: %s\n", e.msg);
+	}
+	store_close(svc.store);
+	return rc;
+}
+
+static int
+admin_quota_set(const struct admin_args *a)
+{
+	struct service svc;
+	struct devid_error e;
+	long long max = -1;
+	char *end;
+	int rc = 1;
+
+	devid_error_clear(&e);
+	if (a->tenant == NULL || a->max == NULL)
+		return admin_usage_error("quota set needs --tenant and --max");
+	if (strcmp(a->max, "none") != 0) {
+		errno = 0;
+		max = strtoll(a->max, &end, 10);
+		if (errno != 0 || end == a->max || *end != '\0' || max < 0)
+			return admin_usage_error("--max is a whole number >= 0, or none");
+	}
+	if (admin_service(a->db, &svc, &e) == 0 &&
+	    service_quota_set_admin(&svc, a->tenant, max, &e) == 0) {
+		if (max < 0)
+			printf("tenant %s: no quota\n", a->tenant);
+		else
+			printf("tenant %s: at most %lld devices with an operational certificate\n",
+			    a->tenant, max);
+		rc = 0;
+	} else {
+		fprintf(stderr, "devid admin quota set: %s\n", e.msg);
+	}
+	store_close(svc.store);
+	return rc;
+}
+
+enum {
+	OPT_DB = 1,
+	OPT_KIND,
+	OPT_ROLE,
+	OPT_VENDOR,
+	OPT_ROOT,
+	OPT_SIGNER,
+	OPT_TENANT,
+	OPT_PKCS11,
+	OPT_KEY_FILE,
+	OPT_OUT,
+	OPT_MAX,
+	OPT_VALIDITY,
+	OPT_HELP
+};
 
 static const struct option admin_opts[] = {
     {"db", required_argument, NULL, OPT_DB},
@@ -194,6 +362,12 @@ static const struct option admin_opts[] = {
     {"vendor", required_argument, NULL, OPT_VENDOR},
     {"root", required_argument, NULL, OPT_ROOT},
     {"signer", required_argument, NULL, OPT_SIGNER},
+    {"tenant", required_argument, NULL, OPT_TENANT},
+    {"pkcs11", required_argument, NULL, OPT_PKCS11},
+    {"key-file", required_argument, NULL, OPT_KEY_FILE},
+    {"out", required_argument, NULL, OPT_OUT},
+    {"max", required_argument, NULL, OPT_MAX},
+    {"validity-days", required_argument, NULL, OPT_VALIDITY},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -229,6 +403,25 @@ cmd_admin(int argc, char **argv)
 		case OPT_SIGNER:
 			a.signer = optarg;
 			break;
+		case OPT_TENANT:
+			a.tenant = optarg;
+			break;
+		case OPT_PKCS11:
+			a.pkcs11 = optarg;
+			break;
+		case OPT_KEY_FILE:
+			a.key_file = optarg;
+			break;
+		case OPT_OUT:
+			a.out = optarg;
+			break;
+		case OPT_MAX:
+			a.max = optarg;
+			break;
+		case OPT_VALIDITY:
+			if (cli_parse_int(optarg, 1, CA_MAX_VALIDITY_DAYS, &a.validity_days) != 0)
+				return admin_usage_error("--validity-days is 1 to 3650");
+			break;
 		case 'h':
 		case OPT_HELP:
 			fputs(admin_usage, stdout);
@@ -243,6 +436,16 @@ cmd_admin(int argc, char **argv)
 		return admin_usage_error("which command?");
 	if (a.db == NULL)
 		return admin_usage_error("no database: give --db URL or set DEVID_DB");
+	if (nrest == 2 && strcmp(rest[0], "ca") == 0) {
+		if (strcmp(rest[1], "init") == 0)
+			return admin_ca_init(&a);
+		if (strcmp(rest[1], "show") == 0)
+			return admin_ca_show(&a);
+		if (strcmp(rest[1], "set") == 0)
+			return admin_ca_set(&a);
+	}
+	if (nrest == 2 && strcmp(rest[0], "quota") == 0 && strcmp(rest[1], "set") == 0)
+		return admin_quota_set(&a);
 	if (db_open(a.db, &db, &e) != 0) {
 		fprintf(stderr, "devid admin: %s\n", e.msg);
 		return 1;

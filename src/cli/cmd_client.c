@@ -26,7 +26,8 @@ static const char client_usage[] =
     "  release V/B                        return a batch to unclaimed\n"
     "  import --batch NAME FILE           import a vendor manifest as your batch\n"
     "  vendor publish OUT                 (vendor token) publish a minted reel\n"
-    "--server and --token default to $DEVID_SERVER and $DEVID_TOKEN.\n";
+    "--server, --token and --cacert default to $DEVID_SERVER, $DEVID_TOKEN and $DEVID_CACERT\n"
+    "(--cacert: the CA of an https server's certificate, when not the system's).\n";
 
 struct client_args {
 	struct client c;
@@ -197,8 +198,9 @@ import_file(const struct client_args *a, const char *file)
 int
 cmd_client(int argc, char **argv)
 {
-	struct client_args a = {
-	    .c = {.server = getenv("DEVID_SERVER"), .token = getenv("DEVID_TOKEN")}};
+	struct client_args a = {.c = {.server = getenv("DEVID_SERVER"),
+				    .token = getenv("DEVID_TOKEN"),
+				    .cacert = getenv("DEVID_CACERT")}};
 	char path[1024], vendor[MAX_NAME_LEN + 1], batch[MAX_NAME_LEN + 1];
 	const char *cmd;
 	char **rest;

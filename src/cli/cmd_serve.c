@@ -11,9 +11,12 @@
 #include <openssl/sha.h>
 
 #include "cli.h"
+#include "keyloader.h"
 #include "connectors/connector.h"
 #include "http/api.h"
+#include "http/est.h"
 #include "lib/base64.h"
+#include "lib/limits.h"
 #include "lib/x509.h"
 #include "http/server.h"
 #include "lib/log.h"
@@ -28,20 +31,29 @@
 
 static const char serve_usage[] =
     "usage: devid serve --db URL [--listen ADDR:PORT] [--threads N] [--max-body BYTES]\n"
-    "                   [--tls-cert PEM --tls-key PEM] [--workers N] [--job-lease SECS]\n"
+    "                   [--tls-cert PEM --tls-key PEM] [--device-listen ADDR:PORT]\n"
+    "                   [--workers N] [--job-lease SECS]\n"
     "                   [--interop-key PEM] [--log-level debug|info|warn|error]\n"
     "\n"
     "Serves the REST API (docs/api.md). --db defaults to $DEVID_DB; the schema is migrated\n"
     "at start. --listen defaults to 127.0.0.1:8443 (loopback: bind other addresses only with\n"
-    "TLS or behind a proxy). --workers (default 2) deliver provisioning jobs to product\n"
-    "clouds; several servers on one PostgreSQL share the jobs. A job a worker took is\n"
-    "taken again after --job-lease seconds (default 120) if that worker died with it.\n"
+    "TLS or behind a proxy); with --tls-cert and --tls-key it speaks HTTPS.\n"
+    "--device-listen adds the device port: EST (RFC 7030, RFC 8951) at\n"
+    "/.well-known/est/[TENANT/]cacerts, simpleenroll, simplereenroll and csrattrs, over TLS\n"
+    "with the same --tls-cert and --tls-key (required) and the same --threads. Devices\n"
+    "authenticate with a TLS client certificate (the birth certificate to enroll, the\n"
+    "operational one to re-enroll), checked against the database's trust on each request;\n"
+    "bodies are capped at 16384 bytes. ADDR:PORT or PORT (binds 127.0.0.1) as for --listen.\n"
+    "Operational CA keys (devid admin ca init) are opened from their file: or pkcs11: URI.\n"
+    "--workers (default 2) deliver provisioning jobs to product clouds; several servers on\n"
+    "one PostgreSQL share the jobs. A job a worker took is taken again after --job-lease\n"
+    "seconds (default 120) if that worker died with it.\n"
     "--interop-key holds the P-256 key that signs the cirrent connector's JWTs (created, 0600,\n"
     "if missing; give every server of one database the same file); without it, each run\n"
     "makes its own. Receivers fetch the public key at /api/v1/interop-key.\n"
     "Stops cleanly on SIGINT or SIGTERM.\n";
 
-static struct http_server *running;
+static struct http_server *running, *running_device;
 static volatile sig_atomic_t stopping;
 
 static void
@@ -51,6 +63,24 @@ on_signal(int sig)
 	stopping = 1;
 	if (running != NULL)
 		http_server_stop(running);
+	if (running_device != NULL)
+		http_server_stop(running_device);
+}
+
+/* The device port runs on a thread of its own; if it cannot run, the API server stops too. */
+struct device_run {
+	struct http_server *srv, *api;
+	int rc;
+};
+
+static void *
+device_server_thread(void *arg)
+{
+	struct device_run *d = arg;
+
+	if ((d->rc = http_server_run(d->srv)) != 0)
+		http_server_stop(d->api);
+	return NULL;
 }
 
 /*
@@ -132,6 +162,7 @@ cmd_serve(int argc, char **argv)
 		OPT_WORKERS,
 		OPT_LEASE,
 		OPT_INTEROP,
+		OPT_DEVICE_LISTEN,
 		OPT_HELP
 	};
 	static const struct option opts[] = {
@@ -145,6 +176,7 @@ cmd_serve(int argc, char **argv)
 	    {"workers", required_argument, NULL, OPT_WORKERS},
 	    {"job-lease", required_argument, NULL, OPT_LEASE},
 	    {"interop-key", required_argument, NULL, OPT_INTEROP},
+	    {"device-listen", required_argument, NULL, OPT_DEVICE_LISTEN},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -152,11 +184,17 @@ cmd_serve(int argc, char **argv)
 	    .name = "api",
 	    .max_body = SERVE_DEFAULT_MAX_BODY,
 	    .max_response = (size_t)1 << 30};
-	struct service svc = {.verify_threads = cli_ncpus()};
+	struct http_server_opts dev = {
+	    .name = "est", .max_body = MAX_EST_BODY, .client_auth = HTTP_CLIENT_AUTH_ANY};
+	struct service svc = {.verify_threads = cli_ncpus(), .keys = &devid_key_loader};
 	struct devid_error e;
 	struct metrics *m = NULL;
 	struct api *api = NULL;
-	struct http_server *srv = NULL;
+	struct est *est = NULL;
+	struct http_server *srv = NULL, *dsrv = NULL;
+	struct device_run drun = {0};
+	pthread_t dthread;
+	bool dthread_started = false;
 	const char *db = getenv("DEVID_DB");
 	enum log_level level;
 	pthread_t workers[16];
@@ -208,6 +246,9 @@ cmd_serve(int argc, char **argv)
 		case OPT_INTEROP:
 			interop_path = optarg;
 			break;
+		case OPT_DEVICE_LISTEN:
+			dev.listen = optarg;
+			break;
 		case OPT_LEASE:
 			svc.job_lease = (int)strtol(optarg, &end, 10);
 			if (*end != '\0' || svc.job_lease < 1 || svc.job_lease > 86400) {
@@ -238,9 +279,18 @@ cmd_serve(int argc, char **argv)
 		    serve_usage);
 		return EXIT_USAGE;
 	}
+	if (dev.listen != NULL && ho.tls_cert == NULL) {
+		fprintf(stderr,
+		    "devid serve: --device-listen needs --tls-cert and --tls-key (EST runs over "
+		    "TLS, with client certificates)\n\n%s",
+		    serve_usage);
+		return EXIT_USAGE;
+	}
 	if (ho.threads == 0)
 		ho.threads = (unsigned)cli_ncpus() * 2;
-	if (store_open(db, (int)ho.threads + 1, &svc.store, &e) != 0) {
+	/* a connection for each request thread of each port, and one for the outbox workers */
+	if (store_open(db, (int)ho.threads * (dev.listen != NULL ? 2 : 1) + 1, &svc.store, &e) !=
+	    0) {
 		fprintf(stderr, "devid serve: %s\n", e.msg);
 		return 1;
 	}
@@ -252,6 +302,10 @@ cmd_serve(int argc, char **argv)
 	}
 	ho.metrics = m;
 	svc.prov = connectors_provisioner();
+	if ((svc.cas = service_ca_cache_new()) == NULL) {
+		fprintf(stderr, "devid serve: out of memory\n");
+		goto out;
+	}
 	if ((interop = interop_key_load(interop_path, &jwks, &e)) == NULL)
 		goto fail;
 	if ((api = api_new(&svc, m, jwks, &e)) == NULL)
@@ -260,14 +314,42 @@ cmd_serve(int argc, char **argv)
 	ho.handler_arg = api;
 	if ((srv = http_server_new(&ho, &e)) == NULL)
 		goto fail;
+	if (dev.listen != NULL) {
+		if ((est = est_new(&svc, &e)) == NULL)
+			goto fail;
+		dev.threads = ho.threads;
+		dev.tls_cert = ho.tls_cert;
+		dev.tls_key = ho.tls_key;
+		dev.metrics = m;
+		dev.handler = est_handle;
+		dev.handler_arg = est;
+		if ((dsrv = http_server_new(&dev, &e)) == NULL) {
+			devid_error_prefix(&e, "device port");
+			goto fail;
+		}
+	}
 	running = srv;
+	running_device = dsrv;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 	printf("devid serve: listening on %s://%s\n", ho.tls_cert ? "https" : "http",
 	    http_server_address(srv));
+	if (dsrv != NULL)
+		printf(
+		    "devid serve: EST on https://%s/.well-known/est/\n", http_server_address(dsrv));
 	fflush(stdout);
-	log_info("serve started listen=%s threads=%u", http_server_address(srv), ho.threads);
+	log_info("serve started listen=%s device_listen=%s threads=%u", http_server_address(srv),
+	    dsrv != NULL ? http_server_address(dsrv) : "-", ho.threads);
+	if (dsrv != NULL) {
+		drun.srv = dsrv;
+		drun.api = srv;
+		if (pthread_create(&dthread, NULL, device_server_thread, &drun) != 0) {
+			fprintf(stderr, "devid serve: the device port could not start\n");
+			goto out;
+		}
+		dthread_started = true;
+	}
 	for (; nworkers < (int)(sizeof(workers) / sizeof(workers[0])) && nworkers < want_workers;
 	     nworkers++)
 		if (pthread_create(&workers[nworkers], NULL, outbox_worker, &svc) != 0)
@@ -276,6 +358,15 @@ cmd_serve(int argc, char **argv)
 		fprintf(stderr, "devid serve: the server could not run\n");
 		goto out;
 	}
+	if (dthread_started) {
+		http_server_stop(dsrv);
+		pthread_join(dthread, NULL);
+		dthread_started = false;
+		if (drun.rc != 0) {
+			fprintf(stderr, "devid serve: the device port could not run\n");
+			goto out;
+		}
+	}
 	log_info("serve stopped");
 	rc = 0;
 	goto out;
@@ -283,15 +374,23 @@ fail:
 	fprintf(stderr, "devid serve: %s\n", e.msg);
 out:
 	stopping = 1;
+	if (dthread_started) {
+		http_server_stop(dsrv);
+		pthread_join(dthread, NULL);
+	}
 	for (int i = 0; i < nworkers; i++)
 		pthread_join(workers[i], NULL);
 	running = NULL;
+	running_device = NULL;
+	http_server_free(dsrv);
 	http_server_free(srv);
+	est_free(est);
 	api_free(api);
 	metrics_free(m);
 	json_decref(jwks);
 	EVP_PKEY_free(interop);
 	ratelimit_free(svc.claim_limit);
+	service_ca_cache_free(svc.cas, svc.keys);
 	store_close(svc.store);
 	return rc;
 }

@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  vendor init|mint|verify   the chip vendor's tools: PKI, reels, checks\n"
-    "  admin migrate|tenant|token|trust   administer the database directly\n"
+    "  admin migrate|tenant|token|trust|ca|quota   administer the database\n"
     "  serve                     the REST API (devid serve --help)\n"
     "  gateway                   the reference product cloud (devid gateway --help)\n"
     "  vendor publish OUT        publish a reel to a devid server (vendor token)\n"
@@ -29,6 +30,20 @@ cli_ncpus(void)
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
 	return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+}
+
+int
+cli_parse_int(const char *s, long min, long max, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = (int)v;
+	return 0;
 }
 
 int

@@ -517,6 +517,57 @@ HANDLER(h_jobs)
 	answer(resp, rc, &e, j, 200);
 }
 
+/* GET /api/v1/tenants/{tenant}/crl: the DER CRL of the tenant's operational CA. No token. */
+HANDLER(h_crl)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	int rc;
+
+	devid_error_clear(&e);
+	rc = service_crl(a->svc, http_request_param(req, "tenant"), http_response_body(resp), &e);
+	if (rc != 0) {
+		dynbuf_reset(http_response_body(resp));
+		api_fail(resp, rc, &e, NULL);
+		return;
+	}
+	http_response_set_status(resp, 200);
+	http_response_set_header(resp, "Content-Type", "application/pkix-crl");
+}
+
+/* GET /api/v1/quota: {"max":N|null,"used":M} of the caller's tenant. */
+HANDLER(h_quota_get)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	json_t *j = NULL;
+	int rc;
+
+	AUTH(a, p);
+	devid_error_clear(&e);
+	rc = service_quota_get(a->svc, &p, &j, &e);
+	answer(resp, rc, &e, j, 200);
+}
+
+/* PUT /api/v1/quota {"max":N|null} (admin): answers the quota as GET does. */
+HANDLER(h_quota_put)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	json_t *body, *j = NULL;
+	int rc;
+
+	AUTH(a, p);
+	if ((body = body_json(req, resp)) == NULL)
+		return;
+	devid_error_clear(&e);
+	rc = service_quota_put(a->svc, &p, body, &e);
+	if (rc == 0)
+		rc = service_quota_get(a->svc, &p, &j, &e);
+	answer(resp, rc, &e, j, 200);
+	json_decref(body);
+}
+
 /* GET /api/v1/interop-key: the public key receivers verify devid's JWTs with. No token. */
 HANDLER(h_interop_key)
 {
@@ -556,6 +607,9 @@ api_new(struct service *svc, struct metrics *m, const json_t *jwks, struct devid
 	    {"DELETE", "/api/v1/connectors/{name}", h_connector_delete},
 	    {"POST", "/api/v1/provision", h_provision},
 	    {"GET", "/api/v1/jobs", h_jobs},
+	    {"GET", "/api/v1/tenants/{tenant}/crl", h_crl},
+	    {"GET", "/api/v1/quota", h_quota_get},
+	    {"PUT", "/api/v1/quota", h_quota_put},
 	};
 	struct api *a;
 

@@ -95,6 +95,7 @@ struct http_server {
 	unsigned nworkers;
 	struct http_worker *workers;
 	SSL_CTX *ssl_ctx;
+	enum http_client_auth client_auth;
 	http_handler_fn *handler;
 	void *handler_arg;
 	struct metrics *metrics;
@@ -474,7 +475,9 @@ http_request_is_tls(const struct http_request *req)
 X509 *
 http_request_peer_cert(const struct http_request *req)
 {
-	if (req->ssl == NULL || SSL_get_verify_result(req->ssl) != X509_V_OK)
+	/* in ANY mode nothing was verified, whatever the verify result says */
+	if (req->ssl == NULL || req->w->srv->client_auth == HTTP_CLIENT_AUTH_ANY ||
+	    SSL_get_verify_result(req->ssl) != X509_V_OK)
 		return NULL;
 	return SSL_get0_peer_certificate(req->ssl);
 }
@@ -485,6 +488,22 @@ http_request_peer_chain(const struct http_request *req)
 	if (http_request_peer_cert(req) == NULL)
 		return NULL;
 	return SSL_get0_verified_chain(req->ssl);
+}
+
+X509 *
+http_request_client_cert(const struct http_request *req)
+{
+	if (req->ssl == NULL)
+		return NULL;
+	return SSL_get0_peer_certificate(req->ssl);
+}
+
+STACK_OF(X509) *
+http_request_client_chain(const struct http_request *req)
+{
+	if (req->ssl == NULL)
+		return NULL;
+	return SSL_get_peer_cert_chain(req->ssl);
 }
 
 const char *
@@ -1181,6 +1200,18 @@ tls_verify_cb(int ok, X509_STORE_CTX *x)
 	return ok;
 }
 
+/*
+ * HTTP_CLIENT_AUTH_ANY: every certificate passes TLS, which has no anchors to judge it by;
+ * the handshake still proves the client holds the certificate's key (CertificateVerify).
+ */
+static int
+tls_verify_any_cb(int ok, X509_STORE_CTX *x)
+{
+	(void)ok;
+	(void)x;
+	return 1;
+}
+
 static SSL_CTX *
 tls_ctx_new(struct http_server *s, const struct http_server_opts *o, struct devid_error *e)
 {
@@ -1221,7 +1252,20 @@ tls_ctx_new(struct http_server *s, const struct http_server_opts *o, struct devi
 	}
 	/* resumed sessions keep the client's verified identity: name whose sessions they are */
 	SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
-	if (o->client_auth != HTTP_CLIENT_AUTH_NONE) {
+	if (o->client_auth == HTTP_CLIENT_AUTH_ANY) {
+		if (o->tls_ca_file != NULL || o->tls_ca_store != NULL) {
+			devid_error_set(e, DEVID_EINVAL,
+			    "tls: client_auth any verifies no chain: give no client CA");
+			goto out;
+		}
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, tls_verify_any_cb);
+		SSL_CTX_set_verify_depth(ctx, HTTP_TLS_VERIFY_DEPTH);
+		/* no resumption: a resumed session from a ticket keeps the leaf but not the
+		 * chain the handler must verify, nor a fresh proof of possession */
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		SSL_CTX_set_num_tickets(ctx, 0);
+	} else if (o->client_auth != HTTP_CLIENT_AUTH_NONE) {
 		if ((o->tls_ca_file == NULL) == (o->tls_ca_store == NULL)) {
 			devid_error_set(e, DEVID_EINVAL,
 			    "tls: client certificates need exactly one of tls_ca_file, "
@@ -1298,6 +1342,7 @@ http_server_new(const struct http_server_opts *o, struct devid_error *e)
 	    o->max_header_bytes != 0 ? o->max_header_bytes : HTTP_DEFAULT_MAX_HEADER_BYTES;
 	s->max_response = o->max_response != 0 ? o->max_response : HTTP_DEFAULT_MAX_RESPONSE;
 	s->timeout_secs = o->timeout_secs != 0 ? o->timeout_secs : HTTP_DEFAULT_TIMEOUT_SECS;
+	s->client_auth = o->client_auth;
 	s->handler = o->handler;
 	s->handler_arg = o->handler_arg;
 	if (o->metrics != NULL) {

@@ -47,6 +47,13 @@ enum http_client_auth {
 	HTTP_CLIENT_AUTH_NONE, /* no client certificate is asked for */
 	HTTP_CLIENT_AUTH_OPTIONAL, /* asked for; a client may send none, one sent must verify */
 	HTTP_CLIENT_AUTH_REQUIRE, /* the handshake fails without a certificate that verifies */
+	/*
+	 * A certificate is asked for and, if sent, its possession is proven by the handshake;
+	 * its chain is NOT verified by TLS (no trust anchors are given): the handler must,
+	 * from http_request_client_cert and http_request_client_chain. For trust that lives
+	 * elsewhere and changes at run time (the EST port).
+	 */
+	HTTP_CLIENT_AUTH_ANY,
 };
 
 /* Options; zero (or NULL) fields take the default named beside them. Borrowed by _new. */
@@ -68,8 +75,9 @@ struct http_server_opts {
 	const char *tls_cert;
 	const char *tls_key;
 	enum http_client_auth client_auth;
-	/* The trust anchors for client certificates (one of them, with client_auth != NONE):
-	 * a PEM file, or a store (the server takes its own reference). */
+	/* The trust anchors for client certificates (one of them, with client_auth OPTIONAL or
+	 * REQUIRE; neither with NONE or ANY): a PEM file, or a store (the server takes its own
+	 * reference). */
 	const char *tls_ca_file;
 	X509_STORE *tls_ca_store;
 
@@ -137,6 +145,15 @@ bool http_request_is_tls(const struct http_request *req);
  */
 X509 *http_request_peer_cert(const struct http_request *req);
 STACK_OF(X509) *http_request_peer_chain(const struct http_request *req);
+/*
+ * The client's certificate as the client sent it, whatever the client_auth mode, or NULL
+ * (no TLS, or none sent); the handshake proved the client holds its key, nothing more: with
+ * HTTP_CLIENT_AUTH_ANY the handler must verify it. And the other certificates the client sent
+ * after it (OpenSSL's server-side SSL_get_peer_cert_chain: without the leaf), untrusted, as
+ * sent; NULL or empty when none. Borrowed: valid until the handler returns.
+ */
+X509 *http_request_client_cert(const struct http_request *req);
+STACK_OF(X509) *http_request_client_chain(const struct http_request *req);
 /* A path parameter captured by the router ("{vendor}"), decoded, or NULL. */
 const char *http_request_param(const struct http_request *req, const char *name);
 

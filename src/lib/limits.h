@@ -39,5 +39,7 @@
 #define MAX_JSON_DEPTH 2048
 /* files read whole by devid (PEM keys and certificates) */
 #define MAX_PEM_FILE 65536
+/* an EST request body (RFC 7030 4.2: a base64 PKCS#10 CSR), capped before authentication */
+#define MAX_EST_BODY 16384
 
 #endif

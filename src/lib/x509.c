@@ -8,6 +8,7 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
@@ -375,4 +376,37 @@ x509_check_idevid(X509 *x, struct devid_error *e)
 		return devid_error_set(
 		    e, DEVID_EINVAL, "RFC 5280 4.2.1.1: authorityKeyIdentifier missing");
 	return 0;
+}
+
+/* A random positive 16-byte serial (RFC 5280 4.1.2.2). */
+int
+x509_set_random_serial(X509 *x)
+{
+	unsigned char b[16];
+	BIGNUM *bn;
+	int ok;
+
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		return -1;
+	b[0] &= 0x7f;
+	if (b[0] == 0)
+		b[0] = 1;
+	if ((bn = BN_bin2bn(b, sizeof(b), NULL)) == NULL)
+		return -1;
+	ok = BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) != NULL;
+	BN_free(bn);
+	return ok ? 0 : -1;
+}
+
+int
+x509_add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
+{
+	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
+	int ok;
+
+	if (ext == NULL)
+		return -1;
+	ok = X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	return ok ? 0 : -1;
 }

@@ -14,6 +14,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "error.h"
 
@@ -79,5 +80,10 @@ int x509_check_idevid(X509 *x, struct devid_error *e);
 
 /* Reads a whole file of at most max bytes; *out is NUL-terminated (free()). */
 int file_read_all(const char *path, size_t max, uint8_t **out, size_t *len, struct devid_error *e);
+
+/* A random positive serial of exactly 16 bytes (RFC 5280 4.1.2.2): 0, or -1 on failure. */
+int x509_set_random_serial(X509 *x);
+/* Adds an extension written as in openssl.cnf ("critical,CA:FALSE"): 0, or -1 on failure. */
+int x509_add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value);
 
 #endif

@@ -9,7 +9,7 @@
 #include "lib/json.h"
 #include "lib/submission.h"
 #include "lib/x509.h"
-#include "service/service.h"
+#include "service/internal.h"
 #include "lib/banned.h"
 
 int
@@ -38,42 +38,56 @@ service_authenticate(
 	return 0;
 }
 
+int
+service_trust_certs(struct db *db, int64_t vendor_id, STACK_OF(X509) *roots,
+    STACK_OF(X509) *signers, struct devid_error *e)
+{
+	struct trust_rec *tr = NULL;
+	STACK_OF(X509) *sk;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = store_trust_list(db, vendor_id, &tr, &n, e)) != 0)
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		for (int which = 0; which < 2 && rc == 0; which++) {
+			const char *pem = which == 0 ? tr[i].root_pem : tr[i].signer_pem;
+			STACK_OF(X509) *to = which == 0 ? roots : signers;
+
+			if (to == NULL)
+				continue;
+			if ((sk = x509_load_pem_mem(
+				 pem, strlen(pem), which ? "signer" : "root", e)) == NULL) {
+				rc = DEVID_EINVAL;
+				break;
+			}
+			while (sk_X509_num(sk) > 0)
+				if (!sk_X509_push(to, sk_X509_shift(sk)))
+					rc = devid_error_set(
+					    e, DEVID_ENOMEM, "trust: out of memory");
+			sk_X509_pop_free(sk, X509_free);
+		}
+	}
+	store_trust_list_free(tr, n);
+	return rc;
+}
+
 /* The trusted roots and signers of one vendor (0: of every vendor). */
 static struct vendor_trust *
 trust_load(struct db *db, int64_t vendor_id, struct devid_error *e)
 {
-	STACK_OF(X509) *roots = sk_X509_new_null(), *signers = sk_X509_new_null(), *sk;
+	STACK_OF(X509) *roots = sk_X509_new_null(), *signers = sk_X509_new_null();
 	struct vendor_trust *t = NULL;
-	struct trust_rec *tr = NULL;
-	size_t n = 0;
 
 	if (roots == NULL || signers == NULL) {
 		devid_error_set(e, DEVID_ENOMEM, "trust: out of memory");
-		goto out;
+	} else if (service_trust_certs(db, vendor_id, roots, signers, e) == 0) {
+		if (sk_X509_num(signers) == 0)
+			devid_error_set(
+			    e, DEVID_ECRYPTO, "no manifest signer is trusted for this vendor");
+		else
+			t = vendor_trust_new(roots, signers, e);
 	}
-	if (store_trust_list(db, vendor_id, &tr, &n, e) != 0)
-		goto out;
-	if (n == 0) {
-		devid_error_set(e, DEVID_ECRYPTO, "no manifest signer is trusted for this vendor");
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if ((sk = x509_load_pem_mem(tr[i].root_pem, strlen(tr[i].root_pem), "root", e)) ==
-		    NULL)
-			goto out;
-		while (sk_X509_num(sk) > 0)
-			sk_X509_push(roots, sk_X509_shift(sk));
-		sk_X509_free(sk);
-		if ((sk = x509_load_pem_mem(
-			 tr[i].signer_pem, strlen(tr[i].signer_pem), "signer", e)) == NULL)
-			goto out;
-		while (sk_X509_num(sk) > 0)
-			sk_X509_push(signers, sk_X509_shift(sk));
-		sk_X509_free(sk);
-	}
-	t = vendor_trust_new(roots, signers, e);
-out:
-	store_trust_list_free(tr, n);
 	sk_X509_pop_free(roots, X509_free);
 	sk_X509_pop_free(signers, X509_free);
 	return t;

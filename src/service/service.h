@@ -220,8 +220,8 @@ void service_ca_cache_free(struct ca_cache *c, const struct key_loader *keys);
  * audit record. DEVID_ECONFLICT if the tenant has a CA already; DEVID_ENOTFOUND if no such
  * OEM tenant. The certificate is returned in *ca_out when not NULL (new reference).
  */
-int service_ca_init(struct service *svc, const char *tenant, const char *key_uri,
-    int validity_days, X509 **ca_out, struct devid_error *e);
+int service_ca_init(struct service *svc, const char *tenant, const char *key_uri, int validity_days,
+    X509 **ca_out, struct devid_error *e);
 /* The tenant's CA certificate (new reference); DEVID_ENOTFOUND if it has none. */
 int service_ca_get(struct service *svc, const char *tenant, X509 **out, struct devid_error *e);
 /* Sets the validity of the operational certificates the tenant's CA issues (1..3650 days). */
@@ -267,17 +267,16 @@ enum est_op { EST_ENROLL, EST_REENROLL };
  * DEVID_ELIMIT (over quota), DEVID_EINVAL (the CSR's key or subject is not acceptable),
  * DEVID_ECONFLICT (the owner has no operational CA).
  */
-int service_est_enroll(struct service *svc, enum est_op op, const char *label,
-    X509 *client_cert, STACK_OF(X509) *client_chain, X509_REQ *csr, X509 **issued,
-    struct devid_error *e);
+int service_est_enroll(struct service *svc, enum est_op op, const char *label, X509 *client_cert,
+    STACK_OF(X509) *client_chain, X509_REQ *csr, X509 **issued, struct devid_error *e);
 
 /*
  * /cacerts: the CA certificate of the tenant named by label, or (label NULL) of the owner of
  * the device client_cert authenticates (may be NULL: then DEVID_EINVAL "name the tenant").
  * New reference. DEVID_ENOTFOUND when that tenant has no CA.
  */
-int service_est_cacerts(struct service *svc, const char *label, X509 *client_cert, X509 **out,
-    struct devid_error *e);
+int service_est_cacerts(
+    struct service *svc, const char *label, X509 *client_cert, X509 **out, struct devid_error *e);
 
 /*
  * The tenant's CRL (DER): every unexpired certificate of its revoked devices, signed by its

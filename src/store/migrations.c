@@ -116,9 +116,55 @@ static const char *const v2[] = {
     NULL,
 };
 
+/*
+ * operational certificates: a tenant's CA (its key stays where key_uri says), its quota with
+ * the count of devices holding a certificate (checked and counted in one UPDATE), the
+ * devices that hold one (a device counts once), the certificates issued, the cached CRL
+ */
+static const char *const v3[] = {
+    "CREATE TABLE cas ("
+    " tenant_id BIGINT PRIMARY KEY REFERENCES tenants (id),"
+    " cert @BLOB@ NOT NULL,"
+    " key_uri TEXT NOT NULL,"
+    " validity_days BIGINT NOT NULL,"
+    " created_at BIGINT NOT NULL)",
+
+    "CREATE TABLE quotas ("
+    " tenant_id BIGINT PRIMARY KEY REFERENCES tenants (id),"
+    " max_devices BIGINT CHECK (max_devices >= 0),"
+    " used BIGINT NOT NULL DEFAULT 0)",
+
+    "CREATE TABLE cert_holders ("
+    " tenant_id BIGINT NOT NULL REFERENCES tenants (id),"
+    " device_id BIGINT NOT NULL REFERENCES devices (id),"
+    " PRIMARY KEY (tenant_id, device_id))",
+
+    "CREATE TABLE certificates ("
+    " id @ID@,"
+    " tenant_id BIGINT NOT NULL REFERENCES tenants (id),"
+    " device_id BIGINT NOT NULL REFERENCES devices (id),"
+    " serial TEXT NOT NULL UNIQUE,"
+    " cert @BLOB@ NOT NULL,"
+    " not_after BIGINT NOT NULL,"
+    " issued_at BIGINT NOT NULL)",
+
+    "CREATE INDEX certificates_device ON certificates (device_id)",
+
+    "CREATE TABLE crls ("
+    " tenant_id BIGINT PRIMARY KEY REFERENCES tenants (id),"
+    " number BIGINT NOT NULL,"
+    " revoked BIGINT NOT NULL,"
+    " last_revoked_at BIGINT NOT NULL,"
+    " this_update BIGINT NOT NULL,"
+    " der @BLOB@ NOT NULL)",
+
+    NULL,
+};
+
 static const struct migration migrations[] = {
     {1, v1},
     {2, v2},
+    {3, v3},
 };
 
 static int

@@ -239,4 +239,74 @@ int store_audit_insert(struct db *db, const struct audit_rec *a, struct devid_er
 int store_audit_list(struct db *db, int64_t tenant_id, int64_t after, size_t limit,
     struct audit_rec **out, size_t *n, struct db_rows **rows, struct devid_error *e);
 
+/* --- operational certificates -------------------------------------------------------------- */
+
+struct ca_rec {
+	int64_t tenant_id;
+	uint8_t *cert; /* DER, malloc'd: ca_rec_release */
+	size_t cert_len;
+	char *key_uri; /* malloc'd; may hold a PIN: never log it */
+	int validity_days;
+};
+void ca_rec_release(struct ca_rec *c);
+
+/* A tenant's CA; DEVID_ECONFLICT if it has one. */
+int store_ca_add(struct db *db, int64_t tenant_id, const uint8_t *cert, size_t len,
+    const char *key_uri, int validity_days, struct devid_error *e);
+/* DEVID_ENOTFOUND if the tenant has no CA. */
+int store_ca_get(struct db *db, int64_t tenant_id, struct ca_rec *c, struct devid_error *e);
+int store_ca_set_validity(struct db *db, int64_t tenant_id, int days, struct devid_error *e);
+
+/* The quota: max < 0 means none. */
+int store_quota_set(struct db *db, int64_t tenant_id, int64_t max, struct devid_error *e);
+int store_quota_get(
+    struct db *db, int64_t tenant_id, int64_t *max, int64_t *used, struct devid_error *e);
+/*
+ * Counts the device as one of the tenant's certificate holders unless it is one already,
+ * within the quota: 0, or DEVID_ELIMIT (nothing changed). Check and count are one UPDATE,
+ * so concurrent enrollments never exceed the quota.
+ */
+int store_quota_take(struct db *db, int64_t tenant_id, int64_t device_id, struct devid_error *e);
+
+/* A device as EST sees it, by UDID (the hash of the key both its certificates carry). */
+struct est_device {
+	int64_t id;
+	int64_t owner_id; /* 0: not claimed */
+	int64_t vendor_id;
+	bool revoked;
+	char serial[MAX_SERIAL_LEN + 1];
+	uint8_t *cert; /* the birth certificate, DER, malloc'd: est_device_release */
+	size_t cert_len;
+	char *entry; /* its manifest entry (JSON, with the vendor chain in x5c), malloc'd */
+};
+void est_device_release(struct est_device *d);
+int store_est_device(struct db *db, const char *udid, struct est_device *d, struct devid_error *e);
+
+/* An issued certificate; serial is lowercase hex. DEVID_ECONFLICT if the serial exists. */
+int store_cert_add(struct db *db, int64_t tenant_id, int64_t device_id, const char *serial,
+    const uint8_t *der, size_t len, int64_t not_after, struct devid_error *e);
+/* Whether the tenant issued serial to device_id. */
+int store_cert_issued(struct db *db, int64_t tenant_id, int64_t device_id, const char *serial,
+    bool *issued, struct devid_error *e);
+/* Certificates issued by the tenant (all, for tests and audits). */
+int store_cert_count(struct db *db, int64_t tenant_id, int64_t *n, struct devid_error *e);
+
+/*
+ * The tenant's unexpired certificates of revoked devices: columns serial (hex), revoked_at,
+ * in *rows; and, cheaper, their count and latest revocation time (the CRL cache key).
+ */
+int store_crl_entries(
+    struct db *db, int64_t tenant_id, int64_t now, struct db_rows **rows, struct devid_error *e);
+int store_crl_state(struct db *db, int64_t tenant_id, int64_t now, int64_t *count,
+    int64_t *last_revoked_at, struct devid_error *e);
+
+struct crl_rec {
+	int64_t number, revoked, last_revoked_at, this_update;
+	uint8_t *der; /* malloc'd: free() */
+	size_t len;
+};
+/* The cached CRL; DEVID_ENOTFOUND if none yet. */
+int store_crl_get(struct db *db, int64_t tenant_id, struct crl_rec *c, struct devid_error *e);
+int store_crl_put(struct db *db, int64_t tenant_id, const struct crl_rec *c, struct devid_error *e);
+
 #endif

@@ -4,46 +4,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
 #include "lib/claim.h"
 #include "lib/x509.h"
 #include "vendor.h"
 #include "lib/banned.h"
-
-/* A random positive 16-byte serial (RFC 5280 4.1.2.2). */
-static int
-set_random_serial(X509 *x)
-{
-	unsigned char b[16];
-	BIGNUM *bn;
-	int ok;
-
-	if (RAND_bytes(b, sizeof(b)) != 1)
-		return -1;
-	b[0] &= 0x7f;
-	if (b[0] == 0)
-		b[0] = 1;
-	if ((bn = BN_bin2bn(b, sizeof(b), NULL)) == NULL)
-		return -1;
-	ok = BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) != NULL;
-	BN_free(bn);
-	return ok ? 0 : -1;
-}
-
-static int
-add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
-{
-	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
-	int ok;
-
-	if (ext == NULL)
-		return -1;
-	ok = X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-	return ok ? 0 : -1;
-}
 
 enum cert_kind { CERT_ROOT, CERT_ISSUING, CERT_SIGNER };
 
@@ -71,7 +37,7 @@ make_cert(enum cert_kind kind, const char *vendor, EVP_PKEY *key, X509 *issuer,
 	    !X509_NAME_add_entry_by_txt(
 		subj, "CN", MBSTRING_UTF8, (const unsigned char *)name, -1, -1, 0))
 		goto fail;
-	if (!X509_set_version(x, X509_VERSION_3) || set_random_serial(x) != 0 ||
+	if (!X509_set_version(x, X509_VERSION_3) || x509_set_random_serial(x) != 0 ||
 	    !X509_set_subject_name(x, subj) ||
 	    !X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : subj) ||
 	    X509_gmtime_adj(X509_getm_notBefore(x), 0) == NULL || !X509_set_pubkey(x, key))
@@ -86,23 +52,23 @@ make_cert(enum cert_kind kind, const char *vendor, EVP_PKEY *key, X509 *issuer,
 	X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
 	switch (kind) {
 	case CERT_ROOT:
-		if (add_ext(x, &ctx, NID_basic_constraints, "critical,CA:TRUE") ||
-		    add_ext(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign") ||
-		    add_ext(x, &ctx, NID_subject_key_identifier, "hash"))
+		if (x509_add_ext(x, &ctx, NID_basic_constraints, "critical,CA:TRUE") ||
+		    x509_add_ext(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign") ||
+		    x509_add_ext(x, &ctx, NID_subject_key_identifier, "hash"))
 			goto fail;
 		break;
 	case CERT_ISSUING:
-		if (add_ext(x, &ctx, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
-		    add_ext(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign") ||
-		    add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
-		    add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always"))
+		if (x509_add_ext(x, &ctx, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
+		    x509_add_ext(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign") ||
+		    x509_add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
+		    x509_add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always"))
 			goto fail;
 		break;
 	case CERT_SIGNER:
-		if (add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") ||
-		    add_ext(x, &ctx, NID_key_usage, "critical,digitalSignature") ||
-		    add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
-		    add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always"))
+		if (x509_add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") ||
+		    x509_add_ext(x, &ctx, NID_key_usage, "critical,digitalSignature") ||
+		    x509_add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
+		    x509_add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always"))
 			goto fail;
 		break;
 	}

@@ -10,7 +10,8 @@
 #     reason), a chain the server cannot complete, a server certificate not trusted by --ca,
 #     a host name the server certificate does not carry, nothing listening, a timeout
 #   usage or local error (exit 2, nothing sent): a key that is not the certificate's, key URI
-#     schemes unknown or not supported yet, missing files and options, bad --connect
+#     schemes unknown or not supported yet, a pkcs11: module that does not load, missing
+#     files and options, bad --connect (keys in a token: hello-pkcs11.sh)
 #
 # Usage: sh hello.sh DEVID-AGENT DEVID
 set -u
@@ -218,9 +219,9 @@ expect 2 'an unknown key scheme' 'unknown scheme "foo:"' \
     "$agent" hello --key 'foo:bar' --cert "$chip" --connect "$silent" --ca "$tmp/srvca.pem"
 expect 2 'a key path without a scheme' 'no scheme.*file:PATH' \
     "$agent" hello --key "$chipkey" --cert "$chip" --connect "$silent" --ca "$tmp/srvca.pem"
-expect 2 'pkcs11: is not supported yet' 'pkcs11: keys .* not supported yet' \
-    "$agent" hello --key 'pkcs11:token=se;object=devid;pin-value=4321' --cert "$chip" \
-    --connect "$silent" --ca "$tmp/srvca.pem"
+expect 2 'a pkcs11: key whose module does not load' 'missing-p11\.so: cannot load' \
+    "$agent" hello --key "pkcs11:token=se;object=devid?module-path=$tmp/missing-p11.so&pin-value=4321" \
+    --cert "$chip" --connect "$silent" --ca "$tmp/srvca.pem"
 grep -q 4321 "$tmp/err" && check_failed_run "a PIN of a pkcs11: URI was printed"
 expect 2 'tpm2: is not supported yet' 'tpm2: keys .* not supported yet' \
     "$agent" hello --key 'tpm2:handle=0x81000001' --cert "$chip" --connect "$silent" \
@@ -241,8 +242,8 @@ expect 2 'a bad --timeout' '--timeout' \
 expect 2 'an unknown option' 'unknown option' "$agent" hello --frobnicate
 expect 2 'no command' '' "$agent"
 expect 2 'an unknown command' 'unknown command' "$agent" frob
-expect 2 'enroll is not implemented yet' 'not implemented yet' "$agent" enroll
-expect 2 'renew is not implemented yet' 'not implemented yet' "$agent" renew
+expect 2 'enroll without options' 'needs --key, --cert, --est, --ca and --out' "$agent" enroll
+expect 2 'renew without options' 'needs --key, --cert, --est, --ca and --out' "$agent" renew
 expect 0 '--help' '' "$agent" --help
 grep -q '^usage: devid-agent' "$tmp/out" || check_failed_run "--help prints the usage on stdout"
 expect 0 'hello --help' '' "$agent" hello --help

@@ -2,11 +2,13 @@
  * test_agent.c - the agent's parsers and its identity loading, without a network:
  * key URI schemes and file: URIs, --connect's HOST:PORT, the HTTP response parser (framing,
  * limits, malformed responses), the printable excerpt, backend selection, and identities
- * (a matching key, a key of another certificate, a chain, an encrypted key).
+ * (a matching key, a key of another certificate, a chain, an encrypted key; a chip key in a
+ * SoftHSM2 token through a pkcs11: URI).
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -343,10 +345,12 @@ test_backend_find(void)
 	devid_error_clear(&e);
 	CHECK(devid_key_backend_find("file:/k", &b, &e) == 0 && b == &devid_key_backend_file,
 	    "file: is the file backend: %s", e.msg);
-	CHECK(devid_key_backend_find("pkcs11:token=se;pin-value=1234", &b, &e) == DEVID_EINVAL &&
-		b == NULL && strstr(e.msg, "not supported yet") != NULL &&
-		strstr(e.msg, "1234") == NULL,
-	    "pkcs11: is not supported yet, and the PIN is not quoted: %s", e.msg);
+	CHECK(devid_key_backend_find("pkcs11:token=se;object=k?pin-value=1234", &b, &e) == 0 &&
+		b == &devid_key_backend_pkcs11,
+	    "pkcs11: is the PKCS#11 backend: %s", e.msg);
+	CHECK(devid_key_backend_find("PKCS11:token=se", &b, &e) == 0 &&
+		b == &devid_key_backend_pkcs11,
+	    "PKCS11: too: %s", e.msg);
 	CHECK(devid_key_backend_find("tpm2:handle=0x81000001", &b, &e) == DEVID_EINVAL &&
 		strstr(e.msg, "not supported yet") != NULL,
 	    "tpm2: is not supported yet: %s", e.msg);
@@ -464,9 +468,11 @@ test_identity(void)
 	CHECK(rc == DEVID_EINVAL && strstr(e.msg, "certificate") != NULL,
 	    "a key given as the certificate: rc %d %s", rc, e.msg);
 
-	rc = devid_identity_load("pkcs11:object=devid", cert, &id, &e);
-	CHECK(rc == DEVID_EINVAL && id == NULL && strstr(e.msg, "not supported yet") != NULL,
-	    "pkcs11: fails clearly: rc %d %s", rc, e.msg);
+	rc = devid_identity_load(
+	    "pkcs11:object=devid?module-path=/nonexistent/p11.so&pin-value=4321", cert, &id, &e);
+	CHECK(rc == DEVID_EIO && id == NULL && strstr(e.msg, "/nonexistent/p11.so") != NULL &&
+		strstr(e.msg, "4321") == NULL,
+	    "a pkcs11: key whose module does not load fails clearly: rc %d %s", rc, e.msg);
 	CHECK(devid_identity_load_with(NULL, uri, cert, &id, &e) == DEVID_EINVAL,
 	    "no backend is an error");
 
@@ -476,6 +482,102 @@ test_identity(void)
 	EVP_PKEY_free(dev);
 	EVP_PKEY_free(other);
 	test_rmdir(dir);
+}
+
+/* ---- identities from a PKCS#11 token (SoftHSM2) -------------------------------------------- */
+
+#define SOFTHSM_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+
+/*
+ * A chip key imported into a throwaway SoftHSM2 token loads through a pkcs11: URI against its
+ * certificate, and a certificate of another key is refused. Skipped (with a note, the rest of
+ * the test still counts) when SoftHSM2 is not installed.
+ */
+static void
+test_identity_pkcs11(void)
+{
+	EVP_PKEY *ca = EVP_EC_gen("P-256"), *dev = EVP_EC_gen("P-256"),
+		 *other = EVP_EC_gen("P-256");
+	X509 *cax = NULL;
+	struct devid_identity *id = NULL;
+	struct devid_error e;
+	char path[512], cmd[2048], cert[512], othercert[512];
+	const char *uri = "pkcs11:token=chip;object=devid;id=%01?pin-value=24680";
+	FILE *f;
+	int rc;
+
+	if (system("command -v softhsm2-util >/dev/null 2>&1") != 0 ||
+	    access(SOFTHSM_MODULE, R_OK) != 0) {
+		printf("# SKIP pkcs11: identities: SoftHSM2 is not installed\n");
+		goto out;
+	}
+	test_tmpdir(dir, sizeof(dir), "agent-p11");
+	snprintf(path, sizeof(path), "%s/softhsm2.conf", dir);
+	f = fopen(path, "w");
+	fprintf(
+	    f, "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n", dir);
+	fclose(f);
+	setenv("SOFTHSM2_CONF", path, 1);
+	setenv("DEVID_PKCS11_MODULE", SOFTHSM_MODULE, 1);
+	write_key("dev.key", dev, NULL); /* PKCS#8, as softhsm2-util --import wants */
+	snprintf(cmd, sizeof(cmd),
+	    "{ softhsm2-util --init-token --free --label chip --so-pin 13579 --pin 24680 && "
+	    "softhsm2-util --import %s/dev.key --token chip --label devid --id 01 --pin 24680; "
+	    "} >%s/softhsm.log 2>&1",
+	    dir, dir);
+	rc = system(cmd);
+	CHECK(rc == 0, "softhsm2-util set up the token: see %s/softhsm.log", dir);
+	if (rc != 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s/dev.key", dir);
+	remove(path); /* from now on the key is only in the token */
+	cax = add_cert("ca.pem", "test CA", ca, NULL, NULL);
+	X509_free(add_cert("dev.pem", "device", dev, cax, ca));
+	X509_free(add_cert("other.pem", "other device", other, cax, ca));
+	snprintf(cert, sizeof(cert), "%s/dev.pem", dir);
+	snprintf(othercert, sizeof(othercert), "%s/other.pem", dir);
+
+	devid_error_clear(&e);
+	rc = devid_identity_load(uri, cert, &id, &e);
+	CHECK(rc == 0 && id != NULL,
+	    "a chip key in SoftHSM2 loads against its certificate: rc %d %s", rc, e.msg);
+	if (id != NULL) {
+		EVP_PKEY *k = devid_identity_get0_pkey(id);
+		unsigned char sig[128], msg[] = "hello from the token";
+		size_t siglen = sizeof(sig);
+		EVP_MD_CTX *c = EVP_MD_CTX_new();
+
+		CHECK(EVP_PKEY_eq(k, dev) == 1, "the token's key is the imported one");
+		CHECK(EVP_DigestSignInit(c, NULL, EVP_sha256(), NULL, k) == 1 &&
+			EVP_DigestSign(c, sig, &siglen, msg, sizeof(msg)) == 1,
+		    "the token signs");
+		EVP_MD_CTX_free(c);
+		c = EVP_MD_CTX_new();
+		CHECK(EVP_DigestVerifyInit(c, NULL, EVP_sha256(), NULL, dev) == 1 &&
+			EVP_DigestVerify(c, sig, siglen, msg, sizeof(msg)) == 1,
+		    "and the signature verifies with the chip's public key");
+		EVP_MD_CTX_free(c);
+	}
+	devid_identity_free(id);
+	id = NULL;
+
+	rc = devid_identity_load(uri, othercert, &id, &e);
+	CHECK(rc == DEVID_ECRYPTO && id == NULL && strstr(e.msg, "does not match") != NULL &&
+		strstr(e.msg, "pkcs11:") != NULL && strstr(e.msg, "24680") == NULL,
+	    "a certificate of another key is refused, and the PIN is not quoted: rc %d %s", rc,
+	    e.msg);
+	rc = devid_identity_load("pkcs11:token=chip;object=devid?pin-value=99999", cert, &id, &e);
+	CHECK(rc == DEVID_EAUTH && strstr(e.msg, "CKR_PIN_INCORRECT") != NULL &&
+		strstr(e.msg, "99999") == NULL,
+	    "a wrong PIN: rc %d %s", rc, e.msg);
+	test_rmdir(dir);
+out:
+	unsetenv("SOFTHSM2_CONF");
+	unsetenv("DEVID_PKCS11_MODULE");
+	X509_free(cax);
+	EVP_PKEY_free(ca);
+	EVP_PKEY_free(dev);
+	EVP_PKEY_free(other);
 }
 
 static void
@@ -501,6 +603,7 @@ main(void)
 	test_printable();
 	test_backend_find();
 	test_identity();
+	test_identity_pkcs11();
 	test_hello_args();
 	return test_done();
 }

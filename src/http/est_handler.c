@@ -1,0 +1,218 @@
+/*
+ * est_handler.c - the EST endpoints of the device port over the domain (see est.h).
+ *
+ * The port runs with HTTP_CLIENT_AUTH_ANY: TLS proves the client holds the key of the
+ * certificate it sent and nothing more; service_est_enroll verifies that certificate and its
+ * chain against the trust in the database on every request.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/est.h"
+#include "lib/log.h"
+#include "service/service.h"
+#include "lib/banned.h"
+
+struct est {
+	struct service *svc;
+};
+
+struct est *
+est_new(struct service *svc, struct devid_error *e)
+{
+	struct est *est;
+
+	if ((est = calloc(1, sizeof(*est))) == NULL) {
+		devid_error_set(e, DEVID_ENOMEM, "est: out of memory");
+		return NULL;
+	}
+	est->svc = svc;
+	return est;
+}
+
+void
+est_free(struct est *est)
+{
+	free(est);
+}
+
+/* msg as one quoted log value: quotes and backslashes become ', controls a space. */
+static void
+log_value(const char *msg, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (; *msg != '\0' && o + 1 < len; msg++)
+		out[o++] = *msg == '"' || *msg == '\\' ? '\''
+		    : (unsigned char)*msg < 0x20       ? ' '
+						       : *msg;
+	out[o] = '\0';
+}
+
+/* A failed domain call to its answer; a server-side failure is logged, not explained. */
+static void
+est_fail(struct http_request *req, struct http_response *resp, enum est_endpoint ep, int rc,
+    const struct devid_error *e)
+{
+	int status = 500;
+	const char *code = "internal";
+	char reason[DEVID_ERROR_MAX];
+
+	switch (rc) {
+	case DEVID_EINVAL:
+		status = 400;
+		code = "bad_request";
+		break;
+	case DEVID_EAUTH:
+	case DEVID_ECRYPTO:
+		status = 403;
+		code = "forbidden";
+		break;
+	case DEVID_ENOTFOUND:
+		status = ep == EST_CACERTS ? 404 : 403;
+		code = ep == EST_CACERTS ? "not_found" : "forbidden";
+		break;
+	case DEVID_ELIMIT:
+		status = 403;
+		code = "quota_exceeded";
+		break;
+	case DEVID_ECONFLICT:
+		status = 409;
+		code = "no_ca";
+		break;
+	default:
+		break;
+	}
+	log_value(e->msg, reason, sizeof(reason));
+	if (status == 500) {
+		log_warn("est failed route=%s peer=%s error=\"%s\"", est_route(ep, false),
+		    http_request_peer(req), reason);
+		http_error(resp, 500, code, "internal error");
+		return;
+	}
+	if (status == 403)
+		log_info("est refused route=%s peer=%s code=%s reason=\"%s\"", est_route(ep, false),
+		    http_request_peer(req), code, reason);
+	http_error(resp, status, code, "%s", e->msg[0] != '\0' ? e->msg : code);
+}
+
+/* 200 with certs as a certs-only answer; 500 if it cannot be made. */
+static void
+answer_certs(struct http_response *resp, X509 *const *certs, size_t n)
+{
+	struct dynbuf *body = http_response_body(resp);
+	struct devid_error e;
+
+	devid_error_clear(&e);
+	if (est_certs_only(certs, n, body, &e) != 0) {
+		log_warn("est answer failed error=\"%s\"", e.msg);
+		dynbuf_reset(body);
+		http_error(resp, 500, "internal", "internal error");
+		return;
+	}
+	http_response_set_status(resp, 200);
+	http_response_set_header(resp, "Content-Type", EST_TYPE_CERTS_ONLY);
+	http_response_set_header(resp, "Content-Transfer-Encoding", "base64");
+}
+
+static void
+handle_enroll(
+    struct est *est, struct http_request *req, struct http_response *resp, struct est_request *r)
+{
+	enum est_op op = r->endpoint == EST_SIMPLEENROLL ? EST_ENROLL : EST_REENROLL;
+	struct devid_error e;
+	X509 *issued = NULL;
+	int rc;
+
+	devid_error_clear(&e);
+	rc = service_est_enroll(est->svc, op, r->has_label ? r->label : NULL,
+	    http_request_client_cert(req), http_request_client_chain(req), r->csr, &issued, &e);
+	if (rc != 0) {
+		est_fail(req, resp, r->endpoint, rc, &e);
+		return;
+	}
+	/* service_est_enroll logs the issuance: op, tenant, udid, serial */
+	answer_certs(resp, &issued, 1);
+	X509_free(issued);
+}
+
+static void
+handle_cacerts(
+    struct est *est, struct http_request *req, struct http_response *resp, struct est_request *r)
+{
+	struct devid_error e;
+	X509 *ca = NULL;
+	int rc;
+
+	devid_error_clear(&e);
+	rc = service_est_cacerts(
+	    est->svc, r->has_label ? r->label : NULL, http_request_client_cert(req), &ca, &e);
+	if (rc != 0) {
+		est_fail(req, resp, EST_CACERTS, rc, &e);
+		return;
+	}
+	answer_certs(resp, &ca, 1);
+	X509_free(ca);
+}
+
+static void
+handle_csrattrs(struct http_response *resp)
+{
+	struct dynbuf *body = http_response_body(resp);
+	struct devid_error e;
+
+	devid_error_clear(&e);
+	if (est_csrattrs(body, &e) != 0) {
+		dynbuf_reset(body);
+		http_error(resp, 500, "internal", "internal error");
+		return;
+	}
+	http_response_set_status(resp, 200);
+	http_response_set_header(resp, "Content-Type", EST_TYPE_CSRATTRS);
+	http_response_set_header(resp, "Content-Transfer-Encoding", "base64");
+}
+
+void
+est_handle(struct http_request *req, struct http_response *resp, void *arg)
+{
+	struct est *est = arg;
+	const char *method = http_request_method(req), *path;
+	struct est_refusal why;
+	struct est_request r;
+	struct devid_error e;
+	const uint8_t *body;
+	size_t path_len, len;
+
+	path = http_request_path(req, &path_len);
+	if (strcmp(path, "/healthz") == 0) {
+		http_request_set_route(req, "/healthz");
+		http_handle_healthz(req, resp, NULL);
+		return;
+	}
+	devid_error_clear(&e);
+	body = http_request_body(req, &len);
+	if (est_request_parse(method, path, path_len, http_request_header(req, "Content-Type"),
+		body, len, http_request_client_cert(req) != NULL, &r, &why, &e) != 0) {
+		if (why.status != 404)
+			http_request_set_route(req, est_route(r.endpoint, r.has_label));
+		if (why.allow != NULL)
+			http_response_set_header(resp, "Allow", why.allow);
+		http_error(resp, why.status, why.code, "%s", e.msg);
+		return;
+	}
+	http_request_set_route(req, est_route(r.endpoint, r.has_label));
+	switch (r.endpoint) {
+	case EST_CACERTS:
+		handle_cacerts(est, req, resp, &r);
+		break;
+	case EST_SIMPLEENROLL:
+	case EST_SIMPLEREENROLL:
+		handle_enroll(est, req, resp, &r);
+		break;
+	case EST_CSRATTRS:
+		handle_csrattrs(resp);
+		break;
+	}
+	est_request_release(&r);
+}

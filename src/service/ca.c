@@ -1,0 +1,889 @@
+/*
+ * ca.c - operational certificates: a tenant's CA, its quota, EST enrollment policy and the
+ * CRL. The CA key is opened through svc->keys (a file or a PKCS#11 token) and kept open in
+ * svc->cas; this file only ever hands it to OpenSSL to sign.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "lib/base64.h"
+#include "lib/log.h"
+#include "lib/manifest.h"
+#include "lib/x509.h"
+#include "service/internal.h"
+#include "lib/banned.h"
+
+#define CA_YEARS 20
+/* notBefore of an issued certificate lies this far back, for devices with a late clock */
+#define CA_BACKDATE_SECS 300
+#define CRL_NEXT_UPDATE_SECS 86400
+#define CRL_RESIGN_SECS (12 * 3600)
+#define SERIAL_HEX_MAX 64
+
+/* One tenant's opened CA. */
+struct ca_entry {
+	int64_t tenant_id;
+	void *handle; /* the key loader's */
+	EVP_PKEY *pkey; /* borrowed from handle */
+	X509 *cert;
+	X509_STORE *store; /* trusting cert alone: re-enrollment's client certificates */
+};
+
+struct ca_cache {
+	pthread_mutex_t mu;
+	struct ca_entry **v; /* each allocated once: pointers handed out stay valid */
+	size_t n, cap;
+	pthread_mutex_t crl_mu; /* one CRL signed at a time */
+};
+
+struct ca_cache *
+service_ca_cache_new(void)
+{
+	struct ca_cache *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_mutex_init(&c->crl_mu, NULL);
+	return c;
+}
+
+void
+service_ca_cache_free(struct ca_cache *c, const struct key_loader *keys)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->n; i++) {
+		X509_STORE_free(c->v[i]->store);
+		X509_free(c->v[i]->cert);
+		keys->close(c->v[i]->handle);
+		free(c->v[i]);
+	}
+	free(c->v);
+	pthread_mutex_destroy(&c->mu);
+	pthread_mutex_destroy(&c->crl_mu);
+	free(c);
+}
+
+/* The opened CA of a tenant (borrowed: entries live as long as the cache), opening it once. */
+static int
+ca_open(struct service *svc, const struct ca_rec *rec, struct ca_entry **out, struct devid_error *e)
+{
+	struct ca_cache *c = svc->cas;
+	struct ca_entry ent = {.tenant_id = rec->tenant_id}, *heap = NULL;
+	STACK_OF(X509) *sk = NULL;
+	int rc = 0;
+
+	if (svc->keys == NULL || c == NULL)
+		return devid_error_set(e, DEVID_EINTERNAL, "this server has no CA key loader");
+	pthread_mutex_lock(&c->mu);
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->v[i]->tenant_id == rec->tenant_id) {
+			*out = c->v[i];
+			goto out;
+		}
+	}
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 8;
+		struct ca_entry **v = realloc(c->v, cap * sizeof(*v));
+
+		if (v == NULL) {
+			rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+			goto out;
+		}
+		c->v = v;
+		c->cap = cap;
+	}
+	if ((ent.cert = x509_from_der(rec->cert, rec->cert_len, "CA certificate", e)) == NULL) {
+		rc = e ? e->code : DEVID_EINVAL;
+		goto out;
+	}
+	if ((rc = svc->keys->open(rec->key_uri, &ent.handle, &ent.pkey, e)) != 0) {
+		devid_error_prefix(e, "CA key");
+		goto fail;
+	}
+	if (X509_check_private_key(ent.cert, ent.pkey) != 1) {
+		rc = devid_error_ssl(e, DEVID_ECRYPTO, "the CA key does not match its certificate");
+		goto fail;
+	}
+	if ((sk = sk_X509_new_null()) == NULL || !sk_X509_push(sk, ent.cert) ||
+	    (ent.store = x509_store_new(sk, e)) == NULL || (heap = malloc(sizeof(*heap))) == NULL) {
+		X509_STORE_free(ent.store);
+		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+		goto fail;
+	}
+	*heap = ent;
+	c->v[c->n++] = heap;
+	*out = heap;
+	goto out;
+fail:
+	if (ent.handle != NULL)
+		svc->keys->close(ent.handle);
+	X509_free(ent.cert);
+out:
+	sk_X509_free(sk);
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+/* The OEM tenant of a name; DEVID_ENOTFOUND for a vendor as for no tenant. */
+static int
+oem_by_name(struct db *db, const char *name, struct tenant *t, struct devid_error *e)
+{
+	int rc = store_tenant_get(db, name, t, e);
+
+	if (rc == 0 && t->kind != TENANT_OEM)
+		rc = devid_error_set(e, DEVID_ENOTFOUND, "tenant \"%s\" is not an OEM", name);
+	return rc;
+}
+
+/* Sets both validity bounds: from `from` for `secs` seconds. */
+static int
+set_validity(X509 *x, time_t from, long secs)
+{
+	return X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &from) != NULL &&
+		X509_time_adj_ex(X509_getm_notAfter(x), 0, secs, &from) != NULL
+	    ? 0
+	    : -1;
+}
+
+static int
+name_add(X509_NAME *n, const char *field, const char *value)
+{
+	return X509_NAME_add_entry_by_txt(
+		   n, field, MBSTRING_UTF8, (const unsigned char *)value, -1, -1, 0) == 1
+	    ? 0
+	    : -1;
+}
+
+/* The tenant's self-signed operational CA certificate. */
+static X509 *
+make_ca_cert(const char *tenant, EVP_PKEY *key, struct devid_error *e)
+{
+	char cn[MAX_NAME_LEN + 32];
+	X509_NAME *subj = X509_NAME_new();
+	X509V3_CTX ctx;
+	X509 *x = X509_new();
+
+	/* the CN names the tenant when it fits in ub-common-name (64); O always does */
+	if (strlen(tenant) + sizeof("devid operational CA ") - 1 <= 64)
+		snprintf(cn, sizeof(cn), "devid operational CA %s", tenant);
+	else
+		snprintf(cn, sizeof(cn), "devid operational CA");
+	if (x == NULL || subj == NULL || name_add(subj, "O", tenant) || name_add(subj, "CN", cn) ||
+	    !X509_set_version(x, X509_VERSION_3) || x509_set_random_serial(x) ||
+	    !X509_set_subject_name(x, subj) || !X509_set_issuer_name(x, subj) ||
+	    set_validity(x, time(NULL) - CA_BACKDATE_SECS, CA_YEARS * 365L * 86400) ||
+	    !X509_set_pubkey(x, key))
+		goto fail;
+	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+	if (x509_add_ext(x, &ctx, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
+	    x509_add_ext(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign") ||
+	    x509_add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
+	    X509_sign(x, key, EVP_sha256()) <= 0)
+		goto fail;
+	X509_NAME_free(subj);
+	return x;
+fail:
+	devid_error_ssl(e, DEVID_ECRYPTO, "cannot make the CA certificate");
+	X509_NAME_free(subj);
+	X509_free(x);
+	return NULL;
+}
+
+/* DER of a certificate into a malloc'd buffer. */
+static int
+cert_der(X509 *x, uint8_t **der, size_t *len, struct devid_error *e)
+{
+	unsigned char *p = NULL;
+	int n = i2d_X509(x, &p);
+
+	if (n <= 0)
+		return devid_error_ssl(e, DEVID_ENOMEM, "cannot encode the certificate");
+	*der = p;
+	*len = (size_t)n;
+	return 0;
+}
+
+/* {"certificate": base64 DER, ...extra} for an audit record. */
+static json_t *
+cert_detail(const uint8_t *der, size_t len)
+{
+	char *b64 = b64_encode(der, len);
+	json_t *j = b64 ? json_pack("{s:s}", "certificate", b64) : NULL;
+
+	free(b64);
+	return j;
+}
+
+int
+service_ca_init(struct service *svc, const char *tenant, const char *key_uri, int validity_days,
+    X509 **ca_out, struct devid_error *e)
+{
+	struct tenant t;
+	struct ca_rec old;
+	void *handle = NULL;
+	EVP_PKEY *pkey;
+	X509 *ca = NULL;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	json_t *detail = NULL;
+	struct db *db;
+	int rc;
+
+	if (ca_out != NULL)
+		*ca_out = NULL;
+	if (validity_days == 0)
+		validity_days = CA_DEFAULT_VALIDITY_DAYS;
+	if (validity_days < 1 || validity_days > CA_MAX_VALIDITY_DAYS)
+		return devid_error_set(e, DEVID_EINVAL, "validity: %d days, allowed 1 to %d",
+		    validity_days, CA_MAX_VALIDITY_DAYS);
+	if (svc->keys == NULL)
+		return devid_error_set(e, DEVID_EINTERNAL, "no CA key loader");
+	db = store_acquire(svc->store);
+	if ((rc = oem_by_name(db, tenant, &t, e)) != 0)
+		goto out;
+	/* refused before a key is made: a second init leaves nothing behind */
+	if ((rc = store_ca_get(db, t.id, &old, NULL)) == 0) {
+		ca_rec_release(&old);
+		rc = devid_error_set(
+		    e, DEVID_ECONFLICT, "tenant \"%s\" has an operational CA already", tenant);
+		goto out;
+	}
+	if ((rc = svc->keys->generate(key_uri, &handle, &pkey, e)) != 0) {
+		devid_error_prefix(e, "CA key");
+		goto out;
+	}
+	if ((ca = make_ca_cert(t.name, pkey, e)) == NULL) {
+		rc = DEVID_ECRYPTO;
+		goto out;
+	}
+	if ((rc = cert_der(ca, &der, &len, e)) != 0)
+		goto out;
+	if ((detail = cert_detail(der, len)) == NULL ||
+	    json_object_set_new(detail, "keyStore",
+		json_string(strncmp(key_uri, "pkcs11:", 7) == 0 ? "pkcs11" : "file")) != 0 ||
+	    json_object_set_new(detail, "validityDays", json_integer(validity_days)) != 0) {
+		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = db_begin(db, e)) != 0)
+		goto out;
+	if ((rc = audit_append(db, t.id, "admin", "ca.init", t.name, detail, e)) != 0 ||
+	    (rc = store_ca_add(db, t.id, der, len, key_uri, validity_days, e)) != 0) {
+		db_rollback(db);
+		goto out;
+	}
+	if ((rc = db_commit(db, e)) != 0)
+		goto out;
+	if (ca_out != NULL) {
+		*ca_out = ca;
+		ca = NULL;
+	}
+out:
+	json_decref(detail);
+	OPENSSL_free(der);
+	X509_free(ca);
+	if (handle != NULL)
+		svc->keys->close(handle);
+	store_release(svc->store, db);
+	return rc;
+}
+
+/* The CA record of a tenant by name. */
+static int
+ca_by_name(
+    struct db *db, const char *tenant, struct tenant *t, struct ca_rec *rec, struct devid_error *e)
+{
+	int rc;
+
+	if ((rc = oem_by_name(db, tenant, t, e)) != 0)
+		return rc;
+	if ((rc = store_ca_get(db, t->id, rec, e)) != 0)
+		devid_error_set(e, rc, "tenant \"%s\" has no operational CA", tenant);
+	return rc;
+}
+
+int
+service_ca_get(struct service *svc, const char *tenant, X509 **out, struct devid_error *e)
+{
+	struct db *db = store_acquire(svc->store);
+	struct tenant t;
+	struct ca_rec rec;
+	int rc;
+
+	*out = NULL;
+	if ((rc = ca_by_name(db, tenant, &t, &rec, e)) == 0) {
+		if ((*out = x509_from_der(rec.cert, rec.cert_len, "CA certificate", e)) == NULL)
+			rc = DEVID_EINVAL;
+		ca_rec_release(&rec);
+	}
+	store_release(svc->store, db);
+	return rc;
+}
+
+int
+service_ca_set_validity(struct service *svc, const char *tenant, int days, struct devid_error *e)
+{
+	struct db *db;
+	struct tenant t;
+	json_t *detail = NULL;
+	int rc;
+
+	if (days < 1 || days > CA_MAX_VALIDITY_DAYS)
+		return devid_error_set(e, DEVID_EINVAL, "validity: %d days, allowed 1 to %d", days,
+		    CA_MAX_VALIDITY_DAYS);
+	db = store_acquire(svc->store);
+	if ((rc = oem_by_name(db, tenant, &t, e)) != 0 || (rc = db_begin(db, e)) != 0)
+		goto out;
+	detail = json_pack("{s:i}", "validityDays", days);
+	if ((rc = audit_append(db, t.id, "admin", "ca.validity", t.name, detail, e)) != 0 ||
+	    (rc = store_ca_set_validity(db, t.id, days, e)) != 0) {
+		db_rollback(db);
+		goto out;
+	}
+	rc = db_commit(db, e);
+out:
+	json_decref(detail);
+	store_release(svc->store, db);
+	return rc;
+}
+
+/* --- quota ------------------------------------------------------------------------------ */
+
+static int
+quota_set(
+    struct db *db, const struct tenant *t, const char *actor, int64_t max, struct devid_error *e)
+{
+	json_t *detail = max < 0 ? json_pack("{s:n}", "max") : json_pack("{s:I}", "max", max);
+	int rc;
+
+	if (detail == NULL)
+		return devid_error_set(e, DEVID_ENOMEM, "out of memory");
+	if ((rc = db_begin(db, e)) == 0) {
+		if ((rc = audit_append(db, t->id, actor, "quota.set", t->name, detail, e)) != 0 ||
+		    (rc = store_quota_set(db, t->id, max, e)) != 0)
+			db_rollback(db);
+		else
+			rc = db_commit(db, e);
+	}
+	json_decref(detail);
+	return rc;
+}
+
+int
+service_quota_set_admin(struct service *svc, const char *tenant, int64_t max, struct devid_error *e)
+{
+	struct db *db = store_acquire(svc->store);
+	struct tenant t;
+	int rc;
+
+	if ((rc = oem_by_name(db, tenant, &t, e)) == 0)
+		rc = quota_set(db, &t, "admin", max, e);
+	store_release(svc->store, db);
+	return rc;
+}
+
+int
+service_quota_get(
+    struct service *svc, const struct principal *p, json_t **out, struct devid_error *e)
+{
+	struct db *db;
+	int64_t max, used;
+	int rc;
+
+	*out = NULL;
+	if (p->tenant.kind != TENANT_OEM)
+		return devid_error_set(e, DEVID_EAUTH, "quotas belong to OEM tenants");
+	db = store_acquire(svc->store);
+	if ((rc = store_quota_get(db, p->tenant.id, &max, &used, e)) == 0) {
+		*out = max < 0 ? json_pack("{s:n, s:I}", "max", "used", used)
+			       : json_pack("{s:I, s:I}", "max", max, "used", used);
+		if (*out == NULL)
+			rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+	}
+	store_release(svc->store, db);
+	return rc;
+}
+
+int
+service_quota_put(
+    struct service *svc, const struct principal *p, const json_t *body, struct devid_error *e)
+{
+	const json_t *m = json_is_object(body) ? json_object_get(body, "max") : NULL;
+	struct db *db;
+	int64_t max;
+	int rc;
+
+	if (p->tenant.kind != TENANT_OEM || p->role != ROLE_ADMIN)
+		return devid_error_set(e, DEVID_EAUTH, "only an OEM admin sets the quota");
+	if (!json_is_object(body) || json_object_size(body) != 1 || m == NULL)
+		return devid_error_set(
+		    e, DEVID_EINVAL, "the body is {\"max\": N} or {\"max\": null}");
+	if (json_is_null(m))
+		max = -1;
+	else if (json_is_integer(m) && json_integer_value(m) >= 0)
+		max = json_integer_value(m);
+	else
+		return devid_error_set(
+		    e, DEVID_EINVAL, "max: a whole number >= 0, or null for none");
+	db = store_acquire(svc->store);
+	rc = quota_set(db, &p->tenant, p->tenant.name, max, e);
+	store_release(svc->store, db);
+	return rc;
+}
+
+/* --- EST ---------------------------------------------------------------------------------- */
+
+/* The vendor roots of one vendor as a store. */
+static X509_STORE *
+vendor_roots(struct db *db, int64_t vendor_id, struct devid_error *e)
+{
+	STACK_OF(X509) *roots = sk_X509_new_null();
+	X509_STORE *st = NULL;
+
+	if (roots == NULL)
+		devid_error_set(e, DEVID_ENOMEM, "out of memory");
+	else if (service_trust_certs(db, vendor_id, roots, NULL, e) == 0)
+		st = x509_store_new(roots, e);
+	sk_X509_pop_free(roots, X509_free);
+	return st;
+}
+
+/* Lowercase hex of a certificate's serial, at most SERIAL_HEX_MAX digits. */
+static int
+serial_hex(X509 *x, char out[SERIAL_HEX_MAX + 1])
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+	char *h = bn ? BN_bn2hex(bn) : NULL;
+	int rc = -1;
+
+	if (h != NULL && strlen(h) <= SERIAL_HEX_MAX) {
+		for (size_t i = 0; h[i]; i++)
+			out[i] = (char)(h[i] >= 'A' && h[i] <= 'F' ? h[i] - 'A' + 'a' : h[i]);
+		out[strlen(h)] = '\0';
+		rc = 0;
+	}
+	OPENSSL_free(h);
+	BN_free(bn);
+	return rc;
+}
+
+/* The operational certificate devid's profile makes for a device. */
+static X509 *
+make_ldevid(const struct ca_entry *ca, EVP_PKEY *key, const char *udid, const char *tenant,
+    const char *chip_serial, int days, struct devid_error *e)
+{
+	X509_NAME *subj = X509_NAME_new();
+	X509 *x = X509_new();
+	X509V3_CTX ctx;
+
+	if (x == NULL || subj == NULL || name_add(subj, "CN", udid) ||
+	    name_add(subj, "O", tenant) ||
+	    X509_NAME_add_entry_by_txt(subj, "serialNumber", MBSTRING_ASC,
+		(const unsigned char *)chip_serial, -1, -1, 0) != 1 ||
+	    !X509_set_version(x, X509_VERSION_3) || x509_set_random_serial(x) ||
+	    !X509_set_subject_name(x, subj) ||
+	    !X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) ||
+	    set_validity(x, time(NULL) - CA_BACKDATE_SECS, (long)days * 86400) ||
+	    !X509_set_pubkey(x, key))
+		goto fail;
+	X509V3_set_ctx(&ctx, ca->cert, x, NULL, NULL, 0);
+	if (x509_add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") ||
+	    x509_add_ext(x, &ctx, NID_key_usage, "critical,digitalSignature") ||
+	    x509_add_ext(x, &ctx, NID_ext_key_usage, "clientAuth") ||
+	    x509_add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
+	    x509_add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always") ||
+	    X509_sign(x, ca->pkey, EVP_sha256()) <= 0)
+		goto fail;
+	X509_NAME_free(subj);
+	return x;
+fail:
+	devid_error_ssl(e, DEVID_ECRYPTO, "cannot issue the certificate");
+	X509_NAME_free(subj);
+	X509_free(x);
+	return NULL;
+}
+
+/* What the checks found out about the requesting device. */
+struct est_ctx {
+	char udid[UDID_HEX_LEN + 1];
+	struct est_device dev;
+	struct tenant owner;
+	struct ca_rec ca;
+	struct ca_entry *entry;
+};
+
+static void
+est_ctx_release(struct est_ctx *c)
+{
+	est_device_release(&c->dev);
+	ca_rec_release(&c->ca);
+}
+
+/* The device a client certificate's key names, and that device's owner and CA. */
+static int
+est_device_and_ca(struct service *svc, struct db *db, X509 *client, const char *label,
+    struct est_ctx *c, struct devid_error *e)
+{
+	int rc;
+
+	if (x509_udid(client, c->udid) != 0)
+		return devid_error_set(e, DEVID_EAUTH, "the client certificate has no usable key");
+	if ((rc = store_est_device(db, c->udid, &c->dev, e)) != 0)
+		return rc == DEVID_ENOTFOUND
+		    ? devid_error_set(e, DEVID_EAUTH,
+			  "the client certificate's key is not a device known to devid")
+		    : rc;
+	if (c->dev.owner_id == 0)
+		return devid_error_set(e, DEVID_EAUTH, "device %s is not claimed", c->udid);
+	if ((rc = store_tenant_by_id(db, c->dev.owner_id, &c->owner, e)) != 0)
+		return rc;
+	if (label != NULL && strcmp(label, c->owner.name) != 0)
+		return devid_error_set(
+		    e, DEVID_EAUTH, "device %s is not claimed by tenant \"%s\"", c->udid, label);
+	if ((rc = store_ca_get(db, c->owner.id, &c->ca, e)) != 0)
+		return rc == DEVID_ENOTFOUND
+		    ? devid_error_set(
+			  e, DEVID_ECONFLICT, "tenant \"%s\" has no operational CA", c->owner.name)
+		    : rc;
+	return ca_open(svc, &c->ca, &c->entry, e);
+}
+
+/*
+ * Verifies a birth certificate up to a vendor root, through the intermediates the device
+ * sent and those of its manifest entry (devices commonly send only their own certificate).
+ */
+static int
+birth_chain_verify(X509_STORE *roots, X509 *client, STACK_OF(X509) *sent, const char *entry,
+    const struct x509_verify_opts *vo, struct devid_error *e)
+{
+	struct manifest_entry *m = NULL;
+	STACK_OF(X509) *untrusted = sk_X509_new_null();
+	int rc;
+
+	if (untrusted == NULL)
+		return devid_error_set(e, DEVID_ENOMEM, "out of memory");
+	if ((rc = manifest_entry_parse_bytes((const uint8_t *)entry, strlen(entry), &m, e)) != 0)
+		goto out;
+	for (int i = 0; sent != NULL && i < sk_X509_num(sent); i++)
+		if (!sk_X509_push(untrusted, sk_X509_value(sent, i)))
+			goto nomem;
+	for (int i = 0; i < sk_X509_num(m->chain); i++)
+		if (!sk_X509_push(untrusted, sk_X509_value(m->chain, i)))
+			goto nomem;
+	rc = x509_chain_verify(roots, client, untrusted, vo, e);
+	goto out;
+nomem:
+	rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+out:
+	sk_X509_free(untrusted);
+	manifest_entry_free(m);
+	return rc;
+}
+
+/* Who the client is: its birth certificate (enroll) or its current LDevID (re-enroll). */
+static int
+est_authenticate(struct db *db, enum est_op op, X509 *client, STACK_OF(X509) *chain, X509_REQ *csr,
+    struct est_ctx *c, struct devid_error *e)
+{
+	struct x509_verify_opts vo = {.purpose = X509_PURPOSE_SSL_CLIENT};
+	unsigned char *der = NULL;
+	char serial[SERIAL_HEX_MAX + 1];
+	X509_STORE *roots;
+	bool issued;
+	int n, rc;
+
+	if (op == EST_ENROLL) {
+		n = i2d_X509(client, &der);
+		rc = n > 0 && (size_t)n == c->dev.cert_len &&
+		    memcmp(der, c->dev.cert, (size_t)n) == 0;
+		OPENSSL_free(der);
+		if (!rc)
+			return devid_error_set(e, DEVID_EAUTH,
+			    "the client certificate is not device %s's birth certificate", c->udid);
+		if ((roots = vendor_roots(db, c->dev.vendor_id, e)) == NULL)
+			return DEVID_EAUTH;
+		rc = birth_chain_verify(roots, client, chain, c->dev.entry, &vo, e);
+		X509_STORE_free(roots);
+		if (rc != 0) {
+			devid_error_prefix(e, "birth certificate");
+			return DEVID_EAUTH;
+		}
+		return 0;
+	}
+	if (x509_chain_verify(c->entry->store, client, NULL, &vo, e) != 0) {
+		devid_error_prefix(e, "operational certificate");
+		return DEVID_EAUTH;
+	}
+	if (serial_hex(client, serial) != 0 ||
+	    (rc = store_cert_issued(db, c->owner.id, c->dev.id, serial, &issued, e)) != 0 ||
+	    !issued)
+		return devid_error_set(e, DEVID_EAUTH,
+		    "the operational certificate was not issued by devid to device %s", c->udid);
+	if (X509_NAME_cmp(X509_REQ_get_subject_name(csr), X509_get_subject_name(client)) != 0)
+		return devid_error_set(e, DEVID_EINVAL,
+		    "a re-enrollment keeps the subject of the certificate it renews (RFC 7030 "
+		    "4.2.2); the CSR's subject differs");
+	return 0;
+}
+
+/* Quota, the certificate and its audit record, in one transaction. */
+static int
+est_record(struct db *db, enum est_op op, const struct est_ctx *c, X509 *x, const char *serial,
+    struct devid_error *e)
+{
+	uint8_t *der = NULL;
+	size_t len;
+	struct est_device now = {0};
+	json_t *detail = NULL;
+	const ASN1_TIME *na = X509_get0_notAfter(x);
+	time_t not_after;
+	struct tm tm;
+	char when[32];
+	int rc;
+
+	if (ASN1_TIME_to_tm(na, &tm) != 1)
+		return devid_error_set(e, DEVID_EINTERNAL, "bad notAfter");
+	not_after = timegm(&tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if ((rc = cert_der(x, &der, &len, e)) != 0)
+		return rc;
+	if ((detail = cert_detail(der, len)) == NULL ||
+	    json_object_set_new(detail, "serial", json_string(serial)) != 0 ||
+	    json_object_set_new(detail, "notAfter", json_string(when)) != 0) {
+		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = db_begin(db, e)) != 0)
+		goto out;
+	/* what was checked before signing still holds: not revoked, not released meanwhile */
+	if ((rc = store_est_device(db, c->udid, &now, e)) != 0)
+		goto rollback;
+	if (now.revoked || now.owner_id != c->owner.id) {
+		rc = devid_error_set(e, DEVID_EAUTH, "device %s was %s meanwhile", c->udid,
+		    now.revoked ? "revoked" : "released");
+		goto rollback;
+	}
+	/* the audit record first: it locks the tenant's chain, so a tenant's issuances queue
+	 * there before any other lock is taken (no deadlock on PostgreSQL) */
+	if ((rc = audit_append(db, c->owner.id, "device",
+		 op == EST_ENROLL ? "est.enroll" : "est.reenroll", c->udid, detail, e)) != 0 ||
+	    (rc = store_quota_take(db, c->owner.id, c->dev.id, e)) != 0 ||
+	    (rc = store_cert_add(
+		 db, c->owner.id, c->dev.id, serial, der, len, (int64_t)not_after, e)) != 0)
+		goto rollback;
+	rc = db_commit(db, e);
+	goto out;
+rollback:
+	db_rollback(db);
+out:
+	est_device_release(&now);
+	json_decref(detail);
+	OPENSSL_free(der);
+	return rc;
+}
+
+int
+service_est_enroll(struct service *svc, enum est_op op, const char *label, X509 *client_cert,
+    STACK_OF(X509) *client_chain, X509_REQ *csr, X509 **issued, struct devid_error *e)
+{
+	struct est_ctx c = {0};
+	char serial[SERIAL_HEX_MAX + 1];
+	EVP_PKEY *key;
+	X509 *x = NULL;
+	struct db *db;
+	int rc;
+
+	*issued = NULL;
+	if (client_cert == NULL)
+		return devid_error_set(e, DEVID_EAUTH, "a device certificate is required");
+	db = store_acquire(svc->store);
+	if ((rc = est_device_and_ca(svc, db, client_cert, label, &c, e)) != 0 ||
+	    (rc = est_authenticate(db, op, client_cert, client_chain, csr, &c, e)) != 0)
+		goto out;
+	if (c.dev.revoked) {
+		rc = devid_error_set(e, DEVID_EAUTH, "device %s is revoked", c.udid);
+		goto out;
+	}
+	key = X509_REQ_get0_pubkey(csr);
+	if (key == NULL || EVP_PKEY_eq(key, X509_get0_pubkey(client_cert)) != 1) {
+		rc = devid_error_set(e, DEVID_EINVAL,
+		    "the CSR's key is not the device's key (the key stays in the device's token)");
+		goto out;
+	}
+	if ((x = make_ldevid(c.entry, key, c.udid, c.owner.name, c.dev.serial, c.ca.validity_days,
+		 e)) == NULL) {
+		rc = DEVID_ECRYPTO;
+		goto out;
+	}
+	if (serial_hex(x, serial) != 0) {
+		rc = devid_error_set(e, DEVID_EINTERNAL, "serial");
+		goto out;
+	}
+	if ((rc = est_record(db, op, &c, x, serial, e)) != 0)
+		goto out;
+	log_info("est issued op=%s tenant=%s udid=%s serial=%s",
+	    op == EST_ENROLL ? "enroll" : "reenroll", c.owner.name, c.udid, serial);
+	*issued = x;
+	x = NULL;
+out:
+	X509_free(x);
+	est_ctx_release(&c);
+	store_release(svc->store, db);
+	return rc;
+}
+
+int
+service_est_cacerts(
+    struct service *svc, const char *label, X509 *client_cert, X509 **out, struct devid_error *e)
+{
+	struct db *db = store_acquire(svc->store);
+	struct est_ctx c = {0};
+	struct tenant t;
+	int rc;
+
+	*out = NULL;
+	if (label != NULL) {
+		rc = ca_by_name(db, label, &t, &c.ca, e);
+	} else if (client_cert == NULL) {
+		rc = devid_error_set(e, DEVID_EINVAL,
+		    "name the tenant (/.well-known/est/<tenant>/cacerts) or present a device "
+		    "certificate");
+	} else {
+		rc = est_device_and_ca(svc, db, client_cert, NULL, &c, e);
+		if (rc == DEVID_EAUTH || rc == DEVID_ECONFLICT)
+			rc = DEVID_ENOTFOUND;
+	}
+	if (rc == 0 &&
+	    (*out = x509_from_der(c.ca.cert, c.ca.cert_len, "CA certificate", e)) == NULL)
+		rc = DEVID_EINVAL;
+	est_ctx_release(&c);
+	store_release(svc->store, db);
+	return rc;
+}
+
+/* --- CRL ---------------------------------------------------------------------------------- */
+
+static X509_CRL *
+make_crl(const struct ca_entry *ca, int64_t number, const struct db_rows *r, time_t now,
+    struct devid_error *e)
+{
+	X509_CRL *crl = X509_CRL_new();
+	ASN1_INTEGER *num = ASN1_INTEGER_new();
+	ASN1_TIME *t = NULL;
+	X509_EXTENSION *aki = NULL;
+	X509V3_CTX ctx;
+
+	if (crl == NULL || num == NULL || !X509_CRL_set_version(crl, X509_CRL_VERSION_2) ||
+	    !X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->cert)) ||
+	    (t = X509_time_adj_ex(NULL, 0, 0, &now)) == NULL || !X509_CRL_set1_lastUpdate(crl, t) ||
+	    X509_time_adj_ex(t, 0, CRL_NEXT_UPDATE_SECS, &now) == NULL ||
+	    !X509_CRL_set1_nextUpdate(crl, t))
+		goto fail;
+	for (size_t i = 0; i < db_rows_count(r); i++) {
+		X509_REVOKED *rv = X509_REVOKED_new();
+		BIGNUM *bn = NULL;
+		ASN1_INTEGER *sn = NULL;
+		time_t at = (time_t)db_rows_int(r, i, 1);
+		int ok = rv != NULL && BN_hex2bn(&bn, db_rows_text(r, i, 0, NULL)) > 0 &&
+		    (sn = BN_to_ASN1_INTEGER(bn, NULL)) != NULL &&
+		    X509_REVOKED_set_serialNumber(rv, sn) &&
+		    X509_time_adj_ex(t, 0, 0, &at) != NULL &&
+		    X509_REVOKED_set_revocationDate(rv, t) && X509_CRL_add0_revoked(crl, rv);
+
+		ASN1_INTEGER_free(sn);
+		BN_free(bn);
+		if (!ok) {
+			X509_REVOKED_free(rv);
+			goto fail;
+		}
+	}
+	X509V3_set_ctx(&ctx, ca->cert, NULL, NULL, crl, 0);
+	if (!X509_CRL_sort(crl) || !ASN1_INTEGER_set_int64(num, number) ||
+	    !X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) ||
+	    (aki = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always")) ==
+		NULL ||
+	    !X509_CRL_add_ext(crl, aki, -1) || X509_CRL_sign(crl, ca->pkey, EVP_sha256()) <= 0)
+		goto fail;
+	X509_EXTENSION_free(aki);
+	ASN1_INTEGER_free(num);
+	ASN1_TIME_free(t);
+	return crl;
+fail:
+	devid_error_ssl(e, DEVID_ECRYPTO, "cannot make the CRL");
+	X509_EXTENSION_free(aki);
+	ASN1_INTEGER_free(num);
+	ASN1_TIME_free(t);
+	X509_CRL_free(crl);
+	return NULL;
+}
+
+int
+service_crl(struct service *svc, const char *tenant, struct dynbuf *der, struct devid_error *e)
+{
+	struct db *db;
+	struct crl_rec cached = {0}, fresh = {0};
+	struct db_rows *rows = NULL;
+	struct ca_entry *entry;
+	struct ca_rec rec = {0};
+	struct tenant t;
+	X509_CRL *crl = NULL;
+	unsigned char *p = NULL;
+	time_t now = time(NULL);
+	int n, rc;
+
+	if (svc->cas == NULL)
+		return devid_error_set(e, DEVID_EINTERNAL, "this server has no CA cache");
+	db = store_acquire(svc->store);
+	if ((rc = ca_by_name(db, tenant, &t, &rec, e)) != 0)
+		goto done;
+	pthread_mutex_lock(&svc->cas->crl_mu);
+	if ((rc = store_crl_state(db, t.id, now, &fresh.revoked, &fresh.last_revoked_at, e)) != 0)
+		goto out;
+	rc = store_crl_get(db, t.id, &cached, e);
+	if (rc != 0 && rc != DEVID_ENOTFOUND)
+		goto out;
+	if (rc == 0 && cached.revoked == fresh.revoked &&
+	    cached.last_revoked_at == fresh.last_revoked_at &&
+	    now - cached.this_update < CRL_RESIGN_SECS) {
+		rc = dynbuf_add(der, cached.der, cached.len);
+		goto out;
+	}
+	fresh.number = rc == 0 ? cached.number + 1 : 1;
+	fresh.this_update = now;
+	if ((rc = ca_open(svc, &rec, &entry, e)) != 0 ||
+	    (rc = store_crl_entries(db, t.id, now, &rows, e)) != 0)
+		goto out;
+	if ((crl = make_crl(entry, fresh.number, rows, now, e)) == NULL) {
+		rc = DEVID_ECRYPTO;
+		goto out;
+	}
+	if ((n = i2d_X509_CRL(crl, &p)) <= 0) {
+		rc = devid_error_ssl(e, DEVID_ENOMEM, "cannot encode the CRL");
+		goto out;
+	}
+	fresh.der = p;
+	fresh.len = (size_t)n;
+	if ((rc = store_crl_put(db, t.id, &fresh, e)) == 0)
+		rc = dynbuf_add(der, p, (size_t)n);
+out:
+	pthread_mutex_unlock(&svc->cas->crl_mu);
+done:
+	if (rc == DEVID_ELIMIT || rc == DEVID_ENOMEM)
+		devid_error_set(e, rc, "the CRL does not fit in the response");
+	OPENSSL_free(p);
+	free(cached.der);
+	db_rows_free(rows);
+	X509_CRL_free(crl);
+	ca_rec_release(&rec);
+	store_release(svc->store, db);
+	return rc;
+}

@@ -1,0 +1,313 @@
+/*
+ * store_ca.c - the records of operational certificates: tenant CAs, quotas, issued
+ * certificates and the cached CRL.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/store.h"
+#include "lib/banned.h"
+
+void
+ca_rec_release(struct ca_rec *c)
+{
+	free(c->cert);
+	free(c->key_uri);
+	memset(c, 0, sizeof(*c));
+}
+
+void
+est_device_release(struct est_device *d)
+{
+	free(d->cert);
+	free(d->entry);
+	memset(d, 0, sizeof(*d));
+}
+
+/* A copy of a blob column; DEVID_ENOMEM. */
+static int
+copy_blob(const struct db_rows *r, size_t row, size_t col, uint8_t **out, size_t *len)
+{
+	const uint8_t *p = db_rows_blob(r, row, col, len);
+
+	if ((*out = malloc(*len ? *len : 1)) == NULL)
+		return DEVID_ENOMEM;
+	memcpy(*out, p, *len);
+	return 0;
+}
+
+int
+store_ca_add(struct db *db, int64_t tenant_id, const uint8_t *cert, size_t len, const char *key_uri,
+    int validity_days, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(tenant_id), DB_BLOB(cert, len), DB_TEXT(key_uri),
+	    DB_INT(validity_days), DB_INT(time(NULL))};
+	struct db_param q[] = {DB_INT(tenant_id)};
+	int rc;
+
+	rc = db_exec(db,
+	    "INSERT INTO cas (tenant_id, cert, key_uri, validity_days, created_at)"
+	    " VALUES (?, ?, ?, ?, ?)",
+	    p, 5, NULL, e);
+	if (rc == DEVID_ECONFLICT)
+		return devid_error_set(e, rc, "the tenant has an operational CA already");
+	if (rc != 0)
+		return rc;
+	return db_exec(
+	    db, "INSERT INTO quotas (tenant_id) VALUES (?) ON CONFLICT DO NOTHING", q, 1, NULL, e);
+}
+
+int
+store_ca_get(struct db *db, int64_t tenant_id, struct ca_rec *c, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(tenant_id)};
+	struct db_rows *r;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	if ((rc = db_query(db, "SELECT cert, key_uri, validity_days FROM cas WHERE tenant_id = ?",
+		 p, 1, &r, e)) != 0)
+		return rc;
+	if (db_rows_count(r) == 0) {
+		db_rows_free(r);
+		return devid_error_set(e, DEVID_ENOTFOUND, "the tenant has no operational CA");
+	}
+	c->tenant_id = tenant_id;
+	c->validity_days = (int)db_rows_int(r, 0, 2);
+	if (copy_blob(r, 0, 0, &c->cert, &c->cert_len) != 0 ||
+	    (c->key_uri = strdup(db_rows_text(r, 0, 1, NULL))) == NULL) {
+		db_rows_free(r);
+		ca_rec_release(c);
+		return devid_error_set(e, DEVID_ENOMEM, "out of memory");
+	}
+	db_rows_free(r);
+	return 0;
+}
+
+int
+store_ca_set_validity(struct db *db, int64_t tenant_id, int days, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(days), DB_INT(tenant_id)};
+	int64_t n;
+	int rc;
+
+	if ((rc = db_exec(
+		 db, "UPDATE cas SET validity_days = ? WHERE tenant_id = ?", p, 2, &n, e)) != 0)
+		return rc;
+	return n == 1 ? 0 : devid_error_set(e, DEVID_ENOTFOUND, "the tenant has no operational CA");
+}
+
+int
+store_quota_set(struct db *db, int64_t tenant_id, int64_t max, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(tenant_id), max < 0 ? DB_NULL : DB_INT(max)};
+
+	return db_exec(db,
+	    "INSERT INTO quotas (tenant_id, max_devices) VALUES (?, ?)"
+	    " ON CONFLICT (tenant_id) DO UPDATE SET max_devices = excluded.max_devices",
+	    p, 2, NULL, e);
+}
+
+int
+store_quota_get(
+    struct db *db, int64_t tenant_id, int64_t *max, int64_t *used, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(tenant_id)};
+	struct db_rows *r;
+	int rc;
+
+	*max = -1;
+	*used = 0;
+	if ((rc = db_query(
+		 db, "SELECT max_devices, used FROM quotas WHERE tenant_id = ?", p, 1, &r, e)) != 0)
+		return rc;
+	if (db_rows_count(r) == 1) {
+		*max = db_rows_null(r, 0, 0) ? -1 : db_rows_int(r, 0, 0);
+		*used = db_rows_int(r, 0, 1);
+	}
+	db_rows_free(r);
+	return 0;
+}
+
+int
+store_quota_take(struct db *db, int64_t tenant_id, int64_t device_id, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(tenant_id), DB_INT(device_id)};
+	int64_t n;
+	int rc;
+
+	if ((rc = db_exec(db,
+		 "INSERT INTO cert_holders (tenant_id, device_id) VALUES (?, ?) ON CONFLICT DO "
+		 "NOTHING",
+		 p, 2, &n, e)) != 0)
+		return rc;
+	if (n == 0)
+		return 0; /* a holder already: renewing never needs quota */
+	if ((rc = db_exec(db, "INSERT INTO quotas (tenant_id) VALUES (?) ON CONFLICT DO NOTHING", p,
+		 1, NULL, e)) != 0 ||
+	    (rc = db_exec(db,
+		 "UPDATE quotas SET used = used + 1 WHERE tenant_id = ?"
+		 " AND (max_devices IS NULL OR used < max_devices)",
+		 p, 1, &n, e)) != 0)
+		return rc;
+	return n == 1
+	    ? 0
+	    : devid_error_set(e, DEVID_ELIMIT,
+		  "the tenant's quota of devices with an operational certificate is used up");
+}
+
+int
+store_est_device(struct db *db, const char *udid, struct est_device *d, struct devid_error *e)
+{
+	struct db_param p[] = {DB_TEXT(udid)};
+	struct db_rows *r;
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	if ((rc = db_query(db,
+		 "SELECT d.id, b.owner_id, b.vendor_id, d.state, d.serial, d.cert, d.entry FROM "
+		 "devices d"
+		 " JOIN batches b ON b.id = d.batch_id WHERE d.udid = ?",
+		 p, 1, &r, e)) != 0)
+		return rc;
+	if (db_rows_count(r) == 0) {
+		db_rows_free(r);
+		return devid_error_set(e, DEVID_ENOTFOUND, "no such device");
+	}
+	d->id = db_rows_int(r, 0, 0);
+	d->owner_id = db_rows_null(r, 0, 1) ? 0 : db_rows_int(r, 0, 1);
+	d->vendor_id = db_rows_int(r, 0, 2);
+	d->revoked = strcmp(db_rows_text(r, 0, 3, NULL), "revoked") == 0;
+	snprintf(d->serial, sizeof(d->serial), "%s", db_rows_text(r, 0, 4, NULL));
+	rc = copy_blob(r, 0, 5, &d->cert, &d->cert_len);
+	if (rc == 0 && (d->entry = strdup(db_rows_text(r, 0, 6, NULL))) == NULL)
+		rc = DEVID_ENOMEM;
+	db_rows_free(r);
+	if (rc != 0) {
+		est_device_release(d);
+		return devid_error_set(e, rc, "out of memory");
+	}
+	return 0;
+}
+
+int
+store_cert_add(struct db *db, int64_t tenant_id, int64_t device_id, const char *serial,
+    const uint8_t *der, size_t len, int64_t not_after, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(tenant_id), DB_INT(device_id), DB_TEXT(serial),
+	    DB_BLOB(der, len), DB_INT(not_after), DB_INT(time(NULL))};
+	int rc;
+
+	rc = db_exec(db,
+	    "INSERT INTO certificates (tenant_id, device_id, serial, cert, not_after, issued_at)"
+	    " VALUES (?, ?, ?, ?, ?, ?)",
+	    p, 6, NULL, e);
+	if (rc == DEVID_ECONFLICT)
+		return devid_error_set(e, rc, "serial %s was issued before", serial);
+	return rc;
+}
+
+int
+store_cert_issued(struct db *db, int64_t tenant_id, int64_t device_id, const char *serial,
+    bool *issued, struct devid_error *e)
+{
+	struct db_param p[] = {DB_TEXT(serial), DB_INT(tenant_id), DB_INT(device_id)};
+	struct db_rows *r;
+	int rc;
+
+	if ((rc = db_query(db,
+		 "SELECT 1 FROM certificates WHERE serial = ? AND tenant_id = ? AND device_id = ?",
+		 p, 3, &r, e)) != 0)
+		return rc;
+	*issued = db_rows_count(r) == 1;
+	db_rows_free(r);
+	return 0;
+}
+
+int
+store_cert_count(struct db *db, int64_t tenant_id, int64_t *n, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(tenant_id)};
+	struct db_rows *r;
+	int rc;
+
+	if ((rc = db_query(
+		 db, "SELECT COUNT(*) FROM certificates WHERE tenant_id = ?", p, 1, &r, e)) != 0)
+		return rc;
+	*n = db_rows_int(r, 0, 0);
+	db_rows_free(r);
+	return 0;
+}
+
+#define CRL_FROM                                                                                   \
+	" FROM certificates c JOIN devices d ON d.id = c.device_id"                                \
+	" WHERE c.tenant_id = ? AND d.state = 'revoked' AND c.not_after > ?"
+
+int
+store_crl_entries(
+    struct db *db, int64_t tenant_id, int64_t now, struct db_rows **rows, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(tenant_id), DB_INT(now)};
+
+	return db_query(
+	    db, "SELECT c.serial, d.revoked_at" CRL_FROM " ORDER BY c.id", p, 2, rows, e);
+}
+
+int
+store_crl_state(struct db *db, int64_t tenant_id, int64_t now, int64_t *count,
+    int64_t *last_revoked_at, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(tenant_id), DB_INT(now)};
+	struct db_rows *r;
+	int rc;
+
+	if ((rc = db_query(db, "SELECT COUNT(*), MAX(d.revoked_at)" CRL_FROM, p, 2, &r, e)) != 0)
+		return rc;
+	*count = db_rows_int(r, 0, 0);
+	*last_revoked_at = db_rows_null(r, 0, 1) ? 0 : db_rows_int(r, 0, 1);
+	db_rows_free(r);
+	return 0;
+}
+
+int
+store_crl_get(struct db *db, int64_t tenant_id, struct crl_rec *c, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(tenant_id)};
+	struct db_rows *r;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	if ((rc = db_query(db,
+		 "SELECT number, revoked, last_revoked_at, this_update, der FROM crls"
+		 " WHERE tenant_id = ?",
+		 p, 1, &r, e)) != 0)
+		return rc;
+	if (db_rows_count(r) == 0) {
+		db_rows_free(r);
+		return devid_error_set(e, DEVID_ENOTFOUND, "no CRL yet");
+	}
+	c->number = db_rows_int(r, 0, 0);
+	c->revoked = db_rows_int(r, 0, 1);
+	c->last_revoked_at = db_rows_int(r, 0, 2);
+	c->this_update = db_rows_int(r, 0, 3);
+	rc = copy_blob(r, 0, 4, &c->der, &c->len);
+	db_rows_free(r);
+	return rc != 0 ? devid_error_set(e, rc, "out of memory") : 0;
+}
+
+int
+store_crl_put(struct db *db, int64_t tenant_id, const struct crl_rec *c, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(tenant_id), DB_INT(c->number), DB_INT(c->revoked),
+	    DB_INT(c->last_revoked_at), DB_INT(c->this_update), DB_BLOB(c->der, c->len)};
+
+	return db_exec(db,
+	    "INSERT INTO crls (tenant_id, number, revoked, last_revoked_at, this_update, der)"
+	    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id) DO UPDATE SET"
+	    " number = excluded.number, revoked = excluded.revoked,"
+	    " last_revoked_at = excluded.last_revoked_at, this_update = excluded.this_update,"
+	    " der = excluded.der",
+	    p, 6, NULL, e);
+}

@@ -1,0 +1,528 @@
+/*
+ * Operational certificates in the domain, on SQLite and on PostgreSQL: a tenant's CA (a file
+ * key here; tests/integration/est.sh drives a PKCS#11 one), the EST policy (claimed, not
+ * revoked, the device's own birth certificate and key, the label's tenant, the quota, a
+ * re-enrollment that keeps its subject), devid's certificate profile, audit records, the
+ * quota under concurrent enrollments, and the CRL. Usage: test_ca sqlite|postgres.
+ */
+#include <dirent.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/x509v3.h>
+
+#include "cli/keyloader.h"
+#include "lib/base64.h"
+#include "lib/dynbuf.h"
+#include "lib/x509.h"
+#include "service/service.h"
+#include "vendor/vendor.h"
+#include "test.h"
+#include "lib/banned.h"
+
+#define NCHIPS 8
+
+static char tmp[PATH_MAX];
+
+struct chip {
+	X509 *cert;
+	EVP_PKEY *key;
+	char udid[UDID_HEX_LEN + 1];
+};
+
+static struct chip chips[NCHIPS]; /* of batch B1, claimed by OEM1 */
+static struct chip loose; /* of batch B2, never claimed */
+
+static char *
+path(const char *a, const char *b)
+{
+	static char buf[4][PATH_MAX * 2];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s%s%s", tmp, a, *b ? "/" : "", b);
+	return buf[i];
+}
+
+static void
+mint(const char *batch, size_t count, char claim[MAX_CLAIM_TEXT_LEN + 1])
+{
+	struct mint_opts o = {.batch = batch, .count = count, .keep_keys = count, .threads = 2};
+	struct mint_result res;
+	struct devid_error e;
+
+	o.dir = path("v", "");
+	o.out = path(batch, "");
+	if (vendor_mint(&o, &res, &e) != 0) {
+		printf("mint: %s\n", e.msg);
+		exit(1);
+	}
+	snprintf(claim, MAX_CLAIM_TEXT_LEN + 1, "%s", res.claim);
+}
+
+static int
+by_name(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* The chips whose keys a reel kept, in UDID order. */
+static void
+load_chips(const char *batch, struct chip *out, int n)
+{
+	struct dirent **names;
+	char dir[PATH_MAX * 2], f[PATH_MAX * 3];
+	int k = 0, m;
+
+	snprintf(dir, sizeof(dir), "%s", path(batch, "chips"));
+	if ((m = scandir(dir, &names, NULL, by_name)) < 0)
+		exit(1);
+	for (int i = 0; i < m; i++) {
+		size_t len = strlen(names[i]->d_name);
+
+		if (k < n && len == UDID_HEX_LEN + 4 &&
+		    strcmp(names[i]->d_name + UDID_HEX_LEN, ".pem") == 0) {
+			snprintf(out[k].udid, sizeof(out[k].udid), "%.*s", UDID_HEX_LEN,
+			    names[i]->d_name);
+			snprintf(f, sizeof(f), "%s/%s.pem", dir, out[k].udid);
+			out[k].cert = x509_load_pem_file(f, NULL);
+			snprintf(f, sizeof(f), "%s/%s.key", dir, out[k].udid);
+			out[k].key = pkey_load_pem_file(f, NULL);
+			if (out[k].cert == NULL || out[k].key == NULL)
+				exit(1);
+			k++;
+		}
+		free(names[i]);
+	}
+	free(names);
+	if (k != n)
+		exit(1);
+}
+
+/* A CSR for key with the given subject (NULL: CN=anything), signed by key. */
+static X509_REQ *
+csr_for(EVP_PKEY *key, const X509_NAME *subject)
+{
+	X509_REQ *r = X509_REQ_new();
+	X509_NAME *n = X509_NAME_new();
+
+	X509_NAME_add_entry_by_txt(
+	    n, "CN", MBSTRING_ASC, (const unsigned char *)"chosen by device", -1, -1, 0);
+	if (r == NULL || !X509_REQ_set_subject_name(r, subject ? subject : n) ||
+	    !X509_REQ_set_pubkey(r, key) || X509_REQ_sign(r, key, EVP_sha256()) <= 0)
+		exit(1);
+	X509_NAME_free(n);
+	return r;
+}
+
+static int
+enroll(struct service *svc, enum est_op op, const char *label, X509 *client, EVP_PKEY *csr_key,
+    const X509_NAME *subject, X509 **issued, struct devid_error *e)
+{
+	X509_REQ *csr = csr_for(csr_key, subject);
+	int rc = service_est_enroll(svc, op, label, client, NULL, csr, issued, e);
+
+	X509_REQ_free(csr);
+	return rc;
+}
+
+static int64_t
+count_rows(struct store *s, const char *sql)
+{
+	struct db *db = store_acquire(s);
+	struct db_rows *r;
+	int64_t n = -1;
+
+	if (db_query(db, sql, NULL, 0, &r, NULL) == 0) {
+		n = db_rows_int(r, 0, 0);
+		db_rows_free(r);
+	}
+	store_release(s, db);
+	return n;
+}
+
+static const char *
+name_field(X509 *x, int nid)
+{
+	static char buf[3][128];
+	static int i;
+	X509_NAME *n = X509_get_subject_name(x);
+	int at = X509_NAME_get_index_by_NID(n, nid, -1);
+
+	i = (i + 1) % 3;
+	buf[i][0] = '\0';
+	if (at >= 0) {
+		ASN1_STRING *s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, at));
+		snprintf(buf[i], sizeof(buf[i]), "%.*s", ASN1_STRING_length(s),
+		    (const char *)ASN1_STRING_get0_data(s));
+	}
+	return buf[i];
+}
+
+/* Checks the profile of an issued certificate. */
+static void
+check_profile(X509 *x, X509 *ca, const struct chip *c, int days)
+{
+	const ASN1_INTEGER *sn = X509_get0_serialNumber(x);
+	uint32_t ku = X509_get_key_usage(x), xku;
+	int pday, psec;
+
+	CHECK(strcmp(name_field(x, NID_commonName), c->udid) == 0, "CN is the UDID: %s",
+	    name_field(x, NID_commonName));
+	CHECK(strcmp(name_field(x, NID_organizationName), "OEM1") == 0, "O is the tenant");
+	CHECK(strlen(name_field(x, NID_serialNumber)) > 0, "serialNumber is the chip serial");
+	CHECK(X509_verify(x, X509_get0_pubkey(ca)) == 1, "signed by the tenant's CA");
+	CHECK(X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(ca)) == 0, "issuer");
+	CHECK(EVP_PKEY_eq(X509_get0_pubkey(x), c->key) == 1, "carries the device key");
+	CHECK(ASN1_STRING_length(sn) == 16, "16-byte serial (%d)", ASN1_STRING_length(sn));
+	CHECK(ASN1_TIME_diff(&pday, &psec, X509_get0_notBefore(x), X509_get0_notAfter(x)) == 1 &&
+		pday == days && psec == 0,
+	    "valid %d days (%d d %d s)", days, pday, psec);
+	CHECK(X509_check_ca(x) == 0, "not a CA");
+	CHECK((X509_get_extension_flags(x) & EXFLAG_KUSAGE) && ku == KU_DIGITAL_SIGNATURE,
+	    "keyUsage digitalSignature only");
+	xku = X509_get_extended_key_usage(x);
+	CHECK(xku == XKU_SSL_CLIENT, "extKeyUsage clientAuth only (%x)", xku);
+	CHECK(X509_get0_subject_key_id(x) != NULL && X509_get0_authority_key_id(x) != NULL,
+	    "SKI and AKI");
+}
+
+struct racer {
+	struct service *svc;
+	const struct chip *c;
+	int rc;
+};
+
+static void *
+race(void *arg)
+{
+	struct racer *r = arg;
+	struct devid_error e;
+	X509 *x = NULL;
+
+	r->rc = enroll(r->svc, EST_ENROLL, NULL, r->c->cert, r->c->key, NULL, &x, &e);
+	if (r->rc != 0 && r->rc != DEVID_ELIMIT)
+		printf("# racer: %s\n", e.msg);
+	X509_free(x);
+	return NULL;
+}
+
+/* The serials a DER CRL lists, and whether the CA signed it; its number in *number. */
+static int
+crl_lists(const struct dynbuf *der, X509 *ca, X509 *x, long *number)
+{
+	const unsigned char *p = der->p;
+	X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)der->len);
+	X509_REVOKED *rv = NULL;
+	ASN1_INTEGER *num;
+	int found;
+
+	if (crl == NULL || p != der->p + der->len ||
+	    X509_CRL_verify(crl, X509_get0_pubkey(ca)) != 1)
+		return -1;
+	num = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
+	*number = num ? ASN1_INTEGER_get(num) : -1;
+	ASN1_INTEGER_free(num);
+	found = X509_CRL_get0_by_serial(crl, &rv, X509_get0_serialNumber(x)) == 1;
+	X509_CRL_free(crl);
+	return found;
+}
+
+int
+main(int argc, char **argv)
+{
+	char url[PATH_MAX + 32], claim1[MAX_CLAIM_TEXT_LEN + 1], claim2[MAX_CLAIM_TEXT_LEN + 1];
+	char keyuri[PATH_MAX * 2 + 8];
+	struct service svc = {.verify_threads = 2, .keys = &devid_key_loader};
+	struct principal vendor = {0}, oem = {0}, op = {0};
+	struct manifest_report r;
+	struct devid_error e;
+	struct store *s = NULL;
+	struct batch_rec b;
+	struct db *db;
+	struct dynbuf crl;
+	X509 *ca = NULL, *x = NULL, *x2 = NULL, *got = NULL;
+	json_t *q;
+	bool changed, pg = argc > 1 && strcmp(argv[1], "postgres") == 0;
+	long num1 = 0, num2 = 0;
+	int64_t audits;
+
+	devid_error_clear(&e);
+	if (pg && getenv("DEVID_TEST_PG_URL") == NULL)
+		test_skip("DEVID_TEST_PG_URL not set (run under scripts/with-postgres)");
+	test_tmpdir(tmp, sizeof(tmp), "ca");
+	if (pg)
+		snprintf(url, sizeof(url), "%s", getenv("DEVID_TEST_PG_URL"));
+	else
+		snprintf(url, sizeof(url), "sqlite:%s/devid.db", tmp);
+	if (vendor_init(path("v", ""), "ACME", &e) != 0) {
+		printf("init: %s\n", e.msg);
+		return 1;
+	}
+	mint("B1", NCHIPS, claim1);
+	mint("B2", 1, claim2);
+	load_chips("B1", chips, NCHIPS);
+	load_chips("B2", &loose, 1);
+
+	CHECK(store_open(url, 4, &s, &e) == 0, "store: %s", e.msg);
+	if (s == NULL)
+		return test_done();
+	svc.store = s;
+	svc.cas = service_ca_cache_new();
+	db = store_acquire(s);
+	{
+		uint8_t *root, *signer, md[32];
+		size_t n;
+		char hex[65];
+		X509 *sc = x509_load_pem_file(path("v", "signer.pem"), &e);
+
+		x509_sha256(sc, md);
+		hex_encode(md, 32, hex);
+		X509_free(sc);
+		if (file_read_all(path("v", "root.pem"), 1 << 16, &root, &n, &e) != 0 ||
+		    file_read_all(path("v", "signer.pem"), 1 << 16, &signer, &n, &e) != 0)
+			return 1;
+		CHECK(store_tenant_add(db, "ACME", TENANT_VENDOR, &vendor.tenant.id, &e) == 0 &&
+			store_tenant_add(db, "OEM1", TENANT_OEM, &oem.tenant.id, &e) == 0 &&
+			store_tenant_add(db, "OEM2", TENANT_OEM, &op.tenant.id, &e) == 0 &&
+			store_trust_add(
+			    db, vendor.tenant.id, (char *)root, (char *)signer, hex, &e) == 0,
+		    "set-up: %s", e.msg);
+		free(root);
+		free(signer);
+	}
+	store_release(s, db);
+	snprintf(vendor.tenant.name, sizeof(vendor.tenant.name), "ACME");
+	vendor.tenant.kind = TENANT_VENDOR;
+	vendor.role = ROLE_VENDOR;
+	snprintf(oem.tenant.name, sizeof(oem.tenant.name), "OEM1");
+	oem.tenant.kind = TENANT_OEM;
+	oem.role = ROLE_ADMIN;
+	snprintf(oem.token_id, sizeof(oem.token_id), "0001");
+	snprintf(op.tenant.name, sizeof(op.tenant.name), "OEM2");
+	op.tenant.kind = TENANT_OEM;
+	op.role = ROLE_OPERATOR;
+	snprintf(op.token_id, sizeof(op.token_id), "0002");
+
+	/* publish both batches; OEM1 claims B1, B2 stays unclaimed */
+	for (int i = 0; i < 2; i++) {
+		const char *batch = i == 0 ? "B1" : "B2";
+		json_t *body = json_pack("{s:o, s:o}", "descriptor",
+		    json_load_file(path(batch, "batch.json"), 0, NULL), "manifest",
+		    json_load_file(path(batch, "manifest.json"), 0, NULL));
+		char *text = json_dumps(body, JSON_COMPACT);
+
+		CHECK(service_publish(&svc, &vendor, (const uint8_t *)text, strlen(text), &r, &e) ==
+			0,
+		    "publish %s: %s", batch, e.msg);
+		manifest_report_release(&r);
+		free(text);
+		json_decref(body);
+	}
+	CHECK(service_claim(&svc, &oem, "127.0.0.1", (const uint8_t *)claim1, strlen(claim1), &b,
+		  &changed, &e) == 0,
+	    "claim: %s", e.msg);
+
+	/* a device of a tenant without a CA */
+	CHECK(enroll(&svc, EST_ENROLL, NULL, chips[0].cert, chips[0].key, NULL, &x, &e) ==
+		DEVID_ECONFLICT,
+	    "no CA yet: %s", e.msg);
+
+	/* the CA */
+	snprintf(keyuri, sizeof(keyuri), "file:%s/ca.key", tmp);
+	CHECK(service_ca_init(&svc, "OEM1", keyuri, 0, &ca, &e) == 0, "ca init: %s", e.msg);
+	CHECK(ca != NULL && X509_check_ca(ca) == 1 && X509_verify(ca, X509_get0_pubkey(ca)) == 1,
+	    "a self-signed CA certificate");
+	CHECK(service_ca_init(&svc, "OEM1", "file:/nonexistent/x", 0, NULL, &e) == DEVID_ECONFLICT,
+	    "a second CA is refused before a key is made: %s", e.msg);
+	CHECK(service_ca_init(&svc, "ACME", "file:/nonexistent/y", 0, NULL, &e) == DEVID_ENOTFOUND,
+	    "a vendor has no operational CA: %s", e.msg);
+	CHECK(service_ca_init(&svc, "OEM2", "file:/nonexistent/z", 99999, NULL, &e) == DEVID_EINVAL,
+	    "validity bounds: %s", e.msg);
+	CHECK(service_ca_get(&svc, "OEM1", &got, &e) == 0 && X509_cmp(got, ca) == 0,
+	    "ca show gives the certificate");
+	X509_free(got);
+	got = NULL;
+	audits = count_rows(s, "SELECT COUNT(*) FROM audit WHERE action = 'est.enroll'");
+
+	/* a claimed device enrolls; the profile, not the CSR, decides */
+	CHECK(enroll(&svc, EST_ENROLL, NULL, chips[0].cert, chips[0].key, NULL, &x, &e) == 0,
+	    "enroll: %s", e.msg);
+	if (x != NULL)
+		check_profile(x, ca, &chips[0], CA_DEFAULT_VALIDITY_DAYS);
+	CHECK(count_rows(s, "SELECT COUNT(*) FROM audit WHERE action = 'est.enroll'") == audits + 1,
+	    "the issuance is audited");
+	CHECK(enroll(&svc, EST_ENROLL, "OEM1", chips[0].cert, chips[0].key, NULL, &x2, &e) == 0 &&
+		x2 != NULL &&
+		ASN1_INTEGER_cmp(X509_get0_serialNumber(x), X509_get0_serialNumber(x2)) != 0,
+	    "with the label of its tenant, again: a new serial: %s", e.msg);
+	X509_free(x2);
+	x2 = NULL;
+
+	/* refusals issue nothing */
+	int64_t certs = count_rows(s, "SELECT COUNT(*) FROM certificates");
+	CHECK(enroll(&svc, EST_ENROLL, NULL, chips[0].cert, chips[1].key, NULL, &x2, &e) ==
+		DEVID_EINVAL,
+	    "a CSR for another key: %s", e.msg);
+	CHECK(enroll(&svc, EST_ENROLL, "OEM2", chips[0].cert, chips[0].key, NULL, &x2, &e) ==
+		DEVID_EAUTH,
+	    "another tenant's label: %s", e.msg);
+	CHECK(enroll(&svc, EST_ENROLL, NULL, loose.cert, loose.key, NULL, &x2, &e) == DEVID_EAUTH &&
+		strstr(e.msg, "not claimed") != NULL,
+	    "an unclaimed device: %s", e.msg);
+	{
+		/* the device's key in a certificate that is not its birth certificate */
+		X509 *fake = X509_new();
+		X509_NAME *n = X509_NAME_new();
+
+		X509_NAME_add_entry_by_txt(
+		    n, "CN", MBSTRING_ASC, (const unsigned char *)"fake", -1, -1, 0);
+		X509_set_version(fake, X509_VERSION_3);
+		ASN1_INTEGER_set(X509_get_serialNumber(fake), 7);
+		X509_set_subject_name(fake, n);
+		X509_set_issuer_name(fake, n);
+		X509_gmtime_adj(X509_getm_notBefore(fake), 0);
+		X509_gmtime_adj(X509_getm_notAfter(fake), 86400);
+		X509_set_pubkey(fake, chips[1].key);
+		X509_sign(fake, chips[1].key, EVP_sha256());
+		CHECK(enroll(&svc, EST_ENROLL, NULL, fake, chips[1].key, NULL, &x2, &e) ==
+			DEVID_EAUTH,
+		    "a self-made certificate for a device's key: %s", e.msg);
+		CHECK(enroll(&svc, EST_REENROLL, NULL, fake, chips[1].key, NULL, &x2, &e) ==
+			DEVID_EAUTH,
+		    "... nor re-enrolls: %s", e.msg);
+		X509_NAME_free(n);
+		X509_free(fake);
+	}
+	CHECK(enroll(&svc, EST_REENROLL, NULL, chips[1].cert, chips[1].key, NULL, &x2, &e) ==
+		DEVID_EAUTH,
+	    "a birth certificate does not re-enroll: %s", e.msg);
+	CHECK(count_rows(s, "SELECT COUNT(*) FROM certificates") == certs, "nothing was issued");
+
+	/* re-enrollment keeps the subject */
+	CHECK(enroll(&svc, EST_REENROLL, NULL, x, chips[0].key, X509_get_subject_name(x), &x2,
+		  &e) == 0,
+	    "re-enroll: %s", e.msg);
+	if (x2 != NULL)
+		check_profile(x2, ca, &chips[0], CA_DEFAULT_VALIDITY_DAYS);
+	CHECK(enroll(&svc, EST_REENROLL, NULL, x, chips[0].key, NULL, &got, &e) == DEVID_EINVAL,
+	    "a re-enroll that changes the subject: %s", e.msg);
+	CHECK(count_rows(s, "SELECT COUNT(*) FROM audit WHERE action = 'est.reenroll'") == 1,
+	    "one re-enrollment audited");
+
+	/* validity per tenant */
+	CHECK(service_ca_set_validity(&svc, "OEM1", 7, &e) == 0, "validity: %s", e.msg);
+	CHECK(enroll(&svc, EST_ENROLL, NULL, chips[1].cert, chips[1].key, NULL, &got, &e) == 0,
+	    "enroll chip 1: %s", e.msg);
+	if (got != NULL)
+		check_profile(got, ca, &chips[1], 7);
+	X509_free(got);
+	got = NULL;
+
+	/* the quota: holders so far chips 0 and 1 */
+	CHECK(service_quota_get(&svc, &oem, &q, &e) == 0 &&
+		json_is_null(json_object_get(q, "max")) &&
+		json_integer_value(json_object_get(q, "used")) == 2,
+	    "quota: none, 2 used");
+	json_decref(q);
+	q = json_pack("{s:i}", "max", 4);
+	CHECK(service_quota_put(&svc, &op, q, &e) == DEVID_EAUTH, "an operator sets no quota");
+	CHECK(service_quota_put(&svc, &oem, q, &e) == 0, "quota put: %s", e.msg);
+	json_decref(q);
+	q = json_pack("{s:i}", "max", -1);
+	CHECK(service_quota_put(&svc, &oem, q, &e) == DEVID_EINVAL, "negative quota: %s", e.msg);
+	json_decref(q);
+	{
+		/* six new devices race for the two places left */
+		struct racer rr[6];
+		pthread_t t[6];
+		int ok = 0, limited = 0;
+
+		for (int i = 0; i < 6; i++) {
+			rr[i] = (struct racer){.svc = &svc, .c = &chips[2 + i]};
+			pthread_create(&t[i], NULL, race, &rr[i]);
+		}
+		for (int i = 0; i < 6; i++) {
+			pthread_join(t[i], NULL);
+			ok += rr[i].rc == 0;
+			limited += rr[i].rc == DEVID_ELIMIT;
+		}
+		CHECK(ok == 2 && limited == 4, "quota 4: 2 of 6 racers enroll (%d), 4 refused (%d)",
+		    ok, limited);
+	}
+	CHECK(service_quota_get(&svc, &oem, &q, &e) == 0 &&
+		json_integer_value(json_object_get(q, "max")) == 4 &&
+		json_integer_value(json_object_get(q, "used")) == 4,
+	    "quota: 4 of 4 used");
+	json_decref(q);
+	CHECK(enroll(&svc, EST_REENROLL, NULL, x, chips[0].key, X509_get_subject_name(x), &got,
+		  &e) == 0,
+	    "a holder renews at a full quota: %s", e.msg);
+	X509_free(got);
+	got = NULL;
+	CHECK(service_quota_set_admin(&svc, "OEM1", 1, &e) == 0, "quota below use: %s", e.msg);
+	CHECK(enroll(&svc, EST_ENROLL, NULL, chips[0].cert, chips[0].key, NULL, &got, &e) == 0,
+	    "a holder still enrolls: %s", e.msg);
+	X509_free(got);
+	got = NULL;
+	CHECK(count_rows(s, "SELECT COUNT(*) FROM certificates") ==
+		count_rows(s, "SELECT COUNT(*) FROM audit WHERE action LIKE 'est.%'"),
+	    "one audit record per certificate");
+
+	/* cacerts */
+	CHECK(service_est_cacerts(&svc, "OEM1", NULL, &got, &e) == 0 && X509_cmp(got, ca) == 0,
+	    "cacerts by label");
+	X509_free(got);
+	CHECK(
+	    service_est_cacerts(&svc, NULL, chips[0].cert, &got, &e) == 0 && X509_cmp(got, ca) == 0,
+	    "cacerts by device");
+	X509_free(got);
+	got = NULL;
+	CHECK(service_est_cacerts(&svc, "OEM2", NULL, &got, &e) == DEVID_ENOTFOUND,
+	    "cacerts of a tenant without CA: %s", e.msg);
+	CHECK(service_est_cacerts(&svc, NULL, NULL, &got, &e) == DEVID_EINVAL, "cacerts of whom?");
+
+	/* revocation: no more enrollments, the certificates on the CRL */
+	dynbuf_init(&crl, 1 << 20);
+	CHECK(service_crl(&svc, "OEM1", &crl, &e) == 0 && crl_lists(&crl, ca, x, &num1) == 0,
+	    "an empty CRL first: %s", e.msg);
+	CHECK(service_revoke(&svc, &oem, chips[0].udid, &e) == 0, "revoke: %s", e.msg);
+	CHECK(enroll(&svc, EST_ENROLL, NULL, chips[0].cert, chips[0].key, NULL, &got, &e) ==
+		    DEVID_EAUTH &&
+		strstr(e.msg, "revoked") != NULL,
+	    "a revoked device: %s", e.msg);
+	CHECK(enroll(&svc, EST_REENROLL, NULL, x, chips[0].key, X509_get_subject_name(x), &got,
+		  &e) == DEVID_EAUTH,
+	    "... nor re-enrolls: %s", e.msg);
+	dynbuf_reset(&crl);
+	CHECK(service_crl(&svc, "OEM1", &crl, &e) == 0 && crl_lists(&crl, ca, x, &num2) == 1 &&
+		num2 == num1 + 1,
+	    "the CRL lists it, with the next number (%ld, %ld): %s", num1, num2, e.msg);
+	{
+		struct dynbuf again;
+
+		dynbuf_init(&again, 1 << 20);
+		CHECK(service_crl(&svc, "OEM1", &again, &e) == 0 && again.len == crl.len &&
+			memcmp(again.p, crl.p, crl.len) == 0,
+		    "unchanged: the same CRL, not re-signed");
+		dynbuf_release(&again);
+	}
+	CHECK(service_crl(&svc, "OEM2", &crl, &e) == DEVID_ENOTFOUND, "no CA, no CRL");
+	CHECK(service_crl(&svc, "NOPE", &crl, &e) == DEVID_ENOTFOUND, "no tenant, no CRL");
+	dynbuf_release(&crl);
+
+	X509_free(x);
+	X509_free(x2);
+	X509_free(ca);
+	service_ca_cache_free(svc.cas, svc.keys);
+	store_close(s);
+	for (int i = 0; i < NCHIPS; i++) {
+		X509_free(chips[i].cert);
+		EVP_PKEY_free(chips[i].key);
+	}
+	X509_free(loose.cert);
+	EVP_PKEY_free(loose.key);
+	return test_done();
+}
