@@ -528,9 +528,9 @@ est_ctx_release(struct est_ctx *c)
 	ca_rec_release(&c->ca);
 }
 
-/* The device a client certificate's key names, and that device's owner and CA. */
+/* The device a client certificate's key names, and that device's owner and CA record. */
 static int
-est_device_and_ca(struct service *svc, struct db *db, X509 *client, const char *label,
+est_device_and_ca(struct db *db, X509 *client, const char *label,
     struct est_ctx *c, struct devid_error *e)
 {
 	int rc;
@@ -554,7 +554,7 @@ est_device_and_ca(struct service *svc, struct db *db, X509 *client, const char *
 		    ? devid_error_set(
 			  e, DEVID_ECONFLICT, "tenant \"%s\" has no operational CA", c->owner.name)
 		    : rc;
-	return ca_open(svc, &c->ca, &c->entry, e);
+	return 0;
 }
 
 /*
@@ -706,8 +706,17 @@ service_est_enroll(struct service *svc, enum est_op op, const char *label, X509 
 	if (client_cert == NULL)
 		return devid_error_set(e, DEVID_EAUTH, "a device certificate is required");
 	db = store_acquire(svc->store);
-	if ((rc = est_device_and_ca(svc, db, client_cert, label, &c, e)) != 0 ||
-	    (rc = est_authenticate(db, op, client_cert, client_chain, csr, &c, e)) != 0)
+	if ((rc = est_device_and_ca(db, client_cert, label, &c, e)) != 0)
+		goto out;
+	if ((rc = ca_open(svc, &c.ca, &c.entry, e)) != 0) {
+		/* the server's fault, not the device's: a 500, logged */
+		devid_error_prefix(e, "tenant \"%s\"", c.owner.name);
+		if (e != NULL)
+			e->code = DEVID_EINTERNAL;
+		rc = DEVID_EINTERNAL;
+		goto out;
+	}
+	if ((rc = est_authenticate(db, op, client_cert, client_chain, csr, &c, e)) != 0)
 		goto out;
 	if (c.dev.revoked) {
 		rc = devid_error_set(e, DEVID_EAUTH, "device %s is revoked", c.udid);
@@ -758,7 +767,7 @@ service_est_cacerts(
 		    "name the tenant (/.well-known/est/<tenant>/cacerts) or present a device "
 		    "certificate");
 	} else {
-		rc = est_device_and_ca(svc, db, client_cert, NULL, &c, e);
+		rc = est_device_and_ca(db, client_cert, NULL, &c, e);
 		if (rc == DEVID_EAUTH || rc == DEVID_ECONFLICT)
 			rc = DEVID_ENOTFOUND;
 	}
