@@ -173,6 +173,15 @@ serial_len=$(openssl x509 -in c0-ldevid.pem -noout -serial | sed 's/serial=//' |
 	fail "one certificate, one audit record"
 note "enrolled: $subject, 30 days, chains to cacerts"
 
+# RFC 8951: one line of base64 with a Content-Transfer-Encoding header is as good
+c3=$(sed -n 4p udids.txt)
+openssl req -new -key "B1/chips/$c3.key" -subj /CN=x -outform DER 2>/dev/null | base64 -w0 >c3.b64
+status=$(curl -sS --cacert srv.pem --cert "B1/chips/$c3.pem" --key "B1/chips/$c3.key" \
+    -H 'Content-Type: application/pkcs10' -H 'Content-Transfer-Encoding: base64' \
+    --data-binary @c3.b64 -o resp.b64 -w '%{http_code}' "https://$est_addr/.well-known/est/OEM1/simpleenroll")
+[ "$status" = 200 ] || fail "one-line base64 with Content-Transfer-Encoding: HTTP $status: $(cat resp.b64)"
+p7_certs resp.b64 c3-ldevid.pem
+
 # --- refusals: 4xx, nothing issued ---------------------------------------------------------
 before=$(issued)
 before_audit=$(audited)
@@ -181,6 +190,9 @@ est simpleenroll "B2/chips/$loose.pem" "B2/chips/$loose.key" loose.b64
 refused "unclaimed device" 403
 est simpleenroll "" "" c0.b64
 refused "no client certificate" 403
+head -c 20000 /dev/zero | tr '\0' 'A' >big.b64
+est simpleenroll "" "" big.b64
+refused "a body over the cap, before any authentication" 413
 # a CSR whose signature is broken: the last byte of the DER (inside the signature) flipped
 openssl req -new -key "B1/chips/$c1.key" -subj /CN=x -outform DER -out c1.der 2>/dev/null
 python3 -c 'import sys; b=bytearray(open(sys.argv[1],"rb").read()); b[-1]^=1; open(sys.argv[1],"wb").write(b)' c1.der
