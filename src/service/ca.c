@@ -530,8 +530,8 @@ est_ctx_release(struct est_ctx *c)
 
 /* The device a client certificate's key names, and that device's owner and CA record. */
 static int
-est_device_and_ca(struct db *db, X509 *client, const char *label,
-    struct est_ctx *c, struct devid_error *e)
+est_device_and_ca(
+    struct db *db, X509 *client, const char *label, struct est_ctx *c, struct devid_error *e)
 {
 	int rc;
 
@@ -672,8 +672,8 @@ est_record(struct db *db, enum est_op op, const struct est_ctx *c, X509 *x, cons
 		    now.revoked ? "revoked" : "released");
 		goto rollback;
 	}
-	/* the audit record first: it locks the tenant's chain, so a tenant's issuances queue
-	 * there before any other lock is taken (no deadlock on PostgreSQL) */
+	/* the audit record first: a tenant's issuances queue on its chain's lock before they
+	 * count the quota */
 	if ((rc = audit_append(db, c->owner.id, "device",
 		 op == EST_ENROLL ? "est.enroll" : "est.reenroll", c->udid, detail, e)) != 0 ||
 	    (rc = store_quota_take(db, c->owner.id, c->dev.id, e)) != 0 ||

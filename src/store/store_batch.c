@@ -218,10 +218,15 @@ store_audit_last(
 	struct db_rows *r;
 	int rc;
 
-	/* PostgreSQL: lock the tenant row so concurrent appends (even across servers) queue */
+	/*
+	 * PostgreSQL: lock the tenant row so concurrent appends (even across servers) queue.
+	 * FOR NO KEY UPDATE, not FOR UPDATE: it does not wait for the FOR KEY SHARE locks that
+	 * inserting a row referencing the tenant takes, so a transaction that wrote a job or a
+	 * certificate before its audit record cannot deadlock with another doing the same.
+	 */
 	if (db_get_kind(db) == DB_POSTGRES &&
-	    (rc = db_exec(db, "SELECT id FROM tenants WHERE id = ? FOR UPDATE", p, 1, NULL, e)) !=
-		0)
+	    (rc = db_exec(
+		 db, "SELECT id FROM tenants WHERE id = ? FOR NO KEY UPDATE", p, 1, NULL, e)) != 0)
 		return rc;
 	rc = db_query(db,
 	    "SELECT seq, hash FROM audit WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1", p, 1, &r,

@@ -192,8 +192,20 @@ check_profile(X509 *x, X509 *ca, const struct chip *c, int days)
 struct racer {
 	struct service *svc;
 	const struct chip *c;
+	const struct principal *p;
 	int rc;
 };
+
+static void *
+race_revoke(void *arg)
+{
+	struct racer *r = arg;
+	struct devid_error e;
+
+	if ((r->rc = service_revoke(r->svc, r->p, r->c->udid, &e)) != 0)
+		printf("# revoker: %s\n", e.msg);
+	return NULL;
+}
 
 static void *
 race(void *arg)
@@ -508,6 +520,29 @@ main(int argc, char **argv)
 			memcmp(again.p, crl.p, crl.len) == 0,
 		    "unchanged: the same CRL, not re-signed");
 		dynbuf_release(&again);
+	}
+	{
+		/* concurrent revokes of one tenant, each writing a job and an audit record: on
+		 * PostgreSQL none may deadlock */
+		struct racer rr[6];
+		pthread_t t[6];
+		bool created;
+		int ok = 0;
+
+		db = store_acquire(s);
+		CHECK(store_connector_put(db, oem.tenant.id, "GW", "webhook", true,
+			  "{\"url\":\"http://127.0.0.1:9/\",\"secret\":\"s\"}", &created, &e) == 0,
+		    "connector: %s", e.msg);
+		store_release(s, db);
+		for (int i = 0; i < 6; i++) {
+			rr[i] = (struct racer){.svc = &svc, .c = &chips[2 + i], .p = &oem};
+			pthread_create(&t[i], NULL, race_revoke, &rr[i]);
+		}
+		for (int i = 0; i < 6; i++) {
+			pthread_join(t[i], NULL);
+			ok += rr[i].rc == 0;
+		}
+		CHECK(ok == 6, "6 concurrent revokes all commit (%d)", ok);
 	}
 	CHECK(service_crl(&svc, "OEM2", &crl, &e) == DEVID_ENOTFOUND, "no CA, no CRL");
 	CHECK(service_crl(&svc, "NOPE", &crl, &e) == DEVID_ENOTFOUND, "no tenant, no CRL");
