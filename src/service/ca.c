@@ -641,7 +641,7 @@ est_record(struct db *db, enum est_op op, const struct est_ctx *c, X509 *x, cons
     struct devid_error *e)
 {
 	uint8_t *der = NULL;
-	size_t len;
+	size_t len = 0;
 	struct est_device now = {0};
 	json_t *detail = NULL;
 	const ASN1_TIME *na = X509_get0_notAfter(x);
