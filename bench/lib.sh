@@ -5,7 +5,8 @@
 #   rate N SECONDS          N / SECONDS, whole units per second
 #   openssl_ecdsap256 SECONDS PROCESSES
 #                           "sign/s verify/s" of `openssl speed ecdsap256` (-multi when > 1)
-#   record NAME RATE LIMIT UNIT   one row of the result table
+#   record NAME RATE LIMIT UNIT [GOAL]
+#                           one row of the result table (GOAL 0: shown, not judged)
 #   print_table             the rows, aligned, with ratio = rate / limit
 
 # shellcheck shell=sh disable=SC2154 # work and goal are bench/run's
@@ -87,16 +88,21 @@ print_table() {
 	[ -s "$work/rows" ] || bench_fail "no results"
 	awk -F'|' '
 	{ name[NR] = $1; r[NR] = $2; l[NR] = $3; unit[NR] = $4; g[NR] = $5
-	  if (length($1) > w) w = length($1) }
+	  if (length($1) > w) w = length($1)
+	  if (length($4) > uw) uw = length($4) }
 	END {
 		if (w < 8) w = 8
-		printf "%-" w "s  %10s  %10s  %-10s  %6s  %5s  %s\n", "hot path", "rate", "limit",
+		if (uw < 10) uw = 10
+		printf "%-" w "s  %10s  %10s  %-" uw "s  %6s  %5s  %s\n", "hot path", "rate", "limit",
 		    "unit", "ratio", "goal", ""
 		for (i = 1; i <= NR; i++) {
 			ratio = l[i] > 0 ? r[i] / l[i] : 0
-			printf "%-" w "s  %10d  %10d  %-10s  %6.2f  %5.2f  %s\n", name[i], r[i], l[i],
-			    unit[i], ratio, g[i],
-			    (ratio > 1.05 ? "above limit?" : ratio >= g[i] ? "met" : "BELOW")
+			verdict = ratio > 1.05 ? "above limit?" : g[i] == 0 ? "(no goal)" : \
+			    ratio >= g[i] ? "met" : "BELOW"
+			# three decimals below 0.1, where a hot path costs many limit operations
+			printf "%-" w "s  %10d  %10d  %-" uw "s  %6." (ratio < 0.1 ? 3 : 2) "f  %5." \
+			    (g[i] > 0 && g[i] < 0.1 ? 3 : 2) "f  %s\n", name[i], r[i], l[i],
+			    unit[i], ratio, g[i], verdict
 		}
 	}' "$work/rows"
 }
