@@ -36,10 +36,26 @@ struct ca_entry {
 	X509_STORE *store; /* trusting cert alone: re-enrollment's client certificates */
 };
 
+/*
+ * A vendor's trusted roots, and the intermediates learned from its devices' manifest
+ * entries (each verified up to a root at ingest), so that an enrollment parses neither the
+ * trust's PEM nor the device's entry. Roots are reloaded after TRUST_TTL_SECS.
+ */
+struct vendor_entry {
+	int64_t vendor_id;
+	time_t loaded;
+	X509_STORE *roots;
+	STACK_OF(X509) *inter;
+};
+
+#define TRUST_TTL_SECS 60
+
 struct ca_cache {
 	pthread_mutex_t mu;
 	struct ca_entry **v; /* each allocated once: pointers handed out stay valid */
 	size_t n, cap;
+	struct vendor_entry *vendors;
+	size_t nvendors, capvendors;
 	pthread_mutex_t crl_mu; /* one CRL signed at a time */
 };
 
@@ -67,6 +83,11 @@ service_ca_cache_free(struct ca_cache *c, const struct key_loader *keys)
 		free(c->v[i]);
 	}
 	free(c->v);
+	for (size_t i = 0; i < c->nvendors; i++) {
+		X509_STORE_free(c->vendors[i].roots);
+		sk_X509_pop_free(c->vendors[i].inter, X509_free);
+	}
+	free(c->vendors);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->crl_mu);
 	free(c);
@@ -442,19 +463,152 @@ service_quota_put(
 
 /* --- EST ---------------------------------------------------------------------------------- */
 
-/* The vendor roots of one vendor as a store. */
-static X509_STORE *
-vendor_roots(struct db *db, int64_t vendor_id, struct devid_error *e)
+/* The vendor's cache entry, made or reloaded as needed; the caller holds c->mu. */
+static struct vendor_entry *
+vendor_entry_get(struct ca_cache *c, struct db *db, int64_t vendor_id, struct devid_error *e)
 {
-	STACK_OF(X509) *roots = sk_X509_new_null();
+	struct vendor_entry *v = NULL;
+	STACK_OF(X509) *roots;
 	X509_STORE *st = NULL;
+	time_t now = time(NULL);
 
-	if (roots == NULL)
+	for (size_t i = 0; i < c->nvendors && v == NULL; i++)
+		if (c->vendors[i].vendor_id == vendor_id)
+			v = &c->vendors[i];
+	if (v != NULL && now - v->loaded < TRUST_TTL_SECS)
+		return v;
+	if ((roots = sk_X509_new_null()) == NULL) {
 		devid_error_set(e, DEVID_ENOMEM, "out of memory");
-	else if (service_trust_certs(db, vendor_id, roots, NULL, e) == 0)
+		return NULL;
+	}
+	if (service_trust_certs(db, vendor_id, roots, NULL, e) == 0)
 		st = x509_store_new(roots, e);
 	sk_X509_pop_free(roots, X509_free);
-	return st;
+	if (st == NULL)
+		return NULL;
+	if (v == NULL) {
+		if (c->nvendors == c->capvendors) {
+			size_t cap = c->capvendors ? 2 * c->capvendors : 8;
+			struct vendor_entry *nv = realloc(c->vendors, cap * sizeof(*nv));
+
+			if (nv == NULL) {
+				X509_STORE_free(st);
+				devid_error_set(e, DEVID_ENOMEM, "out of memory");
+				return NULL;
+			}
+			c->vendors = nv;
+			c->capvendors = cap;
+		}
+		v = &c->vendors[c->nvendors++];
+		*v = (struct vendor_entry){.vendor_id = vendor_id};
+	}
+	X509_STORE_free(v->roots);
+	v->roots = st;
+	v->loaded = now;
+	return v;
+}
+
+/* A vendor's roots and known intermediates: new references, safe to use unlocked. */
+static int
+vendor_trust(struct service *svc, struct db *db, int64_t vendor_id, X509_STORE **roots,
+    STACK_OF(X509) **inter, struct devid_error *e)
+{
+	struct vendor_entry *v;
+	int rc = 0;
+
+	pthread_mutex_lock(&svc->cas->mu);
+	if ((v = vendor_entry_get(svc->cas, db, vendor_id, e)) == NULL) {
+		rc = e != NULL && e->code != 0 ? e->code : DEVID_ENOMEM;
+	} else if ((*inter = v->inter ? X509_chain_up_ref(v->inter) : sk_X509_new_null()) == NULL ||
+	    !X509_STORE_up_ref(v->roots)) {
+		sk_X509_pop_free(*inter, X509_free);
+		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+	} else {
+		*roots = v->roots;
+	}
+	pthread_mutex_unlock(&svc->cas->mu);
+	return rc;
+}
+
+/* Remembers the intermediates of a device's entry that a verification just used. */
+static void
+vendor_learn(struct service *svc, int64_t vendor_id, STACK_OF(X509) *certs)
+{
+	struct vendor_entry *v = NULL;
+
+	pthread_mutex_lock(&svc->cas->mu);
+	for (size_t i = 0; i < svc->cas->nvendors && v == NULL; i++)
+		if (svc->cas->vendors[i].vendor_id == vendor_id)
+			v = &svc->cas->vendors[i];
+	if (v != NULL && (v->inter != NULL || (v->inter = sk_X509_new_null()) != NULL)) {
+		for (int i = 0; i < sk_X509_num(certs) && sk_X509_num(v->inter) < 64; i++) {
+			X509 *x = sk_X509_value(certs, i);
+			bool known = false;
+
+			for (int j = 0; j < sk_X509_num(v->inter) && !known; j++)
+				known = X509_cmp(sk_X509_value(v->inter, j), x) == 0;
+			if (!known && X509_up_ref(x) && !sk_X509_push(v->inter, x))
+				X509_free(x);
+		}
+	}
+	pthread_mutex_unlock(&svc->cas->mu);
+}
+
+/* sent and more, in one stack of borrowed pointers. */
+static STACK_OF(X509) *
+chain_join(STACK_OF(X509) *sent, STACK_OF(X509) *more)
+{
+	STACK_OF(X509) *sk = sent != NULL ? sk_X509_dup(sent) : sk_X509_new_null();
+
+	for (int i = 0; sk != NULL && more != NULL && i < sk_X509_num(more); i++) {
+		if (!sk_X509_push(sk, sk_X509_value(more, i))) {
+			sk_X509_free(sk);
+			return NULL;
+		}
+	}
+	return sk;
+}
+
+/*
+ * Verifies a birth certificate up to a vendor root, through the intermediates the device
+ * sent and those known for its vendor; failing that, through those of its manifest entry
+ * (devices commonly send only their own certificate), which are then known.
+ */
+static int
+birth_chain_verify(struct service *svc, struct db *db, const struct est_device *dev, X509 *client,
+    STACK_OF(X509) *sent, struct devid_error *e)
+{
+	struct x509_verify_opts vo = {.purpose = X509_PURPOSE_SSL_CLIENT};
+	struct manifest_entry *m = NULL;
+	STACK_OF(X509) *inter = NULL, *untrusted = NULL;
+	X509_STORE *roots = NULL;
+	int rc;
+
+	if ((rc = vendor_trust(svc, db, dev->vendor_id, &roots, &inter, e)) != 0)
+		goto out;
+	if ((untrusted = chain_join(sent, inter)) == NULL) {
+		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (x509_chain_verify(roots, client, untrusted, &vo, NULL) == 0)
+		goto out;
+	ERR_clear_error();
+	sk_X509_free(untrusted);
+	if ((rc = manifest_entry_parse_bytes(
+		 (const uint8_t *)dev->entry, strlen(dev->entry), &m, e)) != 0)
+		goto out;
+	if ((untrusted = chain_join(sent, m->chain)) == NULL) {
+		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = x509_chain_verify(roots, client, untrusted, &vo, e)) == 0)
+		vendor_learn(svc, dev->vendor_id, m->chain);
+out:
+	sk_X509_free(untrusted);
+	sk_X509_pop_free(inter, X509_free);
+	X509_STORE_free(roots);
+	manifest_entry_free(m);
+	return rc;
 }
 
 /* Lowercase hex of a certificate's serial, at most SERIAL_HEX_MAX digits. */
@@ -476,9 +630,41 @@ serial_hex(X509 *x, char out[SERIAL_HEX_MAX + 1])
 	return rc;
 }
 
+/*
+ * Copies the CSR's SubjectPublicKeyInfo into x as it is. X509_set_pubkey would encode the
+ * key and decode it again, which OpenSSL 3.0 does slowly (a decoder context per call); the
+ * price is that x's key stays undecoded (service.h says so of service_est_enroll).
+ */
+static int
+copy_spki(X509 *x, X509_REQ *csr)
+{
+	const ASN1_OBJECT *alg;
+	const unsigned char *pk;
+	X509_ALGOR *pa;
+	const void *pval;
+	X509_PUBKEY *from = X509_REQ_get_X509_PUBKEY(csr), *to = X509_get_X509_PUBKEY(x);
+	ASN1_OBJECT *aobj = NULL, *param = NULL;
+	unsigned char *bits = NULL;
+	int pklen, ptype;
+
+	if (from == NULL || to == NULL || !X509_PUBKEY_get0_param(NULL, &pk, &pklen, &pa, from))
+		return -1;
+	X509_ALGOR_get0(&alg, &ptype, &pval, pa);
+	/* an EC key (the CSR intake allows no other): its curve is a named OID */
+	if (ptype != V_ASN1_OBJECT || pklen <= 0 || (aobj = OBJ_dup(alg)) == NULL ||
+	    (param = OBJ_dup(pval)) == NULL || (bits = OPENSSL_memdup(pk, (size_t)pklen)) == NULL ||
+	    !X509_PUBKEY_set0_param(to, aobj, V_ASN1_OBJECT, param, bits, pklen)) {
+		ASN1_OBJECT_free(aobj);
+		ASN1_OBJECT_free(param);
+		OPENSSL_free(bits);
+		return -1;
+	}
+	return 0;
+}
+
 /* The operational certificate devid's profile makes for a device. */
 static X509 *
-make_ldevid(const struct ca_entry *ca, EVP_PKEY *key, const char *udid, const char *tenant,
+make_ldevid(const struct ca_entry *ca, X509_REQ *csr, const char *udid, const char *tenant,
     const char *chip_serial, int days, struct devid_error *e)
 {
 	X509_NAME *subj = X509_NAME_new();
@@ -492,8 +678,7 @@ make_ldevid(const struct ca_entry *ca, EVP_PKEY *key, const char *udid, const ch
 	    !X509_set_version(x, X509_VERSION_3) || x509_set_random_serial(x) ||
 	    !X509_set_subject_name(x, subj) ||
 	    !X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) ||
-	    set_validity(x, time(NULL) - CA_BACKDATE_SECS, (long)days * 86400) ||
-	    !X509_set_pubkey(x, key))
+	    set_validity(x, time(NULL) - CA_BACKDATE_SECS, (long)days * 86400) || copy_spki(x, csr))
 		goto fail;
 	X509V3_set_ctx(&ctx, ca->cert, x, NULL, NULL, 0);
 	if (x509_add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") ||
@@ -537,67 +722,32 @@ est_device_and_ca(
 
 	if (x509_udid(client, c->udid) != 0)
 		return devid_error_set(e, DEVID_EAUTH, "the client certificate has no usable key");
-	if ((rc = store_est_device(db, c->udid, &c->dev, e)) != 0)
+	if ((rc = store_est_device(db, c->udid, &c->dev, c->owner.name, &c->ca, e)) != 0)
 		return rc == DEVID_ENOTFOUND
 		    ? devid_error_set(e, DEVID_EAUTH,
 			  "the client certificate's key is not a device known to devid")
 		    : rc;
 	if (c->dev.owner_id == 0)
 		return devid_error_set(e, DEVID_EAUTH, "device %s is not claimed", c->udid);
-	if ((rc = store_tenant_by_id(db, c->dev.owner_id, &c->owner, e)) != 0)
-		return rc;
+	c->owner.id = c->dev.owner_id;
+	c->owner.kind = TENANT_OEM;
 	if (label != NULL && strcmp(label, c->owner.name) != 0)
 		return devid_error_set(
 		    e, DEVID_EAUTH, "device %s is not claimed by tenant \"%s\"", c->udid, label);
-	if ((rc = store_ca_get(db, c->owner.id, &c->ca, e)) != 0)
-		return rc == DEVID_ENOTFOUND
-		    ? devid_error_set(
-			  e, DEVID_ECONFLICT, "tenant \"%s\" has no operational CA", c->owner.name)
-		    : rc;
+	if (c->ca.cert == NULL)
+		return devid_error_set(
+		    e, DEVID_ECONFLICT, "tenant \"%s\" has no operational CA", c->owner.name);
 	return 0;
-}
-
-/*
- * Verifies a birth certificate up to a vendor root, through the intermediates the device
- * sent and those of its manifest entry (devices commonly send only their own certificate).
- */
-static int
-birth_chain_verify(X509_STORE *roots, X509 *client, STACK_OF(X509) *sent, const char *entry,
-    const struct x509_verify_opts *vo, struct devid_error *e)
-{
-	struct manifest_entry *m = NULL;
-	STACK_OF(X509) *untrusted = sk_X509_new_null();
-	int rc;
-
-	if (untrusted == NULL)
-		return devid_error_set(e, DEVID_ENOMEM, "out of memory");
-	if ((rc = manifest_entry_parse_bytes((const uint8_t *)entry, strlen(entry), &m, e)) != 0)
-		goto out;
-	for (int i = 0; sent != NULL && i < sk_X509_num(sent); i++)
-		if (!sk_X509_push(untrusted, sk_X509_value(sent, i)))
-			goto nomem;
-	for (int i = 0; i < sk_X509_num(m->chain); i++)
-		if (!sk_X509_push(untrusted, sk_X509_value(m->chain, i)))
-			goto nomem;
-	rc = x509_chain_verify(roots, client, untrusted, vo, e);
-	goto out;
-nomem:
-	rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
-out:
-	sk_X509_free(untrusted);
-	manifest_entry_free(m);
-	return rc;
 }
 
 /* Who the client is: its birth certificate (enroll) or its current LDevID (re-enroll). */
 static int
-est_authenticate(struct db *db, enum est_op op, X509 *client, STACK_OF(X509) *chain, X509_REQ *csr,
-    struct est_ctx *c, struct devid_error *e)
+est_authenticate(struct service *svc, struct db *db, enum est_op op, X509 *client,
+    STACK_OF(X509) *chain, X509_REQ *csr, struct est_ctx *c, struct devid_error *e)
 {
 	struct x509_verify_opts vo = {.purpose = X509_PURPOSE_SSL_CLIENT};
 	unsigned char *der = NULL;
 	char serial[SERIAL_HEX_MAX + 1];
-	X509_STORE *roots;
 	bool issued;
 	int n, rc;
 
@@ -609,11 +759,7 @@ est_authenticate(struct db *db, enum est_op op, X509 *client, STACK_OF(X509) *ch
 		if (!rc)
 			return devid_error_set(e, DEVID_EAUTH,
 			    "the client certificate is not device %s's birth certificate", c->udid);
-		if ((roots = vendor_roots(db, c->dev.vendor_id, e)) == NULL)
-			return DEVID_EAUTH;
-		rc = birth_chain_verify(roots, client, chain, c->dev.entry, &vo, e);
-		X509_STORE_free(roots);
-		if (rc != 0) {
+		if (birth_chain_verify(svc, db, &c->dev, client, chain, e) != 0) {
 			devid_error_prefix(e, "birth certificate");
 			return DEVID_EAUTH;
 		}
@@ -642,7 +788,8 @@ est_record(struct db *db, enum est_op op, const struct est_ctx *c, X509 *x, cons
 {
 	uint8_t *der = NULL;
 	size_t len = 0;
-	struct est_device now = {0};
+	int64_t owner;
+	bool revoked;
 	json_t *detail = NULL;
 	const ASN1_TIME *na = X509_get0_notAfter(x);
 	time_t not_after;
@@ -665,11 +812,11 @@ est_record(struct db *db, enum est_op op, const struct est_ctx *c, X509 *x, cons
 	if ((rc = db_begin(db, e)) != 0)
 		goto out;
 	/* what was checked before signing still holds: not revoked, not released meanwhile */
-	if ((rc = store_est_device(db, c->udid, &now, e)) != 0)
+	if ((rc = store_device_owner(db, c->dev.id, &owner, &revoked, e)) != 0)
 		goto rollback;
-	if (now.revoked || now.owner_id != c->owner.id) {
+	if (revoked || owner != c->owner.id) {
 		rc = devid_error_set(e, DEVID_EAUTH, "device %s was %s meanwhile", c->udid,
-		    now.revoked ? "revoked" : "released");
+		    revoked ? "revoked" : "released");
 		goto rollback;
 	}
 	/* the audit record first: a tenant's issuances queue on its chain's lock before they
@@ -685,7 +832,6 @@ est_record(struct db *db, enum est_op op, const struct est_ctx *c, X509 *x, cons
 rollback:
 	db_rollback(db);
 out:
-	est_device_release(&now);
 	json_decref(detail);
 	OPENSSL_free(der);
 	return rc;
@@ -716,7 +862,7 @@ service_est_enroll(struct service *svc, enum est_op op, const char *label, X509 
 		rc = DEVID_EINTERNAL;
 		goto out;
 	}
-	if ((rc = est_authenticate(db, op, client_cert, client_chain, csr, &c, e)) != 0)
+	if ((rc = est_authenticate(svc, db, op, client_cert, client_chain, csr, &c, e)) != 0)
 		goto out;
 	if (c.dev.revoked) {
 		rc = devid_error_set(e, DEVID_EAUTH, "device %s is revoked", c.udid);
@@ -728,7 +874,7 @@ service_est_enroll(struct service *svc, enum est_op op, const char *label, X509 
 		    "the CSR's key is not the device's key (the key stays in the device's token)");
 		goto out;
 	}
-	if ((x = make_ldevid(c.entry, key, c.udid, c.owner.name, c.dev.serial, c.ca.validity_days,
+	if ((x = make_ldevid(c.entry, csr, c.udid, c.owner.name, c.dev.serial, c.ca.validity_days,
 		 e)) == NULL) {
 		rc = DEVID_ECRYPTO;
 		goto out;

@@ -261,6 +261,10 @@ enum est_op { EST_ENROLL, EST_REENROLL };
  * notAfter notBefore + the tenant's validity; serial 16 random bytes, unique by constraint.
  * Stored with an audit record carrying the certificate, in one transaction.
  *
+ * *issued is made for encoding (i2d_X509, a PKCS#7 answer): its SubjectPublicKeyInfo is the
+ * CSR's, copied as DER and not decoded again (OpenSSL 3.0 spends a tenth of an enrollment on
+ * that), so X509_get0_pubkey(*issued) is NULL. Decode its DER to use the key.
+ *
  * Errors: DEVID_EAUTH (the client certificate does not authenticate a device: unknown,
  * chain fails, expired, not devid's), DEVID_EAUTH also for not claimed / revoked / another
  * tenant's label (the message says which: the device learns only about itself),

@@ -280,7 +280,15 @@ struct est_device {
 	char *entry; /* its manifest entry (JSON, with the vendor chain in x5c), malloc'd */
 };
 void est_device_release(struct est_device *d);
-int store_est_device(struct db *db, const char *udid, struct est_device *d, struct devid_error *e);
+/* Only its owner (0: none) and whether it is revoked, by device id. */
+int store_device_owner(
+    struct db *db, int64_t device_id, int64_t *owner_id, bool *revoked, struct devid_error *e);
+/*
+ * The device, and in the same query its owner's name (owner_name, "" when not claimed) and
+ * the owner's CA (ca->cert NULL when it has none): one round trip per enrollment.
+ */
+int store_est_device(struct db *db, const char *udid, struct est_device *d,
+    char owner_name[MAX_NAME_LEN + 1], struct ca_rec *ca, struct devid_error *e);
 
 /* An issued certificate; serial is lowercase hex. DEVID_ECONFLICT if the serial exists. */
 int store_cert_add(struct db *db, int64_t tenant_id, int64_t device_id, const char *serial,

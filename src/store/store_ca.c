@@ -159,17 +159,22 @@ store_quota_take(struct db *db, int64_t tenant_id, int64_t device_id, struct dev
 }
 
 int
-store_est_device(struct db *db, const char *udid, struct est_device *d, struct devid_error *e)
+store_est_device(struct db *db, const char *udid, struct est_device *d,
+    char owner_name[MAX_NAME_LEN + 1], struct ca_rec *ca, struct devid_error *e)
 {
 	struct db_param p[] = {DB_TEXT(udid)};
 	struct db_rows *r;
 	int rc;
 
 	memset(d, 0, sizeof(*d));
+	memset(ca, 0, sizeof(*ca));
+	owner_name[0] = '\0';
 	if ((rc = db_query(db,
-		 "SELECT d.id, b.owner_id, b.vendor_id, d.state, d.serial, d.cert, d.entry FROM "
-		 "devices d"
-		 " JOIN batches b ON b.id = d.batch_id WHERE d.udid = ?",
+		 "SELECT d.id, b.owner_id, b.vendor_id, d.state, d.serial, d.cert, d.entry, t.name,"
+		 " c.cert, c.key_uri, c.validity_days FROM devices d"
+		 " JOIN batches b ON b.id = d.batch_id"
+		 " LEFT JOIN tenants t ON t.id = b.owner_id"
+		 " LEFT JOIN cas c ON c.tenant_id = b.owner_id WHERE d.udid = ?",
 		 p, 1, &r, e)) != 0)
 		return rc;
 	if (db_rows_count(r) == 0) {
@@ -181,14 +186,46 @@ store_est_device(struct db *db, const char *udid, struct est_device *d, struct d
 	d->vendor_id = db_rows_int(r, 0, 2);
 	d->revoked = strcmp(db_rows_text(r, 0, 3, NULL), "revoked") == 0;
 	snprintf(d->serial, sizeof(d->serial), "%s", db_rows_text(r, 0, 4, NULL));
+	snprintf(owner_name, MAX_NAME_LEN + 1, "%s", db_rows_text(r, 0, 7, NULL));
 	rc = copy_blob(r, 0, 5, &d->cert, &d->cert_len);
 	if (rc == 0 && (d->entry = strdup(db_rows_text(r, 0, 6, NULL))) == NULL)
 		rc = DEVID_ENOMEM;
+	if (rc == 0 && !db_rows_null(r, 0, 8)) {
+		ca->tenant_id = d->owner_id;
+		ca->validity_days = (int)db_rows_int(r, 0, 10);
+		rc = copy_blob(r, 0, 8, &ca->cert, &ca->cert_len);
+		if (rc == 0 && (ca->key_uri = strdup(db_rows_text(r, 0, 9, NULL))) == NULL)
+			rc = DEVID_ENOMEM;
+	}
 	db_rows_free(r);
 	if (rc != 0) {
 		est_device_release(d);
+		ca_rec_release(ca);
 		return devid_error_set(e, rc, "out of memory");
 	}
+	return 0;
+}
+
+int
+store_device_owner(
+    struct db *db, int64_t device_id, int64_t *owner_id, bool *revoked, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(device_id)};
+	struct db_rows *r;
+	int rc;
+
+	if ((rc = db_query(db,
+		 "SELECT b.owner_id, d.state FROM devices d JOIN batches b ON b.id = d.batch_id"
+		 " WHERE d.id = ?",
+		 p, 1, &r, e)) != 0)
+		return rc;
+	if (db_rows_count(r) == 0) {
+		db_rows_free(r);
+		return devid_error_set(e, DEVID_ENOTFOUND, "no such device");
+	}
+	*owner_id = db_rows_null(r, 0, 0) ? 0 : db_rows_int(r, 0, 0);
+	*revoked = strcmp(db_rows_text(r, 0, 1, NULL), "revoked") == 0;
+	db_rows_free(r);
 	return 0;
 }
 
