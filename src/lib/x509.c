@@ -312,7 +312,10 @@ x509_chain_verify(X509_STORE *roots, X509 *leaf, STACK_OF(X509) *untrusted,
 	}
 	param = X509_STORE_CTX_get0_param(ctx);
 	X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT);
-	X509_VERIFY_PARAM_clear_flags(param, X509_V_FLAG_PARTIAL_CHAIN);
+	if (o->partial_chain)
+		X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_PARTIAL_CHAIN);
+	else
+		X509_VERIFY_PARAM_clear_flags(param, X509_V_FLAG_PARTIAL_CHAIN);
 	if (o->purpose != X509_PURPOSE_ANY && X509_STORE_CTX_set_purpose(ctx, o->purpose) != 1) {
 		devid_error_ssl(e, DEVID_EINTERNAL, "chain: cannot set purpose");
 		goto out;

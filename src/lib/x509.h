@@ -59,6 +59,7 @@ struct x509_verify_opts {
 	time_t at; /* verification time; 0 = now */
 	bool has_max_depth; /* false: OpenSSL's default depth */
 	int max_depth; /* intermediates allowed below the trust anchor, if has_max_depth */
+	bool partial_chain; /* a CA in roots that is not self-signed may end the chain */
 };
 
 /*

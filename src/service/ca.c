@@ -502,6 +502,15 @@ vendor_entry_get(struct ca_cache *c, struct db *db, int64_t vendor_id, struct de
 		v = &c->vendors[c->nvendors++];
 		*v = (struct vendor_entry){.vendor_id = vendor_id};
 	}
+	/* the intermediates known before stay anchors if they still chain to a root */
+	for (int i = 0; v->inter != NULL && i < sk_X509_num(v->inter); i++) {
+		struct x509_verify_opts any = {.purpose = X509_PURPOSE_ANY};
+		X509 *x = sk_X509_value(v->inter, i);
+
+		if (x509_chain_verify(st, x, NULL, &any, NULL) == 0)
+			X509_STORE_add_cert(st, x);
+		ERR_clear_error();
+	}
 	X509_STORE_free(v->roots);
 	v->roots = st;
 	v->loaded = now;
@@ -530,7 +539,10 @@ vendor_trust(struct service *svc, struct db *db, int64_t vendor_id, X509_STORE *
 	return rc;
 }
 
-/* Remembers the intermediates of a device's entry that a verification just used. */
+/*
+ * Remembers the intermediates of a device's entry that a verification up to a root just
+ * used, and trusts them as anchors of that vendor's store (until it is reloaded).
+ */
 static void
 vendor_learn(struct service *svc, int64_t vendor_id, STACK_OF(X509) *certs)
 {
@@ -547,8 +559,12 @@ vendor_learn(struct service *svc, int64_t vendor_id, STACK_OF(X509) *certs)
 
 			for (int j = 0; j < sk_X509_num(v->inter) && !known; j++)
 				known = X509_cmp(sk_X509_value(v->inter, j), x) == 0;
-			if (!known && X509_up_ref(x) && !sk_X509_push(v->inter, x))
+			if (known || !X509_up_ref(x))
+				continue;
+			if (!sk_X509_push(v->inter, x))
 				X509_free(x);
+			else /* it just chained to a root: verifications may end there */
+				X509_STORE_add_cert(v->roots, x);
 		}
 	}
 	pthread_mutex_unlock(&svc->cas->mu);
@@ -578,7 +594,8 @@ static int
 birth_chain_verify(struct service *svc, struct db *db, const struct est_device *dev, X509 *client,
     STACK_OF(X509) *sent, struct devid_error *e)
 {
-	struct x509_verify_opts vo = {.purpose = X509_PURPOSE_SSL_CLIENT};
+	/* a learned intermediate is an anchor: one signature to check, not two */
+	struct x509_verify_opts vo = {.purpose = X509_PURPOSE_SSL_CLIENT, .partial_chain = true};
 	struct manifest_entry *m = NULL;
 	STACK_OF(X509) *inter = NULL, *untrusted = NULL;
 	X509_STORE *roots = NULL;
