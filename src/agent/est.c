@@ -240,18 +240,6 @@ out:
 
 /* ---- the server's JSON error message ------------------------------------------------------- */
 
-static int
-hex_digit(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes the string at p[i] == '"' (ending before end) into out, made printable. */
 static void
 json_string_copy(const uint8_t *p, size_t i, size_t end, char *out, size_t outsz)

@@ -49,18 +49,6 @@ gateway_action_name(enum gateway_action a)
 	return a == GATEWAY_ADD ? "add" : "remove";
 }
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int
 gateway_signature_verify(const uint8_t *secret, size_t secret_len, const uint8_t *body, size_t len,
     const char *header, struct devid_error *e)
@@ -80,8 +68,8 @@ gateway_signature_verify(const uint8_t *secret, size_t secret_len, const uint8_t
 		goto out;
 	}
 	for (size_t i = 0; i < sizeof(given); i++) {
-		int hi = hex_value(header[SIG_PREFIX_LEN + 2 * i]);
-		int lo = hex_value(header[SIG_PREFIX_LEN + 2 * i + 1]);
+		int hi = hex_digit(header[SIG_PREFIX_LEN + 2 * i]);
+		int lo = hex_digit(header[SIG_PREFIX_LEN + 2 * i + 1]);
 
 		if (hi < 0 || lo < 0) {
 			devid_error_set(

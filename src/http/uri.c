@@ -3,19 +3,8 @@
 #include <string.h>
 
 #include "http/uri.h"
+#include "lib/base64.h"
 #include "lib/banned.h"
-
-static int
-hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /*
  * Decodes p[0..n) into out, which has room for at least n + 1 bytes (decoding never
@@ -34,8 +23,8 @@ pct_decode(const char *p, size_t n, char *out, bool plus, bool slash_ok, const c
 		if (c == '%') {
 			int hi, lo;
 
-			if (n - i < 3 || (hi = hex_value((unsigned char)p[i + 1])) < 0 ||
-			    (lo = hex_value((unsigned char)p[i + 2])) < 0) {
+			if (n - i < 3 || (hi = hex_digit((unsigned char)p[i + 1])) < 0 ||
+			    (lo = hex_digit((unsigned char)p[i + 2])) < 0) {
 				devid_error_set(e, DEVID_EINVAL,
 				    "%s: '%%' at byte %zu is not followed by two hex digits", what,
 				    i);

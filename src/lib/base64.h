@@ -24,5 +24,7 @@ int b64url_decode(const char *s, size_t n, uint8_t **out, size_t *outlen);
 
 /* Lowercase hex of n bytes into out, which must hold 2n + 1 bytes. */
 void hex_encode(const uint8_t *p, size_t n, char *out);
+/* The value of a hex digit (either case), or -1 if c is none. */
+int hex_digit(int c);
 
 #endif
