@@ -33,31 +33,8 @@ need_tool python3 python3
 python3 -c 'import cryptography.hazmat.primitives.serialization.pkcs7' 2>/dev/null ||
 	skip "the Python cryptography package is not installed (Debian package python3-cryptography)"
 make_tmp
-pids=
-stop_servers() {
-	for p in $pids; do
-		kill "$p" 2>/dev/null
-	done
-	for p in $pids; do
-		wait "$p" 2>/dev/null
-	done
-	pids=
-}
-trap 'stop_servers; rm -rf "$tmp"' EXIT
-
-# expect STATUS WHAT ERE CMD...: CMD exits with STATUS and stderr matches ERE (if not empty)
-expect() {
-	want=$1
-	what=$2
-	ere=$3
-	shift 3
-	run "$@"
-	if [ "$rc" -ne "$want" ]; then
-		check_failed_run "$what: exit status $rc, expected $want"
-	elif [ -n "$ere" ] && ! grep -Eq -- "$ere" "$tmp/err"; then
-		check_failed_run "$what: stderr does not say /$ere/"
-	fi
-}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
 
 # est_server NAME ARGS...: est_server.py serve on 127.0.0.1; sets $port and $log
 est_server() {
