@@ -296,8 +296,6 @@ int store_cert_add(struct db *db, int64_t tenant_id, int64_t device_id, const ch
 /* Whether the tenant issued serial to device_id. */
 int store_cert_issued(struct db *db, int64_t tenant_id, int64_t device_id, const char *serial,
     bool *issued, struct devid_error *e);
-/* Certificates issued by the tenant (all, for tests and audits). */
-int store_cert_count(struct db *db, int64_t tenant_id, int64_t *n, struct devid_error *e);
 
 /*
  * The tenant's unexpired certificates of revoked devices: columns serial (hex), revoked_at,

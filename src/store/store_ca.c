@@ -263,21 +263,6 @@ store_cert_issued(struct db *db, int64_t tenant_id, int64_t device_id, const cha
 	return 0;
 }
 
-int
-store_cert_count(struct db *db, int64_t tenant_id, int64_t *n, struct devid_error *e)
-{
-	struct db_param p[] = {DB_INT(tenant_id)};
-	struct db_rows *r;
-	int rc;
-
-	if ((rc = db_query(
-		 db, "SELECT COUNT(*) FROM certificates WHERE tenant_id = ?", p, 1, &r, e)) != 0)
-		return rc;
-	*n = db_rows_int(r, 0, 0);
-	db_rows_free(r);
-	return 0;
-}
-
 #define CRL_FROM                                                                                   \
 	" FROM certificates c JOIN devices d ON d.id = c.device_id"                                \
 	" WHERE c.tenant_id = ? AND d.state = 'revoked' AND c.not_after > ?"
