@@ -9,6 +9,11 @@ BUILD       ?= build
 CHECK_BUILD ?= build-check
 FUZZ_SECONDS ?= 60
 
+# Debian's tools only (the ones scripts/install-deps installs), for the build, the demo and the
+# benchmarks alike, whatever the caller's PATH puts first; tests/meson.build does the same for
+# `meson test` run by hand.
+export PATH := /usr/sbin:/usr/bin:/sbin:/bin
+
 .PHONY: all deps build demo check bench fuzz format clean
 
 all: build

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """est_server.py - a small EST responder (RFC 7030, RFC 8951) for the devid-agent tests, built
 on Python's ssl module and the `cryptography` package: it shares no code with devid.
 
@@ -42,6 +42,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 MAX_HEAD = 16384
 MAX_BODY = 65536
 PREFIX = "/.well-known/est/"
+
+
+def spki(key):
+    # DER bytes, not the key objects: cryptography before 40 compares public keys by identity
+    return key.public_bytes(serialization.Encoding.DER,
+                            serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def now():
@@ -177,7 +183,7 @@ def handle(conn, a, ca_cert, ca_key):
         raise Refusal(400, "bad_request", "not a base64 DER CSR: %s" % e)
     if not csr.is_signature_valid:
         raise Refusal(400, "bad_request", "CSR signature does not verify")
-    if csr.public_key() != peer.public_key():
+    if spki(csr.public_key()) != spki(peer.public_key()):
         raise Refusal(400, "bad_request", "the CSR's key is not the client certificate's")
     if op == "simpleenroll":
         if by_test_ca:
