@@ -119,7 +119,7 @@ admin_token_add(struct db *db, const char *tenant, const struct admin_args *a)
 	}
 	SHA256((const uint8_t *)token, strlen(token), md);
 	hex_encode(md, sizeof(md), hex);
-	if (store_token_add(db, t.id, role, hex, &e) != 0) {
+	if (store_token_add(db, t.id, role, hex, NULL, 0, NULL, &e) != 0) {
 		fprintf(stderr, "devid admin token add: %s\n", e.msg);
 		goto out;
 	}

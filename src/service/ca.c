@@ -297,7 +297,8 @@ service_ca_init(struct service *svc, const char *tenant, const char *key_uri, in
 	}
 	if ((rc = db_begin(db, e)) != 0)
 		goto out;
-	if ((rc = audit_append(db, t.id, "admin", "ca.init", t.name, detail, e)) != 0 ||
+	if ((rc = audit_append(db, t.id, AUDIT_ACTOR_ADMIN_CLI, "ca.init", t.name, detail, e)) !=
+		0 ||
 	    (rc = store_ca_add(db, t.id, der, len, key_uri, validity_days, e)) != 0) {
 		db_rollback(db);
 		goto out;
@@ -365,7 +366,8 @@ service_ca_set_validity(struct service *svc, const char *tenant, int days, struc
 	if ((rc = oem_by_name(db, tenant, &t, e)) != 0 || (rc = db_begin(db, e)) != 0)
 		goto out;
 	detail = json_pack("{s:i}", "validityDays", days);
-	if ((rc = audit_append(db, t.id, "admin", "ca.validity", t.name, detail, e)) != 0 ||
+	if ((rc = audit_append(
+		 db, t.id, AUDIT_ACTOR_ADMIN_CLI, "ca.validity", t.name, detail, e)) != 0 ||
 	    (rc = store_ca_set_validity(db, t.id, days, e)) != 0) {
 		db_rollback(db);
 		goto out;
@@ -407,7 +409,7 @@ service_quota_set_admin(struct service *svc, const char *tenant, int64_t max, st
 	int rc;
 
 	if ((rc = oem_by_name(db, tenant, &t, e)) == 0)
-		rc = quota_set(db, &t, "admin", max, e);
+		rc = quota_set(db, &t, AUDIT_ACTOR_ADMIN_CLI, max, e);
 	store_release(svc->store, db);
 	return rc;
 }
@@ -456,7 +458,7 @@ service_quota_put(
 		return devid_error_set(
 		    e, DEVID_EINVAL, "max: a whole number >= 0, or null for none");
 	db = store_acquire(svc->store);
-	rc = quota_set(db, &p->tenant, p->tenant.name, max, e);
+	rc = quota_set(db, &p->tenant, p->actor, max, e);
 	store_release(svc->store, db);
 	return rc;
 }

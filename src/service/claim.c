@@ -109,8 +109,7 @@ service_claim(struct service *svc, const struct principal *p, const char *addr, 
 			    : not_found(e);
 		goto rollback;
 	}
-	if ((rc = audit_append(
-		 db, p->tenant.id, p->tenant.name, "batch.claim", object, detail, e)) != 0)
+	if ((rc = audit_append(db, p->tenant.id, p->actor, "batch.claim", object, detail, e)) != 0)
 		goto rollback;
 	/* auto mode: the deliveries are written with the claim, so none can be lost */
 	if ((rc = provision_enqueue(db, p->tenant.id, true, false, b->id, NULL, b->count, e)) != 0)
@@ -148,8 +147,8 @@ service_transfer(struct service *svc, const struct principal *p, const char *ven
 	snprintf(object, sizeof(object), "%s/%s", vendor, batch);
 	detail = json_pack("{s:s}", "batch", object);
 	if ((rc = store_batch_set_transfer(db, b.id, hash, e)) != 0 ||
-	    (rc = audit_append(
-		 db, p->tenant.id, p->tenant.name, "batch.transfer", object, detail, e)) != 0)
+	    (rc = audit_append(db, p->tenant.id, p->actor, "batch.transfer", object, detail, e)) !=
+		0)
 		goto rollback;
 	if ((rc = db_commit(db, e)) == 0)
 		snprintf(code, codelen, "%s", c.text);
@@ -183,8 +182,8 @@ service_release(struct service *svc, const struct principal *p, const char *vend
 	if ((rc = store_batch_release(db, b.id, e)) != 0 ||
 	    (rc = store_job_cancel_batch(db, b.id, e)) != 0 ||
 	    (rc = provision_enqueue(db, p->tenant.id, false, true, b.id, NULL, b.count, e)) != 0 ||
-	    (rc = audit_append(
-		 db, p->tenant.id, p->tenant.name, "batch.release", object, detail, e)) != 0)
+	    (rc = audit_append(db, p->tenant.id, p->actor, "batch.release", object, detail, e)) !=
+		0)
 		goto rollback;
 	rc = db_commit(db, e);
 	goto out;

@@ -182,8 +182,7 @@ service_revoke(
 	detail = json_pack("{s:s, s:s}", "batch", d.batch, "vendor", d.vendor);
 	if ((rc = store_device_revoke(db, d.id, e)) != 0 ||
 	    (rc = provision_enqueue(db, p->tenant.id, false, true, 0, udid, 1, e)) != 0 ||
-	    (rc = audit_append(
-		 db, p->tenant.id, p->tenant.name, "device.revoke", udid, detail, e)) != 0)
+	    (rc = audit_append(db, p->tenant.id, p->actor, "device.revoke", udid, detail, e)) != 0)
 		goto rollback;
 	rc = db_commit(db, e);
 	goto out;

@@ -19,6 +19,7 @@ service_authenticate(
 	uint8_t md[SHA256_DIGEST_LENGTH];
 	char hex[2 * SHA256_DIGEST_LENGTH + 1];
 	struct devid_error ignored;
+	struct token_rec tok;
 	struct db *db;
 	int rc;
 
@@ -29,12 +30,18 @@ service_authenticate(
 	SHA256((const uint8_t *)token, len, md);
 	hex_encode(md, sizeof(md), hex);
 	db = store_acquire(svc->store);
-	rc = store_token_lookup(db, hex, &p->tenant, &p->role, &ignored);
+	rc = store_token_lookup(db, hex, time(NULL), &tok, &ignored);
 	store_release(svc->store, db);
 	if (rc == DEVID_ENOTFOUND)
 		return devid_error_set(e, DEVID_EAUTH, "invalid bearer token");
 	if (rc != 0)
 		return devid_error_set(e, rc, "%s", ignored.msg);
+	p->tenant = tok.tenant;
+	p->role = tok.role;
+	p->token = tok.id;
+	memcpy(p->token_id, hex, sizeof(p->token_id) - 1);
+	snprintf(p->token_name, sizeof(p->token_name), "%s", tok.name);
+	snprintf(p->actor, sizeof(p->actor), "token:%lld:%s", (long long)tok.id, tok.name);
 	return 0;
 }
 
@@ -169,7 +176,7 @@ ingest_commit(struct db *db, const struct principal *p, const struct batch_rec *
 	if ((rc = db_begin(db, e)) != 0)
 		goto out;
 	if ((rc = store_all(db, b, descriptor, m, r, &batch_id, e)) != 0 ||
-	    (rc = audit_append(db, p->tenant.id, p->tenant.name, action, object, detail, e)) != 0) {
+	    (rc = audit_append(db, p->tenant.id, p->actor, action, object, detail, e)) != 0) {
 		db_rollback(db);
 		if (rc == DEVID_ECONFLICT && r->batch_error[0] == '\0' && r->rejected == 0)
 			report_batch_error(r, e->msg);

@@ -76,7 +76,7 @@ service_connector_put(struct service *svc, const struct principal *p, const char
 		if ((rc = store_connector_put(
 			 db, p->tenant.id, name, type, mode[0] == 'a', text, created, e)) != 0 ||
 		    (rc = audit_append(
-			 db, p->tenant.id, p->tenant.name, "connector.put", name, detail, e)) != 0)
+			 db, p->tenant.id, p->actor, "connector.put", name, detail, e)) != 0)
 			db_rollback(db);
 		else
 			rc = db_commit(db, e);
@@ -162,8 +162,8 @@ service_connector_delete(
 	db = store_acquire(svc->store);
 	if ((rc = db_begin(db, e)) == 0) {
 		if ((rc = store_connector_delete(db, p->tenant.id, name, e)) != 0 ||
-		    (rc = audit_append(db, p->tenant.id, p->tenant.name, "connector.delete", name,
-			 detail, e)) != 0)
+		    (rc = audit_append(
+			 db, p->tenant.id, p->actor, "connector.delete", name, detail, e)) != 0)
 			db_rollback(db);
 		else
 			rc = db_commit(db, e);

@@ -15,6 +15,13 @@
 #include "lib/manifest.h"
 #include "store/store.h"
 
+/*
+ * The actor of an audit record: "token:<id>:<name>" for a request (the token that made it),
+ * "admin-cli" for `devid admin` on the database, "device" for an EST enrollment.
+ */
+#define AUDIT_ACTOR_MAX (6 + 20 + 1 + MAX_NAME_LEN + 1)
+#define AUDIT_ACTOR_ADMIN_CLI "admin-cli"
+
 struct ratelimit;
 struct provisioner;
 struct key_loader;
@@ -36,6 +43,10 @@ struct principal {
 	struct tenant tenant;
 	enum role role;
 	char token_id[17]; /* the first 16 hex digits of the token's hash: rate-limit key */
+	int64_t token; /* the token's id in the database */
+	char token_name[MAX_NAME_LEN + 1];
+	/* who acts, as the audit trail names it: "token:<id>:<name>" */
+	char actor[AUDIT_ACTOR_MAX];
 };
 
 /*

@@ -161,10 +161,25 @@ static const char *const v3[] = {
     NULL,
 };
 
+/*
+ * tokens that can be told apart, listed and undone: a name unique within the tenant (tokens
+ * made before it are named token-<id>), an optional expiry, the last use, the revocation
+ */
+static const char *const v4[] = {
+    "ALTER TABLE tokens ADD COLUMN name TEXT",
+    "ALTER TABLE tokens ADD COLUMN expires_at BIGINT",
+    "ALTER TABLE tokens ADD COLUMN last_used_at BIGINT",
+    "ALTER TABLE tokens ADD COLUMN revoked_at BIGINT",
+    "UPDATE tokens SET name = 'token-' || CAST(id AS TEXT)",
+    "CREATE UNIQUE INDEX tokens_name ON tokens (tenant_id, name)",
+    NULL,
+};
+
 static const struct migration migrations[] = {
     {1, v1},
     {2, v2},
     {3, v3},
+    {4, v4},
 };
 
 static int

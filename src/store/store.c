@@ -193,35 +193,65 @@ store_tenant_by_id(struct db *db, int64_t id, struct tenant *t, struct devid_err
 }
 
 int
-store_token_add(
-    struct db *db, int64_t tenant_id, enum role role, const char *sha256_hex, struct devid_error *e)
+store_token_add(struct db *db, int64_t tenant_id, enum role role, const char *sha256_hex,
+    const char *name, int64_t expires_at, int64_t *id, struct devid_error *e)
 {
-	struct db_param p[] = {
-	    DB_INT(tenant_id), DB_TEXT(role_name(role)), DB_TEXT(sha256_hex), DB_INT(time(NULL))};
-
-	return db_exec(db,
-	    "INSERT INTO tokens (tenant_id, role, token_sha256, created_at) VALUES (?, ?, ?, ?)", p,
-	    4, NULL, e);
-}
-
-int
-store_token_lookup(
-    struct db *db, const char *sha256_hex, struct tenant *t, enum role *role, struct devid_error *e)
-{
-	struct db_param p[] = {DB_TEXT(sha256_hex)};
+	struct db_param p[] = {DB_INT(tenant_id), DB_TEXT(role_name(role)), DB_TEXT(sha256_hex),
+	    DB_INT(time(NULL)), name != NULL ? DB_TEXT(name) : DB_NULL,
+	    expires_at > 0 ? DB_INT(expires_at) : DB_NULL};
 	struct db_rows *r;
+	int64_t tid;
 	int rc;
 
 	rc = db_query(db,
-	    "SELECT t.id, t.name, t.kind, k.role FROM tokens k JOIN tenants t ON t.id = k.tenant_id"
-	    " WHERE k.token_sha256 = ?",
-	    p, 1, &r, e);
+	    "INSERT INTO tokens (tenant_id, role, token_sha256, created_at, name, expires_at)"
+	    " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+	    p, 6, &r, e);
+	if (rc == DEVID_ECONFLICT)
+		return devid_error_set(
+		    e, rc, "the tenant has a token named \"%s\" already", name != NULL ? name : "");
+	if (rc != 0)
+		return rc;
+	tid = db_rows_int(r, 0, 0);
+	db_rows_free(r);
+	if (name == NULL) {
+		struct db_param q[] = {DB_INT(tid)};
+
+		rc = db_exec(db,
+		    "UPDATE tokens SET name = 'token-' || CAST(id AS TEXT) WHERE id = ?", q, 1,
+		    NULL, e);
+		if (rc != 0)
+			return rc;
+	}
+	if (id != NULL)
+		*id = tid;
+	return 0;
+}
+
+int
+store_token_lookup(struct db *db, const char *sha256_hex, int64_t now, struct token_rec *tok,
+    struct devid_error *e)
+{
+	struct db_param p[] = {DB_TEXT(sha256_hex), DB_INT(now)};
+	struct db_rows *r;
+	int rc;
+
+	memset(tok, 0, sizeof(*tok));
+	rc = db_query(db,
+	    "SELECT t.id, t.name, t.kind, k.role, k.id, k.name FROM tokens k"
+	    " JOIN tenants t ON t.id = k.tenant_id"
+	    " WHERE k.token_sha256 = ? AND k.revoked_at IS NULL"
+	    " AND (k.expires_at IS NULL OR k.expires_at > ?)",
+	    p, 2, &r, e);
 	if (rc != 0)
 		return rc;
 	if (db_rows_count(r) == 0)
 		rc = devid_error_set(e, DEVID_ENOTFOUND, "unknown token");
-	else if ((rc = tenant_from_row(r, 0, 0, t)) == 0)
-		rc = role_parse(db_rows_text(r, 0, 3, NULL), role);
+	else if ((rc = tenant_from_row(r, 0, 0, &tok->tenant)) == 0 &&
+	    (rc = role_parse(db_rows_text(r, 0, 3, NULL), &tok->role)) == 0) {
+		tok->id = db_rows_int(r, 0, 4);
+		snprintf(tok->name, sizeof(tok->name), "%s", db_rows_text(r, 0, 5, NULL));
+	}
 	db_rows_free(r);
 	return rc;
 }

@@ -55,11 +55,26 @@ int store_tenant_get(struct db *db, const char *name, struct tenant *t, struct d
 
 int store_tenant_by_id(struct db *db, int64_t id, struct tenant *t, struct devid_error *e);
 
-/* Stores a token by its SHA-256 (hex); the token itself is never stored. */
+/*
+ * Stores a token by its SHA-256 (hex); the token itself is never stored. name NULL names it
+ * token-<id>; expires_at 0: never. DEVID_ECONFLICT if the tenant has a token of that name.
+ */
 int store_token_add(struct db *db, int64_t tenant_id, enum role role, const char *sha256_hex,
-    struct devid_error *e);
-/* The tenant and role of a token hash; DEVID_ENOTFOUND if unknown. */
-int store_token_lookup(struct db *db, const char *sha256_hex, struct tenant *t, enum role *role,
+    const char *name, int64_t expires_at, int64_t *id, struct devid_error *e);
+
+/* Who a token is: its tenant, role, id and name. */
+struct token_rec {
+	struct tenant tenant;
+	enum role role;
+	int64_t id;
+	char name[MAX_NAME_LEN + 1];
+};
+
+/*
+ * The token of a hash, if it is neither revoked nor expired at `now`; DEVID_ENOTFOUND
+ * otherwise (unknown, revoked and expired are not told apart).
+ */
+int store_token_lookup(struct db *db, const char *sha256_hex, int64_t now, struct token_rec *tok,
     struct devid_error *e);
 
 /* Trusted vendor root and manifest signer (PEM) for a vendor tenant. */

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store/store.h"
 #include "test.h"
@@ -19,8 +20,9 @@ main(int argc, char **argv)
 	struct store *s = NULL;
 	struct tenant t;
 	struct db *db;
-	enum role role;
-	int64_t id = 0, id2 = 0;
+	int64_t id = 0, id2 = 0, tid = 0;
+	struct token_rec tok;
+	char want[32];
 	int v = -1;
 	bool pg = argc > 1 && strcmp(argv[1], "postgres") == 0;
 
@@ -53,14 +55,30 @@ main(int argc, char **argv)
 	    "tenant get");
 	CHECK(store_tenant_get(db, "NOPE", &t, &e) == DEVID_ENOTFOUND, "unknown tenant");
 
-	CHECK(store_token_add(db, id2, ROLE_OPERATOR, h, &e) == 0, "token add: %s", e.msg);
-	CHECK(store_token_add(db, id, ROLE_VENDOR, h, &e) == DEVID_ECONFLICT,
+	CHECK(store_token_add(db, id2, ROLE_OPERATOR, h, NULL, 0, &tid, &e) == 0, "token add: %s",
+	    e.msg);
+	CHECK(store_token_add(db, id, ROLE_VENDOR, h, "other", 0, NULL, &e) == DEVID_ECONFLICT,
 	    "a token hash is unique");
-	CHECK(store_token_lookup(db, h, &t, &role, &e) == 0 && t.id == id2 && role == ROLE_OPERATOR,
+	CHECK(store_token_lookup(db, h, time(NULL), &tok, &e) == 0 && tok.tenant.id == id2 &&
+		tok.role == ROLE_OPERATOR && tok.id == tid,
 	    "token lookup: %s", e.msg);
-	CHECK(store_token_lookup(db, "00", &t, &role, &e) == DEVID_ENOTFOUND, "unknown token");
-	CHECK(store_token_add(db, 999999, ROLE_ADMIN, "ab", &e) == DEVID_ECONFLICT,
+	snprintf(want, sizeof(want), "token-%lld", (long long)tid);
+	CHECK(strcmp(tok.name, want) == 0, "an unnamed token is %s, not %s", want, tok.name);
+	CHECK(
+	    store_token_lookup(db, "00", time(NULL), &tok, &e) == DEVID_ENOTFOUND, "unknown token");
+	CHECK(store_token_add(db, 999999, ROLE_ADMIN, "ab", NULL, 0, NULL, &e) == DEVID_ECONFLICT,
 	    "token of a missing tenant refused (foreign key)");
+	CHECK(store_token_add(db, id2, ROLE_ADMIN, "cd", "line-1", time(NULL) + 60, NULL, &e) == 0,
+	    "named token with an expiry: %s", e.msg);
+	CHECK(store_token_add(db, id2, ROLE_ADMIN, "ef", "line-1", 0, NULL, &e) == DEVID_ECONFLICT,
+	    "a name is unique within the tenant");
+	CHECK(store_token_add(db, id, ROLE_VENDOR, "ef", "line-1", 0, NULL, &e) == 0,
+	    "the same name in another tenant: %s", e.msg);
+	CHECK(store_token_lookup(db, "cd", time(NULL), &tok, &e) == 0 &&
+		strcmp(tok.name, "line-1") == 0,
+	    "a token before its expiry: %s", e.msg);
+	CHECK(store_token_lookup(db, "cd", time(NULL) + 61, &tok, &e) == DEVID_ENOTFOUND,
+	    "an expired token is not found");
 
 	CHECK(store_trust_add(db, id, "root", "signer", h, &e) == 0, "trust add: %s", e.msg);
 	CHECK(store_trust_add(db, id, "root", "signer", h, &e) == DEVID_ECONFLICT,
