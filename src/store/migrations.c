@@ -206,6 +206,12 @@ expand(const char *sql, enum db_kind kind, struct dynbuf *out)
 }
 
 int
+store_schema_latest(void)
+{
+	return migrations[sizeof(migrations) / sizeof(migrations[0]) - 1].version;
+}
+
+int
 store_schema_version(struct db *db, int *version, struct devid_error *e)
 {
 	struct db_rows *r;
@@ -240,6 +246,14 @@ store_migrate(struct db *db, struct devid_error *e)
 		goto rollback;
 	if ((rc = store_schema_version(db, &have, e)) != 0)
 		goto rollback;
+	if (have > store_schema_latest()) {
+		/* a newer devid migrated it: this one would misread what it does not know */
+		rc = devid_error_set(e, DEVID_ECONFLICT,
+		    "the database schema is at version %d, newer than this devid knows (%d):"
+		    " run a devid at least as new as the one that migrated it",
+		    have, store_schema_latest());
+		goto rollback;
+	}
 	for (size_t i = 0; i < sizeof(migrations) / sizeof(migrations[0]); i++) {
 		const struct migration *m = &migrations[i];
 		struct db_param p[] = {DB_INT(m->version), DB_INT(time(NULL))};

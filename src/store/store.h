@@ -28,8 +28,14 @@ void store_close(struct store *s);
 struct db *store_acquire(struct store *s);
 void store_release(struct store *s, struct db *db);
 
-/* Applies the migrations the database lacks, in one transaction. Safe to run concurrently. */
+/*
+ * Applies the migrations the database lacks, in one transaction. Safe to run concurrently.
+ * DEVID_ECONFLICT, changing nothing, when the database is at a version newer than
+ * store_schema_latest(): a newer devid migrated it.
+ */
 int store_migrate(struct db *db, struct devid_error *e);
+/* The newest schema version this build knows. */
+int store_schema_latest(void);
 /* The schema version the database is at. */
 int store_schema_version(struct db *db, int *version, struct devid_error *e);
 

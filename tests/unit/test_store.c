@@ -83,6 +83,26 @@ main(int argc, char **argv)
 	CHECK(store_trust_add(db, id, "root", "signer", h, &e) == 0, "trust add: %s", e.msg);
 	CHECK(store_trust_add(db, id, "root", "signer", h, &e) == DEVID_ECONFLICT,
 	    "the same signer twice: %s", e.msg);
+
+	/* a database a newer devid migrated is refused, and left as it is */
+	{
+		struct db_param p[] = {DB_INT(store_schema_latest() + 1), DB_INT(0)};
+		struct store *s2 = NULL;
+
+		CHECK(
+		    db_exec(db, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+			p, 2, NULL, &e) == 0,
+		    "a newer schema version: %s", e.msg);
+		CHECK(store_migrate(db, &e) == DEVID_ECONFLICT && strstr(e.msg, "newer") != NULL,
+		    "migrating a newer schema is refused: %s", e.msg);
+		CHECK(store_schema_version(db, &v, &e) == 0 && v == store_schema_latest() + 1,
+		    "the refused migration changed nothing (version %d)", v);
+		CHECK(store_open(url, 1, &s2, &e) == DEVID_ECONFLICT && s2 == NULL,
+		    "store_open refuses a newer schema: %s", e.msg);
+		CHECK(db_exec(db, "DELETE FROM schema_migrations WHERE version = ?", p, 1, NULL,
+			  &e) == 0,
+		    "back to the known schema: %s", e.msg);
+	}
 	store_release(s, db);
 	store_close(s);
 	if (tmp[0] != '\0')
