@@ -781,24 +781,23 @@ int
 service_trust_add_admin(struct service *svc, const char *vendor, const char *tenant,
     const char *root_pem, const char *signer_pem, json_t **out, struct devid_error *e)
 {
-	struct db *db = store_acquire(svc->store);
 	const char *name = vendor != NULL ? vendor : tenant;
+	enum tenant_kind want = vendor != NULL ? TENANT_VENDOR : TENANT_OEM;
 	struct tenant t;
+	struct db *db;
 	int rc;
 
 	if (out != NULL)
 		*out = NULL;
 	if ((vendor == NULL) == (tenant == NULL))
-		rc = devid_error_set(e, DEVID_EINVAL, "trust add: --vendor or --tenant");
-	else if ((rc = store_tenant_get(db, name, &t, e)) != 0)
-		;
-	else if (vendor != NULL && t.kind != TENANT_VENDOR)
-		rc = devid_error_set(e, DEVID_EINVAL,
-		    "tenant %s is not a vendor (an OEM's own import trust: --tenant)", name);
-	else if (tenant != NULL && t.kind != TENANT_OEM)
-		rc = devid_error_set(
-		    e, DEVID_EINVAL, "tenant %s is not an OEM (a vendor's trust: --vendor)", name);
-	else
+		return devid_error_set(e, DEVID_EINVAL, "trust add: --vendor or --tenant");
+	db = store_acquire(svc->store);
+	if ((rc = store_tenant_get(db, name, &t, e)) == 0 && t.kind != want)
+		rc = devid_error_set(e, DEVID_EINVAL, "tenant %s is not %s (%s)", name,
+		    want == TENANT_VENDOR ? "a vendor" : "an OEM",
+		    want == TENANT_VENDOR ? "an OEM's own import trust: --tenant"
+					  : "a vendor's trust: --vendor");
+	if (rc == 0)
 		rc = trust_add(db, &t, AUDIT_ACTOR_ADMIN_CLI, root_pem, signer_pem, out, e);
 	store_release(svc->store, db);
 	return rc;
