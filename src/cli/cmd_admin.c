@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/pem.h>
@@ -23,8 +24,15 @@
 static const char admin_usage[] =
     "usage: devid admin [--db URL] migrate\n"
     "       devid admin [--db URL] tenant add NAME --kind vendor|oem\n"
-    "       devid admin [--db URL] token add TENANT --role admin|operator|vendor\n"
-    "       devid admin [--db URL] trust add --vendor NAME --root ROOT.pem --signer SIGNER.pem\n"
+    "       devid admin [--db URL] tenant list [--json]\n"
+    "       devid admin [--db URL] token add TENANT --role admin|operator|vendor [--name N]\n"
+    "                                        [--expires 90d|12h|RFC3339-DATE]\n"
+    "       devid admin [--db URL] token list TENANT [--json]\n"
+    "       devid admin [--db URL] token revoke TENANT NAME|ID\n"
+    "       devid admin [--db URL] trust add (--vendor NAME | --tenant OEM) --root ROOT.pem\n"
+    "                                        --signer SIGNER.pem\n"
+    "       devid admin [--db URL] trust list [--vendor NAME | --tenant OEM] [--json]\n"
+    "       devid admin [--db URL] trust remove ID\n"
     "       devid admin [--db URL] audit verify TENANT\n"
     "       devid admin [--db URL] ca init --tenant NAME (--pkcs11 URI | --key-file PATH)\n"
     "                                      [--validity-days N] [--out CA.pem]\n"
@@ -34,7 +42,14 @@ static const char admin_usage[] =
     "\n"
     "Administers the database directly (no server needed). --db defaults to $DEVID_DB;\n"
     "URLs are sqlite:PATH or postgres://...\n"
-    "token add prints the new token once; only its SHA-256 is stored.\n"
+    "token add prints the new token once; only its SHA-256 is stored. --expires takes a\n"
+    "lifetime (s, m, h, d) or an RFC 3339 date. token list never shows a secret; a revoked or\n"
+    "expired token is refused at once. trust add --vendor trusts a devid vendor's manifest\n"
+    "signer (its publishes); trust add --tenant an OEM's own import trust for a vendor outside\n"
+    "devid (refused for a devid vendor's signer or root: its chips go by claim code). The\n"
+    "signer must not be a CA and must have keyUsage digitalSignature. trust remove retires a\n"
+    "signer: its future manifests are refused, the batches it admitted stay. Every change is\n"
+    "in the affected tenant's audit trail.\n"
     "ca init makes an OEM tenant's operational CA, which signs the devices' operational\n"
     "certificates (EST): --pkcs11 generates the key inside a PKCS#11 token (RFC 7512 URI\n"
     "naming token and object; the PIN from pin-source=FILE, pin-value or $DEVID_PKCS11_PIN;\n"
@@ -47,6 +62,8 @@ struct admin_args {
 	const char *db, *kind, *role, *vendor, *root, *signer;
 	const char *tenant, *pkcs11, *key_file, *out, *max;
 	int validity_days;
+	const char *name, *expires; /* token add */
+	bool json; /* list commands: JSON instead of a table */
 };
 
 static int
@@ -69,123 +86,6 @@ admin_migrate(struct db *db)
 	}
 	printf("database schema at version %d\n", v);
 	return 0;
-}
-
-static int
-admin_tenant_add(struct db *db, const char *name, const struct admin_args *a)
-{
-	enum tenant_kind kind;
-	struct devid_error e;
-
-	devid_error_clear(&e);
-	if (a->kind == NULL || tenant_kind_parse(a->kind, &kind) != 0)
-		return admin_usage_error("tenant add needs --kind vendor or --kind oem");
-	if (!claim_name_valid(name, strlen(name)))
-		return admin_usage_error("tenant names match [A-Z0-9.-]{1,64}");
-	if (store_tenant_add(db, name, kind, NULL, &e) != 0) {
-		fprintf(stderr, "devid admin tenant add: %s\n", e.msg);
-		return 1;
-	}
-	printf("tenant %s (%s) added\n", name, a->kind);
-	return 0;
-}
-
-static int
-admin_token_add(struct db *db, const char *tenant, const struct admin_args *a)
-{
-	uint8_t raw[32], md[SHA256_DIGEST_LENGTH];
-	char hex[2 * SHA256_DIGEST_LENGTH + 1], *token = NULL;
-	struct devid_error e;
-	struct tenant t;
-	enum role role;
-	int rc = 1;
-
-	devid_error_clear(&e);
-	if (a->role == NULL || role_parse(a->role, &role) != 0)
-		return admin_usage_error("token add needs --role admin, operator or vendor");
-	if (store_tenant_get(db, tenant, &t, &e) != 0) {
-		fprintf(stderr, "devid admin token add: %s\n", e.msg);
-		return 1;
-	}
-	if ((role == ROLE_VENDOR) != (t.kind == TENANT_VENDOR)) {
-		fprintf(stderr, "devid admin token add: a %s tenant cannot have a %s token\n",
-		    tenant_kind_name(t.kind), a->role);
-		return 1;
-	}
-	if (RAND_bytes(raw, sizeof(raw)) != 1 ||
-	    (token = b64url_encode(raw, sizeof(raw))) == NULL) {
-		fprintf(stderr, "devid admin token add: no randomness\n");
-		goto out;
-	}
-	SHA256((const uint8_t *)token, strlen(token), md);
-	hex_encode(md, sizeof(md), hex);
-	if (store_token_add(db, t.id, role, hex, NULL, 0, NULL, &e) != 0) {
-		fprintf(stderr, "devid admin token add: %s\n", e.msg);
-		goto out;
-	}
-	printf("%s\n", token);
-	rc = 0;
-out:
-	OPENSSL_cleanse(raw, sizeof(raw));
-	if (token != NULL)
-		OPENSSL_cleanse(token, strlen(token));
-	free(token);
-	return rc;
-}
-
-static int
-admin_trust_add(struct db *db, const struct admin_args *a)
-{
-	STACK_OF(X509) *roots = NULL, *signers = NULL;
-	struct vendor_trust *vt = NULL;
-	uint8_t *root_pem = NULL, *signer_pem = NULL, md[32];
-	char hex[65];
-	size_t n;
-	struct devid_error e;
-	struct tenant t;
-	int rc = 1;
-
-	devid_error_clear(&e);
-	if (a->vendor == NULL || a->root == NULL || a->signer == NULL)
-		return admin_usage_error("trust add needs --vendor, --root and --signer");
-	/* the same checks ingest makes: P-256 signer that chains to the root */
-	if ((roots = x509_load_pem_file_all(a->root, &e)) == NULL ||
-	    (signers = x509_load_pem_file_all(a->signer, &e)) == NULL ||
-	    (vt = vendor_trust_new(roots, signers, &e)) == NULL ||
-	    file_read_all(a->root, MAX_PEM_FILE, &root_pem, &n, &e) != 0 ||
-	    file_read_all(a->signer, MAX_PEM_FILE, &signer_pem, &n, &e) != 0)
-		goto fail;
-	if (sk_X509_num(signers) != 1) {
-		devid_error_set(
-		    &e, DEVID_EINVAL, "%s: give one signer certificate per trust add", a->signer);
-		goto fail;
-	}
-	if (x509_sha256(sk_X509_value(signers, 0), md) != 0) {
-		devid_error_set(&e, DEVID_ECRYPTO, "%s: cannot hash", a->signer);
-		goto fail;
-	}
-	hex_encode(md, sizeof(md), hex);
-	if (store_tenant_get(db, a->vendor, &t, &e) != 0)
-		goto fail;
-	if (t.kind != TENANT_VENDOR) {
-		devid_error_set(&e, DEVID_EINVAL, "tenant %s is not a vendor", a->vendor);
-		goto fail;
-	}
-	if (store_trust_add(db, t.id, (const char *)root_pem, (const char *)signer_pem, hex, &e) !=
-	    0)
-		goto fail;
-	printf("vendor %s: manifest signer %s trusted\n", a->vendor, hex);
-	rc = 0;
-	goto out;
-fail:
-	fprintf(stderr, "devid admin trust add: %s\n", e.msg);
-out:
-	free(root_pem);
-	free(signer_pem);
-	vendor_trust_free(vt);
-	sk_X509_pop_free(roots, X509_free);
-	sk_X509_pop_free(signers, X509_free);
-	return rc;
 }
 
 static int
@@ -339,6 +239,203 @@ admin_quota_set(const struct admin_args *a)
 	return rc;
 }
 
+/* --- issue 10: tenants, tokens and trust, listed and undone -------------------------------- */
+
+/* A time for a table: RFC 3339 UTC, or "-" when not set (0). */
+static const char *
+admin_time(json_t *v, char buf[32])
+{
+	struct tm tm;
+	time_t t;
+
+	if (!json_is_integer(v))
+		return "-";
+	t = (time_t)json_integer_value(v);
+	if (gmtime_r(&t, &tm) == NULL || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, 32, "%lld", (long long)t);
+	return buf;
+}
+
+static const char *
+admin_str(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s != NULL ? s : "-";
+}
+
+/* Prints a list: JSON with --json, else one line per item. */
+static void
+admin_print_list(const struct admin_args *a, json_t *j, const char *key)
+{
+	char t1[32], t2[32], t3[32], t4[32];
+	size_t i;
+	json_t *it;
+
+	if (a->json) {
+		char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+		if (text != NULL)
+			printf("%s\n", text);
+		free(text);
+		return;
+	}
+	if (strcmp(key, "tenants") == 0) {
+		printf("%-24s %-6s %s\n", "NAME", "KIND", "CREATED");
+		json_array_foreach(json_object_get(j, key), i, it)
+		    printf("%-24s %-6s %s\n", admin_str(it, "name"), admin_str(it, "kind"),
+			admin_time(json_object_get(it, "createdAt"), t1));
+	} else if (strcmp(key, "tokens") == 0) {
+		printf("%-5s %-20s %-8s %-20s %-20s %-20s %-20s %s\n", "ID", "NAME", "ROLE",
+		    "CREATED", "EXPIRES", "LAST USED", "REVOKED", "STATE");
+		json_array_foreach(json_object_get(j, key), i, it) printf(
+		    "%-5lld %-20s %-8s %-20s %-20s %-20s %-20s %s\n",
+		    (long long)json_integer_value(json_object_get(it, "id")), admin_str(it, "name"),
+		    admin_str(it, "role"), admin_time(json_object_get(it, "createdAt"), t1),
+		    admin_time(json_object_get(it, "expiresAt"), t2),
+		    admin_time(json_object_get(it, "lastUsedAt"), t3),
+		    admin_time(json_object_get(it, "revokedAt"), t4), admin_str(it, "state"));
+	} else {
+		printf("%-5s %-16s %-16s %-20s %-20s %-64s %s\n", "ID", "VENDOR", "OWNER", "ADDED",
+		    "REMOVED", "SHA-256", "SIGNER");
+		json_array_foreach(json_object_get(j, key), i, it)
+		    printf("%-5lld %-16s %-16s %-20s %-20s %-64s %s\n",
+			(long long)json_integer_value(json_object_get(it, "id")),
+			admin_str(it, "vendor"),
+			json_is_string(json_object_get(it, "owner")) ? admin_str(it, "owner")
+								     : "(vendor)",
+			admin_time(json_object_get(it, "addedAt"), t1),
+			admin_time(json_object_get(it, "removedAt"), t2), admin_str(it, "sha256"),
+			admin_str(it, "signer"));
+	}
+}
+
+/* Reads a PEM file named by an option as text (NUL-terminated); NULL after a message. */
+static char *
+admin_read_pem(const char *path, struct devid_error *e)
+{
+	uint8_t *buf = NULL;
+	size_t n;
+
+	if (file_read_all(path, MAX_PEM_FILE, &buf, &n, e) != 0)
+		return NULL;
+	return (char *)buf;
+}
+
+/*
+ * tenant add|list, token add|list|revoke, trust add|list|remove. Every usage is checked
+ * before the database is opened, so a wrong command line never touches it.
+ */
+static int
+admin_accounts(const struct admin_args *a, char **rest, int nrest)
+{
+	const char *obj = rest[0], *verb = nrest > 1 ? rest[1] : "";
+	char token[TOKEN_TEXT_MAX] = "", *root = NULL, *signer = NULL;
+	enum tenant_kind kind = TENANT_OEM;
+	enum role role = ROLE_ADMIN;
+	int64_t expires_at = 0, trust_id = 0;
+	struct devid_error e;
+	struct service svc;
+	json_t *j = NULL;
+	int rc = 1, n;
+
+	devid_error_clear(&e);
+	memset(&svc, 0, sizeof(svc));
+	if (strcmp(obj, "tenant") == 0 && strcmp(verb, "add") == 0 && nrest == 3) {
+		if (a->kind == NULL || tenant_kind_parse(a->kind, &kind) != 0)
+			return admin_usage_error("tenant add needs --kind vendor or --kind oem");
+		if (!claim_name_valid(rest[2], strlen(rest[2])))
+			return admin_usage_error("tenant names match [A-Z0-9.-]{1,64}");
+	} else if (strcmp(obj, "tenant") == 0 && strcmp(verb, "list") == 0 && nrest == 2) {
+	} else if (strcmp(obj, "token") == 0 && strcmp(verb, "add") == 0 && nrest == 3) {
+		if (a->role == NULL || role_parse(a->role, &role) != 0)
+			return admin_usage_error(
+			    "token add needs --role admin, operator or vendor");
+		if (a->name != NULL && !token_name_valid(a->name))
+			return admin_usage_error(
+			    "--name: [A-Za-z0-9._-]{1,64}, not all digits (that is an id)");
+		if (a->expires != NULL &&
+		    token_expiry_parse(a->expires, time(NULL), &expires_at, &e) != 0)
+			return admin_usage_error(e.msg);
+	} else if (strcmp(obj, "token") == 0 && strcmp(verb, "list") == 0 && nrest == 3) {
+	} else if (strcmp(obj, "token") == 0 && strcmp(verb, "revoke") == 0 && nrest == 4) {
+	} else if (strcmp(obj, "trust") == 0 && strcmp(verb, "add") == 0 && nrest == 2) {
+		if ((a->vendor == NULL) == (a->tenant == NULL) || a->root == NULL ||
+		    a->signer == NULL)
+			return admin_usage_error(
+			    "trust add needs --vendor NAME or --tenant OEM, --root and --signer");
+	} else if (strcmp(obj, "trust") == 0 && strcmp(verb, "list") == 0 && nrest == 2) {
+		if (a->vendor != NULL && a->tenant != NULL)
+			return admin_usage_error("trust list takes --vendor or --tenant, not both");
+	} else if (strcmp(obj, "trust") == 0 && strcmp(verb, "remove") == 0 && nrest == 3) {
+		if (cli_parse_int(rest[2], 1, INT_MAX, &n) != 0)
+			return admin_usage_error("trust remove takes the trust's id (trust list)");
+		trust_id = n;
+	} else {
+		return admin_usage_error("unknown command");
+	}
+	if (strcmp(obj, "trust") == 0 && strcmp(verb, "add") == 0 &&
+	    ((root = admin_read_pem(a->root, &e)) == NULL ||
+		(signer = admin_read_pem(a->signer, &e)) == NULL))
+		goto out;
+	if (admin_service(a->db, &svc, &e) != 0)
+		goto out;
+	if (strcmp(obj, "tenant") == 0 && strcmp(verb, "add") == 0) {
+		if (service_tenant_add(&svc, rest[2], kind, &e) == 0) {
+			printf("tenant %s (%s) added\n", rest[2], a->kind);
+			rc = 0;
+		}
+	} else if (strcmp(obj, "tenant") == 0) {
+		if (service_tenants(&svc, &j, &e) == 0) {
+			admin_print_list(a, j, "tenants");
+			rc = 0;
+		}
+	} else if (strcmp(obj, "token") == 0 && strcmp(verb, "add") == 0) {
+		if (service_token_add_admin(
+			&svc, rest[2], role, a->name, expires_at, token, NULL, &e) == 0) {
+			printf("%s\n", token); /* only the token, once */
+			rc = 0;
+		}
+	} else if (strcmp(obj, "token") == 0 && strcmp(verb, "list") == 0) {
+		if (service_tokens_admin(&svc, rest[2], &j, &e) == 0) {
+			admin_print_list(a, j, "tokens");
+			rc = 0;
+		}
+	} else if (strcmp(obj, "token") == 0) {
+		if (service_token_revoke_admin(&svc, rest[2], rest[3], &e) == 0) {
+			printf("tenant %s: token %s revoked\n", rest[2], rest[3]);
+			rc = 0;
+		}
+	} else if (strcmp(verb, "add") == 0) {
+		if (service_trust_add_admin(&svc, a->vendor, a->tenant, root, signer, &j, &e) ==
+		    0) {
+			printf("%s %s: manifest signer %s trusted (trust %lld)\n",
+			    a->vendor != NULL ? "vendor" : "tenant",
+			    a->vendor != NULL ? a->vendor : a->tenant, admin_str(j, "sha256"),
+			    (long long)json_integer_value(json_object_get(j, "id")));
+			rc = 0;
+		}
+	} else if (strcmp(verb, "list") == 0) {
+		if (service_trust_list_admin(&svc, a->vendor, a->tenant, &j, &e) == 0) {
+			admin_print_list(a, j, "trust");
+			rc = 0;
+		}
+	} else if (service_trust_remove_admin(&svc, trust_id, &j, &e) == 0) {
+		printf("trust %lld removed: manifests of signer %s are refused from now on\n",
+		    (long long)trust_id, admin_str(j, "sha256"));
+		rc = 0;
+	}
+out:
+	if (rc != 0)
+		fprintf(stderr, "devid admin %s %s: %s\n", obj, verb, e.msg);
+	OPENSSL_cleanse(token, sizeof(token));
+	json_decref(j);
+	free(root);
+	free(signer);
+	store_close(svc.store);
+	return rc;
+}
+
 enum {
 	OPT_DB = 1,
 	OPT_KIND,
@@ -352,6 +449,9 @@ enum {
 	OPT_OUT,
 	OPT_MAX,
 	OPT_VALIDITY,
+	OPT_NAME,
+	OPT_EXPIRES,
+	OPT_JSON,
 	OPT_HELP
 };
 
@@ -368,6 +468,9 @@ static const struct option admin_opts[] = {
     {"out", required_argument, NULL, OPT_OUT},
     {"max", required_argument, NULL, OPT_MAX},
     {"validity-days", required_argument, NULL, OPT_VALIDITY},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"expires", required_argument, NULL, OPT_EXPIRES},
+    {"json", no_argument, NULL, OPT_JSON},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -422,6 +525,15 @@ cmd_admin(int argc, char **argv)
 			if (cli_parse_int(optarg, 1, CA_MAX_VALIDITY_DAYS, &a.validity_days) != 0)
 				return admin_usage_error("--validity-days is 1 to 3650");
 			break;
+		case OPT_NAME:
+			a.name = optarg;
+			break;
+		case OPT_EXPIRES:
+			a.expires = optarg;
+			break;
+		case OPT_JSON:
+			a.json = true;
+			break;
 		case 'h':
 		case OPT_HELP:
 			fputs(admin_usage, stdout);
@@ -446,6 +558,10 @@ cmd_admin(int argc, char **argv)
 	}
 	if (nrest == 2 && strcmp(rest[0], "quota") == 0 && strcmp(rest[1], "set") == 0)
 		return admin_quota_set(&a);
+	if (nrest >= 1 &&
+	    (strcmp(rest[0], "tenant") == 0 || strcmp(rest[0], "token") == 0 ||
+		strcmp(rest[0], "trust") == 0))
+		return admin_accounts(&a, rest, nrest);
 	if (db_open(a.db, &db, &e) != 0) {
 		fprintf(stderr, "devid admin: %s\n", e.msg);
 		return 1;
@@ -457,12 +573,6 @@ cmd_admin(int argc, char **argv)
 	}
 	if (nrest == 1 && strcmp(rest[0], "migrate") == 0)
 		rc = admin_migrate(db);
-	else if (nrest == 3 && strcmp(rest[0], "tenant") == 0 && strcmp(rest[1], "add") == 0)
-		rc = admin_tenant_add(db, rest[2], &a);
-	else if (nrest == 3 && strcmp(rest[0], "token") == 0 && strcmp(rest[1], "add") == 0)
-		rc = admin_token_add(db, rest[2], &a);
-	else if (nrest == 2 && strcmp(rest[0], "trust") == 0 && strcmp(rest[1], "add") == 0)
-		rc = admin_trust_add(db, &a);
 	else if (nrest == 3 && strcmp(rest[0], "audit") == 0 && strcmp(rest[1], "verify") == 0)
 		rc = admin_audit_verify(db, rest[2]);
 	else

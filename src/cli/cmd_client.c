@@ -24,7 +24,9 @@ static const char client_usage[] =
     "  revoke UDID                        revoke a device\n"
     "  transfer V/B                       start a transfer: prints the next owner's code\n"
     "  release V/B                        return a batch to unclaimed\n"
-    "  import --batch NAME FILE           import a vendor manifest as your batch\n"
+    "  import --batch NAME FILE           import a manifest of a vendor outside devid as your\n"
+    "                                     batch YOURTENANT/NAME (needs your own trust of its\n"
+    "                                     signer: POST /api/v1/trust)\n"
     "  vendor publish OUT                 (vendor token) publish a minted reel\n"
     "--server, --token and --cacert default to $DEVID_SERVER, $DEVID_TOKEN and $DEVID_CACERT\n"
     "(--cacert: the CA of an https server's certificate, when not the system's).\n";

@@ -581,6 +581,122 @@ HANDLER(h_interop_key)
 	http_json(resp, 200, jwks);
 }
 
+/* --- issue 10: the caller's tenant's tokens and trust (admin) ---------------------------- */
+
+/* GET /api/v1/tokens: the tenant's tokens, never their secrets. */
+HANDLER(h_tokens)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	json_t *j = NULL;
+	int rc;
+
+	AUTH(a, p);
+	devid_error_clear(&e);
+	rc = service_tokens(a->svc, &p, &j, &e);
+	answer(resp, rc, &e, j, 200);
+}
+
+/* POST /api/v1/tokens {"name","role","expires"?}: 201 with the secret, this once. */
+HANDLER(h_token_post)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	json_t *body, *j = NULL;
+	int rc;
+
+	AUTH(a, p);
+	if ((body = body_json(req, resp)) == NULL)
+		return;
+	devid_error_clear(&e);
+	rc = service_token_post(a->svc, &p, body, &j, &e);
+	if (rc == 0)
+		http_response_set_header(resp, "Cache-Control", "no-store");
+	answer(resp, rc, &e, j, 201);
+	json_decref(body);
+}
+
+/* DELETE /api/v1/tokens/{id}: revokes. */
+HANDLER(h_token_delete)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	json_t *j = NULL;
+	int rc;
+
+	AUTH(a, p);
+	devid_error_clear(&e);
+	rc = service_token_delete(a->svc, &p, http_request_param(req, "id"), &j, &e);
+	answer(resp, rc, &e, j, 200);
+}
+
+/* GET /api/v1/trust */
+HANDLER(h_trust)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	json_t *j = NULL;
+	int rc;
+
+	AUTH(a, p);
+	devid_error_clear(&e);
+	rc = service_trust_get(a->svc, &p, &j, &e);
+	answer(resp, rc, &e, j, 200);
+}
+
+/* POST /api/v1/trust {"root":PEM,"signer":PEM}: an OEM's own import trust. */
+HANDLER(h_trust_post)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	json_t *body, *j = NULL;
+	int rc;
+
+	AUTH(a, p);
+	if ((body = body_json(req, resp)) == NULL)
+		return;
+	devid_error_clear(&e);
+	rc = service_trust_post(a->svc, &p, body, &j, &e);
+	answer(resp, rc, &e, j, 201);
+	json_decref(body);
+}
+
+/* DELETE /api/v1/trust/{id}: retires the signer. */
+HANDLER(h_trust_delete)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	json_t *j = NULL;
+	int rc;
+
+	AUTH(a, p);
+	devid_error_clear(&e);
+	rc = service_trust_delete(a->svc, &p, http_request_param(req, "id"), &j, &e);
+	answer(resp, rc, &e, j, 200);
+}
+
+static int
+api_admin_routes(struct api *a, struct devid_error *e)
+{
+	const struct {
+		const char *method, *pattern;
+		http_handler_fn *fn;
+	} routes[] = {
+	    {"GET", "/api/v1/tokens", h_tokens},
+	    {"POST", "/api/v1/tokens", h_token_post},
+	    {"DELETE", "/api/v1/tokens/{id}", h_token_delete},
+	    {"GET", "/api/v1/trust", h_trust},
+	    {"POST", "/api/v1/trust", h_trust_post},
+	    {"DELETE", "/api/v1/trust/{id}", h_trust_delete},
+	};
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (router_add(
+			a->router, routes[i].method, routes[i].pattern, routes[i].fn, a, e) != 0)
+			return -1;
+	return 0;
+}
+
 struct api *
 api_new(struct service *svc, struct metrics *m, const json_t *jwks, struct devid_error *e)
 {
@@ -624,6 +740,8 @@ api_new(struct service *svc, struct metrics *m, const json_t *jwks, struct devid
 			a->router, routes[i].method, routes[i].pattern, routes[i].fn, a, e) != 0)
 			goto fail;
 	}
+	if (api_admin_routes(a, e) != 0)
+		goto fail;
 	if (router_add(a->router, "GET", "/api/v1/interop-key", h_interop_key, (void *)jwks, e) !=
 		0 ||
 	    router_add(a->router, "GET", "/healthz", http_handle_healthz, NULL, e) != 0 ||

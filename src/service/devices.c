@@ -25,6 +25,18 @@ batch_json(const struct batch_rec *b)
 	    (json_int_t)b->claimed_at);
 }
 
+/* j with "signer": the trust that admitted the batch (issue 10), null when not known. */
+static json_t *
+batch_signer_add(struct db *db, json_t *j, int64_t batch_id)
+{
+	if (j != NULL &&
+	    json_object_set_new(j, "signer", service_batch_signer_json(db, batch_id)) != 0) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
 static json_t *
 device_json(const struct device_rec *d)
 {
@@ -63,13 +75,14 @@ service_batches(struct service *svc, const struct principal *p, int64_t after, s
 		return devid_error_set(e, DEVID_EAUTH, "only an OEM token lists batches");
 	limit = clamp_limit(limit);
 	db = store_acquire(svc->store);
-	rc = store_batch_list(db, p->tenant.id, after, limit, &b, &n, e);
-	store_release(svc->store, db);
-	if (rc != 0)
+	if ((rc = store_batch_list(db, p->tenant.id, after, limit, &b, &n, e)) != 0) {
+		store_release(svc->store, db);
 		return rc;
+	}
 	items = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(items, batch_json(&b[i]));
+		json_array_append_new(items, batch_signer_add(db, batch_json(&b[i]), b[i].id));
+	store_release(svc->store, db);
 	*out = page_json("batches", items, n, limit, n ? b[n - 1].id : 0);
 	free(b);
 	return *out != NULL ? 0 : devid_error_set(e, DEVID_ENOMEM, "out of memory");
@@ -102,9 +115,9 @@ service_batch_get(struct service *svc, const struct principal *p, const char *ve
 	*out = NULL;
 	db = store_acquire(svc->store);
 	rc = service_own_batch(db, p, false, vendor, batch, &b, e);
-	store_release(svc->store, db);
-	if (rc == 0 && (*out = batch_json(&b)) == NULL)
+	if (rc == 0 && (*out = batch_signer_add(db, batch_json(&b), b.id)) == NULL)
 		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+	store_release(svc->store, db);
 	return rc;
 }
 

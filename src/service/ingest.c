@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/sha.h>
 
@@ -31,6 +32,8 @@ service_authenticate(
 	hex_encode(md, sizeof(md), hex);
 	db = store_acquire(svc->store);
 	rc = store_token_lookup(db, hex, time(NULL), &tok, &ignored);
+	if (rc == 0)
+		service_token_touch(db, tok.id, tok.last_used_at, time(NULL));
 	store_release(svc->store, db);
 	if (rc == DEVID_ENOTFOUND)
 		return devid_error_set(e, DEVID_EAUTH, "invalid bearer token");
@@ -57,6 +60,8 @@ service_trust_certs(struct db *db, int64_t vendor_id, STACK_OF(X509) *roots,
 	if ((rc = store_trust_list(db, vendor_id, &tr, &n, e)) != 0)
 		return rc;
 	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (signers != NULL && tr[i].removed_at != 0)
+			continue;
 		for (int which = 0; which < 2 && rc == 0; which++) {
 			const char *pem = which == 0 ? tr[i].root_pem : tr[i].signer_pem;
 			STACK_OF(X509) *to = which == 0 ? roots : signers;
@@ -104,6 +109,47 @@ static void
 report_batch_error(struct manifest_report *r, const char *msg)
 {
 	snprintf(r->batch_error, sizeof(r->batch_error), "%s", msg);
+}
+
+/*
+ * Finds the trust whose signer is x5t among tl: 0 with *found set when it is in force;
+ * DEVID_ECRYPTO naming the signer when it was removed (removed_refused) or when none has it
+ * (*found NULL, 0 returned, unless required).
+ */
+static int
+signer_trust(const struct trust_rec *tl, size_t n, const uint8_t x5t[32], bool required,
+    const struct trust_rec **found, struct devid_error *e)
+{
+	char hex[65], subject[512], when[32];
+	struct tm tm;
+	time_t t;
+
+	*found = NULL;
+	hex_encode(x5t, 32, hex);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(tl[i].signer_sha256, hex) != 0)
+			continue;
+		if (tl[i].removed_at == 0) {
+			*found = &tl[i];
+			return 0;
+		}
+		service_signer_subject(tl[i].signer_pem, subject, sizeof(subject));
+		t = (time_t)tl[i].removed_at;
+		if (gmtime_r(&t, &tm) == NULL ||
+		    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+			snprintf(when, sizeof(when), "%lld", (long long)tl[i].removed_at);
+		return devid_error_set(e, DEVID_ECRYPTO,
+		    "manifest signer \"%s\" (trust %lld, SHA-256 %s) was removed from trust on %s: "
+		    "its manifests are refused",
+		    subject, (long long)tl[i].id, hex, when);
+	}
+	if (required)
+		return devid_error_set(e, DEVID_ECRYPTO,
+		    "manifest signer (SHA-256 %s) is not trusted for this tenant's imports: add "
+		    "its "
+		    "root and signer first (POST /api/v1/trust)",
+		    hex);
+	return 0;
 }
 
 /* Stores the batch and every device; the caller holds the transaction. */
@@ -158,8 +204,8 @@ store_all(struct db *db, const struct batch_rec *b, const char *descriptor,
  */
 static int
 ingest_commit(struct db *db, const struct principal *p, const struct batch_rec *b,
-    const char *vendor, const char *descriptor, const struct manifest *m, const char *action,
-    struct manifest_report *r, struct devid_error *e)
+    const char *vendor, const char *descriptor, const struct manifest *m, int64_t trust_id,
+    const char *action, struct manifest_report *r, struct devid_error *e)
 {
 	char object[2 * MAX_NAME_LEN + 2];
 	int64_t batch_id = 0;
@@ -170,12 +216,13 @@ ingest_commit(struct db *db, const struct principal *p, const struct batch_rec *
 	    (r->rejects = calloc(MAX_REPORT_ERRORS, sizeof(*r->rejects))) == NULL)
 		return devid_error_set(e, DEVID_ENOMEM, "out of memory");
 	snprintf(object, sizeof(object), "%s/%s", vendor, b->name);
-	if ((detail = json_pack("{s:s, s:I}", "batch", object, "count", (json_int_t)b->count)) ==
-	    NULL)
+	if ((detail = json_pack("{s:s, s:I, s:I}", "batch", object, "count", (json_int_t)b->count,
+		 "trust", (json_int_t)trust_id)) == NULL)
 		return devid_error_set(e, DEVID_ENOMEM, "out of memory");
 	if ((rc = db_begin(db, e)) != 0)
 		goto out;
 	if ((rc = store_all(db, b, descriptor, m, r, &batch_id, e)) != 0 ||
+	    (trust_id != 0 && (rc = store_batch_set_trust(db, batch_id, trust_id, e)) != 0) ||
 	    (rc = audit_append(db, p->tenant.id, p->actor, action, object, detail, e)) != 0) {
 		db_rollback(db);
 		if (rc == DEVID_ECONFLICT && r->batch_error[0] == '\0' && r->rejected == 0)
@@ -195,6 +242,9 @@ service_publish(struct service *svc, const struct principal *p, const uint8_t *b
 	struct batch_descriptor *d = NULL;
 	struct vendor_trust *t = NULL;
 	struct manifest *m = NULL;
+	struct trust_rec *tl = NULL;
+	const struct trust_rec *admitted = NULL;
+	size_t tn = 0;
 	struct batch_rec b;
 	struct db *db = NULL;
 	char *descriptor = NULL;
@@ -214,6 +264,12 @@ service_publish(struct service *svc, const struct principal *p, const uint8_t *b
 		goto out;
 	}
 	db = store_acquire(svc->store);
+	/* a removed signer is named; the trust in force then decides, and admits the batch */
+	if ((rc = store_trust_list(db, p->tenant.id, &tl, &tn, e)) != 0 ||
+	    (rc = signer_trust(tl, tn, d->hdr.x5t_s256, false, &admitted, e)) != 0) {
+		report_batch_error(r, e->msg);
+		goto out;
+	}
 	if ((t = trust_load(db, p->tenant.id, e)) == NULL) {
 		rc = DEVID_ECRYPTO;
 		report_batch_error(r, e->msg);
@@ -238,8 +294,10 @@ service_publish(struct service *svc, const struct principal *p, const uint8_t *b
 		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
 		goto out;
 	}
-	rc = ingest_commit(db, p, &b, d->vendor, descriptor, m, "batch.publish", r, e);
+	rc = ingest_commit(db, p, &b, d->vendor, descriptor, m, admitted != NULL ? admitted->id : 0,
+	    "batch.publish", r, e);
 out:
+	store_trust_list_free(tl, tn);
 	json_decref(dj);
 	if (db != NULL)
 		store_release(svc->store, db);
@@ -250,36 +308,59 @@ out:
 	return rc;
 }
 
-/* The vendor whose trusted signer made the first readable entry; 0 if none. */
-static int64_t
-import_vendor(struct db *db, const struct manifest *m, char name[MAX_NAME_LEN + 1])
+/*
+ * The trust a direct import is checked against: the importing tenant's own trust in force
+ * whose signer made the first readable entry (entries of other signers then fail). Refused
+ * when that signer or its root is a devid vendor's, whose chips are bound only by claim code.
+ * *vt: that one root and signer; *admitted: its record, in *tl (the caller frees *tl).
+ */
+static int
+import_trust(struct db *db, const struct principal *p, const struct manifest *m,
+    struct trust_rec **tl, size_t *tn, const struct trust_rec **admitted, struct vendor_trust **vt,
+    struct devid_error *e)
 {
 	const struct manifest_entry *first = NULL;
-	struct trust_rec *tr = NULL;
-	struct tenant t;
-	size_t n = 0;
-	int64_t id = 0;
+	STACK_OF(X509) *roots = NULL, *signers = NULL;
+	char vendor[MAX_NAME_LEN + 1];
+	int rc;
 
+	*vt = NULL;
+	*admitted = NULL;
 	for (size_t i = 0; i < m->n && first == NULL; i++)
 		first = m->entries[i];
-	if (first == NULL || store_trust_list(db, 0, &tr, &n, NULL) != 0)
-		return 0;
-	for (size_t i = 0; i < n && id == 0; i++) {
-		STACK_OF(X509) *sk =
-		    x509_load_pem_mem(tr[i].signer_pem, strlen(tr[i].signer_pem), "signer", NULL);
-		uint8_t x5t[32];
-
-		if (sk != NULL && x509_sha256(sk_X509_value(sk, 0), x5t) == 0 &&
-		    memcmp(x5t, first->hdr.x5t_s256, 32) == 0)
-			id = tr[i].vendor_id;
-		sk_X509_pop_free(sk, X509_free);
+	if (first == NULL)
+		return devid_error_set(e, DEVID_EINVAL, "no entry of the manifest could be read");
+	if ((rc = service_vendor_claims(db, first->hdr.x5t_s256, NULL, vendor, e)) < 0)
+		return rc;
+	if (rc > 0)
+		goto claimed;
+	if ((rc = store_trust_list(db, p->tenant.id, tl, tn, e)) != 0 ||
+	    (rc = signer_trust(*tl, *tn, first->hdr.x5t_s256, true, admitted, e)) != 0)
+		return rc;
+	if ((roots = x509_load_pem_mem(
+		 (*admitted)->root_pem, strlen((*admitted)->root_pem), "root", e)) == NULL ||
+	    (signers = x509_load_pem_mem(
+		 (*admitted)->signer_pem, strlen((*admitted)->signer_pem), "signer", e)) == NULL) {
+		rc = DEVID_EINVAL;
+		goto out;
 	}
-	store_trust_list_free(tr, n);
-	if (id != 0 && store_tenant_by_id(db, id, &t, NULL) == 0)
-		snprintf(name, MAX_NAME_LEN + 1, "%s", t.name);
-	else
-		id = 0;
-	return id;
+	/* the vendor may have come to devid since this trust was added */
+	if ((rc = service_vendor_claims(db, first->hdr.x5t_s256, roots, vendor, e)) < 0)
+		goto out;
+	if (rc > 0)
+		goto claimed;
+	if ((*vt = vendor_trust_new(roots, signers, e)) == NULL)
+		rc = DEVID_ECRYPTO;
+	goto out;
+claimed:
+	rc = devid_error_set(e, DEVID_EAUTH,
+	    "the manifest's signer or root is devid vendor %s's: its chips are bound only by the "
+	    "batch's claim code (or a transfer code), never by import",
+	    vendor);
+out:
+	sk_X509_pop_free(roots, X509_free);
+	sk_X509_pop_free(signers, X509_free);
+	return rc;
 }
 
 int
@@ -288,9 +369,11 @@ service_import(struct service *svc, const struct principal *p, const char *batch
 {
 	struct vendor_trust *t = NULL;
 	struct manifest *m = NULL;
+	struct trust_rec *tl = NULL;
+	const struct trust_rec *admitted = NULL;
+	size_t tn = 0;
 	struct batch_rec b;
 	struct db *db = NULL;
-	char vendor[MAX_NAME_LEN + 1] = "";
 	int rc;
 
 	memset(r, 0, sizeof(*r));
@@ -302,28 +385,27 @@ service_import(struct service *svc, const struct principal *p, const char *batch
 	if ((rc = manifest_from_json_mt(manifest, svc->verify_threads, &m, r, e)) != 0)
 		goto out;
 	db = store_acquire(svc->store);
-	/* entries name their signer: its vendor's trust decides (every vendor's if none) */
-	b.vendor_id = import_vendor(db, m, vendor);
-	if ((t = trust_load(db, b.vendor_id, e)) == NULL) {
-		rc = DEVID_ECRYPTO;
+	if ((rc = import_trust(db, p, m, &tl, &tn, &admitted, &t, e)) != 0) {
 		report_batch_error(r, e->msg);
 		goto out;
 	}
-	if (manifest_check_batch(m, NULL, batch, t, svc->verify_threads, r) != 0 ||
-	    b.vendor_id == 0) {
+	if (manifest_check_batch(m, NULL, batch, t, svc->verify_threads, r) != 0) {
 		rc = devid_error_set(e, DEVID_EINVAL,
 		    "import %s rejected: %zu of %zu entries failed", batch, r->rejected, r->total);
 		goto out;
 	}
+	/* the importer's own namespace: OEM/BATCH, never a devid vendor's */
+	b.vendor_id = p->tenant.id;
 	snprintf(b.name, sizeof(b.name), "%s", batch);
 	snprintf(b.part_number, sizeof(b.part_number), "import");
 	b.count = (int64_t)m->n;
 	b.source = BATCH_IMPORT;
 	b.owner_id = p->tenant.id;
-	rc = ingest_commit(db, p, &b, vendor, NULL, m, "batch.import", r, e);
+	rc = ingest_commit(db, p, &b, p->tenant.name, NULL, m, admitted->id, "batch.import", r, e);
 out:
 	if (db != NULL)
 		store_release(svc->store, db);
+	store_trust_list_free(tl, tn);
 	manifest_free(m);
 	vendor_trust_free(t);
 	return rc;

@@ -23,9 +23,30 @@ int provision_enqueue(struct db *db, int64_t tenant_id, bool auto_only, bool rem
 
 /*
  * Appends the certificates of a vendor's trust (vendor_id 0: every vendor's) to roots and
- * signers (either may be NULL: not wanted). The caller owns both stacks.
+ * signers (either may be NULL: not wanted). The caller owns both stacks. With signers, only
+ * the trust in force (a removed signer and its root admit no new manifest); without, the
+ * roots of removed trust too, so the birth certificates of batches it admitted still verify.
  */
 int service_trust_certs(struct db *db, int64_t vendor_id, STACK_OF(X509) *roots,
     STACK_OF(X509) *signers, struct devid_error *e);
+
+/* --- issue 10 (admin.c) ----------------------------------------------------------------- */
+
+/*
+ * Whether a devid vendor (a vendor tenant's own trust, removed signers included) has this
+ * signer (x5t#S256) or, roots not NULL, one of these roots: 1 with its name in vendor, 0 if
+ * none, or a negative DEVID_E* code. Such chips are bound only by claim code, never imported.
+ */
+int service_vendor_claims(struct db *db, const uint8_t signer_x5t[32], STACK_OF(X509) *roots,
+    char vendor[MAX_NAME_LEN + 1], struct devid_error *e);
+
+/* The subject of the first certificate of a PEM text, RFC 2253; "" if it does not read. */
+void service_signer_subject(const char *pem, char *out, size_t len);
+
+/* The trust that admitted a batch, as GET /api/v1/trust lists it; JSON null when unknown. */
+json_t *service_batch_signer_json(struct db *db, int64_t batch_id);
+
+/* Records a token's use unless one was recorded within the last minute (best effort). */
+void service_token_touch(struct db *db, int64_t id, int64_t last_used_at, int64_t now);
 
 #endif

@@ -300,4 +300,88 @@ int service_est_cacerts(
  */
 int service_crl(struct service *svc, const char *tenant, struct dynbuf *der, struct devid_error *e);
 
+/* --- issue 10: tenants, tokens and trust, listed and undone (admin.c) -------------------- */
+
+/*
+ * Two callers administer: `devid admin` on the database (the _admin functions: any tenant,
+ * by name; audited as AUDIT_ACTOR_ADMIN_CLI) and a tenant's admin token over the API (the
+ * others: only the caller's own tenant, whose other objects answer DEVID_ENOTFOUND; audited
+ * as p->actor). Every change writes an audit record in the affected tenant's chain in the
+ * same transaction, never with a secret in it. Lists are JSON:
+ *   tenant  {"name","kind","createdAt"}
+ *   token   {"id","name","role","createdAt","expiresAt","lastUsedAt","revokedAt","state"}
+ *           (state active|expired|revoked; times are Unix seconds or null; never the secret
+ *           or its hash)
+ *   trust   {"id","vendor","owner","signer","sha256","addedAt","removedAt"}
+ *           (vendor: the namespace it admits batches into; owner: null for a devid vendor's
+ *           own trust, else the OEM tenant that added it for its imports; signer: the
+ *           signer certificate's subject; sha256: of its DER, as x5t#S256 names it)
+ */
+
+/* Token lifetimes: "90d", "12h", "30m", "45s", or an RFC 3339 date or date-time (UTC or
+ * with an offset) in the future. *out is the absolute expiry (Unix seconds). */
+int token_expiry_parse(const char *s, int64_t now, int64_t *out, struct devid_error *e);
+
+/* Token names: [A-Za-z0-9._-]{1,64}, not all digits (an all-digit word is a token id). */
+bool token_name_valid(const char *s);
+
+#define TOKEN_TEXT_MAX 64 /* a token: 43 base64url characters and a NUL */
+
+int service_tenant_add(
+    struct service *svc, const char *name, enum tenant_kind kind, struct devid_error *e);
+/* {"tenants":[tenant…]} */
+int service_tenants(struct service *svc, json_t **out, struct devid_error *e);
+
+/*
+ * A new token of the tenant: 32 random bytes, base64url, written to token (shown once; only
+ * its SHA-256 is stored). name NULL names it token-<id>; expires_at 0: never. *info (may be
+ * NULL) receives the token as listed.
+ */
+int service_token_add_admin(struct service *svc, const char *tenant, enum role role,
+    const char *name, int64_t expires_at, char token[TOKEN_TEXT_MAX], json_t **info,
+    struct devid_error *e);
+/* {"tenant":…,"tokens":[token…]} */
+int service_tokens_admin(
+    struct service *svc, const char *tenant, json_t **out, struct devid_error *e);
+/* Revokes the tenant's token named, or numbered (all digits), ref. */
+int service_token_revoke_admin(
+    struct service *svc, const char *tenant, const char *ref, struct devid_error *e);
+
+/* POST /api/v1/tokens {"name","role":"admin"|"operator","expires"?}: the listed token plus
+ * "token" (the secret, this once). */
+int service_token_post(struct service *svc, const struct principal *p, const json_t *body,
+    json_t **out, struct devid_error *e);
+int service_tokens(
+    struct service *svc, const struct principal *p, json_t **out, struct devid_error *e);
+/* DELETE /api/v1/tokens/{id}: revokes; answers the token as listed. */
+int service_token_delete(struct service *svc, const struct principal *p, const char *id,
+    json_t **out, struct devid_error *e);
+
+/*
+ * Trusts a manifest signer (PEM, exactly one certificate) under a root (PEM, one or more).
+ * The signer must be P-256 and chain to the root, must not be a CA (RFC 5280 4.2.1.9) and
+ * must have keyUsage digitalSignature (RFC 5280 4.2.1.3). vendor: a devid vendor tenant's
+ * own trust; tenant: an OEM's import trust, refused when the signer or a root is a devid
+ * vendor's (that vendor's chips are bound only by claim code). One of the two is NULL.
+ * *out (may be NULL): the trust as listed.
+ */
+int service_trust_add_admin(struct service *svc, const char *vendor, const char *tenant,
+    const char *root_pem, const char *signer_pem, json_t **out, struct devid_error *e);
+/* {"trust":[trust…]}: of the vendor's namespace, of the OEM's, or (both NULL) all. */
+int service_trust_list_admin(struct service *svc, const char *vendor, const char *tenant,
+    json_t **out, struct devid_error *e);
+/* Retires a signer: its future manifests are refused; the batches it admitted stay. */
+int service_trust_remove_admin(
+    struct service *svc, int64_t id, json_t **out, struct devid_error *e);
+
+/* POST /api/v1/trust {"root":PEM,"signer":PEM}: the OEM admin's import trust. */
+int service_trust_post(struct service *svc, const struct principal *p, const json_t *body,
+    json_t **out, struct devid_error *e);
+/* GET /api/v1/trust: the caller's own trust (an OEM's import trust, a vendor's own). */
+int service_trust_get(
+    struct service *svc, const struct principal *p, json_t **out, struct devid_error *e);
+/* DELETE /api/v1/trust/{id} (admin): answers the trust as listed. */
+int service_trust_delete(struct service *svc, const struct principal *p, const char *id,
+    json_t **out, struct devid_error *e);
+
 #endif

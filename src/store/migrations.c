@@ -175,11 +175,31 @@ static const char *const v4[] = {
     NULL,
 };
 
+/*
+ * trust that says whose it is and can be undone, and batches that say who admitted them.
+ * vendor_trust.owner_id NULL: a devid vendor's own trust (devid admin trust add --vendor),
+ * which admits its publishes; otherwise the OEM tenant that added the trust for its own
+ * imports, and vendor_id is that tenant too, so imported batches live in the importer's
+ * namespace. removed_at retires a signer: its future manifests are refused, the batches it
+ * admitted stay. batches.trust_id: the trust whose signer admitted the batch (batches older
+ * than v5 get their vendor's trust when it has exactly one; NULL: not known).
+ */
+static const char *const v5[] = {
+    "ALTER TABLE vendor_trust ADD COLUMN owner_id BIGINT REFERENCES tenants (id)",
+    "ALTER TABLE vendor_trust ADD COLUMN removed_at BIGINT",
+    "ALTER TABLE batches ADD COLUMN trust_id BIGINT REFERENCES vendor_trust (id)",
+    "UPDATE batches SET trust_id = (SELECT MIN(v.id) FROM vendor_trust v"
+    " WHERE v.vendor_id = batches.vendor_id)"
+    " WHERE (SELECT COUNT(*) FROM vendor_trust v WHERE v.vendor_id = batches.vendor_id) = 1",
+    NULL,
+};
+
 static const struct migration migrations[] = {
     {1, v1},
     {2, v2},
     {3, v3},
     {4, v4},
+    {5, v5},
 };
 
 static int

@@ -238,7 +238,7 @@ store_token_lookup(struct db *db, const char *sha256_hex, int64_t now, struct to
 
 	memset(tok, 0, sizeof(*tok));
 	rc = db_query(db,
-	    "SELECT t.id, t.name, t.kind, k.role, k.id, k.name FROM tokens k"
+	    "SELECT t.id, t.name, t.kind, k.role, k.id, k.name, k.last_used_at FROM tokens k"
 	    " JOIN tenants t ON t.id = k.tenant_id"
 	    " WHERE k.token_sha256 = ? AND k.revoked_at IS NULL"
 	    " AND (k.expires_at IS NULL OR k.expires_at > ?)",
@@ -251,6 +251,7 @@ store_token_lookup(struct db *db, const char *sha256_hex, int64_t now, struct to
 	    (rc = role_parse(db_rows_text(r, 0, 3, NULL), &tok->role)) == 0) {
 		tok->id = db_rows_int(r, 0, 4);
 		snprintf(tok->name, sizeof(tok->name), "%s", db_rows_text(r, 0, 5, NULL));
+		tok->last_used_at = db_rows_int(r, 0, 6);
 	}
 	db_rows_free(r);
 	return rc;

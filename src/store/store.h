@@ -74,6 +74,7 @@ struct token_rec {
 	enum role role;
 	int64_t id;
 	char name[MAX_NAME_LEN + 1];
+	int64_t last_used_at; /* 0: never */
 };
 
 /*
@@ -90,12 +91,78 @@ int store_trust_add(struct db *db, int64_t vendor_id, const char *root_pem, cons
 struct trust_rec {
 	char *root_pem, *signer_pem; /* owned by the array, freed by store_trust_list_free */
 	int64_t vendor_id;
+	int64_t id;
+	int64_t owner_id; /* 0: the vendor's own trust; else the OEM that added it for imports */
+	char vendor[MAX_NAME_LEN + 1]; /* the name of vendor_id's tenant */
+	char signer_sha256[65];
+	int64_t created_at, removed_at; /* removed_at 0: in force */
 };
 
-/* The trust of one vendor, or of every vendor when vendor_id is 0. */
+/*
+ * The trust of one vendor, or of every vendor when vendor_id is 0, removed signers included
+ * (removed_at tells them), by id.
+ */
 int store_trust_list(
     struct db *db, int64_t vendor_id, struct trust_rec **out, size_t *n, struct devid_error *e);
 void store_trust_list_free(struct trust_rec *t, size_t n);
+
+/* --- issue 10: tenants, tokens and trust that can be listed and undone (store_token.c,
+ * store_trust.c) ---------------------------------------------------------------------- */
+
+struct tenant_info {
+	struct tenant t;
+	int64_t created_at;
+};
+/* Every tenant, by name; free(*out). */
+int store_tenant_list(struct db *db, struct tenant_info **out, size_t *n, struct devid_error *e);
+
+/* A token as it may be shown: never its secret nor its hash. Times 0: not set. */
+struct token_info {
+	int64_t id, tenant_id;
+	char name[MAX_NAME_LEN + 1];
+	enum role role;
+	int64_t created_at, expires_at, last_used_at, revoked_at;
+};
+/* A tenant's tokens, by id; free(*out). */
+int store_token_list(
+    struct db *db, int64_t tenant_id, struct token_info **out, size_t *n, struct devid_error *e);
+/*
+ * One token of a tenant, by id (id > 0) or else by name; DEVID_ENOTFOUND when the tenant
+ * has none such (another tenant's token is not found either).
+ */
+int store_token_find(struct db *db, int64_t tenant_id, int64_t id, const char *name,
+    struct token_info *t, struct devid_error *e);
+/* Revokes a token at `now`; DEVID_ENOTFOUND if it is not the tenant's or already revoked. */
+int store_token_revoke(
+    struct db *db, int64_t tenant_id, int64_t id, int64_t now, struct devid_error *e);
+/*
+ * Records a use at `now` unless one was recorded in the last min_interval seconds (the
+ * caller checks last_used_at first, so most requests do not write at all).
+ */
+int store_token_touch(
+    struct db *db, int64_t id, int64_t now, int64_t min_interval, struct devid_error *e);
+
+/*
+ * Adds a trusted root and manifest signer for vendor_id's namespace; owner_id 0 for a devid
+ * vendor's own trust, the OEM tenant (= vendor_id) for its import trust. A signer removed
+ * before is put in force again (same id, *readded true, root replaced). DEVID_ECONFLICT if
+ * the signer is in force for that namespace already.
+ */
+int store_trust_put(struct db *db, int64_t vendor_id, int64_t owner_id, const char *root_pem,
+    const char *signer_pem, const char *signer_sha256_hex, int64_t *id, bool *readded,
+    struct devid_error *e);
+/* One trust record; DEVID_ENOTFOUND if none. Release with store_trust_list_free(t, 1). */
+int store_trust_get(struct db *db, int64_t id, struct trust_rec **out, struct devid_error *e);
+/* Retires a signer at `now`; DEVID_ENOTFOUND if there is no such trust in force. */
+int store_trust_remove(struct db *db, int64_t id, int64_t now, struct devid_error *e);
+/* Records which trust admitted a batch (inside the ingest's transaction). */
+int store_batch_set_trust(struct db *db, int64_t batch_id, int64_t trust_id, struct devid_error *e);
+/*
+ * The trust that admitted a batch; DEVID_ENOTFOUND when it is not known (a batch older than
+ * schema v5). Release with store_trust_list_free(t, 1).
+ */
+int store_batch_trust(
+    struct db *db, int64_t batch_id, struct trust_rec **out, struct devid_error *e);
 
 enum batch_source { BATCH_VENDOR, BATCH_IMPORT };
 

@@ -6,53 +6,6 @@
 #include "store/store.h"
 #include "lib/banned.h"
 
-void
-store_trust_list_free(struct trust_rec *t, size_t n)
-{
-	for (size_t i = 0; t != NULL && i < n; i++) {
-		free(t[i].root_pem);
-		free(t[i].signer_pem);
-	}
-	free(t);
-}
-
-int
-store_trust_list(
-    struct db *db, int64_t vendor_id, struct trust_rec **out, size_t *n, struct devid_error *e)
-{
-	struct db_param p[] = {DB_INT(vendor_id), DB_INT(vendor_id)};
-	struct trust_rec *t;
-	struct db_rows *r;
-	int rc;
-
-	*out = NULL;
-	*n = 0;
-	rc = db_query(db,
-	    "SELECT vendor_id, root_pem, signer_pem FROM vendor_trust"
-	    " WHERE ? = 0 OR vendor_id = ? ORDER BY id",
-	    p, 2, &r, e);
-	if (rc != 0)
-		return rc;
-	if ((t = calloc(db_rows_count(r) + 1, sizeof(*t))) == NULL) {
-		db_rows_free(r);
-		return devid_error_set(e, DEVID_ENOMEM, "trust: out of memory");
-	}
-	for (size_t i = 0; i < db_rows_count(r); i++) {
-		t[i].vendor_id = db_rows_int(r, i, 0);
-		t[i].root_pem = strdup(db_rows_text(r, i, 1, NULL));
-		t[i].signer_pem = strdup(db_rows_text(r, i, 2, NULL));
-		if (t[i].root_pem == NULL || t[i].signer_pem == NULL) {
-			store_trust_list_free(t, i + 1);
-			db_rows_free(r);
-			return devid_error_set(e, DEVID_ENOMEM, "trust: out of memory");
-		}
-	}
-	*n = db_rows_count(r);
-	*out = t;
-	db_rows_free(r);
-	return 0;
-}
-
 static const char *const source_names[] = {"vendor", "import"};
 
 int
