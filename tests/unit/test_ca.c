@@ -218,7 +218,7 @@ race_revoke(void *arg)
 	struct racer *r = arg;
 	struct devid_error e;
 
-	if ((r->rc = service_revoke(r->svc, r->p, r->c->udid, &e)) != 0)
+	if ((r->rc = service_revoke(r->svc, r->p, r->c->udid, NULL, &e)) != 0)
 		printf("# revoker: %s\n", e.msg);
 	return NULL;
 }
@@ -354,7 +354,7 @@ main(int argc, char **argv)
 		json_decref(body);
 	}
 	CHECK(service_claim(&svc, &oem, "127.0.0.1", (const uint8_t *)claim1, strlen(claim1), &b,
-		  &changed, &e) == 0,
+		  &changed, NULL, &e) == 0,
 	    "claim: %s", e.msg);
 
 	/* a device of a tenant without a CA */
@@ -520,7 +520,7 @@ main(int argc, char **argv)
 	dynbuf_init(&crl, 1 << 20);
 	CHECK(service_crl(&svc, "OEM1", &crl, &e) == 0 && crl_lists(&crl, ca, x, &num1) == 0,
 	    "an empty CRL first: %s", e.msg);
-	CHECK(service_revoke(&svc, &oem, chips[0].udid, &e) == 0, "revoke: %s", e.msg);
+	CHECK(service_revoke(&svc, &oem, chips[0].udid, NULL, &e) == 0, "revoke: %s", e.msg);
 	CHECK(enroll(&svc, EST_ENROLL, NULL, chips[0].cert, chips[0].key, NULL, &got, &e) ==
 		    DEVID_EAUTH &&
 		strstr(e.msg, "revoked") != NULL,
