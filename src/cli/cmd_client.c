@@ -21,7 +21,10 @@ static const char client_usage[] =
     "  devices [--batch V/B] [--state S] [--after C] [--limit N]   your devices\n"
     "  device UDID                        one device\n"
     "  manifest V/B [--format json|pem|csv] [--out FILE]   a batch's manifest file\n"
-    "  revoke UDID                        revoke a device\n"
+    "  revoke UDID [--reason R]           revoke a device; R is an RFC 5280 reason:\n"
+    "                                     unspecified (default), keyCompromise,\n"
+    "                                     affiliationChanged, superseded,\n"
+    "                                     cessationOfOperation, privilegeWithdrawn\n"
     "  transfer V/B                       start a transfer: prints the next owner's code\n"
     "  release V/B                        return a batch to unclaimed\n"
     "  import --batch NAME FILE           import a manifest of a vendor outside devid as your\n"
@@ -34,6 +37,7 @@ static const char client_usage[] =
 struct client_args {
 	struct client c;
 	const char *batch, *state, *after, *limit, *format, *out;
+	const char *reason; /* revoke */
 };
 
 enum {
@@ -46,6 +50,7 @@ enum {
 	OPT_LIMIT,
 	OPT_FORMAT,
 	OPT_OUT,
+	OPT_REASON,
 	OPT_HELP
 };
 
@@ -59,6 +64,7 @@ static const struct option client_opts[] = {
     {"limit", required_argument, NULL, OPT_LIMIT},
     {"format", required_argument, NULL, OPT_FORMAT},
     {"out", required_argument, NULL, OPT_OUT},
+    {"reason", required_argument, NULL, OPT_REASON},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -109,6 +115,19 @@ call(const struct client_args *a, const char *cmd, const char *method, const cha
 	rc = 0;
 out:
 	dynbuf_release(&resp);
+	return rc;
+}
+
+/* POST .../revoke with {"reason": R} when --reason is given (the server checks R). */
+static int
+revoke_device(const struct client_args *a, const char *path)
+{
+	json_t *body = a->reason != NULL ? json_pack("{s:s}", "reason", a->reason) : json_object();
+	char *text = body != NULL ? json_dump_compact(body) : NULL;
+	int rc = text != NULL ? call(a, "revoke", "POST", path, text, strlen(text), false) : 1;
+
+	free(text);
+	json_decref(body);
 	return rc;
 }
 
@@ -238,6 +257,9 @@ cmd_client(int argc, char **argv)
 		case OPT_OUT:
 			a.out = optarg;
 			break;
+		case OPT_REASON:
+			a.reason = optarg;
+			break;
 		case 'h':
 		case OPT_HELP:
 			fputs(client_usage, stdout);
@@ -280,7 +302,9 @@ cmd_client(int argc, char **argv)
 			return usage_fail("a UDID is 64 lowercase hex digits");
 		snprintf(path, sizeof(path), "/api/v1/devices/%s%s", rest[0],
 		    cmd[0] == 'r' ? "/revoke" : "");
-		return call(&a, cmd, cmd[0] == 'r' ? "POST" : "GET", path, NULL, 0, false);
+		if (cmd[0] == 'r')
+			return revoke_device(&a, path);
+		return call(&a, cmd, "GET", path, NULL, 0, false);
 	}
 	if ((strcmp(cmd, "manifest") == 0 || strcmp(cmd, "transfer") == 0 ||
 		strcmp(cmd, "release") == 0) &&

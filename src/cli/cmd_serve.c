@@ -20,20 +20,20 @@
 #include "lib/x509.h"
 #include "http/server.h"
 #include "lib/log.h"
-#include "lib/ratelimit.h"
 #include "service/service.h"
 #include "lib/banned.h"
 
 #define SERVE_DEFAULT_MAX_BODY ((size_t)256 << 20)
-#define CLAIMS_PER_SECOND 2.0
-#define CLAIM_BURST 20.0
-#define CLAIM_LIMIT_KEYS 65536
+/* claims per token and per address, counted in the database by every server of it */
+#define CLAIM_INTERVAL_MS 500 /* one more claim every half second (2 a second) ... */
+#define CLAIM_BURST 20 /* ... after a burst of 20 */
 
 static const char serve_usage[] =
     "usage: devid serve --db URL [--listen ADDR:PORT] [--threads N] [--max-body BYTES]\n"
     "                   [--tls-cert PEM --tls-key PEM] [--device-listen ADDR:PORT]\n"
     "                   [--workers N] [--job-lease SECS]\n"
     "                   [--interop-key PEM] [--log-level debug|info|warn|error]\n"
+    "                   [--public-url URL] [--claim-burst N] [--claim-interval MS]\n"
     "\n"
     "Serves the REST API (docs/api.md). --db defaults to $DEVID_DB; the schema is migrated\n"
     "at start. --listen defaults to 127.0.0.1:8443 (loopback: bind other addresses only with\n"
@@ -51,6 +51,12 @@ static const char serve_usage[] =
     "--interop-key holds the P-256 key that signs the cirrent connector's JWTs (created, 0600,\n"
     "if missing; give every server of one database the same file); without it, each run\n"
     "makes its own. Receivers fetch the public key at /api/v1/interop-key.\n"
+    "--public-url is the base URL devices and clouds reach this service at (http:// or\n"
+    "https://, no query or fragment): operational certificates then carry a CRL distribution\n"
+    "point, URL/api/v1/tenants/TENANT/crl; without it they carry none.\n"
+    "Claims are rate-limited per token and per address, in the database (every server of it\n"
+    "counts against the same limit): --claim-burst N at once (default 20), then one every\n"
+    "--claim-interval MS milliseconds (default 500); --claim-burst 0 turns the limit off.\n"
     "Stops cleanly on SIGINT or SIGTERM.\n";
 
 static struct http_server *running, *running_device;
@@ -163,6 +169,9 @@ cmd_serve(int argc, char **argv)
 		OPT_LEASE,
 		OPT_INTEROP,
 		OPT_DEVICE_LISTEN,
+		OPT_PUBLIC_URL,
+		OPT_CLAIM_BURST,
+		OPT_CLAIM_INTERVAL,
 		OPT_HELP
 	};
 	static const struct option opts[] = {
@@ -177,6 +186,9 @@ cmd_serve(int argc, char **argv)
 	    {"job-lease", required_argument, NULL, OPT_LEASE},
 	    {"interop-key", required_argument, NULL, OPT_INTEROP},
 	    {"device-listen", required_argument, NULL, OPT_DEVICE_LISTEN},
+	    {"public-url", required_argument, NULL, OPT_PUBLIC_URL},
+	    {"claim-burst", required_argument, NULL, OPT_CLAIM_BURST},
+	    {"claim-interval", required_argument, NULL, OPT_CLAIM_INTERVAL},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -186,7 +198,9 @@ cmd_serve(int argc, char **argv)
 	    .max_response = (size_t)1 << 30};
 	struct http_server_opts dev = {
 	    .name = "est", .max_body = MAX_EST_BODY, .client_auth = HTTP_CLIENT_AUTH_ANY};
-	struct service svc = {.verify_threads = cli_ncpus(), .keys = &devid_key_loader};
+	struct service svc = {.verify_threads = cli_ncpus(),
+	    .keys = &devid_key_loader,
+	    .claim_limit = {.interval_ms = CLAIM_INTERVAL_MS, .burst = CLAIM_BURST}};
 	struct devid_error e;
 	struct metrics *m = NULL;
 	struct api *api = NULL;
@@ -256,6 +270,32 @@ cmd_serve(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case OPT_PUBLIC_URL:
+			if (public_url_check(optarg, &e) != 0) {
+				fprintf(stderr, "devid serve: --public-url: %s\n", e.msg);
+				return EXIT_USAGE;
+			}
+			svc.public_url = optarg;
+			break;
+		case OPT_CLAIM_BURST:
+			svc.claim_limit.burst = (int64_t)strtoll(optarg, &end, 10);
+			if (*optarg < '0' || *optarg > '9' || *end != '\0' ||
+			    svc.claim_limit.burst > 1000000) {
+				fprintf(stderr, "devid serve: --claim-burst is 0 to 1000000\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_CLAIM_INTERVAL:
+			svc.claim_limit.interval_ms = (int64_t)strtoll(optarg, &end, 10);
+			if (*optarg < '0' || *optarg > '9' || *end != '\0' ||
+			    svc.claim_limit.interval_ms < 1 ||
+			    svc.claim_limit.interval_ms > 86400000) {
+				fprintf(stderr,
+				    "devid serve: --claim-interval is 1 to 86400000 "
+				    "milliseconds\n");
+				return EXIT_USAGE;
+			}
+			break;
 		case OPT_LOG:
 			if (log_level_parse(optarg, &level) != 0) {
 				fprintf(stderr, "devid serve: unknown log level \"%s\"\n", optarg);
@@ -294,9 +334,9 @@ cmd_serve(int argc, char **argv)
 		fprintf(stderr, "devid serve: %s\n", e.msg);
 		return 1;
 	}
-	if ((svc.claim_limit = ratelimit_new(CLAIMS_PER_SECOND, CLAIM_BURST, CLAIM_LIMIT_KEYS)) ==
-		NULL ||
-	    (m = metrics_new()) == NULL) {
+	if (svc.claim_limit.burst == 0)
+		svc.claim_limit.interval_ms = 0; /* no claim limit */
+	if ((m = metrics_new()) == NULL) {
 		fprintf(stderr, "devid serve: out of memory\n");
 		goto out;
 	}
@@ -389,7 +429,6 @@ out:
 	metrics_free(m);
 	json_decref(jwks);
 	EVP_PKEY_free(interop);
-	ratelimit_free(svc.claim_limit);
 	service_ca_cache_free(svc.cas, svc.keys);
 	store_close(svc.store);
 	return rc;

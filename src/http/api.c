@@ -194,12 +194,12 @@ HANDLER(h_claim)
 	struct devid_error e;
 	struct batch_rec b;
 	const char *code;
-	char host[64], name[2 * MAX_NAME_LEN + 2];
+	char host[64], name[2 * MAX_NAME_LEN + 2], retry[24];
 	struct claim_code cc;
 	size_t len;
 	bool changed;
 	json_t *body, *j;
-	int rc;
+	int rc, retry_after = 0;
 
 	AUTH(a, p);
 	if ((body = body_json(req, resp)) == NULL)
@@ -211,8 +211,14 @@ HANDLER(h_claim)
 		return;
 	}
 	peer_host(req, host, sizeof(host));
-	rc = service_claim(a->svc, &p, host, (const uint8_t *)code, len, &b, &changed, &e);
+	rc = service_claim(
+	    a->svc, &p, host, (const uint8_t *)code, len, &b, &changed, &retry_after, &e);
 	if (rc != 0) {
+		/* RFC 9110 10.2.3 with RFC 6585 4: when the shared bucket allows one more */
+		if (rc == DEVID_ELIMIT && retry_after > 0) {
+			snprintf(retry, sizeof(retry), "%d", retry_after);
+			http_response_set_header(resp, "Retry-After", retry);
+		}
 		api_fail(resp, rc, &e, NULL);
 	} else {
 		snprintf(name, sizeof(name), "%s/%s", b.vendor, b.name);
@@ -373,23 +379,40 @@ HANDLER(h_device)
 	answer(resp, rc, &e, j, 200);
 }
 
+/*
+ * POST /api/v1/devices/{udid}/revoke, body empty or {"reason": NAME} (RFC 5280 5.3.1 names;
+ * default unspecified). Answers the device as GET does, with its revokeReason.
+ */
 HANDLER(h_revoke)
 {
 	struct api *a = arg;
 	struct devid_error e;
-	json_t *j;
+	const char *reason = NULL;
+	json_t *body = NULL, *r, *j = NULL;
+	size_t len;
 	int rc;
 
 	AUTH(a, p);
 	devid_error_clear(&e);
-	rc = service_revoke(a->svc, &p, http_request_param(req, "udid"), &e);
-	if (rc != 0) {
-		api_fail(resp, rc, &e, NULL);
-		return;
+	http_request_body(req, &len);
+	if (len > 0) {
+		if ((body = body_json(req, resp)) == NULL)
+			return;
+		r = json_object_get(body, "reason");
+		if (!json_is_object(body) || json_object_size(body) != (r != NULL ? 1u : 0u) ||
+		    (r != NULL && !json_is_string(r))) {
+			http_error(resp, 400, "bad_request",
+			    "the body is empty or {\"reason\": NAME} (RFC 5280 5.3.1)");
+			json_decref(body);
+			return;
+		}
+		reason = json_string_value(r);
 	}
-	j = json_pack("{s:s}", "state", "revoked");
-	http_json(resp, 200, j);
-	json_decref(j);
+	rc = service_revoke(a->svc, &p, http_request_param(req, "udid"), reason, &e);
+	if (rc == 0)
+		rc = service_device_get(a->svc, &p, http_request_param(req, "udid"), &j, &e);
+	answer(resp, rc, &e, j, 200);
+	json_decref(body);
 }
 
 HANDLER(h_audit)

@@ -56,7 +56,7 @@ struct ca_cache {
 	size_t n, cap;
 	struct vendor_entry *vendors;
 	size_t nvendors, capvendors;
-	pthread_mutex_t crl_mu; /* one CRL signed at a time */
+	pthread_mutex_t crl_mu; /* one CRL signed at a time here; numbers come from the database */
 };
 
 struct ca_cache *
@@ -681,10 +681,57 @@ copy_spki(X509 *x, X509_REQ *csr)
 	return 0;
 }
 
-/* The operational certificate devid's profile makes for a device. */
+/*
+ * The CRL distribution point (RFC 5280 4.2.1.13): one fullName URI, the tenant's CRL under
+ * the public base URL (checked by public_url_check; tenant names are [A-Z0-9.-], so nothing
+ * needs escaping). Built as ASN.1, not through a config string that would parse the URL.
+ */
+static int
+add_crl_dp(X509 *x, const char *base, const char *tenant)
+{
+	char url[PUBLIC_URL_MAX + MAX_NAME_LEN + 32];
+	size_t blen = strlen(base);
+	CRL_DIST_POINTS *dps = sk_DIST_POINT_new_null();
+	DIST_POINT *dp = DIST_POINT_new();
+	GENERAL_NAME *gn = GENERAL_NAME_new();
+	ASN1_IA5STRING *uri = ASN1_IA5STRING_new();
+	int n, rc = -1;
+
+	if (blen > 0 && base[blen - 1] == '/')
+		blen--;
+	n = snprintf(url, sizeof(url), "%.*s/api/v1/tenants/%s/crl", (int)blen, base, tenant);
+	if (dps == NULL || dp == NULL || gn == NULL || uri == NULL || n < 0 ||
+	    (size_t)n >= sizeof(url) || !ASN1_STRING_set(uri, url, n))
+		goto out;
+	GENERAL_NAME_set0_value(gn, GEN_URI, uri);
+	uri = NULL;
+	if ((dp->distpoint = DIST_POINT_NAME_new()) == NULL)
+		goto out;
+	dp->distpoint->type = 0; /* fullName */
+	if ((dp->distpoint->name.fullname = sk_GENERAL_NAME_new_null()) == NULL ||
+	    !sk_GENERAL_NAME_push(dp->distpoint->name.fullname, gn))
+		goto out;
+	gn = NULL;
+	if (!sk_DIST_POINT_push(dps, dp))
+		goto out;
+	dp = NULL;
+	rc = X509_add1_ext_i2d(x, NID_crl_distribution_points, dps, 0, X509V3_ADD_APPEND) == 1 ? 0
+											       : -1;
+out:
+	ASN1_IA5STRING_free(uri);
+	GENERAL_NAME_free(gn);
+	DIST_POINT_free(dp);
+	CRL_DIST_POINTS_free(dps);
+	return rc;
+}
+
+/*
+ * The operational certificate devid's profile makes for a device; with public_url, it says
+ * where its tenant's CRL is.
+ */
 static X509 *
 make_ldevid(const struct ca_entry *ca, X509_REQ *csr, const char *udid, const char *tenant,
-    const char *chip_serial, int days, struct devid_error *e)
+    const char *chip_serial, int days, const char *public_url, struct devid_error *e)
 {
 	X509_NAME *subj = X509_NAME_new();
 	X509 *x = X509_new();
@@ -705,6 +752,7 @@ make_ldevid(const struct ca_entry *ca, X509_REQ *csr, const char *udid, const ch
 	    x509_add_ext(x, &ctx, NID_ext_key_usage, "clientAuth") ||
 	    x509_add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
 	    x509_add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always") ||
+	    (public_url != NULL && add_crl_dp(x, public_url, tenant) != 0) ||
 	    X509_sign(x, ca->pkey, EVP_sha256()) <= 0)
 		goto fail;
 	X509_NAME_free(subj);
@@ -767,7 +815,7 @@ est_authenticate(struct service *svc, struct db *db, enum est_op op, X509 *clien
 	struct x509_verify_opts vo = {.purpose = X509_PURPOSE_SSL_CLIENT};
 	unsigned char *der = NULL;
 	char serial[SERIAL_HEX_MAX + 1];
-	bool issued;
+	bool issued, revoked;
 	int n, rc;
 
 	if (op == EST_ENROLL) {
@@ -789,10 +837,16 @@ est_authenticate(struct service *svc, struct db *db, enum est_op op, X509 *clien
 		return DEVID_EAUTH;
 	}
 	if (serial_hex(client, serial) != 0 ||
-	    (rc = store_cert_issued(db, c->owner.id, c->dev.id, serial, &issued, e)) != 0 ||
+	    (rc = store_cert_issued(db, c->owner.id, c->dev.id, serial, &issued, &revoked, e)) !=
+		0 ||
 	    !issued)
 		return devid_error_set(e, DEVID_EAUTH,
 		    "the operational certificate was not issued by devid to device %s", c->udid);
+	/* e.g. revoked by a release, and the batch claimed again: enroll with the birth
+	 * certificate instead */
+	if (revoked)
+		return devid_error_set(
+		    e, DEVID_EAUTH, "the operational certificate of device %s is revoked", c->udid);
 	if (X509_NAME_cmp(X509_REQ_get_subject_name(csr), X509_get_subject_name(client)) != 0)
 		return devid_error_set(e, DEVID_EINVAL,
 		    "a re-enrollment keeps the subject of the certificate it renews (RFC 7030 "
@@ -894,7 +948,7 @@ service_est_enroll(struct service *svc, enum est_op op, const char *label, X509 
 		goto out;
 	}
 	if ((x = make_ldevid(c.entry, csr, c.udid, c.owner.name, c.dev.serial, c.ca.validity_days,
-		 e)) == NULL) {
+		 svc->public_url, e)) == NULL) {
 		rc = DEVID_ECRYPTO;
 		goto out;
 	}
@@ -966,13 +1020,22 @@ make_crl(const struct ca_entry *ca, int64_t number, const struct db_rows *r, tim
 		X509_REVOKED *rv = X509_REVOKED_new();
 		BIGNUM *bn = NULL;
 		ASN1_INTEGER *sn = NULL;
+		ASN1_ENUMERATED *reason = NULL;
 		time_t at = (time_t)db_rows_int(r, i, 1);
+		int64_t code = db_rows_int(r, i, 2);
 		int ok = rv != NULL && BN_hex2bn(&bn, db_rows_text(r, i, 0, NULL)) > 0 &&
 		    (sn = BN_to_ASN1_INTEGER(bn, NULL)) != NULL &&
 		    X509_REVOKED_set_serialNumber(rv, sn) &&
 		    X509_time_adj_ex(t, 0, 0, &at) != NULL &&
-		    X509_REVOKED_set_revocationDate(rv, t) && X509_CRL_add0_revoked(crl, rv);
+		    X509_REVOKED_set_revocationDate(rv, t);
 
+		/* RFC 5280 5.3.1: absent rather than unspecified (0) */
+		if (ok && code != CRL_REASON_UNSPECIFIED)
+			ok = (reason = ASN1_ENUMERATED_new()) != NULL &&
+			    ASN1_ENUMERATED_set(reason, (long)code) &&
+			    X509_REVOKED_add1_ext_i2d(rv, NID_crl_reason, reason, 0, 0) == 1;
+		ok = ok && X509_CRL_add0_revoked(crl, rv);
+		ASN1_ENUMERATED_free(reason);
 		ASN1_INTEGER_free(sn);
 		BN_free(bn);
 		if (!ok) {
@@ -1012,6 +1075,7 @@ service_crl(struct service *svc, const char *tenant, struct dynbuf *der, struct 
 	X509_CRL *crl = NULL;
 	unsigned char *p = NULL;
 	time_t now = time(NULL);
+	bool stored;
 	int n, rc;
 
 	if (svc->cas == NULL)
@@ -1031,10 +1095,11 @@ service_crl(struct service *svc, const char *tenant, struct dynbuf *der, struct 
 		rc = dynbuf_add(der, cached.der, cached.len);
 		goto out;
 	}
-	fresh.number = rc == 0 ? cached.number + 1 : 1;
+	/* the number comes from the database, so no two servers sign one number twice */
 	fresh.this_update = now;
 	if ((rc = ca_open(svc, &rec, &entry, e)) != 0 ||
-	    (rc = store_crl_entries(db, t.id, now, &rows, e)) != 0)
+	    (rc = store_crl_entries(db, t.id, now, &rows, e)) != 0 ||
+	    (rc = store_crl_number_next(db, t.id, &fresh.number, e)) != 0)
 		goto out;
 	if ((crl = make_crl(entry, fresh.number, rows, now, e)) == NULL) {
 		rc = DEVID_ECRYPTO;
@@ -1046,8 +1111,18 @@ service_crl(struct service *svc, const char *tenant, struct dynbuf *der, struct 
 	}
 	fresh.der = p;
 	fresh.len = (size_t)n;
-	if ((rc = store_crl_put(db, t.id, &fresh, e)) == 0)
+	if ((rc = store_crl_put(db, t.id, &fresh, &stored, e)) != 0)
+		goto out;
+	if (stored) {
 		rc = dynbuf_add(der, p, (size_t)n);
+		goto out;
+	}
+	/* another server stored a newer CRL meanwhile: serve that one, so that a reader never
+	 * sees the number go back */
+	free(cached.der);
+	cached.der = NULL;
+	if ((rc = store_crl_get(db, t.id, &cached, e)) == 0)
+		rc = dynbuf_add(der, cached.der, cached.len);
 out:
 	pthread_mutex_unlock(&svc->cas->crl_mu);
 done:

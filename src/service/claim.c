@@ -6,7 +6,6 @@
 #include <openssl/crypto.h>
 
 #include "lib/claim.h"
-#include "lib/ratelimit.h"
 #include "service/internal.h"
 #include "lib/banned.h"
 
@@ -15,15 +14,6 @@ is_oem(const struct principal *p, bool admin_only)
 {
 	return p->tenant.kind == TENANT_OEM &&
 	    (p->role == ROLE_ADMIN || (!admin_only && p->role == ROLE_OPERATOR));
-}
-
-static double
-now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Constant time: both hashes are 64 hex digits, or the stored one is absent. */
@@ -43,36 +33,61 @@ not_found(struct devid_error *e)
 	return devid_error_set(e, DEVID_ENOTFOUND, CLAIM_NOT_FOUND_MSG);
 }
 
+/*
+ * The claim rate limit, per token and per address, in the database: every server of one
+ * database counts against the same buckets. Its own transaction, before the claim's: a claim
+ * that then fails (a wrong code) still counts, and one refused here takes from neither bucket.
+ */
+static int
+claim_rate(struct service *svc, struct db *db, const struct principal *p, const char *addr,
+    int *retry_after, struct devid_error *e)
+{
+	char tkey[64], akey[96];
+	const char *keys[] = {tkey, akey};
+	int64_t wait_ms;
+	size_t refused;
+	int rc;
+
+	if (svc->claim_limit.interval_ms <= 0)
+		return 0;
+	snprintf(tkey, sizeof(tkey), "claim:t:%s", p->token_id);
+	snprintf(akey, sizeof(akey), "claim:a:%s", addr != NULL ? addr : "");
+	if ((rc = service_rate_take(db, &svc->claim_limit, keys, addr != NULL ? 2 : 1,
+		 service_now_ms(), &wait_ms, &refused, e)) != 0)
+		return rc;
+	if (wait_ms == 0)
+		return 0;
+	if (retry_after != NULL)
+		*retry_after = (int)((wait_ms + 999) / 1000);
+	return devid_error_set(
+	    e, DEVID_ELIMIT, "too many claims from this %s", refused == 0 ? "token" : "address");
+}
+
 int
 service_claim(struct service *svc, const struct principal *p, const char *addr, const uint8_t *code,
-    size_t len, struct batch_rec *b, bool *changed, struct devid_error *e)
+    size_t len, struct batch_rec *b, bool *changed, int *retry_after, struct devid_error *e)
 {
-	char hash[65], key[96], object[2 * MAX_NAME_LEN + 2];
+	char hash[65], object[2 * MAX_NAME_LEN + 2];
 	struct claim_code c;
 	struct db *db = NULL;
 	json_t *detail = NULL;
 	bool transfer = false;
-	double now = now_seconds();
+	int64_t old_owner, revoked = 0;
 	int rc;
 
 	*changed = false;
+	if (retry_after != NULL)
+		*retry_after = 0;
 	memset(b, 0, sizeof(*b));
 	if (!is_oem(p, false))
 		return devid_error_set(e, DEVID_EAUTH, "only an OEM admin or operator can claim");
-	if (svc->claim_limit != NULL) {
-		snprintf(key, sizeof(key), "t:%s", p->token_id);
-		if (!ratelimit_allow(svc->claim_limit, key, now))
-			return devid_error_set(e, DEVID_ELIMIT, "too many claims from this token");
-		snprintf(key, sizeof(key), "a:%s", addr != NULL ? addr : "");
-		if (addr != NULL && !ratelimit_allow(svc->claim_limit, key, now))
-			return devid_error_set(
-			    e, DEVID_ELIMIT, "too many claims from this address");
-	}
+	db = store_acquire(svc->store);
+	if ((rc = claim_rate(svc, db, p, addr, retry_after, e)) != 0)
+		goto out;
 	if ((rc = claim_code_parse(code, len, &c, e)) != 0)
-		return rc;
+		goto out;
 	claim_code_hash(c.text, strlen(c.text), hash);
 	OPENSSL_cleanse(&c.code, sizeof(c.code));
-	db = store_acquire(svc->store);
 	if ((rc = db_begin(db, e)) != 0)
 		goto out;
 	rc = store_batch_get(db, c.vendor, c.batch, b, e);
@@ -99,7 +114,7 @@ service_claim(struct service *svc, const struct principal *p, const char *addr, 
 		goto rollback;
 	}
 	snprintf(object, sizeof(object), "%s/%s", b->vendor, b->name);
-	detail = json_pack("{s:s, s:b}", "batch", object, "transfer", transfer);
+	old_owner = b->owner_id;
 	if ((rc = store_batch_set_owner(db, b->id, p->tenant.id, transfer, e)) != 0) {
 		/* another claim won the race: if it was the caller's own, this one succeeds too */
 		if (rc == DEVID_ECONFLICT)
@@ -109,6 +124,13 @@ service_claim(struct service *svc, const struct principal *p, const char *addr, 
 			    : not_found(e);
 		goto rollback;
 	}
+	/* a transfer ends the previous owner's certificates of the batch, as a release does */
+	if (transfer &&
+	    (rc = store_cert_revoke(db, old_owner, 0, b->id, time(NULL),
+		 CRL_REASON_AFFILIATION_CHANGED, &revoked, e)) != 0)
+		goto rollback;
+	detail = json_pack("{s:s, s:b, s:I}", "batch", object, "transfer", transfer,
+	    "revokedCertificates", (json_int_t)revoked);
 	if ((rc = audit_append(db, p->tenant.id, p->actor, "batch.claim", object, detail, e)) != 0)
 		goto rollback;
 	/* auto mode: the deliveries are written with the claim, so none can be lost */
@@ -170,6 +192,7 @@ service_release(struct service *svc, const struct principal *p, const char *vend
 	struct batch_rec b;
 	struct db *db = store_acquire(svc->store);
 	json_t *detail = NULL;
+	int64_t revoked = 0;
 	int rc;
 
 	if ((rc = db_begin(db, e)) != 0)
@@ -177,10 +200,16 @@ service_release(struct service *svc, const struct principal *p, const char *vend
 	if ((rc = service_own_batch(db, p, true, vendor, batch, &b, e)) != 0)
 		goto rollback;
 	snprintf(object, sizeof(object), "%s/%s", vendor, batch);
-	detail = json_pack("{s:s}", "batch", object);
-	/* release stops every push of the batch and takes its devices out of the clouds */
+	/* release stops every push of the batch, takes its devices out of the clouds and ends
+	 * the certificates the owner holds for them (they name the owner in O=) */
 	if ((rc = store_batch_release(db, b.id, e)) != 0 ||
-	    (rc = store_job_cancel_batch(db, b.id, e)) != 0 ||
+	    (rc = store_cert_revoke(db, p->tenant.id, 0, b.id, time(NULL),
+		 CRL_REASON_AFFILIATION_CHANGED, &revoked, e)) != 0)
+		goto rollback;
+	detail = json_pack("{s:s, s:s, s:I}", "batch", object, "reason",
+	    revoke_reason_name(CRL_REASON_AFFILIATION_CHANGED), "revokedCertificates",
+	    (json_int_t)revoked);
+	if ((rc = store_job_cancel_batch(db, b.id, e)) != 0 ||
 	    (rc = provision_enqueue(db, p->tenant.id, false, true, b.id, NULL, b.count, e)) != 0 ||
 	    (rc = audit_append(db, p->tenant.id, p->actor, "batch.release", object, detail, e)) !=
 		0)

@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/pem.h>
 
@@ -40,8 +41,9 @@ batch_signer_add(struct db *db, json_t *j, int64_t batch_id)
 static json_t *
 device_json(const struct device_rec *d)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "udid", d->udid, "serial", d->serial,
-	    "vendor", d->vendor, "batch", d->batch, "state", d->revoked ? "revoked" : "active");
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?}", "udid", d->udid, "serial", d->serial,
+	    "vendor", d->vendor, "batch", d->batch, "state", d->revoked ? "revoked" : "active",
+	    "revokeReason", d->revoked ? revoke_reason_name(d->revoke_reason) : NULL);
 }
 
 /* {"<key>": items, "next": cursor or null}; the cursor is the last id when the page is full. */
@@ -173,16 +175,19 @@ service_device_get(struct service *svc, const struct principal *p, const char *u
 }
 
 int
-service_revoke(
-    struct service *svc, const struct principal *p, const char *udid, struct devid_error *e)
+service_revoke(struct service *svc, const struct principal *p, const char *udid, const char *reason,
+    struct devid_error *e)
 {
 	struct device_rec d;
 	struct db *db;
 	json_t *detail = NULL;
-	int rc;
+	int64_t now = time(NULL), revoked = 0;
+	int code, rc;
 
 	if (p->tenant.kind != TENANT_OEM || p->role != ROLE_ADMIN)
 		return devid_error_set(e, DEVID_EAUTH, "only an OEM admin revokes devices");
+	if ((rc = revoke_reason_parse(reason, &code, e)) != 0)
+		return rc;
 	db = store_acquire(svc->store);
 	if ((rc = db_begin(db, e)) != 0)
 		goto out;
@@ -192,9 +197,14 @@ service_revoke(
 		rc = 0; /* already revoked: nothing changes, nothing to audit */
 		goto rollback;
 	}
-	detail = json_pack("{s:s, s:s}", "batch", d.batch, "vendor", d.vendor);
-	if ((rc = store_device_revoke(db, d.id, e)) != 0 ||
-	    (rc = provision_enqueue(db, p->tenant.id, false, true, 0, udid, 1, e)) != 0 ||
+	/* the device first: an issuance in flight holds it share-locked (store_device_owner),
+	 * so its certificate is committed, and revoked below, or it sees the device revoked */
+	if ((rc = store_device_revoke(db, d.id, now, code, e)) != 0 ||
+	    (rc = store_cert_revoke(db, p->tenant.id, d.id, 0, now, code, &revoked, e)) != 0)
+		goto rollback;
+	detail = json_pack("{s:s, s:s, s:s, s:I}", "batch", d.batch, "vendor", d.vendor, "reason",
+	    revoke_reason_name(code), "revokedCertificates", (json_int_t)revoked);
+	if ((rc = provision_enqueue(db, p->tenant.id, false, true, 0, udid, 1, e)) != 0 ||
 	    (rc = audit_append(db, p->tenant.id, p->actor, "device.revoke", udid, detail, e)) != 0)
 		goto rollback;
 	rc = db_commit(db, e);

@@ -49,4 +49,16 @@ json_t *service_batch_signer_json(struct db *db, int64_t batch_id);
 /* Records a token's use unless one was recorded within the last minute (best effort). */
 void service_token_touch(struct db *db, int64_t id, int64_t last_used_at, int64_t now);
 
+/* Wall-clock milliseconds: rate-limit buckets are shared by servers, so not CLOCK_MONOTONIC. */
+int64_t service_now_ms(void);
+
+/*
+ * Takes one action from each bucket of keys[0..n) under rl, all or none, in a transaction
+ * of its own (so a claim that then fails still counts, and one refused here changes
+ * nothing). *wait_ms is 0 when taken; otherwise the milliseconds until the refusing bucket
+ * (keys[*refused]) allows one more.
+ */
+int service_rate_take(struct db *db, const struct rate_limit *rl, const char *const *keys, size_t n,
+    int64_t now_ms, int64_t *wait_ms, size_t *refused, struct devid_error *e);
+
 #endif

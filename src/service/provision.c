@@ -1,4 +1,3 @@
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,44 +284,23 @@ service_jobs(struct service *svc, const struct principal *p, const char *state, 
 
 /*
  * Each connector's own rate ("ratePerSecond" in its config: requests a second, a burst of
- * one second's worth), kept per process: each server throttles itself.
+ * one second's worth), kept in the database: every server of it throttles against the same
+ * bucket. 0 when a request may go now, else the whole seconds to wait (at least 1).
  */
-#define RATE_BUCKETS 256
-
-static struct {
-	pthread_mutex_t lock;
-	struct {
-		int64_t connector_id;
-		double tokens, last;
-	} b[RATE_BUCKETS];
-} rates = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-/* 0 when a request may go now, else the seconds to wait. */
-static double
-rate_wait(int64_t connector_id, double rate)
+static int
+rate_wait(struct db *db, int64_t connector_id, double rate, int64_t *wait, struct devid_error *e)
 {
-	struct timespec ts;
-	double now, burst = rate < 1.0 ? 1.0 : rate, wait = 0.0;
-	size_t slot = (size_t)connector_id % RATE_BUCKETS;
+	char key[48];
+	int64_t interval = rate >= 1000.0 ? 1 : (int64_t)(1000.0 / rate + 0.5);
+	int64_t burst = rate < 1.0 ? 1 : (int64_t)rate, wait_ms;
+	int rc;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-	pthread_mutex_lock(&rates.lock);
-	if (rates.b[slot].connector_id != connector_id) {
-		rates.b[slot].connector_id = connector_id;
-		rates.b[slot].tokens = burst;
-		rates.b[slot].last = now;
-	}
-	rates.b[slot].tokens += (now - rates.b[slot].last) * rate;
-	if (rates.b[slot].tokens > burst)
-		rates.b[slot].tokens = burst;
-	rates.b[slot].last = now;
-	if (rates.b[slot].tokens >= 1.0)
-		rates.b[slot].tokens -= 1.0;
-	else
-		wait = (1.0 - rates.b[slot].tokens) / rate;
-	pthread_mutex_unlock(&rates.lock);
-	return wait;
+	*wait = 0;
+	snprintf(key, sizeof(key), "connector:%lld", (long long)connector_id);
+	if ((rc = store_rate_take(db, key, service_now_ms(), interval, burst, &wait_ms, e)) == 0 &&
+	    wait_ms > 0)
+		*wait = (wait_ms + 999) / 1000;
+	return rc;
 }
 
 /* Seconds until the next attempt: BASE * 2^(attempts-1), capped, times 0.5 to 1.5. */
@@ -390,13 +368,17 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 	snprintf(event, sizeof(event), "devid-%lld-%lld", (long long)j.id, (long long)j.cursor);
 	dl = (struct delivery){
 	    .event_id = event, .remove = j.remove, .tenant = t.name, .devices = dev, .n = n};
-	if (json_is_number(json_object_get(config, "ratePerSecond"))) {
-		double wait =
-		    rate_wait(c.id, json_number_value(json_object_get(config, "ratePerSecond")));
+	if (json_is_number(json_object_get(config, "ratePerSecond")) &&
+	    json_number_value(json_object_get(config, "ratePerSecond")) > 0.0) {
+		int64_t wait;
 
-		if (wait > 0.0) {
+		if ((rc = rate_wait(db, c.id,
+			 json_number_value(json_object_get(config, "ratePerSecond")), &wait, e)) !=
+		    0)
+			goto out;
+		if (wait > 0) {
 			/* the cloud's rate: this job waits its turn, no attempt is counted */
-			rc = store_job_defer(db, j.id, now + (int64_t)wait + 1, e);
+			rc = store_job_defer(db, j.id, now + wait, e);
 			goto worked;
 		}
 	}

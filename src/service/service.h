@@ -22,15 +22,27 @@
 #define AUDIT_ACTOR_MAX (6 + 20 + 1 + MAX_NAME_LEN + 1)
 #define AUDIT_ACTOR_ADMIN_CLI "admin-cli"
 
-struct ratelimit;
 struct provisioner;
 struct key_loader;
 struct ca_cache;
 
+/*
+ * A rate limit kept in the database (store_rate_take), so every server of one database
+ * counts against it: burst actions at once, then one every interval_ms. interval_ms 0: none.
+ */
+struct rate_limit {
+	int64_t interval_ms;
+	int64_t burst;
+};
+
 struct service {
 	struct store *store;
 	int verify_threads; /* threads verifying one batch (>= 1) */
-	struct ratelimit *claim_limit; /* claims per token and per address; NULL: no limit */
+	struct rate_limit claim_limit; /* claims per token and per address; zero: no limit */
+	/* where this service is reached from outside, e.g. https://devid.example (no '/' at the
+	 * end; public_url_check): operational certificates then name their tenant's CRL at
+	 * <public_url>/api/v1/tenants/<tenant>/crl. NULL: no CRL distribution point. */
+	const char *public_url;
 	const struct provisioner *prov; /* product-cloud connectors; NULL: none configured */
 	int max_attempts; /* deliveries of a chunk before its job is dead; 0: 10 */
 	int job_lease; /* seconds a worker holds a job before another may take it; 0: 120 */
@@ -84,10 +96,15 @@ int service_import(struct service *svc, const struct principal *p, const char *b
  * its audit record; a repeat claim by the owner succeeds without change (*changed false).
  * A wrong code, another tenant's batch and a missing batch all answer DEVID_ENOTFOUND with
  * CLAIM_NOT_FOUND_MSG, after a constant-time comparison. DEVID_ELIMIT when the caller's token
- * or address (addr, may be NULL) is over its rate; DEVID_EINVAL for a malformed code.
+ * or address (addr, may be NULL) is over its rate (svc->claim_limit, shared by every server
+ * of the database), with *retry_after (may be NULL) the seconds until one more claim is
+ * allowed; a refused claim takes nothing from either bucket and changes nothing.
+ * DEVID_EINVAL for a malformed code. Claiming with a transfer code revokes the operational
+ * certificates the previous owner holds for the batch's devices (affiliationChanged).
  */
 int service_claim(struct service *svc, const struct principal *p, const char *addr,
-    const uint8_t *code, size_t len, struct batch_rec *b, bool *changed, struct devid_error *e);
+    const uint8_t *code, size_t len, struct batch_rec *b, bool *changed, int *retry_after,
+    struct devid_error *e);
 
 /*
  * The owner's admin starts a transfer: a fresh one-time claim code (written to code) for the
@@ -95,7 +112,11 @@ int service_claim(struct service *svc, const struct principal *p, const char *ad
  */
 int service_transfer(struct service *svc, const struct principal *p, const char *vendor,
     const char *batch, char *code, size_t codelen, struct devid_error *e);
-/* The owner's admin returns the batch to unclaimed. */
+/*
+ * The owner's admin returns the batch to unclaimed: pushes stop, removals are queued, and the
+ * operational certificates the owner holds for its devices are revoked (affiliationChanged),
+ * so they are on the owner's CRL; the next owner's devices enroll afresh.
+ */
 int service_release(struct service *svc, const struct principal *p, const char *vendor,
     const char *batch, struct devid_error *e);
 
@@ -113,9 +134,40 @@ int service_devices(struct service *svc, const struct principal *p, const char *
     struct devid_error *e);
 int service_device_get(struct service *svc, const struct principal *p, const char *udid,
     json_t **out, struct devid_error *e);
-/* The owner's admin revokes a device (idempotent), with an audit record. */
-int service_revoke(
-    struct service *svc, const struct principal *p, const char *udid, struct devid_error *e);
+/*
+ * The owner's admin revokes a device with an RFC 5280 reason (a name revoke_reason_parse
+ * accepts; NULL: unspecified): EST refuses it, its operational certificates go on the CRL
+ * with that reason, removals are queued, all with an audit record. Idempotent: a revoked
+ * device stays revoked with its first reason. DEVID_EINVAL for a reason not allowed.
+ */
+int service_revoke(struct service *svc, const struct principal *p, const char *udid,
+    const char *reason, struct devid_error *e);
+
+/* RFC 5280 5.3.1 CRLReason codes devid uses. */
+#define CRL_REASON_UNSPECIFIED 0
+#define CRL_REASON_KEY_COMPROMISE 1
+#define CRL_REASON_AFFILIATION_CHANGED 3
+#define CRL_REASON_SUPERSEDED 4
+#define CRL_REASON_CESSATION_OF_OPERATION 5
+#define CRL_REASON_PRIVILEGE_WITHDRAWN 9
+
+/*
+ * A revocation reason by its RFC 5280 name: unspecified, keyCompromise, affiliationChanged,
+ * superseded, cessationOfOperation, privilegeWithdrawn. Refused (DEVID_EINVAL, the message
+ * says why): certificateHold and removeFromCRL (a devid revocation is final, and there are
+ * no delta CRLs), cACompromise and aACompromise (not about a device), anything else.
+ */
+int revoke_reason_parse(const char *name, int *code, struct devid_error *e);
+/* The RFC 5280 name of a CRLReason code ("unspecified" for unknown codes). */
+const char *revoke_reason_name(int code);
+
+/*
+ * Checks a public base URL for `devid serve --public-url`: http:// or https://, a host,
+ * printable ASCII without spaces, quotes, backslashes, '<' or '>', no query or fragment, at most
+ * PUBLIC_URL_MAX bytes. One trailing '/' is allowed (dropped when the URL is used).
+ */
+#define PUBLIC_URL_MAX 512
+int public_url_check(const char *url, struct devid_error *e);
 
 enum manifest_format { MANIFEST_JSON, MANIFEST_PEM, MANIFEST_CSV };
 

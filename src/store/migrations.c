@@ -7,8 +7,9 @@
 #include "lib/banned.h"
 
 /*
- * Each migration is a list of statements in portable SQL with two markers the dialects
- * spell differently: @ID@ (an auto-increment primary key) and @BLOB@ (bytes).
+ * Each migration is a list of statements in portable SQL with markers the dialects spell
+ * differently: @ID@ (an auto-increment primary key), @BLOB@ (bytes) and @NOW@ (the current
+ * Unix time in seconds, as an integer).
  * Never edit a released migration: add the next one.
  */
 struct migration {
@@ -194,12 +195,48 @@ static const char *const v5[] = {
     NULL,
 };
 
+/*
+ * several servers as one, and revocation that means it:
+ * - a certificate is revoked on its own (revoked_at, reason: an RFC 5280 CRLReason code), so
+ *   a release revokes the old owner's certificates while the device stays active for the
+ *   next owner; the CRL lists revoked certificates. A revoked device keeps its reason.
+ *   Existing data: certificates of revoked devices take the device's time (reason 0,
+ *   unspecified); certificates whose tenant no longer owns the device (released or
+ *   transferred before) are revoked now with affiliationChanged (3).
+ * - cas.crl_number: the last CRL number drawn, taken by one UPDATE ... RETURNING, so two
+ *   servers never sign two CRLs with one number.
+ * - rate_buckets: token buckets (GCRA: tat, the theoretical arrival time in ms) shared by
+ *   every server, for claims per token and per address and for connectors' rates.
+ */
+static const char *const v7[] = {
+    "ALTER TABLE certificates ADD COLUMN revoked_at BIGINT",
+    "ALTER TABLE certificates ADD COLUMN reason BIGINT",
+    "ALTER TABLE devices ADD COLUMN revoke_reason BIGINT",
+    "UPDATE devices SET revoke_reason = 0 WHERE state = 'revoked'",
+    "UPDATE certificates SET reason = 0, revoked_at = (SELECT d.revoked_at FROM devices d"
+    " WHERE d.id = certificates.device_id)"
+    " WHERE device_id IN (SELECT id FROM devices WHERE state = 'revoked')",
+    "UPDATE certificates SET reason = 3, revoked_at = @NOW@"
+    " WHERE revoked_at IS NULL AND tenant_id <> COALESCE((SELECT b.owner_id FROM devices d"
+    " JOIN batches b ON b.id = d.batch_id WHERE d.id = certificates.device_id), 0)",
+    "CREATE INDEX certificates_revoked ON certificates (tenant_id, revoked_at)",
+    "ALTER TABLE cas ADD COLUMN crl_number BIGINT NOT NULL DEFAULT 0",
+    "UPDATE cas SET crl_number = (SELECT c.number FROM crls c WHERE c.tenant_id = cas.tenant_id)"
+    " WHERE tenant_id IN (SELECT tenant_id FROM crls)",
+    "CREATE TABLE rate_buckets ("
+    " name TEXT PRIMARY KEY,"
+    " tat BIGINT NOT NULL)",
+    "CREATE INDEX rate_buckets_tat ON rate_buckets (tat)",
+    NULL,
+};
+
 static const struct migration migrations[] = {
     {1, v1},
     {2, v2},
     {3, v3},
     {4, v4},
     {5, v5},
+    {7, v7},
 };
 
 static int
@@ -208,6 +245,8 @@ expand(const char *sql, enum db_kind kind, struct dynbuf *out)
 	const char *id = kind == DB_SQLITE ? "INTEGER PRIMARY KEY AUTOINCREMENT"
 					   : "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY";
 	const char *blob = kind == DB_SQLITE ? "BLOB" : "BYTEA";
+	const char *now = kind == DB_SQLITE ? "CAST(strftime('%s', 'now') AS INTEGER)"
+					    : "CAST(EXTRACT(EPOCH FROM now()) AS BIGINT)";
 	int rc = 0;
 
 	dynbuf_reset(out);
@@ -218,6 +257,9 @@ expand(const char *sql, enum db_kind kind, struct dynbuf *out)
 		} else if (strncmp(p, "@BLOB@", 6) == 0) {
 			rc = dynbuf_addstr(out, blob);
 			p += 6;
+		} else if (strncmp(p, "@NOW@", 5) == 0) {
+			rc = dynbuf_addstr(out, now);
+			p += 5;
 		} else {
 			rc = dynbuf_add(out, p++, 1);
 		}

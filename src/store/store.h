@@ -215,6 +215,7 @@ struct device_rec {
 	char batch[MAX_NAME_LEN + 1];
 	bool revoked;
 	int64_t revoked_at;
+	int revoke_reason; /* an RFC 5280 CRLReason code when revoked */
 };
 
 /*
@@ -227,7 +228,9 @@ int store_device_list(struct db *db, int64_t owner_id, const char *vendor, const
 /* One device of a batch owned by owner_id; DEVID_ENOTFOUND otherwise. */
 int store_device_get(
     struct db *db, int64_t owner_id, const char *udid, struct device_rec *d, struct devid_error *e);
-int store_device_revoke(struct db *db, int64_t device_id, struct devid_error *e);
+/* Marks a device revoked at `at` with an RFC 5280 CRLReason code (no change if it is). */
+int store_device_revoke(
+    struct db *db, int64_t device_id, int64_t at, int reason, struct devid_error *e);
 
 /* Batches owned by owner_id, by id after `after`, at most limit. */
 int store_batch_list(struct db *db, int64_t owner_id, int64_t after, size_t limit,
@@ -368,7 +371,11 @@ struct est_device {
 	char *entry; /* its manifest entry (JSON, with the vendor chain in x5c), malloc'd */
 };
 void est_device_release(struct est_device *d);
-/* Only its owner (0: none) and whether it is revoked, by device id. */
+/*
+ * Only its owner (0: none) and whether it is revoked, by device id. On PostgreSQL the device
+ * and batch rows stay share-locked until the transaction ends, so a revoke or release waits
+ * for an issuance that checked them (and then revokes its certificate) or is seen by it.
+ */
 int store_device_owner(
     struct db *db, int64_t device_id, int64_t *owner_id, bool *revoked, struct devid_error *e);
 /*
@@ -381,13 +388,14 @@ int store_est_device(struct db *db, const char *udid, struct est_device *d,
 /* An issued certificate; serial is lowercase hex. DEVID_ECONFLICT if the serial exists. */
 int store_cert_add(struct db *db, int64_t tenant_id, int64_t device_id, const char *serial,
     const uint8_t *der, size_t len, int64_t not_after, struct devid_error *e);
-/* Whether the tenant issued serial to device_id. */
+/* Whether the tenant issued serial to device_id, and whether that certificate is revoked. */
 int store_cert_issued(struct db *db, int64_t tenant_id, int64_t device_id, const char *serial,
-    bool *issued, struct devid_error *e);
+    bool *issued, bool *revoked, struct devid_error *e);
 
 /*
- * The tenant's unexpired certificates of revoked devices: columns serial (hex), revoked_at,
- * in *rows; and, cheaper, their count and latest revocation time (the CRL cache key).
+ * The tenant's unexpired revoked certificates: columns serial (hex), revoked_at, reason (an
+ * RFC 5280 CRLReason code) in *rows; and, cheaper, their count and latest revocation time
+ * (the CRL cache key).
  */
 int store_crl_entries(
     struct db *db, int64_t tenant_id, int64_t now, struct db_rows **rows, struct devid_error *e);
@@ -401,6 +409,38 @@ struct crl_rec {
 };
 /* The cached CRL; DEVID_ENOTFOUND if none yet. */
 int store_crl_get(struct db *db, int64_t tenant_id, struct crl_rec *c, struct devid_error *e);
-int store_crl_put(struct db *db, int64_t tenant_id, const struct crl_rec *c, struct devid_error *e);
+/*
+ * Caches a CRL unless one with a higher number is cached already (another server signed a
+ * newer one meanwhile): *stored says which.
+ */
+int store_crl_put(
+    struct db *db, int64_t tenant_id, const struct crl_rec *c, bool *stored, struct devid_error *e);
+
+/* --- revocation, CRL numbers and shared rate limits (schema v7) ------------------------- */
+
+/*
+ * The next CRL number of the tenant's CA, drawn by one UPDATE ... RETURNING outside any
+ * transaction of the caller's: unique and increasing across every server of the database
+ * (a number drawn for a CRL that is then not stored is a gap, which RFC 5280 5.2.3 allows).
+ * DEVID_ENOTFOUND when the tenant has no CA.
+ */
+int store_crl_number_next(struct db *db, int64_t tenant_id, int64_t *number, struct devid_error *e);
+/*
+ * Revokes the unrevoked certificates the tenant holds for a device (device_id) or for every
+ * device of a batch (batch_id, device_id 0), at `at` with an RFC 5280 CRLReason code; *n
+ * (may be NULL) receives how many.
+ */
+int store_cert_revoke(struct db *db, int64_t tenant_id, int64_t device_id, int64_t batch_id,
+    int64_t at, int reason, int64_t *n, struct devid_error *e);
+
+/*
+ * Takes one action from the token bucket `key` (store_ratelimit.c): burst actions at once,
+ * one more every interval_ms. *wait_ms is 0 when taken, else the milliseconds until one more
+ * would be allowed (the bucket is then unchanged). One statement: atomic across servers.
+ */
+int store_rate_take(struct db *db, const char *key, int64_t now_ms, int64_t interval_ms,
+    int64_t burst, int64_t *wait_ms, struct devid_error *e);
+/* Deletes the buckets that are full again at now_ms (they carry no state). */
+int store_rate_prune(struct db *db, int64_t now_ms, struct devid_error *e);
 
 #endif

@@ -261,10 +261,12 @@ device_from_row(const struct db_rows *r, size_t i, struct device_rec *d)
 	snprintf(d->batch, sizeof(d->batch), "%s", db_rows_text(r, i, 4, NULL));
 	d->revoked = strcmp(db_rows_text(r, i, 5, NULL), "revoked") == 0;
 	d->revoked_at = db_rows_int(r, i, 6);
+	d->revoke_reason = (int)db_rows_int(r, i, 7);
 }
 
 #define DEVICE_COLUMNS                                                                             \
-	"SELECT d.id, d.udid, d.serial, t.name, b.name, d.state, d.revoked_at FROM devices d"      \
+	"SELECT d.id, d.udid, d.serial, t.name, b.name, d.state, d.revoked_at, d.revoke_reason"    \
+	" FROM devices d"                                                                          \
 	" JOIN batches b ON b.id = d.batch_id JOIN tenants t ON t.id = b.vendor_id"
 
 int
@@ -322,14 +324,14 @@ store_device_get(
 }
 
 int
-store_device_revoke(struct db *db, int64_t device_id, struct devid_error *e)
+store_device_revoke(struct db *db, int64_t device_id, int64_t at, int reason, struct devid_error *e)
 {
-	struct db_param p[] = {DB_INT(time(NULL)), DB_INT(device_id)};
+	struct db_param p[] = {DB_INT(at), DB_INT(reason), DB_INT(device_id)};
 
 	return db_exec(db,
-	    "UPDATE devices SET state = 'revoked', revoked_at = ? WHERE id = ? AND state = "
-	    "'active'",
-	    p, 2, NULL, e);
+	    "UPDATE devices SET state = 'revoked', revoked_at = ?, revoke_reason = ?"
+	    " WHERE id = ? AND state = 'active'",
+	    p, 3, NULL, e);
 }
 
 int

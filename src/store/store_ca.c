@@ -214,9 +214,14 @@ store_device_owner(
 	struct db_rows *r;
 	int rc;
 
+	/* SQLite: the transaction holds the write lock already (BEGIN IMMEDIATE) */
 	if ((rc = db_query(db,
-		 "SELECT b.owner_id, d.state FROM devices d JOIN batches b ON b.id = d.batch_id"
-		 " WHERE d.id = ?",
+		 db_get_kind(db) == DB_POSTGRES ? "SELECT b.owner_id, d.state FROM devices d JOIN "
+						  "batches b ON b.id = d.batch_id"
+						  " WHERE d.id = ? FOR SHARE"
+						: "SELECT b.owner_id, d.state FROM devices d JOIN "
+						  "batches b ON b.id = d.batch_id"
+						  " WHERE d.id = ?",
 		 p, 1, &r, e)) != 0)
 		return rc;
 	if (db_rows_count(r) == 0) {
@@ -248,24 +253,26 @@ store_cert_add(struct db *db, int64_t tenant_id, int64_t device_id, const char *
 
 int
 store_cert_issued(struct db *db, int64_t tenant_id, int64_t device_id, const char *serial,
-    bool *issued, struct devid_error *e)
+    bool *issued, bool *revoked, struct devid_error *e)
 {
 	struct db_param p[] = {DB_TEXT(serial), DB_INT(tenant_id), DB_INT(device_id)};
 	struct db_rows *r;
 	int rc;
 
 	if ((rc = db_query(db,
-		 "SELECT 1 FROM certificates WHERE serial = ? AND tenant_id = ? AND device_id = ?",
+		 "SELECT revoked_at FROM certificates WHERE serial = ? AND tenant_id = ?"
+		 " AND device_id = ?",
 		 p, 3, &r, e)) != 0)
 		return rc;
 	*issued = db_rows_count(r) == 1;
+	*revoked = *issued && !db_rows_null(r, 0, 0);
 	db_rows_free(r);
 	return 0;
 }
 
 #define CRL_FROM                                                                                   \
-	" FROM certificates c JOIN devices d ON d.id = c.device_id"                                \
-	" WHERE c.tenant_id = ? AND d.state = 'revoked' AND c.not_after > ?"
+	" FROM certificates c WHERE c.tenant_id = ? AND c.revoked_at IS NOT NULL AND c.not_after " \
+	"> ?"
 
 int
 store_crl_entries(
@@ -273,8 +280,9 @@ store_crl_entries(
 {
 	struct db_param p[] = {DB_INT(tenant_id), DB_INT(now)};
 
-	return db_query(
-	    db, "SELECT c.serial, d.revoked_at" CRL_FROM " ORDER BY c.id", p, 2, rows, e);
+	return db_query(db,
+	    "SELECT c.serial, c.revoked_at, COALESCE(c.reason, 0)" CRL_FROM " ORDER BY c.id", p, 2,
+	    rows, e);
 }
 
 int
@@ -285,7 +293,7 @@ store_crl_state(struct db *db, int64_t tenant_id, int64_t now, int64_t *count,
 	struct db_rows *r;
 	int rc;
 
-	if ((rc = db_query(db, "SELECT COUNT(*), MAX(d.revoked_at)" CRL_FROM, p, 2, &r, e)) != 0)
+	if ((rc = db_query(db, "SELECT COUNT(*), MAX(c.revoked_at)" CRL_FROM, p, 2, &r, e)) != 0)
 		return rc;
 	*count = db_rows_int(r, 0, 0);
 	*last_revoked_at = db_rows_null(r, 0, 1) ? 0 : db_rows_int(r, 0, 1);
@@ -320,16 +328,59 @@ store_crl_get(struct db *db, int64_t tenant_id, struct crl_rec *c, struct devid_
 }
 
 int
-store_crl_put(struct db *db, int64_t tenant_id, const struct crl_rec *c, struct devid_error *e)
+store_crl_put(
+    struct db *db, int64_t tenant_id, const struct crl_rec *c, bool *stored, struct devid_error *e)
 {
 	struct db_param p[] = {DB_INT(tenant_id), DB_INT(c->number), DB_INT(c->revoked),
 	    DB_INT(c->last_revoked_at), DB_INT(c->this_update), DB_BLOB(c->der, c->len)};
+	int64_t n = 0;
+	int rc;
 
-	return db_exec(db,
+	/* the cached CRL's number only grows, whichever server stores last */
+	rc = db_exec(db,
 	    "INSERT INTO crls (tenant_id, number, revoked, last_revoked_at, this_update, der)"
 	    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id) DO UPDATE SET"
 	    " number = excluded.number, revoked = excluded.revoked,"
 	    " last_revoked_at = excluded.last_revoked_at, this_update = excluded.this_update,"
-	    " der = excluded.der",
-	    p, 6, NULL, e);
+	    " der = excluded.der WHERE crls.number < excluded.number",
+	    p, 6, &n, e);
+	*stored = rc == 0 && n == 1;
+	return rc;
+}
+
+int
+store_crl_number_next(struct db *db, int64_t tenant_id, int64_t *number, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(tenant_id)};
+	struct db_rows *r;
+	int rc;
+
+	*number = 0;
+	if ((rc = db_query(db,
+		 "UPDATE cas SET crl_number = crl_number + 1 WHERE tenant_id = ?"
+		 " RETURNING crl_number",
+		 p, 1, &r, e)) != 0)
+		return rc;
+	if (db_rows_count(r) == 1)
+		*number = db_rows_int(r, 0, 0);
+	else
+		rc = devid_error_set(e, DEVID_ENOTFOUND, "the tenant has no operational CA");
+	db_rows_free(r);
+	return rc;
+}
+
+int
+store_cert_revoke(struct db *db, int64_t tenant_id, int64_t device_id, int64_t batch_id, int64_t at,
+    int reason, int64_t *n, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(at), DB_INT(reason), DB_INT(tenant_id),
+	    DB_INT(device_id ? device_id : batch_id)};
+
+	return db_exec(db,
+	    device_id != 0 ? "UPDATE certificates SET revoked_at = ?, reason = ?"
+			     " WHERE tenant_id = ? AND device_id = ? AND revoked_at IS NULL"
+			   : "UPDATE certificates SET revoked_at = ?, reason = ?"
+			     " WHERE tenant_id = ? AND revoked_at IS NULL"
+			     " AND device_id IN (SELECT id FROM devices WHERE batch_id = ?)",
+	    p, 4, n, e);
 }

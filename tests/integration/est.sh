@@ -162,6 +162,8 @@ case "$subject" in *"serialNumber=$chipserial"*) ;; *) fail "subject $subject: s
 openssl x509 -in c0-ldevid.pem -noout -text >c0.txt
 grep -q 'CA:FALSE' c0.txt && grep -q 'TLS Web Client Authentication' c0.txt &&
     grep -A1 'Key Usage: critical' c0.txt | grep -q 'Digital Signature' || fail "profile: $(cat c0.txt)"
+grep -q 'CRL Distribution Points' c0.txt &&
+	fail "without devid serve --public-url an LDevID names no CRL distribution point"
 nb=$(date -d "$(openssl x509 -in c0-ldevid.pem -noout -startdate | sed 's/^notBefore=//')" +%s)
 na=$(date -d "$(openssl x509 -in c0-ldevid.pem -noout -enddate | sed 's/^notAfter=//')" +%s)
 days=$(((na - nb) / 86400))

@@ -182,12 +182,18 @@ api POST /api/v1/connectors "{\"name\":\"RATED\",\"type\":\"webhook\",\"mode\":\
 [ "$status" = 201 ] || fail "create RATED: $status $(cat body)"
 grep -q '"ratePerSecond": *0.2' body || fail "the rate is not shown: $(cat body)"
 devs=$(DEVID_TOKEN=$A1 "$devid" devices --server "$url" --batch ACME/B2 --limit 3 | sed -n 's/.*"udid": "\([0-9a-f]*\)".*/"\1"/p' | paste -sd, -)
+# a second server on the same database: the rate is counted in the database, not per process
+url1=$url
+start_serve
+url=$url1
 api POST /api/v1/provision "{\"connector\":\"RATED\",\"devices\":[$devs]}"
 [ "$status" = 202 ] || fail "trigger RATED: $status $(cat body)"
 wait_events slowcloud 1
 sleep 2
-[ "$(wc -l <slowcloud.events)" = 1 ] || fail "the rate limit let $(wc -l <slowcloud.events) pushes through within 2 s, want 1"
-note "ok a connector's ratePerSecond throttles its pushes"
+[ "$(wc -l <slowcloud.events)" = 1 ] || fail "the rate limit let $(wc -l <slowcloud.events) pushes through within 2 s from two servers, want 1"
+[ "$(/usr/bin/python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM rate_buckets WHERE name LIKE '"'connector:%'"'").fetchone()[0])' "$tmp/devid.db")" = 1 ] ||
+	fail "no connector bucket in the database"
+note "ok a connector's ratePerSecond throttles its pushes, across two servers"
 # an add that is still being retried when its device is revoked never puts it back
 receiver late "late-secret-0123456789abc" 1
 api POST /api/v1/connectors "{\"name\":\"LATE\",\"type\":\"webhook\",\"mode\":\"manual\",\"config\":{\"url\":\"$rurl\",\"secret\":\"late-secret-0123456789abc\"}}"

@@ -118,11 +118,11 @@ claim(struct service *svc, const struct principal *p, const char *batch, struct 
 	char *code = read_text(path(batch, "claim.txt"));
 	struct batch_rec b;
 	bool changed;
-	int rc;
+	int rc, retry_after;
 
 	code[strcspn(code, "\n")] = '\0';
-	rc = service_claim(
-	    svc, p, "127.0.0.1", (const uint8_t *)code, strlen(code), &b, &changed, e);
+	rc = service_claim(svc, p, "127.0.0.1", (const uint8_t *)code, strlen(code), &b, &changed,
+	    &retry_after, e);
 	free(code);
 	return rc;
 }

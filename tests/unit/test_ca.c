@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #include "cli/keyloader.h"
@@ -218,7 +219,7 @@ race_revoke(void *arg)
 	struct racer *r = arg;
 	struct devid_error e;
 
-	if ((r->rc = service_revoke(r->svc, r->p, r->c->udid, &e)) != 0)
+	if ((r->rc = service_revoke(r->svc, r->p, r->c->udid, NULL, &e)) != 0)
 		printf("# revoker: %s\n", e.msg);
 	return NULL;
 }
@@ -260,6 +261,96 @@ crl_lists(const struct dynbuf *der, X509 *ca, X509 *x, long *number)
 	found = X509_CRL_get0_by_serial(crl, &rv, X509_get0_serialNumber(x)) == 1;
 	X509_CRL_free(crl);
 	return found;
+}
+
+/*
+ * The reasonCode of x's entry on a DER CRL: the code, -1 when the entry has none (RFC 5280
+ * 5.3.1: unspecified is written as no extension), -2 when x is not listed or the CRL is bad.
+ */
+static int
+crl_reason(const struct dynbuf *der, X509 *ca, X509 *x)
+{
+	const unsigned char *p = der->p;
+	X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)der->len);
+	X509_REVOKED *rv = NULL;
+	ASN1_ENUMERATED *reason;
+	int crit = 0, code = -2;
+
+	if (crl != NULL && X509_CRL_verify(crl, X509_get0_pubkey(ca)) == 1 &&
+	    X509_CRL_get0_by_serial(crl, &rv, X509_get0_serialNumber(x)) == 1) {
+		reason = X509_REVOKED_get_ext_d2i(rv, NID_crl_reason, &crit, NULL);
+		code = reason != NULL ? (int)ASN1_ENUMERATED_get(reason) : -1;
+		ASN1_ENUMERATED_free(reason);
+	}
+	X509_CRL_free(crl);
+	return code;
+}
+
+/* The one URI of x's CRL distribution point, "" when it has none. */
+static const char *
+crl_dp(X509 *x)
+{
+	static char buf[1024];
+	CRL_DIST_POINTS *dps = X509_get_ext_d2i(x, NID_crl_distribution_points, NULL, NULL);
+	DIST_POINT *dp;
+	GENERAL_NAME *gn;
+
+	buf[0] = '\0';
+	if (dps != NULL && sk_DIST_POINT_num(dps) == 1 &&
+	    (dp = sk_DIST_POINT_value(dps, 0))->distpoint != NULL && dp->distpoint->type == 0 &&
+	    sk_GENERAL_NAME_num(dp->distpoint->name.fullname) == 1 &&
+	    (gn = sk_GENERAL_NAME_value(dp->distpoint->name.fullname, 0))->type == GEN_URI)
+		snprintf(buf, sizeof(buf), "%.*s",
+		    ASN1_STRING_length(gn->d.uniformResourceIdentifier),
+		    (const char *)ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier));
+	CRL_DIST_POINTS_free(dps);
+	return buf;
+}
+
+/* CRL fetches racing across two services (two servers) on one database. */
+struct crl_racer {
+	struct service *svc;
+	long numbers[6];
+	unsigned char md[6][32];
+	int rc;
+};
+
+static void *
+race_crl(void *arg)
+{
+	struct crl_racer *r = arg;
+	struct devid_error e;
+	struct dynbuf d;
+
+	dynbuf_init(&d, 1 << 20);
+	for (int i = 0; i < 6 && r->rc == 0; i++) {
+		const unsigned char *p;
+		X509_CRL *crl;
+		ASN1_INTEGER *num;
+
+		dynbuf_reset(&d);
+		if ((r->rc = service_crl(r->svc, "OEM1", &d, &e)) != 0)
+			break;
+		p = d.p;
+		crl = d2i_X509_CRL(NULL, &p, (long)d.len);
+		num = crl ? X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL) : NULL;
+		r->numbers[i] = num ? ASN1_INTEGER_get(num) : -1;
+		SHA256(d.p, d.len, r->md[i]);
+		ASN1_INTEGER_free(num);
+		X509_CRL_free(crl);
+	}
+	dynbuf_release(&d);
+	return NULL;
+}
+
+/* Forces the next service_crl to sign again, as 12 hours would. */
+static void
+crl_age(struct store *s)
+{
+	struct db *db = store_acquire(s);
+
+	db_exec(db, "UPDATE crls SET this_update = 0", NULL, 0, NULL, NULL);
+	store_release(s, db);
 }
 
 int
@@ -354,7 +445,7 @@ main(int argc, char **argv)
 		json_decref(body);
 	}
 	CHECK(service_claim(&svc, &oem, "127.0.0.1", (const uint8_t *)claim1, strlen(claim1), &b,
-		  &changed, &e) == 0,
+		  &changed, NULL, &e) == 0,
 	    "claim: %s", e.msg);
 
 	/* a device of a tenant without a CA */
@@ -520,7 +611,7 @@ main(int argc, char **argv)
 	dynbuf_init(&crl, 1 << 20);
 	CHECK(service_crl(&svc, "OEM1", &crl, &e) == 0 && crl_lists(&crl, ca, x, &num1) == 0,
 	    "an empty CRL first: %s", e.msg);
-	CHECK(service_revoke(&svc, &oem, chips[0].udid, &e) == 0, "revoke: %s", e.msg);
+	CHECK(service_revoke(&svc, &oem, chips[0].udid, NULL, &e) == 0, "revoke: %s", e.msg);
 	CHECK(enroll(&svc, EST_ENROLL, NULL, chips[0].cert, chips[0].key, NULL, &got, &e) ==
 		    DEVID_EAUTH &&
 		strstr(e.msg, "revoked") != NULL,
@@ -566,6 +657,203 @@ main(int argc, char **argv)
 	}
 	CHECK(service_crl(&svc, "OEM2", &crl, &e) == DEVID_ENOTFOUND, "no CA, no CRL");
 	CHECK(service_crl(&svc, "NOPE", &crl, &e) == DEVID_ENOTFOUND, "no tenant, no CRL");
+	dynbuf_reset(&crl);
+	CHECK(service_crl(&svc, "OEM1", &crl, &e) == 0 && crl_reason(&crl, ca, x) == -1,
+	    "revoked without a reason: no reasonCode (RFC 5280 5.3.1): %d",
+	    crl_reason(&crl, ca, x));
+
+	/* revocation reasons: refused ones change nothing */
+	{
+		int64_t audit0 = count_rows(s, "SELECT COUNT(*) FROM audit"),
+			revoked0 = count_rows(
+			    s, "SELECT COUNT(*) FROM certificates WHERE revoked_at IS NOT NULL");
+		const char *bad[] = {
+		    "certificateHold", "removeFromCRL", "cACompromise", "bogus", ""};
+		json_t *dev = NULL;
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+			CHECK(service_revoke(&svc, &oem, chips[1].udid, bad[i], &e) == DEVID_EINVAL,
+			    "reason \"%s\" refused: %s", bad[i], e.msg);
+		CHECK(count_rows(s, "SELECT COUNT(*) FROM audit") == audit0 &&
+			count_rows(
+			    s, "SELECT COUNT(*) FROM certificates WHERE revoked_at IS NOT NULL") ==
+			    revoked0,
+		    "refused revocations wrote nothing");
+		CHECK(service_device_get(&svc, &oem, chips[1].udid, &dev, &e) == 0 &&
+			strcmp(json_string_value(json_object_get(dev, "state")), "active") == 0,
+		    "the device is still active");
+		json_decref(dev);
+	}
+
+	/* release and transfer end the old owner's certificates; the next owner starts afresh */
+	{
+		char transfer[MAX_CLAIM_TEXT_LEN + 1], keyuri2[PATH_MAX * 2 + 8];
+		struct principal oem2 = op;
+		X509 *c1a = NULL, *c1b = NULL, *c1c = NULL, *ca2 = NULL;
+		json_t *dev = NULL;
+		struct dynbuf crl2;
+
+		oem2.role = ROLE_ADMIN;
+		dynbuf_init(&crl2, 1 << 20);
+		CHECK(strcmp(crl_dp(x), "") == 0, "no --public-url: no CRL distribution point");
+		CHECK(public_url_check("https://devid.example/base/", &e) == 0, "url: %s", e.msg);
+		svc.public_url = "https://devid.example/base/";
+		CHECK(enroll(&svc, EST_ENROLL, NULL, chips[1].cert, chips[1].key, NULL, &c1a, &e) ==
+			0,
+		    "enroll chip 1: %s", e.msg);
+		CHECK(c1a != NULL &&
+			strcmp(crl_dp(c1a), "https://devid.example/base/api/v1/tenants/OEM1/crl") ==
+			    0,
+		    "the CRL distribution point names the tenant's CRL: \"%s\"",
+		    c1a ? crl_dp(c1a) : "");
+		svc.public_url = NULL;
+
+		CHECK(service_release(&svc, &oem, "ACME", "B1", &e) == 0, "release: %s", e.msg);
+		dynbuf_reset(&crl);
+		CHECK(service_crl(&svc, "OEM1", &crl, &e) == 0 &&
+			crl_reason(&crl, ca, c1a) == CRL_REASON_AFFILIATION_CHANGED,
+		    "released: the certificate is on the CRL, affiliationChanged (%d)",
+		    crl_reason(&crl, ca, c1a));
+		CHECK(count_rows(s,
+			  "SELECT COUNT(*) FROM certificates c JOIN devices d ON d.id = c.device_id"
+			  " JOIN batches b ON b.id = d.batch_id WHERE b.name = 'B1'"
+			  " AND c.revoked_at IS NULL") == 0,
+		    "no certificate of the batch is left unrevoked");
+		CHECK(enroll(&svc, EST_ENROLL, NULL, chips[1].cert, chips[1].key, NULL, &got, &e) ==
+			    DEVID_EAUTH &&
+			strstr(e.msg, "not claimed") != NULL,
+		    "released: no enrollment: %s", e.msg);
+		CHECK(service_claim(&svc, &oem, "127.0.0.1", (const uint8_t *)claim1,
+			  strlen(claim1), &b, &changed, NULL, &e) == 0,
+		    "claimed again: %s", e.msg);
+		CHECK(enroll(&svc, EST_REENROLL, NULL, c1a, chips[1].key,
+			  X509_get_subject_name(c1a), &got, &e) == DEVID_EAUTH &&
+			strstr(e.msg, "revoked") != NULL,
+		    "a certificate revoked by the release does not re-enroll: %s", e.msg);
+		CHECK(enroll(&svc, EST_ENROLL, NULL, chips[1].cert, chips[1].key, NULL, &c1b, &e) ==
+			0,
+		    "the birth certificate enrolls afresh: %s", e.msg);
+
+		CHECK(
+		    service_transfer(&svc, &oem, "ACME", "B1", transfer, sizeof(transfer), &e) == 0,
+		    "transfer: %s", e.msg);
+		CHECK(service_claim(&svc, &oem2, "127.0.0.1", (const uint8_t *)transfer,
+			  strlen(transfer), &b, &changed, NULL, &e) == 0 &&
+			changed,
+		    "OEM2 takes the batch: %s", e.msg);
+		dynbuf_reset(&crl);
+		CHECK(service_crl(&svc, "OEM1", &crl, &e) == 0 &&
+			crl_reason(&crl, ca, c1b) == CRL_REASON_AFFILIATION_CHANGED,
+		    "transferred: OEM1's certificate is on OEM1's CRL (%d)",
+		    crl_reason(&crl, ca, c1b));
+		snprintf(keyuri2, sizeof(keyuri2), "file:%s/ca2.key", tmp);
+		CHECK(
+		    service_ca_init(&svc, "OEM2", keyuri2, 0, &ca2, &e) == 0, "OEM2 CA: %s", e.msg);
+		CHECK(enroll(&svc, EST_ENROLL, NULL, chips[1].cert, chips[1].key, NULL, &c1c, &e) ==
+			    0 &&
+			c1c != NULL && strcmp(name_field(c1c, NID_organizationName), "OEM2") == 0,
+		    "the next owner's enrollment works: %s", e.msg);
+		CHECK(enroll(&svc, EST_REENROLL, NULL, c1b, chips[1].key,
+			  X509_get_subject_name(c1b), &got, &e) == DEVID_EAUTH,
+		    "the old owner's certificate does not re-enroll: %s", e.msg);
+
+		/* the new owner revokes with a reason: on its CRL, in the device, kept on repeat */
+		CHECK(service_revoke(&svc, &oem2, chips[1].udid, "keyCompromise", &e) == 0,
+		    "revoke keyCompromise: %s", e.msg);
+		CHECK(service_revoke(&svc, &oem2, chips[1].udid, "superseded", &e) == 0,
+		    "revoke again: %s", e.msg);
+		CHECK(service_device_get(&svc, &oem2, chips[1].udid, &dev, &e) == 0 &&
+			strcmp(json_string_value(json_object_get(dev, "revokeReason")),
+			    "keyCompromise") == 0,
+		    "the first reason stays");
+		json_decref(dev);
+		CHECK(service_crl(&svc, "OEM2", &crl2, &e) == 0 &&
+			crl_reason(&crl2, ca2, c1c) == CRL_REASON_KEY_COMPROMISE,
+		    "OEM2's CRL: keyCompromise (%d): %s", crl_reason(&crl2, ca2, c1c), e.msg);
+		CHECK(count_rows(s,
+			  "SELECT COUNT(*) FROM audit WHERE action = 'device.revoke'"
+			  " AND detail LIKE '%keyCompromise%'") == 1,
+		    "the reason is audited");
+		X509_free(c1a);
+		X509_free(c1b);
+		X509_free(c1c);
+		X509_free(ca2);
+		dynbuf_release(&crl2);
+	}
+
+	/* CRL numbers across two servers: never one number for two CRLs, never going back */
+	{
+		struct service svc2 = {.verify_threads = 2, .keys = &devid_key_loader};
+		struct crl_racer cr[8];
+		pthread_t t[8];
+		long last = 0;
+		bool increasing = true, unique = true;
+		int failed = 0;
+
+		CHECK(store_open(url, 4, &svc2.store, &e) == 0, "second store: %s", e.msg);
+		svc2.cas = service_ca_cache_new();
+		for (int i = 0; i < 6; i++) {
+			long n = 0;
+
+			crl_age(s);
+			dynbuf_reset(&crl);
+			CHECK(service_crl(i % 2 ? &svc2 : &svc, "OEM1", &crl, &e) == 0 &&
+				crl_lists(&crl, ca, x, &n) == 1,
+			    "CRL from server %d: %s", i % 2, e.msg);
+			increasing = increasing && n > last;
+			last = n;
+		}
+		CHECK(increasing, "alternating servers: strictly increasing numbers");
+		for (int round = 0; round < 3; round++) {
+			crl_age(s);
+			for (int i = 0; i < 8; i++) {
+				cr[i] = (struct crl_racer){.svc = i % 2 ? &svc2 : &svc};
+				pthread_create(&t[i], NULL, race_crl, &cr[i]);
+			}
+			for (int i = 0; i < 8; i++)
+				pthread_join(t[i], NULL);
+			for (int i = 0; i < 8; i++) {
+				failed += cr[i].rc != 0;
+				for (int k = 0; k < 6; k++) {
+					if (k > 0 && cr[i].numbers[k] < cr[i].numbers[k - 1])
+						increasing = false;
+					for (int j = 0; j < 8; j++)
+						for (int m = 0; m < 6; m++)
+							if (cr[j].numbers[m] == cr[i].numbers[k] &&
+							    memcmp(cr[j].md[m], cr[i].md[k], 32) !=
+								0)
+								unique = false;
+				}
+			}
+		}
+		CHECK(failed == 0, "racing CRL fetches all answered (%d failed)", failed);
+		CHECK(unique, "one number, one CRL, across both servers");
+		CHECK(increasing, "no reader saw the number go back");
+		service_ca_cache_free(svc2.cas, svc2.keys);
+		store_close(svc2.store);
+	}
+
+	/* the public base URL */
+	{
+		const char *good[] = {"https://devid.example", "http://127.0.0.1:8443",
+		    "https://devid.example/", "https://devid.example:8443/devid"};
+		const char *bad[] = {"", "devid.example", "ftp://devid.example", "https://",
+		    "https:///x", "https://devid.example/?a=1", "https://devid.example/#f",
+		    "https://devid.example/a b", "https://user@devid.example",
+		    "https://devid.example/\"x", "https://devid.example/\x7f",
+		    "https://devid.example/\xc3\xa9", "https://devid.example//"};
+		char big[PUBLIC_URL_MAX + 2];
+
+		for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+			CHECK(public_url_check(good[i], &e) == 0, "%s: %s", good[i], e.msg);
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+			CHECK(
+			    public_url_check(bad[i], &e) == DEVID_EINVAL, "\"%s\" refused", bad[i]);
+		memset(big, 'a', sizeof(big) - 1);
+		memcpy(big, "https://", 8);
+		big[sizeof(big) - 1] = '\0';
+		CHECK(public_url_check(big, &e) == DEVID_EINVAL, "a URL over the limit: %s", e.msg);
+	}
 	dynbuf_release(&crl);
 
 	X509_free(x);

@@ -13,7 +13,6 @@
 
 #include "lib/base64.h"
 #include "lib/dynbuf.h"
-#include "lib/ratelimit.h"
 #include "lib/x509.h"
 #include "service/service.h"
 #include "vendor/vendor.h"
@@ -102,7 +101,7 @@ claim(struct service *svc, const struct principal *p, const char *code, bool *ch
 	struct batch_rec b;
 
 	return service_claim(
-	    svc, p, "127.0.0.1", (const uint8_t *)code, strlen(code), &b, changed, e);
+	    svc, p, "127.0.0.1", (const uint8_t *)code, strlen(code), &b, changed, NULL, e);
 }
 
 struct racer {
@@ -121,6 +120,120 @@ race(void *arg)
 
 	r->rc = claim(r->svc, r->p, r->code, &r->changed, &e);
 	return NULL;
+}
+
+static int
+claim_from(struct service *svc, const struct principal *p, const char *addr, const char *code,
+    int *retry_after, struct devid_error *e)
+{
+	struct batch_rec b;
+	bool changed;
+
+	return service_claim(
+	    svc, p, addr, (const uint8_t *)code, strlen(code), &b, &changed, retry_after, e);
+}
+
+/* Every bucket and every audit record, as text: what a refused claim must leave alone. */
+static char *
+limit_state(struct store *s)
+{
+	struct db *db = store_acquire(s);
+	struct db_rows *r = NULL;
+	struct dynbuf out;
+	char *text;
+
+	dynbuf_init(&out, 1 << 20);
+	if (db_query(db, "SELECT name, tat FROM rate_buckets ORDER BY name", NULL, 0, &r, NULL) ==
+	    0)
+		for (size_t i = 0; i < db_rows_count(r); i++)
+			dynbuf_addf(&out, "%s=%lld;", db_rows_text(r, i, 0, NULL),
+			    (long long)db_rows_int(r, i, 1));
+	db_rows_free(r);
+	if (db_query(db, "SELECT COUNT(*), MAX(id) FROM audit", NULL, 0, &r, NULL) == 0)
+		dynbuf_addf(&out, "audit=%lld/%lld", (long long)db_rows_int(r, 0, 0),
+		    (long long)db_rows_int(r, 0, 1));
+	db_rows_free(r);
+	store_release(s, db);
+	text = strdup(dynbuf_str(&out));
+	dynbuf_release(&out);
+	return text;
+}
+
+/*
+ * Claim rate limits kept in the database: per token and per address, shared by two stores
+ * (two servers), a refused claim takes from no bucket and changes nothing, Retry-After is
+ * when the bucket allows one more, and a bucket refills with time.
+ */
+static void
+rate_limits(struct service *svc, const char *url, const struct principal *oem,
+    const struct principal *oem2, const char *fake)
+{
+	struct service svc2 = {.verify_threads = 1};
+	struct devid_error e;
+	struct db *db;
+	int64_t wait;
+	char *before, *after;
+	int retry = 0, ok;
+
+	/* a burst of 3 and then one every 1000 s: no refill during the test */
+	svc->claim_limit = (struct rate_limit){.interval_ms = 1000000, .burst = 3};
+	CHECK(store_open(url, 2, &svc2.store, &e) == 0, "second store: %s", e.msg);
+	svc2.claim_limit = svc->claim_limit;
+	/* the token's burst, spread over both servers */
+	for (int i = 0; i < 3; i++)
+		CHECK(claim_from(i % 2 ? &svc2 : svc, oem2, "10.0.0.1", fake, &retry, &e) ==
+			    DEVID_ENOTFOUND &&
+			retry == 0,
+		    "claim %d within the limit: %s", i, e.msg);
+	before = limit_state(svc->store);
+	CHECK(claim_from(&svc2, oem2, "10.0.0.9", fake, &retry, &e) == DEVID_ELIMIT &&
+		strstr(e.msg, "token") != NULL && retry > 990 && retry <= 1000,
+	    "the 4th, on the other server and address: the token is over (%d s): %s", retry, e.msg);
+	CHECK(claim_from(svc, oem2, "10.0.0.1", fake, &retry, &e) == DEVID_ELIMIT,
+	    "... and on the first server");
+	after = limit_state(svc->store);
+	CHECK(strcmp(before, after) == 0,
+	    "refused claims changed no bucket and no audit record:\n%s\n%s", before, after);
+	free(before);
+	free(after);
+	/* the address 10.0.0.1 has used its burst with oem2's token: oem's token is refused
+	 * there, and that refusal takes nothing from oem's token bucket */
+	CHECK(claim_from(&svc2, oem, "10.0.0.1", fake, &retry, &e) == DEVID_ELIMIT &&
+		strstr(e.msg, "address") != NULL && retry > 0,
+	    "another token from the same address: %s", e.msg);
+	ok = 0;
+	for (int i = 0; i < 4; i++)
+		ok += claim_from(i % 2 ? &svc2 : svc, oem, "10.0.0.2", fake, &retry, &e) ==
+		    DEVID_ENOTFOUND;
+	CHECK(ok == 3, "oem's token still had its whole burst of 3 elsewhere (%d)", ok);
+	/* no address (not over HTTP): only the token counts */
+	CHECK(
+	    claim_from(svc, oem, NULL, fake, &retry, &e) == DEVID_ELIMIT, "token without address");
+
+	/* refill, with the clock in the caller's hands: a burst of 2, one more every second */
+	db = store_acquire(svc->store);
+	CHECK(store_rate_take(db, "test:refill", 5000, 1000, 2, &wait, &e) == 0 && wait == 0 &&
+		store_rate_take(db, "test:refill", 5000, 1000, 2, &wait, &e) == 0 && wait == 0,
+	    "a burst of 2: %s", e.msg);
+	CHECK(store_rate_take(db, "test:refill", 5000, 1000, 2, &wait, &e) == 0 && wait == 1000,
+	    "the third waits a second (%lld ms)", (long long)wait);
+	CHECK(store_rate_take(db, "test:refill", 5999, 1000, 2, &wait, &e) == 0 && wait == 1,
+	    "... 1 ms before it refilled (%lld ms)", (long long)wait);
+	CHECK(store_rate_take(db, "test:refill", 6000, 1000, 2, &wait, &e) == 0 && wait == 0,
+	    "one more after a second");
+	CHECK(store_rate_take(db, "test:refill", 6000, 1000, 2, &wait, &e) == 0 && wait == 1000,
+	    "and no more than one");
+	CHECK(store_rate_prune(db, 7999, &e) == 0 &&
+		count_rows(svc->store,
+		    "SELECT COUNT(*) FROM rate_buckets WHERE name = 'test:refill'") == 1,
+	    "a bucket not yet full is kept");
+	CHECK(store_rate_prune(db, 8000, &e) == 0 &&
+		count_rows(svc->store,
+		    "SELECT COUNT(*) FROM rate_buckets WHERE name = 'test:refill'") == 0,
+	    "a full bucket is pruned");
+	store_release(svc->store, db);
+	store_close(svc2.store);
+	svc->claim_limit = (struct rate_limit){0};
 }
 
 static int
@@ -328,16 +441,7 @@ main(int argc, char **argv)
 		    "the last code claims a released batch: %s", e.msg);
 		free(code);
 
-		/* rate limit per token: a burst of 3, then refused */
-		svc.claim_limit = ratelimit_new(0.001, 3, 64);
-		for (int i = 0; i < 3; i++)
-			CHECK(claim(&svc, &oem2, fake, &changed, &e) == DEVID_ENOTFOUND,
-			    "within limit");
-		CHECK(claim(&svc, &oem2, fake, &changed, &e) == DEVID_ELIMIT &&
-			strstr(e.msg, "too many") != NULL,
-		    "over the limit: %s", e.msg);
-		ratelimit_free(svc.claim_limit);
-		svc.claim_limit = NULL;
+		rate_limits(&svc, url, &oem, &oem2, fake);
 	}
 
 	/* 20 concurrent claims of one batch by two tenants through two stores: one owner */
@@ -408,10 +512,10 @@ main(int argc, char **argv)
 		CHECK(service_device_get(&svc, &oem, udid, &j, &e) == 0, "own device: %s", e.msg);
 		json_decref(j);
 		op.role = ROLE_OPERATOR;
-		CHECK(service_revoke(&svc, &op, udid, &e) == DEVID_EAUTH,
+		CHECK(service_revoke(&svc, &op, udid, NULL, &e) == DEVID_EAUTH,
 		    "an operator cannot revoke");
-		CHECK(service_revoke(&svc, &oem, udid, &e) == 0, "revoke: %s", e.msg);
-		CHECK(service_revoke(&svc, &oem, udid, &e) == 0, "revoke again is a no-op");
+		CHECK(service_revoke(&svc, &oem, udid, NULL, &e) == 0, "revoke: %s", e.msg);
+		CHECK(service_revoke(&svc, &oem, udid, NULL, &e) == 0, "revoke again is a no-op");
 		CHECK(service_devices(&svc, &oem, NULL, NULL, "revoked", 0, 0, &j, &e) == 0 &&
 			json_array_size(json_object_get(j, "devices")) == 1,
 		    "one revoked device");
