@@ -471,12 +471,15 @@ fastjson_container(struct fastjson *f, bool object)
 		}
 		if ((v = fastjson_value(f)) == NULL)
 			goto fail;
-		if (object ? json_object_getn(c, key, keylen) != NULL ||
-			    json_object_setn_new_nocheck(c, key, keylen, v) != 0
-			   : json_array_append_new(c, v) != 0) {
+		if (object && json_object_getn(c, key, keylen) != NULL) {
+			/* a duplicate key: jansson reads the input and words the error */
 			json_decref(v);
 			goto fail;
 		}
+		/* the _new functions take v, also when they fail (and then release it) */
+		if (object ? json_object_setn_new_nocheck(c, key, keylen, v) != 0
+			   : json_array_append_new(c, v) != 0)
+			goto fail;
 		fastjson_ws(f);
 		if (f->i >= f->n)
 			goto fail;
