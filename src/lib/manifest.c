@@ -726,6 +726,14 @@ entry_parse(const json_t *obj, size_t index, struct parse_ctx *c, const uint8_t 
 		rc = devid_error_set(e, DEVID_ENOMEM, "%s: out of memory", what);
 		goto out;
 	}
+	/* the limit of manifest_entry_parse_bytes(), on the bytes it will be given back */
+	if ((n = strlen(m->json)) > MAX_ENTRY_SIZE) {
+		devid_error_set(e, rc,
+		    "%s: %zu bytes as stored (compact JSON), over the limit of %d bytes for one "
+		    "entry",
+		    what, n, MAX_ENTRY_SIZE);
+		goto out;
+	}
 	*out = m;
 	m = NULL;
 	rc = 0;
@@ -752,8 +760,9 @@ manifest_entry_parse_bytes(
 
 	*out = NULL;
 	if (n > MAX_ENTRY_SIZE)
-		return devid_error_set(
-		    e, DEVID_EINVAL, "entry: %zu bytes, limit %d", n, MAX_ENTRY_SIZE);
+		return devid_error_set(e, DEVID_EINVAL,
+		    "entry: %zu bytes, over the limit of %d bytes for one entry", n,
+		    MAX_ENTRY_SIZE);
 	if ((obj = json_parse(p, n, "entry", e)) == NULL)
 		return DEVID_EINVAL;
 	rc = manifest_entry_parse(obj, 0, out, e);
