@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <openssl/x509v3.h>
+
 #include "lib/base64.h"
 #include "lib/claim.h"
 #include "lib/dynbuf.h"
@@ -302,6 +304,63 @@ entry_at_the_limit(void)
 	free(text);
 }
 
+/* Gives a JWS the signer whose certificate hashes to x5t, and signs it with the signer key. */
+static void
+resign_as(json_t *jws, const uint8_t x5t[32])
+{
+	char *text = reelkit_decode(jws, "protected"), *b64 = b64url_encode(x5t, 32), *out;
+	json_t *prot = json_loads(text, 0, NULL);
+
+	json_object_set_new(prot, "x5t#S256", json_string(b64));
+	free(text);
+	text = json_dumps(prot, JSON_COMPACT);
+	out = b64url_encode((const uint8_t *)text, strlen(text));
+	json_object_set_new(jws, "protected", json_string(out));
+	reelkit_resign(jws, reelkit_payload(jws), signer_key);
+	json_decref(prot);
+	free(text);
+	free(b64);
+	free(out);
+}
+
+/*
+ * The manifest signer of an existing deployment: the same key, no extendedKeyUsage (devid
+ * vendor init now writes documentSigning), signed by the root. Its reels are still accepted.
+ */
+static void
+signer_without_eku(void)
+{
+	const char *dir = reel_copy("signer-without-eku");
+	X509 *sc = x509_load_pem_file(path2(vdir, "signer.pem"), NULL);
+	EVP_PKEY *rk = pkey_load_pem_file(path2(vdir, "root.key"), NULL);
+	json_t *m = reelkit_load_json(path2(dir, "manifest.json"));
+	json_t *d = reelkit_load_json(path2(dir, "batch.json"));
+	struct reel_report r;
+	struct devid_error e;
+	uint8_t x5t[32];
+	size_t i;
+	json_t *v;
+	int idx = X509_get_ext_by_NID(sc, NID_ext_key_usage, -1);
+
+	CHECK(idx >= 0, "devid vendor init gives the signer an extendedKeyUsage");
+	X509_EXTENSION_free(X509_delete_ext(sc, idx));
+	CHECK(X509_sign(sc, rk, EVP_sha256()) > 0 && x509_sha256(sc, x5t) == 0 &&
+		x509_write_pem_file(path2(dir, "old-signer.pem"), sc, &e) == 0,
+	    "a signer without extendedKeyUsage");
+	json_array_foreach(m, i, v) resign_as(v, x5t);
+	resign_as(d, x5t);
+	reelkit_save_json(path2(dir, "manifest.json"), m);
+	reelkit_save_json(path2(dir, "batch.json"), d);
+	CHECK(reel_verify(dir, path2(vdir, "root.pem"), path2(dir, "old-signer.pem"), 2, &r, &e) ==
+		    0 &&
+		r.manifest.accepted == NCHIPS,
+	    "a reel of a signer without extendedKeyUsage is accepted: %s %s %s", e.msg,
+	    r.manifest.batch_error, r.manifest.nrejects ? r.manifest.rejects[0].message : "");
+	reel_report_release(&r);
+	X509_free(sc);
+	EVP_PKEY_free(rk);
+}
+
 int
 main(void)
 {
@@ -362,6 +421,7 @@ main(void)
 	    "entry 1: 65600 bytes as stored (compact JSON), over the limit of 65536 bytes");
 	tamper_entry("entry-65537-bytes", 5, entry_over_by_one, "65537 bytes as stored");
 	entry_at_the_limit();
+	signer_without_eku();
 
 	/* signer not trusted: the reel checked against another vendor's trust */
 	expect_rejected("signer-not-trusted", reel, path2(v2dir, "root.pem"),
