@@ -22,4 +22,21 @@ void reelkit_resign(json_t *jws, json_t *payload, EVP_PKEY *key);
 /* The identity JWK (publicKeySet.keys[0]) of a payload, borrowed. */
 json_t *reelkit_identity_jwk(json_t *payload);
 
+/*
+ * A copy of key (public part, and private part if it has one) whose encodings (SPKI, CSR) write
+ * the point in `form`: "uncompressed", "compressed" or "hybrid". EVP_PKEY_free() it.
+ */
+EVP_PKEY *reelkit_key_form(EVP_PKEY *key, const char *form);
+/*
+ * Re-issues the birth certificate x5c[0] of a payload with the same key written in `form`, signed
+ * by the vendor's issuing CA (vendor_dir/issuing.key): a genuine vendor signature over another
+ * encoding of the same chip key. Re-sign the payload afterwards.
+ */
+void reelkit_reissue_form(json_t *payload, const char *vendor_dir, const char *form);
+/*
+ * Pads the entry (payload member "padding", re-signed with key, and an unsigned top-level
+ * member "x-padding" for the last bytes) so that its compact JSON is exactly size bytes.
+ */
+void reelkit_pad_entry(json_t *entry, size_t size, EVP_PKEY *key);
+
 #endif

@@ -14,6 +14,7 @@
 #include "base64.h"
 #include "csr.h"
 #include "limits.h"
+#include "x509.h"
 #include "banned.h"
 
 /* Whether c may appear in an EST body: the base64 alphabet, padding, and RFC 8951 spaces. */
@@ -59,7 +60,10 @@ out:
 	return ok;
 }
 
-/* The key: EC, a named curve P-256 or P-384, decodable (the point is on the curve). */
+/*
+ * The key: EC, a named curve P-256 or P-384, the point uncompressed (RFC 5480 2.2), decodable
+ * (the point is on the curve).
+ */
 static int
 check_key(X509_REQ *req, struct devid_error *e)
 {
@@ -84,6 +88,11 @@ check_key(X509_REQ *req, struct devid_error *e)
 		return devid_error_set(e, DEVID_EINVAL,
 		    "CSR: the key is on curve %s (only P-256 and P-384 are accepted)",
 		    curve != NID_undef ? OBJ_nid2sn(curve) : "unknown");
+	/* one key, one UDID: the certificate carries this SubjectPublicKeyInfo as it is */
+	if (x509_spki_check_uncompressed(spki, e) != 0) {
+		devid_error_prefix(e, "CSR");
+		return DEVID_EINVAL;
+	}
 	if (X509_REQ_get0_pubkey(req) == NULL)
 		return devid_error_ssl(e, DEVID_EINVAL, "CSR: the public key does not decode");
 	return 0;

@@ -3,7 +3,8 @@
  *
  * What devid accepts, and nothing else: one DER PKCS#10 CertificationRequest (RFC 2986),
  * version 0, an EC public key on P-256 or P-384 named by its OID (no explicit curve
- * parameters, no RSA), signed by that key with ecdsa-with-SHA256 or -SHA384 (no parameters).
+ * parameters, no RSA) with its point uncompressed (RFC 5480 2.2; the certificate carries the
+ * request's SubjectPublicKeyInfo, and one key has one UDID), signed by that key with ecdsa-with-SHA256 or -SHA384 (no parameters).
  * The self-signature is the proof of possession. devid's profile, not the CSR, decides the
  * certificate: subject, attributes and requested extensions are parsed but not used here.
  */

@@ -17,7 +17,12 @@
 /* one DER certificate, and a certificate chain in x5c */
 #define MAX_CERT_DER 8192
 #define MAX_X5C_CERTS 4
-/* one SignedSecureElement entry as JSON, and its decoded payload */
+/*
+ * One SignedSecureElement entry as devid stores it (its compact JSON), checked when a manifest
+ * is parsed (publish, import, vendor verify) and again when a stored entry is read back, so an
+ * entry accepted can always be read back. And its decoded payload, which the entry limit
+ * bounds first in practice (base64url makes 4 characters of 3 bytes).
+ */
 #define MAX_ENTRY_SIZE 65536
 #define MAX_PAYLOAD_SIZE 49152
 /* the protected header of a JWS, decoded */

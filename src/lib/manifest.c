@@ -471,12 +471,15 @@ fastjson_container(struct fastjson *f, bool object)
 		}
 		if ((v = fastjson_value(f)) == NULL)
 			goto fail;
-		if (object ? json_object_getn(c, key, keylen) != NULL ||
-			    json_object_setn_new_nocheck(c, key, keylen, v) != 0
-			   : json_array_append_new(c, v) != 0) {
+		if (object && json_object_getn(c, key, keylen) != NULL) {
+			/* a duplicate key: jansson reads the input and words the error */
 			json_decref(v);
 			goto fail;
 		}
+		/* the _new functions take v, also when they fail (and then release it) */
+		if (object ? json_object_setn_new_nocheck(c, key, keylen, v) != 0
+			   : json_array_append_new(c, v) != 0)
+			goto fail;
 		fastjson_ws(f);
 		if (f->i >= f->n)
 			goto fail;
@@ -723,6 +726,14 @@ entry_parse(const json_t *obj, size_t index, struct parse_ctx *c, const uint8_t 
 		rc = devid_error_set(e, DEVID_ENOMEM, "%s: out of memory", what);
 		goto out;
 	}
+	/* the limit of manifest_entry_parse_bytes(), on the bytes it will be given back */
+	if ((n = strlen(m->json)) > MAX_ENTRY_SIZE) {
+		devid_error_set(e, rc,
+		    "%s: %zu bytes as stored (compact JSON), over the limit of %d bytes for one "
+		    "entry",
+		    what, n, MAX_ENTRY_SIZE);
+		goto out;
+	}
 	*out = m;
 	m = NULL;
 	rc = 0;
@@ -749,8 +760,9 @@ manifest_entry_parse_bytes(
 
 	*out = NULL;
 	if (n > MAX_ENTRY_SIZE)
-		return devid_error_set(
-		    e, DEVID_EINVAL, "entry: %zu bytes, limit %d", n, MAX_ENTRY_SIZE);
+		return devid_error_set(e, DEVID_EINVAL,
+		    "entry: %zu bytes, over the limit of %d bytes for one entry", n,
+		    MAX_ENTRY_SIZE);
 	if ((obj = json_parse(p, n, "entry", e)) == NULL)
 		return DEVID_EINVAL;
 	rc = manifest_entry_parse(obj, 0, out, e);

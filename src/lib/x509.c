@@ -263,6 +263,88 @@ x509_udid(X509 *x, char out[UDID_HEX_LEN + 1])
 	return 0;
 }
 
+/* The DER of an uncompressed P-256 and P-384 SubjectPublicKeyInfo up to the point. */
+static const uint8_t spki_p256_head[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce,
+    0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00};
+static const uint8_t spki_p384_head[] = {0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce,
+    0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00};
+
+int
+x509_spki_check_uncompressed(const X509_PUBKEY *pk, struct devid_error *e)
+{
+	ASN1_OBJECT *alg = NULL;
+	X509_ALGOR *algor = NULL;
+	const unsigned char *pt = NULL;
+	const uint8_t *head;
+	const void *pval = NULL;
+	unsigned char *der = NULL;
+	size_t coord, headlen;
+	int ptype = V_ASN1_UNDEF, ptlen = 0, curve, n, rc = DEVID_EINVAL;
+
+	if (pk == NULL || X509_PUBKEY_get0_param(&alg, &pt, &ptlen, &algor, pk) != 1)
+		return devid_error_set(e, rc, "no public key");
+	if (OBJ_obj2nid(alg) != NID_X9_62_id_ecPublicKey)
+		return devid_error_set(e, rc, "RFC 5480 2.1.1: the key is not an EC key");
+	X509_ALGOR_get0(NULL, &ptype, &pval, algor);
+	if (ptype != V_ASN1_OBJECT)
+		return devid_error_set(e, rc,
+		    "RFC 5480 2.1.1: the curve must be named by its OID (no explicit or implicit "
+		    "parameters)");
+	curve = OBJ_obj2nid(pval);
+	if (curve == NID_X9_62_prime256v1) {
+		coord = 32;
+		head = spki_p256_head;
+		headlen = sizeof(spki_p256_head);
+	} else if (curve == NID_secp384r1) {
+		coord = 48;
+		head = spki_p384_head;
+		headlen = sizeof(spki_p384_head);
+	} else {
+		return devid_error_set(e, rc, "the key is on curve %s (only P-256 and P-384)",
+		    curve != NID_undef ? OBJ_nid2sn(curve) : "unknown");
+	}
+	if (ptlen < 1)
+		return devid_error_set(
+		    e, rc, "EC point must be uncompressed (RFC 5480 2.2): the point is empty");
+	switch (pt[0]) {
+	case 0x04:
+		break;
+	case 0x02:
+	case 0x03:
+		return devid_error_set(e, rc,
+		    "EC point must be uncompressed (RFC 5480 2.2): compressed form %02x", pt[0]);
+	case 0x06:
+	case 0x07:
+		return devid_error_set(e, rc,
+		    "EC point must be uncompressed (RFC 5480 2.2 forbids the hybrid form): hybrid "
+		    "form %02x",
+		    pt[0]);
+	default:
+		return devid_error_set(
+		    e, rc, "EC point must be uncompressed (RFC 5480 2.2): form byte %02x", pt[0]);
+	}
+	if ((size_t)ptlen != 1 + 2 * coord)
+		return devid_error_set(e, rc,
+		    "EC point must be uncompressed (RFC 5480 2.2): %d bytes, %zu on %s", ptlen,
+		    1 + 2 * coord, OBJ_nid2sn(curve));
+	/* what is left to vary is the BIT STRING's count of unused bits */
+	if ((n = i2d_X509_PUBKEY(pk, &der)) <= 0) {
+		rc = devid_error_ssl(e, DEVID_ECRYPTO, "the public key does not encode");
+		goto out;
+	}
+	if ((size_t)n != headlen + 1 + 2 * coord || memcmp(der, head, headlen) != 0 ||
+	    memcmp(der + headlen, pt, (size_t)ptlen) != 0) {
+		devid_error_set(e, rc,
+		    "RFC 5480 2: the SubjectPublicKeyInfo is not in its one DER form (a "
+		    "subjectPublicKey BIT STRING with unused bits)");
+		goto out;
+	}
+	rc = 0;
+out:
+	OPENSSL_free(der);
+	return rc;
+}
+
 int
 x509_sha256(X509 *x, uint8_t out[32])
 {
@@ -356,6 +438,11 @@ x509_check_idevid(X509 *x, struct devid_error *e)
 	    (ASN1_STRING_length(serial) == 1 && ASN1_STRING_get0_data(serial)[0] == 0))
 		return devid_error_set(e, DEVID_EINVAL,
 		    "RFC 5280 4.1.2.2: serial must be positive and at most 20 bytes");
+	/* the encoding first: a hybrid point that does not decode is still named as one */
+	if (x509_spki_check_uncompressed(X509_get_X509_PUBKEY(x), e) != 0) {
+		devid_error_prefix(e, "device key");
+		return DEVID_EINVAL;
+	}
 	if (pk == NULL || EVP_PKEY_get_base_id(pk) != EVP_PKEY_EC ||
 	    EVP_PKEY_get_group_name(pk, curve, sizeof(curve), NULL) != 1 ||
 	    (strcmp(curve, "prime256v1") != 0 && strcmp(curve, "secp384r1") != 0))

@@ -43,9 +43,26 @@ int pkey_write_pem_file(const char *path, EVP_PKEY *key, struct devid_error *e);
 /* A fresh P-256 key. */
 EVP_PKEY *pkey_new_p256(struct devid_error *e);
 
-/* UDID: lowercase hex SHA-256 of the DER SubjectPublicKeyInfo; out holds 65 bytes. */
+/*
+ * UDID: lowercase hex SHA-256 of the DER SubjectPublicKeyInfo as OpenSSL encodes it; out
+ * holds 65 bytes. The same key written another way (a compressed point) hashes differently:
+ * every door a device key enters by refuses all but one encoding (x509_spki_check_uncompressed),
+ * so one key has one UDID.
+ */
 int pkey_udid(EVP_PKEY *key, char out[UDID_HEX_LEN + 1]);
 int x509_udid(X509 *x, char out[UDID_HEX_LEN + 1]);
+
+/*
+ * Whether pk is the one encoding of a device key devid takes (docs/formats.md "UDID"): an
+ * id-ecPublicKey on P-256 or P-384 named by its OID (RFC 5480 2.1.1), whose subjectPublicKey,
+ * a BIT STRING without unused bits, holds the uncompressed point 04 || x || y of the curve's
+ * size (RFC 5480 2.2: compressed points 02/03 are optional for CAs to accept, and devid does
+ * not; the hybrid forms 06/07 are forbidden). Reads the encoding only: the key need not have
+ * been decoded, and whether the point is on the curve is left to the key's decoding. Returns 0,
+ * or DEVID_EINVAL with a message naming the rule ("EC point must be uncompressed (RFC 5480
+ * 2.2): compressed form 02").
+ */
+int x509_spki_check_uncompressed(const X509_PUBKEY *pk, struct devid_error *e);
 /* SHA-256 of the certificate's DER (JWS x5t#S256). */
 int x509_sha256(X509 *x, uint8_t out[32]);
 /* The subjectKeyIdentifier, borrowed; NULL if absent. */
@@ -73,9 +90,10 @@ int x509_chain_verify(X509_STORE *roots, X509 *leaf, STACK_OF(X509) *untrusted,
 
 /*
  * The rules every device birth certificate must meet on ingest (IEEE 802.1AR, RFC 5280):
- * version 3; positive (non-zero) serial of at most 20 bytes; EC key on P-256 or P-384;
- * basicConstraints absent or CA:FALSE; keyUsage critical and digitalSignature; extendedKeyUsage, if
- * present, includes clientAuth; authorityKeyIdentifier present. The message names the rule.
+ * version 3; positive (non-zero) serial of at most 20 bytes; EC key on P-256 or P-384, encoded
+ * as x509_spki_check_uncompressed requires; basicConstraints absent or CA:FALSE; keyUsage
+ * critical and digitalSignature; extendedKeyUsage, if present, includes clientAuth;
+ * authorityKeyIdentifier present. The message names the rule.
  */
 int x509_check_idevid(X509 *x, struct devid_error *e);
 

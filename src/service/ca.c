@@ -941,6 +941,13 @@ service_est_enroll(struct service *svc, enum est_op op, const char *label, X509 
 		rc = devid_error_set(e, DEVID_EAUTH, "device %s is revoked", c.udid);
 		goto out;
 	}
+	/* the certificate carries the CSR's SubjectPublicKeyInfo as it is: the one encoding of
+	 * the key, so that the certificate's UDID is the device's (csr_from_der checks it too) */
+	if (x509_spki_check_uncompressed(X509_REQ_get_X509_PUBKEY(csr), e) != 0) {
+		devid_error_prefix(e, "CSR");
+		rc = DEVID_EINVAL;
+		goto out;
+	}
 	key = X509_REQ_get0_pubkey(csr);
 	if (key == NULL || EVP_PKEY_eq(key, X509_get0_pubkey(client_cert)) != 1) {
 		rc = devid_error_set(e, DEVID_EINVAL,

@@ -13,6 +13,9 @@
 
 enum cert_kind { CERT_ROOT, CERT_ISSUING, CERT_SIGNER };
 
+/* id-kp-documentSigning (RFC 9336 3.1), which OpenSSL 3.0 has no name for */
+#define OID_KP_DOCUMENT_SIGNING "1.3.6.1.5.5.7.3.36"
+
 static X509 *
 make_cert(enum cert_kind kind, const char *vendor, EVP_PKEY *key, X509 *issuer,
     EVP_PKEY *issuer_key, struct devid_error *e)
@@ -65,8 +68,11 @@ make_cert(enum cert_kind kind, const char *vendor, EVP_PKEY *key, X509 *issuer,
 			goto fail;
 		break;
 	case CERT_SIGNER:
+		/* id-kp-documentSigning alone: the root also anchors the chips' TLS client
+		 * certificates, and a signer must never pass for one (docs/formats.md) */
 		if (x509_add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") ||
 		    x509_add_ext(x, &ctx, NID_key_usage, "critical,digitalSignature") ||
+		    x509_add_ext(x, &ctx, NID_ext_key_usage, OID_KP_DOCUMENT_SIGNING) ||
 		    x509_add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
 		    x509_add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always"))
 			goto fail;

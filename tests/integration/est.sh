@@ -209,6 +209,19 @@ refused "a CSR for another device's key" 400
 csr "B1/chips/$c1.key" /CN=x c1.b64
 est simpleenroll "B1/chips/$c1.pem" "B1/chips/$c1.key" c1.b64 OEM2
 refused "another tenant's label" 403
+# one key, one UDID: the device's own key with its point compressed (a valid proof of
+# possession) would give a certificate whose UDID is no device's
+openssl ec -in "B1/chips/$c1.key" -conv_form compressed -out c1-compressed.key 2>/dev/null ||
+	fail "openssl ec -conv_form compressed"
+csr c1-compressed.key /CN=x c1-compressed.b64
+est simpleenroll "B1/chips/$c1.pem" "B1/chips/$c1.key" c1-compressed.b64
+refused "a CSR with the device's key, point compressed" 400
+grep -q 'EC point must be uncompressed (RFC 5480 2.2): compressed form 0' resp.b64 ||
+	fail "the refusal names the rule: $(cat resp.b64)"
+# the vendor's manifest signer is no device (and its EKU is documentSigning, not clientAuth)
+csr v/signer.key /CN=x signer.b64
+est simpleenroll v/signer.pem v/signer.key signer.b64
+refused "the manifest signer's certificate" 403
 
 # re-enroll keeping the subject works (RFC 7030 4.2.2)
 openssl req -new -key "B1/chips/$c0.key" -subj "/$(echo "$subject" | python3 -c 'import sys; print("/".join(reversed(sys.stdin.read().strip().split(","))))')" \

@@ -35,6 +35,20 @@ run "$devid" vendor mint --dir "$v" --batch "$batch" --count $count --out "$reel
 [ "$rc" -eq 0 ] || fail_run "vendor mint exited $rc"
 grep -q "^minted $count chips" "$tmp/out" || fail_run "mint did not say \"minted $count chips\""
 
+# the manifest signer chains to the root that also anchors the chips' TLS client
+# certificates: its EKU (documentSigning, RFC 9336) keeps it from passing for one
+openssl verify -purpose sslclient -CAfile "$v/root.pem" "$v/signer.pem" >"$tmp/ov" 2>&1 &&
+	fail "openssl verify -purpose sslclient accepts the manifest signer: $(cat "$tmp/ov")"
+grep -q 'unsuitable certificate purpose' "$tmp/ov" ||
+	fail "openssl refuses the signer for another reason: $(cat "$tmp/ov")"
+openssl verify -purpose any -CAfile "$v/root.pem" "$v/signer.pem" >/dev/null 2>&1 ||
+	fail "the manifest signer does not chain to the root"
+openssl x509 -in "$v/signer.pem" -noout -ext extendedKeyUsage 2>/dev/null |
+	grep -q '1\.3\.6\.1\.5\.5\.7\.3\.36' || fail "the signer's EKU is not documentSigning"
+chip=$(ls "$reel"/chips/*.pem | sed -n 1p)
+openssl verify -purpose sslclient -CAfile "$v/root.pem" -untrusted "$v/issuing.pem" "$chip" \
+    >/dev/null 2>&1 || fail "a birth certificate fails openssl verify -purpose sslclient"
+
 # --- 1. the Python verifier accepts the reel -------------------------------------------
 run "$py" "$verifier" "$reel" "$v/root.pem" "$v/signer.pem" --issuing "$v/issuing.pem" \
     --vendor "$vendor" --batch "$batch" --count $count

@@ -1,7 +1,8 @@
 /*
  * The birth certificate (IDevID) profile of DESIGN.md, field by field, on chips minted by
  * `devid vendor mint`: subject O/CN/serialNumber, notAfter 99991231235959Z, basicConstraints,
- * keyUsage, extendedKeyUsage, SKI/AKI, a positive random 16-byte serial.
+ * keyUsage, extendedKeyUsage, SKI/AKI, a positive random 16-byte serial; and the manifest
+ * signer of the vendor PKI, whose extendedKeyUsage (documentSigning) is no TLS client's.
  */
 #include <dirent.h>
 #include <limits.h>
@@ -113,6 +114,42 @@ main(void)
 	CHECK(issuing != NULL && root != NULL, "vendor CAs load");
 	if (issuing == NULL || root == NULL)
 		return test_done();
+
+	/*
+	 * The manifest signer chains to the root that anchors the chips' TLS client
+	 * certificates: its only extendedKeyUsage, documentSigning (RFC 9336), keeps it from
+	 * passing for one, as the chips do
+	 */
+	{
+		X509 *signer;
+		EXTENDED_KEY_USAGE *eku;
+		STACK_OF(X509) *roots = sk_X509_new_null();
+		X509_STORE *st;
+		struct x509_verify_opts client = {.purpose = X509_PURPOSE_SSL_CLIENT};
+		struct x509_verify_opts any = {.purpose = X509_PURPOSE_ANY};
+		char oid[64] = "";
+		int crit = -1;
+
+		snprintf(path, sizeof(path), "%s/signer.pem", vdir);
+		signer = x509_load_pem_file(path, &e);
+		sk_X509_push(roots, root);
+		st = x509_store_new(roots, &e);
+		eku = signer != NULL ? X509_get_ext_d2i(signer, NID_ext_key_usage, &crit, NULL)
+				     : NULL;
+		if (eku != NULL && sk_ASN1_OBJECT_num(eku) == 1)
+			OBJ_obj2txt(oid, sizeof(oid), sk_ASN1_OBJECT_value(eku, 0), 1);
+		CHECK(strcmp(oid, "1.3.6.1.5.5.7.3.36") == 0 && crit == 0,
+		    "signer: extendedKeyUsage documentSigning only, not critical (%s)", oid);
+		CHECK(signer != NULL && x509_chain_verify(st, signer, NULL, &client, &e) != 0 &&
+			strstr(e.msg, "unsuitable certificate purpose") != NULL,
+		    "signer refused as a TLS client: %s", e.msg);
+		CHECK(signer != NULL && x509_chain_verify(st, signer, NULL, &any, &e) == 0,
+		    "signer chains to the root: %s", e.msg);
+		EXTENDED_KEY_USAGE_free(eku);
+		X509_STORE_free(st);
+		sk_X509_free(roots);
+		X509_free(signer);
+	}
 
 	/* the vendor CAs themselves are CAs and fail the device rules */
 	CHECK(x509_check_idevid(issuing, &e) != 0 && strstr(e.msg, "CA bit") != NULL,

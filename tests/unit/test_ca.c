@@ -2,7 +2,8 @@
  * Operational certificates in the domain, on SQLite and on PostgreSQL: a tenant's CA (a file
  * key here; tests/integration/est.sh drives a PKCS#11 one), the EST policy (claimed, not
  * revoked, the device's own birth certificate and key, the label's tenant, the quota, a
- * re-enrollment that keeps its subject), devid's certificate profile, audit records, the
+ * re-enrollment that keeps its subject, a CSR key written uncompressed, no manifest signer),
+ * devid's certificate profile (its UDID is the device's), audit records, the
  * quota under concurrent enrollments, and the CRL. Usage: test_ca sqlite|postgres.
  */
 #include <dirent.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
@@ -184,6 +186,7 @@ check_profile(X509 *x, X509 *ca, const struct chip *c, int days)
 {
 	const ASN1_INTEGER *sn = X509_get0_serialNumber(x);
 	uint32_t ku = X509_get_key_usage(x), xku;
+	char udid[UDID_HEX_LEN + 1] = "", birth[UDID_HEX_LEN + 1] = "";
 	int pday, psec;
 
 	CHECK(strcmp(name_field(x, NID_commonName), c->udid) == 0, "CN is the UDID: %s",
@@ -193,6 +196,10 @@ check_profile(X509 *x, X509 *ca, const struct chip *c, int days)
 	CHECK(X509_verify(x, X509_get0_pubkey(ca)) == 1, "signed by the tenant's CA");
 	CHECK(X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(ca)) == 0, "issuer");
 	CHECK(EVP_PKEY_eq(X509_get0_pubkey(x), c->key) == 1, "carries the device key");
+	/* one key, one UDID: the certificate's key names the device, as its birth certificate's */
+	CHECK(x509_udid(x, udid) == 0 && strcmp(udid, c->udid) == 0 &&
+		x509_udid(c->cert, birth) == 0 && strcmp(birth, c->udid) == 0,
+	    "the certificate's UDID %s is the device's %s", udid, c->udid);
 	CHECK(ASN1_STRING_length(sn) == 16, "16-byte serial (%d)", ASN1_STRING_length(sn));
 	CHECK(ASN1_TIME_diff(&pday, &psec, X509_get0_notBefore(x), X509_get0_notAfter(x)) == 1 &&
 		pday == days && psec == 0,
@@ -522,7 +529,47 @@ main(int argc, char **argv)
 	CHECK(enroll(&svc, EST_REENROLL, NULL, chips[1].cert, chips[1].key, NULL, &x2, &e) ==
 		DEVID_EAUTH,
 	    "a birth certificate does not re-enroll: %s", e.msg);
+	{
+		/*
+		 * The device's own key in a CSR with its point compressed or hybrid: the same key
+		 * (the proof of possession holds), but a certificate over that encoding would have
+		 * a UDID that is no device's
+		 */
+		static const char *const forms[] = {"compressed", "hybrid"};
+
+		for (size_t f = 0; f < 2; f++) {
+			EVP_PKEY *k = EVP_PKEY_dup(chips[0].key);
+
+			EVP_PKEY_set_utf8_string_param(
+			    k, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, forms[f]);
+			CHECK(enroll(&svc, EST_ENROLL, NULL, chips[0].cert, k, NULL, &x2, &e) ==
+				    DEVID_EINVAL &&
+				strstr(e.msg, "CSR: EC point must be uncompressed (RFC 5480 2.2") !=
+				    NULL,
+			    "a CSR with the device's key, point %s: %s", forms[f], e.msg);
+			CHECK(enroll(&svc, EST_REENROLL, NULL, x, k, X509_get_subject_name(x), &x2,
+				  &e) == DEVID_EINVAL,
+			    "... nor re-enrolls: %s", e.msg);
+			EVP_PKEY_free(k);
+		}
+	}
+	{
+		/* the vendor's manifest signer is no device: its certificate enrolls nothing */
+		X509 *sc = x509_load_pem_file(path("v", "signer.pem"), &e);
+		EVP_PKEY *sk = pkey_load_pem_file(path("v", "signer.key"), &e);
+
+		CHECK(sc != NULL && sk != NULL, "the manifest signer loads: %s", e.msg);
+		CHECK(enroll(&svc, EST_ENROLL, NULL, sc, sk, NULL, &x2, &e) == DEVID_EAUTH &&
+			strstr(e.msg, "not a device known") != NULL,
+		    "the manifest signer's certificate does not enroll: %s", e.msg);
+		CHECK(enroll(&svc, EST_REENROLL, NULL, sc, sk, NULL, &x2, &e) == DEVID_EAUTH,
+		    "... nor re-enrolls: %s", e.msg);
+		X509_free(sc);
+		EVP_PKEY_free(sk);
+	}
 	CHECK(count_rows(s, "SELECT COUNT(*) FROM certificates") == certs, "nothing was issued");
+	CHECK(count_rows(s, "SELECT COUNT(*) FROM audit WHERE action LIKE 'est.%'") == audits + 2,
+	    "nothing refused was audited");
 
 	/* re-enrollment keeps the subject */
 	CHECK(enroll(&svc, EST_REENROLL, NULL, x, chips[0].key, X509_get_subject_name(x), &x2,

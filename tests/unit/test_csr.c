@@ -1,14 +1,15 @@
 /*
  * csr_from_est_body: the CSR intake of EST. Good requests made by OpenSSL here and by the
  * openssl command line, in base64 with and without line breaks; and every refusal: a broken
- * signature, trailing bytes, BER, the wrong key or curve or algorithm, bad base64, empty,
- * over the cap.
+ * signature, trailing bytes, BER, the wrong key or curve or algorithm, a point written
+ * compressed or hybrid (one key, one UDID), bad base64, empty, over the cap.
  */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -35,6 +36,21 @@ static EVP_PKEY *
 key_ec(const char *curve)
 {
 	return EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve);
+}
+
+/* A copy of key whose encodings write the point in form ("compressed", "hybrid"). */
+static EVP_PKEY *
+key_in_form(EVP_PKEY *key, const char *form)
+{
+	EVP_PKEY *k = EVP_PKEY_dup(key);
+
+	if (k == NULL ||
+	    EVP_PKEY_set_utf8_string_param(k, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, form) !=
+		1) {
+		fprintf(stderr, "test_csr: cannot write a key in %s form\n", form);
+		exit(1);
+	}
+	return k;
 }
 
 /* A DER request for key, signed with md; version as given. */
@@ -224,6 +240,17 @@ openssl_cli(void)
 	else
 		printf("# this openssl cannot sign with explicit parameters: case skipped\n");
 	free(out);
+	/* the same key with its point compressed, as `openssl ec -conv_form` writes it */
+	snprintf(cmd, sizeof(cmd),
+	    "cd %s && openssl ec -in k.pem -conv_form compressed -out kc.pem 2>/dev/null && "
+	    "openssl req -new -key kc.pem -subj /CN=x -outform DER 2>/dev/null | base64",
+	    dir);
+	out = run(cmd);
+	CHECK(out != NULL, "openssl req with a compressed point ran");
+	if (out != NULL)
+		expect("openssl req, compressed point", out, strlen(out), DEVID_EINVAL,
+		    "EC point must be uncompressed (RFC 5480 2.2): compressed form 0");
+	free(out);
 	/* PEM is not what EST sends */
 	snprintf(
 	    cmd, sizeof(cmd), "cd %s && openssl req -new -key k.pem -subj /CN=x 2>/dev/null", dir);
@@ -317,6 +344,33 @@ main(void)
 	der = make_csr(p256, EVP_sha256(), 1, &n);
 	expect_der("version 1", der, n, DEVID_EINVAL, "version");
 	OPENSSL_free(der);
+
+	/*
+	 * One key, one UDID: the certificate carries the request's SubjectPublicKeyInfo, so the
+	 * device's key written with its point compressed or hybrid (a valid self-signature all
+	 * the same) would be a certificate whose UDID is no device's.
+	 */
+	{
+		static const char *const forms[] = {"compressed", "hybrid"};
+		static const char *const wants[] = {
+		    "CSR: EC point must be uncompressed (RFC 5480 2.2): compressed form 0",
+		    "CSR: EC point must be uncompressed (RFC 5480 2.2 forbids the hybrid form): "
+		    "hybrid form 0"};
+		EVP_PKEY *keys[] = {p256, p384};
+		char what[64];
+
+		for (size_t k = 0; k < 2; k++)
+			for (size_t f = 0; f < 2; f++) {
+				EVP_PKEY *kf = key_in_form(keys[k], forms[f]);
+
+				der = make_csr(kf, k == 0 ? EVP_sha256() : EVP_sha384(), 0, &n);
+				snprintf(what, sizeof(what), "%s key, %s point",
+				    k == 0 ? "P-256" : "P-384", forms[f]);
+				expect_der(what, der, n, DEVID_EINVAL, wants[f]);
+				OPENSSL_free(der);
+				EVP_PKEY_free(kf);
+			}
+	}
 
 	/* not a request at all */
 	expect("empty", "", 0, DEVID_EINVAL, "empty");

@@ -1,17 +1,23 @@
 /*
  * Mint -> verify round trip, and every tamper of the vendor issue rejected with a message
- * naming the rule. Tampers that would otherwise be caught by the signature are re-signed with
- * the genuine manifest signer, so the rule under test is the one that catches them.
+ * naming the rule: among them one chip key re-encoded (compressed, hybrid) under a genuine
+ * vendor signature, and entries over the entry limit (one at the limit passes and reads back).
+ * Tampers that would otherwise be caught by the signature are re-signed with the genuine manifest
+ * signer, so the rule under test is the one that catches them.
  */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include <openssl/x509v3.h>
+
 #include "lib/base64.h"
 #include "lib/claim.h"
 #include "lib/dynbuf.h"
 #include "lib/json.h"
+#include "lib/limits.h"
+#include "lib/manifest.h"
 #include "lib/x509.h"
 #include "vendor/vendor.h"
 #include "reelkit.h"
@@ -223,6 +229,138 @@ der_trailing_bytes(json_t *entry)
 	free(longer);
 }
 
+/* x5c[0] re-issued by the vendor's own issuing CA over the same key, the point compressed */
+static void
+point_compressed(json_t *entry)
+{
+	json_t *p = reelkit_payload(entry);
+
+	reelkit_reissue_form(p, vdir, "compressed");
+	reelkit_resign(entry, p, signer_key);
+}
+
+/* the same with the point in hybrid form (06/07), which RFC 5480 2.2 forbids */
+static void
+point_hybrid(json_t *entry)
+{
+	json_t *p = reelkit_payload(entry);
+
+	reelkit_reissue_form(p, vdir, "hybrid");
+	reelkit_resign(entry, p, signer_key);
+}
+
+static void
+entry_65600(json_t *entry)
+{
+	reelkit_pad_entry(entry, 65600, signer_key);
+}
+
+static void
+entry_over_by_one(json_t *entry)
+{
+	reelkit_pad_entry(entry, MAX_ENTRY_SIZE + 1, signer_key);
+}
+
+/*
+ * An entry of exactly MAX_ENTRY_SIZE bytes: accepted, and what devid keeps of it (its compact
+ * JSON) reads back with the reader of stored entries.
+ */
+static void
+entry_at_the_limit(void)
+{
+	const char *dir = reel_copy("entry-at-the-limit");
+	json_t *m = reelkit_load_json(path2(dir, "manifest.json"));
+	struct manifest_report r;
+	struct manifest_entry *back = NULL;
+	struct manifest *man = NULL;
+	struct reel_report rr;
+	struct devid_error e;
+	uint8_t *text;
+	size_t n;
+
+	reelkit_pad_entry(json_array_get(m, 3), MAX_ENTRY_SIZE, signer_key);
+	reelkit_save_json(path2(dir, "manifest.json"), m);
+	CHECK(
+	    reel_verify(dir, path2(vdir, "root.pem"), path2(vdir, "signer.pem"), 2, &rr, &e) == 0 &&
+		rr.manifest.accepted == NCHIPS,
+	    "an entry of %d bytes is accepted: %s %s", MAX_ENTRY_SIZE, e.msg,
+	    rr.manifest.nrejects ? rr.manifest.rejects[0].message : "");
+	reel_report_release(&rr);
+	memset(&r, 0, sizeof(r));
+	CHECK(file_read_all(path2(dir, "manifest.json"), 1 << 26, &text, &n, &e) == 0 &&
+		manifest_parse_mt(text, n, 1, &man, &r, &e) == 0 && r.rejected == 0,
+	    "the manifest parses: %s", e.msg);
+	if (man != NULL) {
+		CHECK(strlen(man->entries[3]->json) == MAX_ENTRY_SIZE, "kept whole (%zu bytes)",
+		    strlen(man->entries[3]->json));
+		CHECK(manifest_entry_parse_bytes((const uint8_t *)man->entries[3]->json,
+			  strlen(man->entries[3]->json), &back, &e) == 0 &&
+			strcmp(back->udid, man->entries[3]->udid) == 0,
+		    "the stored entry reads back: %s", e.msg);
+	}
+	manifest_entry_free(back);
+	manifest_free(man);
+	manifest_report_release(&r);
+	free(text);
+}
+
+/* Gives a JWS the signer whose certificate hashes to x5t, and signs it with the signer key. */
+static void
+resign_as(json_t *jws, const uint8_t x5t[32])
+{
+	char *text = reelkit_decode(jws, "protected"), *b64 = b64url_encode(x5t, 32), *out;
+	json_t *prot = json_loads(text, 0, NULL);
+
+	json_object_set_new(prot, "x5t#S256", json_string(b64));
+	free(text);
+	text = json_dumps(prot, JSON_COMPACT);
+	out = b64url_encode((const uint8_t *)text, strlen(text));
+	json_object_set_new(jws, "protected", json_string(out));
+	reelkit_resign(jws, reelkit_payload(jws), signer_key);
+	json_decref(prot);
+	free(text);
+	free(b64);
+	free(out);
+}
+
+/*
+ * The manifest signer of an existing deployment: the same key, no extendedKeyUsage (devid
+ * vendor init now writes documentSigning), signed by the root. Its reels are still accepted.
+ */
+static void
+signer_without_eku(void)
+{
+	const char *dir = reel_copy("signer-without-eku");
+	X509 *sc = x509_load_pem_file(path2(vdir, "signer.pem"), NULL);
+	EVP_PKEY *rk = pkey_load_pem_file(path2(vdir, "root.key"), NULL);
+	json_t *m = reelkit_load_json(path2(dir, "manifest.json"));
+	json_t *d = reelkit_load_json(path2(dir, "batch.json"));
+	struct reel_report r;
+	struct devid_error e;
+	uint8_t x5t[32];
+	size_t i;
+	json_t *v;
+	int idx = X509_get_ext_by_NID(sc, NID_ext_key_usage, -1);
+
+	CHECK(idx >= 0, "devid vendor init gives the signer an extendedKeyUsage");
+	X509_EXTENSION_free(X509_delete_ext(sc, idx));
+	CHECK(X509_sign(sc, rk, EVP_sha256()) > 0 && x509_sha256(sc, x5t) == 0 &&
+		x509_write_pem_file(path2(dir, "old-signer.pem"), sc, &e) == 0,
+	    "a signer without extendedKeyUsage");
+	json_array_foreach(m, i, v) resign_as(v, x5t);
+	resign_as(d, x5t);
+	reelkit_save_json(path2(dir, "manifest.json"), m);
+	reelkit_save_json(path2(dir, "batch.json"), d);
+	CHECK(reel_verify(dir, path2(vdir, "root.pem"), path2(dir, "old-signer.pem"), 2, &r, &e) ==
+		    0 &&
+		r.manifest.accepted == NCHIPS,
+	    "a reel of a signer without extendedKeyUsage is accepted: %s %s %s", e.msg,
+	    r.manifest.batch_error, r.manifest.nrejects ? r.manifest.rejects[0].message : "");
+	reel_report_release(&r);
+	X509_free(sc);
+	EVP_PKEY_free(rk);
+}
+
 int
 main(void)
 {
@@ -272,6 +410,18 @@ main(void)
 	tamper_entry("groupid", 5, other_group, "groupId \"B2\" differs from the batch id \"B1\"");
 	tamper_entry("payload-duplicate-key", 2, duplicate_payload_key, "duplicate object key");
 	tamper_entry("der-trailing-bytes", 1, der_trailing_bytes, "trailing bytes after the DER");
+	/* one chip key, other encodings, genuinely signed: one key has one UDID */
+	tamper_entry("point-compressed", 2, point_compressed,
+	    "x5c[0] birth certificate: device key: EC point must be uncompressed (RFC 5480 2.2): "
+	    "compressed form 0");
+	tamper_entry("point-hybrid", 4, point_hybrid,
+	    "EC point must be uncompressed (RFC 5480 2.2 forbids the hybrid form): hybrid form 0");
+	/* entry size: one limit, at the door and on reading back */
+	tamper_entry("entry-65600-bytes", 1, entry_65600,
+	    "entry 1: 65600 bytes as stored (compact JSON), over the limit of 65536 bytes");
+	tamper_entry("entry-65537-bytes", 5, entry_over_by_one, "65537 bytes as stored");
+	entry_at_the_limit();
+	signer_without_eku();
 
 	/* signer not trusted: the reel checked against another vendor's trust */
 	expect_rejected("signer-not-trusted", reel, path2(v2dir, "root.pem"),
