@@ -25,7 +25,9 @@ static const char admin_usage[] =
     "       devid admin [--db URL] tenant add NAME --kind vendor|oem\n"
     "       devid admin [--db URL] token add TENANT --role admin|operator|vendor\n"
     "       devid admin [--db URL] trust add --vendor NAME --root ROOT.pem --signer SIGNER.pem\n"
-    "       devid admin [--db URL] audit verify TENANT\n"
+    "       devid admin [--db URL] audit verify TENANT [--checkpoint FILE --pub PUB.pem]\n"
+    "       devid admin [--db URL] audit checkpoint TENANT --key URI\n"
+    "       devid admin audit key init --key URI       (devid admin audit --help)\n"
     "       devid admin [--db URL] ca init --tenant NAME (--pkcs11 URI | --key-file PATH)\n"
     "                                      [--validity-days N] [--out CA.pem]\n"
     "       devid admin [--db URL] ca show --tenant NAME\n"
@@ -186,22 +188,6 @@ out:
 	sk_X509_pop_free(roots, X509_free);
 	sk_X509_pop_free(signers, X509_free);
 	return rc;
-}
-
-static int
-admin_audit_verify(struct db *db, const char *tenant)
-{
-	struct devid_error e;
-	struct tenant t;
-	int64_t n = 0;
-
-	devid_error_clear(&e);
-	if (store_tenant_get(db, tenant, &t, &e) != 0 || audit_verify(db, t.id, &n, &e) != 0) {
-		fprintf(stderr, "devid admin audit verify: %s\n", e.msg);
-		return 1;
-	}
-	printf("audit trail of %s: %lld records, chain intact\n", tenant, (long long)n);
-	return 0;
 }
 
 /* A service over one connection, for the commands the domain implements. */
@@ -382,6 +368,9 @@ cmd_admin(int argc, char **argv)
 	int c, nrest, rc;
 
 	devid_error_clear(&e);
+	/* commands with options of their own, in files of their own */
+	if ((rc = cmd_admin_audit(argc, argv)) >= 0)
+		return rc;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", admin_opts, NULL)) != -1) {
 		switch (c) {
@@ -463,8 +452,6 @@ cmd_admin(int argc, char **argv)
 		rc = admin_token_add(db, rest[2], &a);
 	else if (nrest == 2 && strcmp(rest[0], "trust") == 0 && strcmp(rest[1], "add") == 0)
 		rc = admin_trust_add(db, &a);
-	else if (nrest == 3 && strcmp(rest[0], "audit") == 0 && strcmp(rest[1], "verify") == 0)
-		rc = admin_audit_verify(db, rest[2]);
 	else
 		rc = admin_usage_error("unknown command");
 	db_close(db);

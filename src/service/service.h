@@ -201,6 +201,47 @@ int service_audit(struct service *svc, const struct principal *p, int64_t after,
  * the first record (seq) that was changed, removed or inserted.
  */
 int audit_verify(struct db *db, int64_t tenant_id, int64_t *count, struct devid_error *e);
+/*
+ * The same, and the hash of record at_seq (all zeros for 0; the last record's for at_seq < 0)
+ * in at_hash when it is reached.
+ */
+int audit_verify_at(struct db *db, int64_t tenant_id, int64_t at_seq, char at_hash[65],
+    int64_t *count, struct devid_error *e);
+
+/*
+ * Audit checkpoints (checkpoint.c): a signed head of a tenant's chain that the operator keeps
+ * outside the database, so that a trail cut short (its last records deleted, which leaves a
+ * chain that verifies) is found out. A compact JWS (RFC 7515 7.1), ES256, protected header
+ * {"alg":"ES256","typ":AUDIT_CHECKPOINT_TYP,"kid":b64url(SHA-256 of the key's DER SPKI)},
+ * payload {"v":1,"tenant":NAME,"seq":N,"hash":HEX,"at":UNIX} (docs/audit.md).
+ */
+#define AUDIT_CHECKPOINT_TYP "devid-audit-checkpoint+jws"
+#define AUDIT_CHECKPOINT_MAX 4096 /* bytes of a checkpoint file */
+
+struct audit_checkpoint {
+	char tenant[MAX_NAME_LEN + 1];
+	int64_t seq; /* records in the chain when it was made */
+	char hash[65]; /* the hash of record seq (64 zeros for an empty chain) */
+	int64_t at; /* when it was made */
+	char kid[44]; /* b64url SHA-256 of the signing key's SubjectPublicKeyInfo */
+};
+
+/*
+ * Verifies the tenant's whole chain (a checkpoint must not vouch for a broken one) and signs
+ * its head with key (EC P-256, may live in a token). *out: the JWS text, malloc'd; cp (may be
+ * NULL) what it says.
+ */
+int audit_checkpoint_make(struct db *db, const char *tenant, EVP_PKEY *key, char **out,
+    struct audit_checkpoint *cp, struct devid_error *e);
+/*
+ * Checks a checkpoint (len bytes, surrounding white space allowed): its signature with pub,
+ * that it names this tenant, then the chain: intact, at least cp->seq records, and record
+ * cp->seq the one it signed. 0 with *count records and *cp filled; DEVID_ECRYPTO for a bad
+ * signature or a chain that fails, naming the checkpoint's seq; DEVID_EINVAL for a malformed
+ * checkpoint or another tenant's.
+ */
+int audit_checkpoint_verify(struct db *db, const char *tenant, const uint8_t *jws, size_t len,
+    EVP_PKEY *pub, struct audit_checkpoint *cp, int64_t *count, struct devid_error *e);
 
 /* --- operational certificates: the tenant CA, quota, EST, CRL ---------------------------- */
 
