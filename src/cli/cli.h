@@ -27,5 +27,7 @@ int cli_parse_int(const char *s, long min, long max, int *out);
 int admin_words(int argc, char **argv, const char **words, int max);
 /* `devid admin audit ...` (cmd_audit.c): the exit status, or -1 when argv is another command. */
 int cmd_admin_audit(int argc, char **argv);
+/* `devid admin secrets-key init URI` (cmd_secrets.c), likewise. */
+int cmd_admin_secrets(int argc, char **argv);
 
 #endif

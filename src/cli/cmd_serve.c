@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "keyloader.h"
+#include "cli/secretskey.h"
 #include "connectors/connector.h"
 #include "http/api.h"
 #include "http/est.h"
@@ -34,6 +35,7 @@ static const char serve_usage[] =
     "                   [--tls-cert PEM --tls-key PEM] [--device-listen ADDR:PORT]\n"
     "                   [--workers N] [--job-lease SECS]\n"
     "                   [--interop-key PEM] [--log-level debug|info|warn|error]\n"
+    "                   [--secrets-key file:PATH|pkcs11:URI]\n"
     "\n"
     "Serves the REST API (docs/api.md). --db defaults to $DEVID_DB; the schema is migrated\n"
     "at start. --listen defaults to 127.0.0.1:8443 (loopback: bind other addresses only with\n"
@@ -51,6 +53,10 @@ static const char serve_usage[] =
     "--interop-key holds the P-256 key that signs the cirrent connector's JWTs (created, 0600,\n"
     "if missing; give every server of one database the same file); without it, each run\n"
     "makes its own. Receivers fetch the public key at /api/v1/interop-key.\n"
+    "--secrets-key encrypts connector secrets (a webhook's secret) in the database with\n"
+    "AES-256-GCM: file:PATH (32 random bytes, mode 0600) or an AES key in a PKCS#11 token;\n"
+    "make one with devid admin secrets-key init URI and give every server of one database\n"
+    "the same key. Without it, connectors with secrets are refused (409) (docs/secrets.md).\n"
     "Stops cleanly on SIGINT or SIGTERM.\n";
 
 static struct http_server *running, *running_device;
@@ -163,6 +169,7 @@ cmd_serve(int argc, char **argv)
 		OPT_LEASE,
 		OPT_INTEROP,
 		OPT_DEVICE_LISTEN,
+		OPT_SECRETS_KEY,
 		OPT_HELP
 	};
 	static const struct option opts[] = {
@@ -177,6 +184,7 @@ cmd_serve(int argc, char **argv)
 	    {"job-lease", required_argument, NULL, OPT_LEASE},
 	    {"interop-key", required_argument, NULL, OPT_INTEROP},
 	    {"device-listen", required_argument, NULL, OPT_DEVICE_LISTEN},
+	    {"secrets-key", required_argument, NULL, OPT_SECRETS_KEY},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -198,7 +206,8 @@ cmd_serve(int argc, char **argv)
 	const char *db = getenv("DEVID_DB");
 	enum log_level level;
 	pthread_t workers[16];
-	const char *interop_path = NULL;
+	const char *interop_path = NULL, *secrets_uri = NULL;
+	struct secrets_key *secrets = NULL;
 	EVP_PKEY *interop = NULL;
 	json_t *jwks = NULL;
 	int nworkers = 0, want_workers = 2;
@@ -249,6 +258,9 @@ cmd_serve(int argc, char **argv)
 		case OPT_DEVICE_LISTEN:
 			dev.listen = optarg;
 			break;
+		case OPT_SECRETS_KEY:
+			secrets_uri = optarg;
+			break;
 		case OPT_LEASE:
 			svc.job_lease = (int)strtol(optarg, &end, 10);
 			if (*end != '\0' || svc.job_lease < 1 || svc.job_lease > 86400) {
@@ -288,10 +300,20 @@ cmd_serve(int argc, char **argv)
 	}
 	if (ho.threads == 0)
 		ho.threads = (unsigned)cli_ncpus() * 2;
+	/* before the database: a server that cannot read its key changes nothing */
+	if (secrets_uri != NULL) {
+		if (secrets_key_load(secrets_uri, &secrets, &e) != 0) {
+			fprintf(stderr, "devid serve: --secrets-key: %s\n", e.msg);
+			return 1;
+		}
+		svc.secrets = secrets;
+		log_info("connector secrets encrypted at rest key=%s", secrets->id);
+	}
 	/* a connection for each request thread of each port, and one for the outbox workers */
 	if (store_open(db, (int)ho.threads * (dev.listen != NULL ? 2 : 1) + 1, &svc.store, &e) !=
 	    0) {
 		fprintf(stderr, "devid serve: %s\n", e.msg);
+		secrets_key_free(secrets);
 		return 1;
 	}
 	if ((svc.claim_limit = ratelimit_new(CLAIMS_PER_SECOND, CLAIM_BURST, CLAIM_LIMIT_KEYS)) ==
@@ -392,5 +414,6 @@ out:
 	ratelimit_free(svc.claim_limit);
 	service_ca_cache_free(svc.cas, svc.keys);
 	store_close(svc.store);
+	secrets_key_free(secrets);
 	return rc;
 }
