@@ -19,4 +19,15 @@ int cli_ncpus(void);
 /* A decimal integer in [min, max], all of s: 0, or -1 (nothing stored). */
 int cli_parse_int(const char *s, long min, long max, int *out);
 
+/*
+ * The words of a `devid admin` command line that are neither options nor their values (every
+ * admin option takes a value except --help); at most max. For the admin commands that live in
+ * files of their own.
+ */
+int admin_words(int argc, char **argv, const char **words, int max);
+/* `devid admin audit ...` (cmd_audit.c): the exit status, or -1 when argv is another command. */
+int cmd_admin_audit(int argc, char **argv);
+/* `devid admin secrets-key init URI` (cmd_secrets.c), likewise. */
+int cmd_admin_secrets(int argc, char **argv);
+
 #endif

@@ -33,7 +33,10 @@ static const char admin_usage[] =
     "                                        --signer SIGNER.pem\n"
     "       devid admin [--db URL] trust list [--vendor NAME | --tenant OEM] [--json]\n"
     "       devid admin [--db URL] trust remove ID\n"
-    "       devid admin [--db URL] audit verify TENANT\n"
+    "       devid admin [--db URL] audit verify TENANT [--checkpoint FILE --pub PUB.pem]\n"
+    "       devid admin [--db URL] audit checkpoint TENANT --key URI\n"
+    "       devid admin audit key init --key URI       (devid admin audit --help)\n"
+    "       devid admin secrets-key init file:PATH|pkcs11:URI  (for devid serve --secrets-key)\n"
     "       devid admin [--db URL] ca init --tenant NAME (--pkcs11 URI | --key-file PATH)\n"
     "                                      [--validity-days N] [--out CA.pem]\n"
     "       devid admin [--db URL] ca show --tenant NAME\n"
@@ -85,22 +88,6 @@ admin_migrate(struct db *db)
 		return 1;
 	}
 	printf("database schema at version %d\n", v);
-	return 0;
-}
-
-static int
-admin_audit_verify(struct db *db, const char *tenant)
-{
-	struct devid_error e;
-	struct tenant t;
-	int64_t n = 0;
-
-	devid_error_clear(&e);
-	if (store_tenant_get(db, tenant, &t, &e) != 0 || audit_verify(db, t.id, &n, &e) != 0) {
-		fprintf(stderr, "devid admin audit verify: %s\n", e.msg);
-		return 1;
-	}
-	printf("audit trail of %s: %lld records, chain intact\n", tenant, (long long)n);
 	return 0;
 }
 
@@ -485,6 +472,9 @@ cmd_admin(int argc, char **argv)
 	int c, nrest, rc;
 
 	devid_error_clear(&e);
+	/* commands with options of their own, in files of their own */
+	if ((rc = cmd_admin_audit(argc, argv)) >= 0 || (rc = cmd_admin_secrets(argc, argv)) >= 0)
+		return rc;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", admin_opts, NULL)) != -1) {
 		switch (c) {
@@ -562,21 +552,14 @@ cmd_admin(int argc, char **argv)
 	    (strcmp(rest[0], "tenant") == 0 || strcmp(rest[0], "token") == 0 ||
 		strcmp(rest[0], "trust") == 0))
 		return admin_accounts(&a, rest, nrest);
+	/* a usage error never creates or migrates a database */
+	if (nrest != 1 || strcmp(rest[0], "migrate") != 0)
+		return admin_usage_error("unknown command");
 	if (db_open(a.db, &db, &e) != 0) {
 		fprintf(stderr, "devid admin: %s\n", e.msg);
 		return 1;
 	}
-	if (strcmp(rest[0], "migrate") != 0 && store_migrate(db, &e) != 0) {
-		fprintf(stderr, "devid admin: %s\n", e.msg);
-		db_close(db);
-		return 1;
-	}
-	if (nrest == 1 && strcmp(rest[0], "migrate") == 0)
-		rc = admin_migrate(db);
-	else if (nrest == 3 && strcmp(rest[0], "audit") == 0 && strcmp(rest[1], "verify") == 0)
-		rc = admin_audit_verify(db, rest[2]);
-	else
-		rc = admin_usage_error("unknown command");
+	rc = admin_migrate(db);
 	db_close(db);
 	return rc;
 }

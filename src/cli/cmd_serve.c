@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "keyloader.h"
+#include "cli/secretskey.h"
 #include "connectors/connector.h"
 #include "http/api.h"
 #include "http/est.h"
@@ -34,6 +35,7 @@ static const char serve_usage[] =
     "                   [--workers N] [--job-lease SECS]\n"
     "                   [--interop-key PEM] [--log-level debug|info|warn|error]\n"
     "                   [--public-url URL] [--claim-burst N] [--claim-interval MS]\n"
+    "                   [--secrets-key file:PATH|pkcs11:URI]\n"
     "\n"
     "Serves the REST API (docs/api.md). --db defaults to $DEVID_DB; the schema is migrated\n"
     "at start. --listen defaults to 127.0.0.1:8443 (loopback: bind other addresses only with\n"
@@ -57,6 +59,10 @@ static const char serve_usage[] =
     "Claims are rate-limited per token and per address, in the database (every server of it\n"
     "counts against the same limit): --claim-burst N at once (default 20), then one every\n"
     "--claim-interval MS milliseconds (default 500); --claim-burst 0 turns the limit off.\n"
+    "--secrets-key encrypts connector secrets (a webhook's secret) in the database with\n"
+    "AES-256-GCM: file:PATH (32 random bytes, mode 0600) or an AES key in a PKCS#11 token;\n"
+    "make one with devid admin secrets-key init URI and give every server of one database\n"
+    "the same key. Without it, connectors with secrets are refused (409) (docs/secrets.md).\n"
     "Stops cleanly on SIGINT or SIGTERM.\n";
 
 static struct http_server *running, *running_device;
@@ -172,6 +178,7 @@ cmd_serve(int argc, char **argv)
 		OPT_PUBLIC_URL,
 		OPT_CLAIM_BURST,
 		OPT_CLAIM_INTERVAL,
+		OPT_SECRETS_KEY,
 		OPT_HELP
 	};
 	static const struct option opts[] = {
@@ -189,6 +196,7 @@ cmd_serve(int argc, char **argv)
 	    {"public-url", required_argument, NULL, OPT_PUBLIC_URL},
 	    {"claim-burst", required_argument, NULL, OPT_CLAIM_BURST},
 	    {"claim-interval", required_argument, NULL, OPT_CLAIM_INTERVAL},
+	    {"secrets-key", required_argument, NULL, OPT_SECRETS_KEY},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -212,7 +220,8 @@ cmd_serve(int argc, char **argv)
 	const char *db = getenv("DEVID_DB");
 	enum log_level level;
 	pthread_t workers[16];
-	const char *interop_path = NULL;
+	const char *interop_path = NULL, *secrets_uri = NULL;
+	struct secrets_key *secrets = NULL;
 	EVP_PKEY *interop = NULL;
 	json_t *jwks = NULL;
 	int nworkers = 0, want_workers = 2;
@@ -262,6 +271,9 @@ cmd_serve(int argc, char **argv)
 			break;
 		case OPT_DEVICE_LISTEN:
 			dev.listen = optarg;
+			break;
+		case OPT_SECRETS_KEY:
+			secrets_uri = optarg;
 			break;
 		case OPT_LEASE:
 			svc.job_lease = (int)strtol(optarg, &end, 10);
@@ -314,9 +326,16 @@ cmd_serve(int argc, char **argv)
 	}
 	if (db == NULL || optind != argc || (ho.tls_cert == NULL) != (ho.tls_key == NULL)) {
 		fprintf(stderr, "devid serve: %s\n\n%s",
-		    db == NULL ? "no database: give --db URL or set DEVID_DB"
-			       : "--tls-cert and --tls-key go together",
+		    db == NULL           ? "no database: give --db URL or set DEVID_DB"
+			: optind != argc ? "serve takes no arguments, only options"
+					 : "--tls-cert and --tls-key go together",
 		    serve_usage);
+		return EXIT_USAGE;
+	}
+	/* a usage error never creates or migrates the database */
+	if (http_listen_check(ho.listen, &e) != 0 ||
+	    (dev.listen != NULL && http_listen_check(dev.listen, &e) != 0)) {
+		fprintf(stderr, "devid serve: %s\n\n%s", e.msg, serve_usage);
 		return EXIT_USAGE;
 	}
 	if (dev.listen != NULL && ho.tls_cert == NULL) {
@@ -328,10 +347,20 @@ cmd_serve(int argc, char **argv)
 	}
 	if (ho.threads == 0)
 		ho.threads = (unsigned)cli_ncpus() * 2;
+	/* before the database: a server that cannot read its key changes nothing */
+	if (secrets_uri != NULL) {
+		if (secrets_key_load(secrets_uri, &secrets, &e) != 0) {
+			fprintf(stderr, "devid serve: --secrets-key: %s\n", e.msg);
+			return 1;
+		}
+		svc.secrets = secrets;
+		log_info("connector secrets encrypted at rest key=%s", secrets->id);
+	}
 	/* a connection for each request thread of each port, and one for the outbox workers */
 	if (store_open(db, (int)ho.threads * (dev.listen != NULL ? 2 : 1) + 1, &svc.store, &e) !=
 	    0) {
 		fprintf(stderr, "devid serve: %s\n", e.msg);
+		secrets_key_free(secrets);
 		return 1;
 	}
 	if (svc.claim_limit.burst == 0)
@@ -431,5 +460,6 @@ out:
 	EVP_PKEY_free(interop);
 	service_ca_cache_free(svc.cas, svc.keys);
 	store_close(svc.store);
+	secrets_key_free(secrets);
 	return rc;
 }

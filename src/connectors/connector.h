@@ -16,6 +16,11 @@ struct connector_type {
 	int (*validate)(const json_t *config, struct devid_error *e);
 	json_t *(*redact)(const json_t *config);
 	int (*deliver)(const json_t *config, const struct delivery *d, struct devid_error *e);
+	/*
+	 * The config members that are secret (NULL-terminated; NULL: none): stored encrypted
+	 * (docs/secrets.md), never shown by redact, never in a log or an error message.
+	 */
+	const char *const *secret_fields;
 };
 
 /* Every connector type, for struct service.prov. Call once at start-up (curl_global_init). */

@@ -75,10 +75,19 @@ connector_check_rate(const json_t *config, const char *type, struct devid_error 
 	return 0;
 }
 
+static const char *const *
+secret_fields(const char *type)
+{
+	const struct connector_type *t = find(type);
+
+	return t != NULL ? t->secret_fields : NULL;
+}
+
 static const struct provisioner provisioner = {
     .validate = validate,
     .redact = redact,
     .deliver = deliver,
+    .secret_fields = secret_fields,
 };
 
 const struct provisioner *

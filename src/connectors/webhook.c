@@ -70,9 +70,12 @@ out:
 	return rc;
 }
 
+static const char *const webhook_secrets[] = {"secret", NULL};
+
 const struct connector_type connector_webhook = {
     .name = "webhook",
     .validate = webhook_validate,
     .redact = webhook_redact,
     .deliver = webhook_deliver,
+    .secret_fields = webhook_secrets,
 };

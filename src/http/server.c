@@ -1121,6 +1121,15 @@ listen_parse(const char *spec, struct sockaddr_storage *ss, socklen_t *sl, struc
 	return 0;
 }
 
+int
+http_listen_check(const char *spec, struct devid_error *e)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	return listen_parse(spec, &ss, &sl, e);
+}
+
 static int
 listen_open(struct http_server *s, const char *spec, struct devid_error *e)
 {

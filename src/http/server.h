@@ -88,6 +88,9 @@ struct http_server_opts {
 	struct metrics *metrics;
 };
 
+/* 0 if spec is a listen address http_server_new takes ("ADDR:PORT", "[V6]:PORT", "PORT"). */
+int http_listen_check(const char *spec, struct devid_error *e);
+
 /*
  * Checks the options, loads the TLS files, binds and listens (so a port 0 is resolved), and
  * prepares the workers. Returns NULL with e set on any failure; nothing is left open.

@@ -575,8 +575,9 @@ out:
 	return rc;
 }
 
+/* Parses a URI naming an object of class cls (a private key or a secret key). */
 static int
-want_parse(const char *s, struct p11_want *w, struct devid_error *e)
+want_parse(const char *s, CK_OBJECT_CLASS cls_want, struct p11_want *w, struct devid_error *e)
 {
 	CK_ATTRIBUTE *cls;
 	const char *v;
@@ -598,9 +599,10 @@ want_parse(const char *s, struct p11_want *w, struct devid_error *e)
 		    "module-path, pin-value, pin-source)");
 	if ((cls = p11_kit_uri_get_attribute(w->uri, CKA_CLASS)) != NULL &&
 	    (cls->ulValueLen != sizeof(CK_OBJECT_CLASS) ||
-		*(CK_OBJECT_CLASS *)cls->pValue != CKO_PRIVATE_KEY))
-		return devid_error_set(
-		    e, DEVID_EINVAL, "pkcs11: URI: type must be \"private\" (a private key)");
+		*(CK_OBJECT_CLASS *)cls->pValue != cls_want))
+		return devid_error_set(e, DEVID_EINVAL, "pkcs11: URI: type must be %s",
+		    cls_want == CKO_PRIVATE_KEY ? "\"private\" (a private key)"
+						: "\"secret-key\" (an AES key)");
 	w->label = p11_kit_uri_get_attribute(w->uri, CKA_LABEL);
 	w->id = p11_kit_uri_get_attribute(w->uri, CKA_ID);
 
@@ -1026,7 +1028,7 @@ p11_key_open(const char *uri, struct p11_key **out, struct devid_error *e)
 	int rc;
 
 	*out = NULL;
-	if ((rc = want_parse(uri, &w, e)) != 0)
+	if ((rc = want_parse(uri, CKO_PRIVATE_KEY, &w, e)) != 0)
 		goto out;
 	if ((rc = key_begin(&w, &k, e)) != 0)
 		goto out;
@@ -1061,7 +1063,7 @@ p11_key_generate(const char *uri, struct p11_key **out, struct devid_error *e)
 	int rc;
 
 	*out = NULL;
-	if ((rc = want_parse(uri, &w, e)) != 0)
+	if ((rc = want_parse(uri, CKO_PRIVATE_KEY, &w, e)) != 0)
 		goto out;
 	if (w.label == NULL || w.label->ulValueLen == 0) {
 		rc = devid_error_set(
@@ -1210,4 +1212,231 @@ p11_key_free(struct p11_key *k)
 	pthread_cond_destroy(&k->cv);
 	pthread_mutex_destroy(&k->mu);
 	free(k);
+}
+
+/* ---- AES secret keys (connector secrets at rest) -------------------------------------- */
+
+/* The AES-256 secret key the URI names in k's token: exactly one. */
+static int
+secret_find(struct p11_key *k, const struct p11_want *w, struct devid_error *e)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE tmpl[3] = {{CKA_CLASS, &cls, sizeof(cls)}};
+	CK_OBJECT_HANDLE objs[P11_MAX_MATCHES];
+	CK_ULONG nt = 1, n, len, vlen = 0;
+	CK_KEY_TYPE kt;
+	CK_SESSION_HANDLE s;
+	CK_RV rv;
+	int rc;
+
+	if (w->label != NULL) {
+		tmpl[nt++] = *w->label;
+		printable(w->label->pValue, w->label->ulValueLen, k->object, sizeof(k->object));
+	}
+	if (w->id != NULL)
+		tmpl[nt++] = *w->id;
+	if ((rv = session_get(k, &s)) != CKR_OK)
+		return p11_error(e, ckr_code(rv), rv, "PKCS#11: C_OpenSession");
+	if ((rv = objects_find(k, s, tmpl, nt, objs, P11_MAX_MATCHES, &n)) != CKR_OK) {
+		rc = p11_error(e, ckr_code(rv), rv, "PKCS#11: C_FindObjects");
+		goto out;
+	}
+	if (n != 1) {
+		rc = devid_error_set(e, n == 0 ? DEVID_ENOTFOUND : DEVID_EINVAL,
+		    "PKCS#11 token \"%s\": %s secret key matches the URI%s", k->token,
+		    n == 0 ? "no" : "more than one",
+		    n == 0 && !w->have_pin ? " (no PIN was given)" : "");
+		goto out;
+	}
+	k->priv = objs[0];
+	if ((rv = attr_get(k, s, k->priv, CKA_KEY_TYPE, &kt, sizeof(kt), &len)) != CKR_OK ||
+	    kt != CKK_AES ||
+	    attr_get(k, s, k->priv, CKA_VALUE_LEN, &vlen, sizeof(vlen), &len) != CKR_OK ||
+	    vlen != 32) {
+		rc = devid_error_set(e, DEVID_EINVAL,
+		    "PKCS#11 key \"%s\" in token \"%s\": not an AES-256 key", k->object, k->token);
+		goto out;
+	}
+	rc = 0;
+out:
+	session_put(k, s, CKR_OK);
+	return rc;
+}
+
+int
+p11_secret_open(const char *uri, struct p11_key **out, struct devid_error *e)
+{
+	struct p11_want w;
+	struct p11_key *k = NULL;
+	int rc;
+
+	*out = NULL;
+	if ((rc = want_parse(uri, CKO_SECRET_KEY, &w, e)) != 0 ||
+	    (rc = key_begin(&w, &k, e)) != 0 || (rc = secret_find(k, &w, e)) != 0)
+		goto out;
+	*out = k;
+	k = NULL;
+out:
+	want_release(&w);
+	p11_key_free(k);
+	return rc;
+}
+
+int
+p11_secret_generate(const char *uri, struct p11_key **out, struct devid_error *e)
+{
+	struct p11_want w;
+	struct p11_key *k = NULL;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_ULONG vlen = 32;
+	CK_MECHANISM mech = {CKM_AES_KEY_GEN, NULL, 0};
+	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+	CK_OBJECT_HANDLE obj, found;
+	CK_BYTE rid[P11_GENERATED_ID_LEN];
+	CK_ATTRIBUTE label, id;
+	CK_ULONG n;
+	char what[160];
+	CK_RV rv;
+	int rc;
+
+	*out = NULL;
+	if ((rc = want_parse(uri, CKO_SECRET_KEY, &w, e)) != 0)
+		goto out;
+	if (w.label == NULL || w.label->ulValueLen == 0) {
+		rc = devid_error_set(
+		    e, DEVID_EINVAL, "pkcs11: URI: a new key needs a label (object=)");
+		goto out;
+	}
+	label = *w.label;
+	if (w.id != NULL && w.id->ulValueLen > 0) {
+		id = *w.id;
+	} else {
+		if (RAND_bytes(rid, sizeof(rid)) != 1) {
+			rc = devid_error_ssl(e, DEVID_EINTERNAL, "PKCS#11: no random bytes");
+			goto out;
+		}
+		id = (CK_ATTRIBUTE){CKA_ID, rid, sizeof(rid)};
+	}
+	if ((rc = key_begin(&w, &k, e)) != 0)
+		goto out;
+	printable(label.pValue, label.ulValueLen, k->object, sizeof(k->object));
+	if (!w.have_pin) {
+		rc = devid_error_set(e, DEVID_EAUTH,
+		    "PKCS#11 token \"%s\": a new secret key needs a login: no PIN was given",
+		    k->token);
+		goto out;
+	}
+	rv = k->f->C_OpenSession(k->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
+	if (rv != CKR_OK) {
+		s = CK_INVALID_HANDLE;
+		snprintf(what, sizeof(what), "PKCS#11 token \"%s\": C_OpenSession (read-write)",
+		    k->token);
+		rc = p11_error(e, ckr_code(rv), rv, what);
+		goto out;
+	}
+	if ((rv = objects_find(k, s, &label, 1, &found, 1, &n)) != CKR_OK) {
+		rc = p11_error(e, ckr_code(rv), rv, "PKCS#11: C_FindObjects");
+		goto out;
+	}
+	if (n > 0) {
+		rc = devid_error_set(e, DEVID_ECONFLICT,
+		    "PKCS#11 token \"%s\": an object labelled \"%s\" exists already", k->token,
+		    k->object);
+		goto out;
+	}
+	{
+		CK_ATTRIBUTE t[] = {
+		    {CKA_TOKEN, &yes, sizeof(yes)},
+		    {CKA_PRIVATE, &yes, sizeof(yes)},
+		    {CKA_SENSITIVE, &yes, sizeof(yes)},
+		    {CKA_EXTRACTABLE, &no, sizeof(no)},
+		    {CKA_ENCRYPT, &yes, sizeof(yes)},
+		    {CKA_DECRYPT, &yes, sizeof(yes)},
+		    {CKA_WRAP, &no, sizeof(no)},
+		    {CKA_UNWRAP, &no, sizeof(no)},
+		    {CKA_SIGN, &no, sizeof(no)},
+		    {CKA_DERIVE, &no, sizeof(no)},
+		    {CKA_VALUE_LEN, &vlen, sizeof(vlen)},
+		    label,
+		    id,
+		};
+
+		rv = k->f->C_GenerateKey(s, &mech, t, sizeof(t) / sizeof(t[0]), &obj);
+		if (rv != CKR_OK) {
+			snprintf(what, sizeof(what),
+			    "PKCS#11 token \"%s\": C_GenerateKey (AES-256) of \"%s\"", k->token,
+			    k->object);
+			rc = p11_error(e, ckr_code(rv), rv, what);
+			goto out;
+		}
+	}
+	k->f->C_CloseSession(s);
+	s = CK_INVALID_HANDLE;
+	if ((rc = secret_find(k, &w, e)) != 0)
+		goto out;
+	*out = k;
+	k = NULL;
+out:
+	if (s != CK_INVALID_HANDLE)
+		k->f->C_CloseSession(s);
+	want_release(&w);
+	p11_key_free(k);
+	return rc;
+}
+
+int
+p11_aes_gcm(struct p11_key *k, bool encrypt, const unsigned char nonce[12],
+    const unsigned char *aad, size_t aadlen, const unsigned char *in, size_t n, unsigned char *out,
+    unsigned char tag[16], struct devid_error *e)
+{
+	unsigned char iv[12], dummy = 0;
+	CK_GCM_PARAMS gcm = {iv, sizeof(iv), 8 * sizeof(iv), (unsigned char *)aad, aadlen, 128};
+	CK_MECHANISM mech = {CKM_AES_GCM, &gcm, sizeof(gcm)};
+	CK_SESSION_HANDLE s;
+	unsigned char *buf = NULL, *src;
+	CK_ULONG outlen = n + 16;
+	char what[160];
+	CK_RV rv;
+	int rc = DEVID_ECRYPTO;
+
+	memcpy(iv, nonce, sizeof(iv));
+	if (aadlen == 0)
+		gcm.aad_ptr = &dummy;
+	if ((buf = malloc(n + 16)) == NULL)
+		return devid_error_set(e, DEVID_ENOMEM, "PKCS#11: out of memory");
+	if ((rv = session_get(k, &s)) != CKR_OK) {
+		free(buf);
+		return p11_error(e, ckr_code(rv), rv, "PKCS#11: C_OpenSession");
+	}
+	if (encrypt) {
+		src = n > 0 ? (unsigned char *)in : &dummy;
+		if ((rv = k->f->C_EncryptInit(s, &mech, k->priv)) == CKR_OK)
+			rv = k->f->C_Encrypt(s, src, n, buf, &outlen);
+		if (rv == CKR_OK && outlen == n + 16) {
+			if (n > 0)
+				memcpy(out, buf, n);
+			memcpy(tag, buf + n, 16);
+			rc = 0;
+		}
+	} else {
+		if (n > 0)
+			memcpy(buf, in, n);
+		memcpy(buf + n, tag, 16);
+		outlen = n + 16;
+		if ((rv = k->f->C_DecryptInit(s, &mech, k->priv)) == CKR_OK)
+			rv = k->f->C_Decrypt(s, buf, n + 16, n > 0 ? out : &dummy, &outlen);
+		if (rv == CKR_OK && outlen == n)
+			rc = 0;
+	}
+	session_put(k, s, rv);
+	OPENSSL_cleanse(buf, n + 16);
+	free(buf);
+	if (rc != 0) {
+		snprintf(what, sizeof(what), "PKCS#11 key \"%s\" in token \"%s\": AES-GCM %s",
+		    k->object, k->token, encrypt ? "C_Encrypt" : "C_Decrypt");
+		if (rv == CKR_OK)
+			return devid_error_set(e, DEVID_ECRYPTO, "%s: unexpected length", what);
+		return p11_error(e, DEVID_ECRYPTO, rv, what);
+	}
+	return 0;
 }

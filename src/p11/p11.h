@@ -64,6 +64,24 @@ EVP_PKEY *p11_key_get0_pkey(struct p11_key *k);
 /* What the token says of the private key object: CKA_SENSITIVE and CKA_EXTRACTABLE. */
 int p11_key_flags(struct p11_key *k, bool *sensitive, bool *extractable, struct devid_error *e);
 
+/*
+ * AES-256 secret keys (connector secrets at rest, src/cli/secretskey.c). The URI names a
+ * secret key object (type=secret-key may be given): p11_secret_open finds exactly one
+ * CKK_AES key of 32 bytes; p11_secret_generate makes one (object= required; CKA_TOKEN,
+ * CKA_PRIVATE, CKA_SENSITIVE, not extractable, encrypt and decrypt only; DEVID_ECONFLICT if an
+ * object has the label). The struct p11_key has no EVP_PKEY then; free it with p11_key_free.
+ */
+int p11_secret_open(const char *uri, struct p11_key **out, struct devid_error *e);
+int p11_secret_generate(const char *uri, struct p11_key **out, struct devid_error *e);
+/*
+ * AES-GCM (CKM_AES_GCM, 96-bit nonce, 128-bit tag) inside the token: encrypt in[0..n) to
+ * out[0..n) and tag, or decrypt in and tag to out (DEVID_ECRYPTO when the tag does not match:
+ * out is then not to be used). in and out may be NULL when n is 0. Thread-safe like signing.
+ */
+int p11_aes_gcm(struct p11_key *k, bool encrypt, const unsigned char nonce[12],
+    const unsigned char *aad, size_t aadlen, const unsigned char *in, size_t n, unsigned char *out,
+    unsigned char tag[16], struct devid_error *e);
+
 /* Closes the sessions (and the module, when it was the last user); accepts NULL. */
 void p11_key_free(struct p11_key *k);
 

@@ -67,6 +67,13 @@ out:
 int
 audit_verify(struct db *db, int64_t tenant_id, int64_t *count, struct devid_error *e)
 {
+	return audit_verify_at(db, tenant_id, 0, NULL, count, e);
+}
+
+int
+audit_verify_at(struct db *db, int64_t tenant_id, int64_t at_seq, char at_hash[65], int64_t *count,
+    struct devid_error *e)
+{
 	char prev[65], h[65];
 	int64_t after = 0;
 	struct audit_rec *a;
@@ -77,6 +84,8 @@ audit_verify(struct db *db, int64_t tenant_id, int64_t *count, struct devid_erro
 	*count = 0;
 	memset(prev, '0', 64);
 	prev[64] = '\0';
+	if (at_hash != NULL)
+		memcpy(at_hash, prev, sizeof(prev)); /* seq 0: the empty chain's "hash" */
 	do {
 		if ((rc = store_audit_list(db, tenant_id, after, AUDIT_PAGE, &a, &n, &rows, e)) !=
 		    0)
@@ -96,6 +105,8 @@ audit_verify(struct db *db, int64_t tenant_id, int64_t *count, struct devid_erro
 				    (long long)a[i].seq);
 			memcpy(prev, a[i].hash, sizeof(prev));
 			after = a[i].seq;
+			if (at_hash != NULL && (after == at_seq || at_seq < 0))
+				memcpy(at_hash, prev, sizeof(prev));
 		}
 		free(a);
 		db_rows_free(rows);

@@ -38,6 +38,38 @@ provision_enqueue(struct db *db, int64_t tenant_id, bool auto_only, bool remove,
 	return rc;
 }
 
+static const char *const *
+secret_fields(const struct service *svc, const char *type)
+{
+	return svc->prov != NULL && svc->prov->secret_fields != NULL
+	    ? svc->prov->secret_fields(type)
+	    : NULL;
+}
+
+/*
+ * The config as stored: a copy whose secret fields are sealed under the server's secrets
+ * key (docs/secrets.md). *text NULL when out of memory.
+ */
+static int
+connector_seal(const struct service *svc, const struct principal *p, const char *name,
+    const char *type, const json_t *config, char **text, struct devid_error *e)
+{
+	const char *const *fields = secret_fields(svc, type);
+	json_t *copy;
+	int rc;
+
+	*text = NULL;
+	if (secrets_config_has(config, fields) && svc->secrets == NULL)
+		return devid_error_set(e, DEVID_ECONFLICT, SECRETS_NEED_KEY_MSG);
+	if ((copy = json_deep_copy(config)) == NULL)
+		return 0;
+	if ((rc = secrets_seal_config(svc->secrets, fields, p->tenant.name, name, copy, e)) == 0)
+		*text = json_dump_compact(copy);
+	secrets_wipe_config(copy, fields);
+	json_decref(copy);
+	return rc;
+}
+
 int
 service_connector_put(struct service *svc, const struct principal *p, const char *name,
     const json_t *body, bool *created, struct devid_error *e)
@@ -65,7 +97,9 @@ service_connector_put(struct service *svc, const struct principal *p, const char
 		return devid_error_set(e, DEVID_EINVAL, "no connector types are available");
 	if ((rc = svc->prov->validate(type, config, e)) != 0)
 		return rc;
-	if ((text = json_dump_compact(config)) == NULL ||
+	if ((rc = connector_seal(svc, p, name, type, config, &text, e)) != 0)
+		return rc;
+	if (text == NULL ||
 	    (detail = json_pack("{s:s, s:s}", "type", type, "mode", mode)) == NULL) {
 		free(text);
 		return devid_error_set(e, DEVID_ENOMEM, "out of memory");
@@ -82,8 +116,7 @@ service_connector_put(struct service *svc, const struct principal *p, const char
 	}
 	store_release(svc->store, db);
 	json_decref(detail);
-	OPENSSL_cleanse(text, strlen(text));
-	free(text);
+	free(text); /* its secrets are sealed */
 	return rc;
 }
 
@@ -383,7 +416,9 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 		}
 	}
 	devid_error_clear(&de);
-	if (svc->prov->deliver(c.type, config, &dl, &de) == 0) {
+	if (secrets_open_config(
+		svc->secrets, secret_fields(svc, c.type), t.name, c.name, config, &de) == 0 &&
+	    svc->prov->deliver(c.type, config, &dl, &de) == 0) {
 		rc =
 		    store_job_progress(db, j.id, last, j.delivered + (int64_t)n, n < PUSH_CHUNK, e);
 	} else {
@@ -395,6 +430,8 @@ worked:
 	if (rc == 0)
 		rc = 1;
 out:
+	if (config != NULL)
+		secrets_wipe_config(config, secret_fields(svc, c.type));
 	json_decref(config);
 	connector_rec_release(&c);
 	db_rows_free(r);

@@ -48,6 +48,8 @@ struct service {
 	int job_lease; /* seconds a worker holds a job before another may take it; 0: 120 */
 	const struct key_loader *keys; /* opens operational CA keys; NULL: no EST issuance */
 	struct ca_cache *cas; /* tenants' CA keys once opened: service_ca_cache_new */
+	/* encrypts connector secrets at rest; NULL: connectors with secrets are refused */
+	const struct secrets_key *secrets;
 };
 
 /* The authenticated caller of a request. */
@@ -210,7 +212,57 @@ struct provisioner {
 	/* 0 when the cloud took the whole chunk. */
 	int (*deliver)(const char *type, const json_t *config, const struct delivery *d,
 	    struct devid_error *e);
+	/* The config members of type that are secret, NULL-terminated (NULL: none). */
+	const char *const *(*secret_fields)(const char *type);
 };
+
+/*
+ * Connector secrets at rest (secrets.c, docs/secrets.md). The key that encrypts them:
+ * AES-256-GCM, 12-byte nonces, 16-byte tags, implemented by src/cli (a file of 32 random
+ * bytes, or an AES key inside a PKCS#11 token). seal and open may be called from many threads.
+ */
+#define SECRETS_NONCE_LEN 12
+#define SECRETS_TAG_LEN 16
+#define SECRETS_NEED_KEY_MSG                                                                       \
+	"connector secrets need devid serve --secrets-key (they are stored encrypted, and this "   \
+	"server has no key)"
+
+struct secrets_key {
+	char id[17]; /* names the key in stored values: secrets_key_set_id */
+	/* in[0..n) to out[0..n) and tag; in and out may be NULL when n is 0 */
+	int (*seal)(void *ctx, const uint8_t nonce[SECRETS_NONCE_LEN], const uint8_t *aad,
+	    size_t aadlen, const uint8_t *in, size_t n, uint8_t *out, uint8_t tag[SECRETS_TAG_LEN],
+	    struct devid_error *e);
+	/* DEVID_ECRYPTO when the tag does not match: nothing of out may be used then */
+	int (*open)(void *ctx, const uint8_t nonce[SECRETS_NONCE_LEN], const uint8_t *aad,
+	    size_t aadlen, const uint8_t *in, size_t n, const uint8_t tag[SECRETS_TAG_LEN],
+	    uint8_t *out, struct devid_error *e);
+	void *ctx;
+};
+
+/*
+ * Sets k->id: 16 hex digits of the GCM tag of nothing under an all-zero nonce and fixed
+ * additional data, so a value encrypted under another key is named as such before decrypting.
+ */
+int secrets_key_set_id(struct secrets_key *k, struct devid_error *e);
+/* Whether config holds any of fields (a NULL-terminated list; NULL: none). */
+bool secrets_config_has(const json_t *config, const char *const *fields);
+/*
+ * Replaces each string field of config named in fields by {"enc":"v1:<key id>:<b64url(nonce |
+ * ciphertext | tag)>"}, bound to tenant, connector and field. k NULL with a secret present:
+ * DEVID_ECONFLICT, SECRETS_NEED_KEY_MSG.
+ */
+int secrets_seal_config(const struct secrets_key *k, const char *const *fields, const char *tenant,
+    const char *connector, json_t *config, struct devid_error *e);
+/*
+ * The reverse, in place. A field still a string (stored before encryption) is left as it
+ * is. DEVID_ECONFLICT when k is NULL, DEVID_ECRYPTO when the value was encrypted under another
+ * key or does not decrypt (changed, or copied from another connector).
+ */
+int secrets_open_config(const struct secrets_key *k, const char *const *fields, const char *tenant,
+    const char *connector, json_t *config, struct devid_error *e);
+/* Wipes the plaintext string fields of config before it is released. */
+void secrets_wipe_config(json_t *config, const char *const *fields);
 
 /* An OEM admin creates or replaces a connector: {"type","mode":"auto"|"manual","config"}. */
 int service_connector_put(struct service *svc, const struct principal *p, const char *name,
@@ -253,6 +305,47 @@ int service_audit(struct service *svc, const struct principal *p, int64_t after,
  * the first record (seq) that was changed, removed or inserted.
  */
 int audit_verify(struct db *db, int64_t tenant_id, int64_t *count, struct devid_error *e);
+/*
+ * The same, and the hash of record at_seq (all zeros for 0; the last record's for at_seq < 0)
+ * in at_hash when it is reached.
+ */
+int audit_verify_at(struct db *db, int64_t tenant_id, int64_t at_seq, char at_hash[65],
+    int64_t *count, struct devid_error *e);
+
+/*
+ * Audit checkpoints (checkpoint.c): a signed head of a tenant's chain that the operator keeps
+ * outside the database, so that a trail cut short (its last records deleted, which leaves a
+ * chain that verifies) is found out. A compact JWS (RFC 7515 7.1), ES256, protected header
+ * {"alg":"ES256","typ":AUDIT_CHECKPOINT_TYP,"kid":b64url(SHA-256 of the key's DER SPKI)},
+ * payload {"v":1,"tenant":NAME,"seq":N,"hash":HEX,"at":UNIX} (docs/audit.md).
+ */
+#define AUDIT_CHECKPOINT_TYP "devid-audit-checkpoint+jws"
+#define AUDIT_CHECKPOINT_MAX 4096 /* bytes of a checkpoint file */
+
+struct audit_checkpoint {
+	char tenant[MAX_NAME_LEN + 1];
+	int64_t seq; /* records in the chain when it was made */
+	char hash[65]; /* the hash of record seq (64 zeros for an empty chain) */
+	int64_t at; /* when it was made */
+	char kid[44]; /* b64url SHA-256 of the signing key's SubjectPublicKeyInfo */
+};
+
+/*
+ * Verifies the tenant's whole chain (a checkpoint must not vouch for a broken one) and signs
+ * its head with key (EC P-256, may live in a token). *out: the JWS text, malloc'd; cp (may be
+ * NULL) what it says.
+ */
+int audit_checkpoint_make(struct db *db, const char *tenant, EVP_PKEY *key, char **out,
+    struct audit_checkpoint *cp, struct devid_error *e);
+/*
+ * Checks a checkpoint (len bytes, surrounding white space allowed): its signature with pub,
+ * that it names this tenant, then the chain: intact, at least cp->seq records, and record
+ * cp->seq the one it signed. 0 with *count records and *cp filled; DEVID_ECRYPTO for a bad
+ * signature or a chain that fails, naming the checkpoint's seq; DEVID_EINVAL for a malformed
+ * checkpoint or another tenant's.
+ */
+int audit_checkpoint_verify(struct db *db, const char *tenant, const uint8_t *jws, size_t len,
+    EVP_PKEY *pub, struct audit_checkpoint *cp, int64_t *count, struct devid_error *e);
 
 /* --- operational certificates: the tenant CA, quota, EST, CRL ---------------------------- */
 

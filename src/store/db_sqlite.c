@@ -1,5 +1,8 @@
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -206,6 +209,30 @@ static const struct db_driver sqlite_driver = {
     .close = sqlite_close,
 };
 
+/*
+ * Creates a missing database file with mode 0600 before SQLite opens it: SQLite would make it
+ * 0644 (less the umask), readable by every local user, and it gives the -wal and -shm files
+ * the mode of the database file. The database holds token hashes, audit trails and
+ * connector configurations. An existing file keeps its mode (the operator chose it) and is
+ * not opened here: closing a descriptor drops every POSIX lock this process holds on the
+ * file, those of its other SQLite connections included.
+ */
+static int
+sqlite_create_private(const char *path, struct devid_error *e)
+{
+	int fd;
+
+	if (strcmp(path, ":memory:") == 0)
+		return 0;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
+		if (errno == EEXIST)
+			return 0;
+		return devid_error_set(e, DEVID_EIO, "sqlite: %s: %s", path, strerror(errno));
+	}
+	close(fd);
+	return 0;
+}
+
 int
 db_sqlite_open(const char *path, struct db *db, struct devid_error *e)
 {
@@ -221,6 +248,8 @@ db_sqlite_open(const char *path, struct db *db, struct devid_error *e)
 
 	if (*path == '\0')
 		return devid_error_set(e, DEVID_EINVAL, "sqlite: empty path in the database URL");
+	if (sqlite_create_private(path, e) != 0)
+		return DEVID_EIO;
 	src = sqlite3_open_v2(
 	    path, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (src != SQLITE_OK) {

@@ -208,7 +208,7 @@ static const char *const v5[] = {
  * - rate_buckets: token buckets (GCRA: tat, the theoretical arrival time in ms) shared by
  *   every server, for claims per token and per address and for connectors' rates.
  */
-static const char *const v7[] = {
+static const char *const v6[] = {
     "ALTER TABLE certificates ADD COLUMN revoked_at BIGINT",
     "ALTER TABLE certificates ADD COLUMN reason BIGINT",
     "ALTER TABLE devices ADD COLUMN revoke_reason BIGINT",
@@ -236,7 +236,7 @@ static const struct migration migrations[] = {
     {3, v3},
     {4, v4},
     {5, v5},
-    {7, v7},
+    {6, v6},
 };
 
 static int
@@ -271,6 +271,28 @@ int
 store_schema_latest(void)
 {
 	return migrations[sizeof(migrations) / sizeof(migrations[0]) - 1].version;
+}
+
+/* A newer devid migrated the database: this one would misread what it does not know. */
+static int
+newer_schema(int have, struct devid_error *e)
+{
+	return devid_error_set(e, DEVID_ECONFLICT,
+	    "the database schema is at version %d, newer than this devid knows (%d): run a devid"
+	    " at least as new as the one that migrated it",
+	    have, store_schema_latest());
+}
+
+int
+store_schema_check(struct db *db, struct devid_error *e)
+{
+	int have, rc;
+
+	if ((rc = store_schema_version(db, &have, e)) != 0)
+		return rc;
+	if (have > store_schema_latest())
+		return newer_schema(have, e);
+	return 0;
 }
 
 int
@@ -309,11 +331,7 @@ store_migrate(struct db *db, struct devid_error *e)
 	if ((rc = store_schema_version(db, &have, e)) != 0)
 		goto rollback;
 	if (have > store_schema_latest()) {
-		/* a newer devid migrated it: this one would misread what it does not know */
-		rc = devid_error_set(e, DEVID_ECONFLICT,
-		    "the database schema is at version %d, newer than this devid knows (%d):"
-		    " run a devid at least as new as the one that migrated it",
-		    have, store_schema_latest());
+		rc = newer_schema(have, e);
 		goto rollback;
 	}
 	for (size_t i = 0; i < sizeof(migrations) / sizeof(migrations[0]); i++) {

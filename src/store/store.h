@@ -36,6 +36,8 @@ void store_release(struct store *s, struct db *db);
 int store_migrate(struct db *db, struct devid_error *e);
 /* The newest schema version this build knows. */
 int store_schema_latest(void);
+/* For readers that do not migrate: DEVID_ECONFLICT if the schema is newer than that. */
+int store_schema_check(struct db *db, struct devid_error *e);
 /* The schema version the database is at. */
 int store_schema_version(struct db *db, int *version, struct devid_error *e);
 

@@ -49,7 +49,8 @@ start() {
 	line=$(head -1 "$name.out")
 }
 
-start serve 'listening on' "$devid" serve --listen 127.0.0.1:0
+"$devid" admin secrets-key init "file:$PWD/secrets.key" >/dev/null || fail "secrets-key init"
+start serve 'listening on' "$devid" serve --listen 127.0.0.1:0 --secrets-key "file:$PWD/secrets.key"
 url=${line##*listening on }
 serve_pid=$last_pid
 start gateway 'admin on' "$devid" gateway --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \

@@ -32,7 +32,11 @@ esac
 start_server() {
 	name=$1
 	shift
-	"$devid" serve --listen 127.0.0.1:0 --threads 4 "$@" >"$tmp/$name.out" 2>"$tmp/$name.log" &
+	# connector secrets are encrypted at rest: every server of the database has the same key
+	[ -e "$tmp/secrets.key" ] || "$devid" admin secrets-key init "file:$tmp/secrets.key" >/dev/null ||
+		fail "secrets-key init"
+	"$devid" serve --listen 127.0.0.1:0 --threads 4 --secrets-key "file:$tmp/secrets.key" "$@" \
+	    >"$tmp/$name.out" 2>"$tmp/$name.log" &
 	servers="$servers $!"
 	i=0
 	while ! grep -q 'listening on' "$tmp/$name.out" 2>/dev/null; do

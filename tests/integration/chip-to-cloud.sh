@@ -73,7 +73,8 @@ A1=$("$devid" admin token add OEM1 --role admin)
 "$devid" admin trust add --vendor ACME --root v/root.pem --signer v/signer.pem >/dev/null
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
     -addext subjectAltName=IP:127.0.0.1 -keyout gw.key -out gw.pem >/dev/null 2>&1 || fail "gateway cert"
-"$devid" serve --listen 127.0.0.1:0 >serve.out 2>serve.log &
+"$devid" admin secrets-key init "file:$tmp/secrets.key" >/dev/null || fail "secrets-key init"
+"$devid" serve --listen 127.0.0.1:0 --secrets-key "file:$tmp/secrets.key" >serve.out 2>serve.log &
 pids="$pids $!"
 wait_for serve.out 'listening on' "devid serve"
 export DEVID_SERVER="$(sed -n 's/.*listening on //p' serve.out)"

@@ -106,8 +106,9 @@ note "CA key in SoftHSM2: $(grep 'Access:' objects.txt | sed 's/^ *//')"
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
     -addext subjectAltName=IP:127.0.0.1 -keyout srv.key -out srv.pem >/dev/null 2>&1 || fail "server cert"
+"$devid" admin secrets-key init "file:$tmp/secrets.key" >/dev/null || fail "secrets-key init"
 "$devid" serve --listen 127.0.0.1:0 --device-listen 127.0.0.1:0 --tls-cert srv.pem \
-    --tls-key srv.key >serve.out 2>serve.log &
+    --tls-key srv.key --secrets-key "file:$tmp/secrets.key" >serve.out 2>serve.log &
 pids="$pids $!"
 wait_for serve.out 'EST on' "devid serve"
 export DEVID_SERVER="$(sed -n 's/.*listening on //p' serve.out)"

@@ -59,7 +59,10 @@ A1=$("$devid" admin token add OEM1 --role admin)
 "$devid" admin trust add --vendor ACME --root v/root.pem --signer v/signer.pem >/dev/null
 start_serve() { # [ARGS]: devid serve on a free port, $url, $serve_pid
 	: >serve.out
-	"$devid" serve --listen 127.0.0.1:0 "$@" >serve.out 2>>serve.log &
+	[ -e secrets.key ] || "$devid" admin secrets-key init "file:$tmp/secrets.key" >/dev/null ||
+		fail "secrets-key init"
+	"$devid" serve --listen 127.0.0.1:0 --secrets-key "file:$tmp/secrets.key" "$@" \
+	    >serve.out 2>>serve.log &
 	serve_pid=$!
 	pids="$pids $serve_pid"
 	i=0

@@ -1,12 +1,14 @@
 /*
  * The database layer behaves the same on SQLite and PostgreSQL: types round-trip (blobs with
  * NUL bytes included), '?' placeholders, unique violations are DEVID_ECONFLICT, a rolled-back
- * transaction leaves nothing. Usage: test_db sqlite|postgres (postgres reads
+ * transaction leaves nothing; a new SQLite database and its -wal and -shm files are 0600 even
+ * under a permissive umask. Usage: test_db sqlite|postgres (postgres reads
  * DEVID_TEST_PG_URL, set by scripts/with-postgres).
  */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "store/db.h"
 #include "test.h"
@@ -27,6 +29,7 @@ main(int argc, char **argv)
 
 	devid_error_clear(&e);
 	tmp[0] = '\0';
+	umask(022); /* the usual umask: SQLite alone would make the files 0644 */
 	if (pg) {
 		const char *u = getenv("DEVID_TEST_PG_URL");
 
@@ -105,6 +108,18 @@ main(int argc, char **argv)
 	CHECK(db_exec(db, "SELECT * FROM no_such_table", NULL, 0, NULL, &e) == DEVID_EIO &&
 		strstr(e.msg, "no_such_table") != NULL,
 	    "server error carried: %s", e.msg);
+	if (!pg) {
+		/* the database, its WAL and its shared memory: nobody but the owner reads them */
+		static const char *const sfx[] = {"", "-wal", "-shm"};
+		char path[PATH_MAX + 16];
+		struct stat st;
+
+		for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+			snprintf(path, sizeof(path), "%s/t.db%s", tmp, sfx[i]);
+			CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600,
+			    "%s is mode 0600 (it is %o)", path, (unsigned)(st.st_mode & 0777));
+		}
+	}
 	db_exec(db, "DROP TABLE t", NULL, 0, NULL, &e);
 	db_close(db);
 	if (tmp[0] != '\0')
