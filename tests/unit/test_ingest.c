@@ -320,6 +320,21 @@ main(int argc, char **argv)
 	/* an OEM cannot publish */
 	CHECK(publish(&svc, &oem, body_of("B1"), &r, &e) == DEVID_EAUTH, "OEM publish refused");
 	manifest_report_release(&r);
+	/* nor can another vendor publish ACME's batch, though its signature is genuine */
+	{
+		struct principal other = vendor;
+
+		snprintf(other.tenant.name, sizeof(other.tenant.name), "OTHERV");
+		other.tenant.id = vendor.tenant.id + 100;
+		CHECK(publish(&svc, &other, body_of("B1"), &r, &e) == DEVID_EAUTH &&
+			strstr(e.msg, "the descriptor is for vendor ACME") != NULL,
+		    "another vendor's publish of ACME's batch refused: %s", e.msg);
+		manifest_report_release(&r);
+		db = store_acquire(s);
+		CHECK(store_batch_get(db, "ACME", "B1", &b, &e) == DEVID_ENOTFOUND,
+		    "no trace of the refused publish");
+		store_release(s, db);
+	}
 
 	/* genuine batch: stored whole */
 	CHECK(publish(&svc, &vendor, body_of("B1"), &r, &e) == 0, "publish B1: %s %s", e.msg,
