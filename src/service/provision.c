@@ -399,8 +399,12 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 	last = db_rows_int(r, n - 1, 0);
 	/* the id names the job and the chunk: a retry carries the same one */
 	snprintf(event, sizeof(event), "devid-%lld-%lld", (long long)j.id, (long long)j.cursor);
-	dl = (struct delivery){
-	    .event_id = event, .remove = j.remove, .tenant = t.name, .devices = dev, .n = n};
+	dl = (struct delivery){.event_id = event,
+	    .remove = j.remove,
+	    .tenant = t.name,
+	    .connector = c.name,
+	    .devices = dev,
+	    .n = n};
 	if (json_is_number(json_object_get(config, "ratePerSecond")) &&
 	    json_number_value(json_object_get(config, "ratePerSecond")) > 0.0) {
 		int64_t wait;

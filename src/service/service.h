@@ -194,13 +194,31 @@ struct delivery_device {
 	size_t cert_len;
 };
 
-/* "Deliver these devices to this cloud": all a connector sees. */
+/* The outcome of one device of a delivery, for GET /api/v1/jobs/{id}/devices. */
+enum delivery_status { DELIVERY_OK, DELIVERY_FAILED };
+
+/*
+ * "Deliver these devices to this cloud": all a connector sees. A connector that calls its
+ * cloud once per device (or per few) uses throttle before each call and reports each
+ * device's outcome with result; both may be NULL (then it does neither).
+ */
 struct delivery {
 	const char *event_id; /* the same for every retry of this chunk: receivers apply it once */
 	bool remove;
+	bool revoke; /* a remove because the device was revoked (not a release or transfer) */
 	const char *tenant;
+	const char *connector; /* the connector's name, unique in the tenant */
 	const struct delivery_device *devices;
 	size_t n;
+	/*
+	 * Blocks until the rate limit named call of this connector allows one more request,
+	 * at per_second with a burst of one second's worth, shared by every server of the
+	 * database. 0, or a DEVID_E* code (the delivery then stops and is retried later).
+	 */
+	int (*throttle)(void *ctx, const char *call, double per_second, struct devid_error *e);
+	/* Records devices[i]'s outcome; message says why when it failed (no secrets). */
+	void (*result)(void *ctx, size_t i, enum delivery_status status, const char *message);
+	void *ctx;
 };
 
 /* The connectors, implemented by src/connectors and wired by src/cli. */
