@@ -23,12 +23,13 @@ struct loaded_secrets {
 	struct p11_key *p11; /* a key in a token */
 };
 
-/* AES-256-GCM with OpenSSL, for a file key. */
+/* secrets_key.gcm with OpenSSL, for a file key. */
 static int
-file_gcm(const uint8_t key[SECRETS_KEY_LEN], bool enc, const uint8_t nonce[SECRETS_NONCE_LEN],
-    const uint8_t *aad, size_t aadlen, const uint8_t *in, size_t n, uint8_t *out,
-    uint8_t tag[SECRETS_TAG_LEN], struct devid_error *e)
+file_gcm(void *ctx, bool enc, const uint8_t nonce[SECRETS_NONCE_LEN], const uint8_t *aad,
+    size_t aadlen, const uint8_t *in, size_t n, uint8_t *out, uint8_t tag[SECRETS_TAG_LEN],
+    struct devid_error *e)
 {
+	const struct loaded_secrets *l = ctx;
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	int len, rc = DEVID_ECRYPTO;
 	uint8_t end[16];
@@ -38,7 +39,7 @@ file_gcm(const uint8_t key[SECRETS_KEY_LEN], bool enc, const uint8_t nonce[SECRE
 	if (n > INT_MAX || aadlen > INT_MAX ||
 	    EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL, enc ? 1 : 0) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, SECRETS_NONCE_LEN, NULL) != 1 ||
-	    EVP_CipherInit_ex(c, NULL, NULL, key, nonce, enc ? 1 : 0) != 1 ||
+	    EVP_CipherInit_ex(c, NULL, NULL, l->key, nonce, enc ? 1 : 0) != 1 ||
 	    (aadlen > 0 && EVP_CipherUpdate(c, NULL, &len, aad, (int)aadlen) != 1) ||
 	    (n > 0 && EVP_CipherUpdate(c, out, &len, in, (int)n) != 1)) {
 		devid_error_ssl(e, rc, "secrets: AES-256-GCM");
@@ -63,46 +64,15 @@ out:
 	return rc;
 }
 
+/* secrets_key.gcm inside the token, for a pkcs11: key. */
 static int
-file_seal(void *ctx, const uint8_t nonce[SECRETS_NONCE_LEN], const uint8_t *aad, size_t aadlen,
-    const uint8_t *in, size_t n, uint8_t *out, uint8_t tag[SECRETS_TAG_LEN], struct devid_error *e)
-{
-	struct loaded_secrets *l = ctx;
-
-	return file_gcm(l->key, true, nonce, aad, aadlen, in, n, out, tag, e);
-}
-
-static int
-file_open(void *ctx, const uint8_t nonce[SECRETS_NONCE_LEN], const uint8_t *aad, size_t aadlen,
-    const uint8_t *in, size_t n, const uint8_t tag[SECRETS_TAG_LEN], uint8_t *out,
+token_gcm(void *ctx, bool enc, const uint8_t nonce[SECRETS_NONCE_LEN], const uint8_t *aad,
+    size_t aadlen, const uint8_t *in, size_t n, uint8_t *out, uint8_t tag[SECRETS_TAG_LEN],
     struct devid_error *e)
 {
-	struct loaded_secrets *l = ctx;
-	uint8_t t[SECRETS_TAG_LEN];
+	const struct loaded_secrets *l = ctx;
 
-	memcpy(t, tag, sizeof(t));
-	return file_gcm(l->key, false, nonce, aad, aadlen, in, n, out, t, e);
-}
-
-static int
-p11_seal(void *ctx, const uint8_t nonce[SECRETS_NONCE_LEN], const uint8_t *aad, size_t aadlen,
-    const uint8_t *in, size_t n, uint8_t *out, uint8_t tag[SECRETS_TAG_LEN], struct devid_error *e)
-{
-	struct loaded_secrets *l = ctx;
-
-	return p11_aes_gcm(l->p11, true, nonce, aad, aadlen, in, n, out, tag, e);
-}
-
-static int
-p11_open(void *ctx, const uint8_t nonce[SECRETS_NONCE_LEN], const uint8_t *aad, size_t aadlen,
-    const uint8_t *in, size_t n, const uint8_t tag[SECRETS_TAG_LEN], uint8_t *out,
-    struct devid_error *e)
-{
-	struct loaded_secrets *l = ctx;
-	uint8_t t[SECRETS_TAG_LEN];
-
-	memcpy(t, tag, sizeof(t));
-	return p11_aes_gcm(l->p11, false, nonce, aad, aadlen, in, n, out, t, e);
+	return p11_aes_gcm(l->p11, enc, nonce, aad, aadlen, in, n, out, tag, e);
 }
 
 /* Reads exactly SECRETS_KEY_LEN bytes from a file only its owner can read. */
@@ -154,12 +124,10 @@ secrets_key_load(const char *uri, struct secrets_key **out, struct devid_error *
 		return devid_error_set(e, DEVID_ENOMEM, "out of memory");
 	l->k.ctx = l;
 	if (strncmp(uri, "file:", 5) == 0 && uri[5] != '\0') {
-		l->k.seal = file_seal;
-		l->k.open = file_open;
+		l->k.gcm = file_gcm;
 		rc = file_key_read(uri + 5, l->key, e);
 	} else if (strncmp(uri, "pkcs11:", 7) == 0) {
-		l->k.seal = p11_seal;
-		l->k.open = p11_open;
+		l->k.gcm = token_gcm;
 		rc = p11_secret_open(uri, &l->p11, e);
 	} else {
 		rc = devid_error_set(e, DEVID_EINVAL, "a secrets key is file:PATH or pkcs11:...");

@@ -1043,76 +1043,107 @@ out:
 	return rc;
 }
 
-int
-p11_key_generate(const char *uri, struct p11_key **out, struct devid_error *e)
-{
-	/* DER of the OID 1.2.840.10045.3.1.7, prime256v1 */
-	static const CK_BYTE p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+/* A key being made in a token, from gen_begin to gen_end; it must not move in memory. */
+struct p11_gen {
 	struct p11_want w;
-	struct p11_key *k = NULL;
-	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	CK_MECHANISM mech = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
-	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
-	CK_OBJECT_HANDLE pub, priv, found;
+	struct p11_key *k; /* the token's, logged in; NULL before gen_begin gets it */
+	CK_SESSION_HANDLE s; /* read-write, or CK_INVALID_HANDLE */
+	CK_ATTRIBUTE label; /* borrowed from w */
+	CK_ATTRIBUTE id; /* borrowed from w, or rid */
 	CK_BYTE rid[P11_GENERATED_ID_LEN];
-	CK_ATTRIBUTE label, id;
-	CK_FUNCTION_LIST *f = NULL;
+};
+
+/*
+ * The start of making a new key of class cls (kind names it in messages: "private",
+ * "secret"): the URI's label, which must be given and unused in the token, its id or a
+ * random one, the token logged in with a PIN, and a read-write session. gen_end releases g
+ * whatever this returns.
+ */
+static int
+gen_begin(struct p11_gen *g, const char *uri, CK_OBJECT_CLASS cls, const char *kind,
+    struct devid_error *e)
+{
+	CK_OBJECT_HANDLE found;
 	CK_ULONG n;
 	char what[160];
 	CK_RV rv;
 	int rc;
 
-	*out = NULL;
-	if ((rc = want_parse(uri, CKO_PRIVATE_KEY, &w, e)) != 0)
-		goto out;
-	if (w.label == NULL || w.label->ulValueLen == 0) {
-		rc = devid_error_set(
+	memset(g, 0, sizeof(*g));
+	g->s = CK_INVALID_HANDLE;
+	if ((rc = want_parse(uri, cls, &g->w, e)) != 0)
+		return rc;
+	if (g->w.label == NULL || g->w.label->ulValueLen == 0)
+		return devid_error_set(
 		    e, DEVID_EINVAL, "pkcs11: URI: a new key needs a label (object=)");
-		goto out;
-	}
-	label = *w.label;
-	if (w.id != NULL && w.id->ulValueLen > 0) {
-		id = *w.id;
+	g->label = *g->w.label;
+	if (g->w.id != NULL && g->w.id->ulValueLen > 0) {
+		g->id = *g->w.id;
 	} else {
-		if (RAND_bytes(rid, sizeof(rid)) != 1) {
-			rc = devid_error_ssl(e, DEVID_EINTERNAL, "PKCS#11: no random bytes");
-			goto out;
-		}
-		id = (CK_ATTRIBUTE){CKA_ID, rid, sizeof(rid)};
+		if (RAND_bytes(g->rid, sizeof(g->rid)) != 1)
+			return devid_error_ssl(e, DEVID_EINTERNAL, "PKCS#11: no random bytes");
+		g->id = (CK_ATTRIBUTE){CKA_ID, g->rid, sizeof(g->rid)};
 	}
-	if ((rc = key_begin(&w, &k, e)) != 0)
-		goto out;
-	f = k->f;
-	printable(label.pValue, label.ulValueLen, k->object, sizeof(k->object));
-	if (!w.have_pin) {
-		rc = devid_error_set(e, DEVID_EAUTH,
-		    "PKCS#11 token \"%s\": a new private key needs a login: no PIN was given",
-		    k->token);
-		goto out;
-	}
-	rv = f->C_OpenSession(k->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
+	if ((rc = key_begin(&g->w, &g->k, e)) != 0)
+		return rc;
+	printable(g->label.pValue, g->label.ulValueLen, g->k->object, sizeof(g->k->object));
+	if (!g->w.have_pin)
+		return devid_error_set(e, DEVID_EAUTH,
+		    "PKCS#11 token \"%s\": a new %s key needs a login: no PIN was given",
+		    g->k->token, kind);
+	rv = g->k->f->C_OpenSession(
+	    g->k->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &g->s);
 	if (rv != CKR_OK) {
+		g->s = CK_INVALID_HANDLE;
 		snprintf(what, sizeof(what), "PKCS#11 token \"%s\": C_OpenSession (read-write)",
-		    k->token);
-		rc = p11_error(e, ckr_code(rv), rv, what);
-		s = CK_INVALID_HANDLE;
-		goto out;
+		    g->k->token);
+		return p11_error(e, ckr_code(rv), rv, what);
 	}
-	{
-		/* any key object with the label: private, public or secret */
-		CK_ATTRIBUTE t[1] = {label};
+	/* any key object with the label: private, public or secret */
+	if ((rv = objects_find(g->k, g->s, &g->label, 1, &found, 1, &n)) != CKR_OK)
+		return p11_error(e, ckr_code(rv), rv, "PKCS#11: C_FindObjects");
+	if (n > 0)
+		return devid_error_set(e, DEVID_ECONFLICT,
+		    "PKCS#11 token \"%s\": an object labelled \"%s\" exists already", g->k->token,
+		    g->k->object);
+	return 0;
+}
 
-		if ((rv = objects_find(k, s, t, 1, &found, 1, &n)) != CKR_OK) {
-			rc = p11_error(e, ckr_code(rv), rv, "PKCS#11: C_FindObjects");
-			goto out;
-		}
-		if (n > 0) {
-			rc = devid_error_set(e, DEVID_ECONFLICT,
-			    "PKCS#11 token \"%s\": an object labelled \"%s\" exists already",
-			    k->token, k->object);
-			goto out;
-		}
-	}
+/* Closes g's read-write session once the key is made: the pool's session keeps the login. */
+static void
+gen_session_close(struct p11_gen *g)
+{
+	if (g->s != CK_INVALID_HANDLE)
+		g->k->f->C_CloseSession(g->s);
+	g->s = CK_INVALID_HANDLE;
+}
+
+/* Releases what gen_begin took; g->k too, unless the caller took it and set it to NULL. */
+static void
+gen_end(struct p11_gen *g)
+{
+	gen_session_close(g);
+	want_release(&g->w);
+	p11_key_free(g->k);
+	g->k = NULL;
+}
+
+int
+p11_key_generate(const char *uri, struct p11_key **out, struct devid_error *e)
+{
+	/* DER of the OID 1.2.840.10045.3.1.7, prime256v1 */
+	static const CK_BYTE p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+	struct p11_gen g;
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_MECHANISM mech = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+	CK_OBJECT_HANDLE pub, priv;
+	char what[160];
+	CK_RV rv;
+	int rc;
+
+	*out = NULL;
+	if ((rc = gen_begin(&g, uri, CKO_PRIVATE_KEY, "private", e)) != 0)
+		goto out;
 	{
 		CK_ATTRIBUTE pubt[] = {
 		    {CKA_EC_PARAMS, (void *)p256, sizeof(p256)},
@@ -1121,8 +1152,8 @@ p11_key_generate(const char *uri, struct p11_key **out, struct devid_error *e)
 		    {CKA_ENCRYPT, &no, sizeof(no)},
 		    {CKA_WRAP, &no, sizeof(no)},
 		    {CKA_DERIVE, &no, sizeof(no)},
-		    label,
-		    id,
+		    g.label,
+		    g.id,
 		};
 		CK_ATTRIBUTE privt[] = {
 		    {CKA_TOKEN, &yes, sizeof(yes)},
@@ -1133,33 +1164,28 @@ p11_key_generate(const char *uri, struct p11_key **out, struct devid_error *e)
 		    {CKA_DERIVE, &no, sizeof(no)},
 		    {CKA_DECRYPT, &no, sizeof(no)},
 		    {CKA_UNWRAP, &no, sizeof(no)},
-		    label,
-		    id,
+		    g.label,
+		    g.id,
 		};
 
-		rv = k->f->C_GenerateKeyPair(s, &mech, pubt, sizeof(pubt) / sizeof(pubt[0]), privt,
-		    sizeof(privt) / sizeof(privt[0]), &pub, &priv);
+		rv = g.k->f->C_GenerateKeyPair(g.s, &mech, pubt, sizeof(pubt) / sizeof(pubt[0]),
+		    privt, sizeof(privt) / sizeof(privt[0]), &pub, &priv);
 		if (rv != CKR_OK) {
 			snprintf(what, sizeof(what),
 			    "PKCS#11 token \"%s\": C_GenerateKeyPair (EC P-256) of \"%s\"",
-			    k->token, k->object);
+			    g.k->token, g.k->object);
 			rc = p11_error(e, ckr_code(rv), rv, what);
 			goto out;
 		}
 	}
-	/* the pool's session keeps the login */
-	f->C_CloseSession(s);
-	s = CK_INVALID_HANDLE;
-	if ((rc = key_finish(k, &w, &label, &id, e)) != 0)
+	gen_session_close(&g);
+	if ((rc = key_finish(g.k, &g.w, &g.label, &g.id, e)) != 0)
 		goto out;
-	*out = k;
-	k = NULL;
+	*out = g.k;
+	g.k = NULL;
 	rc = 0;
 out:
-	if (s != CK_INVALID_HANDLE)
-		f->C_CloseSession(s);
-	want_release(&w);
-	p11_key_free(k);
+	gen_end(&g);
 	return rc;
 }
 
@@ -1285,65 +1311,18 @@ out:
 int
 p11_secret_generate(const char *uri, struct p11_key **out, struct devid_error *e)
 {
-	struct p11_want w;
-	struct p11_key *k = NULL;
+	struct p11_gen g;
 	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 	CK_ULONG vlen = 32;
 	CK_MECHANISM mech = {CKM_AES_KEY_GEN, NULL, 0};
-	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
-	CK_OBJECT_HANDLE obj, found;
-	CK_BYTE rid[P11_GENERATED_ID_LEN];
-	CK_ATTRIBUTE label, id;
-	CK_ULONG n;
+	CK_OBJECT_HANDLE obj;
 	char what[160];
 	CK_RV rv;
 	int rc;
 
 	*out = NULL;
-	if ((rc = want_parse(uri, CKO_SECRET_KEY, &w, e)) != 0)
+	if ((rc = gen_begin(&g, uri, CKO_SECRET_KEY, "secret", e)) != 0)
 		goto out;
-	if (w.label == NULL || w.label->ulValueLen == 0) {
-		rc = devid_error_set(
-		    e, DEVID_EINVAL, "pkcs11: URI: a new key needs a label (object=)");
-		goto out;
-	}
-	label = *w.label;
-	if (w.id != NULL && w.id->ulValueLen > 0) {
-		id = *w.id;
-	} else {
-		if (RAND_bytes(rid, sizeof(rid)) != 1) {
-			rc = devid_error_ssl(e, DEVID_EINTERNAL, "PKCS#11: no random bytes");
-			goto out;
-		}
-		id = (CK_ATTRIBUTE){CKA_ID, rid, sizeof(rid)};
-	}
-	if ((rc = key_begin(&w, &k, e)) != 0)
-		goto out;
-	printable(label.pValue, label.ulValueLen, k->object, sizeof(k->object));
-	if (!w.have_pin) {
-		rc = devid_error_set(e, DEVID_EAUTH,
-		    "PKCS#11 token \"%s\": a new secret key needs a login: no PIN was given",
-		    k->token);
-		goto out;
-	}
-	rv = k->f->C_OpenSession(k->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
-	if (rv != CKR_OK) {
-		s = CK_INVALID_HANDLE;
-		snprintf(what, sizeof(what), "PKCS#11 token \"%s\": C_OpenSession (read-write)",
-		    k->token);
-		rc = p11_error(e, ckr_code(rv), rv, what);
-		goto out;
-	}
-	if ((rv = objects_find(k, s, &label, 1, &found, 1, &n)) != CKR_OK) {
-		rc = p11_error(e, ckr_code(rv), rv, "PKCS#11: C_FindObjects");
-		goto out;
-	}
-	if (n > 0) {
-		rc = devid_error_set(e, DEVID_ECONFLICT,
-		    "PKCS#11 token \"%s\": an object labelled \"%s\" exists already", k->token,
-		    k->object);
-		goto out;
-	}
 	{
 		CK_ATTRIBUTE t[] = {
 		    {CKA_TOKEN, &yes, sizeof(yes)},
@@ -1357,30 +1336,26 @@ p11_secret_generate(const char *uri, struct p11_key **out, struct devid_error *e
 		    {CKA_SIGN, &no, sizeof(no)},
 		    {CKA_DERIVE, &no, sizeof(no)},
 		    {CKA_VALUE_LEN, &vlen, sizeof(vlen)},
-		    label,
-		    id,
+		    g.label,
+		    g.id,
 		};
 
-		rv = k->f->C_GenerateKey(s, &mech, t, sizeof(t) / sizeof(t[0]), &obj);
+		rv = g.k->f->C_GenerateKey(g.s, &mech, t, sizeof(t) / sizeof(t[0]), &obj);
 		if (rv != CKR_OK) {
 			snprintf(what, sizeof(what),
-			    "PKCS#11 token \"%s\": C_GenerateKey (AES-256) of \"%s\"", k->token,
-			    k->object);
+			    "PKCS#11 token \"%s\": C_GenerateKey (AES-256) of \"%s\"", g.k->token,
+			    g.k->object);
 			rc = p11_error(e, ckr_code(rv), rv, what);
 			goto out;
 		}
 	}
-	k->f->C_CloseSession(s);
-	s = CK_INVALID_HANDLE;
-	if ((rc = secret_find(k, &w, e)) != 0)
+	gen_session_close(&g);
+	if ((rc = secret_find(g.k, &g.w, e)) != 0)
 		goto out;
-	*out = k;
-	k = NULL;
+	*out = g.k;
+	g.k = NULL;
 out:
-	if (s != CK_INVALID_HANDLE)
-		k->f->C_CloseSession(s);
-	want_release(&w);
-	p11_key_free(k);
+	gen_end(&g);
 	return rc;
 }
 

@@ -41,8 +41,8 @@ secrets_key_set_id(struct secrets_key *k, struct devid_error *e)
 	 * The tag of nothing under a fixed nonce: the same for one key, different for another,
 	 * and no help in finding the key. Random nonces never meet the all-zero one (2^-96).
 	 */
-	if ((rc = k->seal(k->ctx, zero, (const uint8_t *)what, sizeof(what) - 1, NULL, 0, NULL, tag,
-		 e)) != 0)
+	if ((rc = k->gcm(k->ctx, true, zero, (const uint8_t *)what, sizeof(what) - 1, NULL, 0, NULL,
+		 tag, e)) != 0)
 		return rc;
 	hex_encode(tag, 8, k->id);
 	return 0;
@@ -65,7 +65,7 @@ seal_one(const struct secrets_key *k, const char *aad, size_t aadlen, json_t *co
 		rc = devid_error_set(e, DEVID_ECRYPTO, "secrets: no random bytes");
 		goto out;
 	}
-	if ((rc = k->seal(k->ctx, buf, (const uint8_t *)aad, aadlen, (const uint8_t *)pt, n,
+	if ((rc = k->gcm(k->ctx, true, buf, (const uint8_t *)aad, aadlen, (const uint8_t *)pt, n,
 		 buf + SECRETS_NONCE_LEN, buf + SECRETS_NONCE_LEN + n, e)) != 0)
 		goto out;
 	if ((b64 = b64url_encode(buf, blen)) == NULL)
@@ -164,8 +164,8 @@ open_one(const struct secrets_key *k, const char *aad, size_t aadlen, json_t *co
 		rc = devid_error_set(e, DEVID_ENOMEM, "secrets: out of memory");
 		goto out;
 	}
-	if (k->open(k->ctx, raw, (const uint8_t *)aad, aadlen, raw + SECRETS_NONCE_LEN, ptlen,
-		raw + SECRETS_NONCE_LEN + ptlen, (uint8_t *)pt, e) != 0) {
+	if (k->gcm(k->ctx, false, raw, (const uint8_t *)aad, aadlen, raw + SECRETS_NONCE_LEN, ptlen,
+		(uint8_t *)pt, raw + SECRETS_NONCE_LEN + ptlen, e) != 0) {
 		rc = devid_error_set(e, DEVID_ECRYPTO,
 		    "connector %s: stored secret %s does not decrypt (AES-GCM tag mismatch: "
 		    "changed, or moved from another connector)",

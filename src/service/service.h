@@ -247,14 +247,14 @@ struct provisioner {
 
 struct secrets_key {
 	char id[17]; /* names the key in stored values: secrets_key_set_id */
-	/* in[0..n) to out[0..n) and tag; in and out may be NULL when n is 0 */
-	int (*seal)(void *ctx, const uint8_t nonce[SECRETS_NONCE_LEN], const uint8_t *aad,
-	    size_t aadlen, const uint8_t *in, size_t n, uint8_t *out, uint8_t tag[SECRETS_TAG_LEN],
-	    struct devid_error *e);
-	/* DEVID_ECRYPTO when the tag does not match: nothing of out may be used then */
-	int (*open)(void *ctx, const uint8_t nonce[SECRETS_NONCE_LEN], const uint8_t *aad,
-	    size_t aadlen, const uint8_t *in, size_t n, const uint8_t tag[SECRETS_TAG_LEN],
-	    uint8_t *out, struct devid_error *e);
+	/*
+	 * AES-256-GCM: encrypt in[0..n) to out[0..n) and tag, or decrypt in and tag to out
+	 * (DEVID_ECRYPTO when the tag does not match: nothing of out may be used then). in
+	 * and out may be NULL when n is 0.
+	 */
+	int (*gcm)(void *ctx, bool encrypt, const uint8_t nonce[SECRETS_NONCE_LEN],
+	    const uint8_t *aad, size_t aadlen, const uint8_t *in, size_t n, uint8_t *out,
+	    uint8_t tag[SECRETS_TAG_LEN], struct devid_error *e);
 	void *ctx;
 };
 
