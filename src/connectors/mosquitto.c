@@ -505,9 +505,14 @@ mq_open(struct mq_session *s, const json_t *config, struct devid_error *e)
 			goto out;
 		}
 	}
-	/* asynchronous: the TCP connect, TLS handshake and CONNACK all fall under mq_wait's bound
+	/*
+	 * A blocking TCP connect: with TLS, mosquitto_connect_async (2.0.11) never reports a
+	 * refused connection (mosquitto_loop goes on answering success), so a broker that is
+	 * down would cost the whole timeout. The TLS handshake and the CONNACK still run in the
+	 * loop, under mq_wait's bound; a host that drops SYNs blocks for the kernel's connect
+	 * timeout.
 	 */
-	if ((r = mosquitto_connect_async(s->mosq, host, port, MQ_KEEPALIVE)) != MOSQ_ERR_SUCCESS) {
+	if ((r = mosquitto_connect(s->mosq, host, port, MQ_KEEPALIVE)) != MOSQ_ERR_SUCCESS) {
 		rc = devid_error_set(e, DEVID_EIO, MQ_TYPE ": cannot connect to %s:%d: %s", host,
 		    port,
 		    r == MOSQ_ERR_ERRNO ? "connection refused or unreachable"
