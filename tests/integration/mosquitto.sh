@@ -136,6 +136,8 @@ ctrl createRole watcher >/dev/null
 ctrl addRoleACL watcher subscribePattern 'devices/#' allow >/dev/null
 ctrl createClient watcher -p "$watchpw" >/dev/null
 ctrl addClientRole watcher watcher >/dev/null
+ctrl getDefaultACLAccess | grep -q '^publishClientSend *: deny' ||
+	fail "dynsec does not deny publishing by default: $(ctrl getDefaultACLAccess)"
 ctrl getRole device | grep -q 'devices/#' || fail "dynsec role device: $(ctrl getRole device)"
 
 has_role() { # UDID: the broker's dynsec has the client, with the device role
