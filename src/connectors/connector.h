@@ -42,6 +42,13 @@ int cirrent_results_parse(
     const uint8_t *p, size_t n, const struct delivery *d, struct devid_error *e);
 
 /*
+ * The mosquitto connector (mosquitto.c): config {"host","port","tls"?,"ca"?,"username",
+ * "password" | "clientCert"+"clientKey","role","ratePerSecond"?}; drives a Mosquitto 2
+ * broker's dynamic-security plugin over MQTT: createClient (add), deleteClient (remove).
+ */
+extern const struct connector_type connector_mosquitto;
+
+/*
  * Every connector's config may hold "ratePerSecond": the requests a second its cloud takes
  * (DESIGN.md: connectors throttle themselves to their cloud's published rate).
  */

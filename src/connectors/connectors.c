@@ -7,7 +7,12 @@
 #include "lib/json.h"
 #include "lib/banned.h"
 
-static const struct connector_type *const types[] = {&connector_webhook, &connector_cirrent};
+static const struct connector_type *const types[] = {
+    &connector_webhook,
+    &connector_cirrent,
+    /* issue 11: the Mosquitto dynamic-security connector */
+    &connector_mosquitto,
+};
 
 static const struct connector_type *
 find(const char *type)
