@@ -7,7 +7,8 @@
 #include "lib/json.h"
 #include "lib/banned.h"
 
-static const struct connector_type *const types[] = {&connector_webhook, &connector_cirrent};
+static const struct connector_type *const types[] = {
+    &connector_webhook, &connector_cirrent, &connector_azure_dps};
 
 static const struct connector_type *
 find(const char *type)
@@ -25,7 +26,7 @@ validate(const char *type, const json_t *config, struct devid_error *e)
 
 	if (t == NULL)
 		return devid_error_set(e, DEVID_EINVAL,
-		    "unknown connector type \"%s\" (known: webhook, cirrent)", type);
+		    "unknown connector type \"%s\" (known: webhook, cirrent, azure-dps)", type);
 	return t->validate(config, e);
 }
 
@@ -179,4 +180,54 @@ delivery_json(const struct delivery *d)
 	}
 	return json_pack("{s:s, s:s, s:s, s:o}", "event", d->event_id, "action",
 	    d->remove ? "remove" : "add", "tenant", d->tenant, "devices", devices);
+}
+
+/* --- connector_request: any method, the status and Retry-After for the caller to judge --- */
+
+int
+connector_request(const char *type, const char *method, const char *url, const char *const *headers,
+    size_t nheaders, const char *body, struct dynbuf *answer, struct connector_response *r,
+    struct devid_error *e)
+{
+	struct curl_slist *h = NULL;
+	curl_off_t after = -1;
+	CURLcode cc;
+	CURL *curl;
+	int rc = DEVID_EIO;
+
+	r->status = 0;
+	r->retry_after = -1;
+	if ((curl = curl_easy_init()) == NULL)
+		return devid_error_set(e, DEVID_ENOMEM, "%s: cannot start curl", type);
+	if (body != NULL)
+		h = curl_slist_append(h, "Content-Type: application/json");
+	h = curl_slist_append(h, "Accept: application/json");
+	h = curl_slist_append(h, "Expect:");
+	for (size_t i = 0; i < nheaders; i++)
+		h = curl_slist_append(h, headers[i]);
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+	if (body != NULL) {
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+	}
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_answer);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, answer);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT, CONNECTOR_TIMEOUT_SECS);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	if ((cc = curl_easy_perform(curl)) != CURLE_OK) {
+		devid_error_set(e, rc, "%s: %s", type, curl_easy_strerror(cc));
+		goto out;
+	}
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r->status);
+	/* libcurl reads both forms of Retry-After (seconds, HTTP date) */
+	if (curl_easy_getinfo(curl, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after >= 0)
+		r->retry_after = (long)(after > 86400 ? 86400 : after);
+	rc = 0;
+out:
+	curl_slist_free_all(h);
+	curl_easy_cleanup(curl);
+	return rc;
 }
