@@ -401,6 +401,9 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 	snprintf(event, sizeof(event), "devid-%lld-%lld", (long long)j.id, (long long)j.cursor);
 	dl = (struct delivery){.event_id = event,
 	    .remove = j.remove,
+	    /* a one-device removal comes only from POST /devices/{udid}/revoke (devices.c);
+	     * a batch's from a release or a transfer (claim.c) */
+	    .revoke = j.remove && j.batch_id == 0,
 	    .tenant = t.name,
 	    .connector = c.name,
 	    .devices = dev,
