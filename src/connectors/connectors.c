@@ -1,4 +1,6 @@
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <openssl/pem.h>
@@ -190,6 +192,7 @@ connector_request(const char *type, const char *method, const char *url, const c
     struct devid_error *e)
 {
 	struct curl_slist *h = NULL;
+	struct curl_header *ra;
 	curl_off_t after = -1;
 	CURLcode cc;
 	CURL *curl;
@@ -222,9 +225,18 @@ connector_request(const char *type, const char *method, const char *url, const c
 		goto out;
 	}
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r->status);
-	/* libcurl reads both forms of Retry-After (seconds, HTTP date) */
-	if (curl_easy_getinfo(curl, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after >= 0)
-		r->retry_after = (long)(after > 86400 ? 86400 : after);
+	/* Retry-After: seconds or an HTTP date (CURLINFO_RETRY_AFTER says 0 when absent) */
+	if (curl_easy_header(curl, "Retry-After", 0, CURLH_HEADER, -1, &ra) == CURLHE_OK) {
+		const char *v = ra->value;
+
+		if (*v >= '0' && *v <= '9' && strspn(v, "0123456789") == strlen(v) &&
+		    strlen(v) < 10)
+			after = (curl_off_t)strtol(v, NULL, 10);
+		else if ((after = (curl_off_t)curl_getdate(v, NULL)) >= 0)
+			after = after > (curl_off_t)time(NULL) ? after - (curl_off_t)time(NULL) : 0;
+		if (after >= 0)
+			r->retry_after = (long)(after > 86400 ? 86400 : after);
+	}
 	rc = 0;
 out:
 	curl_slist_free_all(h);
