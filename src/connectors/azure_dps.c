@@ -265,11 +265,12 @@ sleep_secs(double s)
 }
 
 /*
- * Waits until k more operations fit in host's quota: a bucket of AZURE_DPS_MAX_BULK
- * operations refilled at rate a second. A new bucket starts empty, so a server restarted
- * in the middle of a drain does not burst into a quota its previous life used up.
+ * Takes k operations of host's quota, a bucket of AZURE_DPS_MAX_BULK operations refilled at
+ * rate a second: the seconds the caller must wait before it may use them. A new bucket starts
+ * empty, so a server restarted in the middle of a drain does not burst into a quota its
+ * previous life used up.
  */
-static void
+static double
 dps_pace(const char *host, double rate, size_t k)
 {
 	struct pacer *p = NULL;
@@ -301,7 +302,25 @@ dps_pace(const char *host, double rate, size_t k)
 	p->tokens -= (double)k;
 	wait = p->tokens < 0.0 ? -p->tokens / rate : 0.0;
 	pthread_mutex_unlock(&pacers_lock);
-	sleep_secs(wait);
+	return wait;
+}
+
+/*
+ * Sleeps secs before the delivery's next request, the job kept leased to this worker
+ * meanwhile (d->hold): a chunk paced at a low rate, or waiting out a Retry-After, may take
+ * far longer than the lease, and a lease that ran out would let another worker send the
+ * same chunk at once, before the Retry-After and over the quota. Not 0: the job is no
+ * longer ours, so the delivery stops.
+ */
+static int
+dps_wait(const struct delivery *d, double secs, struct devid_error *e)
+{
+	int rc;
+
+	if (d->hold != NULL && (rc = d->hold(d->ctx, secs, e)) != 0)
+		return rc;
+	sleep_secs(secs);
+	return 0;
 }
 
 /* Seconds before retry `tries` (1, 2, ...): base * 2^(tries-1), capped at 16, times 0.5-1.5. */
@@ -515,7 +534,8 @@ dps_bulk(struct dps_call *c, struct item **b, size_t k, struct devid_error *e)
 		goto out;
 	}
 	for (tries = 1;; tries++) {
-		dps_pace(c->host, c->rate, k);
+		if ((rc = dps_wait(c->d, dps_pace(c->host, c->rate, k), e)) != 0)
+			goto out;
 		if (c->d->throttle != NULL)
 			for (size_t i = 0; i < k; i++)
 				if ((rc = c->d->throttle(c->d->ctx, "enrollments", c->rate, e)) !=
@@ -551,6 +571,9 @@ dps_bulk(struct dps_call *c, struct item **b, size_t k, struct devid_error *e)
 			goto out;
 		if (r.status == 429 && r.retry_after >= 0) {
 			if (r.retry_after > DPS_MAX_RETRY_AFTER) {
+				/* the outbox's own backoff may be shorter: it is told when */
+				if (c->d->defer != NULL)
+					c->d->defer(c->d->ctx, r.retry_after);
 				devid_error_set(e, rc,
 				    "azure-dps: throttled, Retry-After %ld s: the outbox tries "
 				    "later",
@@ -561,7 +584,8 @@ dps_bulk(struct dps_call *c, struct item **b, size_t k, struct devid_error *e)
 		} else {
 			wait = dps_backoff(tries, r.status == 429 ? 1.0 : 0.5);
 		}
-		sleep_secs(wait);
+		if ((rc = dps_wait(c->d, wait, e)) != 0)
+			goto out;
 	}
 out:
 	free(sas);
@@ -624,8 +648,8 @@ dps_deliver(const json_t *config, const struct delivery *d, struct devid_error *
 	 * worth retrying (429 or 5xx inside a 200) go again in the next round, after a backoff.
 	 */
 	for (round = 1; pending > 0; round++) {
-		if (round > 1)
-			sleep_secs(dps_backoff(round - 1, 0.5));
+		if (round > 1 && (rc = dps_wait(d, dps_backoff(round - 1, 0.5), e)) != 0)
+			goto out;
 		for (i = 0; i < d->n;) {
 			for (k = 0; i < d->n && k < AZURE_DPS_MAX_BULK; i++)
 				if (items[i].state == ITEM_PENDING && items[i].tries < round)
