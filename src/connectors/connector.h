@@ -49,6 +49,13 @@ int cirrent_results_parse(
 extern const struct connector_type connector_mosquitto;
 
 /*
+ * The azure-dps connector (azure_dps.c, azure_dps.h): individual enrollments with X.509
+ * attestation in an Azure IoT Hub Device Provisioning Service, in bulk calls of at most 10,
+ * SAS-signed with a shared access policy (docs/connectors-azure-dps.md).
+ */
+extern const struct connector_type connector_azure_dps;
+
+/*
  * Every connector's config may hold "ratePerSecond": the requests a second its cloud takes
  * (DESIGN.md: connectors throttle themselves to their cloud's published rate).
  */
@@ -66,6 +73,22 @@ int connector_check_rate(const json_t *config, const char *type, struct devid_er
  */
 int connector_post(const char *type, const char *url, const char *const *headers, size_t nheaders,
     const char *body, struct dynbuf *answer, struct devid_error *e);
+
+/* What connector_request read of an answer. */
+struct connector_response {
+	long status; /* the HTTP status */
+	long retry_after; /* seconds from Retry-After (either form), -1 when absent */
+};
+
+/*
+ * Sends method (GET, POST, PUT, DELETE) to url with extra headers ("Name: value") and a JSON
+ * body (NULL: none). 0 when an answer arrived, whatever its status (r says which, for the
+ * caller to judge); DEVID_EIO when none did. The answer's body goes to answer (NULL:
+ * discarded).
+ */
+int connector_request(const char *type, const char *method, const char *url,
+    const char *const *headers, size_t nheaders, const char *body, struct dynbuf *answer,
+    struct connector_response *r, struct devid_error *e);
 
 /* A device's certificate as PEM text (a new JSON string), or NULL. */
 json_t *delivery_pem(const struct delivery_device *v);

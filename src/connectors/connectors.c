@@ -1,4 +1,6 @@
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <openssl/pem.h>
@@ -10,8 +12,8 @@
 static const struct connector_type *const types[] = {
     &connector_webhook,
     &connector_cirrent,
-    /* issue 11: the Mosquitto dynamic-security connector */
     &connector_mosquitto,
+    &connector_azure_dps,
 };
 
 static const struct connector_type *
@@ -30,7 +32,7 @@ validate(const char *type, const json_t *config, struct devid_error *e)
 
 	if (t == NULL)
 		return devid_error_set(e, DEVID_EINVAL,
-		    "unknown connector type \"%s\" (known: webhook, cirrent)", type);
+		    "unknown connector type \"%s\" (known: webhook, cirrent, mosquitto, azure-dps)", type);
 	return t->validate(config, e);
 }
 
@@ -184,4 +186,64 @@ delivery_json(const struct delivery *d)
 	}
 	return json_pack("{s:s, s:s, s:s, s:o}", "event", d->event_id, "action",
 	    d->remove ? "remove" : "add", "tenant", d->tenant, "devices", devices);
+}
+
+/* --- connector_request: any method, the status and Retry-After for the caller to judge --- */
+
+int
+connector_request(const char *type, const char *method, const char *url, const char *const *headers,
+    size_t nheaders, const char *body, struct dynbuf *answer, struct connector_response *r,
+    struct devid_error *e)
+{
+	struct curl_slist *h = NULL;
+	struct curl_header *ra;
+	curl_off_t after = -1;
+	CURLcode cc;
+	CURL *curl;
+	int rc = DEVID_EIO;
+
+	r->status = 0;
+	r->retry_after = -1;
+	if ((curl = curl_easy_init()) == NULL)
+		return devid_error_set(e, DEVID_ENOMEM, "%s: cannot start curl", type);
+	if (body != NULL)
+		h = curl_slist_append(h, "Content-Type: application/json");
+	h = curl_slist_append(h, "Accept: application/json");
+	h = curl_slist_append(h, "Expect:");
+	for (size_t i = 0; i < nheaders; i++)
+		h = curl_slist_append(h, headers[i]);
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+	if (body != NULL) {
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+	}
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_answer);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, answer);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT, CONNECTOR_TIMEOUT_SECS);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	if ((cc = curl_easy_perform(curl)) != CURLE_OK) {
+		devid_error_set(e, rc, "%s: %s", type, curl_easy_strerror(cc));
+		goto out;
+	}
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r->status);
+	/* Retry-After: seconds or an HTTP date (CURLINFO_RETRY_AFTER says 0 when absent) */
+	if (curl_easy_header(curl, "Retry-After", 0, CURLH_HEADER, -1, &ra) == CURLHE_OK) {
+		const char *v = ra->value;
+
+		if (*v >= '0' && *v <= '9' && strspn(v, "0123456789") == strlen(v) &&
+		    strlen(v) < 10)
+			after = (curl_off_t)strtol(v, NULL, 10);
+		else if ((after = (curl_off_t)curl_getdate(v, NULL)) >= 0)
+			after = after > (curl_off_t)time(NULL) ? after - (curl_off_t)time(NULL) : 0;
+		if (after >= 0)
+			r->retry_after = (long)(after > 86400 ? 86400 : after);
+	}
+	rc = 0;
+out:
+	curl_slist_free_all(h);
+	curl_easy_cleanup(curl);
+	return rc;
 }

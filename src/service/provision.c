@@ -351,6 +351,43 @@ backoff(int64_t attempts)
 	return d / 2 + (d * r) / 255;
 }
 
+/* The job a worker holds while a connector delivers a chunk of it (struct delivery.ctx). */
+struct outbox_hold {
+	struct db *db;
+	int64_t job;
+	int64_t held; /* the job's next_at as this worker last set it: the lease's end */
+	int64_t lease;
+	int64_t retry_after; /* seconds the cloud asked for (delivery.defer), 0: none */
+	bool lost; /* another worker took the job: this one must not touch it again */
+};
+
+static int
+outbox_hold(void *ctx, double secs, struct devid_error *e)
+{
+	struct outbox_hold *h = ctx;
+	int64_t now = time(NULL), wait = secs > 0.0 ? (int64_t)secs + 1 : 0, until;
+	int rc;
+
+	/* renewed when less than half a lease would be left after the wait: not every call */
+	if (h->held - now >= wait + (h->lease + 1) / 2)
+		return 0;
+	until = now + wait + h->lease;
+	if ((rc = store_job_renew(h->db, h->job, h->held, until, e)) == 0)
+		h->held = until;
+	else if (rc == DEVID_ECONFLICT)
+		h->lost = true;
+	return rc;
+}
+
+static void
+outbox_defer(void *ctx, int64_t secs)
+{
+	struct outbox_hold *h = ctx;
+
+	if (secs > h->retry_after)
+		h->retry_after = secs;
+}
+
 int
 service_outbox_step(struct service *svc, struct devid_error *e)
 {
@@ -361,17 +398,19 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 	struct db_rows *r = NULL;
 	struct job_rec j;
 	struct devid_error de;
+	struct outbox_hold hold = {0};
 	json_t *config = NULL;
 	char event[64];
 	struct db *db;
-	int64_t now = time(NULL), last;
+	int64_t now = time(NULL), last,
+		lease = svc->job_lease > 0 ? svc->job_lease : JOB_LEASE_SECS;
 	size_t n = 0, len;
 	int rc, max = svc->max_attempts > 0 ? svc->max_attempts : DEFAULT_MAX_ATTEMPTS;
 
 	if (svc->prov == NULL)
 		return 0;
 	db = store_acquire(svc->store);
-	rc = store_job_lease(db, now, svc->job_lease > 0 ? svc->job_lease : JOB_LEASE_SECS, &j, e);
+	rc = store_job_lease(db, now, lease, &j, e);
 	if (rc == DEVID_ENOTFOUND) {
 		rc = 0;
 		goto out;
@@ -401,10 +440,17 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 	snprintf(event, sizeof(event), "devid-%lld-%lld", (long long)j.id, (long long)j.cursor);
 	dl = (struct delivery){.event_id = event,
 	    .remove = j.remove,
+	    /* a one-device removal comes only from POST /devices/{udid}/revoke (devices.c);
+	     * a batch's from a release or a transfer (claim.c) */
+	    .revoke = j.remove && j.batch_id == 0,
 	    .tenant = t.name,
 	    .connector = c.name,
 	    .devices = dev,
-	    .n = n};
+	    .n = n,
+	    .hold = outbox_hold,
+	    .defer = outbox_defer,
+	    .ctx = &hold};
+	hold = (struct outbox_hold){.db = db, .job = j.id, .held = j.next_at, .lease = lease};
 	if (json_is_number(json_object_get(config, "ratePerSecond")) &&
 	    json_number_value(json_object_get(config, "ratePerSecond")) > 0.0) {
 		int64_t wait;
@@ -425,10 +471,17 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 	    svc->prov->deliver(c.type, config, &dl, &de) == 0) {
 		rc =
 		    store_job_progress(db, j.id, last, j.delivered + (int64_t)n, n < PUSH_CHUNK, e);
+	} else if (hold.lost) {
+		/* the lease ran out and another worker delivers the chunk: it is theirs now */
+		rc = 0;
+	} else if (hold.retry_after > 0) {
+		/* the cloud said when to come back: the job waits that long, no attempt counted */
+		rc = store_job_defer(db, j.id, (int64_t)time(NULL) + hold.retry_after, e);
 	} else {
+		/* from the end of this delivery, which may have lasted long past `now` */
 		j.attempts++;
-		rc = store_job_fail(
-		    db, j.id, j.attempts, now + backoff(j.attempts), j.attempts >= max, de.msg, e);
+		rc = store_job_fail(db, j.id, j.attempts, (int64_t)time(NULL) + backoff(j.attempts),
+		    j.attempts >= max, de.msg, e);
 	}
 worked:
 	if (rc == 0)

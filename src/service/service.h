@@ -218,6 +218,21 @@ struct delivery {
 	int (*throttle)(void *ctx, const char *call, double per_second, struct devid_error *e);
 	/* Records devices[i]'s outcome; message says why when it failed (no secrets). */
 	void (*result)(void *ctx, size_t i, enum delivery_status status, const char *message);
+	/*
+	 * The connector is about to spend up to secs more seconds on this delivery before its
+	 * next request (waiting for its cloud's rate or a Retry-After): keeps the job leased to
+	 * this worker until then plus the job lease, so that no other worker sends the chunk
+	 * meanwhile. A request itself must fit in the lease (devid serve --job-lease, 120 s by
+	 * default, above CONNECTOR_TIMEOUT_SECS). 0, or a DEVID_E* code: the job is no longer
+	 * this worker's, or the database failed; the delivery then stops at once. May be NULL.
+	 */
+	int (*hold)(void *ctx, double secs, struct devid_error *e);
+	/*
+	 * The cloud asked for no call before secs from now (a Retry-After longer than the
+	 * connector waits itself). When deliver then fails, the job waits that long instead of
+	 * the outbox's backoff, and no attempt is counted. May be NULL.
+	 */
+	void (*defer)(void *ctx, int64_t secs);
 	void *ctx;
 };
 

@@ -294,6 +294,14 @@ int store_job_progress(
     struct db *db, int64_t id, int64_t cursor, int64_t delivered, bool done, struct devid_error *e);
 /* The job waits until next_at without counting an attempt (its cloud's rate limit). */
 int store_job_defer(struct db *db, int64_t id, int64_t next_at, struct devid_error *e);
+/*
+ * A worker still delivering job id keeps its lease: next_at moves from held (the value this
+ * worker's store_job_lease or last renewal set) to next_at. DEVID_ECONFLICT when the job's
+ * next_at is no longer held (the lease ran out and another worker took the job, or the job
+ * moved on): the worker then stops, as the job is no longer its own.
+ */
+int store_job_renew(
+    struct db *db, int64_t id, int64_t held, int64_t next_at, struct devid_error *e);
 /* A delivery failed: the next attempt at next_at, or dead. */
 int store_job_fail(struct db *db, int64_t id, int64_t attempts, int64_t next_at, bool dead,
     const char *error, struct devid_error *e);

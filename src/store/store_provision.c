@@ -234,6 +234,24 @@ store_job_defer(struct db *db, int64_t id, int64_t next_at, struct devid_error *
 }
 
 int
+store_job_renew(struct db *db, int64_t id, int64_t held, int64_t next_at, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(next_at), DB_INT(id), DB_INT(held)};
+	int64_t changed = 0;
+	int rc;
+
+	/* next_at is the lease's fencing token: only the worker that set it may move it */
+	if ((rc = db_exec(db,
+		 "UPDATE jobs SET next_at = ? WHERE id = ? AND next_at = ? AND state = 'pending'",
+		 p, 3, &changed, e)) != 0)
+		return rc;
+	if (changed != 1)
+		return devid_error_set(e, DEVID_ECONFLICT,
+		    "job %lld: the lease ran out and another worker holds the job", (long long)id);
+	return 0;
+}
+
+int
 store_job_fail(struct db *db, int64_t id, int64_t attempts, int64_t next_at, bool dead,
     const char *error, struct devid_error *e)
 {

@@ -84,6 +84,39 @@ main(int argc, char **argv)
 	CHECK(store_trust_add(db, id, "root", "signer", h, &e) == DEVID_ECONFLICT,
 	    "the same signer twice: %s", e.msg);
 
+	/* a job lease: renewed only by the worker that holds it (next_at is its fencing token) */
+	{
+		struct connector_rec c = {0};
+		struct job_rec j, j2;
+		bool created;
+		int64_t now = time(NULL);
+
+		CHECK(
+		    store_connector_put(db, id2, "hook", "webhook", true, "{}", &created, &e) == 0,
+		    "connector put: %s", e.msg);
+		CHECK(
+		    store_connector_get(db, id2, "hook", &c, &e) == 0, "connector get: %s", e.msg);
+		CHECK(
+		    store_job_add(db, id2, c.id, false, 0, "ab", 1, &e) == 0, "job add: %s", e.msg);
+		CHECK(store_job_lease(db, now, 2, &j, &e) == 0 && j.next_at == now + 2, "lease: %s",
+		    e.msg);
+		CHECK(store_job_lease(db, now + 1, 2, &j2, &e) == DEVID_ENOTFOUND,
+		    "a leased job is not leased again within its lease");
+		CHECK(store_job_renew(db, j.id, j.next_at, now + 10, &e) == 0, "renew: %s", e.msg);
+		CHECK(store_job_lease(db, now + 5, 2, &j2, &e) == DEVID_ENOTFOUND,
+		    "a renewed lease holds past the first one's end");
+		CHECK(store_job_renew(db, j.id, j.next_at, now + 20, &e) == DEVID_ECONFLICT,
+		    "a renewal from a stale lease is refused: %s", e.msg);
+		CHECK(store_job_lease(db, now + 10, 2, &j2, &e) == 0 && j2.id == j.id,
+		    "the job is due again when the renewed lease ran out: %s", e.msg);
+		CHECK(store_job_renew(db, j.id, now + 10, now + 30, &e) == DEVID_ECONFLICT,
+		    "the first worker may no longer renew it: %s", e.msg);
+		CHECK(store_job_progress(db, j.id, 1, 1, true, &e) == 0, "progress: %s", e.msg);
+		CHECK(store_job_renew(db, j.id, j2.next_at, now + 40, &e) == DEVID_ECONFLICT,
+		    "a job that is done is not renewed");
+		connector_rec_release(&c);
+	}
+
 	/* a database a newer devid migrated is refused, and left as it is */
 	{
 		struct db_param p[] = {DB_INT(store_schema_latest() + 1), DB_INT(0)};
