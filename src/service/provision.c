@@ -15,6 +15,7 @@
 #define BACKOFF_CAP_SECS 300 /* ... doubling up to 5 minutes */
 #define DEFAULT_MAX_ATTEMPTS 10
 #define JOBS_LIST_MAX 200
+#define JOB_DEVICES_PAGE 1000 /* devices a page of GET /api/v1/jobs/{id}/devices */
 
 static bool
 is_admin(const struct principal *p)
@@ -34,6 +35,22 @@ provision_enqueue(struct db *db, int64_t tenant_id, bool auto_only, bool remove,
 		return rc;
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = store_job_add(db, tenant_id, c[i].id, remove, batch_id, udid, total, e);
+	store_connector_list_free(c, n);
+	return rc;
+}
+
+int
+provision_enqueue_revoke(struct db *db, int64_t tenant_id, const char *udid, struct devid_error *e)
+{
+	struct connector_rec *c = NULL;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = store_connector_list(db, tenant_id, false, &c, &n, e)) != 0)
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = store_job_add_reason(
+		    db, tenant_id, c[i].id, true, 0, udid, 1, JOB_REASON_REVOKE, e);
 	store_connector_list_free(c, n);
 	return rc;
 }
@@ -280,6 +297,18 @@ out:
 	return rc;
 }
 
+/* issue 11: why a remove happens and the per-device counts, beside the job's own members */
+static void
+job_json_results(json_t *item, const struct job_rec *j)
+{
+	if (item == NULL)
+		return;
+	if (j->remove)
+		json_object_set_new(item, "reason", json_string(j->revoke ? "revoke" : "release"));
+	json_object_set_new(item, "devices",
+	    json_pack("{s:I, s:I}", "ok", (json_int_t)j->ok, "failed", (json_int_t)j->failed));
+}
+
 int
 service_jobs(struct service *svc, const struct principal *p, const char *state, json_t **out,
     struct devid_error *e)
@@ -310,9 +339,149 @@ service_jobs(struct service *svc, const struct principal *p, const char *state, 
 			"state", j[i].state, "delivered", (json_int_t)j[i].delivered, "total",
 			(json_int_t)j[i].total, "attempts", (json_int_t)j[i].attempts, "lastError",
 			j[i].last_error[0] ? j[i].last_error : NULL));
+	for (size_t i = 0; i < n; i++)
+		job_json_results(json_array_get(items, i), &j[i]);
 	free(j);
 	*out = json_pack("{s:o}", "jobs", items);
 	return 0;
+}
+
+int
+service_job_devices(struct service *svc, const struct principal *p, int64_t id, const char *status,
+    const char *after, json_t **out, struct devid_error *e)
+{
+	struct db_rows *r = NULL;
+	struct job_rec j;
+	struct db *db;
+	json_t *items;
+	size_t n;
+	int rc;
+
+	*out = NULL;
+	if (p->tenant.kind != TENANT_OEM)
+		return devid_error_set(e, DEVID_EAUTH, "only an OEM token reads jobs");
+	if (status != NULL && strcmp(status, "ok") != 0 && strcmp(status, "failed") != 0)
+		return devid_error_set(e, DEVID_EINVAL, "status is ok or failed");
+	db = store_acquire(svc->store);
+	if ((rc = store_job_get(db, p->tenant.id, id, &j, e)) == 0)
+		rc = store_job_results(db, id, status, after, JOB_DEVICES_PAGE, &r, e);
+	store_release(svc->store, db);
+	if (rc != 0)
+		return rc;
+	items = json_array();
+	n = db_rows_count(r);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(items,
+		    json_pack("{s:s, s:s, s:s?, s:I}", "udid", db_rows_text(r, i, 0, NULL),
+			"status", db_rows_text(r, i, 1, NULL), "message",
+			db_rows_null(r, i, 2) ? NULL : db_rows_text(r, i, 2, NULL), "at",
+			(json_int_t)db_rows_int(r, i, 3)));
+	*out = json_pack("{s:I, s:o, s:s?}", "job", (json_int_t)id, "devices", items, "next",
+	    n == JOB_DEVICES_PAGE ? db_rows_text(r, n - 1, 0, NULL) : NULL);
+	db_rows_free(r);
+	return *out != NULL ? 0 : devid_error_set(e, DEVID_ENOMEM, "out of memory");
+}
+
+/*
+ * What the outbox lends a connector for one chunk (struct delivery's throttle, result, ctx):
+ * the worker's database connection, the job's lease, and each device's outcome, written with
+ * the job's progress once the chunk ends.
+ */
+struct outbox_ctx {
+	struct db *db;
+	int64_t job_id, connector_id;
+	int64_t held_until; /* the lease: the job's next_at while this worker holds it */
+	int64_t lease; /* seconds */
+	size_t n;
+	signed char status[PUSH_CHUNK]; /* -1 no outcome, else enum delivery_status */
+	char *message[PUSH_CHUNK];
+};
+
+#define THROTTLE_STEP_MS 50 /* a waiting worker looks at its bucket this often */
+
+static void
+sleep_ms(int64_t ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+/*
+ * delivery.throttle: one request of `call` at per_second (burst: one second's worth), from
+ * the bucket "connector:<id>:<call>" every server of the database shares. Renews the lease
+ * as it goes; a wait the lease cannot cover fails the chunk (retried later, whole).
+ */
+static int
+outbox_throttle(void *arg, const char *call, double per_second, struct devid_error *e)
+{
+	struct outbox_ctx *x = arg;
+	char key[MAX_NAME_LEN + 48];
+	int64_t interval, burst, wait_ms, now;
+	int rc;
+
+	if (!(per_second > 0.0) || per_second > 1e6)
+		return devid_error_set(e, DEVID_EINVAL, "throttle %s: rate %g", call, per_second);
+	interval = per_second >= 1000.0 ? 1 : (int64_t)(1000.0 / per_second + 0.5);
+	burst = per_second < 1.0 ? 1 : (int64_t)per_second;
+	snprintf(key, sizeof(key), "connector:%lld:%.*s", (long long)x->connector_id, MAX_NAME_LEN,
+	    call);
+	for (;;) {
+		now = service_now_ms();
+		/* half the lease gone: take it again, so a slow cloud's chunk keeps its worker */
+		if (now / 1000 + x->lease / 2 > x->held_until) {
+			if ((rc = store_job_extend(
+				 x->db, x->job_id, x->held_until, now / 1000 + x->lease, e)) != 0)
+				return rc;
+			x->held_until = now / 1000 + x->lease;
+		}
+		if ((rc = store_rate_take(x->db, key, now, interval, burst, &wait_ms, e)) != 0)
+			return rc;
+		if (wait_ms == 0)
+			return 0;
+		if (wait_ms / 1000 >= x->lease / 2)
+			return devid_error_set(e, DEVID_ELIMIT,
+			    "throttle %s: the next request is %lld ms away, beyond the job's lease",
+			    call, (long long)wait_ms);
+		sleep_ms(wait_ms < THROTTLE_STEP_MS ? wait_ms : THROTTLE_STEP_MS);
+	}
+}
+
+/* delivery.result: kept until the chunk ends; the last outcome of a device counts. */
+static void
+outbox_result(void *arg, size_t i, enum delivery_status status, const char *message)
+{
+	struct outbox_ctx *x = arg;
+
+	if (i >= x->n)
+		return;
+	free(x->message[i]);
+	x->message[i] = message != NULL ? strndup(message, 255) : NULL;
+	x->status[i] = (signed char)status;
+}
+
+/* The outcomes of the chunk, inside the caller's transaction. */
+static int
+outbox_results_store(
+    struct outbox_ctx *x, const struct delivery_device *dev, int64_t now, struct devid_error *e)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < x->n && rc == 0; i++)
+		if (x->status[i] >= 0)
+			rc = store_job_result(x->db, x->job_id, dev[i].udid,
+			    x->status[i] == DELIVERY_OK ? "ok" : "failed", x->message[i], now, e);
+	return rc;
+}
+
+static void
+outbox_ctx_release(struct outbox_ctx *x)
+{
+	for (size_t i = 0; x != NULL && i < x->n; i++) {
+		free(x->message[i]);
+		x->message[i] = NULL;
+	}
 }
 
 /*
@@ -356,6 +525,7 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 {
 	struct delivery_device dev[PUSH_CHUNK];
 	struct delivery dl = {0};
+	struct outbox_ctx *x = NULL;
 	struct connector_rec c = {0};
 	struct tenant t;
 	struct db_rows *r = NULL;
@@ -367,6 +537,7 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 	int64_t now = time(NULL), last;
 	size_t n = 0, len;
 	int rc, max = svc->max_attempts > 0 ? svc->max_attempts : DEFAULT_MAX_ATTEMPTS;
+	bool delivered;
 
 	if (svc->prov == NULL)
 		return 0;
@@ -405,6 +576,22 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 	    .connector = c.name,
 	    .devices = dev,
 	    .n = n};
+	/* issue 11: revoke vs release, per-call throttle, per-device outcomes */
+	if ((x = calloc(1, sizeof(*x))) == NULL) {
+		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+		goto out;
+	}
+	*x = (struct outbox_ctx){.db = db,
+	    .job_id = j.id,
+	    .connector_id = c.id,
+	    .held_until = j.next_at,
+	    .lease = svc->job_lease > 0 ? svc->job_lease : JOB_LEASE_SECS,
+	    .n = n};
+	memset(x->status, -1, sizeof(x->status));
+	dl.revoke = j.remove && j.revoke;
+	dl.throttle = outbox_throttle;
+	dl.result = outbox_result;
+	dl.ctx = x;
 	if (json_is_number(json_object_get(config, "ratePerSecond")) &&
 	    json_number_value(json_object_get(config, "ratePerSecond")) > 0.0) {
 		int64_t wait;
@@ -420,9 +607,16 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 		}
 	}
 	devid_error_clear(&de);
-	if (secrets_open_config(
-		svc->secrets, secret_fields(svc, c.type), t.name, c.name, config, &de) == 0 &&
-	    svc->prov->deliver(c.type, config, &dl, &de) == 0) {
+	delivered = secrets_open_config(svc->secrets, secret_fields(svc, c.type), t.name, c.name,
+			config, &de) == 0 &&
+	    svc->prov->deliver(c.type, config, &dl, &de) == 0;
+	now = time(NULL);
+	/* the outcomes and the job's next state commit together: a crash leaves neither */
+	if ((rc = db_begin(db, e)) != 0)
+		goto out;
+	if ((rc = outbox_results_store(x, dev, now, e)) != 0)
+		;
+	else if (delivered) {
 		rc =
 		    store_job_progress(db, j.id, last, j.delivered + (int64_t)n, n < PUSH_CHUNK, e);
 	} else {
@@ -430,6 +624,10 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 		rc = store_job_fail(
 		    db, j.id, j.attempts, now + backoff(j.attempts), j.attempts >= max, de.msg, e);
 	}
+	if (rc != 0)
+		db_rollback(db);
+	else
+		rc = db_commit(db, e);
 worked:
 	if (rc == 0)
 		rc = 1;
@@ -438,6 +636,8 @@ out:
 		secrets_wipe_config(config, secret_fields(svc, c.type));
 	json_decref(config);
 	connector_rec_release(&c);
+	outbox_ctx_release(x);
+	free(x);
 	db_rows_free(r);
 	store_release(svc->store, db);
 	return rc;
