@@ -429,8 +429,9 @@ outbox_throttle(void *arg, const char *call, double per_second, struct devid_err
 	    call);
 	for (;;) {
 		now = service_now_ms();
-		/* half the lease gone: take it again, so a slow cloud's chunk keeps its worker */
-		if (now / 1000 + x->lease / 2 > x->held_until) {
+		/* a third of the lease gone: take it again, so a slow cloud's chunk keeps its
+		 * worker (a connector's own waits between two calls stay below a third) */
+		if (now / 1000 + (2 * x->lease) / 3 > x->held_until) {
 			if ((rc = store_job_extend(
 				 x->db, x->job_id, x->held_until, now / 1000 + x->lease, e)) != 0)
 				return rc;

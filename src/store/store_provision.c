@@ -349,17 +349,20 @@ int
 store_job_result(struct db *db, int64_t job_id, const char *udid, const char *status,
     const char *message, int64_t at, struct devid_error *e)
 {
-	char msg[256] = "";
-	struct db_param p[] = {DB_INT(job_id), DB_TEXT(udid), DB_TEXT(status),
-	    message ? DB_TEXT(msg) : DB_NULL, DB_INT(at)};
+	char msg[256];
 
-	if (message != NULL)
-		snprintf(msg, sizeof(msg), "%s", message);
-	return db_exec(db,
-	    "INSERT INTO job_devices (job_id, udid, status, message, at) VALUES (?, ?, ?, ?, ?)"
-	    " ON CONFLICT (job_id, udid) DO UPDATE SET status = excluded.status,"
-	    " message = excluded.message, at = excluded.at",
-	    p, 5, NULL, e);
+	/* kept short: a cloud's message says why, the rest is noise */
+	snprintf(msg, sizeof(msg), "%s", message != NULL ? message : "");
+	{
+		struct db_param p[] = {DB_INT(job_id), DB_TEXT(udid), DB_TEXT(status),
+		    message != NULL ? DB_TEXT(msg) : DB_NULL, DB_INT(at)};
+
+		return db_exec(db,
+		    "INSERT INTO job_devices (job_id, udid, status, message, at)"
+		    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id, udid) DO UPDATE SET"
+		    " status = excluded.status, message = excluded.message, at = excluded.at",
+		    p, 5, NULL, e);
+	}
 }
 
 int
