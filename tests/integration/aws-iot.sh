@@ -266,6 +266,24 @@ print("%d calls in %.2f s" % (len(t), w))') || fail "RegisterCertificateWithoutC
 [ $((t1 - t0)) -ge 9 ] || fail "200 devices at 20/s took $((t1 - t0)) s"
 note "ok drain: 200 devices, none over quota, none lost or duplicated across kill -9 ($((t1 - t0)) s, RegisterCertificateWithoutCA before the kill: $rate)"
 
+# --- the stand-in's signature check is real: a wrong secret is refused, a chunk fails -----
+u3=$(head -1 B2.ids | cut -d' ' -f1)
+api POST /api/v1/connectors "{\"name\":\"WRONG\",\"type\":\"aws-iot\",\"mode\":\"manual\",\"config\":{\"region\":\"$REGION\",\"endpoint\":\"$aws\",\"accessKeyId\":\"$AK\",\"secretAccessKey\":\"not-the-secret-0123456789\",\"sessionToken\":\"$ST\",\"policyName\":\"devid-devices\"}}"
+[ "$status" = 201 ] || fail "create WRONG: $status $(cat body)"
+api POST /api/v1/provision "{\"connector\":\"WRONG\",\"devices\":[\"$u3\"]}"
+[ "$status" = 202 ] || fail "trigger WRONG: $status"
+i=0
+until api GET '/api/v1/jobs?state=pending' && grep -q 'InvalidSignatureException' body; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || fail "a wrongly signed chunk did not fail on the signature: $(cat body)"
+	sleep 0.1
+done
+api DELETE /api/v1/connectors/WRONG
+aws_state
+/usr/bin/python3 -c 'import json; r=json.load(open("state.json"))["rejected"]; assert r and all("InvalidSignatureException" in x for x in r), r' ||
+	fail "the stand-in did not reject the wrong signature: $(cat state.json | head -c 600)"
+note "ok a request signed with the wrong secret is refused (403 InvalidSignatureException) and fails the chunk"
+
 # --- the secrets never left devid in clear ------------------------------------------------
 for f in devid.db devid.db-wal serve.log serve.out; do
 	[ -e "$f" ] || continue
