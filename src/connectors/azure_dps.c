@@ -1,7 +1,7 @@
 /*
  * azure_dps.c - the azure-dps connector: individual enrollments with X.509 attestation in an
  * Azure IoT Hub Device Provisioning Service (REST api-version 2021-10-01, the OpenAPI document
- * in ../shared/vectors/azure-dps/service.json), docs/connectors-azure-dps.md.
+ * in ../shared/vectors/azure-dps/service.json), docs/connectors.md.
  *
  * A delivery becomes bulk calls (POST {endpoint}/enrollments, at most 10 enrollments each):
  * add = mode create, provisioningStatus enabled; revoke = mode update, provisioningStatus
@@ -517,8 +517,9 @@ dps_bulk(struct dps_call *c, struct item **b, size_t k, struct devid_error *e)
 	const char *ids[AZURE_DPS_MAX_BULK];
 	long codes[AZURE_DPS_MAX_BULK];
 	char *text = NULL, *sas = NULL, auth[4096], why[200];
-	const char *headers[] = {auth};
-	struct connector_response r;
+	const char *headers[] = {auth, "Accept: application/json"};
+	struct connector_http h;
+	long status, retry_after;
 	struct dynbuf ans;
 	double wait;
 	int rc = DEVID_ENOMEM, tries;
@@ -547,42 +548,52 @@ dps_bulk(struct dps_call *c, struct item **b, size_t k, struct devid_error *e)
 			goto out;
 		snprintf(auth, sizeof(auth), "Authorization: %s", sas);
 		dynbuf_reset(&ans);
-		rc = connector_request("azure-dps", "POST", c->url, headers, 1, text, &ans, &r, e);
-		if (rc == 0 && r.status == 200) {
+		h = (struct connector_http){.method = "POST",
+		    .url = c->url,
+		    .headers = headers,
+		    .nheaders = 2,
+		    .body = text,
+		    .body_len = strlen(text),
+		    .answer = &ans};
+		rc = connector_request("azure-dps", &h, e);
+		status = h.status;
+		retry_after = connector_retry_after(&h);
+		connector_http_release(&h);
+		if (rc == 0 && status == 200) {
 			if ((rc = azure_dps_results_parse(ans.p, ans.len, ids, k, codes, e)) != 0)
 				goto out;
 			for (size_t i = 0; i < k; i++)
 				b[i]->code = codes[i];
 			goto out;
 		}
-		if (rc == 0 && r.status != 429 && r.status < 500) {
+		if (rc == 0 && status != 429 && status < 500) {
 			dps_error_reason(&ans, why, sizeof(why));
 			rc = devid_error_set(e, DEVID_EIO,
-			    "azure-dps: the service answered HTTP %ld%s", r.status, why);
+			    "azure-dps: the service answered HTTP %ld%s", status, why);
 			goto out;
 		}
 		if (rc == 0) {
 			dps_error_reason(&ans, why, sizeof(why));
 			devid_error_set(e, DEVID_EIO, "azure-dps: the service answered HTTP %ld%s",
-			    r.status, why);
+			    status, why);
 		}
 		rc = DEVID_EIO;
 		if (tries >= DPS_TRIES)
 			goto out;
-		if (r.status == 429 && r.retry_after >= 0) {
-			if (r.retry_after > DPS_MAX_RETRY_AFTER) {
+		if (status == 429 && retry_after >= 0) {
+			if (retry_after > DPS_MAX_RETRY_AFTER) {
 				/* the outbox's own backoff may be shorter: it is told when */
 				if (c->d->defer != NULL)
-					c->d->defer(c->d->ctx, r.retry_after);
+					c->d->defer(c->d->ctx, retry_after);
 				devid_error_set(e, rc,
 				    "azure-dps: throttled, Retry-After %ld s: the outbox tries "
 				    "later",
-				    r.retry_after);
+				    retry_after);
 				goto out;
 			}
-			wait = (double)r.retry_after;
+			wait = (double)retry_after;
 		} else {
-			wait = dps_backoff(tries, r.status == 429 ? 1.0 : 0.5);
+			wait = dps_backoff(tries, status == 429 ? 1.0 : 0.5);
 		}
 		if ((rc = dps_wait(c->d, wait, e)) != 0)
 			goto out;

@@ -51,7 +51,7 @@ extern const struct connector_type connector_mosquitto;
 /*
  * The azure-dps connector (azure_dps.c, azure_dps.h): individual enrollments with X.509
  * attestation in an Azure IoT Hub Device Provisioning Service, in bulk calls of at most 10,
- * SAS-signed with a shared access policy (docs/connectors-azure-dps.md).
+ * SAS-signed with a shared access policy (docs/connectors.md).
  */
 extern const struct connector_type connector_azure_dps;
 
@@ -74,21 +74,40 @@ int connector_check_rate(const json_t *config, const char *type, struct devid_er
 int connector_post(const char *type, const char *url, const char *const *headers, size_t nheaders,
     const char *body, struct dynbuf *answer, struct devid_error *e);
 
-/* What connector_request read of an answer. */
-struct connector_response {
-	long status; /* the HTTP status */
-	long retry_after; /* seconds from Retry-After (either form), -1 when absent */
+/* --- issue 11: requests of any method, answers read whole ---------------------------- */
+
+#define CONNECTOR_MAX_HEADERS (16 * 1024) /* an answer's headers kept, at most */
+
+/* One HTTP request and its answer (connector_request). */
+struct connector_http {
+	const char *method; /* "GET", "POST", "PUT", "DELETE", ...; NULL: POST */
+	const char *url;
+	const char *const *headers; /* "Name: value" */
+	size_t nheaders;
+	const char *body; /* NULL: none; else JSON (Content-Type: application/json) */
+	size_t body_len;
+	struct dynbuf *answer; /* the answer's body (may be NULL: discarded) */
+	/* filled in: */
+	long status;
+	struct dynbuf answer_headers; /* raw, for connector_header */
 };
 
 /*
- * Sends method (GET, POST, PUT, DELETE) to url with extra headers ("Name: value") and a JSON
- * body (NULL: none). 0 when an answer arrived, whatever its status (r says which, for the
- * caller to judge); DEVID_EIO when none did. The answer's body goes to answer (NULL:
- * discarded).
+ * Sends h and reads the answer, whatever its status (h->status): 0 when an answer came,
+ * DEVID_EIO when none did. Release h with connector_http_release afterwards, in both cases.
  */
-int connector_request(const char *type, const char *method, const char *url,
-    const char *const *headers, size_t nheaders, const char *body, struct dynbuf *answer,
-    struct connector_response *r, struct devid_error *e);
+int connector_request(const char *type, struct connector_http *h, struct devid_error *e);
+void connector_http_release(struct connector_http *h);
+/* The value of the answer's header name (any case), trimmed, into out; false when absent. */
+bool connector_header(const struct connector_http *h, const char *name, char *out, size_t len);
+/* Retry-After of the answer in seconds (delay-seconds or an HTTP date), -1 when absent. */
+long connector_retry_after(const struct connector_http *h);
+
+/*
+ * The aws-iot connector (aws_iot.c): AWS IoT Core's registry through its control-plane API,
+ * SigV4-signed (sigv4.c), one device a call, per-call rates through delivery.throttle.
+ */
+extern const struct connector_type connector_aws_iot;
 
 /* A device's certificate as PEM text (a new JSON string), or NULL. */
 json_t *delivery_pem(const struct delivery_device *v);

@@ -1,5 +1,6 @@
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -14,6 +15,7 @@ static const struct connector_type *const types[] = {
     &connector_cirrent,
     &connector_mosquitto,
     &connector_azure_dps,
+    &connector_aws_iot,
 };
 
 static const struct connector_type *
@@ -32,7 +34,9 @@ validate(const char *type, const json_t *config, struct devid_error *e)
 
 	if (t == NULL)
 		return devid_error_set(e, DEVID_EINVAL,
-		    "unknown connector type \"%s\" (known: webhook, cirrent, mosquitto, azure-dps)", type);
+		    "unknown connector type \"%s\" (known: webhook, cirrent, mosquitto, azure-dps, "
+		    "aws-iot)",
+		    type);
 	return t->validate(config, e);
 }
 
@@ -112,29 +116,50 @@ on_answer(char *p, size_t size, size_t n, void *arg)
 	return b == NULL || dynbuf_add(b, p, size * n) == 0 ? size * n : 0;
 }
 
-int
-connector_post(const char *type, const char *url, const char *const *headers, size_t nheaders,
-    const char *body, struct dynbuf *answer, struct devid_error *e)
+/* The answer's headers, kept whole (capped) for connector_header. */
+static size_t
+on_header(char *p, size_t size, size_t n, void *arg)
 {
-	struct curl_slist *h = NULL;
-	long status = 0;
+	struct dynbuf *b = arg;
+
+	/* a new status line (after a 100 Continue or a redirect) starts the headers again */
+	if (size * n >= 5 && strncmp(p, "HTTP/", 5) == 0)
+		dynbuf_reset(b);
+	return dynbuf_add(b, p, size * n) == 0 ? size * n : 0;
+}
+
+int
+connector_request(const char *type, struct connector_http *h, struct devid_error *e)
+{
+	struct curl_slist *hl = NULL;
 	CURLcode cc;
 	CURL *curl;
 	int rc = DEVID_EIO;
 
+	h->status = 0;
+	dynbuf_init(&h->answer_headers, CONNECTOR_MAX_HEADERS);
 	if ((curl = curl_easy_init()) == NULL)
 		return devid_error_set(e, DEVID_ENOMEM, "%s: cannot start curl", type);
-	h = curl_slist_append(h, "Content-Type: application/json");
-	h = curl_slist_append(h, "Expect:");
-	for (size_t i = 0; i < nheaders; i++)
-		h = curl_slist_append(h, headers[i]);
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_POST, 1L);
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
+	if (h->body != NULL)
+		hl = curl_slist_append(hl, "Content-Type: application/json");
+	hl = curl_slist_append(hl, "Expect:");
+	for (size_t i = 0; i < h->nheaders; i++)
+		hl = curl_slist_append(hl, h->headers[i]);
+	curl_easy_setopt(curl, CURLOPT_URL, h->url);
+	if (h->body != NULL) {
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, h->body);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)h->body_len);
+	} else if (h->method == NULL || strcmp(h->method, "POST") == 0) {
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+	}
+	if (h->method != NULL && strcmp(h->method, "POST") != 0)
+		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, h->method);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hl);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_answer);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, answer);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, h->answer);
+	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(curl, CURLOPT_HEADERDATA, &h->answer_headers);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, CONNECTOR_TIMEOUT_SECS);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -142,15 +167,62 @@ connector_post(const char *type, const char *url, const char *const *headers, si
 		devid_error_set(e, rc, "%s: %s", type, curl_easy_strerror(cc));
 		goto out;
 	}
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-	if (status < 200 || status > 299) {
-		devid_error_set(e, rc, "%s: the receiver answered HTTP %ld", type, status);
-		goto out;
-	}
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &h->status);
 	rc = 0;
 out:
-	curl_slist_free_all(h);
+	curl_slist_free_all(hl);
 	curl_easy_cleanup(curl);
+	return rc;
+}
+
+void
+connector_http_release(struct connector_http *h)
+{
+	dynbuf_release(&h->answer_headers);
+}
+
+bool
+connector_header(const struct connector_http *h, const char *name, char *out, size_t len)
+{
+	const char *p = dynbuf_str(&h->answer_headers);
+	size_t nl = strlen(name);
+
+	for (; *p != '\0'; p += strcspn(p, "\n"), p += *p == '\n') {
+		const char *v;
+		size_t vl;
+
+		if (strncasecmp(p, name, nl) != 0 || p[nl] != ':')
+			continue;
+		v = p + nl + 1;
+		v += strspn(v, " \t");
+		vl = strcspn(v, "\r\n");
+		while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+			vl--;
+		snprintf(out, len, "%.*s", (int)vl, v);
+		return true;
+	}
+	if (len > 0)
+		out[0] = '\0';
+	return false;
+}
+
+int
+connector_post(const char *type, const char *url, const char *const *headers, size_t nheaders,
+    const char *body, struct dynbuf *answer, struct devid_error *e)
+{
+	struct connector_http h = {.method = "POST",
+	    .url = url,
+	    .headers = headers,
+	    .nheaders = nheaders,
+	    .body = body,
+	    .body_len = strlen(body),
+	    .answer = answer};
+	int rc;
+
+	if ((rc = connector_request(type, &h, e)) == 0 && (h.status < 200 || h.status > 299))
+		rc = devid_error_set(
+		    e, DEVID_EIO, "%s: the receiver answered HTTP %ld", type, h.status);
+	connector_http_release(&h);
 	return rc;
 }
 
@@ -188,62 +260,19 @@ delivery_json(const struct delivery *d)
 	    d->remove ? "remove" : "add", "tenant", d->tenant, "devices", devices);
 }
 
-/* --- connector_request: any method, the status and Retry-After for the caller to judge --- */
-
-int
-connector_request(const char *type, const char *method, const char *url, const char *const *headers,
-    size_t nheaders, const char *body, struct dynbuf *answer, struct connector_response *r,
-    struct devid_error *e)
+long
+connector_retry_after(const struct connector_http *h)
 {
-	struct curl_slist *h = NULL;
-	struct curl_header *ra;
-	curl_off_t after = -1;
-	CURLcode cc;
-	CURL *curl;
-	int rc = DEVID_EIO;
+	char v[64];
+	long after = -1;
+	time_t when;
 
-	r->status = 0;
-	r->retry_after = -1;
-	if ((curl = curl_easy_init()) == NULL)
-		return devid_error_set(e, DEVID_ENOMEM, "%s: cannot start curl", type);
-	if (body != NULL)
-		h = curl_slist_append(h, "Content-Type: application/json");
-	h = curl_slist_append(h, "Accept: application/json");
-	h = curl_slist_append(h, "Expect:");
-	for (size_t i = 0; i < nheaders; i++)
-		h = curl_slist_append(h, headers[i]);
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-	if (body != NULL) {
-		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-	}
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_answer);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, answer);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT, CONNECTOR_TIMEOUT_SECS);
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	if ((cc = curl_easy_perform(curl)) != CURLE_OK) {
-		devid_error_set(e, rc, "%s: %s", type, curl_easy_strerror(cc));
-		goto out;
-	}
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r->status);
-	/* Retry-After: seconds or an HTTP date (CURLINFO_RETRY_AFTER says 0 when absent) */
-	if (curl_easy_header(curl, "Retry-After", 0, CURLH_HEADER, -1, &ra) == CURLHE_OK) {
-		const char *v = ra->value;
-
-		if (*v >= '0' && *v <= '9' && strspn(v, "0123456789") == strlen(v) &&
-		    strlen(v) < 10)
-			after = (curl_off_t)strtol(v, NULL, 10);
-		else if ((after = (curl_off_t)curl_getdate(v, NULL)) >= 0)
-			after = after > (curl_off_t)time(NULL) ? after - (curl_off_t)time(NULL) : 0;
-		if (after >= 0)
-			r->retry_after = (long)(after > 86400 ? 86400 : after);
-	}
-	rc = 0;
-out:
-	curl_slist_free_all(h);
-	curl_easy_cleanup(curl);
-	return rc;
+	if (!connector_header(h, "Retry-After", v, sizeof(v)))
+		return -1;
+	/* delay-seconds or an HTTP-date (RFC 9110 10.2.3) */
+	if (v[0] >= '0' && v[0] <= '9' && strspn(v, "0123456789") == strlen(v) && strlen(v) < 10)
+		after = strtol(v, NULL, 10);
+	else if ((when = curl_getdate(v, NULL)) >= 0)
+		after = when > time(NULL) ? (long)(when - time(NULL)) : 0;
+	return after > 86400 ? 86400 : after;
 }

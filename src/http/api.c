@@ -540,6 +540,32 @@ HANDLER(h_jobs)
 	answer(resp, rc, &e, j, 200);
 }
 
+/* GET /api/v1/jobs/{id}/devices?status=ok|failed&after=UDID: each device's outcome. */
+HANDLER(h_job_devices)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	const char *id = http_request_param(req, "id");
+	const char *status = http_request_query(req, "status");
+	char *end = NULL;
+	long long v = -1;
+	json_t *j = NULL;
+	int rc;
+
+	AUTH(a, p);
+	devid_error_clear(&e);
+	if (status != NULL && *status == '\0')
+		status = NULL;
+	if (id != NULL && *id >= '0' && *id <= '9')
+		v = strtoll(id, &end, 10);
+	if (v < 1 || end == NULL || *end != '\0')
+		rc = devid_error_set(&e, DEVID_ENOTFOUND, "no such job");
+	else
+		rc = service_job_devices(
+		    a->svc, &p, (int64_t)v, status, http_request_query(req, "after"), &j, &e);
+	answer(resp, rc, &e, j, 200);
+}
+
 /* GET /api/v1/tenants/{tenant}/crl: the DER CRL of the tenant's operational CA. No token. */
 HANDLER(h_crl)
 {
@@ -746,6 +772,7 @@ api_new(struct service *svc, struct metrics *m, const json_t *jwks, struct devid
 	    {"DELETE", "/api/v1/connectors/{name}", h_connector_delete},
 	    {"POST", "/api/v1/provision", h_provision},
 	    {"GET", "/api/v1/jobs", h_jobs},
+	    {"GET", "/api/v1/jobs/{id}/devices", h_job_devices},
 	    {"GET", "/api/v1/tenants/{tenant}/crl", h_crl},
 	    {"GET", "/api/v1/quota", h_quota_get},
 	    {"PUT", "/api/v1/quota", h_quota_put},

@@ -204,7 +204,7 @@ service_revoke(struct service *svc, const struct principal *p, const char *udid,
 		goto rollback;
 	detail = json_pack("{s:s, s:s, s:s, s:I}", "batch", d.batch, "vendor", d.vendor, "reason",
 	    revoke_reason_name(code), "revokedCertificates", (json_int_t)revoked);
-	if ((rc = provision_enqueue(db, p->tenant.id, false, true, 0, udid, 1, e)) != 0 ||
+	if ((rc = provision_enqueue_revoke(db, p->tenant.id, udid, e)) != 0 ||
 	    (rc = audit_append(db, p->tenant.id, p->actor, "device.revoke", udid, detail, e)) != 0)
 		goto rollback;
 	rc = db_commit(db, e);

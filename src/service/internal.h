@@ -21,6 +21,10 @@ int service_own_batch(struct db *db, const struct principal *p, bool admin_only,
 int provision_enqueue(struct db *db, int64_t tenant_id, bool auto_only, bool remove,
     int64_t batch_id, const char *udid, int64_t total, struct devid_error *e);
 
+/* The same for a device revoke: remove jobs that say so (struct delivery.revoke). */
+int provision_enqueue_revoke(
+    struct db *db, int64_t tenant_id, const char *udid, struct devid_error *e);
+
 /*
  * Appends the certificates of a vendor's trust (vendor_id 0: every vendor's) to roots and
  * signers (either may be NULL: not wanted). The caller owns both stacks. With signers, only

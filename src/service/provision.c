@@ -15,6 +15,7 @@
 #define BACKOFF_CAP_SECS 300 /* ... doubling up to 5 minutes */
 #define DEFAULT_MAX_ATTEMPTS 10
 #define JOBS_LIST_MAX 200
+#define JOB_DEVICES_PAGE 1000 /* devices a page of GET /api/v1/jobs/{id}/devices */
 
 static bool
 is_admin(const struct principal *p)
@@ -34,6 +35,22 @@ provision_enqueue(struct db *db, int64_t tenant_id, bool auto_only, bool remove,
 		return rc;
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = store_job_add(db, tenant_id, c[i].id, remove, batch_id, udid, total, e);
+	store_connector_list_free(c, n);
+	return rc;
+}
+
+int
+provision_enqueue_revoke(struct db *db, int64_t tenant_id, const char *udid, struct devid_error *e)
+{
+	struct connector_rec *c = NULL;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = store_connector_list(db, tenant_id, false, &c, &n, e)) != 0)
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = store_job_add_reason(
+		    db, tenant_id, c[i].id, true, 0, udid, 1, JOB_REASON_REVOKE, e);
 	store_connector_list_free(c, n);
 	return rc;
 }
@@ -280,6 +297,18 @@ out:
 	return rc;
 }
 
+/* issue 11: why a remove happens and the per-device counts, beside the job's own members */
+static void
+job_json_results(json_t *item, const struct job_rec *j)
+{
+	if (item == NULL)
+		return;
+	if (j->remove)
+		json_object_set_new(item, "reason", json_string(j->revoke ? "revoke" : "release"));
+	json_object_set_new(item, "devices",
+	    json_pack("{s:I, s:I}", "ok", (json_int_t)j->ok, "failed", (json_int_t)j->failed));
+}
+
 int
 service_jobs(struct service *svc, const struct principal *p, const char *state, json_t **out,
     struct devid_error *e)
@@ -310,9 +339,181 @@ service_jobs(struct service *svc, const struct principal *p, const char *state, 
 			"state", j[i].state, "delivered", (json_int_t)j[i].delivered, "total",
 			(json_int_t)j[i].total, "attempts", (json_int_t)j[i].attempts, "lastError",
 			j[i].last_error[0] ? j[i].last_error : NULL));
+	for (size_t i = 0; i < n; i++)
+		job_json_results(json_array_get(items, i), &j[i]);
 	free(j);
 	*out = json_pack("{s:o}", "jobs", items);
 	return 0;
+}
+
+int
+service_job_devices(struct service *svc, const struct principal *p, int64_t id, const char *status,
+    const char *after, json_t **out, struct devid_error *e)
+{
+	struct db_rows *r = NULL;
+	struct job_rec j;
+	struct db *db;
+	json_t *items;
+	size_t n;
+	int rc;
+
+	*out = NULL;
+	if (p->tenant.kind != TENANT_OEM)
+		return devid_error_set(e, DEVID_EAUTH, "only an OEM token reads jobs");
+	if (status != NULL && strcmp(status, "ok") != 0 && strcmp(status, "failed") != 0)
+		return devid_error_set(e, DEVID_EINVAL, "status is ok or failed");
+	db = store_acquire(svc->store);
+	if ((rc = store_job_get(db, p->tenant.id, id, &j, e)) == 0)
+		rc = store_job_results(db, id, status, after, JOB_DEVICES_PAGE, &r, e);
+	store_release(svc->store, db);
+	if (rc != 0)
+		return rc;
+	items = json_array();
+	n = db_rows_count(r);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(items,
+		    json_pack("{s:s, s:s, s:s?, s:I}", "udid", db_rows_text(r, i, 0, NULL),
+			"status", db_rows_text(r, i, 1, NULL), "message",
+			db_rows_null(r, i, 2) ? NULL : db_rows_text(r, i, 2, NULL), "at",
+			(json_int_t)db_rows_int(r, i, 3)));
+	*out = json_pack("{s:I, s:o, s:s?}", "job", (json_int_t)id, "devices", items, "next",
+	    n == JOB_DEVICES_PAGE ? db_rows_text(r, n - 1, 0, NULL) : NULL);
+	db_rows_free(r);
+	return *out != NULL ? 0 : devid_error_set(e, DEVID_ENOMEM, "out of memory");
+}
+
+/*
+ * What the outbox lends a connector for one chunk (struct delivery's throttle, result, ctx):
+ * the worker's database connection, the job's lease, and each device's outcome, written with
+ * the job's progress once the chunk ends.
+ */
+struct outbox_ctx {
+	struct db *db;
+	int64_t job_id, connector_id;
+	int64_t held_until; /* the lease: the job's next_at while this worker holds it */
+	int64_t lease; /* seconds */
+	int64_t retry_after; /* seconds the cloud asked for (delivery.defer), 0: none */
+	bool lost; /* another worker took the job: this one must not touch it again */
+	size_t n;
+	signed char status[PUSH_CHUNK]; /* -1 no outcome, else enum delivery_status */
+	char *message[PUSH_CHUNK];
+};
+
+#define THROTTLE_STEP_MS 50 /* a waiting worker looks at its bucket this often */
+
+/*
+ * delivery.hold: the job stays this worker's through a wait of secs (and a lease after it);
+ * renewed only when less than half a lease would be left after the wait, not every call.
+ * DEVID_ECONFLICT, and lost set, when another worker took the job meanwhile.
+ */
+static int
+outbox_hold(void *arg, double secs, struct devid_error *e)
+{
+	struct outbox_ctx *x = arg;
+	int64_t now = time(NULL), wait = secs > 0.0 ? (int64_t)secs + 1 : 0, until;
+	int rc;
+
+	if (x->held_until - now >= wait + (x->lease + 1) / 2)
+		return 0;
+	until = now + wait + x->lease;
+	if ((rc = store_job_renew(x->db, x->job_id, x->held_until, until, e)) == 0)
+		x->held_until = until;
+	else if (rc == DEVID_ECONFLICT)
+		x->lost = true;
+	return rc;
+}
+
+/* delivery.defer: the cloud asked to come back after secs. */
+static void
+outbox_defer(void *arg, int64_t secs)
+{
+	struct outbox_ctx *x = arg;
+
+	if (secs > x->retry_after)
+		x->retry_after = secs;
+}
+
+static void
+sleep_ms(int64_t ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+/*
+ * delivery.throttle: one request of `call` at per_second (burst: one second's worth), from
+ * the bucket "connector:<id>:<call>" every server of the database shares. Renews the lease
+ * as it goes; a wait the lease cannot cover fails the chunk (retried later, whole).
+ */
+static int
+outbox_throttle(void *arg, const char *call, double per_second, struct devid_error *e)
+{
+	struct outbox_ctx *x = arg;
+	char key[MAX_NAME_LEN + 48];
+	int64_t interval, burst, wait_ms, now;
+	int rc;
+
+	if (!(per_second > 0.0) || per_second > 1e6)
+		return devid_error_set(e, DEVID_EINVAL, "throttle %s: rate %g", call, per_second);
+	interval = per_second >= 1000.0 ? 1 : (int64_t)(1000.0 / per_second + 0.5);
+	burst = per_second < 1.0 ? 1 : (int64_t)per_second;
+	snprintf(key, sizeof(key), "connector:%lld:%.*s", (long long)x->connector_id, MAX_NAME_LEN,
+	    call);
+	for (;;) {
+		now = service_now_ms();
+		/* a third of the lease gone: take it again, so a slow cloud's chunk keeps its
+		 * worker (a connector's own waits between two calls stay below a third) */
+		if (now / 1000 + (2 * x->lease) / 3 > x->held_until &&
+		    (rc = outbox_hold(x, 0.0, e)) != 0)
+			return rc;
+		if ((rc = store_rate_take(x->db, key, now, interval, burst, &wait_ms, e)) != 0)
+			return rc;
+		if (wait_ms == 0)
+			return 0;
+		if (wait_ms / 1000 >= x->lease / 2)
+			return devid_error_set(e, DEVID_ELIMIT,
+			    "throttle %s: the next request is %lld ms away, beyond the job's lease",
+			    call, (long long)wait_ms);
+		sleep_ms(wait_ms < THROTTLE_STEP_MS ? wait_ms : THROTTLE_STEP_MS);
+	}
+}
+
+/* delivery.result: kept until the chunk ends; the last outcome of a device counts. */
+static void
+outbox_result(void *arg, size_t i, enum delivery_status status, const char *message)
+{
+	struct outbox_ctx *x = arg;
+
+	if (i >= x->n)
+		return;
+	free(x->message[i]);
+	x->message[i] = message != NULL ? strndup(message, 255) : NULL;
+	x->status[i] = (signed char)status;
+}
+
+/* The outcomes of the chunk, inside the caller's transaction. */
+static int
+outbox_results_store(
+    struct outbox_ctx *x, const struct delivery_device *dev, int64_t now, struct devid_error *e)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < x->n && rc == 0; i++)
+		if (x->status[i] >= 0)
+			rc = store_job_result(x->db, x->job_id, dev[i].udid,
+			    x->status[i] == DELIVERY_OK ? "ok" : "failed", x->message[i], now, e);
+	return rc;
+}
+
+static void
+outbox_ctx_release(struct outbox_ctx *x)
+{
+	for (size_t i = 0; x != NULL && i < x->n; i++) {
+		free(x->message[i]);
+		x->message[i] = NULL;
+	}
 }
 
 /*
@@ -351,54 +552,17 @@ backoff(int64_t attempts)
 	return d / 2 + (d * r) / 255;
 }
 
-/* The job a worker holds while a connector delivers a chunk of it (struct delivery.ctx). */
-struct outbox_hold {
-	struct db *db;
-	int64_t job;
-	int64_t held; /* the job's next_at as this worker last set it: the lease's end */
-	int64_t lease;
-	int64_t retry_after; /* seconds the cloud asked for (delivery.defer), 0: none */
-	bool lost; /* another worker took the job: this one must not touch it again */
-};
-
-static int
-outbox_hold(void *ctx, double secs, struct devid_error *e)
-{
-	struct outbox_hold *h = ctx;
-	int64_t now = time(NULL), wait = secs > 0.0 ? (int64_t)secs + 1 : 0, until;
-	int rc;
-
-	/* renewed when less than half a lease would be left after the wait: not every call */
-	if (h->held - now >= wait + (h->lease + 1) / 2)
-		return 0;
-	until = now + wait + h->lease;
-	if ((rc = store_job_renew(h->db, h->job, h->held, until, e)) == 0)
-		h->held = until;
-	else if (rc == DEVID_ECONFLICT)
-		h->lost = true;
-	return rc;
-}
-
-static void
-outbox_defer(void *ctx, int64_t secs)
-{
-	struct outbox_hold *h = ctx;
-
-	if (secs > h->retry_after)
-		h->retry_after = secs;
-}
-
 int
 service_outbox_step(struct service *svc, struct devid_error *e)
 {
 	struct delivery_device dev[PUSH_CHUNK];
 	struct delivery dl = {0};
+	struct outbox_ctx *x = NULL;
 	struct connector_rec c = {0};
 	struct tenant t;
 	struct db_rows *r = NULL;
 	struct job_rec j;
 	struct devid_error de;
-	struct outbox_hold hold = {0};
 	json_t *config = NULL;
 	char event[64];
 	struct db *db;
@@ -406,6 +570,7 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 		lease = svc->job_lease > 0 ? svc->job_lease : JOB_LEASE_SECS;
 	size_t n = 0, len;
 	int rc, max = svc->max_attempts > 0 ? svc->max_attempts : DEFAULT_MAX_ATTEMPTS;
+	bool delivered;
 
 	if (svc->prov == NULL)
 		return 0;
@@ -440,17 +605,28 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 	snprintf(event, sizeof(event), "devid-%lld-%lld", (long long)j.id, (long long)j.cursor);
 	dl = (struct delivery){.event_id = event,
 	    .remove = j.remove,
-	    /* a one-device removal comes only from POST /devices/{udid}/revoke (devices.c);
-	     * a batch's from a release or a transfer (claim.c) */
-	    .revoke = j.remove && j.batch_id == 0,
+	    .revoke = j.remove && j.revoke,
 	    .tenant = t.name,
 	    .connector = c.name,
 	    .devices = dev,
-	    .n = n,
-	    .hold = outbox_hold,
-	    .defer = outbox_defer,
-	    .ctx = &hold};
-	hold = (struct outbox_hold){.db = db, .job = j.id, .held = j.next_at, .lease = lease};
+	    .n = n};
+	/* issue 11: revoke vs release, per-call throttle, per-device outcomes */
+	if ((x = calloc(1, sizeof(*x))) == NULL) {
+		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+		goto out;
+	}
+	*x = (struct outbox_ctx){.db = db,
+	    .job_id = j.id,
+	    .connector_id = c.id,
+	    .held_until = j.next_at,
+	    .lease = lease,
+	    .n = n};
+	memset(x->status, -1, sizeof(x->status));
+	dl.throttle = outbox_throttle;
+	dl.result = outbox_result;
+	dl.hold = outbox_hold;
+	dl.defer = outbox_defer;
+	dl.ctx = x;
 	if (json_is_number(json_object_get(config, "ratePerSecond")) &&
 	    json_number_value(json_object_get(config, "ratePerSecond")) > 0.0) {
 		int64_t wait;
@@ -466,23 +642,34 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 		}
 	}
 	devid_error_clear(&de);
-	if (secrets_open_config(
-		svc->secrets, secret_fields(svc, c.type), t.name, c.name, config, &de) == 0 &&
-	    svc->prov->deliver(c.type, config, &dl, &de) == 0) {
+	delivered = secrets_open_config(svc->secrets, secret_fields(svc, c.type), t.name, c.name,
+			config, &de) == 0 &&
+	    svc->prov->deliver(c.type, config, &dl, &de) == 0;
+	now = time(NULL);
+	/* the outcomes and the job's next state commit together: a crash leaves neither */
+	if ((rc = db_begin(db, e)) != 0)
+		goto out;
+	if ((rc = outbox_results_store(x, dev, now, e)) != 0)
+		;
+	else if (delivered) {
 		rc =
 		    store_job_progress(db, j.id, last, j.delivered + (int64_t)n, n < PUSH_CHUNK, e);
-	} else if (hold.lost) {
+	} else if (x->lost) {
 		/* the lease ran out and another worker delivers the chunk: it is theirs now */
 		rc = 0;
-	} else if (hold.retry_after > 0) {
+	} else if (x->retry_after > 0) {
 		/* the cloud said when to come back: the job waits that long, no attempt counted */
-		rc = store_job_defer(db, j.id, (int64_t)time(NULL) + hold.retry_after, e);
+		rc = store_job_defer(db, j.id, (int64_t)time(NULL) + x->retry_after, e);
 	} else {
 		/* from the end of this delivery, which may have lasted long past `now` */
 		j.attempts++;
 		rc = store_job_fail(db, j.id, j.attempts, (int64_t)time(NULL) + backoff(j.attempts),
 		    j.attempts >= max, de.msg, e);
 	}
+	if (rc != 0)
+		db_rollback(db);
+	else
+		rc = db_commit(db, e);
 worked:
 	if (rc == 0)
 		rc = 1;
@@ -491,6 +678,8 @@ out:
 		secrets_wipe_config(config, secret_fields(svc, c.type));
 	json_decref(config);
 	connector_rec_release(&c);
+	outbox_ctx_release(x);
+	free(x);
 	db_rows_free(r);
 	store_release(svc->store, db);
 	return rc;

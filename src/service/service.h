@@ -315,6 +315,15 @@ int service_jobs(struct service *svc, const struct principal *p, const char *sta
     struct devid_error *e);
 
 /*
+ * The devices of one of the tenant's jobs with their last outcome, a page of at most 1,000 by
+ * UDID after `after` (NULL: from the start), status "ok", "failed" or NULL (all):
+ * {"job":id,"devices":[{udid,status,message?,at}],"next":udid|null}. DEVID_ENOTFOUND for a
+ * missing job and for another tenant's alike.
+ */
+int service_job_devices(struct service *svc, const struct principal *p, int64_t id,
+    const char *status, const char *after, json_t **out, struct devid_error *e);
+
+/*
  * One step of a delivery worker: takes a due job, delivers its next chunk, records the
  * outcome (retry with capped exponential backoff and jitter; dead after max_attempts).
  * Returns 1 when it worked on a job, 0 when none was due, or a DEVID_E* code.

@@ -230,6 +230,26 @@ static const char *const v6[] = {
     NULL,
 };
 
+/*
+ * per-device outcomes of the outbox, and why a remove happens (issue 11):
+ * - jobs.reason: NULL, or 'revoke' for a remove written by a device revoke (a connector then
+ *   says so to its cloud, e.g. AWS IoT marks the certificate REVOKED rather than INACTIVE).
+ * - job_devices: each device's last outcome in a job (a retried chunk overwrites it), for
+ *   GET /api/v1/jobs/{id}/devices and the counts of GET /api/v1/jobs.
+ */
+static const char *const v7[] = {
+    "ALTER TABLE jobs ADD COLUMN reason TEXT",
+    "CREATE TABLE job_devices ("
+    " job_id BIGINT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,"
+    " udid TEXT NOT NULL,"
+    " status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),"
+    " message TEXT,"
+    " at BIGINT NOT NULL,"
+    " PRIMARY KEY (job_id, udid))",
+    "CREATE INDEX job_devices_status ON job_devices (job_id, status)",
+    NULL,
+};
+
 static const struct migration migrations[] = {
     {1, v1},
     {2, v2},
@@ -237,6 +257,7 @@ static const struct migration migrations[] = {
     {4, v4},
     {5, v5},
     {6, v6},
+    {7, v7},
 };
 
 static int

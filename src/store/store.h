@@ -277,6 +277,8 @@ struct job_rec {
 	char state[8]; /* pending, done, dead */
 	int64_t attempts, next_at, cursor, delivered, total;
 	char last_error[256];
+	bool revoke; /* a remove written by a device revoke (jobs.reason 'revoke') */
+	int64_t ok, failed; /* devices whose last outcome in this job is ok / failed */
 };
 
 /* A new pending job, due now: a whole batch (batch_id) or one device (udid). */
@@ -318,6 +320,27 @@ int store_job_list(struct db *db, int64_t tenant_id, const char *state, size_t l
 int store_job_devices(struct db *db, const struct job_rec *j, int64_t after, size_t limit,
     struct db_rows **rows, struct devid_error *e);
 
+/* --- issue 11: why a remove happens, per-device outcomes, leases that last ------------- */
+
+/* store_job_add with a reason: NULL, or JOB_REASON_REVOKE for a remove caused by a revoke. */
+#define JOB_REASON_REVOKE "revoke"
+int store_job_add_reason(struct db *db, int64_t tenant_id, int64_t connector_id, bool remove,
+    int64_t batch_id, const char *udid, int64_t total, const char *reason, struct devid_error *e);
+/* One job of a tenant, by id: DEVID_ENOTFOUND for a missing job and another tenant's alike. */
+int store_job_get(
+    struct db *db, int64_t tenant_id, int64_t id, struct job_rec *j, struct devid_error *e);
+/*
+ * A device's outcome in a job, replacing the one before (job, udid): status "ok" or "failed",
+ * message (may be NULL) at most 255 bytes are kept.
+ */
+int store_job_result(struct db *db, int64_t job_id, const char *udid, const char *status,
+    const char *message, int64_t at, struct devid_error *e);
+/*
+ * The devices of a job with their outcome, by udid after `after` ("" from the start), status
+ * NULL for all: columns udid, status, message, at.
+ */
+int store_job_results(struct db *db, int64_t job_id, const char *status, const char *after,
+    size_t limit, struct db_rows **rows, struct devid_error *e);
 struct audit_rec {
 	int64_t tenant_id;
 	int64_t seq;

@@ -128,20 +128,31 @@ int
 store_job_add(struct db *db, int64_t tenant_id, int64_t connector_id, bool remove, int64_t batch_id,
     const char *udid, int64_t total, struct devid_error *e)
 {
+	return store_job_add_reason(
+	    db, tenant_id, connector_id, remove, batch_id, udid, total, NULL, e);
+}
+
+int
+store_job_add_reason(struct db *db, int64_t tenant_id, int64_t connector_id, bool remove,
+    int64_t batch_id, const char *udid, int64_t total, const char *reason, struct devid_error *e)
+{
 	int64_t now = time(NULL);
 	struct db_param p[] = {DB_INT(tenant_id), DB_INT(connector_id),
 	    DB_TEXT(remove ? "remove" : "add"), batch_id ? DB_INT(batch_id) : DB_NULL,
-	    udid ? DB_TEXT(udid) : DB_NULL, DB_INT(now), DB_INT(total), DB_INT(now), DB_INT(now)};
+	    udid ? DB_TEXT(udid) : DB_NULL, DB_INT(now), DB_INT(total), DB_INT(now), DB_INT(now),
+	    reason ? DB_TEXT(reason) : DB_NULL};
 
 	return db_exec(db,
 	    "INSERT INTO jobs (tenant_id, connector_id, action, batch_id, udid, next_at, total,"
-	    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	    p, 9, NULL, e);
+	    " created_at, updated_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    p, 10, NULL, e);
 }
 
 #define JOB_COLUMNS                                                                                \
 	"SELECT j.id, j.tenant_id, j.connector_id, c.name, j.action, j.batch_id, j.udid, j.state," \
-	" j.attempts, j.next_at, j.cursor, j.delivered, j.total, j.last_error"                     \
+	" j.attempts, j.next_at, j.cursor, j.delivered, j.total, j.last_error, j.reason,"          \
+	" (SELECT COUNT(*) FROM job_devices x WHERE x.job_id = j.id AND x.status = 'ok'),"         \
+	" (SELECT COUNT(*) FROM job_devices x WHERE x.job_id = j.id AND x.status = 'failed')"      \
 	" FROM jobs j JOIN connectors c ON c.id = j.connector_id"
 
 static void
@@ -162,6 +173,9 @@ job_from_row(const struct db_rows *r, size_t i, struct job_rec *j)
 	j->delivered = db_rows_int(r, i, 11);
 	j->total = db_rows_int(r, i, 12);
 	snprintf(j->last_error, sizeof(j->last_error), "%s", db_rows_text(r, i, 13, NULL));
+	j->revoke = strcmp(db_rows_text(r, i, 14, NULL), JOB_REASON_REVOKE) == 0;
+	j->ok = db_rows_int(r, i, 15);
+	j->failed = db_rows_int(r, i, 16);
 }
 
 int
@@ -327,4 +341,58 @@ store_job_devices(struct db *db, const struct job_rec *j, int64_t after, size_t 
 		    " AND (? = 1 OR d.state = 'active')",
 		    p, 3, rows, e);
 	}
+}
+
+int
+store_job_get(
+    struct db *db, int64_t tenant_id, int64_t id, struct job_rec *j, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(id), DB_INT(tenant_id)};
+	struct db_rows *r;
+	int rc;
+
+	memset(j, 0, sizeof(*j));
+	if ((rc = db_query(db, JOB_COLUMNS " WHERE j.id = ? AND j.tenant_id = ?", p, 2, &r, e)) !=
+	    0)
+		return rc;
+	if (db_rows_count(r) == 0)
+		rc = devid_error_set(e, DEVID_ENOTFOUND, "no job %lld", (long long)id);
+	else
+		job_from_row(r, 0, j);
+	db_rows_free(r);
+	return rc;
+}
+
+int
+store_job_result(struct db *db, int64_t job_id, const char *udid, const char *status,
+    const char *message, int64_t at, struct devid_error *e)
+{
+	char msg[256];
+
+	/* kept short: a cloud's message says why, the rest is noise */
+	snprintf(msg, sizeof(msg), "%s", message != NULL ? message : "");
+	{
+		struct db_param p[] = {DB_INT(job_id), DB_TEXT(udid), DB_TEXT(status),
+		    message != NULL ? DB_TEXT(msg) : DB_NULL, DB_INT(at)};
+
+		return db_exec(db,
+		    "INSERT INTO job_devices (job_id, udid, status, message, at)"
+		    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id, udid) DO UPDATE SET"
+		    " status = excluded.status, message = excluded.message, at = excluded.at",
+		    p, 5, NULL, e);
+	}
+}
+
+int
+store_job_results(struct db *db, int64_t job_id, const char *status, const char *after,
+    size_t limit, struct db_rows **rows, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(job_id), status ? DB_TEXT(status) : DB_NULL,
+	    status ? DB_TEXT(status) : DB_NULL, DB_TEXT(after ? after : ""),
+	    DB_INT((int64_t)limit)};
+
+	return db_query(db,
+	    "SELECT udid, status, message, at FROM job_devices WHERE job_id = ?"
+	    " AND (CAST(? AS TEXT) IS NULL OR status = ?) AND udid > ? ORDER BY udid LIMIT ?",
+	    p, 5, rows, e);
 }

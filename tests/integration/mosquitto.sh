@@ -5,7 +5,7 @@
 # require_certificate, use_identity_as_username: the birth certificate's CN, the UDID, is the
 # MQTT username; cafile = the vendor's root and issuing CA). Default ACLs deny publishing; the
 # role "device" allows devices/#. (Mosquitto 2.0's dynsec does not expand %u in ACL topics, so
-# a role cannot say "devices/<own username>/#"; docs/connectors-mosquitto.md says so.)
+# a role cannot say "devices/<own username>/#"; docs/connectors.md says so.)
 #
 # A claim makes the clients; a claimed device publishes and an observer sees it; an unclaimed
 # device and a forged copy cannot; revoke deletes the client, the broker disconnects the
