@@ -255,26 +255,18 @@ retryable(const struct aws_answer *a)
 	    (a->status == 400 && strcmp(a->type, "ThrottlingException") == 0);
 }
 
-/* Percent-encodes a path segment (everything but RFC 3986 unreserved), as botocore does. */
+/*
+ * Percent-encodes a path segment (everything but RFC 3986 unreserved), as botocore does,
+ * into out; len is at least three times strlen(s) + 1 at every call, so it always fits.
+ */
 static void
 seg_encode(const char *s, char *out, size_t len)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
+	struct dynbuf b;
 
-	for (; *s != '\0' && o + 4 < len; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '_' || c == '.' || c == '~') {
-			out[o++] = (char)c;
-		} else {
-			out[o++] = '%';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
-		}
-	}
-	out[o] = '\0';
+	dynbuf_init(&b, len - 1);
+	snprintf(out, len, "%s", pct_encode(&b, s, strlen(s), false) == 0 ? dynbuf_str(&b) : "");
+	dynbuf_release(&b);
 }
 
 /*

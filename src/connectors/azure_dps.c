@@ -631,7 +631,7 @@ dps_deliver(const json_t *config, const struct delivery *d, struct devid_error *
 	if (dynbuf_add(&url, c.endpoint,
 		strlen(c.endpoint) - (c.endpoint[strlen(c.endpoint) - 1] == '/')) != 0 ||
 	    dynbuf_addstr(&url, "/enrollments?api-version=") != 0 ||
-	    azure_url_encode(&url, dps_api(config)) != 0 ||
+	    pct_encode(&url, dps_api(config), strlen(dps_api(config)), false) != 0 ||
 	    (items = calloc(d->n > 0 ? d->n : 1, sizeof(*items))) == NULL) {
 		rc = devid_error_set(e, DEVID_ENOMEM, "azure-dps: out of memory");
 		goto out;

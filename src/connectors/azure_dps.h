@@ -16,12 +16,6 @@
 #define AZURE_SAS_MAX_KEY 256 /* bytes of a base64 policy key */
 
 /*
- * Appends s to b percent-encoded: every byte but RFC 3986's unreserved characters
- * (A-Z a-z 0-9 - . _ ~) becomes %XX (upper-case hex). 0 or DEVID_ENOMEM.
- */
-int azure_url_encode(struct dynbuf *b, const char *s);
-
-/*
  * A shared access signature as Azure documents it:
  *   SharedAccessSignature sr=<enc(resource)>&sig=<enc(b64(HMAC-SHA256(b64dec(key),
  *   enc(resource) "\n" expiry)))>&se=<expiry>&skn=<enc(policy)>

@@ -11,26 +11,6 @@
 #include "lib/banned.h"
 
 int
-azure_url_encode(struct dynbuf *b, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-		char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
-
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '.' || c == '_' || c == '~') {
-			if (dynbuf_add(b, s, 1) != 0)
-				return DEVID_ENOMEM;
-		} else if (dynbuf_add(b, esc, 3) != 0) {
-			return DEVID_ENOMEM;
-		}
-	}
-	return 0;
-}
-
-int
 azure_sas_token(const char *resource, const char *policy, const char *key_b64, int64_t expiry,
     char **out, struct devid_error *e)
 {
@@ -51,7 +31,7 @@ azure_sas_token(const char *resource, const char *policy, const char *key_b64, i
 		rc = devid_error_set(e, DEVID_EINVAL, "azure-dps: policyKey is not base64");
 		goto out;
 	}
-	if (azure_url_encode(&sign, resource) != 0 ||
+	if (pct_encode(&sign, resource, strlen(resource), false) != 0 ||
 	    dynbuf_addf(&sign, "\n%" PRId64, expiry) != 0) {
 		devid_error_set(e, rc, "azure-dps: out of memory");
 		goto out;
@@ -63,9 +43,10 @@ azure_sas_token(const char *resource, const char *policy, const char *key_b64, i
 	}
 	if ((sig = b64_encode(mac, maclen)) == NULL ||
 	    dynbuf_addstr(&tok, "SharedAccessSignature sr=") != 0 ||
-	    azure_url_encode(&tok, resource) != 0 || dynbuf_addstr(&tok, "&sig=") != 0 ||
-	    azure_url_encode(&tok, sig) != 0 || dynbuf_addf(&tok, "&se=%" PRId64, expiry) != 0 ||
-	    dynbuf_addstr(&tok, "&skn=") != 0 || azure_url_encode(&tok, policy) != 0) {
+	    pct_encode(&tok, resource, strlen(resource), false) != 0 ||
+	    dynbuf_addstr(&tok, "&sig=") != 0 || pct_encode(&tok, sig, strlen(sig), false) != 0 ||
+	    dynbuf_addf(&tok, "&se=%" PRId64, expiry) != 0 || dynbuf_addstr(&tok, "&skn=") != 0 ||
+	    pct_encode(&tok, policy, strlen(policy), false) != 0) {
 		devid_error_set(e, rc, "azure-dps: out of memory");
 		goto out;
 	}

@@ -31,44 +31,6 @@ sigv4_date(int64_t t, char out[SIGV4_DATE_LEN + 1])
 		snprintf(out, SIGV4_DATE_LEN + 1, "19700101T000000Z");
 }
 
-static bool
-unreserved(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	    c == '-' || c == '_' || c == '.' || c == '~';
-}
-
-/* RFC 3986 percent-encoding of p[0..n), upper-case hex; keep_slash leaves '/' alone. */
-static int
-encode(struct dynbuf *b, const char *p, size_t n, bool keep_slash)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	int rc = 0;
-
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		unsigned char c = (unsigned char)p[i];
-		char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
-
-		if (unreserved(c) || (keep_slash && c == '/'))
-			rc = dynbuf_add(b, &p[i], 1);
-		else
-			rc = dynbuf_add(b, esc, 3);
-	}
-	return rc;
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes p[0..n) into out (at least n bytes); returns the decoded length. */
 static size_t
 decode(const char *p, size_t n, char *out)
@@ -76,8 +38,9 @@ decode(const char *p, size_t n, char *out)
 	size_t o = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		if (p[i] == '%' && i + 2 < n && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
-			out[o++] = (char)(hexval(p[i + 1]) * 16 + hexval(p[i + 2]));
+		if (p[i] == '%' && i + 2 < n && hex_digit(p[i + 1]) >= 0 &&
+		    hex_digit(p[i + 2]) >= 0) {
+			out[o++] = (char)(hex_digit(p[i + 1]) * 16 + hex_digit(p[i + 2]));
 			i += 2;
 		} else {
 			out[o++] = p[i];
@@ -121,7 +84,7 @@ canonical_path(struct dynbuf *b, const char *path)
 	if ((rc = dynbuf_addstr(b, "/")) != 0)
 		return rc;
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		rc = encode(b, seg[i], len[i], false);
+		rc = pct_encode(b, seg[i], len[i], false);
 		if (rc == 0 && (i + 1 < n || trailing))
 			rc = dynbuf_addstr(b, "/");
 	}
@@ -152,7 +115,7 @@ encode_dup(const char *p, size_t n)
 		return NULL;
 	m = decode(p, n, raw);
 	dynbuf_init(&b, SIGV4_MAX_TEXT);
-	if (dynbuf_add(&b, "", 0) == 0 && encode(&b, raw, m, false) == 0)
+	if (dynbuf_add(&b, "", 0) == 0 && pct_encode(&b, raw, m, false) == 0)
 		out = (char *)dynbuf_detach(&b, NULL);
 	if (out == NULL)
 		out = calloc(1, 1);

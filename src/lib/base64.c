@@ -172,3 +172,21 @@ hex_digit(int c)
 		return c - 'A' + 10;
 	return -1;
 }
+
+int
+pct_encode(struct dynbuf *b, const char *p, size_t n, bool keep_slash)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+		bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '~' ||
+		    (keep_slash && c == '/');
+
+		if ((plain ? dynbuf_add(b, &p[i], 1) : dynbuf_add(b, esc, 3)) != 0)
+			return DEVID_ENOMEM;
+	}
+	return 0;
+}

@@ -1,5 +1,6 @@
 /*
- * base64.h - RFC 4648 base64 (standard alphabet, padded) and base64url (unpadded).
+ * base64.h - RFC 4648 base64 (standard alphabet, padded) and base64url (unpadded); hex;
+ * RFC 3986 percent-encoding.
  *
  * Decoders are strict: they read exactly n bytes (no NUL needed), reject characters outside
  * the alphabet, wrong padding and non-zero trailing bits, so that every decoded value has one
@@ -9,8 +10,11 @@
 #ifndef DEVID_BASE64_H
 #define DEVID_BASE64_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "dynbuf.h"
 
 #define B64_ALLOW_WS 0x1
 
@@ -26,5 +30,12 @@ int b64url_decode(const char *s, size_t n, uint8_t **out, size_t *outlen);
 void hex_encode(const uint8_t *p, size_t n, char *out);
 /* The value of a hex digit (either case), or -1 if c is none. */
 int hex_digit(int c);
+
+/*
+ * RFC 3986 2.1 percent-encoding of p[0..n), appended to b: every byte but the unreserved
+ * characters (2.3) as %XX in upper-case hex (what AWS SigV4 and Azure SAS tokens sign);
+ * keep_slash leaves '/' alone (a path). 0, or DEVID_ENOMEM.
+ */
+int pct_encode(struct dynbuf *b, const char *p, size_t n, bool keep_slash);
 
 #endif

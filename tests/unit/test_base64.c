@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "lib/base64.h"
+#include "lib/error.h"
 #include "test.h"
 #include "lib/banned.h"
 
@@ -87,6 +88,25 @@ main(void)
 
 		hex_encode(b, 3, hex);
 		CHECK(strcmp(hex, "00abff") == 0, "hex: %s", hex);
+	}
+	/* RFC 3986 percent-encoding: unreserved bytes stay, the rest %XX upper-case */
+	{
+		struct dynbuf b;
+		const char in[] = "aZ09-_.~ /+=%\xff";
+
+		dynbuf_init(&b, 256);
+		CHECK(pct_encode(&b, in, sizeof(in) - 1, false) == 0 &&
+			strcmp(dynbuf_str(&b), "aZ09-_.~%20%2F%2B%3D%25%FF") == 0,
+		    "pct_encode: %s", dynbuf_str(&b));
+		dynbuf_reset(&b);
+		CHECK(
+		    pct_encode(&b, "/a b/", 5, true) == 0 && strcmp(dynbuf_str(&b), "/a%20b/") == 0,
+		    "pct_encode keeping '/': %s", dynbuf_str(&b));
+		dynbuf_release(&b);
+		dynbuf_init(&b, 4);
+		CHECK(pct_encode(&b, "a b", 3, false) == DEVID_ENOMEM,
+		    "pct_encode past the buffer's cap says so");
+		dynbuf_release(&b);
 	}
 	return test_done();
 }
