@@ -1133,8 +1133,9 @@ service_crl(struct service *svc, const char *tenant, struct dynbuf *der, struct 
 out:
 	pthread_mutex_unlock(&svc->cas->crl_mu);
 done:
+	/* the server's own response cap, not the caller's rate: a 500, never a 429 */
 	if (rc == DEVID_ELIMIT || rc == DEVID_ENOMEM)
-		devid_error_set(e, rc, "the CRL does not fit in the response");
+		rc = devid_error_set(e, DEVID_EINTERNAL, "the CRL does not fit in the response");
 	OPENSSL_free(p);
 	free(cached.der);
 	db_rows_free(rows);

@@ -315,9 +315,10 @@ service_manifest(struct service *svc, const struct principal *p, const char *ven
 	} while (rc == 0 && n == MANIFEST_PAGE);
 	if (rc == 0 && f == MANIFEST_JSON)
 		rc = dynbuf_addstr(out, "\n]\n");
+	/* the server's own response cap, not the caller's rate: a 500, never a 429 */
 	if (rc == DEVID_ELIMIT || rc == DEVID_ENOMEM)
-		devid_error_set(
-		    e, rc, "manifest of %s/%s does not fit the response limit", vendor, batch);
+		rc = devid_error_set(e, DEVID_EINTERNAL,
+		    "manifest of %s/%s does not fit the response limit", vendor, batch);
 out:
 	store_release(svc->store, db);
 	return rc;

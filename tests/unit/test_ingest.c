@@ -578,6 +578,13 @@ main(int argc, char **argv)
 			strncmp(dynbuf_str(&out), "device_id,group_id,certificate\r\n", 32) == 0,
 		    "manifest csv header");
 		dynbuf_release(&out);
+		/* a manifest over the response cap is the server's limit, not a rate: never 429 */
+		dynbuf_init(&out, 64);
+		CHECK(service_manifest(&svc, &oem, "ACME", "B1", MANIFEST_PEM, &out, &e) ==
+			    DEVID_EINTERNAL &&
+			strstr(e.msg, "does not fit") != NULL,
+		    "manifest over the cap: %s", e.msg);
+		dynbuf_release(&out);
 	}
 
 	/*
