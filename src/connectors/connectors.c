@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -31,12 +32,16 @@ static int
 validate(const char *type, const json_t *config, struct devid_error *e)
 {
 	const struct connector_type *t = find(type);
+	char known[128] = "";
 
-	if (t == NULL)
-		return devid_error_set(e, DEVID_EINVAL,
-		    "unknown connector type \"%s\" (known: webhook, cirrent, mosquitto, azure-dps, "
-		    "aws-iot)",
-		    type);
+	if (t == NULL) {
+		/* the list comes from the table, so a new type is never missing from it */
+		for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+			snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s",
+			    i > 0 ? ", " : "", types[i]->name);
+		return devid_error_set(
+		    e, DEVID_EINVAL, "unknown connector type \"%s\" (known: %s)", type, known);
+	}
 	return t->validate(config, e);
 }
 

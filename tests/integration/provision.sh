@@ -91,7 +91,10 @@ api GET /api/v1/connectors
 grep -q 'secret-0123' body && fail "GET /connectors shows a secret"
 api POST /api/v1/connectors '{"name":"BAD","type":"webhook","mode":"auto","config":{"url":"ftp://x","secret":"0123456789abcdef"}}'
 [ "$status" = 400 ] || fail "a bad webhook URL was accepted ($status)"
-note "ok connectors: created, secrets never shown, bad config refused"
+api POST /api/v1/connectors '{"name":"ODD","type":"carrier-pigeon","mode":"auto","config":{}}'
+[ "$status" = 400 ] && grep -q 'known: webhook, cirrent, mosquitto, azure-dps, aws-iot' body ||
+	fail "an unknown connector type: $status $(cat body)"
+note "ok connectors: created, secrets never shown, bad config and unknown type refused"
 
 # claim B1: AUTO gets its 25 devices once it is back up; MANUAL gets nothing
 DEVID_TOKEN=$A1 "$devid" claim "$(cat B1/claim.txt)" >/dev/null || fail "claim B1"
