@@ -1,3 +1,4 @@
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,8 +9,56 @@
 #include "lib/base64.h"
 #include "lib/jws.h"
 #include "lib/x509.h"
+#include "vendor/vendor.h"
 #include "reelkit.h"
 #include "lib/banned.h"
+
+static char workdir[PATH_MAX];
+
+void
+reelkit_workdir(const char *dir)
+{
+	snprintf(workdir, sizeof(workdir), "%s", dir);
+}
+
+const char *
+reelkit_path(const char *a, const char *b)
+{
+	static char buf[4][PATH_MAX * 2];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s%s%s", workdir, a, *b ? "/" : "", b);
+	return buf[i];
+}
+
+void
+reelkit_mint(const char *vdir, const char *batch, size_t count)
+{
+	struct mint_opts o = {.batch = batch, .count = count, .threads = 2};
+	struct mint_result res;
+	struct devid_error e;
+
+	o.dir = reelkit_path(vdir, "");
+	o.out = reelkit_path(batch, "");
+	if (vendor_mint(&o, &res, &e) != 0) {
+		printf("mint: %s\n", e.msg);
+		exit(1);
+	}
+}
+
+char *
+reelkit_read_text(const char *path)
+{
+	uint8_t *buf;
+	size_t n;
+
+	if (file_read_all(path, 1 << 20, &buf, &n, NULL) != 0) {
+		printf("cannot read %s\n", path);
+		exit(1);
+	}
+	return (char *)buf;
+}
 
 json_t *
 reelkit_load_json(const char *path)

@@ -1,12 +1,27 @@
 /*
- * reelkit.h - test helpers to read, change and re-sign minted reels (JWS members of manifest
- * entries and batch descriptors). Failures end the test program: they are set-up errors.
+ * reelkit.h - test helpers to mint reels in a test's directory and to read, change and re-sign
+ * them (JWS members of manifest entries and batch descriptors). Failures end the test program:
+ * they are set-up errors.
  */
 #ifndef DEVID_TEST_REELKIT_H
 #define DEVID_TEST_REELKIT_H
 
+#include <stddef.h>
+
 #include <jansson.h>
 #include <openssl/evp.h>
+
+/* Sets the directory (a test's tmp) that reelkit_path and reelkit_mint work under; copied. */
+void reelkit_workdir(const char *dir);
+/*
+ * dir/a/b, or dir/a when b is "". The buffer is static and reused: the result is valid until
+ * four more calls.
+ */
+const char *reelkit_path(const char *a, const char *b);
+/* Mints count chips of the vendor whose PKI is in dir/vdir into the reel dir/batch. */
+void reelkit_mint(const char *vdir, const char *batch, size_t count);
+/* The whole file (at most 1 MiB) as NUL-terminated text (free()). */
+char *reelkit_read_text(const char *path);
 
 json_t *reelkit_load_json(const char *path);
 /* Writes j compactly to path and releases it. */

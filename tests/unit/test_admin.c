@@ -26,49 +26,6 @@
 
 static char tmp[PATH_MAX];
 
-static char *
-path(const char *a, const char *b)
-{
-	static char buf[4][PATH_MAX * 2];
-	static int i;
-
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s/%s", tmp, a, b);
-	return buf[i];
-}
-
-/* Mints a reel of the vendor in directory vdir into tmp/batch. */
-static void
-mint(const char *vdir, const char *batch, size_t count)
-{
-	char dir[PATH_MAX * 2], out[PATH_MAX * 2];
-	struct mint_opts o = {.batch = batch, .count = count, .threads = 2};
-	struct mint_result res;
-	struct devid_error e;
-
-	snprintf(dir, sizeof(dir), "%s/%s", tmp, vdir);
-	snprintf(out, sizeof(out), "%s/%s", tmp, batch);
-	o.dir = dir;
-	o.out = out;
-	if (vendor_mint(&o, &res, &e) != 0) {
-		printf("mint: %s\n", e.msg);
-		exit(1);
-	}
-}
-
-static char *
-read_text(const char *p)
-{
-	uint8_t *buf;
-	size_t n;
-
-	if (file_read_all(p, 1 << 20, &buf, &n, NULL) != 0) {
-		printf("cannot read %s\n", p);
-		exit(1);
-	}
-	return (char *)buf;
-}
-
 static int64_t
 count_rows(struct store *s, const char *sql)
 {
@@ -88,9 +45,9 @@ static int
 publish(struct service *svc, const struct principal *p, const char *batch,
     struct manifest_report *r, struct devid_error *e)
 {
-	json_t *body =
-	    json_pack("{s:o, s:o}", "descriptor", reelkit_load_json(path(batch, "batch.json")),
-		"manifest", reelkit_load_json(path(batch, "manifest.json")));
+	json_t *body = json_pack("{s:o, s:o}", "descriptor",
+	    reelkit_load_json(reelkit_path(batch, "batch.json")), "manifest",
+	    reelkit_load_json(reelkit_path(batch, "manifest.json")));
 	char *text = json_dumps(body, JSON_COMPACT);
 	int rc = service_publish(svc, p, (const uint8_t *)text, strlen(text), r, e);
 
@@ -103,7 +60,7 @@ static int
 import(struct service *svc, const struct principal *p, const char *batch, const char *name,
     struct devid_error *e)
 {
-	json_t *man = reelkit_load_json(path(batch, "manifest.json"));
+	json_t *man = reelkit_load_json(reelkit_path(batch, "manifest.json"));
 	struct manifest_report r;
 	int rc = service_import(svc, p, name, man, &r, e);
 
@@ -115,7 +72,7 @@ import(struct service *svc, const struct principal *p, const char *batch, const 
 static int
 claim(struct service *svc, const struct principal *p, const char *batch, struct devid_error *e)
 {
-	char *code = read_text(path(batch, "claim.txt"));
+	char *code = reelkit_read_text(reelkit_path(batch, "claim.txt"));
 	struct batch_rec b;
 	bool changed;
 	int rc, retry_after;
@@ -140,8 +97,8 @@ login(struct service *svc, const char *token, struct principal *p)
 static json_t *
 trust_body(const char *vdir, const char *signer_file)
 {
-	char *root = read_text(path(vdir, "root.pem")),
-	     *signer = read_text(path(vdir, signer_file));
+	char *root = reelkit_read_text(reelkit_path(vdir, "root.pem")),
+	     *signer = reelkit_read_text(reelkit_path(vdir, signer_file));
 	json_t *j = json_pack("{s:s, s:s}", "root", root, "signer", signer);
 
 	free(root);
@@ -340,20 +297,21 @@ main(int argc, char **argv)
 	if (pg && getenv("DEVID_TEST_PG_URL") == NULL)
 		test_skip("DEVID_TEST_PG_URL not set (run under scripts/with-postgres)");
 	test_tmpdir(tmp, sizeof(tmp), "admin");
+	reelkit_workdir(tmp);
 	if (pg)
 		snprintf(url, sizeof(url), "%s", getenv("DEVID_TEST_PG_URL"));
 	else
 		snprintf(url, sizeof(url), "sqlite:%s/devid.db", tmp);
-	if (vendor_init(path("v", ""), "ACME", &e) != 0 ||
-	    vendor_init(path("w", ""), "OUTSIDE", &e) != 0) {
+	if (vendor_init(reelkit_path("v", ""), "ACME", &e) != 0 ||
+	    vendor_init(reelkit_path("w", ""), "OUTSIDE", &e) != 0) {
 		printf("init: %s\n", e.msg);
 		return 1;
 	}
-	mint("v", "B1", 3);
-	mint("v", "B2", 3);
-	mint("v", "B3", 2);
-	mint("w", "W1", 3);
-	mint("w", "W2", 2);
+	reelkit_mint("v", "B1", 3);
+	reelkit_mint("v", "B2", 3);
+	reelkit_mint("v", "B3", 2);
+	reelkit_mint("w", "W1", 3);
+	reelkit_mint("w", "W2", 2);
 	CHECK(store_open(url, 2, &s, &e) == 0, "store: %s", e.msg);
 	if (s == NULL)
 		return test_done();
@@ -376,8 +334,8 @@ main(int argc, char **argv)
 
 	test_tokens(&svc, s);
 
-	root = read_text(path("v", "root.pem"));
-	signer = read_text(path("v", "signer.pem"));
+	root = reelkit_read_text(reelkit_path("v", "root.pem"));
+	signer = reelkit_read_text(reelkit_path("v", "signer.pem"));
 	/* trust add refuses a CA as manifest signer, naming the rule; nothing is stored */
 	CHECK(service_trust_add_admin(&svc, "ACME", NULL, root, root, &j, &e) == DEVID_EINVAL &&
 		strstr(e.msg, "4.2.1.9") != NULL && strstr(e.msg, "CA:TRUE") != NULL,
@@ -487,8 +445,8 @@ main(int argc, char **argv)
 
 	/* OUTSIDE comes to devid: from then on its chips go by claim code, imports are refused */
 	{
-		char *wr = read_text(path("w", "root.pem")),
-		     *ws = read_text(path("w", "signer.pem"));
+		char *wr = reelkit_read_text(reelkit_path("w", "root.pem")),
+		     *ws = reelkit_read_text(reelkit_path("w", "signer.pem"));
 
 		CHECK(service_tenant_add(&svc, "OUTSIDE", TENANT_VENDOR, &e) == 0 &&
 			service_trust_add_admin(&svc, "OUTSIDE", NULL, wr, ws, NULL, &e) == 0,

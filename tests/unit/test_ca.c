@@ -23,6 +23,7 @@
 #include "lib/x509.h"
 #include "service/service.h"
 #include "vendor/vendor.h"
+#include "reelkit.h"
 #include "test.h"
 #include "lib/banned.h"
 
@@ -39,17 +40,6 @@ struct chip {
 static struct chip chips[NCHIPS]; /* of batch B1, claimed by OEM1 */
 static struct chip loose; /* of batch B2, never claimed */
 
-static char *
-path(const char *a, const char *b)
-{
-	static char buf[4][PATH_MAX * 2];
-	static int i;
-
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s%s%s", tmp, a, *b ? "/" : "", b);
-	return buf[i];
-}
-
 static void
 mint(const char *batch, size_t count, char claim[MAX_CLAIM_TEXT_LEN + 1])
 {
@@ -57,8 +47,8 @@ mint(const char *batch, size_t count, char claim[MAX_CLAIM_TEXT_LEN + 1])
 	struct mint_result res;
 	struct devid_error e;
 
-	o.dir = path("v", "");
-	o.out = path(batch, "");
+	o.dir = reelkit_path("v", "");
+	o.out = reelkit_path(batch, "");
 	if (vendor_mint(&o, &res, &e) != 0) {
 		printf("mint: %s\n", e.msg);
 		exit(1);
@@ -80,7 +70,7 @@ load_chips(const char *batch, struct chip *out, int n)
 	char dir[PATH_MAX * 2], f[PATH_MAX * 3];
 	int k = 0, m;
 
-	snprintf(dir, sizeof(dir), "%s", path(batch, "chips"));
+	snprintf(dir, sizeof(dir), "%s", reelkit_path(batch, "chips"));
 	if ((m = scandir(dir, &names, NULL, by_name)) < 0)
 		exit(1);
 	for (int i = 0; i < m; i++) {
@@ -383,11 +373,12 @@ main(int argc, char **argv)
 	if (pg && getenv("DEVID_TEST_PG_URL") == NULL)
 		test_skip("DEVID_TEST_PG_URL not set (run under scripts/with-postgres)");
 	test_tmpdir(tmp, sizeof(tmp), "ca");
+	reelkit_workdir(tmp);
 	if (pg)
 		snprintf(url, sizeof(url), "%s", getenv("DEVID_TEST_PG_URL"));
 	else
 		snprintf(url, sizeof(url), "sqlite:%s/devid.db", tmp);
-	if (vendor_init(path("v", ""), "ACME", &e) != 0) {
+	if (vendor_init(reelkit_path("v", ""), "ACME", &e) != 0) {
 		printf("init: %s\n", e.msg);
 		return 1;
 	}
@@ -406,13 +397,13 @@ main(int argc, char **argv)
 		uint8_t *root, *signer, md[32];
 		size_t n;
 		char hex[65];
-		X509 *sc = x509_load_pem_file(path("v", "signer.pem"), &e);
+		X509 *sc = x509_load_pem_file(reelkit_path("v", "signer.pem"), &e);
 
 		x509_sha256(sc, md);
 		hex_encode(md, 32, hex);
 		X509_free(sc);
-		if (file_read_all(path("v", "root.pem"), 1 << 16, &root, &n, &e) != 0 ||
-		    file_read_all(path("v", "signer.pem"), 1 << 16, &signer, &n, &e) != 0)
+		if (file_read_all(reelkit_path("v", "root.pem"), 1 << 16, &root, &n, &e) != 0 ||
+		    file_read_all(reelkit_path("v", "signer.pem"), 1 << 16, &signer, &n, &e) != 0)
 			return 1;
 		CHECK(store_tenant_add(db, "ACME", TENANT_VENDOR, &vendor.tenant.id, &e) == 0 &&
 			store_tenant_add(db, "OEM1", TENANT_OEM, &oem.tenant.id, &e) == 0 &&
@@ -440,8 +431,8 @@ main(int argc, char **argv)
 	for (int i = 0; i < 2; i++) {
 		const char *batch = i == 0 ? "B1" : "B2";
 		json_t *body = json_pack("{s:o, s:o}", "descriptor",
-		    json_load_file(path(batch, "batch.json"), 0, NULL), "manifest",
-		    json_load_file(path(batch, "manifest.json"), 0, NULL));
+		    json_load_file(reelkit_path(batch, "batch.json"), 0, NULL), "manifest",
+		    json_load_file(reelkit_path(batch, "manifest.json"), 0, NULL));
 		char *text = json_dumps(body, JSON_COMPACT);
 
 		CHECK(service_publish(&svc, &vendor, (const uint8_t *)text, strlen(text), &r, &e) ==
@@ -555,8 +546,8 @@ main(int argc, char **argv)
 	}
 	{
 		/* the vendor's manifest signer is no device: its certificate enrolls nothing */
-		X509 *sc = x509_load_pem_file(path("v", "signer.pem"), &e);
-		EVP_PKEY *sk = pkey_load_pem_file(path("v", "signer.key"), &e);
+		X509 *sc = x509_load_pem_file(reelkit_path("v", "signer.pem"), &e);
+		EVP_PKEY *sk = pkey_load_pem_file(reelkit_path("v", "signer.key"), &e);
 
 		CHECK(sc != NULL && sk != NULL, "the manifest signer loads: %s", e.msg);
 		CHECK(enroll(&svc, EST_ENROLL, NULL, sc, sk, NULL, &x2, &e) == DEVID_EAUTH &&

@@ -29,44 +29,6 @@ static char tmp[PATH_MAX];
 static struct store *s;
 static EVP_PKEY *signer_key, *outv_key;
 
-static char *
-path(const char *a, const char *b)
-{
-	static char buf[4][PATH_MAX * 2];
-	static int i;
-
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s%s%s", tmp, a, *b ? "/" : "", b);
-	return buf[i];
-}
-
-/* A reel of the vendor whose PKI is in vdir ("v": ACME, in devid; "w": OUTV, outside). */
-static void
-mint(const char *vdir, const char *batch, size_t count)
-{
-	struct mint_opts o = {.batch = batch, .count = count, .threads = 2};
-	struct mint_result res;
-	struct devid_error e;
-
-	o.dir = path(vdir, "");
-	o.out = path(batch, "");
-	if (vendor_mint(&o, &res, &e) != 0) {
-		printf("mint: %s\n", e.msg);
-		exit(1);
-	}
-}
-
-static char *
-read_text(const char *p)
-{
-	uint8_t *buf;
-	size_t n;
-
-	if (file_read_all(p, 1 << 20, &buf, &n, NULL) != 0)
-		exit(1);
-	return (char *)buf;
-}
-
 static int64_t
 count_rows(const char *sql)
 {
@@ -138,11 +100,11 @@ static json_t *
 reencoded(const char *vdir, EVP_PKEY *key, const char *src, const char *batch, size_t i,
     size_t from, const char *form)
 {
-	json_t *m = reelkit_load_json(path(batch, "manifest.json"));
-	json_t *b1 = reelkit_load_json(path(src, "manifest.json"));
+	json_t *m = reelkit_load_json(reelkit_path(batch, "manifest.json"));
+	json_t *b1 = reelkit_load_json(reelkit_path(src, "manifest.json"));
 	json_t *entry = json_deep_copy(json_array_get(b1, from)), *p = reelkit_payload(entry);
 
-	reelkit_reissue_form(p, path(vdir, ""), form);
+	reelkit_reissue_form(p, reelkit_path(vdir, ""), form);
 	json_object_set_new(p, "groupId", json_string(batch));
 	reelkit_resign(entry, p, key);
 	json_array_set_new(m, i, entry);
@@ -171,35 +133,37 @@ main(int argc, char **argv)
 	if (pg && getenv("DEVID_TEST_PG_URL") == NULL)
 		test_skip("DEVID_TEST_PG_URL not set (run under scripts/with-postgres)");
 	test_tmpdir(tmp, sizeof(tmp), "doors");
+	reelkit_workdir(tmp);
 	if (pg)
 		snprintf(url, sizeof(url), "%s", getenv("DEVID_TEST_PG_URL"));
 	else
 		snprintf(url, sizeof(url), "sqlite:%s/devid.db", tmp);
-	if (vendor_init(path("v", ""), "ACME", &e) != 0) {
+	if (vendor_init(reelkit_path("v", ""), "ACME", &e) != 0) {
 		printf("init: %s\n", e.msg);
 		return 1;
 	}
-	if (vendor_init(path("w", ""), "OUTV", &e) != 0) {
+	if (vendor_init(reelkit_path("w", ""), "OUTV", &e) != 0) {
 		printf("init OUTV: %s\n", e.msg);
 		return 1;
 	}
-	mint("v", "B1", 3);
-	mint("v", "B2", 3);
-	mint("w", "W1", 3);
-	mint("w", "W3", 3);
-	mint("w", "W4", 3);
-	mint("v", "B4", 3);
-	mint("v", "B5", 3);
-	signer_key = pkey_load_pem_file(path("v", "signer.key"), &e);
-	outv_key = pkey_load_pem_file(path("w", "signer.key"), &e);
+	/* "v": ACME, in devid; "w": OUTV, outside */
+	reelkit_mint("v", "B1", 3);
+	reelkit_mint("v", "B2", 3);
+	reelkit_mint("w", "W1", 3);
+	reelkit_mint("w", "W3", 3);
+	reelkit_mint("w", "W4", 3);
+	reelkit_mint("v", "B4", 3);
+	reelkit_mint("v", "B5", 3);
+	signer_key = pkey_load_pem_file(reelkit_path("v", "signer.key"), &e);
+	outv_key = pkey_load_pem_file(reelkit_path("w", "signer.key"), &e);
 
 	CHECK(store_open(url, 2, &s, &e) == 0, "store: %s", e.msg);
 	if (s == NULL)
 		return test_done();
 	svc.store = s;
-	root = read_text(path("v", "root.pem"));
-	signer = read_text(path("v", "signer.pem"));
-	sc = x509_load_pem_file(path("v", "signer.pem"), &e);
+	root = reelkit_read_text(reelkit_path("v", "root.pem"));
+	signer = reelkit_read_text(reelkit_path("v", "signer.pem"));
+	sc = x509_load_pem_file(reelkit_path("v", "signer.pem"), &e);
 	x509_sha256(sc, md);
 	hex_encode(md, 32, signer_hex);
 	X509_free(sc);
@@ -213,8 +177,8 @@ main(int argc, char **argv)
 	store_release(s, db);
 	free(root);
 	free(signer);
-	root = read_text(path("w", "root.pem"));
-	signer = read_text(path("w", "signer.pem"));
+	root = reelkit_read_text(reelkit_path("w", "root.pem"));
+	signer = reelkit_read_text(reelkit_path("w", "signer.pem"));
 	CHECK(service_trust_add_admin(&svc, NULL, "OEM1", root, signer, NULL, &e) == 0,
 	    "OEM1 trusts OUTV for its imports: %s", e.msg);
 	free(root);
@@ -229,8 +193,8 @@ main(int argc, char **argv)
 	snprintf(oem.actor, sizeof(oem.actor), "token:2:oem");
 
 	/* the genuine batch: its chips are stored under the UDIDs of their uncompressed keys */
-	CHECK(publish(&svc, &vendor, reelkit_load_json(path("B1", "batch.json")),
-		  reelkit_load_json(path("B1", "manifest.json")), &r, &e) == 0,
+	CHECK(publish(&svc, &vendor, reelkit_load_json(reelkit_path("B1", "batch.json")),
+		  reelkit_load_json(reelkit_path("B1", "manifest.json")), &r, &e) == 0,
 	    "publish B1: %s %s", e.msg, r.batch_error);
 	manifest_report_release(&r);
 
@@ -238,8 +202,8 @@ main(int argc, char **argv)
 	before = snap();
 	CHECK(before.devices == 3, "3 devices stored (%lld)", (long long)before.devices);
 	m = reencoded("v", signer_key, "B1", "B2", 1, 0, "compressed");
-	CHECK(publish(&svc, &vendor, reelkit_load_json(path("B2", "batch.json")), m, &r, &e) ==
-		DEVID_EINVAL,
+	CHECK(publish(&svc, &vendor, reelkit_load_json(reelkit_path("B2", "batch.json")), m, &r,
+		  &e) == DEVID_EINVAL,
 	    "publish with a compressed chip key refused: %s", e.msg);
 	names("publish, compressed", &r, 1,
 	    "entry 1: x5c[0] birth certificate: device key: EC point must be uncompressed (RFC "
@@ -247,8 +211,8 @@ main(int argc, char **argv)
 	manifest_report_release(&r);
 	unchanged("publish, compressed", before);
 	m = reencoded("v", signer_key, "B1", "B2", 2, 0, "hybrid");
-	CHECK(publish(&svc, &vendor, reelkit_load_json(path("B2", "batch.json")), m, &r, &e) ==
-		DEVID_EINVAL,
+	CHECK(publish(&svc, &vendor, reelkit_load_json(reelkit_path("B2", "batch.json")), m, &r,
+		  &e) == DEVID_EINVAL,
 	    "publish with a hybrid chip key refused: %s", e.msg);
 	names("publish, hybrid", &r, 2, "RFC 5480 2.2 forbids the hybrid form");
 	manifest_report_release(&r);
@@ -258,7 +222,7 @@ main(int argc, char **argv)
 	store_release(s, db);
 
 	/* import: the same, through the OEM's door, for a vendor outside devid */
-	m = reelkit_load_json(path("W1", "manifest.json"));
+	m = reelkit_load_json(reelkit_path("W1", "manifest.json"));
 	CHECK(service_import(&svc, &oem, "W1", m, &r, &e) == 0,
 	    "import W1 under OEM1's own trust: %s", e.msg);
 	manifest_report_release(&r);
@@ -283,16 +247,16 @@ main(int argc, char **argv)
 	store_release(s, db);
 
 	/* a 65,600-byte entry, at both doors */
-	m = reelkit_load_json(path("B4", "manifest.json"));
+	m = reelkit_load_json(reelkit_path("B4", "manifest.json"));
 	reelkit_pad_entry(json_array_get(m, 2), 65600, signer_key);
-	CHECK(publish(&svc, &vendor, reelkit_load_json(path("B4", "batch.json")), m, &r, &e) ==
-		DEVID_EINVAL,
+	CHECK(publish(&svc, &vendor, reelkit_load_json(reelkit_path("B4", "batch.json")), m, &r,
+		  &e) == DEVID_EINVAL,
 	    "publish of a 65,600-byte entry refused: %s", e.msg);
 	names("publish, 65600 bytes", &r, 2,
 	    "65600 bytes as stored (compact JSON), over the limit of 65536 bytes for one entry");
 	manifest_report_release(&r);
 	unchanged("publish, 65600 bytes", before);
-	m = reelkit_load_json(path("W4", "manifest.json"));
+	m = reelkit_load_json(reelkit_path("W4", "manifest.json"));
 	reelkit_pad_entry(json_array_get(m, 2), 65600, outv_key);
 	CHECK(service_import(&svc, &oem, "W4", m, &r, &e) == DEVID_EINVAL,
 	    "import of a 65,600-byte entry refused: %s", e.msg);
@@ -302,9 +266,10 @@ main(int argc, char **argv)
 	unchanged("import, 65600 bytes", before);
 
 	/* an entry of exactly the limit: stored, and read back as EST and the download read it */
-	m = reelkit_load_json(path("B5", "manifest.json"));
+	m = reelkit_load_json(reelkit_path("B5", "manifest.json"));
 	reelkit_pad_entry(json_array_get(m, 1), MAX_ENTRY_SIZE, signer_key);
-	CHECK(publish(&svc, &vendor, reelkit_load_json(path("B5", "batch.json")), m, &r, &e) == 0,
+	CHECK(publish(&svc, &vendor, reelkit_load_json(reelkit_path("B5", "batch.json")), m, &r,
+		  &e) == 0,
 	    "publish with an entry of %d bytes: %s %s", MAX_ENTRY_SIZE, e.msg,
 	    r.nrejects ? r.rejects[0].message : "");
 	manifest_report_release(&r);
@@ -337,11 +302,12 @@ main(int argc, char **argv)
 	{
 		bool changed;
 		int retry_after;
-		char *code = read_text(path("B5", "claim.txt"));
+		char *code = reelkit_read_text(reelkit_path("B5", "claim.txt"));
 		struct dynbuf out;
 		struct manifest *mm = NULL;
-		STACK_OF(X509) *roots = x509_load_pem_file_all(path("v", "root.pem"), &e);
-		STACK_OF(X509) *signers = x509_load_pem_file_all(path("v", "signer.pem"), &e);
+		STACK_OF(X509) *roots = x509_load_pem_file_all(reelkit_path("v", "root.pem"), &e);
+		STACK_OF(X509) *signers =
+		    x509_load_pem_file_all(reelkit_path("v", "signer.pem"), &e);
 		struct vendor_trust *t = vendor_trust_new(roots, signers, &e);
 
 		code[strcspn(code, "\n")] = '\0';

@@ -22,41 +22,13 @@
 
 static char tmp[PATH_MAX];
 
-static char *
-path(const char *a, const char *b)
-{
-	static char buf[4][PATH_MAX * 2];
-	static int i;
-
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s/%s", tmp, a, b);
-	return buf[i];
-}
-
-static void
-mint(const char *batch, size_t count)
-{
-	char dir[PATH_MAX * 2], out[PATH_MAX * 2];
-	struct mint_opts o = {.batch = batch, .count = count, .threads = 2};
-	struct mint_result res;
-	struct devid_error e;
-
-	snprintf(dir, sizeof(dir), "%s/v", tmp);
-	snprintf(out, sizeof(out), "%s/%s", tmp, batch);
-	o.dir = dir;
-	o.out = out;
-	if (vendor_mint(&o, &res, &e) != 0) {
-		printf("mint: %s\n", e.msg);
-		exit(1);
-	}
-}
-
 /* The publish body of a reel. */
 static json_t *
 body_of(const char *batch)
 {
-	return json_pack("{s:o, s:o}", "descriptor", reelkit_load_json(path(batch, "batch.json")),
-	    "manifest", reelkit_load_json(path(batch, "manifest.json")));
+	return json_pack("{s:o, s:o}", "descriptor",
+	    reelkit_load_json(reelkit_path(batch, "batch.json")), "manifest",
+	    reelkit_load_json(reelkit_path(batch, "manifest.json")));
 }
 
 static int64_t
@@ -75,20 +47,9 @@ count_rows(struct store *s, const char *sql)
 }
 
 static char *
-read_text(const char *p)
-{
-	uint8_t *buf;
-	size_t n;
-
-	if (file_read_all(p, 1 << 20, &buf, &n, NULL) != 0)
-		exit(1);
-	return (char *)buf;
-}
-
-static char *
 claim_text(const char *batch)
 {
-	char *t = read_text(path(batch, "claim.txt"));
+	char *t = reelkit_read_text(reelkit_path(batch, "claim.txt"));
 
 	t[strcspn(t, "\n")] = '\0';
 	return t;
@@ -270,27 +231,28 @@ main(int argc, char **argv)
 	if (pg && getenv("DEVID_TEST_PG_URL") == NULL)
 		test_skip("DEVID_TEST_PG_URL not set (run under scripts/with-postgres)");
 	test_tmpdir(tmp, sizeof(tmp), "ingest");
+	reelkit_workdir(tmp);
 	if (pg)
 		snprintf(url, sizeof(url), "%s", getenv("DEVID_TEST_PG_URL"));
 	else
 		snprintf(url, sizeof(url), "sqlite:%s/devid.db", tmp);
-	if (vendor_init(path("v", ""), "ACME", &e) != 0) {
+	if (vendor_init(reelkit_path("v", ""), "ACME", &e) != 0) {
 		printf("init: %s\n", e.msg);
 		return 1;
 	}
-	mint("B1", 5);
-	mint("B2", 4);
-	mint("B3", 3);
-	signer_key = pkey_load_pem_file(path("v", "signer.key"), &e);
+	reelkit_mint("v", "B1", 5);
+	reelkit_mint("v", "B2", 4);
+	reelkit_mint("v", "B3", 3);
+	signer_key = pkey_load_pem_file(reelkit_path("v", "signer.key"), &e);
 
 	CHECK(store_open(url, 2, &s, &e) == 0, "store: %s", e.msg);
 	if (s == NULL)
 		return test_done();
 	svc.store = s;
 	db = store_acquire(s);
-	root = read_text(path("v", "root.pem"));
-	signer = read_text(path("v", "signer.pem"));
-	sc = x509_load_pem_file(path("v", "signer.pem"), &e);
+	root = reelkit_read_text(reelkit_path("v", "root.pem"));
+	signer = reelkit_read_text(reelkit_path("v", "signer.pem"));
+	sc = x509_load_pem_file(reelkit_path("v", "signer.pem"), &e);
 	x509_sha256(sc, md);
 	hex_encode(md, 32, signer_hex);
 	X509_free(sc);
@@ -380,7 +342,7 @@ main(int argc, char **argv)
 	body = body_of("B3");
 	m = json_object_get(body, "manifest");
 	{
-		json_t *b1 = reelkit_load_json(path("B1", "manifest.json"));
+		json_t *b1 = reelkit_load_json(reelkit_path("B1", "manifest.json"));
 		json_t *entry = json_deep_copy(json_array_get(b1, 0));
 
 		p = reelkit_payload(entry);
@@ -468,7 +430,7 @@ main(int argc, char **argv)
 		int winners = 0, ok = 0;
 		struct batch_rec b4;
 
-		mint("B4", 2);
+		reelkit_mint("v", "B4", 2);
 		CHECK(publish(&svc, &vendor, body_of("B4"), &r, &e) == 0, "publish B4: %s", e.msg);
 		manifest_report_release(&r);
 		CHECK(store_open(url, 4, &svc2.store, &e) == 0, "second store: %s", e.msg);
@@ -544,9 +506,10 @@ main(int argc, char **argv)
 		    "manifest json: %s", e.msg);
 		{
 			/* the original signed entries verify again */
-			STACK_OF(X509) *roots = x509_load_pem_file_all(path("v", "root.pem"), &e);
+			STACK_OF(X509) *roots =
+			    x509_load_pem_file_all(reelkit_path("v", "root.pem"), &e);
 			STACK_OF(X509) *signers =
-			    x509_load_pem_file_all(path("v", "signer.pem"), &e);
+			    x509_load_pem_file_all(reelkit_path("v", "signer.pem"), &e);
 			struct vendor_trust *t = vendor_trust_new(roots, signers, &e);
 			struct manifest_report rr;
 			struct manifest *mm = NULL;
@@ -595,9 +558,9 @@ main(int argc, char **argv)
 		struct principal op = oem;
 		json_t *man;
 
-		mint("B5", 3);
+		reelkit_mint("v", "B5", 3);
 		op.role = ROLE_OPERATOR;
-		man = reelkit_load_json(path("B5", "manifest.json"));
+		man = reelkit_load_json(reelkit_path("B5", "manifest.json"));
 		CHECK(service_import(&svc, &op, "B5", man, &r, &e) == DEVID_EAUTH,
 		    "an operator cannot import");
 		manifest_report_release(&r);

@@ -94,28 +94,6 @@ fake_deliver(
 static const struct provisioner fake_prov = {
     .validate = fake_validate, .redact = fake_redact, .deliver = fake_deliver};
 
-static char *
-path(const char *a, const char *b)
-{
-	static char buf[4][PATH_MAX * 2];
-	static int i;
-
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s/%s", tmp, a, b);
-	return buf[i];
-}
-
-static char *
-read_text(const char *p)
-{
-	uint8_t *buf;
-	size_t n;
-
-	if (file_read_all(p, 1 << 20, &buf, &n, NULL) != 0)
-		exit(1);
-	return (char *)buf;
-}
-
 static int64_t
 count(const char *sql)
 {
@@ -204,6 +182,7 @@ main(int argc, char **argv)
 	if (pg && getenv("DEVID_TEST_PG_URL") == NULL)
 		test_skip("DEVID_TEST_PG_URL not set (run under scripts/with-postgres)");
 	test_tmpdir(tmp, sizeof(tmp), "outbox");
+	reelkit_workdir(tmp);
 	if (pg)
 		snprintf(url, sizeof(url), "%s", getenv("DEVID_TEST_PG_URL"));
 	else
@@ -221,9 +200,9 @@ main(int argc, char **argv)
 		return 1;
 	}
 	svc.store = st;
-	root = read_text(path("v", "root.pem"));
-	signer = read_text(path("v", "signer.pem"));
-	sc = x509_load_pem_file(path("v", "signer.pem"), &e);
+	root = reelkit_read_text(reelkit_path("v", "root.pem"));
+	signer = reelkit_read_text(reelkit_path("v", "signer.pem"));
+	sc = x509_load_pem_file(reelkit_path("v", "signer.pem"), &e);
 	x509_sha256(sc, md);
 	hex_encode(md, 32, hex);
 	X509_free(sc);
@@ -251,8 +230,9 @@ main(int argc, char **argv)
 	oem2.role = ROLE_ADMIN;
 	snprintf(oem2.token_id, sizeof(oem2.token_id), "0002");
 
-	body = json_pack("{s:o, s:o}", "descriptor", reelkit_load_json(path("B1", "batch.json")),
-	    "manifest", reelkit_load_json(path("B1", "manifest.json")));
+	body = json_pack("{s:o, s:o}", "descriptor",
+	    reelkit_load_json(reelkit_path("B1", "batch.json")), "manifest",
+	    reelkit_load_json(reelkit_path("B1", "manifest.json")));
 	text = json_dumps(body, JSON_COMPACT);
 	CHECK(service_publish(&svc, &vendor, (const uint8_t *)text, strlen(text), &mr, &e) == 0,
 	    "publish: %s", e.msg);
@@ -273,7 +253,7 @@ main(int argc, char **argv)
 		db_rows_free(r);
 		store_release(st, db);
 	}
-	code = read_text(path("B1", "claim.txt"));
+	code = reelkit_read_text(reelkit_path("B1", "claim.txt"));
 	code[strcspn(code, "\n")] = '\0';
 	CHECK(service_claim(&svc, &oem, "127.0.0.1", (const uint8_t *)code, strlen(code), &b,
 		  &changed, NULL, &e) == 0,
