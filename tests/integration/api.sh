@@ -296,12 +296,7 @@ if [ "$backend" = postgres ]; then
 	/usr/bin/python3 "$here/receiver.py" "shared-secret-0123456789" "$tmp/shared.events" \
 	    >"$tmp/shared.port" 2>"$tmp/shared.err" &
 	servers="$servers $!"
-	i=0
-	until [ -s "$tmp/shared.port" ]; do
-		i=$((i + 1))
-		[ $i -lt 100 ] || fail "receiver did not start"
-		sleep 0.1
-	done
+	wait_file "$tmp/shared.port" "receiver"
 	owner=$A1
 	[ "$n1" = 1 ] || owner=$A2
 	url=$url1

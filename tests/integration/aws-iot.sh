@@ -55,15 +55,6 @@ start_serve() { # devid serve on a free port: $url, $serve_pid
 	url=$(sed -n 's/.*listening on //p' serve.out)
 }
 
-api() { # METHOD PATH [BODY]: $status and body
-	if [ -n "${3:-}" ]; then
-		status=$(curl -sS -o body -w '%{http_code}' -X "$1" -H "Authorization: Bearer $A1" \
-		    -H 'Content-Type: application/json' --data-binary "$3" "$url$2")
-	else
-		status=$(curl -sS -o body -w '%{http_code}' -X "$1" -H "Authorization: Bearer $A1" "$url$2")
-	fi
-}
-
 # the stand-in, at AWS's default quotas for the calls the connector makes
 /usr/bin/python3 "$here/aws_iot_endpoint.py" "$AK" "$SK" "$REGION" "$tmp/aws.log" --token "$ST" \
     --policy devid-devices --detach-delay 0.3 \
@@ -72,12 +63,7 @@ api() { # METHOD PATH [BODY]: $status and body
     --quota DetachThingPrincipal=100 --quota DetachPolicy=15 --quota DeleteCertificate=10 \
     --quota DeleteThing=100 >aws.port 2>aws.err &
 pids="$pids $!"
-i=0
-until [ -s aws.port ]; do
-	i=$((i + 1))
-	[ $i -lt 100 ] || fail "the stand-in did not start: $(cat aws.err)"
-	sleep 0.1
-done
+wait_file "aws.port" "the stand-in"
 aws="http://127.0.0.1:$(cat aws.port)"
 aws_state() { curl -sS "$aws/_standin/state" >state.json || fail "stand-in state"; }
 inject() { curl -sS -o /dev/null -X POST --data-binary "$1" "$aws/_standin/inject" || fail "inject"; }

@@ -28,22 +28,8 @@ dps() { # NAME OPS_PER_MINUTE: a stand-in DPS, its URL in $dpsurl
 	/usr/bin/python3 "$here/dps_endpoint.py" "$vectors/azure-dps/service.json" "$KEY" \
 	    enroll 127.0.0.1 "$2" >"$tmp/$1.port" 2>"$tmp/$1.log" &
 	pids="$pids $!"
-	i=0
-	until [ -s "$tmp/$1.port" ]; do
-		i=$((i + 1))
-		[ $i -lt 100 ] || fail "stand-in $1 did not start: $(cat "$tmp/$1.log")"
-		sleep 0.1
-	done
+	wait_file "$tmp/$1.port" "stand-in $1"
 	dpsurl="http://127.0.0.1:$(cat "$tmp/$1.port")"
-}
-
-api() { # METHOD PATH [BODY]: $status and body
-	if [ -n "${3:-}" ]; then
-		status=$(curl -sS -o body -w '%{http_code}' -X "$1" -H "Authorization: Bearer $A1" \
-		    -H 'Content-Type: application/json' --data-binary "$3" "$url$2")
-	else
-		status=$(curl -sS -o body -w '%{http_code}' -X "$1" -H "Authorization: Bearer $A1" "$url$2")
-	fi
 }
 
 # check URL PYTHON: runs PYTHON with s = the stand-in's state; fails with its message

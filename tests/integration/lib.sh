@@ -100,3 +100,31 @@ finish() {
 	[ "$nfailed" -eq 0 ] || fail "$nfailed checks failed (see above)"
 	note "ok: $*"
 }
+
+# wait_file FILE WHAT: waits (10 s) until FILE is not empty (a helper writes its port there),
+# else fails naming WHAT, with the start of X.err or X.log beside X.port when there is one.
+wait_file() {
+	i=0
+	until [ -s "$1" ]; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || fail "$2 did not start: $(cat "${1%.port}.err" "${1%.port}.log" 2>/dev/null | head -c 400)"
+		sleep 0.1
+	done
+}
+
+# api_as TOKEN METHOD PATH [BODY]: a JSON request to $url with the bearer TOKEN; the status
+# in $status, the answer in ./body.
+api_as() {
+	if [ -n "${4:-}" ]; then
+		status=$(curl -sS -o body -w '%{http_code}' -X "$2" -H "Authorization: Bearer $1" \
+		    -H 'Content-Type: application/json' --data-binary "$4" "$url$3")
+	else
+		status=$(curl -sS -o body -w '%{http_code}' -X "$2" -H "Authorization: Bearer $1" "$url$3")
+	fi
+}
+
+# api METHOD PATH [BODY]: api_as the OEM admin token $A1 (scripts with other callers
+# define their own api).
+api() {
+	api_as "$A1" "$@"
+}

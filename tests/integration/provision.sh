@@ -20,22 +20,8 @@ export DEVID_DB="sqlite:$tmp/devid.db"
 receiver() { # NAME SECRET [FAIL_FIRST]: starts a receiver, its URL in $rurl
 	/usr/bin/python3 "$here/receiver.py" "$2" "$tmp/$1.events" ${3:-0} ${4:-0} >"$tmp/$1.port" 2>"$tmp/$1.err" &
 	pids="$pids $!"
-	i=0
-	until [ -s "$tmp/$1.port" ]; do
-		i=$((i + 1))
-		[ $i -lt 100 ] || fail "receiver $1 did not start"
-		sleep 0.1
-	done
+	wait_file "$tmp/$1.port" "receiver $1"
 	rurl="http://127.0.0.1:$(cat "$tmp/$1.port")/devid/events"
-}
-
-api() { # METHOD PATH [BODY]: $status and body
-	if [ -n "${3:-}" ]; then
-		status=$(curl -sS -o body -w '%{http_code}' -X "$1" -H "Authorization: Bearer $A1" \
-		    -H 'Content-Type: application/json' --data-binary "$3" "$url$2")
-	else
-		status=$(curl -sS -o body -w '%{http_code}' -X "$1" -H "Authorization: Bearer $A1" "$url$2")
-	fi
 }
 
 # wait_events NAME COUNT: waits (up to 30 s) until NAME received COUNT events
@@ -161,12 +147,7 @@ note "ok kill -9 mid-delivery: the job finished after the restart, its event app
 # the cirrent connector against a receiver that verifies devid's JWT with the published key
 /usr/bin/python3 "$here/cirrent_receiver.py" "$url" "$tmp/cid.events" >"$tmp/cid.port" &
 pids="$pids $!"
-i=0
-until [ -s "$tmp/cid.port" ]; do
-	i=$((i + 1))
-	[ $i -lt 100 ] || fail "cirrent receiver did not start"
-	sleep 0.1
-done
+wait_file "$tmp/cid.port" "cirrent receiver"
 curl -sS "$url/api/v1/interop-key" | grep -q '"alg": *"ES256"' || fail "no interop key published"
 api POST /api/v1/connectors "{\"name\":\"CID\",\"type\":\"cirrent\",\"mode\":\"manual\",\"config\":{\"url\":\"http://127.0.0.1:$(cat cid.port)/cirrent\"}}"
 [ "$status" = 201 ] || fail "create CID: $status $(cat body)"

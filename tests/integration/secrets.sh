@@ -59,22 +59,12 @@ stop_serve() {
 receiver() { # NAME SECRET: a webhook receiver checking the HMAC; its URL in $rurl
 	/usr/bin/python3 "$here/receiver.py" "$2" "$tmp/$1.events" >"$tmp/$1.port" 2>"$tmp/$1.err" &
 	pids="$pids $!"
-	i=0
-	until [ -s "$tmp/$1.port" ]; do
-		i=$((i + 1))
-		[ $i -lt 100 ] || fail "receiver $1 did not start"
-		sleep 0.1
-	done
+	wait_file "$tmp/$1.port" "receiver $1"
 	rurl="http://127.0.0.1:$(cat "$tmp/$1.port")/devid/events"
 }
 
-api() { # METHOD PATH [BODY]: $status and body
-	if [ -n "${3:-}" ]; then
-		status=$(curl -sS -o body -w '%{http_code}' -X "$1" -H "Authorization: Bearer $A1" \
-		    -H 'Content-Type: application/json' --data-binary "$3" "$url$2")
-	else
-		status=$(curl -sS -o body -w '%{http_code}' -X "$1" -H "Authorization: Bearer $A1" "$url$2")
-	fi
+api() { # METHOD PATH [BODY]: api_as $A1, every answer kept in ./answers
+	api_as "$A1" "$@"
 	cat body >>answers
 }
 
