@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include "http/api.h"
+#include "http/console.h"
 #include "http/router.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -798,7 +799,8 @@ api_new(struct service *svc, struct metrics *m, const json_t *jwks, struct devid
 	if (router_add(a->router, "GET", "/api/v1/interop-key", h_interop_key, (void *)jwks, e) !=
 		0 ||
 	    router_add(a->router, "GET", "/healthz", http_handle_healthz, NULL, e) != 0 ||
-	    router_add(a->router, "GET", "/metrics", http_handle_metrics, m, e) != 0)
+	    router_add(a->router, "GET", "/metrics", http_handle_metrics, m, e) != 0 ||
+	    console_routes(a->router, e) != 0)
 		goto fail;
 	return a;
 fail:
@@ -819,6 +821,11 @@ void
 api_handle(struct http_request *req, struct http_response *resp, void *arg)
 {
 	struct api *a = arg;
+	size_t len;
+	const char *path = http_request_path(req, &len);
 
+	/* answers about the caller's objects: no cache keeps them (docs/console.md) */
+	if (len >= 5 && strncmp(path, "/api/", 5) == 0)
+		http_response_set_header(resp, "Cache-Control", "no-store");
 	router_handle(req, resp, a->router);
 }

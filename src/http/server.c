@@ -153,6 +153,10 @@ status_phrase(int status)
 		return "Accepted";
 	case 204:
 		return "No Content";
+	case 302:
+		return "Found";
+	case 304:
+		return "Not Modified";
 	case 400:
 		return "Bad Request";
 	case 401:
