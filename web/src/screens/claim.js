@@ -6,13 +6,12 @@ import { startCamera, decodePhoto, CODE_PREFIX } from '../scan.js';
 import { showError, clearError } from '../session.js';
 
 function claimProblem(err) {
-	if (err.status === 404) return 'This code matches no batch: check that you scanned the right label.';
+	if (err.status === 404) return 'No batch matches this claim code: check that you scanned the right label.';
 	if (err.status === 429)
 		return err.retryAfter !== null && err.retryAfter !== undefined
 			? `Too many claims in a short time: try again in ${err.retryAfter} s.`
 			: 'Too many claims in a short time: wait a moment and try again.';
-	if (err.status === 400) return err.message;
-	return err.message;
+	return err.message; // 400: the server's sentence names what is wrong with the code
 }
 
 export function claim(root, params, signal) {
