@@ -222,8 +222,20 @@ HANDLER(h_session_post)
 	struct devid_error e;
 	json_t *body, *tok, *j = NULL;
 	char cookie[sizeof(SESSION_COOKIE) + SESSION_TEXT_LEN + 96];
+	const char *ct;
 	int rc;
 
+	/*
+	 * Login CSRF: a page elsewhere must not sign the browser in with its own token (the
+	 * operator's next claims would land in its tenant). A form cannot send this type, and
+	 * a script elsewhere cannot without a CORS preflight, which devid does not answer.
+	 */
+	if ((ct = http_request_header(req, "Content-Type")) == NULL ||
+	    strncasecmp(ct, "application/json", 16) != 0 || (ct[16] != '\0' && ct[16] != ';')) {
+		http_error(resp, 415, "unsupported_media_type",
+		    "sign in with Content-Type: application/json");
+		return;
+	}
 	if ((body = body_json(req, resp)) == NULL)
 		return;
 	devid_error_clear(&e);

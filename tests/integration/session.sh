@@ -143,6 +143,12 @@ expect_status 401 "a wrong token does not sign in"
 [ -z "$(set_cookie)" ] || fail "a refused sign-in set a cookie"
 req POST /api/v1/session -H 'Content-Type: application/json' --data-binary '{"token":1}'
 expect_status 400 "a sign-in body without a token string"
+# login CSRF: what a form elsewhere can send (text/plain, urlencoded) does not sign in
+for type in text/plain application/x-www-form-urlencoded application/jsonx; do
+	req POST /api/v1/session -H "Content-Type: $type" --data-binary "{\"token\":\"$ALICE\"}"
+	expect_status 415 "a sign-in sent as $type"
+	[ -z "$(set_cookie)" ] || fail "a sign-in sent as $type set a cookie"
+done
 [ "$(sql 'SELECT COUNT(*) FROM sessions')" = 1 ] || fail "refused sign-ins stored sessions"
 
 # --- the stored session: its hash, never the cookie -----------------------------------------------
