@@ -79,6 +79,7 @@ function signedIn(s) {
 	const { screen, links } = frame(s);
 	stopRouter = start(screen, (m) => {
 		clearError();
+		window.scrollTo(0, 0);
 		const top = (location.hash.split('/')[1] ?? '').toLowerCase();
 		for (const a of links) {
 			if (a.dataset.nav === top) a.setAttribute('aria-current', 'page');

@@ -8,7 +8,8 @@ export const session = () => who;
 export const setSession = (s) => { who = s; };
 export const isAdmin = () => who?.role === 'admin';
 
-// Shows err (an ApiError, an Error or a string) in #error and, when given, in el too.
+// Keeps err (an ApiError, an Error or a string) as the page's last error in #error, shown
+// there, or, when el is given, shown in el instead (#error then holds it unseen).
 // Aborted requests (the page moved on) show nothing. Returns the message.
 export function showError(err, el) {
 	if (isAbort(err)) return '';
@@ -17,7 +18,7 @@ export function showError(err, el) {
 	const global = document.getElementById('error');
 	if (global) {
 		global.textContent = msg;
-		global.hidden = false;
+		global.hidden = !!el; // shown once: next to what failed when the screen has a place for it
 	}
 	if (el) el.textContent = msg;
 	return msg;
