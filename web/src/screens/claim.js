@@ -137,6 +137,7 @@ export function claim(root, params, signal) {
 				h('p', { class: 'hint' }, r.claimed === false
 					? 'Your company owned this batch already: nothing changed.'
 					: 'The batch is now your company\'s.')));
+			result.scrollIntoView?.({ block: 'nearest', behavior: 'smooth' });
 		} catch (err) {
 			status.textContent = '';
 			showError(claimProblem(err), error);
