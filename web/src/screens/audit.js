@@ -4,10 +4,14 @@ import { get } from '../api.js';
 import { h, clear, table, td, when, loading } from '../dom.js';
 import { showError } from '../session.js';
 
+// A record's detail in one short line: key=value pairs, each value cut at 60 characters (a
+// CA's certificate is a detail too); the whole JSON is the cell's tooltip.
+const cut = (t, n) => (t.length > n ? `${t.slice(0, n - 1)}…` : t);
 function detailText(d) {
 	if (d === undefined || d === null) return '';
-	if (typeof d === 'string') return d;
-	return JSON.stringify(d);
+	if (typeof d !== 'object' || Array.isArray(d)) return cut(typeof d === 'string' ? d : JSON.stringify(d), 200);
+	return Object.entries(d).map(([k, v]) =>
+		`${k}=${cut(typeof v === 'string' ? v : JSON.stringify(v), 60)}`).join(', ');
 }
 
 export function audit(root, params, signal) {
@@ -39,7 +43,8 @@ export function audit(root, params, signal) {
 				rows.map((a) => h('tr', { dataset: { seq: a.seq } },
 					td('seq', a.seq), td('at', when(a.at)), td('actor', a.actor ?? ''),
 					td('action', a.action ?? ''), td('object', a.object ?? ''),
-					td('detail', h('span', { class: 'mono small' }, detailText(a.detail))))),
+					h('td', { dataset: { field: 'detail' }, title: a.detail ? cut(JSON.stringify(a.detail), 2000) : null },
+						h('span', { class: 'mono small' }, detailText(a.detail))))),
 				'No audit records yet.'));
 			more.hidden = next === null;
 		} catch (err) {
