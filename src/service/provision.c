@@ -87,12 +87,62 @@ connector_seal(const struct service *svc, const struct principal *p, const char 
 	return rc;
 }
 
+/*
+ * PUT keeps what the caller leaves out of a secret: a copy of config where each secret field
+ * of type that is absent takes the stored connector's value, opened, when name exists with
+ * that type (a console never gets a secret back to send it again). *out NULL: out of memory.
+ */
+static int
+connector_keep_secrets(struct service *svc, const struct principal *p, const char *name,
+    const char *type, const json_t *config, json_t **out, struct devid_error *e)
+{
+	const char *const *fields = secret_fields(svc, type);
+	struct connector_rec c = {0};
+	json_t *stored = NULL, *v;
+	bool missing = false;
+	struct db *db;
+	int rc = 0;
+
+	if ((*out = json_deep_copy(config)) == NULL)
+		return 0;
+	for (size_t i = 0; fields != NULL && fields[i] != NULL; i++)
+		missing = missing || json_object_get(config, fields[i]) == NULL;
+	if (!missing)
+		return 0;
+	db = store_acquire(svc->store);
+	rc = store_connector_get(db, p->tenant.id, name, &c, e);
+	store_release(svc->store, db);
+	if (rc == DEVID_ENOTFOUND) {
+		devid_error_clear(e);
+		return 0;
+	}
+	if (rc != 0 || strcmp(c.type, type) != 0)
+		goto out;
+	if ((stored = json_loads(c.config, 0, NULL)) == NULL) {
+		rc = devid_error_set(
+		    e, DEVID_EINTERNAL, "connector %s: stored config unreadable", name);
+		goto out;
+	}
+	if ((rc = secrets_open_config(svc->secrets, fields, p->tenant.name, name, stored, e)) != 0)
+		goto out;
+	for (size_t i = 0; fields[i] != NULL; i++)
+		if (json_object_get(*out, fields[i]) == NULL &&
+		    (v = json_object_get(stored, fields[i])) != NULL && json_is_string(v))
+			json_object_set_new(*out, fields[i], json_string(json_string_value(v)));
+out:
+	if (stored != NULL)
+		secrets_wipe_config(stored, fields);
+	json_decref(stored);
+	connector_rec_release(&c);
+	return rc;
+}
+
 int
 service_connector_put(struct service *svc, const struct principal *p, const char *name,
     const json_t *body, bool *created, struct devid_error *e)
 {
 	const char *type, *mode;
-	json_t *config, *detail = NULL;
+	json_t *config, *merged = NULL, *detail = NULL;
 	char *text = NULL;
 	struct db *db;
 	int rc;
@@ -112,9 +162,16 @@ service_connector_put(struct service *svc, const struct principal *p, const char
 		return devid_error_set(e, DEVID_EINVAL, "mode is auto or manual");
 	if (svc->prov == NULL)
 		return devid_error_set(e, DEVID_EINVAL, "no connector types are available");
-	if ((rc = svc->prov->validate(type, config, e)) != 0)
-		return rc;
-	if ((rc = connector_seal(svc, p, name, type, config, &text, e)) != 0)
+	if ((rc = connector_keep_secrets(svc, p, name, type, config, &merged, e)) != 0 ||
+	    merged == NULL) {
+		json_decref(merged);
+		return rc != 0 ? rc : devid_error_set(e, DEVID_ENOMEM, "out of memory");
+	}
+	if ((rc = svc->prov->validate(type, merged, e)) == 0)
+		rc = connector_seal(svc, p, name, type, merged, &text, e);
+	secrets_wipe_config(merged, secret_fields(svc, type));
+	json_decref(merged);
+	if (rc != 0)
 		return rc;
 	if (text == NULL ||
 	    (detail = json_pack("{s:s, s:s}", "type", type, "mode", mode)) == NULL) {

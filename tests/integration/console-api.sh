@@ -234,6 +234,21 @@ expect 201 "a webhook connector with a wrong secret"
 api POST /api/v1/connectors/WRONG/test
 expect 200 "the gateway refuses a wrong HMAC" \
     'j["ok"] is False and "401" in j["message"] and "Signature" in j["message"] and "not-the-gateway" not in j["message"]'
+# a PUT that leaves the secret out keeps the stored one (the console never gets it back)
+api PUT /api/v1/connectors/WRONG "{\"type\":\"webhook\",\"mode\":\"manual\",\"config\":{\"url\":\"http://$gw_admin/devid/events\"}}"
+expect 200 "PUT without the secret"
+api POST /api/v1/connectors/WRONG/test
+expect 200 "the stored (wrong) secret was kept" 'j["ok"] is False and "401" in j["message"]'
+api PUT /api/v1/connectors/WRONG "{\"type\":\"webhook\",\"mode\":\"manual\",\"config\":{\"url\":\"http://$gw_admin/devid/events\",\"secret\":\"$secret\"}}"
+expect 200 "PUT with the right secret"
+api PUT /api/v1/connectors/WRONG "{\"type\":\"webhook\",\"mode\":\"manual\",\"config\":{\"url\":\"http://$gw_admin/devid/events\"}}"
+expect 200 "PUT without the secret again"
+api POST /api/v1/connectors/WRONG/test
+expect 200 "a new secret replaces the stored one and is kept in turn" 'j["ok"] is True'
+api PUT /api/v1/connectors/WRONG '{"type":"cirrent","mode":"manual","config":{"url":"http://127.0.0.1:9/"}}'
+expect 200 "a change of type starts from the new config"
+api PUT /api/v1/connectors/WRONG "{\"type\":\"webhook\",\"mode\":\"manual\",\"config\":{\"url\":\"http://$gw_admin/devid/events\"}}"
+expect 400 "no secret is kept across types" 'j["message"].find("secret")>=0'
 api POST /api/v1/connectors/SHUT/test
 expect 200 "a closed port" 'j["ok"] is False and j["message"]!=""'
 api POST /api/v1/connectors '{"name":"CIR","type":"cirrent","mode":"manual","config":{"url":"http://127.0.0.1:9/"}}'

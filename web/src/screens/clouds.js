@@ -177,19 +177,10 @@ export function cloudForm(root, { name }, signal) {
 					render(r, `Saved at ${new Date().toLocaleTimeString()}.`);
 				}
 			} catch (err) {
-				showError(missingSecret(err, body) ?? err, error);
+				showError(err, error);
 			} finally {
 				save.disabled = false;
 			}
-		}
-
-		// A server that keeps no stored secret on PUT answers 400 '"secret" is missing' for a
-		// secret left empty: say which input to fill instead.
-		function missingSecret(err, body) {
-			if (err.status !== 400) return null;
-			const f = TYPES[body.type].find((x) => x.kind === 'secret' && !(x.key in body.config) &&
-				original[`${x.key}Set`] === true && (err.serverMessage ?? '').includes(`"${x.key}"`));
-			return f ? `Type the ${f.label.toLowerCase()} again: this server needs it on every save.` : null;
 		}
 
 		async function doTest() {
