@@ -21,6 +21,11 @@ need_tool /usr/bin/python3 python3
 web=$(cd "$here/../../web" && pwd)
 [ -f "$web/node_modules/playwright-core/package.json" ] ||
 	skip "$web/node_modules has no playwright-core (npm ci in web/, as scripts/build-web does)"
+# DEVID_SCREENSHOTS=DIR (the lead's refresh of docs/console/*.png): relative to where we started
+case ${DEVID_SCREENSHOTS:-} in
+"" | /*) ;;
+*) DEVID_SCREENSHOTS=$PWD/$DEVID_SCREENSHOTS ;;
+esac
 make_tmp
 pids=""
 trap 'for p in $pids; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
