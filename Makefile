@@ -4,6 +4,7 @@
 #   make check   every test, built with clang, ASan + UBSan, -Werror; ends "N passed, N failed"
 #   make bench   hot paths beside the physical limit measured in the same run
 #   make fuzz    the libFuzzer targets, FUZZ_SECONDS each (default 60)
+#   make web     the console's bundle web/dist from web/src (npm packages from the lockfile)
 
 BUILD       ?= build
 CHECK_BUILD ?= build-check
@@ -14,7 +15,7 @@ FUZZ_SECONDS ?= 60
 # `meson test` run by hand.
 export PATH := /usr/sbin:/usr/bin:/sbin:/bin
 
-.PHONY: all deps build demo check bench fuzz format clean
+.PHONY: all deps build demo check bench fuzz web format clean
 
 all: build
 
@@ -44,6 +45,10 @@ bench: build
 fuzz: deps $(CHECK_BUILD)/build.ninja
 	ninja -C $(CHECK_BUILD)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run-all $(CHECK_BUILD)
+
+web: deps
+	sh scripts/web-deps
+	cd web && node build.mjs dist
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
