@@ -19,14 +19,16 @@ need_tool /usr/bin/chromium chromium
 need_tool /usr/bin/python3 python3
 /usr/bin/python3 -c 'import PIL' 2>/dev/null || skip "Pillow is not installed (Debian package python3-pil)"
 web=$(cd "$here/../../web" && pwd)
-[ -f "$web/node_modules/playwright-core/package.json" ] ||
-	skip "$web/node_modules has no playwright-core (npm ci in web/, as scripts/build-web does)"
 # DEVID_SCREENSHOTS=DIR (the lead's refresh of docs/console/*.png): relative to where we started
 case ${DEVID_SCREENSHOTS:-} in
 "" | /*) ;;
 *) DEVID_SCREENSHOTS=$PWD/$DEVID_SCREENSHOTS ;;
 esac
 make_tmp
+# playwright-core from web/node_modules, installed as web/package-lock.json pins it
+sh "$here/../../scripts/web-deps" >"$tmp/web-deps" 2>&1 ||
+	skip "the console's npm packages cannot be installed: $(tail -1 "$tmp/web-deps")"
+[ -f "$web/node_modules/playwright-core/package.json" ] || fail "scripts/web-deps left no playwright-core"
 pids=""
 trap 'for p in $pids; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
 cd "$tmp" || fail "cd"
