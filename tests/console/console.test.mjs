@@ -131,9 +131,16 @@ function pageFetch(page, p, init = {}) {
 	}, [p, init]);
 }
 
+// goes to a hash route; the caller waits for what the screen must show (or settles)
 async function go(page, hash) {
 	await page.evaluate((h) => { location.hash = h; }, hash);
-	await page.waitForFunction((h) => location.hash === h, hash);
+}
+
+// follows a table row's link, or clicks the row when it is the link
+async function openRow(row) {
+	await row.waitFor();
+	const link = row.locator('a');
+	await ((await link.count()) > 0 ? link.first() : row).click();
 }
 
 async function text(page, selector) {
@@ -362,11 +369,11 @@ await step('create the webhook connector to the gateway; its test says ok', asyn
 	await page.locator('#connector-new').click();
 	const form = page.locator('form#connector-form');
 	await form.waitFor();
-	await setField(form.locator('[name=name]'), 'GW');
-	await setField(form.locator('[name=type]'), 'webhook');
-	await setField(form.locator('[name=mode]'), 'auto');
-	await setField(form.locator('[name="config.url"]'), gatewayEvents);
-	await setField(form.locator('[name="config.secret"]'), gatewaySecret);
+	await setField(form, 'name', 'GW');
+	await setField(form, 'type', 'webhook');
+	await setField(form, 'mode', 'auto');
+	await setField(form, 'config.url', gatewayEvents);
+	await setField(form, 'config.secret', gatewaySecret);
 	await page.locator('#connector-save').click();
 	await until('GW in GET /api/v1/connectors', async () => {
 		const r = await api(adminToken, 'GET', '/api/v1/connectors/GW');
@@ -388,11 +395,14 @@ await step('create the webhook connector to the gateway; its test says ok', asyn
 	await shot(page, 'clouds');
 });
 
-async function setField(locator, value) {
-	await locator.waitFor();
-	const tag = await locator.evaluate((el) => el.tagName);
-	if (tag === 'SELECT') await locator.selectOption(value);
-	else await locator.fill(value);
+// sets the form's field NAME to VALUE, whether it is an input, a select or a set of radios
+async function setField(form, name, value) {
+	const all = form.locator(`[name="${name}"]`);
+	await all.first().waitFor();
+	const { tag, type } = await all.first().evaluate((el) => ({ tag: el.tagName, type: el.type }));
+	if (type === 'radio') await form.locator(`[name="${name}"][value="${value}"]`).check();
+	else if (tag === 'SELECT') await all.first().selectOption(value);
+	else await all.first().fill(value);
 }
 
 await step('claim the first reel by its label in front of the camera', async () => {
@@ -452,7 +462,7 @@ await step('batches, the batch, and its CSV: one row per device, each certificat
 	assert.equal(await page.locator(`table#batches tr[data-batch="${b3.name}"]`).count(), 0,
 	    `${b3.name} (unclaimed) is listed`);
 	await shot(page, 'batches');
-	await page.locator(`table#batches tr[data-batch="${b1.name}"] a`).first().click();
+	await openRow(page.locator(`table#batches tr[data-batch="${b1.name}"]`));
 	await waitText(page, '#batch [data-field=count]', String(b1.count));
 	await waitText(page, '#batch [data-field=state]', 'claimed');
 	await page.locator('table#batch-devices tr[data-udid]').first().waitFor();
@@ -482,9 +492,12 @@ await step('batches, the batch, and its CSV: one row per device, each certificat
 });
 
 await step('revoke a device with a reason; the page and the API say revoked', async () => {
-	await page.locator(`table#batch-devices tr[data-udid="${revokeUdid}"] a`).first().click();
+	await openRow(page.locator(`table#batch-devices tr[data-udid="${revokeUdid}"]`));
 	await waitText(page, '#device [data-field=udid]', revokeUdid);
 	await waitText(page, '#device [data-field=state]', 'active');
+	await waitText(page, '#device [data-field=batch]', b1.name);
+	// the device's outcome in the push to the gateway
+	await waitText(page, 'table#device-clouds', /GW/);
 	await shot(page, 'device');
 	await page.locator('#revoke-reason').selectOption('keyCompromise');
 	// cancel first: nothing happens
@@ -516,11 +529,11 @@ await step('text from the server is shown as text, never run', async () => {
 	await page.locator('a[data-nav=clouds]').click();
 	await page.locator('#connector-new').click();
 	const form = page.locator('form#connector-form');
-	await setField(form.locator('[name=name]'), 'XSS');
-	await setField(form.locator('[name=type]'), 'webhook');
-	await setField(form.locator('[name=mode]'), 'manual');
-	await setField(form.locator('[name="config.url"]'), XSS);
-	await setField(form.locator('[name="config.secret"]'), 'xss-secret-0123456789abcdef');
+	await setField(form, 'name', 'XSS');
+	await setField(form, 'type', 'webhook');
+	await setField(form, 'mode', 'manual');
+	await setField(form, 'config.url', XSS);
+	await setField(form, 'config.secret', 'xss-secret-0123456789abcdef');
 	await page.locator('#connector-save').click();
 	await until('XSS in GET /api/v1/connectors', async () => {
 		const r = await api(adminToken, 'GET', '/api/v1/connectors/XSS');
