@@ -35,7 +35,7 @@ static const char serve_usage[] =
     "                   [--workers N] [--job-lease SECS]\n"
     "                   [--interop-key PEM] [--log-level debug|info|warn|error]\n"
     "                   [--public-url URL] [--claim-burst N] [--claim-interval MS]\n"
-    "                   [--secrets-key file:PATH|pkcs11:URI]\n"
+    "                   [--secrets-key file:PATH|pkcs11:URI] [--session-ttl SECS]\n"
     "\n"
     "Serves the REST API (docs/api.md). --db defaults to $DEVID_DB; the schema is migrated\n"
     "at start. --listen defaults to 127.0.0.1:8443 (loopback: bind other addresses only with\n"
@@ -63,6 +63,8 @@ static const char serve_usage[] =
     "AES-256-GCM: file:PATH (32 random bytes, mode 0600) or an AES key in a PKCS#11 token;\n"
     "make one with devid admin secrets-key init URI and give every server of one database\n"
     "the same key. Without it, connectors with secrets are refused (409) (docs/secrets.md).\n"
+    "--session-ttl is how long a web console session lasts, in seconds (default 28800, 8\n"
+    "hours; 1 to 2592000): from sign-in, not renewed by use (docs/console.md).\n"
     "Stops cleanly on SIGINT or SIGTERM.\n";
 
 static struct http_server *running, *running_device;
@@ -179,6 +181,7 @@ cmd_serve(int argc, char **argv)
 		OPT_CLAIM_BURST,
 		OPT_CLAIM_INTERVAL,
 		OPT_SECRETS_KEY,
+		OPT_SESSION_TTL,
 		OPT_HELP
 	};
 	static const struct option opts[] = {
@@ -197,6 +200,7 @@ cmd_serve(int argc, char **argv)
 	    {"claim-burst", required_argument, NULL, OPT_CLAIM_BURST},
 	    {"claim-interval", required_argument, NULL, OPT_CLAIM_INTERVAL},
 	    {"secrets-key", required_argument, NULL, OPT_SECRETS_KEY},
+	    {"session-ttl", required_argument, NULL, OPT_SESSION_TTL},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -225,6 +229,7 @@ cmd_serve(int argc, char **argv)
 	EVP_PKEY *interop = NULL;
 	json_t *jwks = NULL;
 	int nworkers = 0, want_workers = 2;
+	long ttl;
 	char *end;
 	int c, rc = 1;
 
@@ -307,6 +312,16 @@ cmd_serve(int argc, char **argv)
 				    "milliseconds\n");
 				return EXIT_USAGE;
 			}
+			break;
+		case OPT_SESSION_TTL:
+			ttl = strtol(optarg, &end, 10);
+			if (*optarg < '0' || *optarg > '9' || *end != '\0' || ttl < 1 ||
+			    ttl > SESSION_MAX_TTL) {
+				fprintf(stderr, "devid serve: --session-ttl is 1 to %d seconds\n",
+				    SESSION_MAX_TTL);
+				return EXIT_USAGE;
+			}
+			svc.session_ttl = (int)ttl;
 			break;
 		case OPT_LOG:
 			if (log_level_parse(optarg, &level) != 0) {

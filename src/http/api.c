@@ -3,8 +3,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+
 #include "http/api.h"
 #include "http/console.h"
+#include "http/cookie.h"
 #include "http/router.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -67,15 +70,74 @@ answer(struct http_response *resp, int rc, const struct devid_error *e, json_t *
 	json_decref(j);
 }
 
-/* The caller, from "Authorization: Bearer <token>"; answers 401 itself when there is none. */
+/* The console's session cookie (docs/console.md "Sign in and sessions"). */
+#define SESSION_COOKIE "devid_session"
+#define CSRF_HEADER "X-CSRF-Token"
+#define CSRF_NEEDED_MSG "a change made with a session cookie needs its X-CSRF-Token header"
+
+/* The session cookie's value (len bytes, not NUL-terminated), or NULL when there is none. */
+static const char *
+session_cookie(struct http_request *req, size_t *len)
+{
+	const char *h = http_request_header(req, "Cookie"), *v;
+
+	/* a malformed header is no session: the request goes on as if it had none */
+	if (h == NULL || !cookie_get(h, strlen(h), SESSION_COOKIE, &v, len))
+		return NULL;
+	return v;
+}
+
+/*
+ * The caller of a session cookie (v, len bytes) and its session: answers itself 401 when no
+ * session is live, 403 when the method may change something and the request does not carry
+ * the session's CSRF token.
+ */
+static int
+authenticate_session(struct api *a, struct http_request *req, struct http_response *resp,
+    const char *v, size_t len, struct principal *p, struct session *s)
+{
+	const char *m = http_request_method(req);
+	struct devid_error e;
+	int rc;
+
+	devid_error_clear(&e);
+	if ((rc = service_session_principal(a->svc, v, len, p, s, &e)) != 0) {
+		if (rc != DEVID_EAUTH) {
+			api_fail(resp, rc, &e, NULL);
+			return -1;
+		}
+		http_response_set_header(resp, "WWW-Authenticate", "Bearer");
+		http_error(resp, 401, "unauthorized", "%s", e.msg);
+		return -1;
+	}
+	if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0 &&
+	    !service_session_csrf_ok(s, http_request_header(req, CSRF_HEADER))) {
+		http_error(resp, 403, "forbidden", CSRF_NEEDED_MSG);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The caller, from "Authorization: Bearer <token>" or, without that header, the session
+ * cookie; answers 401 (or 403, see authenticate_session) itself when there is none.
+ */
 static int
 authenticate(
     struct api *a, struct http_request *req, struct http_response *resp, struct principal *p)
 {
-	const char *h = http_request_header(req, "Authorization");
+	const char *h = http_request_header(req, "Authorization"), *c;
 	struct devid_error e;
+	struct session s;
+	size_t clen;
+	int rc;
 
 	devid_error_clear(&e);
+	if (h == NULL && (c = session_cookie(req, &clen)) != NULL) {
+		rc = authenticate_session(a, req, resp, c, clen, p, &s);
+		OPENSSL_cleanse(&s, sizeof(s));
+		return rc;
+	}
 	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
 		http_response_set_header(resp, "WWW-Authenticate", "Bearer");
 		http_error(resp, 401, "unauthorized", "a bearer token is required");
@@ -139,6 +201,123 @@ peer_host(struct http_request *req, char *out, size_t len)
 	struct principal p;                                                                        \
 	if (authenticate((a), req, resp, &p) != 0)                                                 \
 	return
+
+/* --- console sessions (docs/console.md "Sign in and sessions") --------------------------- */
+
+/* {"tenant","role","name","csrf","expiresAt"}: what the console needs to know of itself. */
+static json_t *
+session_json(const struct principal *p, const struct session *s)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:I}", "tenant", p->tenant.name, "role",
+	    role_name(p->role), "name", p->token_name, "csrf", s->csrf, "expiresAt",
+	    (json_int_t)s->expires_at);
+}
+
+/* POST /api/v1/session {"token":"…"}: the token traded for a session cookie. */
+HANDLER(h_session_post)
+{
+	struct api *a = arg;
+	struct principal p;
+	struct session s;
+	struct devid_error e;
+	json_t *body, *tok, *j = NULL;
+	char cookie[sizeof(SESSION_COOKIE) + SESSION_TEXT_LEN + 96];
+	const char *ct;
+	int rc;
+
+	/*
+	 * Login CSRF: a page elsewhere must not sign the browser in with its own token (the
+	 * operator's next claims would land in its tenant). A form cannot send this type, and
+	 * a script elsewhere cannot without a CORS preflight, which devid does not answer.
+	 */
+	if ((ct = http_request_header(req, "Content-Type")) == NULL ||
+	    strncasecmp(ct, "application/json", 16) != 0 || (ct[16] != '\0' && ct[16] != ';')) {
+		http_error(resp, 415, "unsupported_media_type",
+		    "sign in with Content-Type: application/json");
+		return;
+	}
+	if ((body = body_json(req, resp)) == NULL)
+		return;
+	devid_error_clear(&e);
+	if (!json_is_object(body) || json_object_size(body) != 1 ||
+	    !json_is_string(tok = json_object_get(body, "token"))) {
+		http_error(resp, 400, "bad_request", "the body is {\"token\":\"<token>\"}");
+		json_decref(body);
+		return;
+	}
+	rc = service_session_open(
+	    a->svc, json_string_value(tok), json_string_length(tok), &p, &s, &e);
+	json_decref(body);
+	if (rc == DEVID_EAUTH && p.token == 0) {
+		/* the token did not authenticate: as for a bearer */
+		http_response_set_header(
+		    resp, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+		http_error(resp, 401, "unauthorized", "%s", e.msg);
+		return;
+	}
+	if (rc == 0) {
+		snprintf(cookie, sizeof(cookie),
+		    SESSION_COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s", s.secret,
+		    service_session_ttl(a->svc), http_request_is_tls(req) ? "; Secure" : "");
+		http_response_set_header(resp, "Set-Cookie", cookie);
+		OPENSSL_cleanse(cookie, sizeof(cookie));
+		j = session_json(&p, &s);
+	}
+	OPENSSL_cleanse(&s, sizeof(s));
+	answer(resp, rc, &e, j, 201);
+}
+
+/* GET /api/v1/session: the live session of the cookie, its CSRF token again. */
+HANDLER(h_session_get)
+{
+	struct api *a = arg;
+	struct principal p;
+	struct session s;
+	const char *c;
+	size_t len;
+	json_t *j;
+
+	if ((c = session_cookie(req, &len)) == NULL) {
+		http_response_set_header(resp, "WWW-Authenticate", "Bearer");
+		http_error(resp, 401, "unauthorized", "no session: sign in");
+		return;
+	}
+	if (authenticate_session(a, req, resp, c, len, &p, &s) == 0) {
+		j = session_json(&p, &s);
+		http_json(resp, 200, j);
+		json_decref(j);
+	}
+	OPENSSL_cleanse(&s, sizeof(s));
+}
+
+/* DELETE /api/v1/session (cookie and CSRF token): signs out and clears the cookie. */
+HANDLER(h_session_delete)
+{
+	struct api *a = arg;
+	struct principal p;
+	struct session s;
+	struct devid_error e;
+	const char *c;
+	size_t len;
+	int rc;
+
+	if ((c = session_cookie(req, &len)) == NULL) {
+		http_response_set_header(resp, "WWW-Authenticate", "Bearer");
+		http_error(resp, 401, "unauthorized", "no session: sign in");
+		return;
+	}
+	if (authenticate_session(a, req, resp, c, len, &p, &s) == 0) {
+		devid_error_clear(&e);
+		if ((rc = service_session_close(a->svc, &p, &s, &e)) != 0) {
+			api_fail(resp, rc, &e, NULL);
+		} else {
+			http_response_set_header(resp, "Set-Cookie",
+			    SESSION_COOKIE "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+			http_response_set_status(resp, 204);
+		}
+	}
+	OPENSSL_cleanse(&s, sizeof(s));
+}
 
 HANDLER(h_publish)
 {
@@ -757,6 +936,10 @@ api_new(struct service *svc, struct metrics *m, const json_t *jwks, struct devid
 		const char *method, *pattern;
 		http_handler_fn *fn;
 	} routes[] = {
+	    /* console sessions (docs/console.md) */
+	    {"POST", "/api/v1/session", h_session_post},
+	    {"GET", "/api/v1/session", h_session_get},
+	    {"DELETE", "/api/v1/session", h_session_delete},
 	    {"POST", "/api/v1/vendor/batches", h_publish},
 	    {"POST", "/api/v1/claims", h_claim},
 	    {"POST", "/api/v1/imports", h_import},

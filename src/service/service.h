@@ -50,6 +50,7 @@ struct service {
 	struct ca_cache *cas; /* tenants' CA keys once opened: service_ca_cache_new */
 	/* encrypts connector secrets at rest; NULL: connectors with secrets are refused */
 	const struct secrets_key *secrets;
+	int session_ttl; /* seconds a console session lasts; 0: SESSION_DEFAULT_TTL */
 };
 
 /* The authenticated caller of a request. */
@@ -571,5 +572,51 @@ int service_trust_get(
 /* DELETE /api/v1/trust/{id} (admin): answers the trust as listed. */
 int service_trust_delete(struct service *svc, const struct principal *p, const char *id,
     json_t **out, struct devid_error *e);
+
+/* --- console sessions (session.c, docs/console.md "Sign in and sessions") ---------------- */
+
+#define SESSION_DEFAULT_TTL 28800 /* seconds: 8 hours */
+#define SESSION_MAX_TTL 2592000 /* seconds: 30 days, the most --session-ttl takes */
+#define SESSION_TEXT_LEN 43 /* base64url of 32 bytes, unpadded */
+
+/*
+ * A live session as its holder knows it. The server stores only the SHA-256 of the secret's
+ * 32 bytes; csrf is derived again on each request, never stored:
+ * base64url(SHA-256("devid-csrf:" || the secret's 32 bytes, not its text)).
+ */
+struct session {
+	char secret[SESSION_TEXT_LEN + 1]; /* the cookie's value: base64url of 32 random bytes */
+	char csrf[SESSION_TEXT_LEN + 1]; /* the X-CSRF-Token a change made with it must carry */
+	int64_t expires_at; /* absolute: use does not renew it */
+};
+
+/* The seconds a session opened now lasts: svc->session_ttl, or SESSION_DEFAULT_TTL. */
+int service_session_ttl(const struct service *svc);
+/*
+ * Signs in to the console: checks the token (len bytes) as service_authenticate does, opens a
+ * session of svc->session_ttl seconds for it and audits "session.open" as the token; *p is the
+ * token's principal, *s the new session (the secret is shown to the caller once). Sessions
+ * no longer live are purged first. DEVID_EAUTH with p->token 0 when the token does not
+ * authenticate (HTTP 401); DEVID_EAUTH with *p filled when it does but is a vendor's, as the
+ * console is for OEM admins and operators (HTTP 403).
+ */
+int service_session_open(struct service *svc, const char *token, size_t len, struct principal *p,
+    struct session *s, struct devid_error *e);
+/*
+ * The caller of a request that carries a session's secret (len bytes of cookie value): the
+ * principal of its token, exactly as service_authenticate makes it (the actor and rate-limit
+ * key are the token's, so a session shares its token's claim bucket), and *s. DEVID_EAUTH when
+ * the session is unknown, malformed, expired, or its token revoked or expired.
+ */
+int service_session_principal(struct service *svc, const char *secret, size_t len,
+    struct principal *p, struct session *s, struct devid_error *e);
+/* Whether csrf (a NUL-terminated header value; NULL: absent) is s's, in constant time. */
+bool service_session_csrf_ok(const struct session *s, const char *csrf);
+/*
+ * Signs out: deletes session s of p (from service_session_principal) and audits
+ * "session.close" as its token. DEVID_ENOTFOUND when it ended meanwhile.
+ */
+int service_session_close(
+    struct service *svc, const struct principal *p, const struct session *s, struct devid_error *e);
 
 #endif

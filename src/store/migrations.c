@@ -250,6 +250,22 @@ static const char *const v7[] = {
     NULL,
 };
 
+/*
+ * console sessions (docs/console.md): a session is 32 random bytes given to the browser as a
+ * cookie and stored only as their SHA-256 (hex), so a copy of the database signs no one in.
+ * It lives for the token it was opened with: a lookup joins tokens, so revoking or expiring
+ * the token ends its sessions at once. expires_at is absolute; the index serves the purge.
+ */
+static const char *const v8[] = {
+    "CREATE TABLE sessions ("
+    " id_hash TEXT PRIMARY KEY,"
+    " token_id BIGINT NOT NULL REFERENCES tokens (id),"
+    " created_at BIGINT NOT NULL,"
+    " expires_at BIGINT NOT NULL)",
+    "CREATE INDEX sessions_expires ON sessions (expires_at)",
+    NULL,
+};
+
 static const struct migration migrations[] = {
     {1, v1},
     {2, v2},
@@ -258,6 +274,7 @@ static const struct migration migrations[] = {
     {5, v5},
     {6, v6},
     {7, v7},
+    {8, v8},
 };
 
 static int

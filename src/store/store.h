@@ -476,4 +476,34 @@ int store_rate_take(struct db *db, const char *key, int64_t now_ms, int64_t inte
 /* Deletes the buckets that are full again at now_ms (they carry no state). */
 int store_rate_prune(struct db *db, int64_t now_ms, struct devid_error *e);
 
+/* --- console sessions (store_session.c, schema v8) --------------------------------------- */
+
+/* A live session: the token it was opened with, as store_token_lookup finds it. */
+struct session_rec {
+	struct token_rec tok;
+	/* the first 16 hex digits of the token's SHA-256: the token's rate-limit key */
+	char token_key[17];
+	int64_t expires_at;
+};
+
+/*
+ * Stores a session by the SHA-256 (hex) of its secret, for token_id, from now until
+ * expires_at; the secret itself is never stored. DEVID_ECONFLICT if the hash is stored.
+ */
+int store_session_add(struct db *db, const char *id_hash, int64_t token_id, int64_t now,
+    int64_t expires_at, struct devid_error *e);
+/*
+ * The session of a hash if it is live at `now` and so is its token; DEVID_ENOTFOUND
+ * otherwise (unknown, expired, its token revoked or expired: not told apart).
+ */
+int store_session_lookup(
+    struct db *db, const char *id_hash, int64_t now, struct session_rec *s, struct devid_error *e);
+/* Deletes a session; DEVID_ENOTFOUND if there is none of that hash. */
+int store_session_delete(struct db *db, const char *id_hash, struct devid_error *e);
+/*
+ * Deletes the sessions no lookup finds at `now` any more: expired, or opened with a token
+ * now revoked or expired. *n (may be NULL) receives how many.
+ */
+int store_session_purge(struct db *db, int64_t now, int64_t *n, struct devid_error *e);
+
 #endif
