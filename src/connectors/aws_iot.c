@@ -738,6 +738,29 @@ aws_deliver(const json_t *config, const struct delivery *d, struct devid_error *
 	return 0;
 }
 
+/* ListThings of one thing: any 2xx means the credentials, endpoint and region work. */
+static int
+aws_test(const json_t *config, const char *tenant, char *msg, size_t len, struct devid_error *e)
+{
+	const struct delivery none = {.tenant = tenant};
+	struct aws_answer a;
+	struct aws x;
+	char why[512];
+	int rc;
+
+	if ((rc = aws_open(&x, config, &none, e)) != 0 ||
+	    (rc = aws_call(
+		 &x, "ListThings", "GET", "/things", "maxResults=1", NULL, NULL, &a, e)) != 0)
+		return rc;
+	aws_describe("ListThings", &a, why, sizeof(why));
+	if (ok(&a))
+		snprintf(msg, len, "%s", why);
+	else
+		rc = devid_error_set(e, DEVID_EIO, "%s: %s", AWS_TYPE, why);
+	aws_answer_release(&a);
+	return rc;
+}
+
 static const char *const aws_secrets[] = {"secretAccessKey", "sessionToken", NULL};
 
 const struct connector_type connector_aws_iot = {
@@ -746,4 +769,5 @@ const struct connector_type connector_aws_iot = {
     .redact = aws_redact,
     .deliver = aws_deliver,
     .secret_fields = aws_secrets,
+    .test = aws_test,
 };

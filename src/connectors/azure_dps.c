@@ -708,6 +708,62 @@ out:
 	return rc;
 }
 
+/* A query of the individual enrollments, one item a page: a 200 means the policy works. */
+static int
+dps_test(const json_t *config, const char *tenant, char *msg, size_t len, struct devid_error *e)
+{
+	const char *endpoint = json_string_value(json_object_get(config, "endpoint"));
+	const char *policy = json_string_value(json_object_get(config, "policyName"));
+	const char *key = json_string_value(json_object_get(config, "policyKey"));
+	static const char body[] = "{\"query\":\"SELECT * FROM enrollments\"}";
+	char host[DPS_MAX_HOST + 1], auth[4096], why[200], *sas = NULL;
+	const char *headers[] = {auth, "Accept: application/json", "x-ms-max-item-count: 1"};
+	struct connector_http h = {0};
+	struct dynbuf url, ans;
+	int rc = DEVID_EINVAL;
+
+	(void)tenant;
+	dynbuf_init(&url, CONNECTOR_MAX_URL + 256);
+	dynbuf_init(&ans, AZURE_DPS_MAX_ANSWER);
+	if (endpoint == NULL || policy == NULL || key == NULL || dps_host(endpoint, host, e) != 0) {
+		rc = devid_error_set(e, rc, "azure-dps: the connector's config is incomplete");
+		goto out;
+	}
+	if (dynbuf_add(
+		&url, endpoint, strlen(endpoint) - (endpoint[strlen(endpoint) - 1] == '/')) != 0 ||
+	    dynbuf_addstr(&url, "/enrollments/query?api-version=") != 0 ||
+	    pct_encode(&url, dps_api(config), strlen(dps_api(config)), false) != 0) {
+		rc = devid_error_set(e, DEVID_ENOMEM, "azure-dps: out of memory");
+		goto out;
+	}
+	if ((rc = azure_sas_token(
+		 host, policy, key, (int64_t)time(NULL) + DPS_SAS_LIFETIME, &sas, e)) != 0)
+		goto out;
+	snprintf(auth, sizeof(auth), "Authorization: %s", sas);
+	h = (struct connector_http){.method = "POST",
+	    .url = (const char *)url.p,
+	    .headers = headers,
+	    .nheaders = 3,
+	    .body = body,
+	    .body_len = sizeof(body) - 1,
+	    .answer = &ans};
+	if ((rc = connector_request("azure-dps", &h, e)) != 0)
+		goto out;
+	dps_error_reason(&ans, why, sizeof(why));
+	if (h.status == 200)
+		snprintf(msg, len, "enrollments/query: HTTP 200");
+	else
+		rc = devid_error_set(e, DEVID_EIO,
+		    "azure-dps: enrollments/query: the service answered HTTP %ld%s", h.status, why);
+out:
+	connector_http_release(&h);
+	OPENSSL_cleanse(auth, sizeof(auth));
+	free(sas);
+	dynbuf_release(&url);
+	dynbuf_release(&ans);
+	return rc;
+}
+
 static const char *const dps_secrets[] = {"policyKey", NULL};
 
 const struct connector_type connector_azure_dps = {
@@ -716,4 +772,5 @@ const struct connector_type connector_azure_dps = {
     .redact = dps_redact,
     .deliver = dps_deliver,
     .secret_fields = dps_secrets,
+    .test = dps_test,
 };

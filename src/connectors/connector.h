@@ -21,6 +21,14 @@ struct connector_type {
 	 * (docs/secrets.md), never shown by redact, never in a log or an error message.
 	 */
 	const char *const *secret_fields;
+	/*
+	 * Asks the cloud something harmless with config's credentials on behalf of tenant
+	 * (POST /api/v1/connectors/{name}/test). 0 when it answered as it answers a working
+	 * configuration, with what it said in msg; else a DEVID_E* code with the cloud's words
+	 * or the connection error in e, never a secret. NULL: the type has no such call.
+	 */
+	int (*test)(
+	    const json_t *config, const char *tenant, char *msg, size_t len, struct devid_error *e);
 };
 
 /* Every connector type, for struct service.prov. Call once at start-up (curl_global_init). */
@@ -100,6 +108,13 @@ int connector_request(const char *type, struct connector_http *h, struct devid_e
 void connector_http_release(struct connector_http *h);
 /* The value of the answer's header name (any case), trimmed, into out; false when absent. */
 bool connector_header(const struct connector_http *h, const char *name, char *out, size_t len);
+/*
+ * What an answer's body says, for a person: its "message" (or "error") member when it is a
+ * JSON object with one, else its printable ASCII; at most 200 bytes, into out ("" if none).
+ */
+void connector_answer_words(const struct dynbuf *body, char *out, size_t len);
+/* A new event id for a test call: "devid-test-<16 random hex digits>". */
+int connector_test_event(char out[32], struct devid_error *e);
 /* Retry-After of the answer in seconds (delay-seconds or an HTTP date), -1 when absent. */
 long connector_retry_after(const struct connector_http *h);
 

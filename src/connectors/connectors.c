@@ -6,8 +6,10 @@
 
 #include <curl/curl.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 
 #include "connectors/connector.h"
+#include "lib/base64.h"
 #include "lib/json.h"
 #include "lib/banned.h"
 
@@ -99,11 +101,34 @@ secret_fields(const char *type)
 	return t != NULL ? t->secret_fields : NULL;
 }
 
+static int
+test(const char *type, const json_t *config, const char *tenant, bool *ok, char *msg, size_t len,
+    struct devid_error *e)
+{
+	const struct connector_type *t = find(type);
+	struct devid_error te;
+
+	*ok = false;
+	if (t == NULL)
+		return devid_error_set(e, DEVID_EINVAL, "unknown connector type \"%s\"", type);
+	if (t->test == NULL)
+		return devid_error_set(
+		    e, DEVID_ECONFLICT, "the %s contract has no test call", type);
+	devid_error_clear(&te);
+	snprintf(msg, len, "%s", "");
+	if (t->test(config, tenant, msg, len, &te) == 0)
+		*ok = true;
+	else
+		snprintf(msg, len, "%s", te.msg);
+	return 0;
+}
+
 static const struct provisioner provisioner = {
     .validate = validate,
     .redact = redact,
     .deliver = deliver,
     .secret_fields = secret_fields,
+    .test = test,
 };
 
 const struct provisioner *
@@ -280,4 +305,43 @@ connector_retry_after(const struct connector_http *h)
 	else if ((when = curl_getdate(v, NULL)) >= 0)
 		after = when > time(NULL) ? (long)(when - time(NULL)) : 0;
 	return after > 86400 ? 86400 : after;
+}
+
+#define ANSWER_WORDS_MAX 200
+
+void
+connector_answer_words(const struct dynbuf *body, char *out, size_t len)
+{
+	json_t *j = body->len > 0 ? json_loadb((const char *)body->p, body->len, 0, NULL) : NULL;
+	const char *m = json_string_value(json_object_get(j, "message"));
+	const char *p = m != NULL ? m : json_string_value(json_object_get(j, "error"));
+	size_t n = 0, k = 0;
+
+	if (p == NULL) {
+		p = (const char *)body->p;
+		n = body->len;
+	} else {
+		n = strlen(p);
+	}
+	for (size_t i = 0; i < n && k < ANSWER_WORDS_MAX && k + 1 < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		out[k++] = c >= 0x20 && c < 0x7f ? (char)c : ' ';
+	}
+	if (len > 0)
+		out[k] = '\0';
+	json_decref(j);
+}
+
+int
+connector_test_event(char out[32], struct devid_error *e)
+{
+	uint8_t r[8];
+	char hex[17];
+
+	if (RAND_bytes(r, sizeof(r)) != 1)
+		return devid_error_set(e, DEVID_ECRYPTO, "no random bytes for a test event");
+	hex_encode(r, sizeof(r), hex);
+	snprintf(out, 32, "devid-test-%s", hex);
+	return 0;
 }

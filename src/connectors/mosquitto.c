@@ -788,6 +788,38 @@ out:
 	return rc;
 }
 
+/* Connects as the dynsec admin and lists one client: the login and the plugin both work. */
+static int
+mq_test(const json_t *config, const char *tenant, char *msg, size_t len, struct devid_error *e)
+{
+	struct mq_session s;
+	json_t *cmds = NULL;
+	const char *err;
+	int rc;
+
+	(void)tenant;
+	if ((rc = mq_open(&s, config, e)) != 0)
+		goto out;
+	cmds = json_pack("[{s:s, s:i, s:i}]", "command", "listClients", "count", 1, "offset", 0);
+	if (cmds == NULL) {
+		rc = devid_error_set(e, DEVID_ENOMEM, MQ_TYPE ": out of memory");
+		goto out;
+	}
+	if ((rc = mq_run(&s, cmds, e)) != 0)
+		goto out;
+	if ((err = mq_error(&s, 0)) != NULL) {
+		rc = devid_error_set(e, DEVID_EIO, MQ_TYPE ": listClients: %.200s", err);
+		goto out;
+	}
+	snprintf(msg, len, "listClients: %lld clients",
+	    (long long)json_integer_value(json_object_get(
+		json_object_get(json_array_get(s.answers, 0), "data"), "totalCount")));
+out:
+	json_decref(cmds);
+	mq_close(&s);
+	return rc;
+}
+
 static const char *const mq_secrets[] = {"password", "clientKey", NULL};
 
 const struct connector_type connector_mosquitto = {
@@ -796,4 +828,5 @@ const struct connector_type connector_mosquitto = {
     .redact = mq_redact,
     .deliver = mq_deliver,
     .secret_fields = mq_secrets,
+    .test = mq_test,
 };

@@ -46,7 +46,7 @@ gateway_event_id_valid(const char *s, size_t n)
 const char *
 gateway_action_name(enum gateway_action a)
 {
-	return a == GATEWAY_ADD ? "add" : "remove";
+	return a == GATEWAY_ADD ? "add" : a == GATEWAY_REMOVE ? "remove" : "test";
 }
 
 int
@@ -320,8 +320,10 @@ gateway_event_parse(const uint8_t *p, size_t len, struct gateway_event **out, st
 		ev->action = GATEWAY_ADD;
 	} else if (strcmp(s, "remove") == 0) {
 		ev->action = GATEWAY_REMOVE;
+	} else if (strcmp(s, "test") == 0) {
+		ev->action = GATEWAY_TEST;
 	} else {
-		devid_error_set(e, rc, "event: \"action\" is neither \"add\" nor \"remove\"");
+		devid_error_set(e, rc, "event: \"action\" is not \"add\", \"remove\" or \"test\"");
 		goto out;
 	}
 	if (json_get_str(root, "tenant", 1, MAX_NAME_LEN, true, &s, &n, "event", e) != 0)
@@ -331,6 +333,17 @@ gateway_event_parse(const uint8_t *p, size_t len, struct gateway_event **out, st
 		goto out;
 	}
 	memcpy(ev->tenant, s, n + 1);
+	if (ev->action == GATEWAY_TEST) {
+		devs = json_object_get(root, "devices");
+		if (!json_is_array(devs) || json_array_size(devs) != 0) {
+			devid_error_set(e, rc, "event: a test carries \"devices\":[]");
+			goto out;
+		}
+		*out = ev;
+		ev = NULL;
+		rc = 0;
+		goto out;
+	}
 	if (json_get_arr(root, "devices", GATEWAY_MAX_DEVICES, &devs, "event", e) != 0)
 		goto out;
 	ev->devices = xcalloc(json_array_size(devs), sizeof(*ev->devices));

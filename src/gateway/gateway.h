@@ -46,7 +46,8 @@
 
 /* --- events.c: the webhook contract ---------------------------------------------------- */
 
-enum gateway_action { GATEWAY_ADD, GATEWAY_REMOVE };
+/* GATEWAY_TEST: devid's connector test (no device, nothing changes) */
+enum gateway_action { GATEWAY_ADD, GATEWAY_REMOVE, GATEWAY_TEST };
 
 struct gateway_device {
 	char udid[UDID_HEX_LEN + 1]; /* 64 lowercase hex, the UDID of certificate */
@@ -60,7 +61,7 @@ struct gateway_event {
 	char id[GATEWAY_MAX_EVENT_ID_LEN + 1];
 	enum gateway_action action;
 	char tenant[MAX_NAME_LEN + 1]; /* [A-Z0-9.-]{1,64}, devid's tenant names */
-	size_t ndevices; /* 1 to GATEWAY_MAX_DEVICES */
+	size_t ndevices; /* 1 to GATEWAY_MAX_DEVICES; 0 for GATEWAY_TEST */
 	struct gateway_device *devices; /* ndevices of them, no UDID twice */
 };
 
@@ -68,6 +69,7 @@ struct gateway_event {
  * Parses exactly p[0..len) (not NUL-terminated) as one event:
  *   {"event":"<id>","action":"add"|"remove","tenant":"<T>",
  *    "devices":[{"udid":"<hex>","serial":"<S>","batch":"<B>","certificate":"<PEM>"}, ...]}
+ * or a connector test, {"event":"<id>","action":"test","tenant":"<T>","devices":[]}.
  * Strict: duplicate keys, unknown members, a wrong type or length, a UDID that is not the
  * certificate's, a PEM that is not exactly one certificate and a UDID given twice are all
  * rejected, with a message naming the field (and the device's index). On success *out is a
@@ -81,7 +83,7 @@ void gateway_event_free(struct gateway_event *ev);
 
 /* True if s[0..n) is an event id: [A-Za-z0-9._:-]{1,GATEWAY_MAX_EVENT_ID_LEN}. */
 bool gateway_event_id_valid(const char *s, size_t n);
-/* "add" or "remove". */
+/* "add", "remove" or "test". */
 const char *gateway_action_name(enum gateway_action a);
 
 /*

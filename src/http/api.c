@@ -405,7 +405,9 @@ HANDLER(h_claim)
 		api_fail(resp, rc, &e, NULL);
 	} else {
 		snprintf(name, sizeof(name), "%s/%s", b.vendor, b.name);
-		j = json_pack("{s:s, s:b}", "batch", name, "claimed", changed);
+		j = json_pack("{s:s, s:b, s:s, s:s, s:s, s:I}", "batch", name, "claimed", changed,
+		    "vendor", b.vendor, "name", b.name, "partNumber", b.part_number, "count",
+		    (json_int_t)b.count);
 		http_json(resp, 200, j);
 		json_decref(j);
 	}
@@ -515,7 +517,7 @@ HANDLER(h_devices)
 {
 	struct api *a = arg;
 	struct devid_error e;
-	const char *batch = http_request_query(req, "batch"), *state;
+	const char *batch = http_request_query(req, "batch"), *state, *q;
 	char vendor[MAX_NAME_LEN + 1], name[MAX_NAME_LEN + 1];
 	int64_t after = query_num(req, "after", 0, INT64_MAX), limit;
 	const char *slash;
@@ -528,6 +530,8 @@ HANDLER(h_devices)
 	state = http_request_query(req, "state");
 	if (state != NULL && *state == '\0')
 		state = NULL;
+	if ((q = http_request_query(req, "q")) != NULL && *q == '\0')
+		q = NULL;
 	if (after < 0 || limit < 0) {
 		http_error(resp, 400, "bad_request", "after and limit are numbers (limit <= %d)",
 		    PAGE_MAX);
@@ -542,9 +546,11 @@ HANDLER(h_devices)
 		}
 		snprintf(vendor, sizeof(vendor), "%.*s", (int)(slash - batch), batch);
 		snprintf(name, sizeof(name), "%s", slash + 1);
-		rc = service_devices(a->svc, &p, vendor, name, state, after, (size_t)limit, &j, &e);
+		rc = service_devices(
+		    a->svc, &p, vendor, name, state, q, after, (size_t)limit, &j, &e);
 	} else {
-		rc = service_devices(a->svc, &p, NULL, NULL, state, after, (size_t)limit, &j, &e);
+		rc =
+		    service_devices(a->svc, &p, NULL, NULL, state, q, after, (size_t)limit, &j, &e);
 	}
 	answer(resp, rc, &e, j, 200);
 }
@@ -689,6 +695,34 @@ HANDLER(h_connector_delete)
 	j = json_pack("{s:b}", "deleted", 1);
 	http_json(resp, 200, j);
 	json_decref(j);
+}
+
+/* POST /api/v1/connectors/{name}/test (admin): 200 {"ok","message"}; 409 without a test call. */
+HANDLER(h_connector_test)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	json_t *j = NULL;
+	int rc;
+
+	AUTH(a, p);
+	devid_error_clear(&e);
+	rc = service_connector_test(a->svc, &p, http_request_param(req, "name"), &j, &e);
+	answer(resp, rc, &e, j, 200);
+}
+
+/* GET /api/v1/audit/verify (admin): the chain status of the caller's tenant. */
+HANDLER(h_audit_verify)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	json_t *j = NULL;
+	int rc;
+
+	AUTH(a, p);
+	devid_error_clear(&e);
+	rc = service_audit_verify(a->svc, &p, &j, &e);
+	answer(resp, rc, &e, j, 200);
 }
 
 HANDLER(h_provision)
@@ -952,11 +986,13 @@ api_new(struct service *svc, struct metrics *m, const json_t *jwks, struct devid
 	    {"GET", "/api/v1/devices/{udid}", h_device},
 	    {"POST", "/api/v1/devices/{udid}/revoke", h_revoke},
 	    {"GET", "/api/v1/audit", h_audit},
+	    {"GET", "/api/v1/audit/verify", h_audit_verify},
 	    {"GET", "/api/v1/connectors", h_connectors},
 	    {"POST", "/api/v1/connectors", h_connector_put},
 	    {"GET", "/api/v1/connectors/{name}", h_connector_get},
 	    {"PUT", "/api/v1/connectors/{name}", h_connector_put},
 	    {"DELETE", "/api/v1/connectors/{name}", h_connector_delete},
+	    {"POST", "/api/v1/connectors/{name}/test", h_connector_test},
 	    {"POST", "/api/v1/provision", h_provision},
 	    {"GET", "/api/v1/jobs", h_jobs},
 	    {"GET", "/api/v1/jobs/{id}/devices", h_job_devices},

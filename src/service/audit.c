@@ -91,6 +91,8 @@ audit_verify_at(struct db *db, int64_t tenant_id, int64_t at_seq, char at_hash[6
 		    0)
 			return rc;
 		for (size_t i = 0; i < n && rc == 0; i++) {
+			/* the records before a broken one verified */
+			*count = after;
 			if (a[i].seq != after + 1)
 				rc = devid_error_set(e, DEVID_ECRYPTO,
 				    "audit: record %lld missing (next is %lld)",
@@ -115,6 +117,35 @@ audit_verify_at(struct db *db, int64_t tenant_id, int64_t at_seq, char at_hash[6
 		*count = after;
 	} while (n == AUDIT_PAGE);
 	return 0;
+}
+
+int
+service_audit_verify(
+    struct service *svc, const struct principal *p, json_t **out, struct devid_error *e)
+{
+	struct devid_error ve;
+	char head[65];
+	int64_t count = 0;
+	struct db *db;
+	int rc;
+
+	*out = NULL;
+	if (p->tenant.kind != TENANT_OEM || p->role != ROLE_ADMIN)
+		return devid_error_set(
+		    e, DEVID_EAUTH, "only an OEM admin verifies the audit trail");
+	devid_error_clear(&ve);
+	db = store_acquire(svc->store);
+	rc = audit_verify_at(db, p->tenant.id, -1, head, &count, &ve);
+	store_release(svc->store, db);
+	if (rc == 0)
+		*out = json_pack(
+		    "{s:b, s:I, s:s}", "ok", 1, "records", (json_int_t)count, "head", head);
+	else if (rc == DEVID_ECRYPTO)
+		*out = json_pack("{s:b, s:I, s:I, s:s}", "ok", 0, "records", (json_int_t)count,
+		    "brokenAt", (json_int_t)(count + 1), "message", ve.msg);
+	else
+		return devid_error_set(e, rc, "%s", ve.msg);
+	return *out != NULL ? 0 : devid_error_set(e, DEVID_ENOMEM, "out of memory");
 }
 
 int

@@ -3,13 +3,20 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/objects.h>
 #include <openssl/pem.h>
 
 #include "lib/base64.h"
+#include "lib/x509.h"
 #include "service/internal.h"
 #include "lib/banned.h"
 
 #define MANIFEST_PAGE 1000
+#define DEVICE_CLOUDS_MAX 100 /* job outcomes a device view lists, newest first */
+#define DEVICE_CERTS_MAX 100 /* operational certificates a device view lists, newest first */
+#define SEARCH_UDID_MIN 4 /* hex digits from which q is also a UDID prefix */
 
 static bool
 is_oem_reader(const struct principal *p)
@@ -17,13 +24,15 @@ is_oem_reader(const struct principal *p)
 	return p->tenant.kind == TENANT_OEM && (p->role == ROLE_ADMIN || p->role == ROLE_OPERATOR);
 }
 
+/* b as listed; its device counts must be set (store_batch_list, store_batch_counts). */
 static json_t *
 batch_json(const struct batch_rec *b)
 {
-	return json_pack("{s:s, s:s, s:s, s:I, s:s, s:I}", "vendor", b->vendor, "batch", b->name,
-	    "partNumber", b->part_number, "count", (json_int_t)b->count, "source",
-	    b->source == BATCH_IMPORT ? "import" : "vendor", "claimedAt",
-	    (json_int_t)b->claimed_at);
+	return json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:{s:I, s:I}}", "vendor", b->vendor,
+	    "batch", b->name, "partNumber", b->part_number, "count", (json_int_t)b->count, "source",
+	    b->source == BATCH_IMPORT ? "import" : "vendor", "claimedAt", (json_int_t)b->claimed_at,
+	    "state", b->transfer_sha256[0] ? "transfer" : "claimed", "devices", "active",
+	    (json_int_t)b->active, "revoked", (json_int_t)b->revoked);
 }
 
 /* j with "signer": the trust that admitted the batch (issue 10), null when not known. */
@@ -117,18 +126,52 @@ service_batch_get(struct service *svc, const struct principal *p, const char *ve
 	*out = NULL;
 	db = store_acquire(svc->store);
 	rc = service_own_batch(db, p, false, vendor, batch, &b, e);
+	if (rc == 0)
+		rc = store_batch_counts(db, &b, e);
 	if (rc == 0 && (*out = batch_signer_add(db, batch_json(&b), b.id)) == NULL)
 		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
 	store_release(svc->store, db);
 	return rc;
 }
 
+/*
+ * q of GET /api/v1/devices: a serial prefix (printable ASCII), and also a UDID prefix when
+ * it is SEARCH_UDID_MIN hex digits or more (lowercased into udid).
+ */
+static int
+search_parse(
+    const char *q, char udid[UDID_HEX_LEN_MAX + 1], struct device_search *s, struct devid_error *e)
+{
+	size_t n = strlen(q), hex = 0;
+
+	if (n < 1 || n > MAX_SERIAL_LEN)
+		return devid_error_set(e, DEVID_EINVAL, "q: 1 to %d characters", MAX_SERIAL_LEN);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)q[i];
+
+		if (c < 0x20 || c > 0x7e)
+			return devid_error_set(
+			    e, DEVID_EINVAL, "q: a UDID or chip serial prefix is printable ASCII");
+		hex += (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+	}
+	s->serial_prefix = q;
+	s->udid_prefix = NULL;
+	if (hex == n && n >= SEARCH_UDID_MIN && n <= UDID_HEX_LEN_MAX) {
+		for (size_t i = 0; i <= n; i++)
+			udid[i] = q[i] >= 'A' && q[i] <= 'F' ? (char)(q[i] - 'A' + 'a') : q[i];
+		s->udid_prefix = udid;
+	}
+	return 0;
+}
+
 int
 service_devices(struct service *svc, const struct principal *p, const char *vendor,
-    const char *batch, const char *state, int64_t after, size_t limit, json_t **out,
+    const char *batch, const char *state, const char *q, int64_t after, size_t limit, json_t **out,
     struct devid_error *e)
 {
 	struct device_rec *d = NULL;
+	struct device_search search;
+	char udid[UDID_HEX_LEN_MAX + 1];
 	json_t *items;
 	struct db *db;
 	size_t n = 0;
@@ -141,9 +184,12 @@ service_devices(struct service *svc, const struct principal *p, const char *vend
 		return devid_error_set(e, DEVID_EINVAL, "state must be active or revoked");
 	if ((vendor == NULL) != (batch == NULL))
 		return devid_error_set(e, DEVID_EINVAL, "a batch filter is VENDOR/BATCH");
+	if (q != NULL && (rc = search_parse(q, udid, &search, e)) != 0)
+		return rc;
 	limit = clamp_limit(limit);
 	db = store_acquire(svc->store);
-	rc = store_device_list(db, p->tenant.id, vendor, batch, state, after, limit, &d, &n, e);
+	rc = store_device_list(db, p->tenant.id, vendor, batch, state, q != NULL ? &search : NULL,
+	    after, limit, &d, &n, e);
 	store_release(svc->store, db);
 	if (rc != 0)
 		return rc;
@@ -155,22 +201,206 @@ service_devices(struct service *svc, const struct principal *p, const char *vend
 	return *out != NULL ? 0 : devid_error_set(e, DEVID_ENOMEM, "out of memory");
 }
 
+/* An ASN1_TIME as Unix seconds. */
+static int
+asn1_time_unix(const ASN1_TIME *t, int64_t *out)
+{
+	struct tm tm;
+
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return DEVID_EINVAL;
+	*out = (int64_t)timegm(&tm);
+	return 0;
+}
+
+/* "EC P-256", "RSA 2048", "Ed25519": the key's algorithm and size as people name them. */
+static void
+key_type(EVP_PKEY *k, char *out, size_t len)
+{
+	char group[64];
+	const char *nist;
+
+	switch (EVP_PKEY_get_base_id(k)) {
+	case EVP_PKEY_EC:
+		if (EVP_PKEY_get_group_name(k, group, sizeof(group), NULL) != 1) {
+			snprintf(out, len, "EC");
+			break;
+		}
+		nist = EC_curve_nid2nist(OBJ_txt2nid(group));
+		snprintf(out, len, "EC %s", nist != NULL ? nist : group);
+		break;
+	case EVP_PKEY_RSA:
+		snprintf(out, len, "RSA %d", EVP_PKEY_get_bits(k));
+		break;
+	default:
+		snprintf(out, len, "%s", OBJ_nid2sn(EVP_PKEY_get_base_id(k)));
+		break;
+	}
+}
+
+/* A name in RFC 2253 form (as `openssl x509 -nameopt RFC2253` prints it). */
+static json_t *
+name_json(const X509_NAME *name)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	json_t *j = NULL;
+	char *p;
+	long n;
+
+	if (bio != NULL && X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) >= 0 &&
+	    (n = BIO_get_mem_data(bio, &p)) >= 0)
+		j = json_stringn(p, (size_t)n);
+	BIO_free(bio);
+	return j;
+}
+
+/*
+ * The birth certificate as the console shows it: {subject, issuer, serial (lowercase hex),
+ * notBefore, notAfter (Unix seconds), keyType, sha256 (of the DER)}; JSON null when the
+ * stored DER does not read (it was checked when the batch was stored).
+ */
+static json_t *
+birth_json(const uint8_t *der, size_t len)
+{
+	X509 *x = x509_from_der(der, len, "birth certificate", NULL);
+	BIGNUM *bn = NULL;
+	char *serial = NULL, kt[64], sha[65];
+	uint8_t md[32];
+	int64_t nb, na;
+	json_t *j = NULL;
+
+	if (x == NULL || X509_get0_pubkey(x) == NULL ||
+	    asn1_time_unix(X509_get0_notBefore(x), &nb) != 0 ||
+	    asn1_time_unix(X509_get0_notAfter(x), &na) != 0 ||
+	    (bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) == NULL ||
+	    (serial = BN_bn2hex(bn)) == NULL ||
+	    EVP_Digest(der, len, md, NULL, EVP_sha256(), NULL) != 1)
+		goto out;
+	for (char *c = serial; *c != '\0'; c++)
+		if (*c >= 'A' && *c <= 'F')
+			*c = (char)(*c - 'A' + 'a');
+	key_type(X509_get0_pubkey(x), kt, sizeof(kt));
+	hex_encode(md, sizeof(md), sha);
+	j = json_pack("{s:o?, s:o?, s:s, s:I, s:I, s:s, s:s}", "subject",
+	    name_json(X509_get_subject_name(x)), "issuer", name_json(X509_get_issuer_name(x)),
+	    "serial", serial, "notBefore", (json_int_t)nb, "notAfter", (json_int_t)na, "keyType",
+	    kt, "sha256", sha);
+out:
+	OPENSSL_free(serial);
+	BN_free(bn);
+	X509_free(x);
+	return j != NULL ? j : json_null();
+}
+
+/* The device's outcome in each job that carried it (store_device_clouds), newest first. */
+static json_t *
+clouds_json(const struct db_rows *r)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a != NULL && i < db_rows_count(r); i++) {
+		const char *action = db_rows_text(r, i, 2, NULL);
+
+		if (json_array_append_new(a,
+			json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s?}", "connector",
+			    db_rows_text(r, i, 0, NULL), "type", db_rows_text(r, i, 1, NULL),
+			    "action", action, "status",
+			    db_rows_null(r, i, 3) ? "pending" : db_rows_text(r, i, 3, NULL), "job",
+			    (json_int_t)db_rows_int(r, i, 4), "at",
+			    (json_int_t)db_rows_int(r, i, 5), "message",
+			    db_rows_null(r, i, 6) ? NULL : db_rows_text(r, i, 6, NULL))) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+/* The operational certificates of the device (store_device_certs), newest first. */
+static json_t *
+certs_json(const struct db_rows *r)
+{
+	json_t *a = json_array(), *c;
+
+	for (size_t i = 0; a != NULL && i < db_rows_count(r); i++) {
+		size_t len;
+		const uint8_t *der = db_rows_blob(r, i, 1, &len);
+		X509 *x = x509_from_der(der, len, "certificate", NULL);
+		int64_t nb = 0;
+		bool revoked = !db_rows_null(r, i, 3);
+
+		if (x != NULL)
+			asn1_time_unix(X509_get0_notBefore(x), &nb);
+		X509_free(x);
+		c = json_pack("{s:s, s:I, s:I}", "serial", db_rows_text(r, i, 0, NULL), "notBefore",
+		    (json_int_t)nb, "notAfter", (json_int_t)db_rows_int(r, i, 2));
+		if (c != NULL && revoked &&
+		    (json_object_set_new(c, "revokedAt", json_integer(db_rows_int(r, i, 3))) != 0 ||
+			json_object_set_new(c, "reason",
+			    json_string(revoke_reason_name((int)db_rows_int(r, i, 4)))) != 0)) {
+			json_decref(c);
+			c = NULL;
+		}
+		if (json_array_append_new(a, c) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+/* j (the device as listed) with its birth certificate, clouds and certificates. */
+static int
+device_detail_add(struct db *db, const struct principal *p, const struct device_rec *d, json_t *j,
+    struct devid_error *e)
+{
+	struct db_rows *cert = NULL, *clouds = NULL, *certs = NULL;
+	const uint8_t *der;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = store_device_cert(db, d->id, &cert, e)) != 0 ||
+	    (rc = store_device_clouds(db, p->tenant.id, d->id, DEVICE_CLOUDS_MAX, &clouds, e)) !=
+		0 ||
+	    (rc = store_device_certs(db, p->tenant.id, d->id, DEVICE_CERTS_MAX, &certs, e)) != 0)
+		goto out;
+	der = db_rows_count(cert) == 1 ? db_rows_blob(cert, 0, 0, &len) : NULL;
+	if (json_object_set_new(
+		j, "birthCertificate", der != NULL ? birth_json(der, len) : json_null()) != 0 ||
+	    json_object_set_new(j, "clouds", clouds_json(clouds)) != 0 ||
+	    json_object_set_new(j, "certificates", certs_json(certs)) != 0)
+		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+out:
+	db_rows_free(cert);
+	db_rows_free(clouds);
+	db_rows_free(certs);
+	return rc;
+}
+
 int
 service_device_get(struct service *svc, const struct principal *p, const char *udid, json_t **out,
     struct devid_error *e)
 {
 	struct device_rec d;
 	struct db *db;
+	json_t *j = NULL;
 	int rc;
 
 	*out = NULL;
 	if (!is_oem_reader(p))
 		return devid_error_set(e, DEVID_EAUTH, "only an OEM token reads devices");
 	db = store_acquire(svc->store);
-	rc = store_device_get(db, p->tenant.id, udid, &d, e);
+	if ((rc = store_device_get(db, p->tenant.id, udid, &d, e)) == 0) {
+		if ((j = device_json(&d)) == NULL)
+			rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+		else
+			rc = device_detail_add(db, p, &d, j, e);
+	}
 	store_release(svc->store, db);
-	if (rc == 0 && (*out = device_json(&d)) == NULL)
-		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+	if (rc == 0)
+		*out = j;
+	else
+		json_decref(j);
 	return rc;
 }
 

@@ -223,6 +223,53 @@ service_connector_delete(
 }
 
 int
+service_connector_test(struct service *svc, const struct principal *p, const char *name,
+    json_t **out, struct devid_error *e)
+{
+	struct connector_rec c = {0};
+	struct devid_error te;
+	json_t *config = NULL;
+	char msg[DEVID_ERROR_MAX];
+	bool ok = false;
+	struct db *db;
+	int rc;
+
+	*out = NULL;
+	if (!is_admin(p))
+		return devid_error_set(e, DEVID_EAUTH, "only an OEM admin tests connectors");
+	db = store_acquire(svc->store);
+	rc = store_connector_get(db, p->tenant.id, name, &c, e);
+	store_release(svc->store, db);
+	if (rc != 0)
+		return rc;
+	if (svc->prov == NULL || svc->prov->test == NULL) {
+		rc = devid_error_set(e, DEVID_ECONFLICT, "no connector types are available");
+		goto out;
+	}
+	if ((config = json_loads(c.config, 0, NULL)) == NULL) {
+		rc = devid_error_set(
+		    e, DEVID_EINTERNAL, "connector %s: stored config unreadable", name);
+		goto out;
+	}
+	devid_error_clear(&te);
+	/* a secret this server cannot open is an answer too: the connector cannot work here */
+	if (secrets_open_config(
+		svc->secrets, secret_fields(svc, c.type), p->tenant.name, c.name, config, &te) != 0)
+		snprintf(msg, sizeof(msg), "%s", te.msg);
+	else if ((rc = svc->prov->test(c.type, config, p->tenant.name, &ok, msg, sizeof(msg), e)) !=
+	    0)
+		goto out;
+	if ((*out = json_pack("{s:b, s:s}", "ok", ok, "message", msg)) == NULL)
+		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+out:
+	if (config != NULL)
+		secrets_wipe_config(config, secret_fields(svc, c.type));
+	json_decref(config);
+	connector_rec_release(&c);
+	return rc;
+}
+
+int
 service_provision(struct service *svc, const struct principal *p, const json_t *body, json_t **out,
     struct devid_error *e)
 {

@@ -126,15 +126,31 @@ int service_release(struct service *svc, const struct principal *p, const char *
 /* Reading: an OEM's own batches and devices. Another tenant's objects are "not found". */
 #define PAGE_MAX 1000
 
-/* {"batches":[{vendor,batch,partNumber,count,claimedAt}],"next":cursor|null} */
+/*
+ * {"batches":[{vendor,batch,partNumber,count,source,claimedAt,signer,state,devices}],
+ * "next":cursor|null}: state "claimed" or "transfer" (a transfer code is out), devices
+ * {"active":N,"revoked":N}.
+ */
 int service_batches(struct service *svc, const struct principal *p, int64_t after, size_t limit,
     json_t **out, struct devid_error *e);
 int service_batch_get(struct service *svc, const struct principal *p, const char *vendor,
     const char *batch, json_t **out, struct devid_error *e);
-/* {"devices":[{udid,serial,vendor,batch,state}],"next":cursor|null}; filters may be NULL. */
+/*
+ * {"devices":[{udid,serial,vendor,batch,state}],"next":cursor|null}; filters may be NULL. q:
+ * devices whose chip serial starts with q (1 to 64 printable ASCII characters, byte for
+ * byte) or, when q is 4 hex digits or more, whose UDID starts with it (any case); another q
+ * is DEVID_EINVAL, the message starting "q:".
+ */
 int service_devices(struct service *svc, const struct principal *p, const char *vendor,
-    const char *batch, const char *state, int64_t after, size_t limit, json_t **out,
+    const char *batch, const char *state, const char *q, int64_t after, size_t limit, json_t **out,
     struct devid_error *e);
+/*
+ * One device as listed, with "birthCertificate" {subject, issuer (RFC 2253), serial (hex),
+ * notBefore, notAfter (Unix seconds), keyType, sha256 (of the DER)}, "clouds" (its last
+ * outcome in each of the tenant's jobs that carried it, "pending" while a pending job has
+ * none, newest first, at most 100) and "certificates" (the operational certificates the
+ * tenant's CA issued to it, newest first, at most 100).
+ */
 int service_device_get(struct service *svc, const struct principal *p, const char *udid,
     json_t **out, struct devid_error *e);
 /*
@@ -248,6 +264,14 @@ struct provisioner {
 	    struct devid_error *e);
 	/* The config members of type that are secret, NULL-terminated (NULL: none). */
 	const char *const *(*secret_fields)(const char *type);
+	/*
+	 * Asks the cloud something harmless with config's credentials, for tenant: 0 when
+	 * the question was asked, with *ok whether the cloud answered as it answers a working
+	 * configuration and msg what it said or why it could not be reached (never a secret);
+	 * DEVID_ECONFLICT, with the reason in e, when type has no such call.
+	 */
+	int (*test)(const char *type, const json_t *config, const char *tenant, bool *ok, char *msg,
+	    size_t len, struct devid_error *e);
 };
 
 /*
@@ -308,6 +332,13 @@ int service_connectors(
     struct service *svc, const struct principal *p, json_t **out, struct devid_error *e);
 int service_connector_delete(
     struct service *svc, const struct principal *p, const char *name, struct devid_error *e);
+/*
+ * An OEM admin tests a connector (provisioner.test with its secrets opened): {"ok":bool,
+ * "message"}. DEVID_ECONFLICT when its type has no test call; DEVID_ENOTFOUND for a missing
+ * connector and another tenant's alike. Changes nothing, so nothing is audited.
+ */
+int service_connector_test(struct service *svc, const struct principal *p, const char *name,
+    json_t **out, struct devid_error *e);
 /* Manual trigger: {"connector":NAME, "batch":"V/B"} or {"connector":NAME, "devices":[udid]}. */
 int service_provision(struct service *svc, const struct principal *p, const json_t *body,
     json_t **out, struct devid_error *e);
@@ -345,7 +376,8 @@ int service_audit(struct service *svc, const struct principal *p, int64_t after,
 
 /*
  * Recomputes a tenant's whole chain. 0 with *count records when intact; DEVID_ECRYPTO naming
- * the first record (seq) that was changed, removed or inserted.
+ * the first record (seq) that was changed, removed or inserted, with *count the records
+ * before it (so it is seq *count + 1).
  */
 int audit_verify(struct db *db, int64_t tenant_id, int64_t *count, struct devid_error *e);
 /*
@@ -354,6 +386,14 @@ int audit_verify(struct db *db, int64_t tenant_id, int64_t *count, struct devid_
  */
 int audit_verify_at(struct db *db, int64_t tenant_id, int64_t at_seq, char at_hash[65],
     int64_t *count, struct devid_error *e);
+
+/*
+ * GET /api/v1/audit/verify (an OEM admin): audit_verify_at over the caller's tenant,
+ * {"ok":true,"records":N,"head":"<hash of the last record>"} or {"ok":false,"records":N (the
+ * records before the break),"brokenAt":SEQ,"message"}.
+ */
+int service_audit_verify(
+    struct service *svc, const struct principal *p, json_t **out, struct devid_error *e);
 
 /*
  * Audit checkpoints (checkpoint.c): a signed head of a tenant's chain that the operator keeps

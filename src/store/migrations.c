@@ -8,8 +8,8 @@
 
 /*
  * Each migration is a list of statements in portable SQL with markers the dialects spell
- * differently: @ID@ (an auto-increment primary key), @BLOB@ (bytes) and @NOW@ (the current
- * Unix time in seconds, as an integer).
+ * differently: @ID@ (an auto-increment primary key), @BLOB@ (bytes), @NOW@ (the current
+ * Unix time in seconds, as an integer) and @C@ (a column's byte-order collation).
  * Never edit a released migration: add the next one.
  */
 struct migration {
@@ -266,6 +266,16 @@ static const char *const v8[] = {
     NULL,
 };
 
+/*
+ * the console's device search (GET /api/v1/devices?q=): chip serials by prefix, as a range
+ * in byte order (@C@: PostgreSQL's "C" collation, which the query names too; SQLite compares
+ * bytes already)
+ */
+static const char *const v9[] = {
+    "CREATE INDEX devices_serial ON devices (serial@C@)",
+    NULL,
+};
+
 static const struct migration migrations[] = {
     {1, v1},
     {2, v2},
@@ -275,6 +285,7 @@ static const struct migration migrations[] = {
     {6, v6},
     {7, v7},
     {8, v8},
+    {9, v9},
 };
 
 static int
@@ -298,6 +309,9 @@ expand(const char *sql, enum db_kind kind, struct dynbuf *out)
 		} else if (strncmp(p, "@NOW@", 5) == 0) {
 			rc = dynbuf_addstr(out, now);
 			p += 5;
+		} else if (strncmp(p, "@C@", 3) == 0) {
+			rc = dynbuf_addstr(out, kind == DB_SQLITE ? "" : " COLLATE \"C\"");
+			p += 3;
 		} else {
 			rc = dynbuf_add(out, p++, 1);
 		}

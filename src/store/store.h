@@ -180,6 +180,7 @@ struct batch_rec {
 	enum batch_source source;
 	int64_t owner_id; /* 0: unclaimed */
 	int64_t created_at, claimed_at;
+	int64_t active, revoked; /* its devices: store_batch_list and store_batch_counts */
 };
 
 /* A new batch; DEVID_ECONFLICT if the vendor already has a batch of that name. */
@@ -221,12 +222,22 @@ struct device_rec {
 };
 
 /*
+ * A device search: devices whose UDID starts with udid_prefix (lowercase hex; NULL: none) or
+ * whose serial starts with serial_prefix (1 to MAX_SERIAL_LEN bytes of printable ASCII, byte
+ * for byte; NULL: none).
+ */
+struct device_search {
+	const char *udid_prefix;
+	const char *serial_prefix;
+};
+
+/*
  * Devices of batches owned by owner_id, by id after `after`, at most limit; vendor and batch
- * (both or neither) and state ("active"/"revoked") filter when not NULL.
+ * (both or neither), state ("active"/"revoked") and q filter when not NULL.
  */
 int store_device_list(struct db *db, int64_t owner_id, const char *vendor, const char *batch,
-    const char *state, int64_t after, size_t limit, struct device_rec **out, size_t *n,
-    struct devid_error *e);
+    const char *state, const struct device_search *q, int64_t after, size_t limit,
+    struct device_rec **out, size_t *n, struct devid_error *e);
 /* One device of a batch owned by owner_id; DEVID_ENOTFOUND otherwise. */
 int store_device_get(
     struct db *db, int64_t owner_id, const char *udid, struct device_rec *d, struct devid_error *e);
@@ -234,9 +245,31 @@ int store_device_get(
 int store_device_revoke(
     struct db *db, int64_t device_id, int64_t at, int reason, struct devid_error *e);
 
-/* Batches owned by owner_id, by id after `after`, at most limit. */
+/* Batches owned by owner_id, by id after `after`, at most limit, with their device counts. */
 int store_batch_list(struct db *db, int64_t owner_id, int64_t after, size_t limit,
     struct batch_rec **out, size_t *n, struct devid_error *e);
+/* Sets b->active and b->revoked: b->id's devices in each state. */
+int store_batch_counts(struct db *db, struct batch_rec *b, struct devid_error *e);
+
+/* --- the console's device view (docs/console.md) ---------------------------------------- */
+
+/* The device's birth certificate: column cert (DER), one row. */
+int store_device_cert(
+    struct db *db, int64_t device_id, struct db_rows **rows, struct devid_error *e);
+/*
+ * The device's outcome in each of the tenant's jobs that carried it (its own jobs and its
+ * batch's), newest first, at most limit: columns connector, type, action, status ("ok",
+ * "failed", or NULL for a pending job without an outcome for it yet), job id, at (the
+ * outcome's time, else the job's creation), message.
+ */
+int store_device_clouds(struct db *db, int64_t tenant_id, int64_t device_id, size_t limit,
+    struct db_rows **rows, struct devid_error *e);
+/*
+ * The certificates the tenant's CA issued to the device, newest first, at most limit: columns
+ * serial (hex), cert (DER), not_after, revoked_at (NULL: not revoked), reason.
+ */
+int store_device_certs(struct db *db, int64_t tenant_id, int64_t device_id, size_t limit,
+    struct db_rows **rows, struct devid_error *e);
 
 /*
  * The stored entries of a batch for manifest files, by device id after `after`: columns

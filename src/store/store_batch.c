@@ -41,6 +41,31 @@ store_batch_insert(struct db *db, const struct batch_rec *b, const char *descrip
 	return 0;
 }
 
+#define BATCH_COLUMNS                                                                              \
+	"SELECT b.id, b.vendor_id, t.name, b.name, b.part_number, b.count, b.claim_sha256,"        \
+	" b.source, b.owner_id, b.created_at, b.claimed_at, b.transfer_sha256"
+#define BATCH_FROM " FROM batches b JOIN tenants t ON t.id = b.vendor_id"
+
+static void
+batch_from_row(const struct db_rows *r, size_t i, struct batch_rec *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->id = db_rows_int(r, i, 0);
+	b->vendor_id = db_rows_int(r, i, 1);
+	snprintf(b->vendor, sizeof(b->vendor), "%s", db_rows_text(r, i, 2, NULL));
+	snprintf(b->name, sizeof(b->name), "%s", db_rows_text(r, i, 3, NULL));
+	snprintf(b->part_number, sizeof(b->part_number), "%s", db_rows_text(r, i, 4, NULL));
+	b->count = db_rows_int(r, i, 5);
+	snprintf(b->claim_sha256, sizeof(b->claim_sha256), "%s", db_rows_text(r, i, 6, NULL));
+	b->source =
+	    strcmp(db_rows_text(r, i, 7, NULL), "import") == 0 ? BATCH_IMPORT : BATCH_VENDOR;
+	b->owner_id = db_rows_int(r, i, 8);
+	b->created_at = db_rows_int(r, i, 9);
+	b->claimed_at = db_rows_int(r, i, 10);
+	snprintf(
+	    b->transfer_sha256, sizeof(b->transfer_sha256), "%s", db_rows_text(r, i, 11, NULL));
+}
+
 int
 store_batch_get(
     struct db *db, const char *vendor, const char *name, struct batch_rec *b, struct devid_error *e)
@@ -50,31 +75,14 @@ store_batch_get(
 	int rc;
 
 	memset(b, 0, sizeof(*b));
-	rc = db_query(db,
-	    "SELECT b.id, b.vendor_id, t.name, b.name, b.part_number, b.count, b.claim_sha256,"
-	    " b.source, b.owner_id, b.created_at, b.claimed_at, b.transfer_sha256"
-	    " FROM batches b JOIN tenants t ON t.id = b.vendor_id WHERE t.name = ? AND b.name = ?",
-	    p, 2, &r, e);
+	rc = db_query(db, BATCH_COLUMNS BATCH_FROM " WHERE t.name = ? AND b.name = ?", p, 2, &r, e);
 	if (rc != 0)
 		return rc;
 	if (db_rows_count(r) == 0) {
 		db_rows_free(r);
 		return devid_error_set(e, DEVID_ENOTFOUND, "no batch %s/%s", vendor, name);
 	}
-	b->id = db_rows_int(r, 0, 0);
-	b->vendor_id = db_rows_int(r, 0, 1);
-	snprintf(b->vendor, sizeof(b->vendor), "%s", db_rows_text(r, 0, 2, NULL));
-	snprintf(b->name, sizeof(b->name), "%s", db_rows_text(r, 0, 3, NULL));
-	snprintf(b->part_number, sizeof(b->part_number), "%s", db_rows_text(r, 0, 4, NULL));
-	b->count = db_rows_int(r, 0, 5);
-	snprintf(b->claim_sha256, sizeof(b->claim_sha256), "%s", db_rows_text(r, 0, 6, NULL));
-	b->source =
-	    strcmp(db_rows_text(r, 0, 7, NULL), "import") == 0 ? BATCH_IMPORT : BATCH_VENDOR;
-	b->owner_id = db_rows_int(r, 0, 8);
-	b->created_at = db_rows_int(r, 0, 9);
-	b->claimed_at = db_rows_int(r, 0, 10);
-	snprintf(
-	    b->transfer_sha256, sizeof(b->transfer_sha256), "%s", db_rows_text(r, 0, 11, NULL));
+	batch_from_row(r, 0, b);
 	db_rows_free(r);
 	return 0;
 }
@@ -271,25 +279,50 @@ device_from_row(const struct db_rows *r, size_t i, struct device_rec *d)
 
 int
 store_device_list(struct db *db, int64_t owner_id, const char *vendor, const char *batch,
-    const char *state, int64_t after, size_t limit, struct device_rec **out, size_t *n,
-    struct devid_error *e)
+    const char *state, const struct device_search *q, int64_t after, size_t limit,
+    struct device_rec **out, size_t *n, struct devid_error *e)
 {
-	struct db_param p[] = {DB_INT(owner_id), DB_INT(after), vendor ? DB_TEXT(vendor) : DB_NULL,
-	    vendor ? DB_TEXT(vendor) : DB_NULL, batch ? DB_TEXT(batch) : DB_NULL,
-	    batch ? DB_TEXT(batch) : DB_NULL, state ? DB_TEXT(state) : DB_NULL,
-	    state ? DB_TEXT(state) : DB_NULL, DB_INT((int64_t)limit)};
+	const char *udid = q != NULL ? q->udid_prefix : NULL;
+	const char *serial = q != NULL ? q->serial_prefix : NULL;
+	char udid_hi[UDID_HEX_LEN_MAX + 2], serial_hi[MAX_SERIAL_LEN + 1], sql[1024];
 	struct device_rec *d;
 	struct db_rows *r;
+	size_t len;
 	int rc;
 
 	*out = NULL;
 	*n = 0;
-	rc = db_query(db,
+	/* prefixes as ranges: [p, p "g") holds the hex strings starting with p; [p, p with its
+	 * last byte plus one) the strings starting with p, in byte order */
+	if (udid != NULL)
+		snprintf(udid_hi, sizeof(udid_hi), "%sg", udid);
+	if (serial != NULL) {
+		snprintf(serial_hi, sizeof(serial_hi), "%s", serial);
+		if ((len = strlen(serial_hi)) == 0 || (unsigned char)serial_hi[len - 1] >= 0x7f)
+			return devid_error_set(e, DEVID_EINVAL, "q: not printable ASCII");
+		serial_hi[len - 1]++;
+	}
+	/* UDIDs are hex, which every collation orders as bytes; serials are compared as bytes */
+	snprintf(sql, sizeof(sql),
 	    DEVICE_COLUMNS " WHERE b.owner_id = ? AND d.id > ?"
 			   " AND (CAST(? AS TEXT) IS NULL OR t.name = ?) AND (CAST(? AS TEXT) IS "
 			   "NULL OR b.name = ?)"
-			   " AND (CAST(? AS TEXT) IS NULL OR d.state = ?) ORDER BY d.id LIMIT ?",
-	    p, sizeof(p) / sizeof(p[0]), &r, e);
+			   " AND (CAST(? AS TEXT) IS NULL OR d.state = ?)"
+			   " AND (CAST(? AS TEXT) IS NULL OR (d.udid >= ? AND d.udid < ?)"
+			   " OR (d.serial%s >= ? AND d.serial%s < ?)) ORDER BY d.id LIMIT ?",
+	    db_get_kind(db) == DB_POSTGRES ? " COLLATE \"C\"" : "",
+	    db_get_kind(db) == DB_POSTGRES ? " COLLATE \"C\"" : "");
+	{
+		struct db_param p[] = {DB_INT(owner_id), DB_INT(after),
+		    vendor ? DB_TEXT(vendor) : DB_NULL, vendor ? DB_TEXT(vendor) : DB_NULL,
+		    batch ? DB_TEXT(batch) : DB_NULL, batch ? DB_TEXT(batch) : DB_NULL,
+		    state ? DB_TEXT(state) : DB_NULL, state ? DB_TEXT(state) : DB_NULL,
+		    serial ? DB_TEXT(serial) : DB_NULL, udid ? DB_TEXT(udid) : DB_NULL,
+		    udid ? DB_TEXT(udid_hi) : DB_NULL, serial ? DB_TEXT(serial) : DB_NULL,
+		    serial ? DB_TEXT(serial_hi) : DB_NULL, DB_INT((int64_t)limit)};
+
+		rc = db_query(db, sql, p, sizeof(p) / sizeof(p[0]), &r, e);
+	}
 	if (rc != 0)
 		return rc;
 	if ((d = calloc(db_rows_count(r) + 1, sizeof(*d))) == NULL) {
@@ -345,9 +378,12 @@ store_batch_list(struct db *db, int64_t owner_id, int64_t after, size_t limit,
 
 	*out = NULL;
 	*n = 0;
+	/* one query for the page, its devices counted by the devices_batch index */
 	rc = db_query(db,
-	    "SELECT t.name, b.name FROM batches b JOIN tenants t ON t.id = b.vendor_id"
-	    " WHERE b.owner_id = ? AND b.id > ? ORDER BY b.id LIMIT ?",
+	    BATCH_COLUMNS ", (SELECT COUNT(*) FROM devices d WHERE d.batch_id = b.id AND"
+			  " d.state = 'active'), (SELECT COUNT(*) FROM devices d WHERE"
+			  " d.batch_id = b.id AND d.state = 'revoked')" BATCH_FROM
+			  " WHERE b.owner_id = ? AND b.id > ? ORDER BY b.id LIMIT ?",
 	    p, 3, &r, e);
 	if (rc != 0)
 		return rc;
@@ -355,16 +391,33 @@ store_batch_list(struct db *db, int64_t owner_id, int64_t after, size_t limit,
 		db_rows_free(r);
 		return devid_error_set(e, DEVID_ENOMEM, "batches: out of memory");
 	}
-	for (size_t i = 0; i < db_rows_count(r) && rc == 0; i++)
-		rc = store_batch_get(
-		    db, db_rows_text(r, i, 0, NULL), db_rows_text(r, i, 1, NULL), &b[i], e);
-	if (rc != 0) {
-		free(b);
-		db_rows_free(r);
-		return rc;
+	for (size_t i = 0; i < db_rows_count(r); i++) {
+		batch_from_row(r, i, &b[i]);
+		b[i].active = db_rows_int(r, i, 12);
+		b[i].revoked = db_rows_int(r, i, 13);
 	}
 	*n = db_rows_count(r);
 	*out = b;
+	db_rows_free(r);
+	return 0;
+}
+
+int
+store_batch_counts(struct db *db, struct batch_rec *b, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(b->id)};
+	struct db_rows *r;
+	int rc;
+
+	rc = db_query(db,
+	    "SELECT COALESCE(SUM(CASE WHEN state = 'active' THEN 1 ELSE 0 END), 0),"
+	    " COALESCE(SUM(CASE WHEN state = 'revoked' THEN 1 ELSE 0 END), 0)"
+	    " FROM devices WHERE batch_id = ?",
+	    p, 1, &r, e);
+	if (rc != 0)
+		return rc;
+	b->active = db_rows_int(r, 0, 0);
+	b->revoked = db_rows_int(r, 0, 1);
 	db_rows_free(r);
 	return 0;
 }
@@ -378,5 +431,46 @@ store_manifest_page(struct db *db, int64_t batch_id, int64_t after, size_t limit
 	return db_query(db,
 	    "SELECT udid, serial, cert, entry, id FROM devices WHERE batch_id = ? AND id > ?"
 	    " ORDER BY id LIMIT ?",
+	    p, 3, rows, e);
+}
+
+int
+store_device_cert(struct db *db, int64_t device_id, struct db_rows **rows, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(device_id)};
+
+	return db_query(db, "SELECT cert FROM devices WHERE id = ?", p, 1, rows, e);
+}
+
+int
+store_device_clouds(struct db *db, int64_t tenant_id, int64_t device_id, size_t limit,
+    struct db_rows **rows, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(device_id), DB_INT(tenant_id), DB_INT(device_id),
+	    DB_INT(device_id), DB_INT((int64_t)limit)};
+
+	/* the jobs that carry the device: its own, and its batch's */
+	return db_query(db,
+	    "SELECT c.name, c.type, j.action, jd.status, j.id, COALESCE(jd.at, j.created_at),"
+	    " jd.message FROM jobs j JOIN connectors c ON c.id = j.connector_id"
+	    " LEFT JOIN job_devices jd ON jd.job_id = j.id"
+	    " AND jd.udid = (SELECT udid FROM devices WHERE id = ?)"
+	    " WHERE j.tenant_id = ?"
+	    " AND (j.udid = (SELECT udid FROM devices WHERE id = ?)"
+	    " OR j.batch_id = (SELECT batch_id FROM devices WHERE id = ?))"
+	    " AND (jd.status IS NOT NULL OR j.state = 'pending')"
+	    " ORDER BY COALESCE(jd.at, j.created_at) DESC, j.id DESC LIMIT ?",
+	    p, 5, rows, e);
+}
+
+int
+store_device_certs(struct db *db, int64_t tenant_id, int64_t device_id, size_t limit,
+    struct db_rows **rows, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(tenant_id), DB_INT(device_id), DB_INT((int64_t)limit)};
+
+	return db_query(db,
+	    "SELECT serial, cert, not_after, revoked_at, reason FROM certificates"
+	    " WHERE tenant_id = ? AND device_id = ? ORDER BY issued_at DESC, id DESC LIMIT ?",
 	    p, 3, rows, e);
 }

@@ -40,9 +40,14 @@ static void
 event_check(const struct gateway_event *ev)
 {
 	expect(gateway_event_id_valid(ev->id, strlen(ev->id)), "event id");
-	expect(ev->action == GATEWAY_ADD || ev->action == GATEWAY_REMOVE, "action");
+	expect(
+	    ev->action == GATEWAY_ADD || ev->action == GATEWAY_REMOVE || ev->action == GATEWAY_TEST,
+	    "action");
 	expect(strlen(ev->tenant) >= 1 && strlen(ev->tenant) <= MAX_NAME_LEN, "tenant");
-	expect(ev->ndevices >= 1 && ev->ndevices <= GATEWAY_MAX_DEVICES, "device count");
+	expect(ev->action == GATEWAY_TEST
+		? ev->ndevices == 0 && ev->devices == NULL
+		: ev->ndevices >= 1 && ev->ndevices <= GATEWAY_MAX_DEVICES,
+	    "device count");
 	for (size_t i = 0; i < ev->ndevices; i++) {
 		const struct gateway_device *d = &ev->devices[i];
 

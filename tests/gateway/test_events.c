@@ -294,10 +294,10 @@ test_bad(void)
 	    "not valid JSON");
 	bad("action delete",
 	    fmt("{\"event\":\"e\",\"action\":\"delete\",\"tenant\":\"T\",\"devices\":[%s]}", d),
-	    "neither \"add\" nor \"remove\"");
+	    "is not \"add\", \"remove\" or \"test\"");
 	bad("action upper case",
 	    fmt("{\"event\":\"e\",\"action\":\"ADD\",\"tenant\":\"T\",\"devices\":[%s]}", d),
-	    "neither \"add\" nor \"remove\"");
+	    "is not \"add\", \"remove\" or \"test\"");
 	bad("tenant lower case",
 	    fmt("{\"event\":\"e\",\"action\":\"add\",\"tenant\":\"oem\",\"devices\":[%s]}", d),
 	    "\"tenant\" does not match");
@@ -499,6 +499,38 @@ test_event_id(void)
 	CHECK(!gateway_event_id_valid("a b", 3), "space");
 }
 
+/* devid's connector test: "action":"test" with no device, and nothing else with it. */
+static void
+test_test_action(void)
+{
+	struct gateway_event *ev;
+	const char *body = "{\"event\":\"devid-test-00112233\",\"action\":\"test\",\"tenant\":"
+			   "\"OEM1\",\"devices\":[]}";
+
+	ev = good("test", body, strlen(body));
+	if (ev != NULL) {
+		CHECK(ev->action == GATEWAY_TEST && ev->ndevices == 0 && ev->devices == NULL,
+		    "a test event has no device");
+		CHECK(strcmp(gateway_action_name(ev->action), "test") == 0, "action name");
+		CHECK(strcmp(ev->tenant, "OEM1") == 0, "tenant %s", ev->tenant);
+	}
+	gateway_event_free(ev);
+	bad("test with a device", event_json("devid-test-1", "test", "OEM1", 0, 1),
+	    "a test carries \"devices\":[]");
+	bad("test without devices",
+	    fmt("{\"event\":\"devid-test-1\",\"action\":\"test\",\"tenant\":\"OEM1\"}"),
+	    "a test carries");
+	bad("test with a bad tenant",
+	    fmt("{\"event\":\"devid-test-1\",\"action\":\"test\",\"tenant\":\"oem\",\"devices\":[]"
+		"}"),
+	    "\"tenant\"");
+	bad("an unknown action", event_json("devid-1", "check", "OEM1", 0, 1),
+	    "is not \"add\", \"remove\" or \"test\"");
+	bad("an empty add",
+	    fmt("{\"event\":\"e1\",\"action\":\"add\",\"tenant\":\"OEM1\",\"devices\":[]}"),
+	    "allowed 1 to");
+}
+
 int
 main(void)
 {
@@ -507,6 +539,7 @@ main(void)
 	test_bad();
 	test_signature();
 	test_event_id();
+	test_test_action();
 	for (int i = 0; i < NCERTS; i++) {
 		free(certs[i].pem);
 		free(certs[i].raw);

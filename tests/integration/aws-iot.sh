@@ -264,6 +264,17 @@ until api GET '/api/v1/jobs?state=pending' && grep -q 'InvalidSignatureException
 	[ $i -lt 100 ] || fail "a wrongly signed chunk did not fail on the signature: $(cat body)"
 	sleep 0.1
 done
+# the connector test: a signed ListThings, ok with the right secret, AWS's words with the wrong
+api POST /api/v1/connectors/WRONG/test
+[ "$status" = 200 ] && /usr/bin/python3 -c 'import json; j=json.load(open("body")); assert j["ok"] is False and "ListThings: HTTP 403 InvalidSignatureException" in j["message"] and "not-the-secret" not in j["message"], j' ||
+	fail "test with the wrong secret: $status $(cat body)"
+api POST /api/v1/connectors/AWS/test
+[ "$status" = 200 ] && /usr/bin/python3 -c 'import json; j=json.load(open("body")); assert j["ok"] is True and j["message"].startswith("ListThings: HTTP 200"), j' ||
+	fail "test with the right secret: $status $(cat body)"
+aws_state
+/usr/bin/python3 -c 'import json; s=json.load(open("state.json")); assert s["counts"].get("ListThings 200")==1 and [r for r in s["rejected"] if r.startswith("GET /things?maxResults=1:")]==["GET /things?maxResults=1: InvalidSignatureException: The request signature we calculated does not match the signature you provided."] or print(s["counts"], s["rejected"])' ||
+	fail "the stand-in did not see one good and one badly signed ListThings: $(head -c 600 state.json)"
+note "ok connector test: a signed ListThings, ok:false with AWS's words for a wrong secret"
 api DELETE /api/v1/connectors/WRONG
 aws_state
 /usr/bin/python3 -c 'import json; r=json.load(open("state.json"))["rejected"]; assert r and all("InvalidSignatureException" in x for x in r), r' ||

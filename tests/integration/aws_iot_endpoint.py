@@ -340,6 +340,10 @@ def operate(op, p):
         else:
             policies[p["policyName"]].discard(p["target"])
         return 200, {}
+    if op == "ListThings":  # devid's connector test: one page of things, nothing changes
+        names = sorted(things)[: p.get("maxResults", 10000)]
+        return 200, {"things": [{"thingName": n, "thingArn": f"arn:aws:iot:{args.region}:{ACCOUNT}:thing/{n}",
+                                 "attributes": things[n]["attributes"], "version": 1} for n in names]}
     raise Reject(400, "InvalidRequestException", f"{op} is not implemented by the stand-in")
 
 

@@ -158,6 +158,26 @@ assert not s["violations"], s["violations"]
 '
 note "ok release: every enrollment deleted"
 
+# --- the connector test: a signed query of one enrollment -------------------------------------
+api POST /api/v1/connectors/DPS/test
+[ "$status" = 200 ] && /usr/bin/python3 -c 'import json; j=json.load(open("body")); assert j["ok"] is True and j["message"] == "enrollments/query: HTTP 200", j' ||
+	fail "test DPS: $status $(cat body)"
+check "$fast" '
+assert s.get("queries") == 1, s.get("queries")
+assert not s["violations"], s["violations"]
+'
+other=$(/usr/bin/python3 -c 'import base64; print(base64.b64encode(b"not the policy key, 32 bytes..!").decode())')
+api POST /api/v1/connectors "{\"name\":\"WRONGKEY\",\"type\":\"azure-dps\",\"mode\":\"manual\",\"config\":{\"endpoint\":\"$fast\",\"policyName\":\"enroll\",\"policyKey\":\"$other\"}}"
+[ "$status" = 201 ] || fail "create WRONGKEY: $status $(cat body)"
+api POST /api/v1/connectors/WRONGKEY/test
+[ "$status" = 200 ] && /usr/bin/python3 -c 'import json,sys; j=json.load(open("body")); assert j["ok"] is False and "HTTP 401" in j["message"] and sys.argv[1] not in j["message"], j' "$other" ||
+	fail "test WRONGKEY: $status $(cat body)"
+check "$fast" '
+assert s.get("queries") == 1, s.get("queries")
+assert len(s["violations"]) == 1 and s["violations"][0].startswith("SAS"), s["violations"]
+'
+note "ok connector test: a signed enrollment query, ok:false with the service's words for a wrong key"
+
 # --- the policy key is nowhere at rest or in the logs ---------------------------------------
 key_absent() { # WHEN: the key, base64 or raw, in no database file (-wal, -shm too) nor log
 	/usr/bin/python3 - "$KEY" "$tmp" >keyfiles <<'PY' || fail "$1: the policy key is stored or logged in the clear"

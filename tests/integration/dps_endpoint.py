@@ -11,6 +11,9 @@ service's error shapes (per-item errors inside a 200, 429 with or without Retry-
 told to) and enforces an operations-a-minute quota: a bucket of 10 operations (one bulk call)
 refilled at quota/60 a second; every enrollment of a bulk call is one operation.
 
+It also answers devid's connector test, a query of individual enrollments (POST
+/enrollments/query, x-ms-max-item-count: 1), checked the same way, counted in "queries".
+
 Usage: dps_endpoint.py SERVICE_JSON KEY_B64 POLICY HOST OPS_PER_MINUTE
 Prints the port it listens on (127.0.0.1). Test-only paths (not DPS):
   GET  /_test/state   {"enrollments":{id:{...}},"ops":[...],"violations":[...],...}
@@ -293,6 +296,27 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self):
         self.handle_any("DELETE")
 
+    def query(self, raw):
+        """devid's connector test: a query of individual enrollments, one item a page."""
+        if self.headers.get("x-ms-max-item-count") != "1":
+            violation(f"query: x-ms-max-item-count {self.headers.get('x-ms-max-item-count')}, want 1")
+            return self.error(400, 400000, "x-ms-max-item-count must be 1 for a test")
+        if not (self.headers.get("Content-Type") or "").startswith("application/json"):
+            violation("query: Content-Type is not application/json")
+            return self.error(415, 415000, "unsupported media type")
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            violation("query: the body is not JSON")
+            return self.error(400, 400004, "the body is not JSON")
+        errs = []
+        check(body, {"$ref": "#/definitions/QuerySpecification"}, "querySpecification", errs)
+        if errs:
+            violation("query: " + "; ".join(errs[:5]))
+            return self.error(400, 400004, "; ".join(errs[:5]))
+        state["queries"] = state.get("queries", 0) + 1
+        return self.answer(200, list(state["enrollments"].values())[:1])
+
     def handle_any(self, method):
         url = urlsplit(self.path)
         raw = self.body()
@@ -317,6 +341,8 @@ class Handler(BaseHTTPRequestHandler):
             if why is not None:
                 violation(f"SAS: {why}")
                 return self.error(401, 401002, "Unauthorized: " + why)
+            if op[0] == "/enrollments/query" and method == "POST":
+                return self.query(raw)
             if op[0] != "/enrollments" or method != "POST":
                 violation(f"{method} {url.path}: not what the connector is to call")
                 return self.error(405, 405000, "the stand-in only takes bulk operations")

@@ -199,6 +199,21 @@ curl -sS -H "Authorization: Bearer $A1" "$DEVID_SERVER/api/v1/connectors" >conne
 grep -q '"passwordSet": *true' connectors.json && ! grep -q "$adminpw" connectors.json ||
 	fail "the API shows the password or hides that it is set: $(cat connectors.json)"
 
+# ----- the connector test: connect as the dynsec admin and listClients -----
+conn_test() { # NAME PYTHON-EXPR WHAT: POST .../NAME/test answers 200 and j satisfies the expression
+	status=$(curl -sS -o body -w '%{http_code}' -X POST -H "Authorization: Bearer $A1" \
+	    "$DEVID_SERVER/api/v1/connectors/$1/test")
+	[ "$status" = 200 ] && /usr/bin/python3 -c 'import json,sys; j=json.load(open("body")); sys.exit(0 if eval(sys.argv[1]) else 1)' "$2" ||
+		fail "$3: $status $(cat body)"
+}
+conn_test MQ 'j["ok"] is True and j["message"].startswith("listClients: ")' "test MQ"
+post_connector WRONGPW "{\"host\":\"127.0.0.1\",\"ca\":$ca_json,\"username\":\"admin\",\"password\":\"not-the-admin-password\",\"port\":$admin_port,\"role\":\"device\"}"
+[ "$status" = 201 ] || fail "connector WRONGPW: $status $(cat body)"
+conn_test WRONGPW 'j["ok"] is False and "refused" in j["message"] and "not-the-admin" not in j["message"]' "test WRONGPW"
+status=$(curl -sS -o body -w '%{http_code}' -X DELETE -H "Authorization: Bearer $A1" "$DEVID_SERVER/api/v1/connectors/WRONGPW")
+[ "$status" = 200 ] || fail "delete WRONGPW: $status $(cat body)"
+note "ok connector test: listClients as the dynsec admin; a wrong password is ok:false with the broker's words"
+
 # ----- claim B1: the connector creates one dynsec client per device, with the role -----
 has_role "$g1" && fail "a client exists before the claim"
 DEVID_TOKEN=$A1 "$devid" claim "$(cat B1/claim.txt)" >/dev/null || fail "claim B1"
@@ -266,6 +281,8 @@ note "ok revoke: client deleted, the connected device was disconnected, its next
 # ----- the broker is down during a claim: the clients arrive once it is back -----
 kill "$broker_pid"
 wait "$broker_pid" 2>/dev/null
+conn_test MQ 'j["ok"] is False and "cannot connect" in j["message"]' "test MQ with the broker down"
+note "ok connector test with the broker down: ok:false, the connection error"
 DEVID_TOKEN=$A1 "$devid" claim "$(cat B2/claim.txt)" >/dev/null || fail "claim B2"
 i=0
 until curl -sS -H "Authorization: Bearer $A1" "$DEVID_SERVER/api/v1/jobs" | grep -q 'mosquitto: '; do

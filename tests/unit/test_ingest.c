@@ -471,7 +471,7 @@ main(int argc, char **argv)
 		    "OEM1 lists its batches: %s", e.msg);
 		json_decref(j);
 		do {
-			CHECK(service_devices(&svc, &oem, "ACME", "B1", NULL,
+			CHECK(service_devices(&svc, &oem, "ACME", "B1", NULL, NULL,
 				  strtoll(cursor, NULL, 10), 2, &j, &e) == 0,
 			    "devices page: %s", e.msg);
 			seen += json_array_size(json_object_get(j, "devices"));
@@ -493,7 +493,7 @@ main(int argc, char **argv)
 		    "an operator cannot revoke");
 		CHECK(service_revoke(&svc, &oem, udid, NULL, &e) == 0, "revoke: %s", e.msg);
 		CHECK(service_revoke(&svc, &oem, udid, NULL, &e) == 0, "revoke again is a no-op");
-		CHECK(service_devices(&svc, &oem, NULL, NULL, "revoked", 0, 0, &j, &e) == 0 &&
+		CHECK(service_devices(&svc, &oem, NULL, NULL, "revoked", NULL, 0, 0, &j, &e) == 0 &&
 			json_array_size(json_object_get(j, "devices")) == 1,
 		    "one revoked device");
 		json_decref(j);
