@@ -22,24 +22,10 @@
 #include "vendor/vendor.h"
 #include "reelkit.h"
 #include "test.h"
+#include "storekit.h"
 #include "lib/banned.h"
 
 static char tmp[PATH_MAX];
-
-static int64_t
-count_rows(struct store *s, const char *sql)
-{
-	struct db *db = store_acquire(s);
-	struct db_rows *r;
-	int64_t n = -1;
-
-	if (db_query(db, sql, NULL, 0, &r, NULL) == 0) {
-		n = db_rows_int(r, 0, 0);
-		db_rows_free(r);
-	}
-	store_release(s, db);
-	return n;
-}
 
 static int
 publish(struct service *svc, const struct principal *p, const char *batch,
@@ -205,7 +191,7 @@ test_tokens(struct service *svc, struct store *s)
 	free(text);
 	json_decref(j);
 	/* authenticating recorded the last use */
-	CHECK(count_rows(s,
+	CHECK(storekit_count(s,
 		  "SELECT COUNT(*) FROM tokens WHERE name = 'boss' AND last_used_at "
 		  "IS NOT NULL") == 2,
 	    "last use recorded");
@@ -275,7 +261,7 @@ test_tokens(struct service *svc, struct store *s)
 		    "SELECT COUNT(*) FROM audit WHERE detail LIKE '%%%.20s%%' OR object LIKE "
 		    "'%%%.20s%%'",
 		    t_admin, t_admin);
-		CHECK(count_rows(s, sql) == 0, "no secret in the audit trail");
+		CHECK(storekit_count(s, sql) == 0, "no secret in the audit trail");
 	}
 }
 
@@ -340,7 +326,7 @@ main(int argc, char **argv)
 	CHECK(service_trust_add_admin(&svc, "ACME", NULL, root, root, &j, &e) == DEVID_EINVAL &&
 		strstr(e.msg, "4.2.1.9") != NULL && strstr(e.msg, "CA:TRUE") != NULL,
 	    "a CA as signer refused: %s", e.msg);
-	CHECK(count_rows(s, "SELECT COUNT(*) FROM vendor_trust") == 0, "no trust stored");
+	CHECK(storekit_count(s, "SELECT COUNT(*) FROM vendor_trust") == 0, "no trust stored");
 	CHECK(service_trust_add_admin(&svc, "OEM1", NULL, root, signer, &j, &e) == DEVID_EINVAL,
 	    "--vendor names a vendor tenant");
 	CHECK(service_trust_add_admin(&svc, "ACME", NULL, root, signer, &j, &e) == 0,
@@ -370,19 +356,19 @@ main(int argc, char **argv)
 	 * ACME publishes. Refused, nothing stored; adding ACME's signer as its own import trust is
 	 * refused too.
 	 */
-	devices = count_rows(s, "SELECT COUNT(*) FROM devices");
+	devices = storekit_count(s, "SELECT COUNT(*) FROM devices");
 	CHECK(import(&svc, &oem1, "B1", "B1", &e) == DEVID_EAUTH &&
 		strstr(e.msg, "devid vendor ACME") != NULL && strstr(e.msg, "claim code") != NULL,
 	    "import of a devid vendor's manifest refused: %s", e.msg);
 	body = trust_body("v", "signer.pem");
-	trust_rows = count_rows(s, "SELECT COUNT(*) FROM vendor_trust");
+	trust_rows = storekit_count(s, "SELECT COUNT(*) FROM vendor_trust");
 	CHECK(service_trust_post(&svc, &oem1, body, &j, &e) == DEVID_EAUTH &&
 		strstr(e.msg, "devid vendor ACME") != NULL,
 	    "a devid vendor's signer as import trust refused: %s", e.msg);
 	json_decref(body);
-	CHECK(count_rows(s, "SELECT COUNT(*) FROM devices") == devices &&
-		count_rows(s, "SELECT COUNT(*) FROM batches") == 0 &&
-		count_rows(s, "SELECT COUNT(*) FROM vendor_trust") == trust_rows,
+	CHECK(storekit_count(s, "SELECT COUNT(*) FROM devices") == devices &&
+		storekit_count(s, "SELECT COUNT(*) FROM batches") == 0 &&
+		storekit_count(s, "SELECT COUNT(*) FROM vendor_trust") == trust_rows,
 	    "nothing stored by the refused import and trust");
 	/* the vendor publishes later; the rightful claimer binds it with the code */
 	CHECK(publish(&svc, &vendor, "B1", &r, &e) == 0, "ACME publishes B1 after: %s %s", e.msg,
@@ -454,11 +440,11 @@ main(int argc, char **argv)
 		free(wr);
 		free(ws);
 	}
-	devices = count_rows(s, "SELECT COUNT(*) FROM devices");
+	devices = storekit_count(s, "SELECT COUNT(*) FROM devices");
 	CHECK(import(&svc, &oem2, "W2", "W2", &e) == DEVID_EAUTH &&
 		strstr(e.msg, "devid vendor OUTSIDE") != NULL,
 	    "an import trust of a vendor now in devid admits nothing: %s", e.msg);
-	CHECK(count_rows(s, "SELECT COUNT(*) FROM devices") == devices, "nothing stored");
+	CHECK(storekit_count(s, "SELECT COUNT(*) FROM devices") == devices, "nothing stored");
 
 	/* a removed signer: the next publish is refused naming it; B1 stays and names it */
 	CHECK(service_trust_remove_admin(&svc, acme_trust, &j, &e) == 0 &&
@@ -471,7 +457,7 @@ main(int argc, char **argv)
 		strstr(e.msg, "was removed from trust") != NULL && strstr(e.msg, "O=ACME") != NULL,
 	    "a removed signer's manifest refused, naming it: %s", e.msg);
 	manifest_report_release(&r);
-	CHECK(count_rows(s,
+	CHECK(storekit_count(s,
 		  "SELECT COUNT(*) FROM batches b JOIN tenants t ON t.id = b.vendor_id "
 		  "WHERE t.name = 'ACME' AND b.name = 'B2'") == 0,
 	    "no trace of B2");

@@ -25,6 +25,7 @@
 #include "vendor/vendor.h"
 #include "reelkit.h"
 #include "test.h"
+#include "storekit.h"
 #include "lib/banned.h"
 
 #define NCHIPS 8
@@ -135,21 +136,6 @@ enroll(struct service *svc, enum est_op op, const char *label, X509 *client, EVP
 			exit(1);
 	}
 	return rc;
-}
-
-static int64_t
-count_rows(struct store *s, const char *sql)
-{
-	struct db *db = store_acquire(s);
-	struct db_rows *r;
-	int64_t n = -1;
-
-	if (db_query(db, sql, NULL, 0, &r, NULL) == 0) {
-		n = db_rows_int(r, 0, 0);
-		db_rows_free(r);
-	}
-	store_release(s, db);
-	return n;
 }
 
 static const char *
@@ -466,14 +452,15 @@ main(int argc, char **argv)
 	    "ca show gives the certificate");
 	X509_free(got);
 	got = NULL;
-	audits = count_rows(s, "SELECT COUNT(*) FROM audit WHERE action = 'est.enroll'");
+	audits = storekit_count(s, "SELECT COUNT(*) FROM audit WHERE action = 'est.enroll'");
 
 	/* a claimed device enrolls; the profile, not the CSR, decides */
 	CHECK(enroll(&svc, EST_ENROLL, NULL, chips[0].cert, chips[0].key, NULL, &x, &e) == 0,
 	    "enroll: %s", e.msg);
 	if (x != NULL)
 		check_profile(x, ca, &chips[0], CA_DEFAULT_VALIDITY_DAYS);
-	CHECK(count_rows(s, "SELECT COUNT(*) FROM audit WHERE action = 'est.enroll'") == audits + 1,
+	CHECK(storekit_count(s, "SELECT COUNT(*) FROM audit WHERE action = 'est.enroll'") ==
+		audits + 1,
 	    "the issuance is audited");
 	CHECK(enroll(&svc, EST_ENROLL, "OEM1", chips[0].cert, chips[0].key, NULL, &x2, &e) == 0 &&
 		x2 != NULL &&
@@ -483,7 +470,7 @@ main(int argc, char **argv)
 	x2 = NULL;
 
 	/* refusals issue nothing */
-	int64_t certs = count_rows(s, "SELECT COUNT(*) FROM certificates");
+	int64_t certs = storekit_count(s, "SELECT COUNT(*) FROM certificates");
 	CHECK(enroll(&svc, EST_ENROLL, NULL, chips[0].cert, chips[1].key, NULL, &x2, &e) ==
 		DEVID_EINVAL,
 	    "a CSR for another key: %s", e.msg);
@@ -558,8 +545,10 @@ main(int argc, char **argv)
 		X509_free(sc);
 		EVP_PKEY_free(sk);
 	}
-	CHECK(count_rows(s, "SELECT COUNT(*) FROM certificates") == certs, "nothing was issued");
-	CHECK(count_rows(s, "SELECT COUNT(*) FROM audit WHERE action LIKE 'est.%'") == audits + 2,
+	CHECK(
+	    storekit_count(s, "SELECT COUNT(*) FROM certificates") == certs, "nothing was issued");
+	CHECK(
+	    storekit_count(s, "SELECT COUNT(*) FROM audit WHERE action LIKE 'est.%'") == audits + 2,
 	    "nothing refused was audited");
 
 	/* re-enrollment keeps the subject */
@@ -570,7 +559,7 @@ main(int argc, char **argv)
 		check_profile(x2, ca, &chips[0], CA_DEFAULT_VALIDITY_DAYS);
 	CHECK(enroll(&svc, EST_REENROLL, NULL, x, chips[0].key, NULL, &got, &e) == DEVID_EINVAL,
 	    "a re-enroll that changes the subject: %s", e.msg);
-	CHECK(count_rows(s, "SELECT COUNT(*) FROM audit WHERE action = 'est.reenroll'") == 1,
+	CHECK(storekit_count(s, "SELECT COUNT(*) FROM audit WHERE action = 'est.reenroll'") == 1,
 	    "one re-enrollment audited");
 
 	/* validity per tenant */
@@ -628,8 +617,8 @@ main(int argc, char **argv)
 	    "a holder still enrolls: %s", e.msg);
 	X509_free(got);
 	got = NULL;
-	CHECK(count_rows(s, "SELECT COUNT(*) FROM certificates") ==
-		count_rows(s, "SELECT COUNT(*) FROM audit WHERE action LIKE 'est.%'"),
+	CHECK(storekit_count(s, "SELECT COUNT(*) FROM certificates") ==
+		storekit_count(s, "SELECT COUNT(*) FROM audit WHERE action LIKE 'est.%'"),
 	    "one audit record per certificate");
 
 	/* cacerts */
@@ -702,8 +691,8 @@ main(int argc, char **argv)
 
 	/* revocation reasons: refused ones change nothing */
 	{
-		int64_t audit0 = count_rows(s, "SELECT COUNT(*) FROM audit"),
-			revoked0 = count_rows(
+		int64_t audit0 = storekit_count(s, "SELECT COUNT(*) FROM audit"),
+			revoked0 = storekit_count(
 			    s, "SELECT COUNT(*) FROM certificates WHERE revoked_at IS NOT NULL");
 		const char *bad[] = {
 		    "certificateHold", "removeFromCRL", "cACompromise", "bogus", ""};
@@ -712,8 +701,8 @@ main(int argc, char **argv)
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 			CHECK(service_revoke(&svc, &oem, chips[1].udid, bad[i], &e) == DEVID_EINVAL,
 			    "reason \"%s\" refused: %s", bad[i], e.msg);
-		CHECK(count_rows(s, "SELECT COUNT(*) FROM audit") == audit0 &&
-			count_rows(
+		CHECK(storekit_count(s, "SELECT COUNT(*) FROM audit") == audit0 &&
+			storekit_count(
 			    s, "SELECT COUNT(*) FROM certificates WHERE revoked_at IS NOT NULL") ==
 			    revoked0,
 		    "refused revocations wrote nothing");
@@ -752,7 +741,7 @@ main(int argc, char **argv)
 			crl_reason(&crl, ca, c1a) == CRL_REASON_AFFILIATION_CHANGED,
 		    "released: the certificate is on the CRL, affiliationChanged (%d)",
 		    crl_reason(&crl, ca, c1a));
-		CHECK(count_rows(s,
+		CHECK(storekit_count(s,
 			  "SELECT COUNT(*) FROM certificates c JOIN devices d ON d.id = c.device_id"
 			  " JOIN batches b ON b.id = d.batch_id WHERE b.name = 'B1'"
 			  " AND c.revoked_at IS NULL") == 0,
@@ -808,7 +797,7 @@ main(int argc, char **argv)
 		CHECK(service_crl(&svc, "OEM2", &crl2, &e) == 0 &&
 			crl_reason(&crl2, ca2, c1c) == CRL_REASON_KEY_COMPROMISE,
 		    "OEM2's CRL: keyCompromise (%d): %s", crl_reason(&crl2, ca2, c1c), e.msg);
-		CHECK(count_rows(s,
+		CHECK(storekit_count(s,
 			  "SELECT COUNT(*) FROM audit WHERE action = 'device.revoke'"
 			  " AND detail LIKE '%keyCompromise%'") == 1,
 		    "the reason is audited");

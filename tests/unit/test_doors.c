@@ -23,26 +23,12 @@
 #include "vendor/vendor.h"
 #include "reelkit.h"
 #include "test.h"
+#include "storekit.h"
 #include "lib/banned.h"
 
 static char tmp[PATH_MAX];
 static struct store *s;
 static EVP_PKEY *signer_key, *outv_key;
-
-static int64_t
-count_rows(const char *sql)
-{
-	struct db *db = store_acquire(s);
-	struct db_rows *r;
-	int64_t n = -1;
-
-	if (db_query(db, sql, NULL, 0, &r, NULL) == 0) {
-		n = db_rows_int(r, 0, 0);
-		db_rows_free(r);
-	}
-	store_release(s, db);
-	return n;
-}
 
 /* What the store holds: devices, batches and audit records, to compare before and after. */
 struct snapshot {
@@ -52,8 +38,9 @@ struct snapshot {
 static struct snapshot
 snap(void)
 {
-	return (struct snapshot){count_rows("SELECT COUNT(*) FROM devices"),
-	    count_rows("SELECT COUNT(*) FROM batches"), count_rows("SELECT COUNT(*) FROM audit")};
+	return (struct snapshot){storekit_count(s, "SELECT COUNT(*) FROM devices"),
+	    storekit_count(s, "SELECT COUNT(*) FROM batches"),
+	    storekit_count(s, "SELECT COUNT(*) FROM audit")};
 }
 
 static void

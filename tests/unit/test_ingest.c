@@ -18,6 +18,7 @@
 #include "vendor/vendor.h"
 #include "reelkit.h"
 #include "test.h"
+#include "storekit.h"
 #include "lib/banned.h"
 
 static char tmp[PATH_MAX];
@@ -29,21 +30,6 @@ body_of(const char *batch)
 	return json_pack("{s:o, s:o}", "descriptor",
 	    reelkit_load_json(reelkit_path(batch, "batch.json")), "manifest",
 	    reelkit_load_json(reelkit_path(batch, "manifest.json")));
-}
-
-static int64_t
-count_rows(struct store *s, const char *sql)
-{
-	struct db *db = store_acquire(s);
-	struct db_rows *r;
-	int64_t n = -1;
-
-	if (db_query(db, sql, NULL, 0, &r, NULL) == 0) {
-		n = db_rows_int(r, 0, 0);
-		db_rows_free(r);
-	}
-	store_release(s, db);
-	return n;
 }
 
 static char *
@@ -185,11 +171,11 @@ rate_limits(struct service *svc, const char *url, const struct principal *oem,
 	CHECK(store_rate_take(db, "test:refill", 6000, 1000, 2, &wait, &e) == 0 && wait == 1000,
 	    "and no more than one");
 	CHECK(store_rate_prune(db, 7999, &e) == 0 &&
-		count_rows(svc->store,
+		storekit_count(svc->store,
 		    "SELECT COUNT(*) FROM rate_buckets WHERE name = 'test:refill'") == 1,
 	    "a bucket not yet full is kept");
 	CHECK(store_rate_prune(db, 8000, &e) == 0 &&
-		count_rows(svc->store,
+		storekit_count(svc->store,
 		    "SELECT COUNT(*) FROM rate_buckets WHERE name = 'test:refill'") == 0,
 	    "a full bucket is pruned");
 	store_release(svc->store, db);
@@ -308,7 +294,7 @@ main(int argc, char **argv)
 		strlen(b.claim_sha256) == 64,
 	    "batch stored unclaimed with its claim hash");
 	store_release(s, db);
-	CHECK(count_rows(s, "SELECT COUNT(*) FROM devices") == 5, "5 devices stored");
+	CHECK(storekit_count(s, "SELECT COUNT(*) FROM devices") == 5, "5 devices stored");
 
 	/* the same batch again */
 	CHECK(publish(&svc, &vendor, body_of("B1"), &r, &e) == DEVID_ECONFLICT &&
@@ -336,7 +322,7 @@ main(int argc, char **argv)
 	db = store_acquire(s);
 	CHECK(store_batch_get(db, "ACME", "B2", &b, &e) == DEVID_ENOTFOUND, "no trace of B2");
 	store_release(s, db);
-	CHECK(count_rows(s, "SELECT COUNT(*) FROM devices") == 5, "still 5 devices");
+	CHECK(storekit_count(s, "SELECT COUNT(*) FROM devices") == 5, "still 5 devices");
 
 	/* a chip of B1, re-signed into B3: reported as stored in B1, B3 not stored */
 	body = body_of("B3");
@@ -359,7 +345,7 @@ main(int argc, char **argv)
 	db = store_acquire(s);
 	CHECK(store_batch_get(db, "ACME", "B3", &b, &e) == DEVID_ENOTFOUND, "no trace of B3");
 	store_release(s, db);
-	CHECK(count_rows(s, "SELECT COUNT(*) FROM devices") == 5, "still 5 devices");
+	CHECK(storekit_count(s, "SELECT COUNT(*) FROM devices") == 5, "still 5 devices");
 
 	/* claims */
 	{
@@ -568,7 +554,8 @@ main(int argc, char **argv)
 			strstr(e.msg, "devid vendor ACME") != NULL,
 		    "a devid vendor's manifest is not imported: %s", e.msg);
 		manifest_report_release(&r);
-		CHECK(count_rows(s, "SELECT COUNT(*) FROM batches WHERE source = 'import'") == 0,
+		CHECK(
+		    storekit_count(s, "SELECT COUNT(*) FROM batches WHERE source = 'import'") == 0,
 		    "nothing imported");
 		json_decref(man);
 	}

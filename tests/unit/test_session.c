@@ -24,6 +24,7 @@
 #include "lib/base64.h"
 #include "service/service.h"
 #include "test.h"
+#include "storekit.h"
 #include "lib/banned.h"
 
 static char tmp[PATH_MAX];
@@ -45,21 +46,6 @@ query_text(struct store *s, const char *sql, char *out, size_t len)
 		db_rows_free(r);
 	}
 	store_release(s, db);
-}
-
-static int64_t
-count_rows(struct store *s, const char *sql)
-{
-	struct db *db = store_acquire(s);
-	struct db_rows *r;
-	int64_t n = -1;
-
-	if (db_query(db, sql, NULL, 0, &r, NULL) == 0) {
-		n = db_rows_int(r, 0, 0);
-		db_rows_free(r);
-	}
-	store_release(s, db);
-	return n;
 }
 
 static int
@@ -161,7 +147,7 @@ main(int argc, char **argv)
 	expected(s.secret, hash, csrf);
 	CHECK(strcmp(s.csrf, csrf) == 0,
 	    "csrf %s, want base64url(SHA-256(\"devid-csrf:\" || bytes)) %s", s.csrf, csrf);
-	CHECK(count_rows(st, "SELECT COUNT(*) FROM sessions") == 1, "one session stored");
+	CHECK(storekit_count(st, "SELECT COUNT(*) FROM sessions") == 1, "one session stored");
 	query_text(st, "SELECT id_hash FROM sessions", text, sizeof(text));
 	CHECK(strcmp(text, hash) == 0, "stored %s, want the SHA-256 of the secret's bytes %s", text,
 	    hash);
@@ -220,7 +206,8 @@ main(int argc, char **argv)
 		strcmp(e.msg, "the console is for OEM admins and operators") == 0 &&
 		u.secret[0] == '\0',
 	    "a vendor token: %d %s", e.code, e.msg);
-	CHECK(count_rows(st, "SELECT COUNT(*) FROM sessions") == 1, "a refused sign-in stored one");
+	CHECK(storekit_count(st, "SELECT COUNT(*) FROM sessions") == 1,
+	    "a refused sign-in stored one");
 
 	/* secrets that are not a live session */
 	CHECK(principal_of(&svc, "", &q, &u, &e) == DEVID_EAUTH, "an empty secret");
@@ -254,8 +241,8 @@ main(int argc, char **argv)
 	snprintf(sql, sizeof(sql),
 	    "SELECT COUNT(*) FROM audit WHERE tenant_id = %lld AND action = 'session.open'",
 	    (long long)oem1);
-	CHECK(
-	    count_rows(st, sql) == 2, "session.open records: %lld", (long long)count_rows(st, sql));
+	CHECK(storekit_count(st, sql) == 2, "session.open records: %lld",
+	    (long long)storekit_count(st, sql));
 	snprintf(sql, sizeof(sql),
 	    "SELECT actor FROM audit WHERE tenant_id = %lld AND action = 'session.close'",
 	    (long long)oem1);
@@ -294,7 +281,7 @@ main(int argc, char **argv)
 	CHECK(service_token_revoke_admin(&svc, "OEM2", "a2", &e) == 0, "revoke a2: %s", e.msg);
 	CHECK(principal_of(&svc, u.secret, &q, &t, &e) == DEVID_EAUTH,
 	    "a revoked token's session lives");
-	CHECK(count_rows(st, A2_SESSIONS) == 1, "a2's session is purged before a sign-in");
+	CHECK(storekit_count(st, A2_SESSIONS) == 1, "a2's session is purged before a sign-in");
 
 	/* an expired session, and the session of an expired token */
 	CHECK(service_token_add_admin(
@@ -302,7 +289,7 @@ main(int argc, char **argv)
 	    "token brief: %s", e.msg);
 	svc.session_ttl = 1;
 	CHECK(open_with(&svc, op, &p, &u, &e) == 0, "open with op: %s", e.msg);
-	CHECK(count_rows(st, A2_SESSIONS) == 0, "a sign-in leaves the revoked token's session");
+	CHECK(storekit_count(st, A2_SESSIONS) == 0, "a sign-in leaves the revoked token's session");
 	CHECK(open_with(&svc, brief, &p, &t, &e) == 0, "open with brief: %s", e.msg);
 	svc.session_ttl = 100;
 	CHECK(open_with(&svc, brief, &p, &s, &e) == 0, "open with brief: %s", e.msg);
@@ -311,14 +298,14 @@ main(int argc, char **argv)
 	CHECK(principal_of(&svc, u.secret, &q, &t, &e) == DEVID_EAUTH, "an expired session lives");
 	CHECK(principal_of(&svc, s.secret, &q, &t, &e) == DEVID_EAUTH,
 	    "an expired token's session lives");
-	CHECK(count_rows(st, "SELECT COUNT(*) FROM sessions") == 4,
+	CHECK(storekit_count(st, "SELECT COUNT(*) FROM sessions") == 4,
 	    "sessions before the purge: %lld",
-	    (long long)count_rows(st, "SELECT COUNT(*) FROM sessions"));
+	    (long long)storekit_count(st, "SELECT COUNT(*) FROM sessions"));
 	CHECK(open_with(&svc, a1, &p, &u, &e) == 0, "open with a1: %s", e.msg);
 	/* left: a1's first and this one; gone: op's (expired) and brief's (its token expired) */
-	CHECK(count_rows(st, "SELECT COUNT(*) FROM sessions") == 2,
+	CHECK(storekit_count(st, "SELECT COUNT(*) FROM sessions") == 2,
 	    "sessions after the purge: %lld",
-	    (long long)count_rows(st, "SELECT COUNT(*) FROM sessions"));
+	    (long long)storekit_count(st, "SELECT COUNT(*) FROM sessions"));
 	CHECK(principal_of(&svc, secret1, &q, &t, &e) == 0, "the purge took a live one: %s", e.msg);
 
 	store_close(st);
