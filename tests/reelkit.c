@@ -9,7 +9,7 @@
 #include "lib/base64.h"
 #include "lib/jws.h"
 #include "lib/x509.h"
-#include "vendor/vendor.h"
+#include "factory/factory.h"
 #include "reelkit.h"
 #include "lib/banned.h"
 

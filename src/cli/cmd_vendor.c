@@ -7,7 +7,7 @@
 
 #include "cli.h"
 #include "lib/error.h"
-#include "vendor/vendor.h"
+#include "factory/factory.h"
 #include "lib/banned.h"
 
 static const char vendor_usage[] =

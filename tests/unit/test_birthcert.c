@@ -12,7 +12,7 @@
 #include <openssl/x509v3.h>
 
 #include "lib/x509.h"
-#include "vendor/vendor.h"
+#include "factory/factory.h"
 #include "test.h"
 #include "lib/banned.h"
 

@@ -22,7 +22,7 @@
 #include "lib/dynbuf.h"
 #include "lib/x509.h"
 #include "service/service.h"
-#include "vendor/vendor.h"
+#include "factory/factory.h"
 #include "reelkit.h"
 #include "test.h"
 #include "storekit.h"

@@ -20,7 +20,7 @@
 #include "lib/limits.h"
 #include "lib/x509.h"
 #include "service/service.h"
-#include "vendor/vendor.h"
+#include "factory/factory.h"
 #include "reelkit.h"
 #include "test.h"
 #include "storekit.h"

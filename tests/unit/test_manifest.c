@@ -16,7 +16,7 @@
 
 #include "lib/manifest.h"
 #include "lib/x509.h"
-#include "vendor/vendor.h"
+#include "factory/factory.h"
 #include "test.h"
 #include "lib/banned.h"
 

@@ -17,7 +17,7 @@
 #include <time.h>
 
 #include "service/service.h"
-#include "vendor/vendor.h"
+#include "factory/factory.h"
 #include "lib/base64.h"
 #include "lib/x509.h"
 #include "reelkit.h"

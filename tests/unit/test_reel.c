@@ -19,7 +19,7 @@
 #include "lib/limits.h"
 #include "lib/manifest.h"
 #include "lib/x509.h"
-#include "vendor/vendor.h"
+#include "factory/factory.h"
 #include "reelkit.h"
 #include "test.h"
 #include "lib/banned.h"

@@ -8,7 +8,7 @@
 
 #include "lib/claim.h"
 #include "lib/x509.h"
-#include "vendor.h"
+#include "factory/factory.h"
 #include "lib/banned.h"
 
 enum cert_kind { CERT_ROOT, CERT_ISSUING, CERT_SIGNER };

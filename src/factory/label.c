@@ -6,7 +6,7 @@
 #include <png.h>
 #include <qrencode.h>
 
-#include "vendor.h"
+#include "factory/factory.h"
 #include "lib/banned.h"
 
 #define LABEL_SCALE 8 /* pixels per module */

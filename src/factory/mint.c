@@ -21,7 +21,7 @@
 #include "lib/jws.h"
 #include "lib/x509.h"
 #include "certtmpl.h"
-#include "vendor.h"
+#include "factory/factory.h"
 #include "lib/banned.h"
 
 #define MINT_BLOCK 64 /* chips per unit of work and of ordered output */

@@ -5,7 +5,7 @@
 
 #include "lib/claim.h"
 #include "lib/x509.h"
-#include "vendor.h"
+#include "factory/factory.h"
 #include "lib/banned.h"
 
 void

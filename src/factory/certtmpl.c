@@ -12,7 +12,7 @@
 
 #include "lib/base64.h"
 #include "certtmpl.h"
-#include "vendor.h"
+#include "factory/factory.h"
 #include "lib/banned.h"
 
 enum field { F_SERIAL, F_TIME, F_UDID, F_CHIP_SERIAL, F_POINT, F_SKI, F_COUNT };

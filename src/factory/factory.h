@@ -1,9 +1,9 @@
 /*
- * vendor.h - the chip vendor's offline tools: vendor PKI, minting reels, QR labels, and
+ * factory.h - the chip vendor's offline tools: vendor PKI, minting reels, QR labels, and
  * checking a reel with the service's own code (src/lib/manifest.h).
  */
-#ifndef DEVID_VENDOR_H
-#define DEVID_VENDOR_H
+#ifndef DEVID_FACTORY_H
+#define DEVID_FACTORY_H
 
 #include <stdbool.h>
 #include <stddef.h>
