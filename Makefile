@@ -5,6 +5,7 @@
 #   make bench   hot paths beside the physical limit measured in the same run
 #   make fuzz    the libFuzzer targets, FUZZ_SECONDS each (default 60)
 #   make web     the console's bundle web/dist from web/src (npm packages from the lockfile)
+#   make deb     the Debian packages devid and devid-agent in build-deb/ (dpkg-buildpackage)
 
 BUILD       ?= build
 CHECK_BUILD ?= build-check
@@ -15,7 +16,7 @@ FUZZ_SECONDS ?= 60
 # `meson test` run by hand.
 export PATH := /usr/sbin:/usr/bin:/sbin:/bin
 
-.PHONY: all deps build demo check bench fuzz web format clean
+.PHONY: all deps build demo check bench fuzz web deb format clean
 
 all: build
 
@@ -50,8 +51,11 @@ web: deps
 	sh scripts/web-deps
 	cd web && node build.mjs dist
 
+deb: deps
+	sh scripts/build-deb build-deb
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(CHECK_BUILD)
+	rm -rf $(BUILD) $(CHECK_BUILD) build-deb

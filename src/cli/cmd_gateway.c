@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 
 #include "cli.h"
+#include "daemon.h"
 #include "gateway/gateway.h"
 #include "lib/log.h"
 #include "lib/x509.h"
@@ -32,14 +33,10 @@ static const char gateway_usage[] =
     "A port 0 picks a free port; the ports bound are printed on stdout. Stops cleanly on\n"
     "SIGINT or SIGTERM.\n";
 
-static struct gateway *running;
-
 static void
-on_signal(int sig)
+gateway_stop_cb(void *arg)
 {
-	(void)sig;
-	if (running != NULL)
-		gateway_stop(running);
+	gateway_stop(arg);
 }
 
 static int
@@ -104,6 +101,8 @@ cmd_gateway(int argc, char **argv)
 	const char *trust[GATEWAY_MAX_TRUST_FILES];
 	struct gateway_opts go = {.trust = trust};
 	struct gateway *g = NULL;
+	struct daemon_signals sigs = {0};
+	char status[160];
 	struct devid_error e;
 	const char *secret_file = NULL;
 	uint8_t *secret = NULL;
@@ -227,15 +226,20 @@ cmd_gateway(int argc, char **argv)
 		    "devid gateway: warning: the admin port %s is plain HTTP off loopback: event "
 		    "bodies and the ACL cross the network in clear (the secret never does)\n",
 		    gateway_admin_address(g));
-	running = g;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
+	/* before the gateway's threads start, so that all of them leave the signals to it */
+	if (daemon_signals_start(&sigs, gateway_stop_cb, g) != 0) {
+		fprintf(stderr, "devid gateway: cannot start the signal thread\n");
+		goto out;
+	}
 	printf("devid gateway: devices on https://%s, admin on http://%s\n",
 	    gateway_device_address(g), gateway_admin_address(g));
 	fflush(stdout);
 	log_info("gateway started devices=%s admin=%s threads=%u", gateway_device_address(g),
 	    gateway_admin_address(g), go.threads);
+	snprintf(status, sizeof(status), "devices on %s, admin on %s", gateway_device_address(g),
+	    gateway_admin_address(g));
+	daemon_ready(status);
 	if (gateway_run(g) != 0) {
 		fprintf(stderr, "devid gateway: a server could not run\n");
 		goto out;
@@ -243,7 +247,7 @@ cmd_gateway(int argc, char **argv)
 	log_info("gateway stopped");
 	rc = 0;
 out:
-	running = NULL;
+	daemon_signals_finish(&sigs);
 	gateway_free(g);
 	if (secret != NULL)
 		OPENSSL_clear_free(secret, secret_len);

@@ -1,5 +1,6 @@
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <openssl/sha.h>
 
 #include "cli.h"
+#include "daemon.h"
 #include "keyloader.h"
 #include "cli/secretskey.h"
 #include "connectors/connector.h"
@@ -67,18 +69,22 @@ static const char serve_usage[] =
     "hours; 1 to 2592000): from sign-in, not renewed by use (docs/console.md).\n"
     "Stops cleanly on SIGINT or SIGTERM.\n";
 
-static struct http_server *running, *running_device;
-static volatile sig_atomic_t stopping;
+static atomic_bool stopping;
+
+/* the ports a signal stops (daemon_signals_start) */
+struct serve_ports {
+	struct http_server *api, *device;
+};
 
 static void
-on_signal(int sig)
+serve_stop(void *arg)
 {
-	(void)sig;
-	stopping = 1;
-	if (running != NULL)
-		http_server_stop(running);
-	if (running_device != NULL)
-		http_server_stop(running_device);
+	struct serve_ports *p = arg;
+
+	atomic_store(&stopping, true);
+	http_server_stop(p->api);
+	if (p->device != NULL)
+		http_server_stop(p->device);
 }
 
 /* The device port runs on a thread of its own; if it cannot run, the API server stops too. */
@@ -151,12 +157,12 @@ outbox_worker(void *arg)
 	struct devid_error e;
 	int rc;
 
-	while (!stopping) {
+	while (!atomic_load(&stopping)) {
 		devid_error_clear(&e);
 		if ((rc = service_outbox_step(svc, &e)) < 0)
 			log_warn("outbox step failed error=\"%s\"", e.msg);
 		if (rc != 1)
-			for (int i = 0; i < 10 && !stopping; i++)
+			for (int i = 0; i < 10 && !atomic_load(&stopping); i++)
 				usleep(100000);
 	}
 	return NULL;
@@ -219,6 +225,9 @@ cmd_serve(int argc, char **argv)
 	struct est *est = NULL;
 	struct http_server *srv = NULL, *dsrv = NULL;
 	struct device_run drun = {0};
+	struct serve_ports ports = {0};
+	struct daemon_signals sigs = {0};
+	char status[160];
 	pthread_t dthread;
 	bool dthread_started = false;
 	const char *db = getenv("DEVID_DB");
@@ -412,11 +421,14 @@ cmd_serve(int argc, char **argv)
 			goto fail;
 		}
 	}
-	running = srv;
-	running_device = dsrv;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	ports.api = srv;
+	ports.device = dsrv;
 	signal(SIGPIPE, SIG_IGN);
+	/* before any other thread starts, so that all of them leave the signals to it */
+	if (daemon_signals_start(&sigs, serve_stop, &ports) != 0) {
+		fprintf(stderr, "devid serve: cannot start the signal thread\n");
+		goto out;
+	}
 	printf("devid serve: listening on %s://%s\n", ho.tls_cert ? "https" : "http",
 	    http_server_address(srv));
 	if (dsrv != NULL)
@@ -425,6 +437,10 @@ cmd_serve(int argc, char **argv)
 	fflush(stdout);
 	log_info("serve started listen=%s device_listen=%s threads=%u", http_server_address(srv),
 	    dsrv != NULL ? http_server_address(dsrv) : "-", ho.threads);
+	/* the ports are bound and listening: connections wait in their backlogs from now on */
+	snprintf(status, sizeof(status), "API on %s%s%s", http_server_address(srv),
+	    dsrv != NULL ? ", EST on " : "", dsrv != NULL ? http_server_address(dsrv) : "");
+	daemon_ready(status);
 	if (dsrv != NULL) {
 		drun.srv = dsrv;
 		drun.api = srv;
@@ -457,15 +473,14 @@ cmd_serve(int argc, char **argv)
 fail:
 	fprintf(stderr, "devid serve: %s\n", e.msg);
 out:
-	stopping = 1;
+	atomic_store(&stopping, true);
 	if (dthread_started) {
 		http_server_stop(dsrv);
 		pthread_join(dthread, NULL);
 	}
 	for (int i = 0; i < nworkers; i++)
 		pthread_join(workers[i], NULL);
-	running = NULL;
-	running_device = NULL;
+	daemon_signals_finish(&sigs);
 	http_server_free(dsrv);
 	http_server_free(srv);
 	est_free(est);

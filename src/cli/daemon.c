@@ -1,0 +1,65 @@
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "daemon.h"
+#include "lib/log.h"
+#include "lib/banned.h"
+
+void
+daemon_ready(const char *status)
+{
+	if (sd_notifyf(0, "READY=1\nSTATUS=%s", status) < 0)
+		log_warn("sd_notify READY=1 failed");
+}
+
+static void *
+signal_thread(void *arg)
+{
+	struct daemon_signals *d = arg;
+	int sig = 0;
+
+	if (sigwait(&d->set, &sig) == 0 && !atomic_load(&d->finishing))
+		log_info("stopping signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	if (sd_notify(0, "STOPPING=1") < 0)
+		log_warn("sd_notify STOPPING=1 failed");
+	d->stop(d->arg);
+	return NULL;
+}
+
+int
+daemon_signals_start(struct daemon_signals *d, void (*stop)(void *), void *arg)
+{
+	sigset_t old;
+
+	d->stop = stop;
+	d->arg = arg;
+	d->started = false;
+	atomic_store(&d->finishing, false);
+	sigemptyset(&d->set);
+	sigaddset(&d->set, SIGINT);
+	sigaddset(&d->set, SIGTERM);
+	if (pthread_sigmask(SIG_BLOCK, &d->set, &old) != 0)
+		return -1;
+	if (pthread_create(&d->thread, NULL, signal_thread, d) != 0) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		return -1;
+	}
+	d->started = true;
+	return 0;
+}
+
+void
+daemon_signals_finish(struct daemon_signals *d)
+{
+	if (!d->started)
+		return;
+	atomic_store(&d->finishing, true);
+	/* wakes sigwait when no signal came; a thread past it keeps the signal pending, unused */
+	pthread_kill(d->thread, SIGTERM);
+	pthread_join(d->thread, NULL);
+	d->started = false;
+}
