@@ -30,4 +30,17 @@ int cmd_admin_audit(int argc, char **argv);
 /* `devid admin secrets-key init URI` (cmd_secrets.c), likewise. */
 int cmd_admin_secrets(int argc, char **argv);
 
+/* What `devid serve --check-config` checks (serve_check.c); NULL members are not set. */
+struct serve_check {
+	const char *config; /* the configuration file read, for the report */
+	const char *db, *tls_cert, *tls_key, *secrets_key, *interop_key;
+};
+/*
+ * Opens what devid serve would open and closes it again, creating and changing nothing: the
+ * TLS certificate and key (and that they match), the secrets key, the interop key, the
+ * database (reachable, its schema not newer than this devid). Reports each on stdout; exit
+ * status 0 when all is well, 1 if not.
+ */
+int serve_check(const struct serve_check *c);
+
 #endif

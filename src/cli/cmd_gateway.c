@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 
 #include "cli.h"
+#include "config.h"
 #include "daemon.h"
 #include "gateway/gateway.h"
 #include "lib/log.h"
@@ -18,7 +19,7 @@ static const char gateway_usage[] =
     "usage: devid gateway --tls-cert PEM --tls-key PEM --trust PEM [--trust PEM ...]\n"
     "                     (--secret S | --secret-file F) --db PATH\n"
     "                     [--listen ADDR:PORT] [--admin-listen ADDR:PORT] [--threads N]\n"
-    "                     [--log-level debug|info|warn|error]\n"
+    "                     [--log-level debug|info|warn|error] [--config FILE]\n"
     "\n"
     "The reference product cloud (docs/gateway.md). The device port (--listen, default\n"
     "127.0.0.1:9443) speaks TLS and requires a client certificate that chains to a --trust\n"
@@ -31,7 +32,10 @@ static const char gateway_usage[] =
     "--secret-file reads it from a file (one trailing newline is dropped), which keeps it out\n"
     "of the process list. The ACL is kept in the SQLite file --db (created if absent).\n"
     "A port 0 picks a free port; the ports bound are printed on stdout. Stops cleanly on\n"
-    "SIGINT or SIGTERM.\n";
+    "SIGINT or SIGTERM.\n"
+    "--config names the configuration file (default $DEVID_CONFIG, else /etc/devid/devid.conf\n"
+    "if it exists): its [gateway] section takes these options as keys (trust = ... once per\n"
+    "file), and flags override it (man 5 devid.conf).\n";
 
 static void
 gateway_stop_cb(void *arg)
@@ -68,36 +72,41 @@ secret_read(const char *path, uint8_t **out, size_t *len)
 	return 0;
 }
 
-int
-cmd_gateway(int argc, char **argv)
+/* the options of devid gateway, which devid.conf's [gateway] section mirrors (config.h) */
+enum {
+	OPT_LISTEN = 1,
+	OPT_ADMIN_LISTEN,
+	OPT_CERT,
+	OPT_KEY,
+	OPT_TRUST,
+	OPT_SECRET,
+	OPT_SECRET_FILE,
+	OPT_DB,
+	OPT_THREADS,
+	OPT_LOG,
+	OPT_CONFIG,
+	OPT_HELP
+};
+
+static const struct option gateway_opts[] = {
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"admin-listen", required_argument, NULL, OPT_ADMIN_LISTEN},
+    {"tls-cert", required_argument, NULL, OPT_CERT},
+    {"tls-key", required_argument, NULL, OPT_KEY},
+    {"trust", required_argument, NULL, OPT_TRUST},
+    {"secret", required_argument, NULL, OPT_SECRET},
+    {"secret-file", required_argument, NULL, OPT_SECRET_FILE},
+    {"db", required_argument, NULL, OPT_DB},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"log-level", required_argument, NULL, OPT_LOG},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+static int
+gateway_main(int argc, char **argv)
 {
-	enum {
-		OPT_LISTEN = 1,
-		OPT_ADMIN_LISTEN,
-		OPT_CERT,
-		OPT_KEY,
-		OPT_TRUST,
-		OPT_SECRET,
-		OPT_SECRET_FILE,
-		OPT_DB,
-		OPT_THREADS,
-		OPT_LOG,
-		OPT_HELP
-	};
-	static const struct option opts[] = {
-	    {"listen", required_argument, NULL, OPT_LISTEN},
-	    {"admin-listen", required_argument, NULL, OPT_ADMIN_LISTEN},
-	    {"tls-cert", required_argument, NULL, OPT_CERT},
-	    {"tls-key", required_argument, NULL, OPT_KEY},
-	    {"trust", required_argument, NULL, OPT_TRUST},
-	    {"secret", required_argument, NULL, OPT_SECRET},
-	    {"secret-file", required_argument, NULL, OPT_SECRET_FILE},
-	    {"db", required_argument, NULL, OPT_DB},
-	    {"threads", required_argument, NULL, OPT_THREADS},
-	    {"log-level", required_argument, NULL, OPT_LOG},
-	    {"help", no_argument, NULL, OPT_HELP},
-	    {NULL, 0, NULL, 0},
-	};
 	const char *trust[GATEWAY_MAX_TRUST_FILES];
 	struct gateway_opts go = {.trust = trust};
 	struct gateway *g = NULL;
@@ -115,7 +124,7 @@ cmd_gateway(int argc, char **argv)
 
 	devid_error_clear(&e);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", gateway_opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_LISTEN:
 			go.listen = optarg;
@@ -177,6 +186,8 @@ cmd_gateway(int argc, char **argv)
 			}
 			log_set_level(level);
 			break;
+		case OPT_CONFIG:
+			break; /* read before the command line (config.h) */
 		case 'h':
 		case OPT_HELP:
 			fputs(gateway_usage, stdout);
@@ -251,5 +262,21 @@ out:
 	gateway_free(g);
 	if (secret != NULL)
 		OPENSSL_clear_free(secret, secret_len);
+	return rc;
+}
+
+int
+cmd_gateway(int argc, char **argv)
+{
+	struct config_args ca;
+	struct devid_error e;
+	int rc;
+
+	if (config_args("gateway", gateway_opts, NULL, argc, argv, &ca, &e) != 0) {
+		fprintf(stderr, "devid gateway: %s\n", e.msg);
+		return EXIT_USAGE;
+	}
+	rc = gateway_main(ca.argc, ca.argv);
+	config_args_free(&ca);
 	return rc;
 }

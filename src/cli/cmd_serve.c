@@ -24,6 +24,7 @@
 #include "http/server.h"
 #include "lib/log.h"
 #include "service/service.h"
+#include "config.h"
 #include "lib/banned.h"
 
 #define SERVE_DEFAULT_MAX_BODY ((size_t)256 << 20)
@@ -38,6 +39,7 @@ static const char serve_usage[] =
     "                   [--interop-key PEM] [--log-level debug|info|warn|error]\n"
     "                   [--public-url URL] [--claim-burst N] [--claim-interval MS]\n"
     "                   [--secrets-key file:PATH|pkcs11:URI] [--session-ttl SECS]\n"
+    "                   [--config FILE] [--check-config]\n"
     "\n"
     "Serves the REST API (docs/api.md). --db defaults to $DEVID_DB; the schema is migrated\n"
     "at start. --listen defaults to 127.0.0.1:8443 (loopback: bind other addresses only with\n"
@@ -67,6 +69,11 @@ static const char serve_usage[] =
     "the same key. Without it, connectors with secrets are refused (409) (docs/secrets.md).\n"
     "--session-ttl is how long a web console session lasts, in seconds (default 28800, 8\n"
     "hours; 1 to 2592000): from sign-in, not renewed by use (docs/console.md).\n"
+    "--config names the configuration file (default $DEVID_CONFIG, else /etc/devid/devid.conf\n"
+    "if it exists): its [serve] section takes these options as keys (listen = ...), and\n"
+    "flags and DEVID_DB override it (man 5 devid.conf). --check-config checks the file and\n"
+    "the options, opens what serve would open (TLS certificate and key, secrets key, interop\n"
+    "key, database) without creating or changing anything, and exits 0 when all is well.\n"
     "Stops cleanly on SIGINT or SIGTERM.\n";
 
 static atomic_bool stopping;
@@ -168,48 +175,58 @@ outbox_worker(void *arg)
 	return NULL;
 }
 
-int
-cmd_serve(int argc, char **argv)
+/* the options of devid serve, which devid.conf's [serve] section mirrors (config.h) */
+enum {
+	OPT_DB = 1,
+	OPT_LISTEN,
+	OPT_THREADS,
+	OPT_MAX_BODY,
+	OPT_CERT,
+	OPT_KEY,
+	OPT_LOG,
+	OPT_WORKERS,
+	OPT_LEASE,
+	OPT_INTEROP,
+	OPT_DEVICE_LISTEN,
+	OPT_PUBLIC_URL,
+	OPT_CLAIM_BURST,
+	OPT_CLAIM_INTERVAL,
+	OPT_SECRETS_KEY,
+	OPT_SESSION_TTL,
+	OPT_CONFIG,
+	OPT_CHECK_CONFIG,
+	OPT_HELP
+};
+
+static const struct option serve_opts[] = {
+    {"db", required_argument, NULL, OPT_DB},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"max-body", required_argument, NULL, OPT_MAX_BODY},
+    {"tls-cert", required_argument, NULL, OPT_CERT},
+    {"tls-key", required_argument, NULL, OPT_KEY},
+    {"log-level", required_argument, NULL, OPT_LOG},
+    {"workers", required_argument, NULL, OPT_WORKERS},
+    {"job-lease", required_argument, NULL, OPT_LEASE},
+    {"interop-key", required_argument, NULL, OPT_INTEROP},
+    {"device-listen", required_argument, NULL, OPT_DEVICE_LISTEN},
+    {"public-url", required_argument, NULL, OPT_PUBLIC_URL},
+    {"claim-burst", required_argument, NULL, OPT_CLAIM_BURST},
+    {"claim-interval", required_argument, NULL, OPT_CLAIM_INTERVAL},
+    {"secrets-key", required_argument, NULL, OPT_SECRETS_KEY},
+    {"session-ttl", required_argument, NULL, OPT_SESSION_TTL},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+/* options an environment variable sets too: the variable wins over the file */
+static const struct config_env serve_env[] = {{"db", "DEVID_DB"}, {NULL, NULL}};
+
+static int
+serve(int argc, char **argv, const char *config_path)
 {
-	enum {
-		OPT_DB = 1,
-		OPT_LISTEN,
-		OPT_THREADS,
-		OPT_MAX_BODY,
-		OPT_CERT,
-		OPT_KEY,
-		OPT_LOG,
-		OPT_WORKERS,
-		OPT_LEASE,
-		OPT_INTEROP,
-		OPT_DEVICE_LISTEN,
-		OPT_PUBLIC_URL,
-		OPT_CLAIM_BURST,
-		OPT_CLAIM_INTERVAL,
-		OPT_SECRETS_KEY,
-		OPT_SESSION_TTL,
-		OPT_HELP
-	};
-	static const struct option opts[] = {
-	    {"db", required_argument, NULL, OPT_DB},
-	    {"listen", required_argument, NULL, OPT_LISTEN},
-	    {"threads", required_argument, NULL, OPT_THREADS},
-	    {"max-body", required_argument, NULL, OPT_MAX_BODY},
-	    {"tls-cert", required_argument, NULL, OPT_CERT},
-	    {"tls-key", required_argument, NULL, OPT_KEY},
-	    {"log-level", required_argument, NULL, OPT_LOG},
-	    {"workers", required_argument, NULL, OPT_WORKERS},
-	    {"job-lease", required_argument, NULL, OPT_LEASE},
-	    {"interop-key", required_argument, NULL, OPT_INTEROP},
-	    {"device-listen", required_argument, NULL, OPT_DEVICE_LISTEN},
-	    {"public-url", required_argument, NULL, OPT_PUBLIC_URL},
-	    {"claim-burst", required_argument, NULL, OPT_CLAIM_BURST},
-	    {"claim-interval", required_argument, NULL, OPT_CLAIM_INTERVAL},
-	    {"secrets-key", required_argument, NULL, OPT_SECRETS_KEY},
-	    {"session-ttl", required_argument, NULL, OPT_SESSION_TTL},
-	    {"help", no_argument, NULL, OPT_HELP},
-	    {NULL, 0, NULL, 0},
-	};
 	struct http_server_opts ho = {.listen = "127.0.0.1:8443",
 	    .name = "api",
 	    .max_body = SERVE_DEFAULT_MAX_BODY,
@@ -240,11 +257,12 @@ cmd_serve(int argc, char **argv)
 	int nworkers = 0, want_workers = 2;
 	long ttl;
 	char *end;
+	bool check = false;
 	int c, rc = 1;
 
 	devid_error_clear(&e);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", serve_opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_DB:
 			db = optarg;
@@ -339,6 +357,11 @@ cmd_serve(int argc, char **argv)
 			}
 			log_set_level(level);
 			break;
+		case OPT_CONFIG:
+			break; /* read before the command line (config.h) */
+		case OPT_CHECK_CONFIG:
+			check = true;
+			break;
 		case 'h':
 		case OPT_HELP:
 			fputs(serve_usage, stdout);
@@ -369,6 +392,13 @@ cmd_serve(int argc, char **argv)
 		    serve_usage);
 		return EXIT_USAGE;
 	}
+	if (check)
+		return serve_check(&(struct serve_check){.config = config_path,
+		    .db = db,
+		    .tls_cert = ho.tls_cert,
+		    .tls_key = ho.tls_key,
+		    .secrets_key = secrets_uri,
+		    .interop_key = interop_path});
 	if (ho.threads == 0)
 		ho.threads = (unsigned)cli_ncpus() * 2;
 	/* before the database: a server that cannot read its key changes nothing */
@@ -491,5 +521,21 @@ out:
 	service_ca_cache_free(svc.cas, svc.keys);
 	store_close(svc.store);
 	secrets_key_free(secrets);
+	return rc;
+}
+
+int
+cmd_serve(int argc, char **argv)
+{
+	struct config_args ca;
+	struct devid_error e;
+	int rc;
+
+	if (config_args("serve", serve_opts, serve_env, argc, argv, &ca, &e) != 0) {
+		fprintf(stderr, "devid serve: %s\n", e.msg);
+		return EXIT_USAGE;
+	}
+	rc = serve(ca.argc, ca.argv, ca.path);
+	config_args_free(&ca);
 	return rc;
 }

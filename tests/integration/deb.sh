@@ -4,7 +4,7 @@
 # their dependencies) into a throwaway root unpacked from the Debian 12 minbase tarball that
 # ../shared/tools/fresh-check keeps, or on this machine when there is none; checks the files,
 # the devid system user and /var/lib/devid; runs devid.service's ExecStart, with
-# /etc/default/devid, as the unit's user against SQLite in /var/lib/devid, and asks it
+# /etc/devid/devid.conf, as the unit's user against SQLite in /var/lib/devid, and asks it
 # /healthz; then purges both packages and checks that nothing of them is left but the user
 # (Debian's policy keeps system users).
 #
@@ -99,11 +99,11 @@ t2=$(date +%s)
 note "installed into $where in $((t2 - t1)) s"
 
 # the files, the user and the state directory
-for f in /usr/bin/devid /usr/bin/devid-agent /etc/default/devid \
+for f in /usr/bin/devid /usr/bin/devid-agent /etc/devid/devid.conf \
 	/lib/systemd/system/devid.service /lib/systemd/system/devid-gateway.service \
 	/usr/share/man/man1/devid.1.gz /usr/share/man/man1/devid-agent.1.gz \
 	/usr/share/man/man8/devid-serve.8.gz /usr/share/man/man8/devid-admin.8.gz \
-	/usr/share/man/man8/devid-gateway.8.gz; do
+	/usr/share/man/man8/devid-gateway.8.gz /usr/share/man/man5/devid.conf.5.gz; do
 	[ -e "$root$f" ] || fail "$f is not installed"
 done
 inroot /usr/bin/devid --version | grep -q '^devid ' || fail "the installed devid does not run"
@@ -118,14 +118,20 @@ case $pw in *:/var/lib/devid:/usr/sbin/nologin) ;; *) fail "devid user: $pw" ;; 
 	fail "/var/lib/devid is $(file_mode "$root/var/lib/devid"), not drwx------"
 [ "$(inroot stat -c %U:%G /var/lib/devid)" = devid:devid ] || fail "/var/lib/devid is not devid's"
 
-# the service's command line, as systemd would run it: ExecStart with /etc/default/devid, as
-# the devid user, umask 0077. An operator's change to /etc/default/devid: a free port, since
-# 8443 may be taken on this machine.
-sed -i 's|^DEVID_SERVE_OPTS="|DEVID_SERVE_OPTS="--listen 127.0.0.1:0 |' "$root/etc/default/devid"
+# the service's command lines, as systemd would run them: ExecStartPre (the configuration
+# check), then ExecStart, reading /etc/devid/devid.conf, as the devid user, umask 0077. An
+# operator's change to the file: a free port, since 8443 may be taken on this machine.
+sed -i 's|^listen = .*|listen = 127.0.0.1:0|' "$root/etc/devid/devid.conf"
+pre=$(sed -n 's/^ExecStartPre=//p' "$root/lib/systemd/system/devid.service")
+[ "$pre" = "/usr/bin/devid serve --check-config" ] || fail "unexpected ExecStartPre: $pre"
+inroot setpriv --reuid=devid --regid=devid --init-groups sh -c "umask 0077; exec $pre" >"$tmp/check.out" 2>&1 ||
+	{ cat "$tmp/check.out" >&2; fail "the packaged configuration does not pass --check-config"; }
+grep -q '^devid serve: configuration OK$' "$tmp/check.out" || fail "--check-config: $(cat "$tmp/check.out")"
+[ ! -e "$root/var/lib/devid/devid.db" ] || fail "--check-config created the database"
 cmd=$(sed -n 's/^ExecStart=//p' "$root/lib/systemd/system/devid.service")
-case $cmd in /usr/bin/devid\ serve\ *) ;; *) fail "unexpected ExecStart: $cmd" ;; esac
+[ "$cmd" = "/usr/bin/devid serve" ] || fail "unexpected ExecStart: $cmd"
 inroot_exec setpriv --reuid=devid --regid=devid --init-groups sh -c \
-	"umask 0077; set -a; . /etc/default/devid; set +a; exec $cmd" >"$tmp/serve.out" 2>"$tmp/serve.err" &
+	"umask 0077; exec $cmd" >"$tmp/serve.out" 2>"$tmp/serve.err" &
 pid=$!
 port=""
 i=0
@@ -151,7 +157,7 @@ wait "$pid"
 rc=$?
 pid=""
 [ "$rc" -eq 0 ] || fail "devid serve exited $rc on SIGTERM"
-note "devid serve ran as devid from /etc/default/devid on port $port: /healthz ok"
+note "devid serve ran as devid from /etc/devid/devid.conf on port $port: /healthz ok"
 
 # purge: nothing left but the user
 inroot dpkg -L devid devid-agent >"$tmp/files"
@@ -162,7 +168,7 @@ while read -r f; do
 	[ -d "$root$f" ] && continue # directories other packages share
 	[ -e "$root$f" ] && left="$left $f"
 done <"$tmp/files"
-for f in /var/lib/devid /etc/default/devid /etc/systemd/system/multi-user.target.wants/devid.service \
+for f in /var/lib/devid /etc/devid /etc/systemd/system/multi-user.target.wants/devid.service \
 	/var/lib/systemd/deb-systemd-helper-enabled/devid.service.dsh-also; do
 	[ -e "$root$f" ] && left="$left $f"
 done

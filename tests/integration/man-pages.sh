@@ -41,7 +41,7 @@ page_options() {
 	done
 }
 
-pages="devid.1 devid-serve.8 devid-admin.8 devid-gateway.8 devid-agent.1"
+pages="devid.1 devid-serve.8 devid-admin.8 devid-gateway.8 devid-agent.1 devid.conf.5"
 for page in $pages; do
 	f=$mandir/$page
 	[ -s "$f" ] || { check_failed "$page was not generated"; continue; }
@@ -68,6 +68,9 @@ page_options devid-admin.8 "$devid" admin audit
 page_options devid-admin.8 "$devid" admin secrets-key
 page_options devid-gateway.8 "$devid" gateway
 page_options devid-agent.1 "$agent"
+# the configuration file names the options of both commands it configures
+page_options devid.conf.5 "$devid" serve
+page_options devid.conf.5 "$devid" gateway
 
 [ "$failures" -eq 0 ] || fail "$failures problem(s) in the man pages"
-note "5 pages lint clean and name every option of their commands' usage"
+note "6 pages lint clean and name every option of their commands' usage"

@@ -28,7 +28,7 @@ for unit in devid.service devid-gateway.service; do
 	[ -f "$units/$unit" ] || fail "$units/$unit is missing"
 	grep -q '^ExecStart=/usr/bin/devid ' "$units/$unit" || fail "$unit: ExecStart is not /usr/bin/devid"
 	grep -q '^Type=notify$' "$units/$unit" || fail "$unit: not Type=notify"
-	sed "s#^ExecStart=/usr/bin/devid #ExecStart=$devid #" "$units/$unit" >"$tmp/$unit"
+	sed "s#^\(ExecStart\(Pre\)\{0,1\}\)=/usr/bin/devid #\1=$devid #" "$units/$unit" >"$tmp/$unit"
 	run env MANPATH="$tmp/man" systemd-analyze verify "$tmp/$unit"
 	[ "$rc" -eq 0 ] && [ ! -s "$tmp/out" ] && [ ! -s "$tmp/err" ] ||
 		fail_run "$unit: systemd-analyze verify"
