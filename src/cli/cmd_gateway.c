@@ -32,7 +32,8 @@ static const char gateway_usage[] =
     "--secret-file reads it from a file (one trailing newline is dropped), which keeps it out\n"
     "of the process list. The ACL is kept in the SQLite file --db (created if absent).\n"
     "A port 0 picks a free port; the ports bound are printed on stdout. Stops cleanly on\n"
-    "SIGINT or SIGTERM.\n"
+    "SIGINT or SIGTERM; on SIGHUP reads the --trust files and its TLS certificate and key again\n"
+    "for new device connections (open ones keep theirs).\n"
     "--config names the configuration file (default $DEVID_CONFIG, else /etc/devid/devid.conf\n"
     "if it exists): its [gateway] section takes these options as keys (trust = ... once per\n"
     "file), and flags override it (man 5 devid.conf).\n";
@@ -41,6 +42,20 @@ static void
 gateway_stop_cb(void *arg)
 {
 	gateway_stop(arg);
+}
+
+/* SIGHUP: the trust files and the device port's certificate and key, for new connections */
+static void
+gateway_reload_cb(void *arg)
+{
+	struct devid_error e;
+
+	devid_error_clear(&e);
+	if (gateway_reload(arg, &e) != 0)
+		log_error("reload failed error=\"%s\": the gateway keeps its trust and certificate",
+		    e.msg);
+	else
+		log_info("reloaded trust and certificate");
 }
 
 static int
@@ -239,7 +254,7 @@ gateway_main(int argc, char **argv)
 		    gateway_admin_address(g));
 	signal(SIGPIPE, SIG_IGN);
 	/* before the gateway's threads start, so that all of them leave the signals to it */
-	if (daemon_signals_start(&sigs, gateway_stop_cb, g) != 0) {
+	if (daemon_signals_start(&sigs, gateway_stop_cb, gateway_reload_cb, g) != 0) {
 		fprintf(stderr, "devid gateway: cannot start the signal thread\n");
 		goto out;
 	}

@@ -74,11 +74,12 @@ static const char serve_usage[] =
     "flags and DEVID_DB override it (man 5 devid.conf). --check-config checks the file and\n"
     "the options, opens what serve would open (TLS certificate and key, secrets key, interop\n"
     "key, database) without creating or changing anything, and exits 0 when all is well.\n"
-    "Stops cleanly on SIGINT or SIGTERM.\n";
+    "Stops cleanly on SIGINT or SIGTERM; on SIGHUP reads its TLS certificate and key again\n"
+    "for new connections (open ones keep theirs).\n";
 
 static atomic_bool stopping;
 
-/* the ports a signal stops (daemon_signals_start) */
+/* the ports a signal stops or reloads (daemon_signals_start) */
 struct serve_ports {
 	struct http_server *api, *device;
 };
@@ -92,6 +93,30 @@ serve_stop(void *arg)
 	http_server_stop(p->api);
 	if (p->device != NULL)
 		http_server_stop(p->device);
+}
+
+/*
+ * SIGHUP: both ports read their TLS certificate and key again, for the connections that come
+ * next (a renewed certificate); open connections are left alone. The trust devices and vendors
+ * are checked against is the database's, read on each request, so there is nothing to reload.
+ */
+static void
+serve_reload(void *arg)
+{
+	struct serve_ports *p = arg;
+	struct http_server *s[] = {p->api, p->device};
+	struct devid_error e;
+
+	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
+		if (s[i] == NULL)
+			continue;
+		devid_error_clear(&e);
+		if (http_server_reload_tls(s[i], NULL, &e) != 0)
+			log_error("reload failed port=%s error=\"%s\": it keeps its certificate",
+			    i == 0 ? "api" : "device", e.msg);
+		else
+			log_info("reloaded port=%s", i == 0 ? "api" : "device");
+	}
 }
 
 /* The device port runs on a thread of its own; if it cannot run, the API server stops too. */
@@ -455,7 +480,7 @@ serve(int argc, char **argv, const char *config_path)
 	ports.device = dsrv;
 	signal(SIGPIPE, SIG_IGN);
 	/* before any other thread starts, so that all of them leave the signals to it */
-	if (daemon_signals_start(&sigs, serve_stop, &ports) != 0) {
+	if (daemon_signals_start(&sigs, serve_stop, serve_reload, &ports) != 0) {
 		fprintf(stderr, "devid serve: cannot start the signal thread\n");
 		goto out;
 	}

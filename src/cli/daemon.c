@@ -22,7 +22,15 @@ signal_thread(void *arg)
 	struct daemon_signals *d = arg;
 	int sig = 0;
 
-	if (sigwait(&d->set, &sig) == 0 && !atomic_load(&d->finishing))
+	while (sigwait(&d->set, &sig) == 0 && sig == SIGHUP && !atomic_load(&d->finishing)) {
+		log_info("reloading signal=SIGHUP");
+		if (sd_notify(0, "RELOADING=1") < 0)
+			log_warn("sd_notify RELOADING=1 failed");
+		d->reload(d->arg);
+		if (sd_notify(0, "READY=1") < 0)
+			log_warn("sd_notify READY=1 failed");
+	}
+	if (!atomic_load(&d->finishing))
 		log_info("stopping signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	if (sd_notify(0, "STOPPING=1") < 0)
 		log_warn("sd_notify STOPPING=1 failed");
@@ -31,17 +39,20 @@ signal_thread(void *arg)
 }
 
 int
-daemon_signals_start(struct daemon_signals *d, void (*stop)(void *), void *arg)
+daemon_signals_start(
+    struct daemon_signals *d, void (*stop)(void *), void (*reload)(void *), void *arg)
 {
 	sigset_t old;
 
 	d->stop = stop;
+	d->reload = reload;
 	d->arg = arg;
 	d->started = false;
 	atomic_store(&d->finishing, false);
 	sigemptyset(&d->set);
 	sigaddset(&d->set, SIGINT);
 	sigaddset(&d->set, SIGTERM);
+	sigaddset(&d->set, SIGHUP);
 	if (pthread_sigmask(SIG_BLOCK, &d->set, &old) != 0)
 		return -1;
 	if (pthread_create(&d->thread, NULL, signal_thread, d) != 0) {

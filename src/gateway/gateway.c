@@ -33,7 +33,9 @@ struct gateway {
 	struct acl *acl;
 	uint8_t *secret;
 	size_t secret_len;
-	X509_STORE *trust;
+	X509_STORE *trust; /* replaced by gateway_reload, from the signal thread only */
+	const char *const *trust_paths; /* the --trust files, borrowed from the options */
+	size_t ntrust;
 	struct router *admin_router;
 	struct http_server *devices;
 	struct http_server *admin;
@@ -321,6 +323,8 @@ gateway_new(const struct gateway_opts *o, struct devid_error *e)
 	g->secret_len = o->secret_len;
 	g->secret = xmalloc(o->secret_len);
 	memcpy(g->secret, o->secret, o->secret_len);
+	g->trust_paths = o->trust;
+	g->ntrust = o->ntrust;
 	if ((g->trust = trust_load(o->trust, o->ntrust, e)) == NULL)
 		goto out;
 	/* one connection per worker of either port: each may hold one at a time */
@@ -402,6 +406,23 @@ gateway_run(struct gateway *g)
 	http_server_stop(g->admin);
 	pthread_join(g->admin_thread, NULL);
 	return rc != 0 ? rc : g->admin_rc;
+}
+
+int
+gateway_reload(struct gateway *g, struct devid_error *e)
+{
+	X509_STORE *st;
+
+	if ((st = trust_load(g->trust_paths, g->ntrust, e)) == NULL)
+		return e->code;
+	if (http_server_reload_tls(g->devices, st, e) != 0) {
+		X509_STORE_free(st);
+		return e->code;
+	}
+	/* the device port's new TLS context holds its own reference, the old one its old store */
+	X509_STORE_free(g->trust);
+	g->trust = st;
+	return 0;
 }
 
 void

@@ -168,6 +168,13 @@ const char *gateway_admin_address(const struct gateway *g);
  * no asynchronous signals). Returns 0, or a DEVID_E* code when a server could not run.
  */
 int gateway_run(struct gateway *g);
+/*
+ * Reads the --trust files and the device port's TLS certificate and key again: devices that
+ * connect from then on are checked against the new trust, open connections keep theirs. On
+ * failure (e says why) the gateway keeps what it had. While gateway_run runs, from one
+ * thread at a time (the signal thread).
+ */
+int gateway_reload(struct gateway *g, struct devid_error *e);
 /* Asks both servers to stop. Async-signal-safe. */
 void gateway_stop(struct gateway *g);
 /* Frees everything, wiping the secret; accepts NULL. Not while gateway_run runs. */

@@ -94,7 +94,9 @@ struct http_server {
 	unsigned timeout_secs;
 	unsigned nworkers;
 	struct http_worker *workers;
-	SSL_CTX *ssl_ctx;
+	SSL_CTX *ssl_ctx; /* replaced by http_server_reload_tls: read under tls_lock */
+	pthread_mutex_t tls_lock;
+	struct http_server_opts tls_opts; /* what ssl_ctx was made from, for a reload */
 	enum http_client_auth client_auth;
 	http_handler_fn *handler;
 	void *handler_arg;
@@ -906,7 +908,10 @@ worker_bev_cb(struct event_base *base, void *arg)
 
 	if (s->ssl_ctx != NULL) {
 		/* never NULL on the TLS port: evhttp would fall back to plain text */
-		if ((ssl = SSL_new(s->ssl_ctx)) == NULL) {
+		pthread_mutex_lock(&s->tls_lock);
+		ssl = SSL_new(s->ssl_ctx); /* holds its context: a reload frees only the server's */
+		pthread_mutex_unlock(&s->tls_lock);
+		if (ssl == NULL) {
 			log_error("http server=%s out of memory for a TLS connection", s->name);
 			abort();
 		}
@@ -1345,6 +1350,7 @@ http_server_new(const struct http_server_opts *o, struct devid_error *e)
 		goto out;
 	}
 	s = xcalloc(1, sizeof(*s));
+	pthread_mutex_init(&s->tls_lock, NULL);
 	s->listen_fd = -1;
 	s->stop_pipe[0] = s->stop_pipe[1] = -1;
 	atomic_init(&s->stop_requested, 0);
@@ -1376,6 +1382,7 @@ http_server_new(const struct http_server_opts *o, struct devid_error *e)
 		devid_error_prefix(e, "http");
 		goto out;
 	}
+	s->tls_opts = *o;
 	if (o->tls_cert != NULL && (s->ssl_ctx = tls_ctx_new(s, o, e)) == NULL)
 		goto out;
 	if (pipe2(s->stop_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
@@ -1486,7 +1493,29 @@ http_server_free(struct http_server *s)
 	if (s->stop_pipe[1] >= 0)
 		close(s->stop_pipe[1]);
 	SSL_CTX_free(s->ssl_ctx);
+	pthread_mutex_destroy(&s->tls_lock);
 	if (s->own_metrics)
 		metrics_free(s->metrics);
 	free(s);
+}
+
+int
+http_server_reload_tls(struct http_server *s, X509_STORE *ca_store, struct devid_error *e)
+{
+	struct http_server_opts o = s->tls_opts;
+	SSL_CTX *ctx, *old;
+
+	if (s->ssl_ctx == NULL)
+		return 0;
+	if (ca_store != NULL)
+		o.tls_ca_store = ca_store;
+	if ((ctx = tls_ctx_new(s, &o, e)) == NULL)
+		return e->code;
+	pthread_mutex_lock(&s->tls_lock);
+	old = s->ssl_ctx;
+	s->ssl_ctx = ctx;
+	s->tls_opts = o;
+	pthread_mutex_unlock(&s->tls_lock);
+	SSL_CTX_free(old); /* connections made with it keep it until they end */
+	return 0;
 }

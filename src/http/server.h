@@ -115,6 +115,14 @@ int http_server_run(struct http_server *s);
  * flag and writes one byte to a pipe, so a signal handler or any thread may call it.
  */
 void http_server_stop(struct http_server *s);
+/*
+ * Reads the TLS certificate chain and key again from the files the server was made with,
+ * and with ca_store as the client CAs when it is not NULL (the server takes a reference):
+ * connections accepted from then on use them, connections already open keep what they
+ * began with. On failure (DEVID_E*, e says why) the server keeps what it had. 0 for a
+ * server without TLS. May be called while the server runs, from any thread.
+ */
+int http_server_reload_tls(struct http_server *s, X509_STORE *ca_store, struct devid_error *e);
 
 /* Closes and frees everything; accepts NULL. Not while http_server_run is running. */
 void http_server_free(struct http_server *s);
