@@ -1038,6 +1038,12 @@ api_free(struct api *a)
 	free(a);
 }
 
+const struct router *
+api_router(const struct api *a)
+{
+	return a->router;
+}
+
 void
 api_handle(struct http_request *req, struct http_response *resp, void *arg)
 {
