@@ -8,6 +8,7 @@
 #include "http/api.h"
 #include "http/console.h"
 #include "http/cookie.h"
+#include "http/openapi.h"
 #include "http/router.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -1017,6 +1018,7 @@ api_new(struct service *svc, struct metrics *m, const json_t *jwks, struct devid
 		goto fail;
 	if (router_add(a->router, "GET", "/api/v1/interop-key", h_interop_key, (void *)jwks, e) !=
 		0 ||
+	    router_add(a->router, "GET", "/api/v1/openapi.json", openapi_handle, NULL, e) != 0 ||
 	    router_add(a->router, "GET", "/healthz", http_handle_healthz, NULL, e) != 0 ||
 	    router_add(a->router, "GET", "/metrics", http_handle_metrics, m, e) != 0 ||
 	    console_routes(a->router, e) != 0)
@@ -1034,6 +1036,12 @@ api_free(struct api *a)
 		return;
 	router_free(a->router);
 	free(a);
+}
+
+const struct router *
+api_router(const struct api *a)
+{
+	return a->router;
 }
 
 void

@@ -6,6 +6,7 @@
 #define DEVID_HTTP_API_H
 
 #include "http/metrics.h"
+#include "http/router.h"
 #include "http/server.h"
 #include "service/service.h"
 
@@ -18,6 +19,8 @@ struct api;
 struct api *api_new(
     struct service *svc, struct metrics *m, const json_t *jwks, struct devid_error *e);
 void api_free(struct api *a);
+/* The routes of a (borrowed), for router_foreach. */
+const struct router *api_router(const struct api *a);
 /* An http_handler_fn; arg is the struct api *. */
 void api_handle(struct http_request *req, struct http_response *resp, void *arg);
 

@@ -311,6 +311,14 @@ router_match(
 	return ROUTER_MATCH;
 }
 
+void
+router_foreach(const struct router *r,
+    void (*fn)(const char *method, const char *pattern, void *arg), void *arg)
+{
+	for (size_t i = 0; i < r->n; i++)
+		fn(r->routes[i]->method, r->routes[i]->pattern, arg);
+}
+
 http_handler_fn *
 route_handler(const struct route *rt, void **arg)
 {

@@ -68,6 +68,10 @@ int router_add(struct router *r, const char *method, const char *pattern, http_h
 enum router_result router_match(
     const struct router *r, const char *method, const char *p, size_t n, struct route_match *m);
 
+/* Calls fn with each route's method and pattern (borrowed), in the order they were added. */
+void router_foreach(const struct router *r,
+    void (*fn)(const char *method, const char *pattern, void *arg), void *arg);
+
 /* The handler and argument of a matched route. */
 http_handler_fn *route_handler(const struct route *rt, void **arg);
 

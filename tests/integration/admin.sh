@@ -38,10 +38,10 @@ esac
 # api METHOD PATH TOKEN [BODYFILE]: $status and $tmp/body
 api() {
 	if [ -n "${4:-}" ]; then
-		status=$(curl -sS -o "$tmp/body" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $3" \
-		    -H 'Content-Type: application/json' --data-binary "@$4" "$url$2")
+		api_curl "$tmp/body" "$1" "$2" -H "Authorization: Bearer $3" \
+		    -H 'Content-Type: application/json' --data-binary "@$4"
 	else
-		status=$(curl -sS -o "$tmp/body" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $3" "$url$2")
+		api_curl "$tmp/body" "$1" "$2" -H "Authorization: Bearer $3"
 	fi
 }
 

@@ -50,10 +50,10 @@ start_server() {
 # api METHOD PATH TOKEN [BODYFILE]: $status and $tmp/body
 api() {
 	if [ -n "${4:-}" ]; then
-		status=$(curl -sS -o "$tmp/body" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $3" \
-		    -H 'Content-Type: application/json' --data-binary "@$4" "$url$2")
+		api_curl "$tmp/body" "$1" "$2" -H "Authorization: Bearer $3" \
+		    -H 'Content-Type: application/json' --data-binary "@$4"
 	else
-		status=$(curl -sS -o "$tmp/body" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $3" "$url$2")
+		api_curl "$tmp/body" "$1" "$2" -H "Authorization: Bearer $3"
 	fi
 }
 
@@ -85,10 +85,31 @@ start_server s1 --max-body 200000
 body() { printf '{"descriptor":%s,"manifest":%s}' "$(cat "$1/batch.json")" "$(cat "$1/manifest.json")" >"$2"; }
 
 # no token, bad token
-status=$(curl -sS -o "$tmp/body" -w '%{http_code}' "$url/api/v1/batches")
+api_curl "$tmp/body" GET /api/v1/batches
 expect_status 401 "no token"
 api GET /api/v1/batches "not-a-token-at-all-0123456789"
 expect_status 401 "unknown token"
+
+# the OpenAPI document, the other routes without a token, and reads of what this test makes
+# none of (their answers are recorded for tests/openapi too)
+api_curl "$tmp/body" GET /api/v1/openapi.json
+expect_status 200 "the OpenAPI document without a token"
+[ "$ctype" = application/json ] || fail "the OpenAPI document is served as \"$ctype\""
+grep -q '"openapi": "3.1.0"' "$tmp/body" || fail "the OpenAPI document is not OpenAPI 3.1.0"
+for x in "200 /healthz" "200 /metrics" "200 /api/v1/interop-key" "404 /api/v1/tenants/OEM1/crl" \
+    "302 /" "200 /console/" "200 /console/app.js" "404 /console/nothing.js"; do
+	api_curl "$tmp/body" GET "${x#* }"
+	expect_status "${x%% *}" "GET ${x#* } without a token"
+done
+api GET /api/v1/quota "$A1"
+expect_status 200 "the quota"
+printf '{"max":null}' >quota.json
+api PUT /api/v1/quota "$A1" quota.json
+expect_status 200 "no quota"
+api GET /api/v1/jobs "$A1"
+expect_status 200 "no jobs yet"
+api GET /api/v1/jobs/999999/devices "$A1"
+expect_status 404 "no such job"
 
 # publish: an OEM cannot, the vendor can, once
 body B1 b1.json

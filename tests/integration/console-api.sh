@@ -88,9 +88,12 @@ wait_for gw.out 'admin on' "devid gateway"
 gw_admin=$(sed -n 's|.*admin on http://\([^ ]*\).*|\1|p' gw.out)
 # api_as TOKEN METHOD PATH [BODY]: $status and ./body (the API is on TLS, as EST needs it)
 api_as() {
-	set -- "$@" ""
-	status=$(curl -sS --cacert tls.pem -o body -w '%{http_code}' -X "$2" -H "Authorization: Bearer $1" \
-	    ${4:+-H 'Content-Type: application/json' --data-binary "$4"} "$url$3")
+	if [ -n "${4:-}" ]; then
+		api_curl body "$2" "$3" --cacert tls.pem -H "Authorization: Bearer $1" \
+		    -H 'Content-Type: application/json' --data-binary "$4"
+	else
+		api_curl body "$2" "$3" --cacert tls.pem -H "Authorization: Bearer $1"
+	fi
 }
 api() { api_as "$A1" "$@"; }
 

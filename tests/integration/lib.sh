@@ -112,14 +112,30 @@ wait_file() {
 	done
 }
 
+# api_curl OUT METHOD PATH [CURL-ARG...]: curl -X METHOD $url$PATH with the answer in OUT, the
+# status in $status and the Content-Type in $ctype. With DEVID_API_RECORD=DIR set, the
+# exchange is also kept in a new DIR/x.XXXXXX: `meta` (method, path, status, content type, a
+# line each) and `body` (the answer), for tests/openapi/check_responses.py.
+api_curl() {
+	_out=$1 _method=$2 _path=$3
+	shift 3
+	_w=$(curl -sS -o "$_out" -w '%{http_code} %{content_type}' -X "$_method" "$@" "$url$_path")
+	status=${_w%% *}
+	ctype=${_w#* }
+	[ -n "${DEVID_API_RECORD:-}" ] || return 0
+	_x=$(mktemp -d "$DEVID_API_RECORD/x.XXXXXX") || fail "mktemp -d in $DEVID_API_RECORD"
+	printf '%s\n%s\n%s\n%s\n' "$_method" "$_path" "$status" "$ctype" >"$_x/meta"
+	if [ -f "$_out" ]; then cp "$_out" "$_x/body"; else : >"$_x/body"; fi
+}
+
 # api_as TOKEN METHOD PATH [BODY]: a JSON request to $url with the bearer TOKEN; the status
 # in $status, the answer in ./body.
 api_as() {
 	if [ -n "${4:-}" ]; then
-		status=$(curl -sS -o body -w '%{http_code}' -X "$2" -H "Authorization: Bearer $1" \
-		    -H 'Content-Type: application/json' --data-binary "$4" "$url$3")
+		api_curl body "$2" "$3" -H "Authorization: Bearer $1" \
+		    -H 'Content-Type: application/json' --data-binary "$4"
 	else
-		status=$(curl -sS -o body -w '%{http_code}' -X "$2" -H "Authorization: Bearer $1" "$url$3")
+		api_curl body "$2" "$3" -H "Authorization: Bearer $1"
 	fi
 }
 

@@ -1,8 +1,9 @@
 /*
- * embed OUT.c FILE... - writes the console's built files as a C table (src/http/console.h)
- * so that devid serves them from its own binary. Each file is named by its base name and
- * tagged with a 64-bit FNV-1a hash of its bytes, the ETag devid answers with. A build tool:
- * runs on the build machine only.
+ * embed [-p PREFIX] OUT.c FILE... - writes files as a C table of struct console_file
+ * (src/http/console.h), PREFIX_files[] and PREFIX_nfiles (PREFIX "console" by default: the
+ * console's built files; "openapi": docs/openapi.json), so that devid serves them from its
+ * own binary. Each file is named by its base name and tagged with a 64-bit FNV-1a hash of its
+ * bytes, the ETag devid answers with. A build tool: runs on the build machine only.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@ content_type(const char *name)
 	    {".js", "text/javascript; charset=utf-8"},
 	    {".css", "text/css; charset=utf-8"},
 	    {".txt", "text/plain; charset=utf-8"},
+	    {".json", "application/json"},
 	    {".svg", "image/svg+xml"},
 	    {".png", "image/png"},
 	};
@@ -56,12 +58,18 @@ embed_one(FILE *out, const char *file, int index, uint64_t *hash, size_t *len)
 int
 main(int argc, char **argv)
 {
+	const char *prefix = "console";
 	FILE *out;
 	uint64_t *hash;
 	size_t *len;
 
+	if (argc > 2 && strcmp(argv[1], "-p") == 0) {
+		prefix = argv[2];
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc < 2) {
-		fprintf(stderr, "usage: embed OUT.c FILE...\n");
+		fprintf(stderr, "usage: embed [-p PREFIX] OUT.c FILE...\n");
 		return 2;
 	}
 	if ((out = fopen(argv[1], "w")) == NULL) {
@@ -84,14 +92,14 @@ main(int argc, char **argv)
 		if (embed_one(out, argv[i], i, &hash[i], &len[i]) != 0)
 			return 1;
 	}
-	fprintf(out, "\nconst struct console_file console_files[] = {\n");
+	fprintf(out, "\nconst struct console_file %s_files[] = {\n", prefix);
 	for (int i = 2; i < argc; i++) {
 		const char *base = strrchr(argv[i], '/') ? strrchr(argv[i], '/') + 1 : argv[i];
 
 		fprintf(out, "    {\"%s\", \"%s\", file%d, %zu, \"\\\"%016llx\\\"\"},\n", base,
 		    content_type(base), i, len[i], (unsigned long long)hash[i]);
 	}
-	fprintf(out, "};\nconst size_t console_nfiles = %d;\n", argc - 2);
+	fprintf(out, "};\nconst size_t %s_nfiles = %d;\n", prefix, argc - 2);
 	free(hash);
 	free(len);
 	return fclose(out) == 0 ? 0 : 1;
