@@ -29,6 +29,8 @@ int admin_words(int argc, char **argv, const char **words, int max);
 int cmd_admin_audit(int argc, char **argv);
 /* `devid admin secrets-key init URI` (cmd_secrets.c), likewise. */
 int cmd_admin_secrets(int argc, char **argv);
+/* `devid admin backup FILE` (cmd_backup.c), likewise. */
+int cmd_admin_backup(int argc, char **argv);
 
 /* What `devid serve --check-config` checks (serve_check.c); NULL members are not set. */
 struct serve_check {

@@ -37,6 +37,7 @@ static const char admin_usage[] =
     "       devid admin [--db URL] audit checkpoint TENANT --key URI\n"
     "       devid admin audit key init --key URI       (devid admin audit --help)\n"
     "       devid admin secrets-key init file:PATH|pkcs11:URI  (for devid serve --secrets-key)\n"
+    "       devid admin [--db URL] backup FILE       (a SQLite database, while serve runs)\n"
     "       devid admin [--db URL] ca init --tenant NAME (--pkcs11 URI | --key-file PATH)\n"
     "                                      [--validity-days N] [--out CA.pem]\n"
     "       devid admin [--db URL] ca show --tenant NAME\n"
@@ -473,7 +474,8 @@ cmd_admin(int argc, char **argv)
 
 	devid_error_clear(&e);
 	/* commands with options of their own, in files of their own */
-	if ((rc = cmd_admin_audit(argc, argv)) >= 0 || (rc = cmd_admin_secrets(argc, argv)) >= 0)
+	if ((rc = cmd_admin_audit(argc, argv)) >= 0 || (rc = cmd_admin_secrets(argc, argv)) >= 0 ||
+	    (rc = cmd_admin_backup(argc, argv)) >= 0)
 		return rc;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", admin_opts, NULL)) != -1) {

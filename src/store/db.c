@@ -37,6 +37,15 @@ db_close(struct db *db)
 	free(db);
 }
 
+int
+db_backup(struct db *db, const char *path, struct devid_error *e)
+{
+	if (db->drv->backup == NULL)
+		return devid_error_set(e, DEVID_EINVAL,
+		    "a PostgreSQL database is backed up with pg_dump (docs/operations.md)");
+	return db->drv->backup(db, path, e);
+}
+
 enum db_kind
 db_get_kind(const struct db *db)
 {

@@ -40,6 +40,13 @@ struct db_rows;
 int db_open(const char *url, struct db **out, struct devid_error *e);
 void db_close(struct db *db);
 enum db_kind db_get_kind(const struct db *db);
+/*
+ * Copies a SQLite database into the new file path (mode 0600) with SQLite's online backup
+ * API, while other connections read and write it, and checks the copy's integrity. The copy
+ * is a whole database of one moment. DEVID_ECONFLICT if path exists, DEVID_EINVAL for
+ * PostgreSQL (back it up with pg_dump); on failure no file is left at path.
+ */
+int db_backup(struct db *db, const char *path, struct devid_error *e);
 
 /* Runs a statement; *changes (may be NULL) receives the number of rows it changed. */
 int db_exec(struct db *db, const char *sql, const struct db_param *params, size_t nparams,

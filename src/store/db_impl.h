@@ -24,6 +24,8 @@ struct db_driver {
 	int (*query)(struct db *db, const char *sql, const struct db_param *params, size_t n,
 	    struct db_rows **out, struct devid_error *e);
 	void (*close)(struct db *db);
+	/* NULL: the database has its own tools (pg_dump) */
+	int (*backup)(struct db *db, const char *path, struct devid_error *e);
 };
 
 struct db {

@@ -203,10 +203,60 @@ sqlite_close(struct db *db)
 	free(c);
 }
 
+/* the pages one backup step copies: the source is locked only that long */
+#define BACKUP_STEP_PAGES 256
+#define BACKUP_BUSY_WAIT_US 10000
+
+static int
+sqlite_backup(struct db *db, const char *path, struct devid_error *e)
+{
+	struct sqlite_conn *c = db->conn;
+	sqlite3 *dst = NULL;
+	sqlite3_backup *b;
+	sqlite3_stmt *st = NULL;
+	int fd, src, rc = 0;
+
+	/* a new file of our own, 0600: never another's file, never a database we would mix */
+	if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+		return devid_error_set(e, errno == EEXIST ? DEVID_ECONFLICT : DEVID_EIO,
+		    "backup: %s: %s", path, strerror(errno));
+	close(fd);
+	if ((src = sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE, NULL)) != SQLITE_OK) {
+		rc = devid_error_set(e, DEVID_EIO, "backup: %s: %s", path, sqlite3_errstr(src));
+		goto out;
+	}
+	if ((b = sqlite3_backup_init(dst, "main", c->h, "main")) == NULL) {
+		rc = devid_error_set(e, DEVID_EIO, "backup: %s", sqlite3_errmsg(dst));
+		goto out;
+	}
+	/* a writer between steps restarts the copy: it ends as one moment of the database */
+	while ((src = sqlite3_backup_step(b, BACKUP_STEP_PAGES)) == SQLITE_OK ||
+	    src == SQLITE_BUSY || src == SQLITE_LOCKED)
+		if (src != SQLITE_OK)
+			usleep(BACKUP_BUSY_WAIT_US);
+	sqlite3_backup_finish(b);
+	if (src != SQLITE_DONE) {
+		rc = devid_error_set(e, DEVID_EIO, "backup: %s", sqlite3_errstr(src));
+		goto out;
+	}
+	if (sqlite3_prepare_v2(dst, "PRAGMA integrity_check", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW ||
+	    strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0)
+		rc = devid_error_set(
+		    e, DEVID_EIO, "backup: the copy %s fails its integrity check", path);
+out:
+	sqlite3_finalize(st);
+	sqlite3_close_v2(dst);
+	if (rc != 0)
+		unlink(path);
+	return rc;
+}
+
 static const struct db_driver sqlite_driver = {
     .exec = sqlite_exec,
     .query = sqlite_query,
     .close = sqlite_close,
+    .backup = sqlite_backup,
 };
 
 /*
