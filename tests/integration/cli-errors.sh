@@ -68,7 +68,7 @@ expect_error 'init with a 65-character vendor name' 'must match' \
     --vendor VVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVV
 expect_error 'init with an empty vendor name' 'must match' \
     "$devid" vendor init --dir "$new" --vendor ''
-expect_error 'init with an unknown option' 'bad option|unrecognized' \
+expect_error 'init with an unknown option' "unknown option '--colour'" \
     "$devid" vendor init --dir "$new" --vendor ACME --colour red
 
 expect_ok 'vendor init' "$devid" vendor init --dir "$v" --vendor ACME
