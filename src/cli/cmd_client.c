@@ -842,10 +842,21 @@ connector_body(const struct client_args *a, int *rc)
 		json_object_set_new(config, "secret", json_stringn((const char *)secret, slen));
 	if (a->opt[OPT_RATE] != NULL)
 		json_object_set_new(config, "ratePerSecond", json_integer(rate));
+	/* add starts a connector in auto mode; put replaces one, so it is told the mode */
+	if (json_object_get(body, "mode") == NULL && strcmp(a->cmd, "connectors add") == 0)
+		json_object_set_new(body, "mode", json_string("auto"));
+	if (!json_is_string(json_object_get(body, "type")) ||
+	    !json_is_string(json_object_get(body, "mode"))) {
+		*rc = usage(a, "needs --type%s (or --file with them)",
+		    strcmp(a->cmd, "connectors add") == 0 ? "" : " and --mode");
+		json_decref(body);
+		body = NULL;
+	}
 	if (secret != NULL)
 		OPENSSL_cleanse(secret, slen);
 	free(secret);
-	*rc = 0;
+	if (body != NULL)
+		*rc = 0;
 	return body;
 }
 
@@ -1175,7 +1186,7 @@ static const struct command commands[] = {
 	"       devid connectors show NAME\n"
 	"       devid connectors add NAME --type T [--mode auto|manual] [--url URL]\n"
 	"                            [--secret-file F] [--rate N] [--file CONNECTOR.json]\n"
-	"       devid connectors put NAME (the same options)\n"
+	"       devid connectors put NAME --type T --mode auto|manual (the same options)\n"
 	"       devid connectors delete NAME\n"
 	"       devid connectors test NAME\n"
 	"Product clouds: T is webhook, cirrent, aws-iot, azure-dps or mosquitto. --file holds\n"
