@@ -135,8 +135,8 @@ query_add(struct dynbuf *path, const char *key, const char *value)
 
 /*
  * Sends one request. 0 with *out the parsed answer (NULL when it is not JSON) for a 2xx;
- * otherwise the error is printed (a rejected batch's report to stdout) and 1 is returned,
- * or, with status_out, the status of an answer that came is handed back without a message.
+ * otherwise the error is printed (a rejected batch's report to stdout) and 1 is returned;
+ * with status_out, a 404 is handed back there without a message (the caller looks further).
  */
 static int
 request(const struct client_args *a, const char *method, const char *path, const char *body,
@@ -161,7 +161,7 @@ request(const struct client_args *a, const char *method, const char *path, const
 		rc = 0;
 		goto out;
 	}
-	if (status_out != NULL) {
+	if (status_out != NULL && status == 404) {
 		*status_out = status;
 		json_decref(j);
 		goto out;
@@ -394,11 +394,8 @@ resolve_device(const struct client_args *a, const char *id, char udid[65])
 			json_decref(j);
 			return 0;
 		}
-		if (status != 404) {
-			if (status != 0)
-				fprintf(stderr, "devid %s: %s: HTTP %ld\n", a->cmd, path, status);
+		if (status != 404)
 			return 1;
-		}
 	}
 	if ((esc = curl_easy_escape(NULL, id, 0)) == NULL)
 		abort();
@@ -913,8 +910,6 @@ run_connectors(struct client_args *a, char **rest, int n)
 			return 1;
 		}
 		if (status != 404) {
-			if (status != 0)
-				fprintf(stderr, "devid %s: %s: HTTP %ld\n", a->cmd, path, status);
 			json_decref(body);
 			return 1;
 		}

@@ -167,6 +167,8 @@ expect_py 'device by chip serial finds its UDID' 'j["udid"]' "$udid"
 ok 'device -o table' "$devid" device "$serial" -o table
 grep -Eq '^birthCertificate\.notBefore +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$' "$tmp/out" ||
 	check_failed_run "device -o table does not show notBefore in RFC 3339"
+refused 'device with a wrong token says why' 1 'devid device: .*HTTP 401' \
+    "$devid" device "$udid" --token bogus
 refused 'device of a serial nobody has' 1 "no device has the UDID or chip serial 'NOSUCHSERIAL'" \
     "$devid" device NOSUCHSERIAL
 refused 'device with a prefix of a serial only' 1 'no device has' \
