@@ -5,14 +5,36 @@
 #ifndef DEVID_CLI_H
 #define DEVID_CLI_H
 
+#include <stddef.h>
+
 #define EXIT_USAGE 2 /* bad command line */
 
 int cmd_vendor(int argc, char **argv);
 int cmd_admin(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_gateway(int argc, char **argv);
-/* claim, batches, devices, device, manifest, revoke, transfer, release, import, vendor publish */
+/*
+ * The client of the REST API: claim, batches, devices, device, manifest, revoke, transfer,
+ * release, import, audit, jobs, connectors, quota, provision, tokens, trust, vendor publish.
+ */
 int cmd_client(int argc, char **argv);
+/* Whether name is one of cmd_client's commands (a singular like "connector" too). */
+int client_is_command(const char *name);
+
+/*
+ * A usage error on one line of stderr: "devid CMD: MESSAGE; see 'devid CMD --help'" (CMD
+ * may be several words, or "" for devid itself). Returns EXIT_USAGE.
+ */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * The usage error for what getopt_long just refused: c is '?' (an unknown option) or ':' (an
+ * option without its value); call getopt_long with opterr = 0 and an optstring starting with
+ * ':'. Names the option as it was written. Returns EXIT_USAGE.
+ */
+int cli_bad_option(const char *cmd, int c, char *const *argv);
+/* The word of cands nearest to word (edit distance at most 2, and less than its length), or NULL.
+ */
+const char *cli_suggest(const char *word, const char *const *cands, size_t n);
 
 /* Number of online processors, at least 1. */
 int cli_ncpus(void);

@@ -1,6 +1,6 @@
 /*
  * client.h - the client side of devid's REST API for the command line (libcurl).
- * The server and token come from --server/--token or DEVID_SERVER/DEVID_TOKEN.
+ * The server and token come from --server/--token or DEVID_SERVER/DEVID_TOKEN (flags win).
  */
 #ifndef DEVID_CLI_CLIENT_H
 #define DEVID_CLI_CLIENT_H
@@ -19,11 +19,14 @@ struct client {
 };
 
 #define CLIENT_MAX_RESPONSE ((size_t)1 << 30)
+#define CLIENT_CONNECT_TIMEOUT 15 /* seconds to connect (and finish TLS) */
 
 /*
  * Sends method path (with query) and an optional body (JSON unless content_type says
  * otherwise); *status receives the HTTP status and resp the body. 0 when an answer came,
- * whatever its status; DEVID_EIO when the server could not be reached.
+ * whatever its status; DEVID_EIO when the server could not be reached, with a message that
+ * says what to do (an untrusted certificate: --cacert; a refused connection: is the server
+ * running?).
  */
 int client_request(const struct client *c, const char *method, const char *path, const void *body,
     size_t len, long *status, struct dynbuf *resp, struct devid_error *e);

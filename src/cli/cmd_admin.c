@@ -73,8 +73,7 @@ struct admin_args {
 static int
 admin_usage_error(const char *msg)
 {
-	fprintf(stderr, "devid admin: %s\n\n%s", msg, admin_usage);
-	return EXIT_USAGE;
+	return cli_usage("admin", "%s", msg);
 }
 
 static int
@@ -359,8 +358,12 @@ admin_accounts(const struct admin_args *a, char **rest, int nrest)
 		if (cli_parse_int(rest[2], 1, INT_MAX, &n) != 0)
 			return admin_usage_error("trust remove takes the trust's id (trust list)");
 		trust_id = n;
+	} else if (strcmp(verb, "add") == 0 || strcmp(verb, "list") == 0 ||
+	    (strcmp(verb, "revoke") == 0 && strcmp(obj, "token") == 0) ||
+	    (strcmp(verb, "remove") == 0 && strcmp(obj, "trust") == 0)) {
+		return cli_usage("admin", "%s %s: missing or extra arguments", obj, verb);
 	} else {
-		return admin_usage_error("unknown command");
+		return cli_usage("admin", "unknown %s subcommand '%s'", obj, verb);
 	}
 	if (strcmp(obj, "trust") == 0 && strcmp(verb, "add") == 0 &&
 	    ((root = admin_read_pem(a->root, &e)) == NULL ||
@@ -440,6 +443,7 @@ enum {
 	OPT_NAME,
 	OPT_EXPIRES,
 	OPT_JSON,
+	OPT_OUTPUT,
 	OPT_HELP
 };
 
@@ -459,6 +463,7 @@ static const struct option admin_opts[] = {
     {"name", required_argument, NULL, OPT_NAME},
     {"expires", required_argument, NULL, OPT_EXPIRES},
     {"json", no_argument, NULL, OPT_JSON},
+    {"output", required_argument, NULL, OPT_OUTPUT},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -478,7 +483,8 @@ cmd_admin(int argc, char **argv)
 	    (rc = cmd_admin_backup(argc, argv)) >= 0)
 		return rc;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", admin_opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":ho:", admin_opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_DB:
 			a.db = optarg;
@@ -526,12 +532,19 @@ cmd_admin(int argc, char **argv)
 		case OPT_JSON:
 			a.json = true;
 			break;
+		case 'o':
+		case OPT_OUTPUT:
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "table") != 0)
+				return cli_usage(
+				    "admin", "--output '%s': expected json or table", optarg);
+			a.json = strcmp(optarg, "json") == 0;
+			break;
 		case 'h':
 		case OPT_HELP:
 			fputs(admin_usage, stdout);
 			return 0;
 		default:
-			return admin_usage_error("bad option");
+			return cli_bad_option("admin", c, argv);
 		}
 	}
 	rest = argv + optind;
@@ -555,8 +568,19 @@ cmd_admin(int argc, char **argv)
 		strcmp(rest[0], "trust") == 0))
 		return admin_accounts(&a, rest, nrest);
 	/* a usage error never creates or migrates a database */
-	if (nrest != 1 || strcmp(rest[0], "migrate") != 0)
-		return admin_usage_error("unknown command");
+	if (nrest != 1 || strcmp(rest[0], "migrate") != 0) {
+		static const char *const cmds[] = {
+		    "migrate", "tenant", "token", "trust", "audit", "secrets-key", "ca", "quota"};
+		const char *near = cli_suggest(rest[0], cmds, sizeof(cmds) / sizeof(cmds[0]));
+
+		if (strcmp(rest[0], "migrate") == 0 || strcmp(rest[0], "ca") == 0 ||
+		    strcmp(rest[0], "quota") == 0)
+			return cli_usage("admin", "%s: missing or extra arguments", rest[0]);
+		if (near != NULL)
+			return cli_usage(
+			    "admin", "unknown command '%s' (did you mean '%s'?)", rest[0], near);
+		return cli_usage("admin", "unknown command '%s'", rest[0]);
+	}
 	if (db_open(a.db, &db, &e) != 0) {
 		fprintf(stderr, "devid admin: %s\n", e.msg);
 		return 1;

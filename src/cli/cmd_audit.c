@@ -40,8 +40,7 @@ struct audit_args {
 static int
 audit_usage_error(const char *msg)
 {
-	fprintf(stderr, "devid admin audit: %s\n\n%s", msg, audit_usage);
-	return EXIT_USAGE;
+	return cli_usage("admin audit", "%s", msg);
 }
 
 int
@@ -232,7 +231,8 @@ cmd_admin_audit(int argc, char **argv)
 	if (admin_words(argc, argv, w, 4) < 1 || strcmp(w[0], "audit") != 0)
 		return -1;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_DB:
 			a.db = optarg;
@@ -254,7 +254,7 @@ cmd_admin_audit(int argc, char **argv)
 			fputs(audit_usage, stdout);
 			return 0;
 		default:
-			return audit_usage_error("bad option");
+			return cli_bad_option("admin audit", c, argv);
 		}
 	}
 	n = argc - optind;

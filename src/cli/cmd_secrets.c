@@ -34,8 +34,7 @@ cmd_admin_secrets(int argc, char **argv)
 			return 0;
 		}
 	if (n != 3 || strcmp(w[1], "init") != 0) {
-		fprintf(stderr, "devid admin secrets-key: which key?\n\n%s", secrets_usage);
-		return EXIT_USAGE;
+		return cli_usage("admin secrets-key", "which key? (file:PATH or pkcs11:URI)");
 	}
 	devid_error_clear(&e);
 	if (secrets_key_create(w[2], &e) != 0 || secrets_key_load(w[2], &k, &e) != 0) {

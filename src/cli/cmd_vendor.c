@@ -15,7 +15,8 @@ static const char vendor_usage[] =
     "       devid vendor mint   --dir DIR --batch ID --count N --out OUT [--keep-keys K]\n"
     "                           [--threads T] [--part PART] [--quiet]\n"
     "       devid vendor verify OUT --root ROOT.pem --signer SIGNER.pem [--threads T]\n"
-    "                           [--json]\n"
+    "                           [--json | -o json|table] [--quiet]\n"
+    "       devid vendor publish OUT    (devid vendor publish --help)\n"
     "\n"
     "init    creates DIR/root.pem, DIR/issuing.pem, DIR/signer.pem and their keys (0600):\n"
     "        the vendor root CA, the issuing CA that signs birth certificates, and the\n"
@@ -24,17 +25,14 @@ static const char vendor_usage[] =
     "        claim.png, and chips/<udid>.pem/.key for the first K chips (default 3).\n"
     "        Uses every core unless --threads says otherwise.\n"
     "verify  checks a reel exactly as `devid serve` does on ingest and prints a reason\n"
-    "        for every rejected entry. Exit status 0 only if the whole reel is accepted.\n";
+    "        for every rejected entry. Exit status 0 only if the whole reel is accepted.\n"
+    "        --json (-o json) prints the report as JSON.\n"
+    "On a terminal, mint and verify show their progress on stderr; --quiet (-q) prints\n"
+    "neither progress nor the summary of mint (the claim code stays in OUT/claim.txt),\n"
+    "only results and errors.\n";
 
-static int
-usage_error(const char *fmt, const char *arg)
-{
-	fputs("devid vendor: ", stderr);
-	fprintf(stderr, fmt, arg);
-	fputs("\n\n", stderr);
-	fputs(vendor_usage, stderr);
-	return EXIT_USAGE;
-}
+/* A usage error on one line (printf-style fmt). */
+#define usage_error(...) cli_usage("vendor", __VA_ARGS__)
 
 static int
 parse_count(const char *s, size_t min, size_t max, size_t *out)
@@ -65,6 +63,7 @@ enum {
 	OPT_SIGNER,
 	OPT_QUIET,
 	OPT_JSON,
+	OPT_OUTPUT,
 	OPT_HELP
 };
 
@@ -81,6 +80,7 @@ static const struct option vendor_opts[] = {
     {"signer", required_argument, NULL, OPT_SIGNER},
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"json", no_argument, NULL, OPT_JSON},
+    {"output", required_argument, NULL, OPT_OUTPUT},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -101,6 +101,12 @@ mint_progress(size_t done, size_t total, void *arg)
 		fputc('\n', stderr);
 }
 
+static void
+verify_progress(const char *stage)
+{
+	fprintf(stderr, "\rverifying: %-60s", stage);
+}
+
 static int
 vendor_init_main(const struct vendor_args *a)
 {
@@ -108,13 +114,14 @@ vendor_init_main(const struct vendor_args *a)
 
 	devid_error_clear(&e);
 	if (a->dir == NULL || a->vendor == NULL)
-		return usage_error("init needs --dir and --vendor%s", "");
+		return usage_error("init needs --dir and --vendor");
 	if (vendor_init(a->dir, a->vendor, &e) != 0) {
 		fprintf(stderr, "devid vendor init: %s\n", e.msg);
 		return 1;
 	}
-	printf("vendor %s: root CA, issuing CA and manifest signer written to %s\n", a->vendor,
-	    a->dir);
+	if (!a->quiet)
+		printf("vendor %s: root CA, issuing CA and manifest signer written to %s\n",
+		    a->vendor, a->dir);
 	return 0;
 }
 
@@ -135,13 +142,15 @@ vendor_mint_main(const struct vendor_args *a)
 
 	devid_error_clear(&e);
 	if (a->dir == NULL || a->batch == NULL || !a->have_count || a->out == NULL)
-		return usage_error("mint needs --dir, --batch, --count and --out%s", "");
+		return usage_error("mint needs --dir, --batch, --count and --out");
 	if (!a->quiet && isatty(STDERR_FILENO) && a->count >= 1000)
 		o.progress = mint_progress;
 	if (vendor_mint(&o, &res, &e) != 0) {
 		fprintf(stderr, "devid vendor mint: %s\n", e.msg);
 		return 1;
 	}
+	if (a->quiet)
+		return 0;
 	printf("minted %zu chips of batch %s in %.2f s (%.0f chips/s, %d thread%s) into %s\n",
 	    a->count, a->batch, res.seconds, (double)a->count / res.seconds, o.threads,
 	    o.threads == 1 ? "" : "s", a->out);
@@ -155,13 +164,17 @@ vendor_verify_main(const struct vendor_args *a)
 	struct reel_report r;
 	struct devid_error e;
 	const struct manifest_report *m = &r.manifest;
+	bool progress;
 	int rc;
 
 	devid_error_clear(&e);
 	if (a->out == NULL || a->root == NULL || a->signer == NULL)
-		return usage_error("verify needs OUT, --root and --signer%s", "");
-	rc = reel_verify(
-	    a->out, a->root, a->signer, a->threads ? (int)a->threads : cli_ncpus(), &r, &e);
+		return usage_error("verify needs OUT, --root and --signer");
+	progress = !a->quiet && isatty(STDERR_FILENO);
+	rc = reel_verify(a->out, a->root, a->signer, a->threads ? (int)a->threads : cli_ncpus(),
+	    progress ? verify_progress : NULL, &r, &e);
+	if (progress)
+		fprintf(stderr, "\rverifying: %-60s\n", "done");
 	if (!r.checked) {
 		fprintf(stderr, "devid vendor verify: %s\n", e.msg);
 		reel_report_release(&r);
@@ -205,17 +218,12 @@ cmd_vendor(int argc, char **argv)
 {
 	struct vendor_args a = {.keep = 3};
 	const char *sub;
-	int c;
+	char **rest;
+	int c, n;
 
-	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		fputs(vendor_usage, argc < 2 ? stderr : stdout);
-		return argc < 2 ? EXIT_USAGE : 0;
-	}
-	sub = argv[1];
 	optind = 1;
-	argc--;
-	argv++;
-	while ((c = getopt_long(argc, argv, "h", vendor_opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":hqo:", vendor_opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_DIR:
 			a.dir = optarg;
@@ -251,30 +259,49 @@ cmd_vendor(int argc, char **argv)
 		case OPT_SIGNER:
 			a.signer = optarg;
 			break;
+		case 'q':
 		case OPT_QUIET:
 			a.quiet = true;
 			break;
 		case OPT_JSON:
 			a.json = true;
 			break;
+		case 'o':
+		case OPT_OUTPUT:
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "table") != 0)
+				return usage_error("--output '%s': expected json or table", optarg);
+			a.json = strcmp(optarg, "json") == 0;
+			break;
 		case 'h':
 		case OPT_HELP:
 			fputs(vendor_usage, stdout);
 			return 0;
 		default:
-			return usage_error("bad option%s", "");
+			return cli_bad_option("vendor", c, argv);
 		}
 	}
-	if (strcmp(sub, "init") == 0 && optind == argc)
+	rest = argv + optind;
+	n = argc - optind;
+	if (n == 0)
+		return usage_error("missing the subcommand: init, mint, verify or publish");
+	sub = rest[0];
+	if (strcmp(sub, "init") == 0 && n == 1)
 		return vendor_init_main(&a);
-	if (strcmp(sub, "mint") == 0 && optind == argc)
+	if (strcmp(sub, "mint") == 0 && n == 1)
 		return vendor_mint_main(&a);
-	if (strcmp(sub, "verify") == 0 && optind >= argc - 1) {
-		a.out = optind < argc ? argv[optind] : NULL;
+	if (strcmp(sub, "verify") == 0 && n <= 2) {
+		a.out = n == 2 ? rest[1] : NULL;
 		return vendor_verify_main(&a);
 	}
-	if (strcmp(sub, "init") != 0 && strcmp(sub, "mint") != 0 && strcmp(sub, "verify") != 0)
+	if (strcmp(sub, "init") != 0 && strcmp(sub, "mint") != 0 && strcmp(sub, "verify") != 0) {
+		static const char *const subs[] = {"init", "mint", "verify", "publish"};
+		const char *near = cli_suggest(sub, subs, 4);
+
+		if (near != NULL)
+			return usage_error(
+			    "unknown subcommand \"%s\" (did you mean '%s'?)", sub, near);
 		return usage_error("unknown subcommand \"%s\"", sub);
+	}
 	/* init and mint take no positional argument; verify takes one */
-	return usage_error("unexpected argument \"%s\"", argv[optind + (sub[0] == 'v')]);
+	return usage_error("unexpected argument \"%s\"", rest[1 + (sub[0] == 'v')]);
 }

@@ -77,9 +77,10 @@ struct reel_report {
  * Checks the reel in dir against the roots and signers in the given PEM files, exactly as
  * ingest does, plus claim.txt against claimSha256. Returns 0 when the reel is acceptable,
  * DEVID_EINVAL/DEVID_ECRYPTO when rejected (see r), other codes when it could not be read (e).
+ * progress, when not NULL, is told each stage as it starts ("checking 10000 entries ...").
  */
 int reel_verify(const char *dir, const char *root_pem, const char *signer_pem, int threads,
-    struct reel_report *r, struct devid_error *e);
+    void (*progress)(const char *stage), struct reel_report *r, struct devid_error *e);
 void reel_report_release(struct reel_report *r);
 
 #endif

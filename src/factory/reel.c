@@ -55,8 +55,9 @@ check_claim(const char *dir, const struct batch_descriptor *d, struct reel_repor
 
 int
 reel_verify(const char *dir, const char *root_pem, const char *signer_pem, int threads,
-    struct reel_report *r, struct devid_error *e)
+    void (*progress)(const char *stage), struct reel_report *r, struct devid_error *e)
 {
+	char stage[128];
 	STACK_OF(X509) *roots = NULL, *signers = NULL;
 	struct vendor_trust *t = NULL;
 	struct batch_descriptor *d = NULL;
@@ -85,14 +86,25 @@ reel_verify(const char *dir, const char *root_pem, const char *signer_pem, int t
 	snprintf(r->vendor, sizeof(r->vendor), "%s", d->vendor);
 	snprintf(r->batch, sizeof(r->batch), "%s", d->batch_id);
 	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	if (progress != NULL)
+		progress("reading manifest.json");
 	if ((rc = file_read_all(path, MAX_MANIFEST_SIZE, &buf, &len, e)) != 0)
 		goto out;
+	if (progress != NULL) {
+		snprintf(stage, sizeof(stage), "parsing %zu bytes of manifest.json", len);
+		progress(stage);
+	}
 	if ((rc = manifest_parse_mt(buf, len, threads, &m, &r->manifest, e)) != 0) {
 		devid_error_prefix(e, "%s", path);
 		goto out;
 	}
 	free(buf);
 	buf = NULL;
+	if (progress != NULL) {
+		snprintf(stage, sizeof(stage), "checking %zu entries on %d thread%s",
+		    r->manifest.total, threads, threads == 1 ? "" : "s");
+		progress(stage);
+	}
 	rc = manifest_check_batch(m, d, NULL, t, threads, &r->manifest);
 	r->checked = true;
 	check_claim(dir, d, r);

@@ -1,5 +1,6 @@
 #!/bin/sh
-# cli-errors: `devid vendor` says clearly what is wrong, on stderr, with a non-zero exit, and
+# cli-errors: every devid command's usage error is one line naming the bad word, exit 2
+# (no server needed); `devid vendor` says clearly what is wrong, on stderr, with a non-zero exit, and
 # leaves nothing behind; it refuses to overwrite keys or a reel; --help exits 0; key files are
 # mode 0600; a reel signed by a signer that is not trusted is rejected with exit status 1.
 #
@@ -68,7 +69,7 @@ expect_error 'init with a 65-character vendor name' 'must match' \
     --vendor VVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVV
 expect_error 'init with an empty vendor name' 'must match' \
     "$devid" vendor init --dir "$new" --vendor ''
-expect_error 'init with an unknown option' 'bad option|unrecognized' \
+expect_error 'init with an unknown option' "unknown option '--colour'" \
     "$devid" vendor init --dir "$new" --vendor ACME --colour red
 
 expect_ok 'vendor init' "$devid" vendor init --dir "$v" --vendor ACME
@@ -185,5 +186,121 @@ run "$devid" vendor verify "$reel" --root "$v/root.pem" --signer "$tmp/other/sig
 [ "$rc" -eq 1 ] || check_failed_run "verify with a signer outside the root: exit $rc, expected 1"
 grep -Eq 'signer.*(does not chain|not trusted)' "$tmp/out" "$tmp/err" ||
 	check_failed_run "verify with a signer outside the vendor root does not say so"
+
+# --- every command's usage error: exit 2, one line on stderr naming the bad word -------------
+# usage_error WHAT ERE CMD...: exit status 2, exactly one line on stderr, matching ERE and
+# ending with the pointer to --help; nothing on stdout. No server is needed: usage errors are
+# found before any request (DEVID_SERVER points nowhere to make sure).
+usage_error() {
+	what=$1
+	want=$2
+	shift 2
+	run env DEVID_SERVER=http://127.0.0.1:1 DEVID_TOKEN=t "$@"
+	if [ "$rc" -ne 2 ]; then
+		check_failed_run "$what: exit status $rc, expected 2"
+	elif [ "$(wc -l <"$tmp/err")" -ne 1 ]; then
+		check_failed_run "$what: $(wc -l <"$tmp/err") lines on stderr, expected one"
+	elif ! grep -Eq -- "$want" "$tmp/err"; then
+		check_failed_run "$what: stderr does not say /$want/"
+	elif ! grep -Eq -- "; see 'devid[a-z -]* --help'\$" "$tmp/err"; then
+		check_failed_run "$what: stderr does not point to --help"
+	elif [ -s "$tmp/out" ]; then
+		check_failed_run "$what: printed on stdout"
+	fi
+}
+udid=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+usage_error 'a misspelt command' "^devid: unknown command 'batchs' \\(did you mean 'batches'\\?\\)" \
+    "$devid" batchs
+usage_error 'an unknown command' "^devid: unknown command 'frobnicate';" "$devid" frobnicate
+usage_error 'an unknown global option' "unknown option '--colour' before the command" \
+    "$devid" --colour red batches
+usage_error 'a global option without its value' "option '--server' needs a value" \
+    "$devid" --server
+usage_error 'an unknown option' "^devid batches: unknown option '--colour'" \
+    "$devid" batches --colour red
+usage_error 'an option of another command' "^devid batches: option '--reason' does not apply" \
+    "$devid" batches --reason x
+usage_error 'an option without its value' "^devid devices: option '--batch' needs a value" \
+    "$devid" devices --batch
+usage_error '--output yaml' "--output 'yaml': expected json or table" "$devid" -o yaml batches
+usage_error 'claim without a code' '^devid claim: missing the claim code' "$devid" claim
+usage_error 'claim with two codes' "unexpected argument 'B'" "$devid" claim A B
+usage_error 'batches with an argument' "^devid batches: unexpected argument 'x'" "$devid" batches x
+usage_error 'devices --limit 0' "--limit '0': expected 1 to 1000" "$devid" devices --limit 0
+usage_error 'device without a name' '^devid device: missing the device' "$devid" device
+usage_error 'device with a space' "'a b' is neither a UDID" "$devid" device 'a b'
+usage_error 'revoke without a device' '^devid revoke: missing the device' "$devid" revoke
+usage_error 'manifest of no batch' "'acme' is no batch: name it as VENDOR/BATCH" \
+    "$devid" manifest acme
+usage_error 'manifest --format xml' "--format 'xml': expected json, pem or csv" \
+    "$devid" manifest ACME/B1 --format xml
+usage_error 'transfer without a batch' '^devid transfer: missing the batch' "$devid" transfer
+usage_error 'release of two batches' "unexpected argument 'A/C'" "$devid" release A/B A/C
+usage_error 'import without --batch' '^devid import: needs --batch NAME' "$devid" import f.json
+usage_error 'import --batch lowercase' "--batch 'w1'" "$devid" import --batch w1 f.json
+usage_error 'audit of an unknown verb' "^devid audit: unknown subcommand 'verfy' \\(did you mean 'verify'\\?\\)" \
+    "$devid" audit verfy
+usage_error 'audit list --after x' "--after 'x'" "$devid" audit list --after x
+usage_error 'audit verify with an argument' "^devid audit verify: unexpected argument 'x'" \
+    "$devid" audit verify x
+usage_error 'jobs devices without an id' '^devid jobs devices: missing the job ID' \
+    "$devid" jobs devices
+usage_error 'jobs devices x' "'x' is no job id" "$devid" jobs devices x
+usage_error 'jobs list --status' "^devid jobs list: option '--status' does not apply" \
+    "$devid" jobs list --status ok
+usage_error 'connectors of an unknown verb' "unknown subcommand 'ad' \\(did you mean 'add'\\?\\)" \
+    "$devid" connectors ad GW
+usage_error 'connectors show without a name' "^devid connectors show: missing the connector's NAME" \
+    "$devid" connectors show
+usage_error 'connectors add without --type' '^devid connectors add: needs --type' \
+    "$devid" connectors add GW --url http://x
+usage_error 'connectors put without --mode' '^devid connectors put: needs --type and --mode' \
+    "$devid" connectors put GW --type webhook
+usage_error 'connectors add --mode sometimes' "--mode 'sometimes'" \
+    "$devid" connectors add GW --type webhook --mode sometimes
+usage_error 'connectors add --rate 0' "--rate '0'" "$devid" connectors add GW --type webhook --rate 0
+usage_error 'connectors delete --url' "option '--url' does not apply" \
+    "$devid" connectors delete GW --url http://x
+usage_error 'connectors show of a bad name' "'a/b' is no connector name" "$devid" connectors show a/b
+usage_error 'provision without --connector' '^devid provision: needs --connector' \
+    "$devid" provision --batch ACME/B1
+usage_error 'provision of nothing' 'which devices' "$devid" provision --connector GW
+usage_error 'provision of both' 'not both' "$devid" provision --connector GW --batch A/B "$udid"
+usage_error 'provision of a bad UDID' "'xyz' is no UDID" "$devid" provision --connector GW xyz
+usage_error 'quota set without --max' '^devid quota set: needs --max' "$devid" quota set
+usage_error 'quota set --max many' "--max 'many'" "$devid" quota set --max many
+usage_error 'quota of an unknown verb' "unknown subcommand 'sett' \\(did you mean 'set'\\?\\)" \
+    "$devid" quota sett
+usage_error 'tokens add without --role' '^devid tokens add: needs --name N and --role' \
+    "$devid" tokens add --name x
+usage_error 'tokens revoke without a token' '^devid tokens revoke: missing the token' \
+    "$devid" tokens revoke
+usage_error 'tokens revoke of a bad name' "'a b' is no token id or name" "$devid" tokens revoke 'a b'
+usage_error 'trust add without --signer' '^devid trust add: needs --root ROOT.pem and --signer' \
+    "$devid" trust add --root r.pem
+usage_error 'trust remove x' "'x' is no trust id" "$devid" trust remove x
+usage_error 'vendor publish without a reel' '^devid vendor publish: missing the reel' \
+    "$devid" vendor publish
+usage_error 'vendor of an unknown subcommand' "unknown subcommand \"mnt\" \\(did you mean 'mint'\\?\\)" \
+    "$devid" vendor mnt
+usage_error 'vendor verify -o yaml' "--output 'yaml'" "$devid" vendor verify -o yaml x
+usage_error 'admin of a misspelt command' "^devid admin: unknown command 'tokn' \\(did you mean 'token'\\?\\)" \
+    "$devid" admin --db "sqlite:$tmp/never.db" tokn list
+usage_error 'admin with an unknown option' "^devid admin: unknown option '--colour'" \
+    "$devid" admin --db "sqlite:$tmp/never.db" --colour red migrate
+[ -e "$tmp/never.db" ] && check_failed "an admin usage error created the database"
+
+# --help of every command: its usage on stdout, exit 0
+for c in claim batches devices device manifest revoke transfer release import audit jobs \
+    connectors provision quota tokens trust 'vendor publish' admin serve gateway; do
+	# shellcheck disable=SC2086 # $c is one or two words
+	run "$devid" $c --help
+	[ "$rc" -eq 0 ] && grep -q "^usage: devid" "$tmp/out" ||
+		check_failed_run "devid $c --help does not print its usage on stdout with exit 0"
+done
+# the global options of the help work before the command as well as after
+run "$devid" --server http://127.0.0.1:1 --token t -o json batches
+grep -q 'connection refused' "$tmp/err" ||
+	check_failed_run "devid --server URL --token T batches did not try the server"
 
 finish "usage errors, refusals, key modes, --help and untrusted signers"

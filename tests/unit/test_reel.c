@@ -92,7 +92,7 @@ expect_rejected(const char *what, const char *dir, const char *root, const char 
 
 	devid_error_clear(&e);
 	dynbuf_init(&all, 1 << 20);
-	rc = reel_verify(dir, root, signer, 2, &r, &e);
+	rc = reel_verify(dir, root, signer, 2, NULL, &r, &e);
 	dynbuf_addf(&all, "%s|", e.msg);
 	for (size_t i = 0; i < r.manifest.nrejects; i++)
 		dynbuf_addf(&all, "%s|", r.manifest.rejects[i].message);
@@ -280,8 +280,8 @@ entry_at_the_limit(void)
 
 	reelkit_pad_entry(json_array_get(m, 3), MAX_ENTRY_SIZE, signer_key);
 	reelkit_save_json(path2(dir, "manifest.json"), m);
-	CHECK(
-	    reel_verify(dir, path2(vdir, "root.pem"), path2(vdir, "signer.pem"), 2, &rr, &e) == 0 &&
+	CHECK(reel_verify(
+		  dir, path2(vdir, "root.pem"), path2(vdir, "signer.pem"), 2, NULL, &rr, &e) == 0 &&
 		rr.manifest.accepted == NCHIPS,
 	    "an entry of %d bytes is accepted: %s %s", MAX_ENTRY_SIZE, e.msg,
 	    rr.manifest.nrejects ? rr.manifest.rejects[0].message : "");
@@ -351,8 +351,8 @@ signer_without_eku(void)
 	resign_as(d, x5t);
 	reelkit_save_json(path2(dir, "manifest.json"), m);
 	reelkit_save_json(path2(dir, "batch.json"), d);
-	CHECK(reel_verify(dir, path2(vdir, "root.pem"), path2(dir, "old-signer.pem"), 2, &r, &e) ==
-		    0 &&
+	CHECK(reel_verify(dir, path2(vdir, "root.pem"), path2(dir, "old-signer.pem"), 2, NULL, &r,
+		  &e) == 0 &&
 		r.manifest.accepted == NCHIPS,
 	    "a reel of a signer without extendedKeyUsage is accepted: %s %s %s", e.msg,
 	    r.manifest.batch_error, r.manifest.nrejects ? r.manifest.rejects[0].message : "");
@@ -386,7 +386,8 @@ main(void)
 	signer_key = pkey_load_pem_file(path2(vdir, "signer.key"), &e);
 
 	/* the genuine reel is accepted whole */
-	CHECK(reel_verify(reel, path2(vdir, "root.pem"), path2(vdir, "signer.pem"), 2, &r, &e) == 0,
+	CHECK(reel_verify(
+		  reel, path2(vdir, "root.pem"), path2(vdir, "signer.pem"), 2, NULL, &r, &e) == 0,
 	    "genuine reel accepted: %s %s", e.msg, r.manifest.batch_error);
 	CHECK(r.checked && r.manifest.total == NCHIPS && r.manifest.accepted == NCHIPS &&
 		r.manifest.rejected == 0 && r.claim_error[0] == '\0',
