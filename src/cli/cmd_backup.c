@@ -42,16 +42,12 @@ cmd_admin_backup(int argc, char **argv)
 		else if (strncmp(argv[i], "--db=", 5) == 0)
 			db_url = argv[i] + 5;
 	}
-	if (n != 2) {
-		fprintf(stderr, "devid admin backup: %s\n\n%s",
-		    n < 2 ? "which file should the copy go to?" : "one file, no more",
-		    backup_usage);
-		return EXIT_USAGE;
-	}
-	if (db_url == NULL) {
-		fprintf(stderr, "devid admin backup: no database: give --db URL or set DEVID_DB\n");
-		return EXIT_USAGE;
-	}
+	if (n < 2)
+		return cli_usage("admin backup", "which file should the copy go to?");
+	if (n > 2)
+		return cli_usage("admin backup", "one file: '%s' is one too many", w[2]);
+	if (db_url == NULL)
+		return cli_usage("admin backup", "no database: give --db URL or set DEVID_DB");
 	devid_error_clear(&e);
 	/* read only: no migration, and no schema newer than this devid knows */
 	if (db_open(db_url, &db, &e) != 0 || store_schema_check(db, &e) != 0 ||
