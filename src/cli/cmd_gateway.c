@@ -17,7 +17,7 @@ static const char gateway_usage[] =
     "usage: devid gateway --tls-cert PEM --tls-key PEM --trust PEM [--trust PEM ...]\n"
     "                     (--secret S | --secret-file F) --db PATH\n"
     "                     [--listen ADDR:PORT] [--admin-listen ADDR:PORT] [--threads N]\n"
-    "                     [--log-level debug|info|warn|error]\n"
+    "                     [--log-level debug|info|warn|error] [--log-format logfmt|json]\n"
     "\n"
     "The reference product cloud (docs/gateway.md). The device port (--listen, default\n"
     "127.0.0.1:9443) speaks TLS and requires a client certificate that chains to a --trust\n"
@@ -66,8 +66,8 @@ secret_read(const char *path, uint8_t **out, size_t *len)
 	if (*len > 0 && (*out)[*len - 1] == '\r')
 		(*len)--;
 	if (stat(path, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-		fprintf(stderr,
-		    "devid gateway: warning: %s can be read by other users (chmod 600 it)\n", path);
+		log_warn("gateway secret file can be read by other users (chmod 600 it)",
+		    LOG_STR("path", path));
 	return 0;
 }
 
@@ -85,6 +85,7 @@ cmd_gateway(int argc, char **argv)
 		OPT_DB,
 		OPT_THREADS,
 		OPT_LOG,
+		OPT_LOG_FORMAT,
 		OPT_HELP
 	};
 	static const struct option opts[] = {
@@ -98,6 +99,7 @@ cmd_gateway(int argc, char **argv)
 	    {"db", required_argument, NULL, OPT_DB},
 	    {"threads", required_argument, NULL, OPT_THREADS},
 	    {"log-level", required_argument, NULL, OPT_LOG},
+	    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -110,6 +112,8 @@ cmd_gateway(int argc, char **argv)
 	size_t secret_len = 0;
 	bool secret_arg = false;
 	enum log_level level;
+	const char *log_format = getenv("DEVID_LOG_FORMAT");
+	enum log_format format;
 	unsigned long n;
 	char *end;
 	int c, rc = 1;
@@ -178,6 +182,9 @@ cmd_gateway(int argc, char **argv)
 			}
 			log_set_level(level);
 			break;
+		case OPT_LOG_FORMAT:
+			log_format = optarg;
+			break;
 		case 'h':
 		case OPT_HELP:
 			fputs(gateway_usage, stdout);
@@ -192,6 +199,14 @@ cmd_gateway(int argc, char **argv)
 	if (optind != argc) {
 		rc = usage_error("unexpected arguments");
 		goto out;
+	}
+	if (log_format != NULL) {
+		if (log_format_parse(log_format, &format) != 0) {
+			rc = usage_error("unknown log format (--log-format or DEVID_LOG_FORMAT: "
+					 "logfmt or json)");
+			goto out;
+		}
+		log_set_format(format);
 	}
 	if (go.tls_cert == NULL || go.tls_key == NULL || go.ntrust == 0 || go.db_path == NULL ||
 	    (!secret_arg && secret_file == NULL)) {
@@ -223,10 +238,9 @@ cmd_gateway(int argc, char **argv)
 	}
 	if (strncmp(gateway_admin_address(g), "127.", 4) != 0 &&
 	    strncmp(gateway_admin_address(g), "[::1]:", 6) != 0)
-		fprintf(stderr,
-		    "devid gateway: warning: the admin port %s is plain HTTP off loopback: event "
-		    "bodies and the ACL cross the network in clear (the secret never does)\n",
-		    gateway_admin_address(g));
+		log_warn("gateway admin port is plain HTTP off loopback: event bodies and the ACL "
+			 "cross the network in clear (the secret never does)",
+		    LOG_STR("admin", gateway_admin_address(g)));
 	running = g;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -234,8 +248,8 @@ cmd_gateway(int argc, char **argv)
 	printf("devid gateway: devices on https://%s, admin on http://%s\n",
 	    gateway_device_address(g), gateway_admin_address(g));
 	fflush(stdout);
-	log_info("gateway started devices=%s admin=%s threads=%u", gateway_device_address(g),
-	    gateway_admin_address(g), go.threads);
+	log_info("gateway started", LOG_STR("devices", gateway_device_address(g)),
+	    LOG_STR("admin", gateway_admin_address(g)), LOG_INT("threads", go.threads));
 	if (gateway_run(g) != 0) {
 		fprintf(stderr, "devid gateway: a server could not run\n");
 		goto out;

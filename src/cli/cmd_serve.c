@@ -34,6 +34,7 @@ static const char serve_usage[] =
     "                   [--tls-cert PEM --tls-key PEM] [--device-listen ADDR:PORT]\n"
     "                   [--workers N] [--job-lease SECS]\n"
     "                   [--interop-key PEM] [--log-level debug|info|warn|error]\n"
+    "                   [--log-format logfmt|json]\n"
     "                   [--public-url URL] [--claim-burst N] [--claim-interval MS]\n"
     "                   [--secrets-key file:PATH|pkcs11:URI] [--session-ttl SECS]\n"
     "\n"
@@ -154,7 +155,7 @@ outbox_worker(void *arg)
 	while (!stopping) {
 		devid_error_clear(&e);
 		if ((rc = service_outbox_step(svc, &e)) < 0)
-			log_warn("outbox step failed error=\"%s\"", e.msg);
+			log_warn("outbox step failed", LOG_STR("error", e.msg));
 		if (rc != 1)
 			for (int i = 0; i < 10 && !stopping; i++)
 				usleep(100000);
@@ -173,6 +174,7 @@ cmd_serve(int argc, char **argv)
 		OPT_CERT,
 		OPT_KEY,
 		OPT_LOG,
+		OPT_LOG_FORMAT,
 		OPT_WORKERS,
 		OPT_LEASE,
 		OPT_INTEROP,
@@ -192,6 +194,7 @@ cmd_serve(int argc, char **argv)
 	    {"tls-cert", required_argument, NULL, OPT_CERT},
 	    {"tls-key", required_argument, NULL, OPT_KEY},
 	    {"log-level", required_argument, NULL, OPT_LOG},
+	    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
 	    {"workers", required_argument, NULL, OPT_WORKERS},
 	    {"job-lease", required_argument, NULL, OPT_LEASE},
 	    {"interop-key", required_argument, NULL, OPT_INTEROP},
@@ -223,6 +226,8 @@ cmd_serve(int argc, char **argv)
 	bool dthread_started = false;
 	const char *db = getenv("DEVID_DB");
 	enum log_level level;
+	const char *log_format = getenv("DEVID_LOG_FORMAT");
+	enum log_format format;
 	pthread_t workers[16];
 	const char *interop_path = NULL, *secrets_uri = NULL;
 	struct secrets_key *secrets = NULL;
@@ -330,6 +335,9 @@ cmd_serve(int argc, char **argv)
 			}
 			log_set_level(level);
 			break;
+		case OPT_LOG_FORMAT:
+			log_format = optarg;
+			break;
 		case 'h':
 		case OPT_HELP:
 			fputs(serve_usage, stdout);
@@ -360,6 +368,16 @@ cmd_serve(int argc, char **argv)
 		    serve_usage);
 		return EXIT_USAGE;
 	}
+	if (log_format != NULL) {
+		if (log_format_parse(log_format, &format) != 0) {
+			fprintf(stderr,
+			    "devid serve: unknown log format \"%s\" (--log-format or "
+			    "DEVID_LOG_FORMAT: logfmt or json)\n",
+			    log_format);
+			return EXIT_USAGE;
+		}
+		log_set_format(format);
+	}
 	if (ho.threads == 0)
 		ho.threads = (unsigned)cli_ncpus() * 2;
 	/* before the database: a server that cannot read its key changes nothing */
@@ -369,7 +387,7 @@ cmd_serve(int argc, char **argv)
 			return 1;
 		}
 		svc.secrets = secrets;
-		log_info("connector secrets encrypted at rest key=%s", secrets->id);
+		log_info("connector secrets encrypted at rest", LOG_STR("key", secrets->id));
 	}
 	/* a connection for each request thread of each port, and one for the outbox workers */
 	if (store_open(db, (int)ho.threads * (dev.listen != NULL ? 2 : 1) + 1, &svc.store, &e) !=
@@ -423,8 +441,9 @@ cmd_serve(int argc, char **argv)
 		printf(
 		    "devid serve: EST on https://%s/.well-known/est/\n", http_server_address(dsrv));
 	fflush(stdout);
-	log_info("serve started listen=%s device_listen=%s threads=%u", http_server_address(srv),
-	    dsrv != NULL ? http_server_address(dsrv) : "-", ho.threads);
+	log_info("serve started", LOG_STR("listen", http_server_address(srv)),
+	    LOG_STR("device_listen", dsrv != NULL ? http_server_address(dsrv) : NULL),
+	    LOG_INT("threads", ho.threads));
 	if (dsrv != NULL) {
 		drun.srv = dsrv;
 		drun.api = srv;
