@@ -19,7 +19,8 @@ static const char gateway_usage[] =
     "usage: devid gateway --tls-cert PEM --tls-key PEM --trust PEM [--trust PEM ...]\n"
     "                     (--secret S | --secret-file F) --db PATH\n"
     "                     [--listen ADDR:PORT] [--admin-listen ADDR:PORT] [--threads N]\n"
-    "                     [--log-level debug|info|warn|error] [--config FILE]\n"
+    "                     [--log-level debug|info|warn|error] [--log-format logfmt|json]\n"
+    "                     [--config FILE]\n"
     "\n"
     "The reference product cloud (docs/gateway.md). The device port (--listen, default\n"
     "127.0.0.1:9443) speaks TLS and requires a client certificate that chains to a --trust\n"
@@ -52,8 +53,8 @@ gateway_reload_cb(void *arg)
 
 	devid_error_clear(&e);
 	if (gateway_reload(arg, &e) != 0)
-		log_error("reload failed error=\"%s\": the gateway keeps its trust and certificate",
-		    e.msg);
+		log_error("reload failed: the gateway keeps its trust and certificate",
+		    LOG_STR("error", e.msg));
 	else
 		log_info("reloaded trust and certificate");
 }
@@ -82,8 +83,8 @@ secret_read(const char *path, uint8_t **out, size_t *len)
 	if (*len > 0 && (*out)[*len - 1] == '\r')
 		(*len)--;
 	if (stat(path, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-		fprintf(stderr,
-		    "devid gateway: warning: %s can be read by other users (chmod 600 it)\n", path);
+		log_warn("gateway secret file can be read by other users (chmod 600 it)",
+		    LOG_STR("path", path));
 	return 0;
 }
 
@@ -99,6 +100,7 @@ enum {
 	OPT_DB,
 	OPT_THREADS,
 	OPT_LOG,
+	OPT_LOG_FORMAT,
 	OPT_CONFIG,
 	OPT_HELP
 };
@@ -114,6 +116,7 @@ static const struct option gateway_opts[] = {
     {"db", required_argument, NULL, OPT_DB},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"log-level", required_argument, NULL, OPT_LOG},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
@@ -133,6 +136,8 @@ gateway_main(int argc, char **argv)
 	size_t secret_len = 0;
 	bool secret_arg = false;
 	enum log_level level;
+	const char *log_format = getenv("DEVID_LOG_FORMAT");
+	enum log_format format;
 	unsigned long n;
 	char *end;
 	int c, rc = 1;
@@ -201,6 +206,9 @@ gateway_main(int argc, char **argv)
 			}
 			log_set_level(level);
 			break;
+		case OPT_LOG_FORMAT:
+			log_format = optarg;
+			break;
 		case OPT_CONFIG:
 			break; /* read before the command line (config.h) */
 		case 'h':
@@ -217,6 +225,14 @@ gateway_main(int argc, char **argv)
 	if (optind != argc) {
 		rc = usage_error("unexpected arguments");
 		goto out;
+	}
+	if (log_format != NULL) {
+		if (log_format_parse(log_format, &format) != 0) {
+			rc = usage_error("unknown log format (--log-format or DEVID_LOG_FORMAT: "
+					 "logfmt or json)");
+			goto out;
+		}
+		log_set_format(format);
 	}
 	if (go.tls_cert == NULL || go.tls_key == NULL || go.ntrust == 0 || go.db_path == NULL ||
 	    (!secret_arg && secret_file == NULL)) {
@@ -248,10 +264,9 @@ gateway_main(int argc, char **argv)
 	}
 	if (strncmp(gateway_admin_address(g), "127.", 4) != 0 &&
 	    strncmp(gateway_admin_address(g), "[::1]:", 6) != 0)
-		fprintf(stderr,
-		    "devid gateway: warning: the admin port %s is plain HTTP off loopback: event "
-		    "bodies and the ACL cross the network in clear (the secret never does)\n",
-		    gateway_admin_address(g));
+		log_warn("gateway admin port is plain HTTP off loopback: event bodies and the ACL "
+			 "cross the network in clear (the secret never does)",
+		    LOG_STR("admin", gateway_admin_address(g)));
 	signal(SIGPIPE, SIG_IGN);
 	/* before the gateway's threads start, so that all of them leave the signals to it */
 	if (daemon_signals_start(&sigs, gateway_stop_cb, gateway_reload_cb, g) != 0) {
@@ -261,8 +276,8 @@ gateway_main(int argc, char **argv)
 	printf("devid gateway: devices on https://%s, admin on http://%s\n",
 	    gateway_device_address(g), gateway_admin_address(g));
 	fflush(stdout);
-	log_info("gateway started devices=%s admin=%s threads=%u", gateway_device_address(g),
-	    gateway_admin_address(g), go.threads);
+	log_info("gateway started", LOG_STR("devices", gateway_device_address(g)),
+	    LOG_STR("admin", gateway_admin_address(g)), LOG_INT("threads", go.threads));
 	snprintf(status, sizeof(status), "devices on %s, admin on %s", gateway_device_address(g),
 	    gateway_admin_address(g));
 	daemon_ready(status);

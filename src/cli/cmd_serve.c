@@ -37,6 +37,7 @@ static const char serve_usage[] =
     "                   [--tls-cert PEM --tls-key PEM] [--device-listen ADDR:PORT]\n"
     "                   [--workers N] [--job-lease SECS]\n"
     "                   [--interop-key PEM] [--log-level debug|info|warn|error]\n"
+    "                   [--log-format logfmt|json]\n"
     "                   [--public-url URL] [--claim-burst N] [--claim-interval MS]\n"
     "                   [--secrets-key file:PATH|pkcs11:URI] [--session-ttl SECS]\n"
     "                   [--config FILE] [--check-config]\n"
@@ -112,10 +113,10 @@ serve_reload(void *arg)
 			continue;
 		devid_error_clear(&e);
 		if (http_server_reload_tls(s[i], NULL, &e) != 0)
-			log_error("reload failed port=%s error=\"%s\": it keeps its certificate",
-			    i == 0 ? "api" : "device", e.msg);
+			log_error("reload failed: the port keeps its certificate",
+			    LOG_STR("port", i == 0 ? "api" : "device"), LOG_STR("error", e.msg));
 		else
-			log_info("reloaded port=%s", i == 0 ? "api" : "device");
+			log_info("reloaded", LOG_STR("port", i == 0 ? "api" : "device"));
 	}
 }
 
@@ -192,7 +193,7 @@ outbox_worker(void *arg)
 	while (!atomic_load(&stopping)) {
 		devid_error_clear(&e);
 		if ((rc = service_outbox_step(svc, &e)) < 0)
-			log_warn("outbox step failed error=\"%s\"", e.msg);
+			log_warn("outbox step failed", LOG_STR("error", e.msg));
 		if (rc != 1)
 			for (int i = 0; i < 10 && !atomic_load(&stopping); i++)
 				usleep(100000);
@@ -209,6 +210,7 @@ enum {
 	OPT_CERT,
 	OPT_KEY,
 	OPT_LOG,
+	OPT_LOG_FORMAT,
 	OPT_WORKERS,
 	OPT_LEASE,
 	OPT_INTEROP,
@@ -231,6 +233,7 @@ static const struct option serve_opts[] = {
     {"tls-cert", required_argument, NULL, OPT_CERT},
     {"tls-key", required_argument, NULL, OPT_KEY},
     {"log-level", required_argument, NULL, OPT_LOG},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"job-lease", required_argument, NULL, OPT_LEASE},
     {"interop-key", required_argument, NULL, OPT_INTEROP},
@@ -274,6 +277,8 @@ serve(int argc, char **argv, const char *config_path)
 	bool dthread_started = false;
 	const char *db = getenv("DEVID_DB");
 	enum log_level level;
+	const char *log_format = getenv("DEVID_LOG_FORMAT");
+	enum log_format format;
 	pthread_t workers[16];
 	const char *interop_path = NULL, *secrets_uri = NULL;
 	struct secrets_key *secrets = NULL;
@@ -382,6 +387,9 @@ serve(int argc, char **argv, const char *config_path)
 			}
 			log_set_level(level);
 			break;
+		case OPT_LOG_FORMAT:
+			log_format = optarg;
+			break;
 		case OPT_CONFIG:
 			break; /* read before the command line (config.h) */
 		case OPT_CHECK_CONFIG:
@@ -417,6 +425,16 @@ serve(int argc, char **argv, const char *config_path)
 		    serve_usage);
 		return EXIT_USAGE;
 	}
+	if (log_format != NULL) {
+		if (log_format_parse(log_format, &format) != 0) {
+			fprintf(stderr,
+			    "devid serve: unknown log format \"%s\" (--log-format or "
+			    "DEVID_LOG_FORMAT: logfmt or json)\n",
+			    log_format);
+			return EXIT_USAGE;
+		}
+		log_set_format(format);
+	}
 	if (check)
 		return serve_check(&(struct serve_check){.config = config_path,
 		    .db = db,
@@ -433,7 +451,7 @@ serve(int argc, char **argv, const char *config_path)
 			return 1;
 		}
 		svc.secrets = secrets;
-		log_info("connector secrets encrypted at rest key=%s", secrets->id);
+		log_info("connector secrets encrypted at rest", LOG_STR("key", secrets->id));
 	}
 	/* a connection for each request thread of each port, and one for the outbox workers */
 	if (store_open(db, (int)ho.threads * (dev.listen != NULL ? 2 : 1) + 1, &svc.store, &e) !=
@@ -490,8 +508,9 @@ serve(int argc, char **argv, const char *config_path)
 		printf(
 		    "devid serve: EST on https://%s/.well-known/est/\n", http_server_address(dsrv));
 	fflush(stdout);
-	log_info("serve started listen=%s device_listen=%s threads=%u", http_server_address(srv),
-	    dsrv != NULL ? http_server_address(dsrv) : "-", ho.threads);
+	log_info("serve started", LOG_STR("listen", http_server_address(srv)),
+	    LOG_STR("device_listen", dsrv != NULL ? http_server_address(dsrv) : NULL),
+	    LOG_INT("threads", ho.threads));
 	/* the ports are bound and listening: connections wait in their backlogs from now on */
 	snprintf(status, sizeof(status), "API on %s%s%s", http_server_address(srv),
 	    dsrv != NULL ? ", EST on " : "", dsrv != NULL ? http_server_address(dsrv) : "");

@@ -13,7 +13,7 @@ void
 daemon_ready(const char *status)
 {
 	if (sd_notifyf(0, "READY=1\nSTATUS=%s", status) < 0)
-		log_warn("sd_notify READY=1 failed");
+		log_warn("sd_notify failed", LOG_STR("state", "READY=1"));
 }
 
 static void *
@@ -23,17 +23,17 @@ signal_thread(void *arg)
 	int sig = 0;
 
 	while (sigwait(&d->set, &sig) == 0 && sig == SIGHUP && !atomic_load(&d->finishing)) {
-		log_info("reloading signal=SIGHUP");
+		log_info("reloading", LOG_STR("signal", "SIGHUP"));
 		if (sd_notify(0, "RELOADING=1") < 0)
-			log_warn("sd_notify RELOADING=1 failed");
+			log_warn("sd_notify failed", LOG_STR("state", "RELOADING=1"));
 		d->reload(d->arg);
 		if (sd_notify(0, "READY=1") < 0)
-			log_warn("sd_notify READY=1 failed");
+			log_warn("sd_notify failed", LOG_STR("state", "READY=1"));
 	}
 	if (!atomic_load(&d->finishing))
-		log_info("stopping signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+		log_info("stopping", LOG_STR("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
 	if (sd_notify(0, "STOPPING=1") < 0)
-		log_warn("sd_notify STOPPING=1 failed");
+		log_warn("sd_notify failed", LOG_STR("state", "STOPPING=1"));
 	d->stop(d->arg);
 	return NULL;
 }

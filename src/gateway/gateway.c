@@ -49,8 +49,8 @@ static void
 device_refuse(
     struct http_request *req, struct http_response *resp, const char *reason, const char *udid)
 {
-	log_info("gateway device refused reason=%s udid=%s peer=%s", reason, udid,
-	    http_request_peer(req));
+	log_info("gateway device refused", LOG_STR("reason", reason), LOG_STR("udid", udid),
+	    LOG_STR("peer", http_request_peer(req)));
 	/* the certificate is the connection's: no later request on it could be admitted */
 	http_response_set_close(resp);
 	http_error(resp, 403, "forbidden", "device %s is not admitted here", udid);
@@ -77,7 +77,8 @@ device_handle(struct http_request *req, struct http_response *resp, void *arg)
 		return;
 	}
 	if (acl_lookup(g->acl, udid, &st, &e) != 0) {
-		log_error("gateway acl lookup failed udid=%s error=\"%s\"", udid, e.msg);
+		log_error(
+		    "gateway acl lookup failed", LOG_STR("udid", udid), LOG_STR("error", e.msg));
 		http_response_set_close(resp);
 		http_error(resp, 503, "unavailable", "the ACL cannot be read; try again later");
 		return;
@@ -96,7 +97,8 @@ device_handle(struct http_request *req, struct http_response *resp, void *arg)
 		http_error(resp, 500, "internal", "out of memory");
 		return;
 	}
-	log_info("gateway device admitted udid=%s peer=%s", udid, http_request_peer(req));
+	log_info("gateway device admitted", LOG_STR("udid", udid),
+	    LOG_STR("peer", http_request_peer(req)));
 	http_json(resp, 200, j);
 	json_decref(j);
 }
@@ -117,13 +119,13 @@ admin_authenticated(struct gateway *g, struct http_request *req, struct http_res
 	if (rc == 0)
 		return true;
 	if (rc != DEVID_EAUTH) {
-		log_error("gateway signature check failed error=\"%s\"", e.msg);
+		log_error("gateway signature check failed", LOG_STR("error", e.msg));
 		http_error(resp, 500, "internal", "internal error");
 		return false;
 	}
-	log_info("gateway admin refused reason=%s method=%s peer=%s",
-	    sig == NULL ? "no_signature" : "bad_signature", http_request_method(req),
-	    http_request_peer(req));
+	log_info("gateway admin refused",
+	    LOG_STR("reason", sig == NULL ? "no_signature" : "bad_signature"),
+	    LOG_STR("method", http_request_method(req)), LOG_STR("peer", http_request_peer(req)));
 	http_error(resp, 401, "unauthorized", "%s", e.msg);
 	return false;
 }
@@ -148,8 +150,8 @@ events_handle(struct http_request *req, struct http_response *resp, void *arg)
 		goto out;
 	hid = http_request_header(req, "X-Devid-Event");
 	if (hid == NULL || !gateway_event_id_valid(hid, strlen(hid))) {
-		log_info("gateway event refused reason=bad_event_header peer=%s",
-		    http_request_peer(req));
+		log_info("gateway event refused", LOG_STR("reason", "bad_event_header"),
+		    LOG_STR("peer", http_request_peer(req)));
 		http_error(resp, 400, "bad_request",
 		    "X-Devid-Event is missing or does not match [A-Za-z0-9._:-]{1,%d}",
 		    GATEWAY_MAX_EVENT_ID_LEN);
@@ -157,37 +159,39 @@ events_handle(struct http_request *req, struct http_response *resp, void *arg)
 	}
 	if ((rc = gateway_event_parse(body, len, &ev, &e)) != 0) {
 		/* e.msg may quote the sender's bytes: it goes back to the sender, not to the log */
-		log_info("gateway event refused reason=bad_event event=%s peer=%s", hid,
-		    http_request_peer(req));
+		log_info("gateway event refused", LOG_STR("reason", "bad_event"),
+		    LOG_STR("event", hid), LOG_STR("peer", http_request_peer(req)));
 		http_error(resp, rc == DEVID_ELIMIT ? 413 : 400,
 		    rc == DEVID_ELIMIT ? "too_large" : "bad_request", "%s", e.msg);
 		goto out;
 	}
 	if (strcmp(hid, ev->id) != 0) {
-		log_info("gateway event refused reason=event_id_mismatch event=%s body_event=%s "
-			 "peer=%s",
-		    hid, ev->id, http_request_peer(req));
+		log_info("gateway event refused", LOG_STR("reason", "event_id_mismatch"),
+		    LOG_STR("event", hid), LOG_STR("body_event", ev->id),
+		    LOG_STR("peer", http_request_peer(req)));
 		http_error(resp, 400, "bad_request",
 		    "X-Devid-Event \"%s\" is not the body's event \"%s\"", hid, ev->id);
 		goto out;
 	}
 	if (ev->action == GATEWAY_TEST) {
 		/* devid's connector test: signed and well formed is all it asks; nothing changes */
-		log_info("gateway event test event=%s tenant=%s", ev->id, ev->tenant);
+		log_info(
+		    "gateway event test", LOG_STR("event", ev->id), LOG_STR("tenant", ev->tenant));
 		j = json_pack("{s:s, s:b}", "event", ev->id, "test", 1);
 	} else if (acl_apply(g->acl, ev, &r, &e) != 0) {
 		/* a 5xx: the sender retries the same event later */
-		log_error("gateway event failed event=%s error=\"%s\"", ev->id, e.msg);
+		log_error(
+		    "gateway event failed", LOG_STR("event", ev->id), LOG_STR("error", e.msg));
 		http_error(resp, 500, "internal", "the event could not be stored; retry it");
 		goto out;
 	} else if (r.duplicate) {
-		log_info("gateway event duplicate event=%s", ev->id);
+		log_info("gateway event duplicate", LOG_STR("event", ev->id));
 		j = json_pack("{s:s, s:b}", "event", ev->id, "duplicate", 1);
 	} else {
-		log_info("gateway event applied event=%s action=%s tenant=%s devices=%zu "
-			 "changed=%zu skipped=%zu",
-		    ev->id, gateway_action_name(ev->action), ev->tenant, ev->ndevices, r.changed,
-		    r.skipped);
+		log_info("gateway event applied", LOG_STR("event", ev->id),
+		    LOG_STR("action", gateway_action_name(ev->action)),
+		    LOG_STR("tenant", ev->tenant), LOG_INT("devices", ev->ndevices),
+		    LOG_INT("changed", r.changed), LOG_INT("skipped", r.skipped));
 		j = json_pack("{s:s, s:b, s:s, s:s, s:I, s:I, s:I}", "event", ev->id, "duplicate",
 		    0, "action", gateway_action_name(ev->action), "tenant", ev->tenant, "devices",
 		    (json_int_t)ev->ndevices, "changed", (json_int_t)r.changed, "skipped",
@@ -217,7 +221,7 @@ acl_handle(struct http_request *req, struct http_response *resp, void *arg)
 	if (!admin_authenticated(g, req, resp, body, len))
 		return;
 	if (acl_list(g->acl, &j, &e) != 0) {
-		log_error("gateway acl list failed error=\"%s\"", e.msg);
+		log_error("gateway acl list failed", LOG_STR("error", e.msg));
 		http_error(resp, 500, "internal", "the ACL cannot be read");
 		return;
 	}
@@ -399,7 +403,7 @@ gateway_run(struct gateway *g)
 	err = pthread_create(&g->admin_thread, NULL, admin_main, g);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err != 0) {
-		log_error("gateway cannot start the admin port: %s", strerror(err));
+		log_error("gateway cannot start the admin port", LOG_STR("error", strerror(err)));
 		return DEVID_EIO;
 	}
 	rc = http_server_run(g->devices);

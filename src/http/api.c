@@ -48,7 +48,8 @@ api_fail(struct http_response *resp, int rc, const struct devid_error *e, json_t
 	if (report == NULL) {
 		/* a server-side failure is logged by the server, not explained to the client */
 		if (status == 500)
-			log_error("api internal error code=%d msg=\"%s\"", rc, e->msg);
+			log_error(
+			    "api internal error", LOG_INT("code", rc), LOG_STR("error", e->msg));
 		http_error(resp, status, code, "%s",
 		    status == 500   ? "internal error"
 			: e->msg[0] ? e->msg

@@ -37,27 +37,18 @@ est_free(struct est *est)
 	free(est);
 }
 
-/* msg as one quoted log value: quotes and backslashes become ', controls a space. */
+/*
+ * A failed domain call to its answer; a server-side failure is logged, not explained. The
+ * log names the path as requested (with the tenant label) beside the route pattern.
+ */
 static void
-log_value(const char *msg, char *out, size_t len)
-{
-	size_t o = 0;
-
-	for (; *msg != '\0' && o + 1 < len; msg++)
-		out[o++] = *msg == '"' || *msg == '\\' ? '\''
-		    : (unsigned char)*msg < 0x20       ? ' '
-						       : *msg;
-	out[o] = '\0';
-}
-
-/* A failed domain call to its answer; a server-side failure is logged, not explained. */
-static void
-est_fail(struct http_request *req, struct http_response *resp, enum est_endpoint ep, int rc,
+est_fail(struct http_request *req, struct http_response *resp, const struct est_request *r, int rc,
     const struct devid_error *e)
 {
+	enum est_endpoint ep = r->endpoint;
+	const char *path = http_request_path(req, NULL), *route = est_route(ep, r->has_label);
 	int status = 500;
 	const char *code = "internal";
-	char reason[DEVID_ERROR_MAX];
 
 	switch (rc) {
 	case DEVID_EINVAL:
@@ -84,16 +75,16 @@ est_fail(struct http_request *req, struct http_response *resp, enum est_endpoint
 	default:
 		break;
 	}
-	log_value(e->msg, reason, sizeof(reason));
 	if (status == 500) {
-		log_warn("est failed route=%s peer=%s error=\"%s\"", est_route(ep, false),
-		    http_request_peer(req), reason);
+		log_warn("est failed", LOG_STR("path", path), LOG_STR("route", route),
+		    LOG_STR("peer", http_request_peer(req)), LOG_STR("error", e->msg));
 		http_error(resp, 500, code, "internal error");
 		return;
 	}
 	if (status == 403)
-		log_info("est refused route=%s peer=%s code=%s reason=\"%s\"", est_route(ep, false),
-		    http_request_peer(req), code, reason);
+		log_info("est refused", LOG_STR("path", path), LOG_STR("route", route),
+		    LOG_STR("peer", http_request_peer(req)), LOG_STR("code", code),
+		    LOG_STR("reason", e->msg));
 	http_error(resp, status, code, "%s", e->msg[0] != '\0' ? e->msg : code);
 }
 
@@ -106,7 +97,7 @@ answer_certs(struct http_response *resp, X509 *const *certs, size_t n)
 
 	devid_error_clear(&e);
 	if (est_certs_only(certs, n, body, &e) != 0) {
-		log_warn("est answer failed error=\"%s\"", e.msg);
+		log_warn("est answer failed", LOG_STR("error", e.msg));
 		dynbuf_reset(body);
 		http_error(resp, 500, "internal", "internal error");
 		return;
@@ -129,7 +120,7 @@ handle_enroll(
 	rc = service_est_enroll(est->svc, op, r->has_label ? r->label : NULL,
 	    http_request_client_cert(req), http_request_client_chain(req), r->csr, &issued, &e);
 	if (rc != 0) {
-		est_fail(req, resp, r->endpoint, rc, &e);
+		est_fail(req, resp, r, rc, &e);
 		return;
 	}
 	/* service_est_enroll logs the issuance: op, tenant, udid, serial */
@@ -149,7 +140,7 @@ handle_cacerts(
 	rc = service_est_cacerts(
 	    est->svc, r->has_label ? r->label : NULL, http_request_client_cert(req), &ca, &e);
 	if (rc != 0) {
-		est_fail(req, resp, EST_CACERTS, rc, &e);
+		est_fail(req, resp, r, rc, &e);
 		return;
 	}
 	answer_certs(resp, &ca, 1);

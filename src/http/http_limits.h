@@ -33,6 +33,8 @@
 #define HTTP_TLS_VERIFY_DEPTH 5
 /* the "ADDR:PORT" text of a listen option */
 #define HTTP_MAX_LISTEN_LEN 128
+/* an incoming X-Request-Id kept as the request's id; a longer one is replaced by ours */
+#define HTTP_MAX_REQUEST_ID 64
 
 /* router: patterns, captured path parameters */
 #define ROUTER_MAX_ROUTES 256

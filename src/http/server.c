@@ -42,6 +42,7 @@
 #include <event2/listener.h>
 #include <openssl/err.h>
 
+#include "http/request_id.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "http/uri.h"
@@ -62,8 +63,6 @@
 
 /* a pause before accepting again after accept(2) failed for lack of descriptors */
 #define ACCEPT_RETRY_MS 100
-/* the raw path as logged: longer ones are cut */
-#define LOG_PATH_MAX 200
 
 struct http_worker {
 	struct http_server *srv;
@@ -112,6 +111,7 @@ struct http_request {
 	struct http_worker *w;
 	const char *method;
 	const char *raw_path; /* as received, percent-encoded: for the log only */
+	char request_id[HTTP_MAX_REQUEST_ID + 1]; /* on every log line of the request */
 	char path[HTTP_MAX_PATH + 1];
 	size_t path_len;
 	struct uri_query query;
@@ -203,9 +203,9 @@ libevent_log_cb(int severity, const char *msg)
 {
 	/* libevent's messages hold no request data (no headers, no bodies) */
 	if (severity >= EVENT_LOG_WARN)
-		log_warn("libevent msg=%s", msg);
+		log_warn("libevent message", LOG_STR("text", msg));
 	else
-		log_debug("libevent msg=%s", msg);
+		log_debug("libevent message", LOG_STR("text", msg));
 }
 
 static void
@@ -255,27 +255,6 @@ fd_peer(int fd, char *buf, size_t len)
 		snprintf(buf, len, "unknown");
 	else
 		sockaddr_format((struct sockaddr *)&ss, buf, len);
-}
-
-/* The path for a log line: printable ASCII but '"' and '\' as is, the rest as %XX. */
-static void
-log_path(const char *p, char *out, size_t len)
-{
-	size_t o = 0;
-
-	for (; *p != '\0' && o + 4 < len; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if (o >= LOG_PATH_MAX) {
-			snprintf(out + o, len - o, "...");
-			return;
-		}
-		if (c > 0x20 && c < 0x7f && c != '"' && c != '\\')
-			out[o++] = (char)c;
-		else
-			o += (size_t)snprintf(out + o, len - o, "%%%02X", c);
-	}
-	out[o] = '\0';
 }
 
 static const char *
@@ -426,8 +405,8 @@ conn_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *
 	free(body);
 
 	fd_peer(bufferevent_getfd(bev), peer, sizeof(peer));
-	log_info("http server=%s rejected status=%d peer=%s reason=%s", w->srv->name, status, peer,
-	    code);
+	log_info("http rejected", LOG_STR("server", w->srv->name), LOG_INT("status", status),
+	    LOG_STR("peer", peer), LOG_STR("reason", code));
 	count_request(w->srv, "-", "(rejected)", status, -1);
 }
 
@@ -574,7 +553,7 @@ int
 http_response_set_header(struct http_response *resp, const char *name, const char *value)
 {
 	static const char *const owned[] = {
-	    "Content-Length", "Transfer-Encoding", "Connection", "Date"};
+	    "Content-Length", "Transfer-Encoding", "Connection", "Date", "X-Request-Id"};
 	struct evkeyvalq *h = evhttp_request_get_output_headers(resp->ev);
 
 	if (!header_name_ok(name) || !header_value_ok(value))
@@ -712,8 +691,9 @@ response_send(struct http_request *req, struct http_response *resp, size_t *sent
 
 	if (status < 200 || status > 599) {
 		if (status != 0)
-			log_warn("http server=%s handler set status=%d for route=%s",
-			    req->w->srv->name, status, req->route);
+			log_warn("http handler set a bad status",
+			    LOG_STR("server", req->w->srv->name), LOG_INT("status", status),
+			    LOG_STR("route", req->route));
 		evhttp_clear_headers(oh);
 		http_error(resp, 500, "internal", "the server did not produce a response");
 		status = 500;
@@ -721,6 +701,7 @@ response_send(struct http_request *req, struct http_response *resp, size_t *sent
 	if (evhttp_find_header(oh, "Content-Type") == NULL)
 		evhttp_add_header(oh, "Content-Type", "application/octet-stream");
 	evhttp_add_header(oh, "X-Content-Type-Options", "nosniff");
+	evhttp_add_header(oh, "X-Request-Id", req->request_id);
 	if (resp->close)
 		evhttp_add_header(oh, "Connection", "close");
 	if (status == 204 || status == 304)
@@ -849,7 +830,9 @@ worker_request_cb(struct evhttp_request *ev, void *arg)
 	struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
 	struct http_request req;
 	struct http_response resp;
-	char path[LOG_PATH_MAX + 8];
+	/* one byte over the value limit, so the log marks a longer path as cut */
+	char path[LOG_VALUE_MAX + 2];
+	const char *rid;
 	double t0 = now_seconds(), dt;
 	size_t sent = 0;
 	int status;
@@ -871,6 +854,12 @@ worker_request_cb(struct evhttp_request *ev, void *arg)
 	req.nparams = 0;
 	sockaddr_format(
 	    evcon != NULL ? evhttp_connection_get_addr(evcon) : NULL, req.peer, sizeof(req.peer));
+	rid = evhttp_find_header(evhttp_request_get_input_headers(ev), "X-Request-Id");
+	if (rid != NULL && request_id_valid(rid, strlen(rid)))
+		snprintf(req.request_id, sizeof(req.request_id), "%s", rid);
+	else
+		request_id_new(req.request_id);
+	log_set_request_id(req.request_id);
 	resp.ev = ev;
 	resp.status = 0;
 	resp.close = false;
@@ -879,13 +868,15 @@ worker_request_cb(struct evhttp_request *ev, void *arg)
 	if (request_prepare(&req, &resp) == 0)
 		s->handler(&req, &resp, s->handler_arg);
 	/* raw_path belongs to ev, which libevent owns once the response is sent */
-	log_path(req.raw_path, path, sizeof(path));
+	snprintf(path, sizeof(path), "%s", req.raw_path);
 	status = response_send(&req, &resp, &sent);
 	dynbuf_release(&resp.body);
 
 	dt = now_seconds() - t0;
-	log_info("http server=%s method=%s path=%s status=%d ms=%.3f bytes=%zu peer=%s", s->name,
-	    req.method, path, status, dt * 1000, sent, req.peer);
+	log_info("http request", LOG_STR("server", s->name), LOG_STR("method", req.method),
+	    LOG_STR("path", path), LOG_STR("route", req.route), LOG_INT("status", status),
+	    LOG_DBL("ms", dt * 1000), LOG_INT("bytes", sent), LOG_STR("peer", req.peer));
+	log_set_request_id(NULL);
 	count_request(s, req.method, req.route, status, dt);
 }
 
@@ -912,13 +903,15 @@ worker_bev_cb(struct event_base *base, void *arg)
 		ssl = SSL_new(s->ssl_ctx); /* holds its context: a reload frees only the server's */
 		pthread_mutex_unlock(&s->tls_lock);
 		if (ssl == NULL) {
-			log_error("http server=%s out of memory for a TLS connection", s->name);
+			log_error(
+			    "http out of memory for a TLS connection", LOG_STR("server", s->name));
 			abort();
 		}
 		bev = bufferevent_openssl_socket_new(
 		    base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 		if (bev == NULL) {
-			log_error("http server=%s out of memory for a TLS connection", s->name);
+			log_error(
+			    "http out of memory for a TLS connection", LOG_STR("server", s->name));
 			abort();
 		}
 		/* clients that close without close_notify are common and harmless here */
@@ -949,8 +942,8 @@ worker_accept_error_cb(struct evconnlistener *lev, void *arg)
 	struct timeval tv = {0, ACCEPT_RETRY_MS * 1000};
 	int err = errno;
 
-	log_warn("http server=%s accept failed: %s; retrying in %d ms", w->srv->name, strerror(err),
-	    ACCEPT_RETRY_MS);
+	log_warn("http accept failed", LOG_STR("server", w->srv->name),
+	    LOG_STR("error", strerror(err)), LOG_INT("retry_ms", ACCEPT_RETRY_MS));
 	evconnlistener_disable(lev);
 	event_add(w->resume_ev, &tv);
 }
@@ -963,8 +956,9 @@ worker_grace_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (w->inflight > 0)
-		log_warn("http server=%s worker=%u stopping with %u responses unsent", w->srv->name,
-		    w->id, w->inflight);
+		log_warn("http worker stopping with responses unsent",
+		    LOG_STR("server", w->srv->name), LOG_INT("worker", w->id),
+		    LOG_INT("unsent", w->inflight));
 	event_base_loopbreak(w->base);
 }
 
@@ -1198,7 +1192,8 @@ tls_info_cb(const SSL *ssl, int where, int ret)
 	/* OpenSSL 3.0 has no name for TLS 1.3's certificate_required (116) */
 	log_word((ret & 0xff) == 116 ? "certificate required" : SSL_alert_desc_string_long(ret),
 	    alert, sizeof(alert));
-	log_info("http server=%s tls refused peer=%s alert=%s", ssl_server(ssl)->name, peer, alert);
+	log_info("http tls refused", LOG_STR("server", ssl_server(ssl)->name),
+	    LOG_STR("peer", peer), LOG_STR("alert", alert));
 }
 
 /* Logs why a client certificate did not verify (the alert alone says little). */
@@ -1212,8 +1207,9 @@ tls_verify_cb(int ok, X509_STORE_CTX *x)
 		fd_peer(SSL_get_fd(ssl), peer, sizeof(peer));
 		log_word(X509_verify_cert_error_string(X509_STORE_CTX_get_error(x)), reason,
 		    sizeof(reason));
-		log_info("http server=%s client certificate rejected peer=%s depth=%d reason=%s",
-		    ssl_server(ssl)->name, peer, X509_STORE_CTX_get_error_depth(x), reason);
+		log_info("http client certificate rejected",
+		    LOG_STR("server", ssl_server(ssl)->name), LOG_STR("peer", peer),
+		    LOG_INT("depth", X509_STORE_CTX_get_error_depth(x)), LOG_STR("reason", reason));
 	}
 	return ok;
 }
@@ -1440,8 +1436,8 @@ http_server_run(struct http_server *s)
 	for (i = 0; i < s->nworkers; i++) {
 		if ((err = pthread_create(
 			 &s->workers[i].thread, NULL, worker_main, &s->workers[i])) != 0) {
-			log_error(
-			    "http server=%s cannot start worker %u: %s", s->name, i, strerror(err));
+			log_error("http cannot start a worker", LOG_STR("server", s->name),
+			    LOG_INT("worker", i), LOG_STR("error", strerror(err)));
 			rc = DEVID_EIO;
 			http_server_stop(s);
 			break;
@@ -1451,15 +1447,16 @@ http_server_run(struct http_server *s)
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc == 0)
-		log_info("http server=%s listening=%s threads=%u tls=%s", s->name, s->address,
-		    s->nworkers, s->ssl_ctx != NULL ? "yes" : "no");
+		log_info("http listening", LOG_STR("server", s->name),
+		    LOG_STR("address", s->address), LOG_INT("threads", s->nworkers),
+		    LOG_STR("tls", s->ssl_ctx != NULL ? "yes" : "no"));
 	for (i = 0; i < s->nworkers; i++) {
 		if (s->workers[i].started)
 			pthread_join(s->workers[i].thread, NULL);
 		s->workers[i].started = false;
 	}
 	if (started > 0)
-		log_info("http server=%s stopped", s->name);
+		log_info("http stopped", LOG_STR("server", s->name));
 	return rc;
 }
 

@@ -965,8 +965,8 @@ service_est_enroll(struct service *svc, enum est_op op, const char *label, X509 
 	}
 	if ((rc = est_record(db, op, &c, x, serial, e)) != 0)
 		goto out;
-	log_info("est issued op=%s tenant=%s udid=%s serial=%s",
-	    op == EST_ENROLL ? "enroll" : "reenroll", c.owner.name, c.udid, serial);
+	log_info("est issued", LOG_STR("op", op == EST_ENROLL ? "enroll" : "reenroll"),
+	    LOG_STR("tenant", c.owner.name), LOG_STR("udid", c.udid), LOG_STR("serial", serial));
 	*issued = x;
 	x = NULL;
 out:

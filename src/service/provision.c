@@ -7,6 +7,7 @@
 
 #include "lib/claim.h"
 #include "lib/json.h"
+#include "lib/log.h"
 #include "service/internal.h"
 #include "lib/banned.h"
 
@@ -641,6 +642,42 @@ rate_wait(struct db *db, int64_t connector_id, double rate, int64_t *wait, struc
 	return rc;
 }
 
+/*
+ * One line per delivered or failed chunk, written once its outcome is committed. error is
+ * the connector's message (what GET /api/v1/jobs shows as lastError): connectors never put a
+ * secret or a token in it.
+ */
+static void
+outbox_log(const struct job_rec *j, const struct connector_rec *c, const struct delivery *dl,
+    bool delivered, const struct outbox_ctx *x, int64_t retry_in, int max, const char *error)
+{
+	if (delivered)
+		log_info("delivery ok", LOG_INT("job", j->id), LOG_STR("tenant", dl->tenant),
+		    LOG_STR("connector", c->name), LOG_STR("type", c->type),
+		    LOG_STR("event", dl->event_id), LOG_INT("devices", dl->n));
+	else if (x->lost)
+		log_warn("delivery lease lost", LOG_INT("job", j->id),
+		    LOG_STR("tenant", dl->tenant), LOG_STR("connector", c->name),
+		    LOG_STR("type", c->type), LOG_STR("event", dl->event_id),
+		    LOG_STR("error", error));
+	else if (x->retry_after > 0)
+		log_info("delivery deferred", LOG_INT("job", j->id), LOG_STR("tenant", dl->tenant),
+		    LOG_STR("connector", c->name), LOG_STR("type", c->type),
+		    LOG_STR("event", dl->event_id), LOG_INT("retry_in_s", retry_in),
+		    LOG_STR("error", error));
+	else if (j->attempts >= max)
+		log_error("delivery job dead", LOG_INT("job", j->id), LOG_STR("tenant", dl->tenant),
+		    LOG_STR("connector", c->name), LOG_STR("type", c->type),
+		    LOG_STR("event", dl->event_id), LOG_INT("attempt", j->attempts),
+		    LOG_INT("max_attempts", max), LOG_STR("error", error));
+	else
+		log_warn("delivery failed", LOG_INT("job", j->id), LOG_STR("tenant", dl->tenant),
+		    LOG_STR("connector", c->name), LOG_STR("type", c->type),
+		    LOG_STR("event", dl->event_id), LOG_INT("attempt", j->attempts),
+		    LOG_INT("max_attempts", max), LOG_INT("retry_in_s", retry_in),
+		    LOG_STR("error", error));
+}
+
 /* Seconds until the next attempt: BASE * 2^(attempts-1), capped, times 0.5 to 1.5. */
 static int64_t
 backoff(int64_t attempts)
@@ -674,6 +711,7 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 		lease = svc->job_lease > 0 ? svc->job_lease : JOB_LEASE_SECS;
 	size_t n = 0, len;
 	int rc, max = svc->max_attempts > 0 ? svc->max_attempts : DEFAULT_MAX_ATTEMPTS;
+	int64_t retry_in = 0;
 	bool delivered;
 
 	if (svc->prov == NULL)
@@ -763,17 +801,19 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 		rc = 0;
 	} else if (x->retry_after > 0) {
 		/* the cloud said when to come back: the job waits that long, no attempt counted */
-		rc = store_job_defer(db, j.id, (int64_t)time(NULL) + x->retry_after, e);
+		retry_in = x->retry_after;
+		rc = store_job_defer(db, j.id, (int64_t)time(NULL) + retry_in, e);
 	} else {
 		/* from the end of this delivery, which may have lasted long past `now` */
 		j.attempts++;
-		rc = store_job_fail(db, j.id, j.attempts, (int64_t)time(NULL) + backoff(j.attempts),
+		retry_in = backoff(j.attempts);
+		rc = store_job_fail(db, j.id, j.attempts, (int64_t)time(NULL) + retry_in,
 		    j.attempts >= max, de.msg, e);
 	}
 	if (rc != 0)
 		db_rollback(db);
-	else
-		rc = db_commit(db, e);
+	else if ((rc = db_commit(db, e)) == 0)
+		outbox_log(&j, &c, &dl, delivered, x, retry_in, max, de.msg);
 worked:
 	if (rc == 0)
 		rc = 1;

@@ -141,7 +141,7 @@ refused() { # refused UDID REASON WHAT: 403, connection closed, reason logged
 	device "B1/chips/$1.pem" "B1/chips/$1.key"
 	[ "$status" = 403 ] || check_failed "$3: expected 403, got $status: $(head -c 300 body)"
 	grep -qi '^connection: close' headers || check_failed "$3: the 403 does not close the connection"
-	grep -q "gateway device refused reason=$2 udid=$1 " "$log" ||
+	grep -q "msg=\"gateway device refused\" request_id=[0-9a-f]* reason=$2 udid=$1 " "$log" ||
 	    check_failed "$3: no log line with reason=$2 udid=$1"
 }
 
@@ -202,7 +202,7 @@ grep -q '"event":"e1","duplicate":false,"action":"add","tenant":"OEM1","devices"
 push e1.json e1
 expect 200 "event e1 again"
 grep -q '^{"event":"e1","duplicate":true}$' body || check_failed "a repeated event: $(cat body)"
-[ "$(grep -c 'gateway event applied event=e1 ' "$log")" -eq 1 ] ||
+[ "$(grep -c 'msg="gateway event applied" request_id=[0-9a-f]* event=e1 ' "$log")" -eq 1 ] ||
     check_failed "e1 was applied more than once"
 
 # over the device cap (1,001 devices) and over the body cap (8 MiB)
@@ -222,7 +222,7 @@ expect 413 "a body over 8 MiB"
 # --- the device port ------------------------------------------------------------------------
 
 admitted "$u1" "a genuine device on the ACL (curl)"
-grep -q "gateway device admitted udid=$u1 " "$log" || check_failed "the admission is not logged"
+grep -q "msg=\"gateway device admitted\" request_id=[0-9a-f]* udid=$u1 " "$log" || check_failed "the admission is not logged"
 admitted "$u2" "the second device of e1"
 printf 'GET /s HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n' |
     timeout 20 openssl s_client -connect "$dev" -cert "B1/chips/$u1.pem" \
@@ -247,10 +247,10 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout for
     "$(openssl x509 -in "B1/chips/$u1.pem" -noout -subject)" ] ||
     fail "the forged copy does not have the genuine subject"
 handshake_fails forged.pem forged.key "a forged copy of a device on the ACL"
-grep -q 'client certificate rejected .* depth=0 reason=self-signed_certificate' "$log" ||
+grep -q 'msg="http client certificate rejected" .* depth=0 reason=self-signed_certificate' "$log" ||
     check_failed "the forged copy's refusal is not logged"
 handshake_fails "X1/chips/$ux.pem" "X1/chips/$ux.key" "a chip of another vendor"
-grep -q 'client certificate rejected .* reason=unable_to_get_local_issuer_certificate' "$log" ||
+grep -q 'msg="http client certificate rejected" .* reason=unable_to_get_local_issuer_certificate' "$log" ||
     check_failed "the other vendor's refusal is not logged"
 # a genuine certificate with another chip's key: curl will not even send it ...
 handshake_fails "B1/chips/$u1.pem" "B1/chips/$u2.key" "u1's certificate with u2's key"
@@ -262,7 +262,7 @@ if [ "$(wc -c <k2.der)" -eq 121 ] && [ "$(wc -c <p1.der)" -eq 91 ]; then
 	{ head -c 56 k2.der; tail -c 65 p1.der; } >mixed.der
 	openssl ec -inform DER -in mixed.der -out mixed.key 2>/dev/null || fail "openssl ec (mixed key)"
 	handshake_fails "B1/chips/$u1.pem" mixed.key "u1's certificate, signing with u2's key"
-	grep -q 'tls refused .* alert=decrypt_error' "$log" ||
+	grep -q 'msg="http tls refused" .* alert=decrypt_error' "$log" ||
 	    check_failed "the bad CertificateVerify is not logged"
 else
 	check_failed "unexpected DER key sizes: $(wc -c <k2.der) and $(wc -c <p1.der)"

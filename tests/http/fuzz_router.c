@@ -9,11 +9,15 @@
  * Beyond not crashing, it checks the promises of uri.h and router.h and aborts on a broken
  * one: a decoded path holds no control byte; a captured parameter is non-empty, not "." or
  * "..", at most ROUTER_MAX_PARAM_LEN bytes, without '/' or NUL; query names are unique.
+ *
+ * The whole input is also an X-Request-Id value (request_id_valid): one it keeps is 1 to
+ * HTTP_MAX_REQUEST_ID bytes that a log line and a header can carry as they are.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/request_id.h"
 #include "http/router.h"
 #include "http/uri.h"
 #include "lib/banned.h"
@@ -119,6 +123,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	qm = memchr(target, '?', tlen);
 	plen = qm != NULL ? (size_t)(qm - target) : tlen;
 
+	if (request_id_valid(in, size)) {
+		if (size == 0 || size > HTTP_MAX_REQUEST_ID)
+			abort();
+		for (size_t i = 0; i < size; i++) {
+			if (in[i] <= 0x20 || in[i] >= 0x7f || strchr("=\"\\", in[i]) != NULL)
+				abort();
+		}
+	}
 	check_match(method, target, plen);
 	if (uri_path_decode(target, plen, path, sizeof(path), &dlen, NULL) == 0) {
 		if (dlen > HTTP_MAX_PATH || strlen(path) != dlen || path[0] != '/')

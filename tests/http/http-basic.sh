@@ -133,14 +133,14 @@ else
 fi
 
 stop_server main
-grep -q 'msg="http server=test method=GET path=/healthz status=200 ms=[0-9.]* bytes=15 peer=127.0.0.1:[0-9]*"' "$tmp/main.err" ||
+grep -q '^ts=[0-9TZ:.-]* level=info msg="http request" request_id=[0-9a-f]\{16\} server=test method=GET path=/healthz route=/healthz status=200 ms=[0-9.]* bytes=15 peer=127.0.0.1:[0-9]*$' "$tmp/main.err" ||
     check_failed "log: no line for GET /healthz; log: $(head -n 3 "$tmp/main.err")"
-lines=$(grep -c 'msg="http server=test method=' "$tmp/main.err")
+lines=$(grep -c 'msg="http request" request_id=[^ ]* server=test ' "$tmp/main.err")
 [ "$lines" -eq 19 ] || check_failed "log: $lines request lines, expected 19 (one per request)"
 if grep -q 'SECRET-TOKEN-1234\|QUERY-SECRET-5678' "$tmp/main.err"; then
 	check_failed "log: the Authorization header or the query string was logged"
 fi
-grep -q 'msg="http server=test stopped"' "$tmp/main.err" ||
+grep -q 'msg="http stopped" server=test$' "$tmp/main.err" ||
     check_failed "log: no clean stop"
 
 finish "routes, JSON errors, decoding, HEAD, metrics and logs"

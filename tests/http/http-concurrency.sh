@@ -67,12 +67,12 @@ for i in 1 2 3 4 5 6; do
 	slow="$slow $!"
 done
 i=0
-until [ "$(grep -c 'slow handler sleeping ms=5000' "$tmp/main.err")" -ge 2 ]; do
+until [ "$(grep -c 'slow handler sleeping" request_id=[0-9a-f]* ms=5000' "$tmp/main.err")" -ge 2 ]; do
 	i=$((i + 1))
 	[ $i -lt 400 ] || fail "no two slow handlers started: $(tail -3 "$tmp/main.err")"
 	sleep 0.05
 done
-done_first=$(grep -c 'path=/slow status=200 ms=50' "$tmp/main.err")
+done_first=$(grep -c 'path=/slow route=/slow status=200 ms=50' "$tmp/main.err")
 [ "$done_first" -eq 0 ] ||
 	check_failed "the second blocking handler started only after the first had ended"
 for p in $slow; do
@@ -109,7 +109,7 @@ curl -s -o "$tmp/late.body" -w '%{http_code}' --max-time 10 "http://$a/slow?ms=8
 late=$!
 # SIGTERM only once the handler runs (a connection still in the backlog would be dropped)
 i=0
-while ! grep -q 'slow handler sleeping ms=800' "$tmp/main.err" && [ $i -lt 100 ]; do
+while ! grep -q 'slow handler sleeping" request_id=[0-9a-f]* ms=800' "$tmp/main.err" && [ $i -lt 100 ]; do
 	sleep 0.05
 	i=$((i + 1))
 done

@@ -103,6 +103,6 @@ grep -q '^http_requests_total{server="test",method="-",route="(rejected)",status
     check_failed "metrics: the three 413s were not counted"
 
 stop_server main
-grep -q 'rejected status=413 peer=127.0.0.1:[0-9]* reason=too_large' "$tmp/main.err" ||
+grep -q 'msg="http rejected" server=test status=413 peer=127.0.0.1:[0-9]* reason=too_large$' "$tmp/main.err" ||
     check_failed "log: no line for a refused body"
 finish "body, URL and header limits refused with JSON before any handler"

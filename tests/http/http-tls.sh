@@ -86,9 +86,9 @@ if grep -q '^HTTP/1.1' "$tmp/s.out"; then
 	check_failed "require: TLS 1.1 was accepted"
 fi
 stop_server req
-grep -q 'tls refused peer=127.0.0.1:[0-9]* alert=certificate_required' "$tmp/req.err" ||
+grep -q 'msg="http tls refused" server=[a-z]* peer=127.0.0.1:[0-9]* alert=certificate_required$' "$tmp/req.err" ||
     check_failed "require: a client without a certificate was not logged"
-grep -q 'client certificate rejected peer=127.0.0.1:[0-9]* depth=[0-9] reason=' "$tmp/req.err" ||
+grep -q 'msg="http client certificate rejected" server=[a-z]* peer=127.0.0.1:[0-9]* depth=[0-9] reason=' "$tmp/req.err" ||
     check_failed "require: the reason a certificate did not verify was not logged"
 
 # --- client-auth optional ---

@@ -117,7 +117,7 @@ h_slow(struct http_request *req, struct http_response *resp, void *arg)
 			return;
 		}
 	}
-	log_info("testserver slow handler sleeping ms=%ld", ms);
+	log_info("testserver slow handler sleeping", LOG_INT("ms", ms));
 	ts.tv_sec = ms / 1000;
 	ts.tv_nsec = (ms % 1000) * 1000000L;
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)

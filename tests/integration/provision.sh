@@ -97,6 +97,14 @@ grep -q '"attempts": *0' body || true
 grep -q '"delivered": *25' body || fail "jobs: $(cat body)"
 [ ! -s manual.events ] || fail "a manual connector was pushed to on claim"
 note "ok auto mode: the claim reached the cloud after it came back (2 failures retried)"
+for n in 1 2; do
+	grep -Eq "msg=\"delivery failed\" job=[0-9]+ tenant=OEM1 connector=AUTO type=webhook event=devid-[0-9]+-0 attempt=$n max_attempts=[0-9]+ retry_in_s=[0-9]+ error=\"[^\"]+" serve.log ||
+		fail "failure $n of AUTO is not logged: $(grep delivery serve.log)"
+done
+grep -Eq 'msg="delivery ok" job=[0-9]+ tenant=OEM1 connector=AUTO type=webhook event=devid-[0-9]+-0 devices=25$' serve.log ||
+	fail "the delivery to AUTO is not logged: $(grep delivery serve.log)"
+grep -q 'secret-0123' serve.log && fail "a connector secret is in the log"
+note "ok outbox log: both failures with attempt and retry delay, then the delivery"
 
 # manual: a claim pushes nothing; the trigger does
 DEVID_TOKEN=$A1 "$devid" claim "$(cat B2/claim.txt)" >/dev/null || fail "claim B2"
