@@ -122,6 +122,9 @@ static const struct option gateway_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
+/* options an environment variable sets too: the variable wins over the file */
+static const struct config_env gateway_env[] = {{"log-format", "DEVID_LOG_FORMAT"}, {NULL, NULL}};
+
 static int
 gateway_main(int argc, char **argv)
 {
@@ -302,7 +305,7 @@ cmd_gateway(int argc, char **argv)
 	struct devid_error e;
 	int rc;
 
-	if (config_args("gateway", gateway_opts, NULL, argc, argv, &ca, &e) != 0) {
+	if (config_args("gateway", gateway_opts, gateway_env, argc, argv, &ca, &e) != 0) {
 		fprintf(stderr, "devid gateway: %s\n", e.msg);
 		return EXIT_USAGE;
 	}

@@ -250,7 +250,8 @@ static const struct option serve_opts[] = {
 };
 
 /* options an environment variable sets too: the variable wins over the file */
-static const struct config_env serve_env[] = {{"db", "DEVID_DB"}, {NULL, NULL}};
+static const struct config_env serve_env[] = {
+    {"db", "DEVID_DB"}, {"log-format", "DEVID_LOG_FORMAT"}, {NULL, NULL}};
 
 static int
 serve(int argc, char **argv, const char *config_path)

@@ -10,6 +10,7 @@
 #include "http/cookie.h"
 #include "http/openapi.h"
 #include "http/router.h"
+#include "http/service_metrics.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/submission.h"
@@ -1017,6 +1018,10 @@ api_new(struct service *svc, struct metrics *m, const json_t *jwks, struct devid
 	}
 	if (api_admin_routes(a, e) != 0)
 		goto fail;
+	if (metrics_add_collector(m, service_metrics_collect, svc) != 0) {
+		devid_error_set(e, DEVID_ELIMIT, "api: too many metrics collectors");
+		goto fail;
+	}
 	if (router_add(a->router, "GET", "/api/v1/interop-key", h_interop_key, (void *)jwks, e) !=
 		0 ||
 	    router_add(a->router, "GET", "/api/v1/openapi.json", openapi_handle, NULL, e) != 0 ||

@@ -164,6 +164,17 @@ handle_csrattrs(struct http_response *resp)
 	http_response_set_header(resp, "Content-Transfer-Encoding", "base64");
 }
 
+/* Counts an enrollment est_request_parse refused, as the domain counts its own refusals. */
+static void
+count_refusal(struct service *svc, const struct est_refusal *why)
+{
+	enum est_reason reason = strcmp(why->code, "client_certificate_required") == 0
+	    ? EST_REFUSED_NO_CERTIFICATE
+	    : EST_REFUSED_REQUEST;
+
+	counter_add(&svc->metrics.est_refused[reason], 1);
+}
+
 void
 est_handle(struct http_request *req, struct http_response *resp, void *arg)
 {
@@ -187,6 +198,10 @@ est_handle(struct http_request *req, struct http_response *resp, void *arg)
 		body, len, http_request_client_cert(req) != NULL, &r, &why, &e) != 0) {
 		if (why.status != 404)
 			http_request_set_route(req, est_route(r.endpoint, r.has_label));
+		/* an enrollment refused before the domain saw it (not a stray path or GET) */
+		if ((r.endpoint == EST_SIMPLEENROLL || r.endpoint == EST_SIMPLEREENROLL) &&
+		    why.status != 404 && why.status != 405)
+			count_refusal(est->svc, &why);
 		if (why.allow != NULL)
 			http_response_set_header(resp, "Allow", why.allow);
 		http_error(resp, why.status, why.code, "%s", e.msg);

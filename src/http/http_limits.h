@@ -51,6 +51,7 @@
 #define METRICS_MAX_NAME_LEN 64
 #define METRICS_MAX_LABEL_VALUE_LEN 256
 #define METRICS_MAX_HELP_LEN 256
+#define METRICS_MAX_COLLECTORS 4
 /* the rendered /metrics text */
 #define METRICS_MAX_RENDER ((size_t)4 << 20)
 

@@ -36,10 +36,17 @@ struct metric_family {
 	struct metric *series[METRICS_MAX_SERIES];
 };
 
+struct collector {
+	int (*collect)(void *arg, struct dynbuf *out);
+	void *arg;
+};
+
 struct metrics {
 	pthread_mutex_t lock;
 	size_t nfamilies;
 	struct metric_family *families[METRICS_MAX_FAMILIES];
+	size_t ncollectors;
+	struct collector collectors[METRICS_MAX_COLLECTORS];
 };
 
 static const char *const type_names[] = {"counter", "gauge", "histogram"};
@@ -366,29 +373,41 @@ add_escaped(struct dynbuf *out, const char *s, bool quote)
 	return rc;
 }
 
-/* name{l1="v1",...,extra} ; extra is an already formatted le="..." or NULL. */
+/* name{l1="v1",...,le="..."}; le is an already formatted bound, or NULL. */
+static int
+add_labels(struct dynbuf *out, const char *name, const char *suffix, const char *const *labels,
+    const char *const *values, size_t n, const char *le)
+{
+	int rc;
+
+	if ((rc = dynbuf_addf(out, "%s%s", name, suffix)) != 0)
+		return rc;
+	if (n == 0 && le == NULL)
+		return 0;
+	if ((rc = dynbuf_addstr(out, "{")) != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if ((rc = dynbuf_addf(out, "%s%s=\"", i > 0 ? "," : "", labels[i])) != 0 ||
+		    (rc = add_escaped(out, values[i], true)) != 0 ||
+		    (rc = dynbuf_addstr(out, "\"")) != 0)
+			return rc;
+	}
+	if (le != NULL && (rc = dynbuf_addf(out, "%sle=\"%s\"", n > 0 ? "," : "", le)) != 0)
+		return rc;
+	return dynbuf_addstr(out, "}");
+}
+
+/* The sample name of series s, with the family's labels. */
 static int
 add_sample_name(struct dynbuf *out, const struct metric *s, const char *suffix, const char *le)
 {
 	const struct metric_family *f = s->f;
-	int rc;
+	const char *labels[METRICS_MAX_LABELS];
 
-	if ((rc = dynbuf_addf(out, "%s%s", f->name, suffix)) != 0)
-		return rc;
-	if (f->nlabels == 0 && le == NULL)
-		return 0;
-	if ((rc = dynbuf_addstr(out, "{")) != 0)
-		return rc;
-	for (size_t i = 0; i < f->nlabels; i++) {
-		if ((rc = dynbuf_addf(out, "%s%s=\"", i > 0 ? "," : "", f->labels[i])) != 0 ||
-		    (rc = add_escaped(out, s->values[i], true)) != 0 ||
-		    (rc = dynbuf_addstr(out, "\"")) != 0)
-			return rc;
-	}
-	if (le != NULL &&
-	    (rc = dynbuf_addf(out, "%sle=\"%s\"", f->nlabels > 0 ? "," : "", le)) != 0)
-		return rc;
-	return dynbuf_addstr(out, "}");
+	for (size_t i = 0; i < f->nlabels; i++)
+		labels[i] = f->labels[i];
+	return add_labels(
+	    out, f->name, suffix, labels, (const char *const *)s->values, f->nlabels, le);
 }
 
 static int
@@ -424,25 +443,90 @@ render_series(struct dynbuf *out, const struct metric *s)
 }
 
 int
+metrics_add_collector(struct metrics *m, int (*collect)(void *arg, struct dynbuf *out), void *arg)
+{
+	int rc = DEVID_ELIMIT;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->ncollectors < METRICS_MAX_COLLECTORS) {
+		m->collectors[m->ncollectors++] = (struct collector){collect, arg};
+		rc = 0;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+int
+metrics_write_family(struct dynbuf *out, enum metric_type type, const char *name, const char *help)
+{
+	int rc;
+
+	if ((rc = dynbuf_addf(out, "# HELP %s ", name)) != 0 ||
+	    (rc = add_escaped(out, help, false)) != 0)
+		return rc;
+	return dynbuf_addf(out, "\n# TYPE %s %s\n", name, type_names[type]);
+}
+
+int
+metrics_write_sample(struct dynbuf *out, const char *name, const char *const *labels,
+    const char *const *values, size_t nlabels, double v)
+{
+	char num[40];
+	int rc;
+
+	format_double(num, sizeof(num), v);
+	if ((rc = add_labels(out, name, "", labels, values, nlabels, NULL)) != 0)
+		return rc;
+	return dynbuf_addf(out, " %s\n", num);
+}
+
+int
+metrics_write_histogram(struct dynbuf *out, const char *name, const char *const *labels,
+    const char *const *values, size_t nlabels, const double *bounds, const uint64_t *counts,
+    size_t nbounds, double sum)
+{
+	char num[40];
+	uint64_t cum = 0;
+	int rc;
+
+	for (size_t i = 0; i <= nbounds; i++) {
+		cum += counts[i];
+		format_double(num, sizeof(num), i < nbounds ? bounds[i] : INFINITY);
+		if ((rc = add_labels(out, name, "_bucket", labels, values, nlabels, num)) != 0 ||
+		    (rc = dynbuf_addf(out, " %" PRIu64 "\n", cum)) != 0)
+			return rc;
+	}
+	format_double(num, sizeof(num), sum);
+	if ((rc = add_labels(out, name, "_sum", labels, values, nlabels, NULL)) != 0 ||
+	    (rc = dynbuf_addf(out, " %s\n", num)) != 0 ||
+	    (rc = add_labels(out, name, "_count", labels, values, nlabels, NULL)) != 0)
+		return rc;
+	return dynbuf_addf(out, " %" PRIu64 "\n", cum);
+}
+
+int
 metrics_render(struct metrics *m, struct dynbuf *out)
 {
-	size_t nf;
+	struct collector collectors[METRICS_MAX_COLLECTORS];
+	size_t nf, nc;
 	int rc = 0;
 
 	pthread_mutex_lock(&m->lock);
 	nf = m->nfamilies;
+	nc = m->ncollectors;
+	memcpy(collectors, m->collectors, nc * sizeof(collectors[0]));
 	pthread_mutex_unlock(&m->lock);
 	/* families are never removed, and families[0 .. nf) never change once added */
 	for (size_t i = 0; i < nf && rc == 0; i++) {
 		struct metric_family *f = m->families[i];
 		size_t n = atomic_load_explicit(&f->nseries, memory_order_acquire);
 
-		if ((rc = dynbuf_addf(out, "# HELP %s ", f->name)) != 0 ||
-		    (rc = add_escaped(out, f->help, false)) != 0 ||
-		    (rc = dynbuf_addf(out, "\n# TYPE %s %s\n", f->name, type_names[f->type])) != 0)
+		if ((rc = metrics_write_family(out, f->type, f->name, f->help)) != 0)
 			break;
 		for (size_t j = 0; j < n && rc == 0; j++)
 			rc = render_series(out, f->series[j]);
 	}
+	for (size_t i = 0; i < nc && rc == 0; i++)
+		rc = collectors[i].collect(collectors[i].arg, out);
 	return rc;
 }

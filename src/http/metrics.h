@@ -56,7 +56,33 @@ void metric_observe(struct metric *s, double v);
 /* The current value of a counter or gauge, or the count of a histogram (tests, health). */
 int64_t metric_value(const struct metric *s);
 
-/* Appends the whole registry to out in exposition format. DEVID_ELIMIT past out's max. */
+/*
+ * Appends the whole registry to out in exposition format, then what every collector appends.
+ * DEVID_ELIMIT past out's max, or a collector's error.
+ */
 int metrics_render(struct metrics *m, struct dynbuf *out);
+
+/*
+ * A collector renders families whose values live elsewhere (the domain's counters, the
+ * database), at every metrics_render, with the writers below; arg is borrowed and must
+ * outlive m. Its family names must not clash with registered ones. DEVID_ELIMIT past
+ * METRICS_MAX_COLLECTORS.
+ */
+int metrics_add_collector(
+    struct metrics *m, int (*collect)(void *arg, struct dynbuf *out), void *arg);
+
+/* For collectors: the HELP and TYPE lines that start a family. */
+int metrics_write_family(
+    struct dynbuf *out, enum metric_type type, const char *name, const char *help);
+/* One sample name{labels[i]="values[i]"...} v; values are escaped. */
+int metrics_write_sample(struct dynbuf *out, const char *name, const char *const *labels,
+    const char *const *values, size_t nlabels, double v);
+/*
+ * The samples of one histogram series: counts[0 .. nbounds] per bucket, not cumulative
+ * (counts[nbounds] above the last bound), and the sum of the observations.
+ */
+int metrics_write_histogram(struct dynbuf *out, const char *name, const char *const *labels,
+    const char *const *values, size_t nlabels, const double *bounds, const uint64_t *counts,
+    size_t nbounds, double sum);
 
 #endif

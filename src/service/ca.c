@@ -725,13 +725,36 @@ out:
 	return rc;
 }
 
+/* Signs x with the CA's key, the time it took (an HSM's, often) observed in h. */
+static int
+sign_cert(X509 *x, EVP_PKEY *key, struct latency_histogram *h)
+{
+	int64_t started = monotonic_ns();
+	int ok = X509_sign(x, key, EVP_sha256()) > 0;
+
+	latency_observe(h, service_sign_bounds, monotonic_ns() - started);
+	return ok ? 0 : DEVID_ECRYPTO;
+}
+
+/* The same for a CRL. */
+static int
+sign_crl(X509_CRL *crl, EVP_PKEY *key, struct latency_histogram *h)
+{
+	int64_t started = monotonic_ns();
+	int ok = X509_CRL_sign(crl, key, EVP_sha256()) > 0;
+
+	latency_observe(h, service_sign_bounds, monotonic_ns() - started);
+	return ok ? 0 : DEVID_ECRYPTO;
+}
+
 /*
- * The operational certificate devid's profile makes for a device; with public_url, it says
- * where its tenant's CRL is.
+ * The operational certificate devid's profile makes for a device, signed with the time it
+ * took observed in h; with public_url, it says where its tenant's CRL is.
  */
 static X509 *
 make_ldevid(const struct ca_entry *ca, X509_REQ *csr, const char *udid, const char *tenant,
-    const char *chip_serial, int days, const char *public_url, struct devid_error *e)
+    const char *chip_serial, int days, const char *public_url, struct latency_histogram *h,
+    struct devid_error *e)
 {
 	X509_NAME *subj = X509_NAME_new();
 	X509 *x = X509_new();
@@ -753,7 +776,7 @@ make_ldevid(const struct ca_entry *ca, X509_REQ *csr, const char *udid, const ch
 	    x509_add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
 	    x509_add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always") ||
 	    (public_url != NULL && add_crl_dp(x, public_url, tenant) != 0) ||
-	    X509_sign(x, ca->pkey, EVP_sha256()) <= 0)
+	    sign_cert(x, ca->pkey, h) != 0)
 		goto fail;
 	X509_NAME_free(subj);
 	return x;
@@ -771,6 +794,7 @@ struct est_ctx {
 	struct tenant owner;
 	struct ca_rec ca;
 	struct ca_entry *entry;
+	enum est_reason refusal; /* why the enrollment was refused, once it is */
 };
 
 static void
@@ -787,23 +811,33 @@ est_device_and_ca(
 {
 	int rc;
 
-	if (x509_udid(client, c->udid) != 0)
+	if (x509_udid(client, c->udid) != 0) {
+		c->refusal = EST_REFUSED_UNKNOWN_DEVICE;
 		return devid_error_set(e, DEVID_EAUTH, "the client certificate has no usable key");
-	if ((rc = store_est_device(db, c->udid, &c->dev, c->owner.name, &c->ca, e)) != 0)
-		return rc == DEVID_ENOTFOUND
-		    ? devid_error_set(e, DEVID_EAUTH,
-			  "the client certificate's key is not a device known to devid")
-		    : rc;
-	if (c->dev.owner_id == 0)
+	}
+	if ((rc = store_est_device(db, c->udid, &c->dev, c->owner.name, &c->ca, e)) != 0) {
+		if (rc != DEVID_ENOTFOUND)
+			return rc;
+		c->refusal = EST_REFUSED_UNKNOWN_DEVICE;
+		return devid_error_set(
+		    e, DEVID_EAUTH, "the client certificate's key is not a device known to devid");
+	}
+	if (c->dev.owner_id == 0) {
+		c->refusal = EST_REFUSED_NOT_CLAIMED;
 		return devid_error_set(e, DEVID_EAUTH, "device %s is not claimed", c->udid);
+	}
 	c->owner.id = c->dev.owner_id;
 	c->owner.kind = TENANT_OEM;
-	if (label != NULL && strcmp(label, c->owner.name) != 0)
+	if (label != NULL && strcmp(label, c->owner.name) != 0) {
+		c->refusal = EST_REFUSED_WRONG_TENANT;
 		return devid_error_set(
 		    e, DEVID_EAUTH, "device %s is not claimed by tenant \"%s\"", c->udid, label);
-	if (c->ca.cert == NULL)
+	}
+	if (c->ca.cert == NULL) {
+		c->refusal = EST_REFUSED_NO_CA;
 		return devid_error_set(
 		    e, DEVID_ECONFLICT, "tenant \"%s\" has no operational CA", c->owner.name);
+	}
 	return 0;
 }
 
@@ -818,6 +852,7 @@ est_authenticate(struct service *svc, struct db *db, enum est_op op, X509 *clien
 	bool issued, revoked;
 	int n, rc;
 
+	c->refusal = EST_REFUSED_AUTHENTICATION; /* unless it says otherwise below */
 	if (op == EST_ENROLL) {
 		n = i2d_X509(client, &der);
 		rc = n > 0 && (size_t)n == c->dev.cert_len &&
@@ -844,19 +879,24 @@ est_authenticate(struct service *svc, struct db *db, enum est_op op, X509 *clien
 		    "the operational certificate was not issued by devid to device %s", c->udid);
 	/* e.g. revoked by a release, and the batch claimed again: enroll with the birth
 	 * certificate instead */
-	if (revoked)
+	if (revoked) {
+		c->refusal = EST_REFUSED_REVOKED;
 		return devid_error_set(
 		    e, DEVID_EAUTH, "the operational certificate of device %s is revoked", c->udid);
-	if (X509_NAME_cmp(X509_REQ_get_subject_name(csr), X509_get_subject_name(client)) != 0)
+	}
+	if (X509_NAME_cmp(X509_REQ_get_subject_name(csr), X509_get_subject_name(client)) != 0) {
+		c->refusal = EST_REFUSED_CSR;
 		return devid_error_set(e, DEVID_EINVAL,
 		    "a re-enrollment keeps the subject of the certificate it renews (RFC 7030 "
 		    "4.2.2); the CSR's subject differs");
+	}
+	c->refusal = EST_REFUSED_ERROR;
 	return 0;
 }
 
 /* Quota, the certificate and its audit record, in one transaction. */
 static int
-est_record(struct db *db, enum est_op op, const struct est_ctx *c, X509 *x, const char *serial,
+est_record(struct db *db, enum est_op op, struct est_ctx *c, X509 *x, const char *serial,
     struct devid_error *e)
 {
 	uint8_t *der = NULL;
@@ -888,6 +928,7 @@ est_record(struct db *db, enum est_op op, const struct est_ctx *c, X509 *x, cons
 	if ((rc = store_device_owner(db, c->dev.id, &owner, &revoked, e)) != 0)
 		goto rollback;
 	if (revoked || owner != c->owner.id) {
+		c->refusal = revoked ? EST_REFUSED_REVOKED : EST_REFUSED_NOT_CLAIMED;
 		rc = devid_error_set(e, DEVID_EAUTH, "device %s was %s meanwhile", c->udid,
 		    revoked ? "revoked" : "released");
 		goto rollback;
@@ -898,8 +939,11 @@ est_record(struct db *db, enum est_op op, const struct est_ctx *c, X509 *x, cons
 		 op == EST_ENROLL ? "est.enroll" : "est.reenroll", c->udid, detail, e)) != 0 ||
 	    (rc = store_quota_take(db, c->owner.id, c->dev.id, e)) != 0 ||
 	    (rc = store_cert_add(
-		 db, c->owner.id, c->dev.id, serial, der, len, (int64_t)not_after, e)) != 0)
+		 db, c->owner.id, c->dev.id, serial, der, len, (int64_t)not_after, e)) != 0) {
+		if (rc == DEVID_ELIMIT)
+			c->refusal = EST_REFUSED_QUOTA;
 		goto rollback;
+	}
 	rc = db_commit(db, e);
 	goto out;
 rollback:
@@ -914,7 +958,8 @@ int
 service_est_enroll(struct service *svc, enum est_op op, const char *label, X509 *client_cert,
     STACK_OF(X509) *client_chain, X509_REQ *csr, X509 **issued, struct devid_error *e)
 {
-	struct est_ctx c = {0};
+	/* why a refusal happened, where the check that made it says; else the server failed */
+	struct est_ctx c = {.refusal = EST_REFUSED_ERROR};
 	char serial[SERIAL_HEX_MAX + 1];
 	EVP_PKEY *key;
 	X509 *x = NULL;
@@ -922,8 +967,10 @@ service_est_enroll(struct service *svc, enum est_op op, const char *label, X509 
 	int rc;
 
 	*issued = NULL;
-	if (client_cert == NULL)
+	if (client_cert == NULL) {
+		counter_add(&svc->metrics.est_refused[EST_REFUSED_NO_CERTIFICATE], 1);
 		return devid_error_set(e, DEVID_EAUTH, "a device certificate is required");
+	}
 	db = store_acquire(svc->store);
 	if ((rc = est_device_and_ca(db, client_cert, label, &c, e)) != 0)
 		goto out;
@@ -938,11 +985,13 @@ service_est_enroll(struct service *svc, enum est_op op, const char *label, X509 
 	if ((rc = est_authenticate(svc, db, op, client_cert, client_chain, csr, &c, e)) != 0)
 		goto out;
 	if (c.dev.revoked) {
+		c.refusal = EST_REFUSED_REVOKED;
 		rc = devid_error_set(e, DEVID_EAUTH, "device %s is revoked", c.udid);
 		goto out;
 	}
 	/* the certificate carries the CSR's SubjectPublicKeyInfo as it is: the one encoding of
 	 * the key, so that the certificate's UDID is the device's (csr_from_der checks it too) */
+	c.refusal = EST_REFUSED_CSR;
 	if (x509_spki_check_uncompressed(X509_REQ_get_X509_PUBKEY(csr), e) != 0) {
 		devid_error_prefix(e, "CSR");
 		rc = DEVID_EINVAL;
@@ -954,8 +1003,9 @@ service_est_enroll(struct service *svc, enum est_op op, const char *label, X509 
 		    "the CSR's key is not the device's key (the key stays in the device's token)");
 		goto out;
 	}
+	c.refusal = EST_REFUSED_ERROR;
 	if ((x = make_ldevid(c.entry, csr, c.udid, c.owner.name, c.dev.serial, c.ca.validity_days,
-		 svc->public_url, e)) == NULL) {
+		 svc->public_url, &svc->metrics.sign[CA_SIGNED_CERTIFICATE], e)) == NULL) {
 		rc = DEVID_ECRYPTO;
 		goto out;
 	}
@@ -970,6 +1020,10 @@ service_est_enroll(struct service *svc, enum est_op op, const char *label, X509 
 	*issued = x;
 	x = NULL;
 out:
+	if (rc == 0)
+		counter_add(&svc->metrics.est_issued[op], 1);
+	else
+		counter_add(&svc->metrics.est_refused[c.refusal], 1);
 	X509_free(x);
 	est_ctx_release(&c);
 	store_release(svc->store, db);
@@ -1009,7 +1063,7 @@ service_est_cacerts(
 
 static X509_CRL *
 make_crl(const struct ca_entry *ca, int64_t number, const struct db_rows *r, time_t now,
-    struct devid_error *e)
+    struct latency_histogram *h, struct devid_error *e)
 {
 	X509_CRL *crl = X509_CRL_new();
 	ASN1_INTEGER *num = ASN1_INTEGER_new();
@@ -1055,7 +1109,7 @@ make_crl(const struct ca_entry *ca, int64_t number, const struct db_rows *r, tim
 	    !X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) ||
 	    (aki = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always")) ==
 		NULL ||
-	    !X509_CRL_add_ext(crl, aki, -1) || X509_CRL_sign(crl, ca->pkey, EVP_sha256()) <= 0)
+	    !X509_CRL_add_ext(crl, aki, -1) || sign_crl(crl, ca->pkey, h) != 0)
 		goto fail;
 	X509_EXTENSION_free(aki);
 	ASN1_INTEGER_free(num);
@@ -1108,7 +1162,8 @@ service_crl(struct service *svc, const char *tenant, struct dynbuf *der, struct 
 	    (rc = store_crl_entries(db, t.id, now, &rows, e)) != 0 ||
 	    (rc = store_crl_number_next(db, t.id, &fresh.number, e)) != 0)
 		goto out;
-	if ((crl = make_crl(entry, fresh.number, rows, now, e)) == NULL) {
+	if ((crl = make_crl(
+		 entry, fresh.number, rows, now, &svc->metrics.sign[CA_SIGNED_CRL], e)) == NULL) {
 		rc = DEVID_ECRYPTO;
 		goto out;
 	}

@@ -63,8 +63,8 @@ claim_rate(struct service *svc, struct db *db, const struct principal *p, const 
 	    e, DEVID_ELIMIT, "too many claims from this %s", refused == 0 ? "token" : "address");
 }
 
-int
-service_claim(struct service *svc, const struct principal *p, const char *addr, const uint8_t *code,
+static int
+claim_bind(struct service *svc, const struct principal *p, const char *addr, const uint8_t *code,
     size_t len, struct batch_rec *b, bool *changed, int *retry_after, struct devid_error *e)
 {
 	char hash[65], object[2 * MAX_NAME_LEN + 2];
@@ -146,6 +146,36 @@ rollback:
 out:
 	json_decref(detail);
 	store_release(svc->store, db);
+	return rc;
+}
+
+/* The result label of a claim that returned rc: claim_bind's codes map one to one. */
+static enum claim_result
+claim_result(int rc)
+{
+	switch (rc) {
+	case 0:
+		return CLAIM_RESULT_OK;
+	case DEVID_ENOTFOUND:
+		return CLAIM_RESULT_WRONG;
+	case DEVID_ELIMIT:
+		return CLAIM_RESULT_RATE_LIMITED;
+	case DEVID_EINVAL:
+		return CLAIM_RESULT_MALFORMED;
+	case DEVID_EAUTH:
+		return CLAIM_RESULT_FORBIDDEN;
+	default:
+		return CLAIM_RESULT_ERROR;
+	}
+}
+
+int
+service_claim(struct service *svc, const struct principal *p, const char *addr, const uint8_t *code,
+    size_t len, struct batch_rec *b, bool *changed, int *retry_after, struct devid_error *e)
+{
+	int rc = claim_bind(svc, p, addr, code, len, b, changed, retry_after, e);
+
+	counter_add(&svc->metrics.claims[claim_result(rc)], 1);
 	return rc;
 }
 

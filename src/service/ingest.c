@@ -235,6 +235,41 @@ out:
 	return rc;
 }
 
+/*
+ * Counts a publish or import that ended with rc: a stored batch and its entries, or the
+ * refusal under the rule of the stage that refused it, and the entries refused one by one.
+ */
+static void
+ingest_count(struct service_metrics *sm, enum ingest_source src, int rc, enum ingest_rule rule,
+    const struct manifest_report *r)
+{
+	if (rc == 0) {
+		counter_add(&sm->batches[src], 1);
+		counter_add(&sm->entries[src], r->accepted);
+		return;
+	}
+	counter_add(&sm->batches_refused[src][rule], 1);
+	counter_add(&sm->entries_refused[src][rule == INGEST_RULE_DUPLICATE ? ENTRY_RULE_DUPLICATE
+									    : ENTRY_RULE_CHECK],
+	    r->rejected);
+}
+
+/* The rule a failed check_batch broke: entries of their own, or the batch as a whole. */
+static enum ingest_rule
+check_rule(int rc, const struct manifest_report *r)
+{
+	if (rc == DEVID_ENOMEM)
+		return INGEST_RULE_ERROR;
+	return r->rejected > 0 ? INGEST_RULE_ENTRIES : INGEST_RULE_BATCH;
+}
+
+/* The rule of a failed ingest_commit: a batch or chip stored already, or the database. */
+static enum ingest_rule
+commit_rule(int rc)
+{
+	return rc == DEVID_ECONFLICT ? INGEST_RULE_DUPLICATE : INGEST_RULE_ERROR;
+}
+
 int
 service_publish(struct service *svc, const struct principal *p, const uint8_t *body, size_t len,
     struct manifest_report *r, struct devid_error *e)
@@ -249,15 +284,20 @@ service_publish(struct service *svc, const struct principal *p, const uint8_t *b
 	struct db *db = NULL;
 	char *descriptor = NULL;
 	json_t *dj = NULL;
+	enum ingest_rule rule = INGEST_RULE_AUTH;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
 	memset(&b, 0, sizeof(b));
-	if (p->role != ROLE_VENDOR)
-		return devid_error_set(e, DEVID_EAUTH, "only a vendor token can publish batches");
+	if (p->role != ROLE_VENDOR) {
+		rc = devid_error_set(e, DEVID_EAUTH, "only a vendor token can publish batches");
+		goto out;
+	}
+	rule = INGEST_RULE_FORMAT;
 	if ((rc = publish_body_parse_bytes(body, len, svc->verify_threads, &d, &m, r, e)) != 0)
 		goto out;
 	if (strcmp(d->vendor, p->tenant.name) != 0) {
+		rule = INGEST_RULE_AUTH;
 		rc = devid_error_set(e, DEVID_EAUTH,
 		    "the descriptor is for vendor %s; this token belongs to %s", d->vendor,
 		    p->tenant.name);
@@ -267,15 +307,18 @@ service_publish(struct service *svc, const struct principal *p, const uint8_t *b
 	/* a removed signer is named; the trust in force then decides, and admits the batch */
 	if ((rc = store_trust_list(db, p->tenant.id, &tl, &tn, e)) != 0 ||
 	    (rc = signer_trust(tl, tn, d->hdr.x5t_s256, false, &admitted, e)) != 0) {
+		rule = rc == DEVID_ECRYPTO ? INGEST_RULE_TRUST : INGEST_RULE_ERROR;
 		report_batch_error(r, e->msg);
 		goto out;
 	}
 	if ((t = trust_load(db, p->tenant.id, e)) == NULL) {
+		rule = INGEST_RULE_TRUST;
 		rc = DEVID_ECRYPTO;
 		report_batch_error(r, e->msg);
 		goto out;
 	}
-	if (manifest_check_batch(m, d, NULL, t, svc->verify_threads, r) != 0) {
+	if ((rc = manifest_check_batch(m, d, NULL, t, svc->verify_threads, r)) != 0) {
+		rule = check_rule(rc, r);
 		rc = devid_error_set(e, DEVID_EINVAL,
 		    "batch %s/%s rejected: %zu of %zu entries failed%s%s", d->vendor, d->batch_id,
 		    r->rejected, r->total, r->batch_error[0] ? "; " : "", r->batch_error);
@@ -291,12 +334,15 @@ service_publish(struct service *svc, const struct principal *p, const uint8_t *b
 	if ((dj = json_pack("{s:s, s:s, s:s}", "payload", d->payload_b64, "protected", d->prot_b64,
 		 "signature", d->sig_b64)) == NULL ||
 	    (descriptor = json_dump_compact(dj)) == NULL) {
+		rule = INGEST_RULE_ERROR;
 		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
 		goto out;
 	}
 	rc = ingest_commit(db, p, &b, d->vendor, descriptor, m, admitted != NULL ? admitted->id : 0,
 	    "batch.publish", r, e);
+	rule = commit_rule(rc);
 out:
+	ingest_count(&svc->metrics, INGEST_VENDOR, rc, rule, r);
 	store_trust_list_free(tl, tn);
 	json_decref(dj);
 	if (db != NULL)
@@ -374,22 +420,34 @@ service_import(struct service *svc, const struct principal *p, const char *batch
 	size_t tn = 0;
 	struct batch_rec b;
 	struct db *db = NULL;
+	enum ingest_rule rule = INGEST_RULE_AUTH;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
 	memset(&b, 0, sizeof(b));
-	if (p->tenant.kind != TENANT_OEM || p->role != ROLE_ADMIN)
-		return devid_error_set(e, DEVID_EAUTH, "only an OEM admin imports manifests");
-	if (batch == NULL || !claim_name_valid(batch, strlen(batch)))
-		return devid_error_set(e, DEVID_EINVAL, "?batch= must match [A-Z0-9.-]{1,64}");
+	if (p->tenant.kind != TENANT_OEM || p->role != ROLE_ADMIN) {
+		rc = devid_error_set(e, DEVID_EAUTH, "only an OEM admin imports manifests");
+		goto out;
+	}
+	rule = INGEST_RULE_FORMAT;
+	if (batch == NULL || !claim_name_valid(batch, strlen(batch))) {
+		rc = devid_error_set(e, DEVID_EINVAL, "?batch= must match [A-Z0-9.-]{1,64}");
+		goto out;
+	}
 	if ((rc = manifest_from_json_mt(manifest, svc->verify_threads, &m, r, e)) != 0)
 		goto out;
 	db = store_acquire(svc->store);
 	if ((rc = import_trust(db, p, m, &tl, &tn, &admitted, &t, e)) != 0) {
+		/* a devid vendor's chips (DEVID_EAUTH) are never imported */
+		rule = rc == DEVID_EAUTH  ? INGEST_RULE_AUTH
+		    : rc == DEVID_ECRYPTO ? INGEST_RULE_TRUST
+		    : rc == DEVID_EINVAL  ? INGEST_RULE_FORMAT
+					  : INGEST_RULE_ERROR;
 		report_batch_error(r, e->msg);
 		goto out;
 	}
-	if (manifest_check_batch(m, NULL, batch, t, svc->verify_threads, r) != 0) {
+	if ((rc = manifest_check_batch(m, NULL, batch, t, svc->verify_threads, r)) != 0) {
+		rule = check_rule(rc, r);
 		rc = devid_error_set(e, DEVID_EINVAL,
 		    "import %s rejected: %zu of %zu entries failed", batch, r->rejected, r->total);
 		goto out;
@@ -402,7 +460,9 @@ service_import(struct service *svc, const struct principal *p, const char *batch
 	b.source = BATCH_IMPORT;
 	b.owner_id = p->tenant.id;
 	rc = ingest_commit(db, p, &b, p->tenant.name, NULL, m, admitted->id, "batch.import", r, e);
+	rule = commit_rule(rc);
 out:
+	ingest_count(&svc->metrics, INGEST_IMPORT, rc, rule, r);
 	if (db != NULL)
 		store_release(svc->store, db);
 	store_trust_list_free(tl, tn);

@@ -694,6 +694,41 @@ backoff(int64_t attempts)
 }
 
 int
+service_job_counts(
+    struct service *svc, struct job_count *out, size_t max, size_t *n, struct devid_error *e)
+{
+	struct db_rows *r = NULL;
+	struct db *db = store_acquire(svc->store);
+	int rc = store_job_counts(db, &r, e);
+
+	store_release(svc->store, db);
+	*n = 0;
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < db_rows_count(r) && *n < max; i++, (*n)++) {
+		snprintf(out[i].type, sizeof(out[i].type), "%s", db_rows_text(r, i, 0, NULL));
+		snprintf(out[i].state, sizeof(out[i].state), "%s", db_rows_text(r, i, 1, NULL));
+		out[i].n = db_rows_int(r, i, 2);
+	}
+	db_rows_free(r);
+	return 0;
+}
+
+/* One delivery of n devices that took ns, and whether its job is dead now. */
+static void
+outbox_count(struct service_metrics *sm, const char *type, enum delivery_result result, size_t n,
+    int64_t ns, bool dead)
+{
+	struct connector_metrics *cm = connector_metrics_get(sm, type);
+
+	counter_add(&cm->deliveries[result], 1);
+	counter_add(&cm->devices[result], n);
+	latency_observe(&cm->duration[result], service_delivery_bounds, ns);
+	if (dead)
+		counter_add(&cm->dead, 1);
+}
+
+int
 service_outbox_step(struct service *svc, struct devid_error *e)
 {
 	struct delivery_device dev[PUSH_CHUNK];
@@ -707,12 +742,13 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 	json_t *config = NULL;
 	char event[64];
 	struct db *db;
-	int64_t now = time(NULL), last,
+	int64_t now = time(NULL), last, started, took,
 		lease = svc->job_lease > 0 ? svc->job_lease : JOB_LEASE_SECS;
 	size_t n = 0, len;
 	int rc, max = svc->max_attempts > 0 ? svc->max_attempts : DEFAULT_MAX_ATTEMPTS;
+	enum delivery_result result = DELIVERY_RESULT_FAILED;
 	int64_t retry_in = 0;
-	bool delivered;
+	bool delivered, dead = false;
 
 	if (svc->prov == NULL)
 		return 0;
@@ -784,9 +820,11 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 		}
 	}
 	devid_error_clear(&de);
+	started = monotonic_ns();
 	delivered = secrets_open_config(svc->secrets, secret_fields(svc, c.type), t.name, c.name,
 			config, &de) == 0 &&
 	    svc->prov->deliver(c.type, config, &dl, &de) == 0;
+	took = monotonic_ns() - started; /* the delivery's own time, without the commit */
 	now = time(NULL);
 	/* the outcomes and the job's next state commit together: a crash leaves neither */
 	if ((rc = db_begin(db, e)) != 0)
@@ -798,22 +836,26 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 		    store_job_progress(db, j.id, last, j.delivered + (int64_t)n, n < PUSH_CHUNK, e);
 	} else if (x->lost) {
 		/* the lease ran out and another worker delivers the chunk: it is theirs now */
-		rc = 0;
+		result = DELIVERY_RESULT_DEFERRED;
 	} else if (x->retry_after > 0) {
 		/* the cloud said when to come back: the job waits that long, no attempt counted */
+		result = DELIVERY_RESULT_DEFERRED;
 		retry_in = x->retry_after;
 		rc = store_job_defer(db, j.id, (int64_t)time(NULL) + retry_in, e);
 	} else {
 		/* from the end of this delivery, which may have lasted long past `now` */
 		j.attempts++;
+		dead = j.attempts >= max;
 		retry_in = backoff(j.attempts);
-		rc = store_job_fail(db, j.id, j.attempts, (int64_t)time(NULL) + retry_in,
-		    j.attempts >= max, de.msg, e);
+		rc = store_job_fail(
+		    db, j.id, j.attempts, (int64_t)time(NULL) + retry_in, dead, de.msg, e);
 	}
 	if (rc != 0)
 		db_rollback(db);
 	else if ((rc = db_commit(db, e)) == 0)
 		outbox_log(&j, &c, &dl, delivered, x, retry_in, max, de.msg);
+	outbox_count(&svc->metrics, c.type, delivered ? DELIVERY_RESULT_OK : result, n, took,
+	    rc == 0 && dead);
 worked:
 	if (rc == 0)
 		rc = 1;

@@ -13,6 +13,7 @@
 
 #include "lib/dynbuf.h"
 #include "lib/manifest.h"
+#include "service/metrics.h"
 #include "store/store.h"
 
 /*
@@ -51,6 +52,8 @@ struct service {
 	/* encrypts connector secrets at rest; NULL: connectors with secrets are refused */
 	const struct secrets_key *secrets;
 	int session_ttl; /* seconds a console session lasts; 0: SESSION_DEFAULT_TTL */
+	struct service_metrics
+	    metrics; /* what the domain counts: starts zeroed, read at /metrics */
 };
 
 /* The authenticated caller of a request. */
@@ -354,6 +357,19 @@ int service_jobs(struct service *svc, const struct principal *p, const char *sta
  */
 int service_job_devices(struct service *svc, const struct principal *p, int64_t id,
     const char *status, const char *after, json_t **out, struct devid_error *e);
+
+/* The jobs of one connector type in one state ("pending" or "dead"), every tenant's. */
+struct job_count {
+	char type[SERVICE_METRICS_TYPE_LEN + 1];
+	char state[8];
+	int64_t n;
+};
+/*
+ * The pending and dead jobs by connector type, read from the database now (so every server
+ * of one database reports the same): at most max into out, their number in *n.
+ */
+int service_job_counts(
+    struct service *svc, struct job_count *out, size_t max, size_t *n, struct devid_error *e);
 
 /*
  * One step of a delivery worker: takes a due job, delivers its next chunk, records the

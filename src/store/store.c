@@ -15,7 +15,19 @@ struct store {
 	struct db *conns[STORE_MAX_CONNS];
 	bool busy[STORE_MAX_CONNS];
 	int n;
+	/* under lock, like busy: a scrape reads them as the pool is, at no cost to acquire */
+	int in_use;
+	uint64_t waits, wait_ns;
 };
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 void
 store_close(struct store *s)
@@ -59,6 +71,7 @@ struct db *
 store_acquire(struct store *s)
 {
 	struct db *db = NULL;
+	uint64_t waited = 0; /* when the wait began, once one did */
 
 	pthread_mutex_lock(&s->lock);
 	while (db == NULL) {
@@ -68,9 +81,17 @@ store_acquire(struct store *s)
 				db = s->conns[i];
 			}
 		}
-		if (db == NULL)
+		if (db == NULL) {
+			if (waited == 0) {
+				waited = now_ns();
+				s->waits++;
+			}
 			pthread_cond_wait(&s->freed, &s->lock);
+		}
 	}
+	s->in_use++;
+	if (waited != 0)
+		s->wait_ns += now_ns() - waited;
 	pthread_mutex_unlock(&s->lock);
 	return db;
 }
@@ -79,10 +100,24 @@ void
 store_release(struct store *s, struct db *db)
 {
 	pthread_mutex_lock(&s->lock);
-	for (int i = 0; i < s->n; i++)
-		if (s->conns[i] == db)
+	for (int i = 0; i < s->n; i++) {
+		if (s->conns[i] == db && s->busy[i]) {
 			s->busy[i] = false;
+			s->in_use--;
+		}
+	}
 	pthread_cond_signal(&s->freed);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+store_pool_stats(struct store *s, struct store_pool_stats *out)
+{
+	pthread_mutex_lock(&s->lock);
+	out->size = s->n;
+	out->in_use = s->in_use;
+	out->waits = s->waits;
+	out->wait_ns = s->wait_ns;
 	pthread_mutex_unlock(&s->lock);
 }
 

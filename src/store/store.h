@@ -28,6 +28,15 @@ void store_close(struct store *s);
 struct db *store_acquire(struct store *s);
 void store_release(struct store *s, struct db *db);
 
+/* The connection pool as it is now, and since store_open: for /metrics. */
+struct store_pool_stats {
+	int size; /* connections */
+	int in_use; /* acquired, not yet released */
+	uint64_t waits; /* acquisitions that found every connection in use */
+	uint64_t wait_ns; /* the time those spent waiting */
+};
+void store_pool_stats(struct store *s, struct store_pool_stats *out);
+
 /*
  * Applies the migrations the database lacks, in one transaction. Safe to run concurrently.
  * DEVID_ECONFLICT, changing nothing, when the database is at a version newer than
@@ -342,6 +351,11 @@ int store_job_fail(struct db *db, int64_t id, int64_t attempts, int64_t next_at,
     const char *error, struct devid_error *e);
 /* Stops the pending add jobs of a batch (it was released): they end dead, "released". */
 int store_job_cancel_batch(struct db *db, int64_t batch_id, struct devid_error *e);
+/*
+ * The pending and dead jobs of every tenant by connector type, for /metrics: rows (type,
+ * state, count). One query over the jobs_due index; done jobs, which only grow, are left out.
+ */
+int store_job_counts(struct db *db, struct db_rows **rows, struct devid_error *e);
 /* A tenant's jobs, newest first (state NULL: all), at most limit. */
 int store_job_list(struct db *db, int64_t tenant_id, const char *state, size_t limit,
     struct job_rec **out, size_t *n, struct devid_error *e);

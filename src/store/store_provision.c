@@ -290,6 +290,17 @@ store_job_cancel_batch(struct db *db, int64_t batch_id, struct devid_error *e)
 }
 
 int
+store_job_counts(struct db *db, struct db_rows **rows, struct devid_error *e)
+{
+	return db_query(db,
+	    "SELECT c.type, j.state, COUNT(*) FROM jobs j JOIN connectors c ON c.id = "
+	    "j.connector_id"
+	    " WHERE j.state IN ('pending', 'dead') GROUP BY c.type, j.state ORDER BY c.type, "
+	    "j.state",
+	    NULL, 0, rows, e);
+}
+
+int
 store_job_list(struct db *db, int64_t tenant_id, const char *state, size_t limit,
     struct job_rec **out, size_t *n, struct devid_error *e)
 {

@@ -1,4 +1,7 @@
-/* test_metrics - src/http/metrics.c: registration, series, atomics, the exposition text. */
+/*
+ * test_metrics - src/http/metrics.c: registration, series, atomics, the exposition text, and
+ * collectors with their writers.
+ */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +159,59 @@ test_render(void)
 	metrics_free(m);
 }
 
+/* A collector as service_metrics.c writes one: a labelled counter and a histogram. */
+static int
+collect(void *arg, struct dynbuf *out)
+{
+	static const char *const labels[] = {"rule"}, *const values[] = {"a\"b"};
+	static const double bounds[] = {0.5, 2};
+	const uint64_t counts[] = {1, 0, 2}; /* per bucket; the last above 2 */
+	const int *calls = arg;
+	int rc;
+
+	if ((rc = metrics_write_family(out, METRIC_COUNTER, "x_total", "Xs.")) != 0 ||
+	    (rc = metrics_write_sample(out, "x_total", labels, values, 1, *calls)) != 0 ||
+	    (rc = metrics_write_family(out, METRIC_HISTOGRAM, "y_seconds", "Ys.")) != 0)
+		return rc;
+	return metrics_write_histogram(
+	    out, "y_seconds", labels, values, 1, bounds, counts, 2, 7.25);
+}
+
+static void
+test_collector(void)
+{
+	static const char *const want = "# HELP up Up.\n"
+					"# TYPE up gauge\n"
+					"up 0\n"
+					"# HELP x_total Xs.\n"
+					"# TYPE x_total counter\n"
+					"x_total{rule=\"a\\\"b\"} 12\n"
+					"# HELP y_seconds Ys.\n"
+					"# TYPE y_seconds histogram\n"
+					"y_seconds_bucket{rule=\"a\\\"b\",le=\"0.5\"} 1\n"
+					"y_seconds_bucket{rule=\"a\\\"b\",le=\"2\"} 1\n"
+					"y_seconds_bucket{rule=\"a\\\"b\",le=\"+Inf\"} 3\n"
+					"y_seconds_sum{rule=\"a\\\"b\"} 7.25\n"
+					"y_seconds_count{rule=\"a\\\"b\"} 3\n";
+	struct metrics *m = metrics_new();
+	struct dynbuf b;
+	int calls = 12;
+
+	metric_get(metrics_register(m, METRIC_GAUGE, "up", "Up.", NULL, 0, NULL, 0, NULL), NULL);
+	CHECK(metrics_add_collector(m, collect, &calls) == 0, "a collector is added");
+	dynbuf_init(&b, 1 << 16);
+	CHECK(metrics_render(m, &b) == 0, "the registry and its collector render");
+	CHECK(strcmp(dynbuf_str(&b), want) == 0,
+	    "the collector follows the families, its histogram cumulative; got:\n%s",
+	    dynbuf_str(&b));
+	dynbuf_release(&b);
+	for (int i = 1; i < METRICS_MAX_COLLECTORS; i++)
+		metrics_add_collector(m, collect, &calls);
+	CHECK(metrics_add_collector(m, collect, &calls) == DEVID_ELIMIT,
+	    "past METRICS_MAX_COLLECTORS a collector is refused");
+	metrics_free(m);
+}
+
 static void *
 inc_thread(void *arg)
 {
@@ -195,6 +251,7 @@ main(void)
 	test_register();
 	test_series();
 	test_render();
+	test_collector();
 	test_threads();
 	return test_done();
 }
