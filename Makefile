@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # A thin wrapper over Meson + Ninja. Every target installs what it needs first.
 #   make         build build/devid (gcc, -Werror)
 #   make demo    the chip-to-cloud scenario on SQLite, narrated

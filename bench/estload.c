@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * estload.c - an EST (RFC 7030) enrollment load client for bench/run.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # bench/lib.sh - helpers of bench/run; sourced, never run on its own. POSIX sh + awk.
 #
 #   now                     seconds since the epoch, with a fraction where date can

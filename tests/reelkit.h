@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * reelkit.h - test helpers to mint reels in a test's directory and to read, change and re-sign
  * them (JWS members of manifest entries and batch descriptors). Failures end the test program:

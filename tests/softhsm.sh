@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=sh
 # softhsm.sh - a throwaway SoftHSM2 for tests; sourced, never run on its own.
 #

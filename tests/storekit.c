@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "store/db.h"
 #include "storekit.h"
 #include "lib/banned.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * storekit.h - a test's look at the database under a store: the checks that a refused action
  * changed nothing count rows.

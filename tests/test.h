@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test.h - a small test harness: TAP-like lines on stdout, exit status for meson.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Builds the console into OUTDIR (default dist): index.html, app.js, app.css and
 // licenses.txt (the licence of every package bundled into app.js). Run by meson through
 // scripts/build-web; nothing here is fetched at run time.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * devid/agent.h - libdevid-agent, what a device links against.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * devid/error.h - the error convention of libdevid-agent (public).
  *

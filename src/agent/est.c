@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * est.c - the EST client (RFC 7030, RFC 8951): enroll and re-enroll the identity's own key for
  * an operational certificate, and the pure parts of it (the --est URL, the certs-only

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hello.c - devid_hello: mutual TLS to a product cloud, `GET /`, and what came of it;
  * agent_https_request, the same exchange with any request (EST uses it).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * http.c - the agent's HTTP/1.x response parser (RFC 9112), a pure function of the bytes
  * received so far. The server is authenticated by then, but its bytes are still outside

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * identity.c - a device identity: a key from a backend chosen by the key URI's scheme, and the
  * certificate (chain) that names it, checked to belong together.

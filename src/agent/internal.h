@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * internal.h - what the files of src/agent share, and what their unit tests reach.
  * Not part of the public API (that is include/devid/agent.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * key_file.c - the file: key backend: an unencrypted PEM private key in a file, the
  * development stand-in for a secure element. The bytes read are wiped before they are freed.

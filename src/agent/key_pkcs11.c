@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * key_pkcs11.c - the pkcs11: key backend: a key in a PKCS#11 token named by an RFC 7512 URI
  * (src/p11). The private key never leaves the token; OpenSSL signs through it.

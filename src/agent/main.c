@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * main.c - devid-agent, what a device runs: `hello` proves its identity to a product cloud;
  * `enroll` and `renew` get it an operational certificate over EST.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * uri.c - the small parsers of the agent's command-line input: key URI schemes, file: URIs,
  * HOST:PORT; and the printable excerpt used to quote what a server said.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli.h - the subcommands of `devid`. Each takes the arguments after its name
  * (argv[0] is the subcommand) and returns the process exit status.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * client.h - the client side of devid's REST API for the command line (libcurl).
  * The server and token come from --server/--token or DEVID_SERVER/DEVID_TOKEN (flags win).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_audit.c - `devid admin audit ...`: verify a tenant's chain, sign checkpoints of its head
  * and check the chain against one (docs/audit.md). Reads the database, never writes it.

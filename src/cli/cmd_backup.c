@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_backup.c - `devid admin backup FILE`: a consistent copy of a SQLite database taken
  * while devid serve runs on it (SQLite's online backup API, db_backup). PostgreSQL databases

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cmd_secrets.c - `devid admin secrets-key init URI`: makes the key `devid serve --secrets-key`
  * encrypts connector secrets with (secretskey.h, docs/secrets.md). Needs no database.

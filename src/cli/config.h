@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * config.h - devid.conf(5): an INI file (read with inih) whose sections are commands and
  * whose keys are their long options, so that the file mirrors the flags exactly:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * daemon.h - what the long-running commands (devid serve, devid gateway) share: they tell the
  * service manager when they are ready and when they stop (sd_notify(3): systemd runs them as

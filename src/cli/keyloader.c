@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * keyloader.c - file: and pkcs11: CA keys for the service (see keyloader.h).
  */

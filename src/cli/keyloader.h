@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * keyloader.h - the CA key loader `devid serve` and `devid admin ca init` hand the service:
  * file:PATH keys (development: a PEM file, mode 0600) and pkcs11: keys (RFC 7512; the key

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * output.h - what the client commands print: the API's JSON as it came (--output json), or
  * aligned tables with times in RFC 3339 UTC (--output table). The JSON keeps the API's epoch

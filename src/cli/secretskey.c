@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * secretskey.c - file: and pkcs11: keys for connector secrets (see secretskey.h).
  */

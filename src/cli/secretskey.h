@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * secretskey.h - the key `devid serve --secrets-key URI` encrypts connector secrets with
  * (struct secrets_key, service.h; docs/secrets.md):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * aws_iot.c - the aws-iot connector: each device's birth certificate registered in AWS IoT
  * Core's registry (no CA), a thing named after the UDID, the certificate attached to the thing

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * azure_dps.c - the azure-dps connector: individual enrollments with X.509 attestation in an
  * Azure IoT Hub Device Provisioning Service (REST api-version 2021-10-01, the OpenAPI document

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * azure_dps.h - the pieces of the azure-dps connector that tests reach directly: the shared
  * access signature and the reading of a bulk enrollment answer.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * connector.h - the product-cloud connectors behind one interface. Each file implements one
  * type; connectors_provisioner() hands them to the domain (src/service) as a struct

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mosquitto.c - the mosquitto connector: drives a Mosquitto 2 broker's dynamic-security
  * plugin over MQTT (libmosquitto), so a claimed device may log in with its birth certificate.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sigv4.c - AWS Signature Version 4: task 1 (canonical request), task 2 (string to sign),
  * task 3 (signature), task 4 (Authorization header), as in AWS's "Signature Version 4 signing

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sigv4.h - AWS Signature Version 4 (header form), as AWS's published test suite defines it
  * (../shared/vectors/aws-sig-v4): canonical request, string to sign, signing key, and the

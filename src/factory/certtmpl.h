@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * certtmpl.h - the birth certificate (IDevID) of a chip as a fixed DER template.
  *

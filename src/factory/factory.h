@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * factory.h - the chip vendor's offline tools: vendor PKI, minting reels, QR labels, and
  * checking a reel with the service's own code (src/lib/manifest.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * acl.c - the gateway's ACL and the events applied to it, in SQLite (src/store/db.h).
  *

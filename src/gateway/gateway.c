@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * gateway.c - the two servers of `devid gateway` (docs/gateway.md).
  *

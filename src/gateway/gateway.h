@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * gateway.h - `devid gateway`, the reference product cloud (docs/gateway.md).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api.h - the REST API of DESIGN.md over the domain (src/service): authentication, the
  * routes, and the translation of DEVID_E* outcomes to HTTP statuses. Knows no SQL.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * console.h - the web console (docs/console.md): the files web/ builds, compiled into devid
  * by web/embed/embed.c, and the routes that serve them with the console's security headers.

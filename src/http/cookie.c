@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cookie.c - reading one cookie from a Cookie header (see cookie.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cookie.h - one cookie out of a request's Cookie header (RFC 6265 4.2.1, 5.4): "name=value"
  * pairs separated by ';', with optional spaces and tabs around each part. Outside input, read

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * est.c - the pure half of the EST server (see est.h): requests in, answer bodies out.
  * Uses src/lib and OpenSSL only, so fuzz_est_request can drive it without a server.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * est.h - the EST server (RFC 7030, with RFC 8951's clarifications) on devid serve's device
  * port.

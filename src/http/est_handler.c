@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * est_handler.c - the EST endpoints of the device port over the domain (see est.h).
  *

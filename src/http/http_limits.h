@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * http_limits.h - every limit of the HTTP layer on outside input, named, in one place.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * metrics.h - a small registry of counters, gauges and histograms, rendered in the
  * Prometheus text exposition format (version 0.0.4).

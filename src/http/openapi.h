@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * openapi.h - the REST API's OpenAPI 3.1 description (docs/openapi.json), compiled into devid
  * by web/embed/embed.c and served unchanged at GET /api/v1/openapi.json, without a token.

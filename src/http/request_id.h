@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * request_id.h - the id of one request, as logged on its every line and echoed in the
  * X-Request-Id response header (docs/logging.md).

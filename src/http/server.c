@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * server.c - evhttp workers over one shared listening socket (see server.h, docs/http.md).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * server.h - the HTTP/1.1 server under `devid serve`, the EST port and `devid gateway`.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * service_metrics.h - the domain's metrics (src/service/metrics.h), the connection pool and
  * the outbox's jobs in Prometheus text format, as a collector of the /metrics registry.

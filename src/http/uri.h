@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * uri.h - the path and query of a request target, percent-decoded strictly.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The fast paths of a manifest's per-entry checks. Why each "yes" implies the original
  * check's "yes" is argued in docs/formats.md ("How a batch is checked fast") and next to the

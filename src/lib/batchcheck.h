@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * batchcheck.h - the fast paths of a manifest's per-entry checks (docs/formats.md, "Checks on
  * a reel", "How a batch is checked fast").

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * claim.h - claim codes: DEVID1:<VENDOR>:<BATCH>:<CODE>.
  *

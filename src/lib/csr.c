@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * csr.c - the CSR intake of EST (see csr.h): base64 with whitespace, then one strict DER
  * PKCS#10 request with an EC P-256/P-384 key and a valid self-signature.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * csr.h - the certification request of an EST enrollment (RFC 7030 4.2.1, RFC 8951).
  *

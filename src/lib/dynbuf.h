@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dynbuf.h - a growable byte buffer that must be given a maximum size.
  *

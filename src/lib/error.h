@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * error.h - devid's one error convention. The definitions are public (libdevid-agent's
  * callers need them), so they live in include/devid/error.h; this header is how src/ names

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * jsonscan.h - finding the ends of JSON tokens in bytes, without parsing them (RFC 8259
  * grammar only as far as strings and brackets go). For cutting a large document into the

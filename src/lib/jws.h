@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * jws.h - JWS (RFC 7515) with ES256 (RFC 7518 3.4) in flattened JSON serialization.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * limits.h - every limit on outside input, named, in one place.
  * Sizes are in bytes unless the name says otherwise.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * log.h - one structured event per line on stderr (journald picks it up), as logfmt or JSON.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * manifest.h - vendor manifests (SignedSecureElement entries), batch descriptors, and the
  * checks a batch must pass before devid accepts any of it. `devid vendor verify` and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * submission.h - the request bodies that carry batches to devid, parsed without side effects
  * (the service verifies and stores what these return):

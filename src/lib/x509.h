@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * x509.h - X.509 helpers: exact-length loading, UDIDs, chain verification, the IDevID profile.
  *

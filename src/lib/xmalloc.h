@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * xmalloc.h - allocation that aborts on failure, for the server and the command line.
  * Library code a device links (src/agent) must not use these: it returns DEVID_ENOMEM.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * p11.c - a private key inside a PKCS#11 token as an OpenSSL EVP_PKEY (see p11.h).
  *

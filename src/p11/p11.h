@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * p11.h - a private key inside a PKCS#11 token, as an EVP_PKEY that OpenSSL signs with.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * admin.c - tenants, tokens and trust as an administrator keeps them: added, listed and
  * undone, each change audited in the affected tenant's chain in its own transaction.

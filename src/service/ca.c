@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ca.c - operational certificates: a tenant's CA, its quota, EST enrollment policy and the
  * CRL. The CA key is opened through svc->keys (a file or a PKCS#11 token) and kept open in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * checkpoint.c - signed heads of a tenant's audit chain (service.h, docs/audit.md).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * metrics.h - what the domain counts, in a form that costs an atomic add to update and knows
  * nothing of HTTP or of an exposition format: src/http/service_metrics.c renders it at

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * revocation.c - what a revocation may say (RFC 5280 5.3.1 reason codes), where a
  * certificate says its CRL is (the public base URL), and the database-held rate limits

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * secrets.c - connector secrets encrypted at rest (service.h, docs/secrets.md).
  *

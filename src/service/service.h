@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * service.h - the domain of devid: who is calling, vendor batches, and the audit trail.
  * Knows no HTTP and no SQL dialect: it talks to storage through src/store and reports

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * session.c - console sessions: a token traded for a cookie (docs/console.md "Sign in and
  * sessions"). The secret is 32 random bytes; the database holds only their SHA-256, so a copy

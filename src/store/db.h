@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * db.h - one SQL connection, SQLite or PostgreSQL, behind one small interface.
  *

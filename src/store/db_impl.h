@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * db_impl.h - what db.c shares with its two drivers (db_sqlite.c, db_pg.c). Not for callers.
  */

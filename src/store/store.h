@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store.h - devid's storage: a pool of database connections, versioned migrations, and the
  * records of the domain (tenants, tokens, vendor trust, batches, devices, audit).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_ca.c - the records of operational certificates: tenant CAs, quotas, issued
  * certificates and the cached CRL.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_ratelimit.c - token buckets in the database, so that every server of one database
  * counts against the same limits (claims per token and per address, connectors' rates).

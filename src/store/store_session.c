@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_session.c - console sessions (schema v8): stored by the SHA-256 of their secret,
  * found only while they and the token they were opened with are live.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_token.c - tenants and their tokens as an administrator sees them: listed, found,
  * revoked, and their last use. A token's secret is never stored, and its hash never leaves

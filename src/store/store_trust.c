@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * store_trust.c - trusted vendor roots and manifest signers: whose they are (a devid vendor's
  * own, or an OEM's for its imports), their removal, and which one admitted each batch.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # est: `devid-agent enroll` and `devid-agent renew` against a small EST responder that shares
 # no code with devid (tests/agent/est_server.py: Python's ssl module and `cryptography`), on
 # 127.0.0.1, with device identities minted by `devid vendor`.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """est_server.py - a small EST responder (RFC 7030, RFC 8951) for the devid-agent tests, built
 on Python's ssl module and the `cryptography` package: it shares no code with devid.
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_est_certs.c - libFuzzer target for agent_est_certs_parse(), which reads what an EST
  * server answers to cacerts, simpleenroll and simplereenroll (base64 of a certs-only PKCS#7),

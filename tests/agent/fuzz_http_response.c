@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_http_response.c - libFuzzer target for agent_http_response_parse(), which reads what a
  * product cloud answers to devid-agent hello.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # hello-pkcs11: `devid-agent hello` with the chip key in a PKCS#11 token (a throwaway SoftHSM2),
 # named by a pkcs11: URI, against openssl s_server requiring a client certificate: the
 # token signs the TLS handshake (CertificateVerify) in TLS 1.3 and in TLS 1.2.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # hello: `devid-agent hello` against servers that share no code with devid (openssl s_server,
 # Python's ssl module), on 127.0.0.1, with device identities minted by `devid vendor`.
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # lib.sh - what the agent's integration scripts share, after tests/integration/lib.sh and
 # make_tmp; sourced, never run on its own. Servers a script starts go into $pids; they are
 # stopped, and $tmp removed, however the script ends.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_agent.c - the agent's parsers and its identity loading, without a network:
  * key URI schemes and file: URIs, --connect's HOST:PORT, the HTTP response parser (framing,

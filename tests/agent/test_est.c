@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_est.c - the EST client's pure parts, without a network: the certs-only response body
  * (agent_est_certs_parse over PKCS#7 made with OpenSSL: one and two certificates, base64 on

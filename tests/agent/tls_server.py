@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """tls_server.py - a tiny HTTPS server for the devid-agent tests, built on Python's ssl module
 (it shares no code with devid). It listens on 127.0.0.1 on a port the kernel picks, prints
 "PORT <n>" once it listens, and serves until it is killed.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # The web console end to end (issue 12), in headless Chromium driven by playwright-core:
 # devid serve on SQLite with a secrets key, devid gateway as the product cloud (webhook), an
 # OEM with an admin and an operator token, and a vendor's two reels. Chromium's fake camera

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The console in headless Chromium (docs/console.md), run by console.sh with the server, the
 // gateway, the tokens and the reels in DEVID_* variables. Plain Node: one line per step, and
 // the first failed step ends the run with exit status 1 and what differed. Elements are found

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """png2y4m.py LABEL.png OUT.y4m [WIDTH HEIGHT FRAMES]: a reel's claim label as a Y4M video,
 what Chromium's fake camera (--use-file-for-fake-video-capture) plays in a loop.
 

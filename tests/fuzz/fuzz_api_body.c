@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_api_body.c - libFuzzer target for the JSON bodies of devid's REST API: the first byte
  * chooses the endpoint (publish, import, claim), the rest is the body, parsed exactly as the

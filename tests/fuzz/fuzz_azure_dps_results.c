@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_azure_dps_results.c - libFuzzer target for the azure-dps connector's reading of a bulk
  * enrollment answer (BulkEnrollmentOperationResult) for a call that carried three registration

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_batch_descriptor.c - libFuzzer target for batch_descriptor_parse(), which reads a
  * vendor's batch.json (a flattened JWS whose payload describes the batch).

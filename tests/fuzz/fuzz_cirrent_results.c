@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_cirrent_results.c - libFuzzer target for the cirrent connector's reading of a
  * receiver's answer (an array of {"ref","status","message"}, one per certificate pushed).

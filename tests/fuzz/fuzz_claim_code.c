@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_claim_code.c - libFuzzer target for claim_code_parse(), which reads the text a user
  * types or scans from a label: DEVID1:<VENDOR>:<BATCH>:<CODE>.

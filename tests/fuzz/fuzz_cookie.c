@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_cookie.c - libFuzzer target for cookie_get(), which reads the Cookie header a browser
  * (or anyone) sends: the session cookie of the web console comes out of it. The first byte

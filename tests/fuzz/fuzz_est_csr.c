@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_est_csr.c - libFuzzer target for the CSR intake of EST: csr_from_est_body over
  * arbitrary bytes (base64 with RFC 8951 whitespace, then a strict DER PKCS#10 request).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_est_request.c - libFuzzer target for the EST request parser of the device port
  * (est_request_parse): the first byte chooses the method (its low 3 bits), whether a client

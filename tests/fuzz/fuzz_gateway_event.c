@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_gateway_event.c - libFuzzer target for what `devid gateway` reads on its admin port
  * before anything else: the input is a webhook body, parsed exactly as the server does

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_manifest.c - libFuzzer target for manifest_parse(), which reads a whole vendor
  * manifest (a JSON array of SignedSecureElement entries) and records each entry that does not

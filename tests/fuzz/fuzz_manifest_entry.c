@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_manifest_entry.c - libFuzzer target for manifest_entry_parse_bytes(), the structural
  * parse of one SignedSecureElement entry as received from a vendor.

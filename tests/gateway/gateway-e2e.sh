@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # devid's webhook connector into devid gateway, both real: a vendor publishes a reel to
 # devid serve, an OEM points an auto webhook connector at the gateway's admin port and claims
 # the reel; the outbox pushes it and the chips are admitted on the device port; a revoke

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # devid gateway end to end, with curl, openssl s_client and the openssl CLI as the devices and
 # as devid's webhook: a vendor PKI and chips from `devid vendor`, the gateway's TLS
 # certificate from openssl, events signed with `openssl dgst -hmac`. Covers: the admin port's

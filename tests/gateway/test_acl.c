@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The gateway's ACL in SQLite (src/gateway/acl.c): an event applies once, add re-activates,
  * remove leaves a tombstone and touches only its own tenant's devices, the list is ordered

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The webhook's event parser and signature check (src/gateway/events.c) over good and bad
  * inputs: every field typed, length- and pattern-checked, the UDID tied to the certificate,

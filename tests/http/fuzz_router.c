@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_router - libFuzzer target for what src/http does with a request target before any
  * handler sees it: the path percent-decoded (uri_path_decode), the query parsed

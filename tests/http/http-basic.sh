@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # http-basic: src/http routes and answers as server.h and router.h promise, seen by curl.
 # The server binds 127.0.0.1 when not told where; 200, 404 and 405 (with Allow) answer JSON;
 # path parameters and query values arrive decoded, an encoded '/' or a bad %XX is 400; headers

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # http-concurrency: handlers block on worker threads and the others go on serving. 50
 # concurrent requests over 4 workers (25 of them sleeping 300 ms in their handler, 25 echoes)
 # are all answered; two handlers block at the same time; keep-alive reuses one

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # http-limits: input over a limit is refused before any handler runs, with a JSON error, and
 # the server stays healthy. A body of exactly max-body bytes passes; one byte more is 413
 # (announced by Content-Length with or without "Expect: 100-continue", or sent chunked) and

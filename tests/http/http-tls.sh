@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # http-tls: the TLS port, seen by curl and openssl s_client, with certificates made by the
 # openssl command line. client-auth require: no client certificate, or one from another CA,
 # gets no HTTP answer; a certificate from the CA gets 200, and the handler reads the

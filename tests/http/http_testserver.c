@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * http_testserver - src/http with a few routes, for the shell tests beside it.
  *

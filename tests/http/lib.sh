@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # lib.sh - helpers of the src/http shell tests; sourced, never run on its own.
 #
 # A script sets `me` (its test name) and `srv` (the http_testserver binary) before sourcing

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The pure half of the EST server (src/http/est.c): which requests become which operation or
  * refusal, and the answer bodies as RFC 7030 clients and the openssl command line read them.

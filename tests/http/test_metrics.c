@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_metrics - src/http/metrics.c: registration, series, atomics, the exposition text, and
  * collectors with their writers.

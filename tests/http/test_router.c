@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_router - src/http/router.c: patterns, matching, captured parameters, 404 and 405. */
 #include <stdlib.h>
 #include <string.h>

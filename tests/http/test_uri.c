@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_uri - src/http/uri.c: strict percent-decoding of request paths and query strings. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Tenants, tokens and trust (issue 10) through the real binaries, with curl: each hostile case
 # and a check that nothing changed.
 #   - import before publish: an OEM importing a devid vendor's manifest is refused (403), so

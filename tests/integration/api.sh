@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # The REST API of devid serve end to end, with curl and the devid client as clients, on the
 # database given: sqlite (a temporary file) or postgres ($DEVID_TEST_PG_URL, a server that
 # scripts/with-postgres started). Covers the acceptance list of the service issue: publish,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # audit.sh - an audit trail that holds up (issue 10, point 5), with the real devid binary and
 # Python's own sqlite3 as the attacker who can write the database:
 #   - administrative changes (ca init, ca set, quota set) are records of the tenant's own

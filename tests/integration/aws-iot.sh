@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # The aws-iot connector against a stand-in for AWS IoT Core's control plane
 # (aws_iot_endpoint.py) that recomputes every SigV4 signature with Debian's botocore, checks
 # each call against botocore's IoT model, keeps the registry's state and enforces per-call

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A stand-in for AWS IoT Core's control plane, for the aws-iot connector's tests. It shares no
 code with devid: every request is checked with Debian's botocore.
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # The azure-dps connector against a stand-in DPS (tests/integration/dps_endpoint.py) that
 # checks every request on its own (SAS token, OpenAPI paths and schemas) and enforces a quota:
 # a claim enrolls every device with its certificate; injected per-item failures, 429s (with

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # backup: `devid admin backup FILE` copies a SQLite database while devid serve writes to it:
 #   - the copy is taken while tokens and audit records are being written
 #     by the running server, and it is whole (integrity_check), 0600, a working database:

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # The whole loop with the real binaries on 127.0.0.1: devid serve pushes a claimed batch to
 # devid gateway through a webhook connector; devid-agent connects devices over mutual TLS.
 # Genuine admitted; unclaimed, forged (same subject, other key, self-signed) and revoked

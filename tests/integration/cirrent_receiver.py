@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A receiver written to the Cloud ID push contract, for the tests: it fetches devid's
 published key (JWK at /api/v1/interop-key), verifies the ES256 JWT bearer (signature, aud =
 its own URL, exp), decodes every certificate (base64 of PEM), checks that each ref is the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # cli-errors: every devid command's usage error is one line naming the bad word, exit 2
 # (no server needed); `devid vendor` says clearly what is wrong, on stderr, with a non-zero exit, and
 # leaves nothing behind; it refuses to overwrite keys or a reel; --help exits 0; key files are

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # cli: the devid client against a real devid serve, as an operator would guess it: global
 # options before and after the command, flags over the environment, json (parsed by Python)
 # and aligned tables with RFC 3339 times, every API feature's command (audit, jobs,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # config: devid.conf (man 5 devid.conf) with the real devid serve and devid gateway:
 #   - the [serve] section sets options (db, listen, session-ttl), a flag overrides the file,
 #     DEVID_DB overrides the file's db, DEVID_CONFIG names the file;

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # The API additions the web console needs (docs/console.md, "API the console adds"), with curl
 # against a real devid serve on the database given (sqlite or postgres): the claim's batch
 # fields; batch state and device counts after a revoke and a transfer; device search by UDID

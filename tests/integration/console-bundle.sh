@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # console-bundle: the committed web/dist is what web/src and the pinned npm packages build.
 # devid compiles web/dist in (web/meson.build), so a source change without `make web` would
 # ship an old console; this test catches it.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # deb: `make deb`'s packages install on a fresh Debian 12 and work. Builds devid and
 # devid-agent with scripts/build-deb, installs them with dpkg -i (apt-get -f install brings
 # their dependencies) into a throwaway root unpacked from the Debian 12 minbase tarball that

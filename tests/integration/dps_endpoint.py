@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """A stand-in for the Azure IoT Hub Device Provisioning Service's service API, for tests.
 
 It shares no code with devid and checks every request on its own: the SAS token (the HMAC

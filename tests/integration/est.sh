@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Operational certificates end to end with the real binaries on 127.0.0.1: a tenant CA whose
 # key SoftHSM2 generates (read back sensitive and never extractable by pkcs11-tool), devid
 # serve's EST port, and an independent EST client made of curl and the openssl CLI as in

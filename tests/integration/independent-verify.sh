@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # independent-verify: a reel minted by devid is accepted by checkers that share no code with
 # devid (Python's cryptography package, the openssl command line), and a reel with one payload
 # byte flipped is rejected by them and by `devid vendor verify`.

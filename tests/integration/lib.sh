@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # lib.sh - helpers shared by the integration scripts; sourced, never run on its own.
 #
 # A script sets `me` (its test name) before sourcing this file. Nothing here exits the

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """logcheck.py FORMAT FILE - parse every line of a devid log, print it as JSON lines.
 
 FORMAT is json (each line read by Python's json) or logfmt (read by the small parser below,

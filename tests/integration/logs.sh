@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # logs.sh DEVID - devid serve's log, in each format, read back by parsers that share no code
 # with it (Python's json; logcheck.py's own logfmt reader): every stderr line parses, a
 # request's lines carry its X-Request-Id (the client's when valid, else one of ours, echoed

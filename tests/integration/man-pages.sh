@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # man-pages: the generated man pages lint clean (mandoc -T lint -W warning, lexgrog finds
 # their NAME, man -l renders them without a groff warning), and each names every option its
 # commands' usage texts print, so a page cannot fall behind the binary it describes.
@@ -61,6 +62,9 @@ done
 
 page_options devid.1 "$devid"
 page_options devid.1 "$devid" claim
+for c in devices manifest revoke import audit jobs connectors provision quota tokens trust; do
+	page_options devid.1 "$devid" $c
+done
 page_options devid.1 "$devid" vendor
 page_options devid-serve.8 "$devid" serve
 page_options devid-admin.8 "$devid" admin

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # /metrics after real traffic, with the real binaries on 127.0.0.1: a reel published (and
 # published again: refused), a claim that binds and one that does not, a webhook delivery
 # into devid gateway, an EST enrollment and two refusals. The scrape must pass

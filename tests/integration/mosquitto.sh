@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # The mosquitto connector against a real Mosquitto 2 broker on 127.0.0.1 (issue 11): the
 # broker runs the dynamic-security plugin with two listeners, an admin listener (TLS, password
 # login: devid's connector and this test's observer) and a device listener (TLS,

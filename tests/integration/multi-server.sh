@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Two devid serve on one PostgreSQL behave as one server (issue 10, points 8 to 10):
 # - one claim rate limit: claims spread over both servers are refused exactly where one
 #   server would refuse them, with Retry-After, and a refused claim changes nothing (no

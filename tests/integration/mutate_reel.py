@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """mutate_reel.py - makes a copy of a reel that breaks exactly one rule, for negative tests.
 
 Usage: mutate_reel.py REEL VENDOR_DIR MUTATION OUT [OTHER_VENDOR_DIR]

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Provisioning through the outbox into a webhook receiver that checks the HMAC signature
 # (tests/integration/receiver.py): auto mode pushes on claim, manual mode only on trigger,
 # revoke and release push removals, a receiver that is down gets everything once it is back

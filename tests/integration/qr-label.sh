@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # qr-label: the QR label claim.png that `devid vendor mint` writes decodes (with zbarimg, which
 # shares no code with devid) to exactly the text of claim.txt, for a short and for the longest
 # vendor and batch names, and has the 4-module quiet zone ISO/IEC 18004 asks for.

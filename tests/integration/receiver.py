@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A webhook receiver for the tests: checks X-Devid-Signature (HMAC-SHA256 of the body with
 the shared secret) in constant time, records each event once (by X-Devid-Event) as a JSON line
 (and every signed request's event id in OUTFILE.raw),

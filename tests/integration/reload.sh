@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # reload: SIGHUP makes devid serve read its TLS certificate and key again, and devid gateway
 # its --trust files too, for the connections that come next, without dropping open ones:
 #   - a keep-alive connection opened before the reload answers again after it, with the old

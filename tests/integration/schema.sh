@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # schema: a devid binary never writes to a database it cannot read right, and a mistyped
 # command never touches one.
 #   - usage errors (unknown command, missing option, bad value) of devid admin and devid

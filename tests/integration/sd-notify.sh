@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # sd-notify: devid serve and devid gateway run as systemd Type=notify services: each tells a
 # notification socket READY=1 once its ports accept connections and STOPPING=1 when SIGTERM or
 # SIGINT stops it (sd_notify.py stands in for systemd). Without NOTIFY_SOCKET every other

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Stands in for systemd's notification socket (sd_notify(3), Type=notify) and checks what a
 long-running devid command tells it: READY=1 once, when its ports already accept connections
 (the test connects at once), and STOPPING=1 after the stop signal, before the process exits 0.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # secrets.sh - secrets at rest (issue 10, point 6), SQLite, with the real devid binary:
 #   - a database that `devid serve` creates is 0600, and so are its -wal and -shm files;
 #   - without --secrets-key, a connector with a secret is refused (409) and nothing stored;

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Console sessions (docs/console.md "Sign in and sessions") through the real devid serve, with
 # curl as the browser:
 #   - sign-in sets devid_session HttpOnly, SameSite=Strict, Path=/, Max-Age=<ttl>, Secure

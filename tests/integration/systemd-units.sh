@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # systemd-units: packaging/systemd/devid.service and devid-gateway.service pass
 # `systemd-analyze verify` (directives, ExecStart's binary, the man pages of Documentation=)
 # and `systemd-analyze security --offline=true` rates their sandbox at most 2.5 ("OK").

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """tls_probe: what a TLS server on 127.0.0.1 presents, and whether a connection survives.
 
   tls_probe.py fingerprint PORT [CERT KEY]   SHA-256 of the server's certificate on a new

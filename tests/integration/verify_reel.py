@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """verify_reel.py - checks a reel made by `devid vendor mint` without any of devid's code.
 
 Usage: verify_reel.py REEL ROOT.pem SIGNER.pem [--issuing ISSUING.pem] [--vendor NAME]

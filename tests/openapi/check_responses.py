@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """check_responses.py DOC DIR - real answers of devid match docs/openapi.json.
 
 DIR holds exchanges recorded by tests/integration/lib.sh (api_curl with DEVID_API_RECORD=DIR):

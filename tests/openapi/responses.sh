@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Real answers match docs/openapi.json: runs the API's integration tests (api.sh,
 # console-api.sh and admin.sh, on SQLite) with their exchanges recorded (DEVID_API_RECORD, see
 # tests/integration/lib.sh), then checks every recorded answer against the document

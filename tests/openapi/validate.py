@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """validate.py DOC OAS-SCHEMA - docs/openapi.json is a valid OpenAPI 3.1 document.
 
 Checks with python3-jsonschema (Debian's, JSON Schema 2020-12):

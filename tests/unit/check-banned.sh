@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Every C file of devid includes lib/banned.h after its other includes, so the banned
 # functions (strcpy, sprintf, gmtime, atoi ...) are compile errors everywhere.
 set -u

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Tenants, tokens and trust in the domain (issue 10), on SQLite and on PostgreSQL, each with
  * the hostile case and a check that nothing changed:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The azure-dps connector's pieces: the shared access signature against a published value
  * and against an HMAC computed here with OpenSSL directly, the reading of bulk answers

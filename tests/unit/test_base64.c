@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* base64 and base64url: RFC 4648 section 10 vectors and strict rejection of the rest. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The birth certificate (IDevID) profile of DESIGN.md, field by field, on chips minted by
  * `devid vendor mint`: subject O/CN/serialNumber, notAfter 99991231235959Z, basicConstraints,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Operational certificates in the domain, on SQLite and on PostgreSQL: a tenant's CA (a file
  * key here; tests/integration/est.sh drives a PKCS#11 one), the EST policy (claimed, not

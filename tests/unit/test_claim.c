@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* claim codes: generation, strict parsing, hashing. */
 #include <string.h>
 

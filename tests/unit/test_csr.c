@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * csr_from_est_body: the CSR intake of EST. Good requests made by OpenSSL here and by the
  * openssl command line, in base64 with and without line breaks; and every refusal: a broken

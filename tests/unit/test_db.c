@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The database layer behaves the same on SQLite and PostgreSQL: types round-trip (blobs with
  * NUL bytes included), '?' placeholders, unique violations are DEVID_ECONFLICT, a rolled-back

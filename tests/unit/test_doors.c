@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What the ingest doors (vendor publish, OEM import) refuse, on SQLite and on PostgreSQL, and
  * that a refusal leaves nothing behind:

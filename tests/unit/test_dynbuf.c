@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dynbuf: growth, the required maximum, NUL termination, detach. */
 #include <stdlib.h>
 #include <string.h>

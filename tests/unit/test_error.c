@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Error messages: prefixes, codes, and valid UTF-8 whatever the input quoted in them. */
 #include <stdbool.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The domain on SQLite and on PostgreSQL. Ingest: a genuine batch is stored whole with an
  * audit record; a forged entry, another tenant, a repeated batch and a chip already stored in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* JSON helpers: duplicate keys, types, lengths and ranges are checked and named. */
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* JWS ES256: sign/verify round trip over exact bytes, header rules, raw r||s only. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_log - the log encoder: logfmt and JSON escaping of hostile values, UTF-8 repair, the
  * value and line limits. JSON lines are read back with jansson, an independent parser.

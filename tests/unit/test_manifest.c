@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The manifest reader when memory runs out: every jansson allocation of a whole parse (the
  * fast reader, jansson behind it, the compact copies) is made to fail in turn, one run per

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_openapi - docs/openapi.json as compiled into devid describes every route the API's
  * router has (api_new), and nothing more: each (method, pattern) of the router is an

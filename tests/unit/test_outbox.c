@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The outbox's contract with connectors (struct delivery: throttle, result, revoke), on SQLite
  * and on PostgreSQL, through a fake connector type that does what the test tells it:

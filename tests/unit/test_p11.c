@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_p11.c - keys in a PKCS#11 token (src/p11) against a throwaway SoftHSM2 token:
  * generation and its attributes (read back by p11_key_flags and by OpenSC's pkcs11-tool),

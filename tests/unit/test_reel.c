@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Mint -> verify round trip, and every tamper of the vendor issue rejected with a message
  * naming the rule: among them one chip key re-encoded (compressed, hybrid) under a genuine

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Connector secrets at rest (src/service/secrets.c with the file key of src/cli/secretskey.c):
  * a sealed field opens again under the same key, tenant, connector and field, and under no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_service_metrics - src/service/metrics.c: latency buckets, and connector types named
  * into a bounded set of slots, from many threads at once.

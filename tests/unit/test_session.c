@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Console sessions in the domain (docs/console.md "Sign in and sessions"), on SQLite and on
  * PostgreSQL:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The store behaves the same on SQLite and PostgreSQL: migrations are idempotent, tenants and
  * tokens round-trip, names and token hashes are unique. Usage: test_store sqlite|postgres.

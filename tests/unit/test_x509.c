@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * x509_spki_check_uncompressed: one key, one UDID. The same P-256 or P-384 key written with
  * its point compressed (02/03) or hybrid (06/07) hashes to another UDID, so only the

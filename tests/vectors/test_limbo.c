@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_limbo.c - x509_chain_verify() over the x509-limbo path-validation cases.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_sigv4.c - sigv4_sign() over AWS's published Signature Version 4 test suite.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_wycheproof.c - es256_verify() over Wycheproof's ECDSA P-256/SHA-256 vectors with raw
  * r||s (IEEE P1363) signatures, the JWS ES256 encoding.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * embed [-p PREFIX] OUT.c FILE... - writes files as a C table of struct console_file
  * (src/http/console.h), PREFIX_files[] and PREFIX_nfiles (PREFIX "console" by default: the

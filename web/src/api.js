@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The console's one door to the API: same-origin fetch with the session cookie, JSON both
 // ways, the CSRF token (kept only in this module's memory) on every change, and errors
 // turned into sentences a person can act on.

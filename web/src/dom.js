@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The only way the console builds its DOM: createElement, textContent and setAttribute.
 // Nothing here parses HTML, so every string from the server renders as text. Attributes
 // that could run script (on*, style, srcdoc) are refused; href/src accept only relative

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The devid console: restores the session (GET /api/v1/session) or asks for a token, then
 // draws the frame (who, sign out, navigation, the last error) and the hash routes' screens.
 import { get, del, setCsrf, onUnauthorized } from './api.js';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Hash routes: '#/batches/ACME/B1' → the screen whose pattern matches, with its decoded
 // parameters. A screen's render returns a cleanup function, called when the page leaves it
 // (it stops timers, the camera and pending requests).

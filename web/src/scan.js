@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // QR decoding for reel labels with jsQR: continuously from the back camera, or once from a
 // photo. Only text starting with DEVID1: is taken as a claim code.
 import jsQR from 'jsqr';

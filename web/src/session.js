@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Who is signed in (the session object of GET/POST /api/v1/session), and the page-wide
 // error line #error.
 import { isAbort } from './api.js';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // #/audit (admins): whether the tenant's hash-chained audit trail is intact, and its records
 // page by page (after=SEQ).
 import { get } from '../api.js';

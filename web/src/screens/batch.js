@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // #/batches/VENDOR/BATCH: one batch, its devices (cursor-paged, searchable) and, for admins,
 // the manifest downloads, a provisioning trigger, transfer and release.
 import { get, post } from '../api.js';

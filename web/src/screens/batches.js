@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // #/batches: the company's batches, newest API page first, with "More" for the next page.
 import { get } from '../api.js';
 import { h, clear, table, td, when, batchPath, loading } from '../dom.js';

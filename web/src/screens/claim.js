@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // #/claim: bind a reel's batch to the company by its label's claim code, scanned with the
 // back camera, read from a photo, or typed.
 import { post } from '../api.js';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // #/clouds, #/clouds/new, #/clouds/NAME (admins): the product-cloud connectors. One form per
 // type with one input per config key (docs/connectors.md); secrets are write-only: the API
 // says only "<key>Set", and an empty secret input sends nothing for that key.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // #/devices/UDID: one device's birth certificate, its batch, what each product cloud did with
 // it, its operational certificates and (admins) revoke.
 import { get, post } from '../api.js';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // #/jobs: the outbox jobs pushing devices into product clouds. Refreshes every 2 s while a
 // job is pending and this screen is shown.
 import { get } from '../api.js';

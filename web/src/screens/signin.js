@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Sign in with an API token: POST /api/v1/session trades it for an HttpOnly cookie and a
 // CSRF token. The token never leaves this form: not in storage, not in the URL, and the
 // input is emptied as soon as it is sent.
