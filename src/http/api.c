@@ -1019,7 +1019,8 @@ api_new(struct service *svc, struct metrics *m, const json_t *jwks, struct devid
 	}
 	if (api_admin_routes(a, e) != 0)
 		goto fail;
-	if (metrics_add_collector(m, service_metrics_collect, svc) != 0) {
+	/* the domain's metrics beside the server's, when there is a registry to add them to */
+	if (m != NULL && metrics_add_collector(m, service_metrics_collect, svc) != 0) {
 		devid_error_set(e, DEVID_ELIMIT, "api: too many metrics collectors");
 		goto fail;
 	}

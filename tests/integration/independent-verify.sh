@@ -32,7 +32,7 @@ reel=$tmp/reel
 run "$devid" vendor init --dir "$v" --vendor "$vendor"
 [ "$rc" -eq 0 ] || fail_run "vendor init exited $rc"
 run "$devid" vendor mint --dir "$v" --batch "$batch" --count $count --out "$reel" \
-    --keep-keys $keep --threads 2 --quiet
+    --keep-keys $keep --threads 2
 [ "$rc" -eq 0 ] || fail_run "vendor mint exited $rc"
 grep -q "^minted $count chips" "$tmp/out" || fail_run "mint did not say \"minted $count chips\""
 
