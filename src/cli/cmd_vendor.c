@@ -28,9 +28,8 @@ static const char vendor_usage[] =
     "verify  checks a reel exactly as `devid serve` does on ingest and prints a reason\n"
     "        for every rejected entry. Exit status 0 only if the whole reel is accepted.\n"
     "        --json (-o json) prints the report as JSON.\n"
-    "On a terminal, mint and verify show their progress on stderr; --quiet (-q) prints\n"
-    "neither progress nor the summary of mint (the claim code stays in OUT/claim.txt),\n"
-    "only results and errors.\n";
+    "On a terminal, mint and verify show their progress on stderr; --quiet (-q) hides it:\n"
+    "only results (mint's summary line and claim code, verify's report) and errors.\n";
 
 /* A usage error on one line (printf-style fmt). */
 #define usage_error(...) cli_usage("vendor", __VA_ARGS__)
@@ -150,8 +149,6 @@ vendor_mint_main(const struct vendor_args *a)
 		fprintf(stderr, "devid vendor mint: %s\n", e.msg);
 		return 1;
 	}
-	if (a->quiet)
-		return 0;
 	printf("minted %zu chips of batch %s in %.2f s (%.0f chips/s, %d thread%s) into %s\n",
 	    a->count, a->batch, res.seconds, (double)a->count / res.seconds, o.threads,
 	    o.threads == 1 ? "" : "s", a->out);

@@ -79,9 +79,9 @@ expect_py() {
 "$devid" admin secrets-key init "file:$tmp/secrets.key" >/dev/null || fail "secrets-key"
 "$devid" vendor init --dir v --vendor ACME >/dev/null || fail "vendor init"
 "$devid" vendor init --dir w --vendor OUTSIDE >/dev/null || fail "vendor init OUTSIDE"
-"$devid" vendor mint --dir v --batch B1 --count 6 --out B1 --keep-keys 0 --quiet || fail "mint"
-"$devid" vendor mint --dir v --batch B2 --count 2 --out B2 --keep-keys 0 --quiet || fail "mint"
-"$devid" vendor mint --dir w --batch W1 --count 3 --out W1 --keep-keys 0 --quiet || fail "mint W1"
+"$devid" vendor mint --dir v --batch B1 --count 6 --out B1 --keep-keys 0 --quiet >/dev/null || fail "mint"
+"$devid" vendor mint --dir v --batch B2 --count 2 --out B2 --keep-keys 0 --quiet >/dev/null || fail "mint"
+"$devid" vendor mint --dir w --batch W1 --count 3 --out W1 --keep-keys 0 --quiet >/dev/null || fail "mint W1"
 "$devid" admin migrate >/dev/null || fail "migrate"
 "$devid" admin tenant add ACME --kind vendor >/dev/null || fail "tenant"
 "$devid" admin tenant add OEM1 --kind oem >/dev/null || fail "tenant"
@@ -314,7 +314,16 @@ if command -v script >/dev/null 2>&1; then
 	grep -q 'verifying' tty.out && check_failed "vendor verify --quiet shows progress on a terminal"
 fi
 run "$devid" vendor mint --dir v --batch B9 --count 1 --out B9 --quiet
-[ "$rc" -eq 0 ] && [ ! -s "$tmp/out" ] && [ ! -s "$tmp/err" ] ||
-	check_failed_run "vendor mint --quiet is not quiet"
+[ "$rc" -eq 0 ] && [ ! -s "$tmp/err" ] && grep -q '^minted 1 chips' "$tmp/out" &&
+	grep -q "^claim code: $(cat B9/claim.txt)\$" "$tmp/out" ||
+	check_failed_run "vendor mint --quiet: no chatter on stderr, the result on stdout"
+if command -v script >/dev/null 2>&1; then
+	script -qec "$devid vendor mint --dir v --batch B10 --count 1000 --out B10 --keep-keys 0 --quiet" \
+	    /dev/null >tty.out 2>&1
+	grep -q '%' tty.out && check_failed "vendor mint --quiet shows progress on a terminal"
+	script -qec "$devid vendor mint --dir v --batch B11 --count 1000 --out B11 --keep-keys 0" \
+	    /dev/null >tty.out 2>&1
+	grep -q 'minting: .*(100%)' tty.out || check_failed "vendor mint shows no progress on a terminal"
+fi
 
 finish "global options, precedence, json and tables, every API command, serials, TLS messages, imports"
