@@ -13,6 +13,7 @@
 #include <openssl/sha.h>
 
 #include "cli.h"
+#include "output.h"
 #include "cli/keyloader.h"
 #include "lib/base64.h"
 #include "lib/claim.h"
@@ -229,21 +230,6 @@ admin_quota_set(const struct admin_args *a)
 
 /* --- issue 10: tenants, tokens and trust, listed and undone -------------------------------- */
 
-/* A time for a table: RFC 3339 UTC, or "-" when not set (0). */
-static const char *
-admin_time(json_t *v, char buf[32])
-{
-	struct tm tm;
-	time_t t;
-
-	if (!json_is_integer(v))
-		return "-";
-	t = (time_t)json_integer_value(v);
-	if (gmtime_r(&t, &tm) == NULL || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, 32, "%lld", (long long)t);
-	return buf;
-}
-
 static const char *
 admin_str(json_t *o, const char *key)
 {
@@ -272,17 +258,17 @@ admin_print_list(const struct admin_args *a, json_t *j, const char *key)
 		printf("%-24s %-6s %s\n", "NAME", "KIND", "CREATED");
 		json_array_foreach(json_object_get(j, key), i, it)
 		    printf("%-24s %-6s %s\n", admin_str(it, "name"), admin_str(it, "kind"),
-			admin_time(json_object_get(it, "createdAt"), t1));
+			output_time(json_object_get(it, "createdAt"), t1));
 	} else if (strcmp(key, "tokens") == 0) {
 		printf("%-5s %-20s %-8s %-20s %-20s %-20s %-20s %s\n", "ID", "NAME", "ROLE",
 		    "CREATED", "EXPIRES", "LAST USED", "REVOKED", "STATE");
 		json_array_foreach(json_object_get(j, key), i, it) printf(
 		    "%-5lld %-20s %-8s %-20s %-20s %-20s %-20s %s\n",
 		    (long long)json_integer_value(json_object_get(it, "id")), admin_str(it, "name"),
-		    admin_str(it, "role"), admin_time(json_object_get(it, "createdAt"), t1),
-		    admin_time(json_object_get(it, "expiresAt"), t2),
-		    admin_time(json_object_get(it, "lastUsedAt"), t3),
-		    admin_time(json_object_get(it, "revokedAt"), t4), admin_str(it, "state"));
+		    admin_str(it, "role"), output_time(json_object_get(it, "createdAt"), t1),
+		    output_time(json_object_get(it, "expiresAt"), t2),
+		    output_time(json_object_get(it, "lastUsedAt"), t3),
+		    output_time(json_object_get(it, "revokedAt"), t4), admin_str(it, "state"));
 	} else {
 		printf("%-5s %-16s %-16s %-20s %-20s %-64s %s\n", "ID", "VENDOR", "OWNER", "ADDED",
 		    "REMOVED", "SHA-256", "SIGNER");
@@ -292,8 +278,8 @@ admin_print_list(const struct admin_args *a, json_t *j, const char *key)
 			admin_str(it, "vendor"),
 			json_is_string(json_object_get(it, "owner")) ? admin_str(it, "owner")
 								     : "(vendor)",
-			admin_time(json_object_get(it, "addedAt"), t1),
-			admin_time(json_object_get(it, "removedAt"), t2), admin_str(it, "sha256"),
+			output_time(json_object_get(it, "addedAt"), t1),
+			output_time(json_object_get(it, "removedAt"), t2), admin_str(it, "sha256"),
 			admin_str(it, "signer"));
 	}
 }
