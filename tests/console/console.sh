@@ -49,7 +49,7 @@ wait_for() { # FILE PATTERN WHAT
 "$devid" vendor init --dir v --vendor ACME >/dev/null || fail "vendor init"
 "$devid" vendor mint --dir v --batch B1 --count 10 --out B1 --quiet >/dev/null || fail "mint B1"
 "$devid" vendor mint --dir v --batch B2 --count 4 --out B2 --quiet >/dev/null || fail "mint B2"
-# B3 stays unclaimed: a claim forged without the CSRF header must not take it
+# B3 stays unclaimed until the photo step: a claim forged without the CSRF header must not take it
 "$devid" vendor mint --dir v --batch B3 --count 2 --out B3 --quiet >/dev/null || fail "mint B3"
 "$devid" admin tenant add ACME --kind vendor >/dev/null || fail "tenant ACME"
 "$devid" admin tenant add OEM1 --kind oem >/dev/null || fail "tenant OEM1"
@@ -80,6 +80,18 @@ gw_admin=$(sed -n 's|.*admin on \(http://[^ ]*\).*|\1|p' gw.out)
 # the camera: the first reel's label as the video Chromium's fake camera plays
 /usr/bin/python3 "$here/png2y4m.py" B1/claim.png camera.y4m || fail "png2y4m"
 
+# a photo of the third reel's label, as a phone takes one: large, the label off centre on a grey
+# desk, JPEG; the console decodes it from the file input
+/usr/bin/python3 - B3/claim.png photo.jpg <<'PY' || fail "the photo of B3's label"
+import sys
+from PIL import Image
+label = Image.open(sys.argv[1]).convert("L")
+label = label.resize((label.width * 3, label.height * 3), Image.NEAREST)
+desk = Image.new("L", (3000, 2250), 170)
+desk.paste(label, (1900 - label.width, 500))
+desk.save(sys.argv[2], quality=90)
+PY
+
 shots=${DEVID_SCREENSHOTS:-$tmp/screenshots}
 mkdir -p "$shots" || fail "mkdir $shots"
 note "server $url, gateway $gw_admin, screenshots in $shots"
@@ -88,7 +100,7 @@ DEVID_URL=$url DEVID_ADMIN_TOKEN=$A1 DEVID_OPERATOR_TOKEN=$OP \
     DEVID_GATEWAY_SECRET=$secret DEVID_CAMERA="$tmp/camera.y4m" \
     DEVID_B1="ACME/B1" DEVID_B1_COUNT=10 DEVID_B1_DIR="$tmp/B1" \
     DEVID_B2="ACME/B2" DEVID_B2_COUNT=4 DEVID_B2_CODE="$(cat B2/claim.txt)" \
-    DEVID_B3="ACME/B3" DEVID_B3_CODE="$(cat B3/claim.txt)" \
+    DEVID_B3="ACME/B3" DEVID_B3_CODE="$(cat B3/claim.txt)" DEVID_B3_PHOTO="$tmp/photo.jpg" \
     DEVID_SHOTS=$shots DEVID_TMP=$tmp DEVID_WEB=$web \
     node "$here/console.test.mjs" || fail "the browser test failed (see above)"
 
@@ -103,7 +115,8 @@ line1 = re.compile(r"^token:[0-9]+:line1$")
 def who(action, obj=None):
     return [r["actor"] for r in recs if r["action"] == action and (obj is None or r["object"] == obj)]
 problems = []
-for action, obj in (("batch.claim", "ACME/B1"), ("batch.claim", "ACME/B2"), ("device.revoke", None)):
+for action, obj in (("batch.claim", "ACME/B1"), ("batch.claim", "ACME/B2"), ("batch.claim", "ACME/B3"),
+                    ("device.revoke", None)):
     actors = who(action, obj)
     if not actors or not all(alice.match(a) for a in actors):
         problems.append(f"{action} {obj or ''}: actors {actors}, want token:<id>:alice")
@@ -118,7 +131,7 @@ for p in problems:
     print("console: audit:", p, file=sys.stderr)
 sys.exit(1 if problems else 0)
 PY
-note "ok the audit trail names alice for the claims, the connector and the revoke, and the sessions"
+note "ok the audit trail names alice for the three claims, the connector and the revoke, and the sessions"
 api_as "$A1" GET /api/v1/audit/verify
 [ "$status" = 200 ] && grep -q '"ok": *true' body || fail "audit chain: $status $(cat body)"
 note "ok the audit chain verifies"

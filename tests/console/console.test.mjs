@@ -28,7 +28,7 @@ const gatewaySecret = env('DEVID_GATEWAY_SECRET');
 const camera = env('DEVID_CAMERA');
 const b1 = { name: env('DEVID_B1'), count: Number(env('DEVID_B1_COUNT')), dir: env('DEVID_B1_DIR') };
 const b2 = { name: env('DEVID_B2'), count: Number(env('DEVID_B2_COUNT')), code: env('DEVID_B2_CODE') };
-const b3 = { name: env('DEVID_B3'), code: env('DEVID_B3_CODE') };
+const b3 = { name: env('DEVID_B3'), code: env('DEVID_B3_CODE'), photo: env('DEVID_B3_PHOTO') };
 const shots = env('DEVID_SHOTS');
 const { chromium } = createRequire(path.join(env('DEVID_WEB'), 'package.json'))('playwright-core');
 
@@ -629,6 +629,15 @@ await step('CSRF: a change with the cookie but without X-CSRF-Token is refused, 
 	assert.equal((await pageFetch(page, '/api/v1/session')).status, 200, 'the session ended');
 	const after = await api(adminToken, 'GET', '/api/v1/audit');
 	assert.equal(after.json.records.length, before.json.records.length, 'the audit trail grew');
+});
+
+await step('claim the third reel from a photo of its label', async () => {
+	await page.locator('a[data-nav=claim]').click();
+	await page.locator('#photo').setInputFiles(b3.photo);
+	await waitText(page, '#claim-result [data-field=batch]', b3.name);
+	assert.equal(await text(page, '#claim-result [data-field=count]'), '2');
+	assert.equal((await api(adminToken, 'GET', `/api/v1/batches/${b3.name}`)).status, 200,
+	    `the API does not show ${b3.name} claimed`);
 });
 
 await step('an operator sees no clouds, audit or admin actions, and the API refuses them', async () => {
