@@ -36,7 +36,7 @@
 static const char serve_usage[] =
     "usage: devid serve --db URL [--listen ADDR:PORT] [--threads N] [--max-body BYTES]\n"
     "                   [--tls-cert PEM --tls-key PEM] [--device-listen ADDR:PORT]\n"
-    "                   [--workers N] [--job-lease SECS]\n"
+    "                   [--workers N] [--job-lease SECS] [--max-attempts N]\n"
     "                   [--interop-key PEM] [--log-level debug|info|warn|error]\n"
     "                   [--log-format logfmt|json]\n"
     "                   [--public-url URL] [--claim-burst N] [--claim-interval MS]\n"
@@ -55,7 +55,8 @@ static const char serve_usage[] =
     "Operational CA keys (devid admin ca init) are opened from their file: or pkcs11: URI.\n"
     "--workers (default 2) deliver provisioning jobs to product clouds; several servers on\n"
     "one PostgreSQL share the jobs. A job a worker took is taken again after --job-lease\n"
-    "seconds (default 120) if that worker died with it.\n"
+    "seconds (default 120) if that worker died with it. A job is dead after --max-attempts\n"
+    "failed deliveries of one chunk (default 10, 1 to 100), retried with backoff between.\n"
     "--interop-key holds the P-256 key that signs the cirrent connector's JWTs (created, 0600,\n"
     "if missing; give every server of one database the same file); without it, each run\n"
     "makes its own. Receivers fetch the public key at /api/v1/interop-key.\n"
@@ -214,6 +215,7 @@ enum {
 	OPT_LOG_FORMAT,
 	OPT_WORKERS,
 	OPT_LEASE,
+	OPT_MAX_ATTEMPTS,
 	OPT_INTEROP,
 	OPT_DEVICE_LISTEN,
 	OPT_PUBLIC_URL,
@@ -237,6 +239,7 @@ static const struct option serve_opts[] = {
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"job-lease", required_argument, NULL, OPT_LEASE},
+    {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
     {"interop-key", required_argument, NULL, OPT_INTEROP},
     {"device-listen", required_argument, NULL, OPT_DEVICE_LISTEN},
     {"public-url", required_argument, NULL, OPT_PUBLIC_URL},
@@ -338,6 +341,12 @@ serve(int argc, char **argv, const char *config_path)
 			break;
 		case OPT_SECRETS_KEY:
 			secrets_uri = optarg;
+			break;
+		case OPT_MAX_ATTEMPTS:
+			if (cli_parse_int(optarg, 1, 100, &svc.max_attempts) != 0) {
+				fprintf(stderr, "devid serve: --max-attempts is 1 to 100\n");
+				return EXIT_USAGE;
+			}
 			break;
 		case OPT_LEASE:
 			svc.job_lease = (int)strtol(optarg, &end, 10);

@@ -89,8 +89,9 @@ A2=$("$devid" admin token add OEM2 --role admin)
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
     -addext subjectAltName=IP:127.0.0.1 -keyout srv.key -out srv.pem >/dev/null 2>&1 || fail "server cert"
 "$devid" admin secrets-key init "file:$tmp/secrets.key" >/dev/null || fail "secrets-key init"
+# one attempt a chunk: the connector to a closed port makes a dead job at its first failure
 "$devid" serve --listen 127.0.0.1:0 --device-listen 127.0.0.1:0 --tls-cert srv.pem \
-    --tls-key srv.key --secrets-key "file:$tmp/secrets.key" >serve.out 2>serve.log &
+    --tls-key srv.key --secrets-key "file:$tmp/secrets.key" --max-attempts 1 >serve.out 2>serve.log &
 pids="$pids $!"
 wait_for serve.out 'EST on' "devid serve"
 export DEVID_SERVER="$(sed -n 's/.*listening on //p' serve.out)"
@@ -120,6 +121,10 @@ status=$(curl -sS --cacert srv.pem -o body -w '%{http_code}' -H "Authorization: 
     "{\"name\":\"GW\",\"type\":\"webhook\",\"mode\":\"auto\",\"config\":{\"url\":\"http://$gw_admin/devid/events\",\"secret\":\"$secret\"}}" \
     "$DEVID_SERVER/api/v1/connectors")
 [ "$status" = 201 ] || fail "connector: $status $(cat body)"
+status=$(curl -sS --cacert srv.pem -o body -w '%{http_code}' -H "Authorization: Bearer $A1" -d \
+    "{\"name\":\"DOWN\",\"type\":\"webhook\",\"mode\":\"auto\",\"config\":{\"url\":\"http://127.0.0.1:9/devid/events\",\"secret\":\"$secret\"}}" \
+    "$DEVID_SERVER/api/v1/connectors")
+[ "$status" = 201 ] || fail "connector DOWN: $status $(cat body)"
 "$devid" claim --token "$A1" "$(cat B1/claim.txt)" >/dev/null || fail "claim B1"
 # OEM1's batch, claimed by another tenant: answered as a wrong code
 run "$devid" claim --token "$A2" "$(cat B1/claim.txt)"
@@ -145,7 +150,8 @@ est simpleenroll "" "" c0.b64
 # --- the scrape ----------------------------------------------------------------------------
 # the job is done once its progress is committed, just after the gateway has the devices
 i=0
-until scrape && [ "$(value 'devid_deliveries_total{connector_type="webhook",result="ok"}')" = 1 ]; do
+until scrape && [ "$(value 'devid_deliveries_total{connector_type="webhook",result="ok"}')" = 1 ] &&
+	[ "$(value 'devid_jobs_dead_total{connector_type="webhook"}')" = 1 ]; do
 	i=$((i + 1))
 	[ $i -lt 100 ] || break
 	sleep 0.1
@@ -163,10 +169,11 @@ expect 'devid_claims_total{result="ok"}' 1
 expect 'devid_claims_total{result="wrong"}' 1
 expect 'devid_claims_total{result="rate_limited"}' 0
 expect 'devid_deliveries_total{connector_type="webhook",result="ok"}' 1
-expect 'devid_deliveries_total{connector_type="webhook",result="failed"}' 0
+expect 'devid_deliveries_total{connector_type="webhook",result="failed"}' 1
 expect 'devid_delivered_devices_total{connector_type="webhook",result="ok"}' $reel
 expect 'devid_delivery_duration_seconds_count{connector_type="webhook",result="ok"}' 1
-expect 'devid_jobs_dead_total{connector_type="webhook"}' 0
+expect 'devid_jobs_dead_total{connector_type="webhook"}' 1
+expect 'devid_jobs{connector_type="webhook",state="dead"}' 1
 expect 'devid_est_issued_total{op="enroll"}' 1
 expect 'devid_est_refused_total{reason="not_claimed"}' 1
 expect 'devid_est_refused_total{reason="no_certificate"}' 1
@@ -176,8 +183,10 @@ expect 'devid_ca_sign_duration_seconds_bucket{object="certificate",le="+Inf"}' 1
 expect 'devid_database_up' 1
 [ -n "$(value 'http_requests_total{server="api",method="GET",route="/metrics",status="200"}')" ] ||
 	check_failed "the HTTP metrics are not beside the domain's"
-# no job is pending or dead: the gauge has no series, but its family is there
 grep -q '^# TYPE devid_jobs gauge$' metrics.txt || check_failed "no devid_jobs family"
+# the dead job is logged as such, with its connector and the cloud's error
+grep 'msg="delivery job dead"' serve.log | grep -q 'connector=DOWN' ||
+	check_failed "no \"delivery job dead\" line for DOWN: $(grep delivery serve.log | tail -3)"
 # one connection per request thread and one for the outbox; in use: at most those (a worker's)
 size=$(value 'devid_db_pool_connections')
 in_use=$(value 'devid_db_pool_connections_in_use')
