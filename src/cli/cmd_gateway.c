@@ -63,8 +63,7 @@ gateway_reload_cb(void *arg)
 static int
 usage_error(const char *msg)
 {
-	fprintf(stderr, "devid gateway: %s\n\n%s", msg, gateway_usage);
-	return EXIT_USAGE;
+	return cli_usage("gateway", "%s", msg);
 }
 
 /* The secret from a file: its bytes, less one trailing "\n" or "\r\n". */
@@ -148,7 +147,8 @@ gateway_main(int argc, char **argv)
 
 	devid_error_clear(&e);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", gateway_opts, NULL)) != -1) {
+	opterr = 0; /* cli_bad_option says it, on one line */
+	while ((c = getopt_long(argc, argv, ":h", gateway_opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_LISTEN:
 			go.listen = optarg;
@@ -221,8 +221,7 @@ gateway_main(int argc, char **argv)
 			rc = 0;
 			goto out;
 		default:
-			fputs(gateway_usage, stderr);
-			rc = EXIT_USAGE;
+			rc = cli_bad_option("gateway", c, argv);
 			goto out;
 		}
 	}
@@ -253,9 +252,8 @@ gateway_main(int argc, char **argv)
 	if (secret_file != NULL && secret_read(secret_file, &secret, &secret_len) != 0)
 		goto out;
 	if (secret_len < GATEWAY_MIN_SECRET_LEN || secret_len > GATEWAY_MAX_SECRET_LEN) {
-		fprintf(stderr, "devid gateway: the secret must be %d to %d bytes, not %zu\n",
+		rc = cli_usage("gateway", "the secret must be %d to %d bytes, not %zu",
 		    GATEWAY_MIN_SECRET_LEN, GATEWAY_MAX_SECRET_LEN, secret_len);
-		rc = EXIT_USAGE;
 		goto out;
 	}
 	go.secret = secret;
@@ -307,8 +305,7 @@ cmd_gateway(int argc, char **argv)
 	int rc;
 
 	if (config_args("gateway", gateway_opts, gateway_env, argc, argv, &ca, &e) != 0) {
-		fprintf(stderr, "devid gateway: %s\n", e.msg);
-		return EXIT_USAGE;
+		return cli_usage("gateway", "%s", e.msg);
 	}
 	rc = gateway_main(ca.argc, ca.argv);
 	config_args_free(&ca);

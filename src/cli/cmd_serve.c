@@ -297,7 +297,8 @@ serve(int argc, char **argv, const char *config_path)
 
 	devid_error_clear(&e);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", serve_opts, NULL)) != -1) {
+	opterr = 0; /* cli_bad_option says it, on one line */
+	while ((c = getopt_long(argc, argv, ":h", serve_opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_DB:
 			db = optarg;
@@ -308,16 +309,13 @@ serve(int argc, char **argv, const char *config_path)
 		case OPT_THREADS:
 			ho.threads = (unsigned)strtoul(optarg, &end, 10);
 			if (*end != '\0' || ho.threads < 1 || ho.threads > 64) {
-				fprintf(stderr, "devid serve: --threads is 1 to 64\n");
-				return EXIT_USAGE;
+				return cli_usage("serve", "--threads is 1 to 64");
 			}
 			break;
 		case OPT_MAX_BODY:
 			ho.max_body = (size_t)strtoull(optarg, &end, 10);
 			if (*end != '\0' || ho.max_body < 1024) {
-				fprintf(
-				    stderr, "devid serve: --max-body is a byte count >= 1024\n");
-				return EXIT_USAGE;
+				return cli_usage("serve", "--max-body is a byte count >= 1024");
 			}
 			break;
 		case OPT_CERT:
@@ -329,8 +327,7 @@ serve(int argc, char **argv, const char *config_path)
 		case OPT_WORKERS:
 			want_workers = (int)strtol(optarg, &end, 10);
 			if (*end != '\0' || want_workers < 0 || want_workers > 16) {
-				fprintf(stderr, "devid serve: --workers is 0 to 16\n");
-				return EXIT_USAGE;
+				return cli_usage("serve", "--workers is 0 to 16");
 			}
 			break;
 		case OPT_INTEROP:
@@ -344,21 +341,18 @@ serve(int argc, char **argv, const char *config_path)
 			break;
 		case OPT_MAX_ATTEMPTS:
 			if (cli_parse_int(optarg, 1, 100, &svc.max_attempts) != 0) {
-				fprintf(stderr, "devid serve: --max-attempts is 1 to 100\n");
-				return EXIT_USAGE;
+				return cli_usage("serve", "--max-attempts is 1 to 100");
 			}
 			break;
 		case OPT_LEASE:
 			svc.job_lease = (int)strtol(optarg, &end, 10);
 			if (*end != '\0' || svc.job_lease < 1 || svc.job_lease > 86400) {
-				fprintf(stderr, "devid serve: --job-lease is 1 to 86400 seconds\n");
-				return EXIT_USAGE;
+				return cli_usage("serve", "--job-lease is 1 to 86400 seconds");
 			}
 			break;
 		case OPT_PUBLIC_URL:
 			if (public_url_check(optarg, &e) != 0) {
-				fprintf(stderr, "devid serve: --public-url: %s\n", e.msg);
-				return EXIT_USAGE;
+				return cli_usage("serve", "--public-url: %s", e.msg);
 			}
 			svc.public_url = optarg;
 			break;
@@ -366,8 +360,7 @@ serve(int argc, char **argv, const char *config_path)
 			svc.claim_limit.burst = (int64_t)strtoll(optarg, &end, 10);
 			if (*optarg < '0' || *optarg > '9' || *end != '\0' ||
 			    svc.claim_limit.burst > 1000000) {
-				fprintf(stderr, "devid serve: --claim-burst is 0 to 1000000\n");
-				return EXIT_USAGE;
+				return cli_usage("serve", "--claim-burst is 0 to 1000000");
 			}
 			break;
 		case OPT_CLAIM_INTERVAL:
@@ -375,26 +368,22 @@ serve(int argc, char **argv, const char *config_path)
 			if (*optarg < '0' || *optarg > '9' || *end != '\0' ||
 			    svc.claim_limit.interval_ms < 1 ||
 			    svc.claim_limit.interval_ms > 86400000) {
-				fprintf(stderr,
-				    "devid serve: --claim-interval is 1 to 86400000 "
-				    "milliseconds\n");
-				return EXIT_USAGE;
+				return cli_usage(
+				    "serve", "--claim-interval is 1 to 86400000 milliseconds");
 			}
 			break;
 		case OPT_SESSION_TTL:
 			ttl = strtol(optarg, &end, 10);
 			if (*optarg < '0' || *optarg > '9' || *end != '\0' || ttl < 1 ||
 			    ttl > SESSION_MAX_TTL) {
-				fprintf(stderr, "devid serve: --session-ttl is 1 to %d seconds\n",
-				    SESSION_MAX_TTL);
-				return EXIT_USAGE;
+				return cli_usage(
+				    "serve", "--session-ttl is 1 to %d seconds", SESSION_MAX_TTL);
 			}
 			svc.session_ttl = (int)ttl;
 			break;
 		case OPT_LOG:
 			if (log_level_parse(optarg, &level) != 0) {
-				fprintf(stderr, "devid serve: unknown log level \"%s\"\n", optarg);
-				return EXIT_USAGE;
+				return cli_usage("serve", "unknown log level \"%s\"", optarg);
 			}
 			log_set_level(level);
 			break;
@@ -411,38 +400,32 @@ serve(int argc, char **argv, const char *config_path)
 			fputs(serve_usage, stdout);
 			return 0;
 		default:
-			fputs(serve_usage, stderr);
-			return EXIT_USAGE;
+			return cli_bad_option("serve", c, argv);
 		}
 	}
-	if (db == NULL || optind != argc || (ho.tls_cert == NULL) != (ho.tls_key == NULL)) {
-		fprintf(stderr, "devid serve: %s\n\n%s",
-		    db == NULL           ? "no database: give --db URL or set DEVID_DB"
-			: optind != argc ? "serve takes no arguments, only options"
-					 : "--tls-cert and --tls-key go together",
-		    serve_usage);
-		return EXIT_USAGE;
-	}
+	if (db == NULL)
+		return cli_usage("serve", "no database: give --db URL or set DEVID_DB");
+	if (optind != argc)
+		return cli_usage(
+		    "serve", "'%s': serve takes no arguments, only options", argv[optind]);
+	if ((ho.tls_cert == NULL) != (ho.tls_key == NULL))
+		return cli_usage("serve", "--tls-cert and --tls-key go together");
 	/* a usage error never creates or migrates the database */
 	if (http_listen_check(ho.listen, &e) != 0 ||
 	    (dev.listen != NULL && http_listen_check(dev.listen, &e) != 0)) {
-		fprintf(stderr, "devid serve: %s\n\n%s", e.msg, serve_usage);
-		return EXIT_USAGE;
+		return cli_usage("serve", "%s", e.msg);
 	}
 	if (dev.listen != NULL && ho.tls_cert == NULL) {
-		fprintf(stderr,
-		    "devid serve: --device-listen needs --tls-cert and --tls-key (EST runs over "
-		    "TLS, with client certificates)\n\n%s",
-		    serve_usage);
-		return EXIT_USAGE;
+		return cli_usage("serve",
+		    "--device-listen needs --tls-cert and --tls-key (EST runs "
+		    "over TLS, with client certificates)");
 	}
 	if (log_format != NULL) {
 		if (log_format_parse(log_format, &format) != 0) {
-			fprintf(stderr,
-			    "devid serve: unknown log format \"%s\" (--log-format or "
-			    "DEVID_LOG_FORMAT: logfmt or json)\n",
+			return cli_usage("serve",
+			    "unknown log format '%s' (--log-format or DEVID_LOG_FORMAT: logfmt or "
+			    "json)",
 			    log_format);
-			return EXIT_USAGE;
 		}
 		log_set_format(format);
 	}
@@ -587,8 +570,7 @@ cmd_serve(int argc, char **argv)
 	int rc;
 
 	if (config_args("serve", serve_opts, serve_env, argc, argv, &ca, &e) != 0) {
-		fprintf(stderr, "devid serve: %s\n", e.msg);
-		return EXIT_USAGE;
+		return cli_usage("serve", "%s", e.msg);
 	}
 	rc = serve(ca.argc, ca.argv, ca.path);
 	config_args_free(&ca);

@@ -290,6 +290,19 @@ usage_error 'admin of a misspelt command' "^devid admin: unknown command 'tokn' 
 usage_error 'admin with an unknown option' "^devid admin: unknown option '--colour'" \
     "$devid" admin --db "sqlite:$tmp/never.db" --colour red migrate
 [ -e "$tmp/never.db" ] && check_failed "an admin usage error created the database"
+usage_error 'serve with an unknown option' "^devid serve: unknown option '--colour'" \
+    "$devid" serve --db "sqlite:$tmp/never.db" --colour red
+usage_error 'serve with a value out of range' "^devid serve: --threads is 1 to 64" \
+    "$devid" serve --db "sqlite:$tmp/never.db" --threads 0
+usage_error 'serve with an argument' "^devid serve: 'extra': serve takes no arguments" \
+    "$devid" serve --db "sqlite:$tmp/never.db" extra
+usage_error 'serve with a bad configuration file' "^devid serve: $tmp/bad.conf:1: db is outside a section" \
+    sh -c "printf 'db = x\\n' >'$tmp/bad.conf' && exec \"\$0\" serve --config '$tmp/bad.conf'" "$devid"
+usage_error 'gateway with an unknown option' "^devid gateway: unknown option '--colour'" \
+    "$devid" gateway --colour red
+usage_error 'gateway without what it needs' "^devid gateway: --tls-cert, --tls-key, --trust, --db" \
+    "$devid" gateway --listen 127.0.0.1:0
+[ -e "$tmp/never.db" ] && check_failed "a serve usage error created the database"
 
 # --help of every command: its usage on stdout, exit 0
 for c in claim batches devices device manifest revoke transfer release import audit jobs \

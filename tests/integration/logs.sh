@@ -127,7 +127,7 @@ a, b = shape("logfmt.events"), shape("json.events")
 assert a == b, f"logfmt {a}\njson   {b}"
 PY
 run "$devid" serve --log-format xml
-[ "$rc" -eq 2 ] && grep -q 'unknown log format "xml"' "$tmp/err" || { show_run; fail "--log-format xml"; }
+[ "$rc" -eq 2 ] && grep -q "unknown log format 'xml'" "$tmp/err" || { show_run; fail "--log-format xml"; }
 export DEVID_LOG_FORMAT=yaml
 run "$devid" gateway --tls-cert x --tls-key x --trust x --secret 0123456789abcdef --db x
 unset DEVID_LOG_FORMAT
