@@ -62,12 +62,7 @@ start_serve() { # [ARGS]: devid serve on a free port, $url, $serve_pid
 	    --log-level debug "$@" >serve.out 2>>serve.log &
 	serve_pid=$!
 	pids="$pids $serve_pid"
-	i=0
-	until grep -q 'listening on' serve.out 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -lt 100 ] || fail "serve did not start: $(cat serve.log)"
-		sleep 0.1
-	done
+	wait_line serve.out 'listening on' serve
 	url=$(sed -n 's/.*listening on //p' serve.out)
 	# a restarted server listens on a new port: the CLI must follow it
 	export DEVID_SERVER="$url"

@@ -21,12 +21,7 @@ export DEVID_DB="sqlite:$tmp/live.db"
 admin=$("$devid" admin token add OEM1 --role admin --name alice) || fail "token add"
 "$devid" serve --listen 127.0.0.1:0 --workers 0 >serve.out 2>serve.log &
 pids="$pids $!"
-i=0
-until grep -q 'listening on' serve.out 2>/dev/null; do
-	i=$((i + 1))
-	[ $i -lt 100 ] || fail "serve did not start: $(tail -3 serve.log)"
-	sleep 0.1
-done
+wait_line serve.out 'listening on' serve
 url=$(sed -n 's/.*listening on //p' serve.out)
 
 # a writer through the running server: each token it makes is a row and an audit record

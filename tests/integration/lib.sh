@@ -129,6 +129,17 @@ api_curl() {
 	if [ -f "$_out" ]; then cp "$_out" "$_x/body"; else : >"$_x/body"; fi
 }
 
+# wait_line FILE PATTERN WHAT: waits (10 s) until a line of FILE matches PATTERN (a server
+# prints its address there), else fails naming WHAT, with the end of the .log beside FILE.
+wait_line() {
+	i=0
+	until grep -q "$2" "$1" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || fail "$3 did not start: $(tail -5 "${1%.out}.log" 2>/dev/null)"
+		sleep 0.1
+	done
+}
+
 # api_as TOKEN METHOD PATH [BODY]: a JSON request to $url with the bearer TOKEN; the status
 # in $status, the answer in ./body.
 api_as() {
