@@ -238,50 +238,11 @@ admin_str(json_t *o, const char *key)
 	return s != NULL ? s : "-";
 }
 
-/* Prints a list: JSON with --json, else one line per item. */
+/* A list as a table, or as JSON with --output json (--json). */
 static void
-admin_print_list(const struct admin_args *a, json_t *j, const char *key)
+admin_print_list(const struct admin_args *a, json_t *j, const struct output_view *view)
 {
-	char t1[32], t2[32], t3[32], t4[32];
-	size_t i;
-	json_t *it;
-
-	if (a->json) {
-		char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-
-		if (text != NULL)
-			printf("%s\n", text);
-		free(text);
-		return;
-	}
-	if (strcmp(key, "tenants") == 0) {
-		printf("%-24s %-6s %s\n", "NAME", "KIND", "CREATED");
-		json_array_foreach(json_object_get(j, key), i, it)
-		    printf("%-24s %-6s %s\n", admin_str(it, "name"), admin_str(it, "kind"),
-			output_time(json_object_get(it, "createdAt"), t1));
-	} else if (strcmp(key, "tokens") == 0) {
-		printf("%-5s %-20s %-8s %-20s %-20s %-20s %-20s %s\n", "ID", "NAME", "ROLE",
-		    "CREATED", "EXPIRES", "LAST USED", "REVOKED", "STATE");
-		json_array_foreach(json_object_get(j, key), i, it) printf(
-		    "%-5lld %-20s %-8s %-20s %-20s %-20s %-20s %s\n",
-		    (long long)json_integer_value(json_object_get(it, "id")), admin_str(it, "name"),
-		    admin_str(it, "role"), output_time(json_object_get(it, "createdAt"), t1),
-		    output_time(json_object_get(it, "expiresAt"), t2),
-		    output_time(json_object_get(it, "lastUsedAt"), t3),
-		    output_time(json_object_get(it, "revokedAt"), t4), admin_str(it, "state"));
-	} else {
-		printf("%-5s %-16s %-16s %-20s %-20s %-64s %s\n", "ID", "VENDOR", "OWNER", "ADDED",
-		    "REMOVED", "SHA-256", "SIGNER");
-		json_array_foreach(json_object_get(j, key), i, it)
-		    printf("%-5lld %-16s %-16s %-20s %-20s %-64s %s\n",
-			(long long)json_integer_value(json_object_get(it, "id")),
-			admin_str(it, "vendor"),
-			json_is_string(json_object_get(it, "owner")) ? admin_str(it, "owner")
-								     : "(vendor)",
-			output_time(json_object_get(it, "addedAt"), t1),
-			output_time(json_object_get(it, "removedAt"), t2), admin_str(it, "sha256"),
-			admin_str(it, "signer"));
-	}
+	output_show(a->json ? OUTPUT_JSON : OUTPUT_TABLE, j, view);
 }
 
 /* Reads a PEM file named by an option as text (NUL-terminated); NULL after a message. */
@@ -365,7 +326,7 @@ admin_accounts(const struct admin_args *a, char **rest, int nrest)
 		}
 	} else if (strcmp(obj, "tenant") == 0) {
 		if (service_tenants(&svc, &j, &e) == 0) {
-			admin_print_list(a, j, "tenants");
+			admin_print_list(a, j, &output_tenants_view);
 			rc = 0;
 		}
 	} else if (strcmp(obj, "token") == 0 && strcmp(verb, "add") == 0) {
@@ -376,7 +337,7 @@ admin_accounts(const struct admin_args *a, char **rest, int nrest)
 		}
 	} else if (strcmp(obj, "token") == 0 && strcmp(verb, "list") == 0) {
 		if (service_tokens_admin(&svc, rest[2], &j, &e) == 0) {
-			admin_print_list(a, j, "tokens");
+			admin_print_list(a, j, &output_tokens_view);
 			rc = 0;
 		}
 	} else if (strcmp(obj, "token") == 0) {
@@ -395,7 +356,7 @@ admin_accounts(const struct admin_args *a, char **rest, int nrest)
 		}
 	} else if (strcmp(verb, "list") == 0) {
 		if (service_trust_list_admin(&svc, a->vendor, a->tenant, &j, &e) == 0) {
-			admin_print_list(a, j, "trust");
+			admin_print_list(a, j, &output_trust_view);
 			rc = 0;
 		}
 	} else if (service_trust_remove_admin(&svc, trust_id, &j, &e) == 0) {

@@ -182,25 +182,8 @@ out:
 }
 
 /* How a command shows its answer as a table: one object, or the array under key. */
-struct view {
-	const char *key; /* NULL: the answer is one object */
-	const struct column *cols;
-	size_t ncols;
-};
-
-#define OBJECT_VIEW ((const struct view *)NULL)
-#define LIST_VIEW(k, c) (&(const struct view){(k), (c), sizeof(c) / sizeof((c)[0])})
-
-static void
-show(const struct client_args *a, const json_t *j, const struct view *v)
-{
-	if (output_resolve(a->output) == OUTPUT_JSON)
-		output_json(stdout, j);
-	else if (v == OBJECT_VIEW)
-		output_object(stdout, j);
-	else
-		output_table(stdout, json_object_get(j, v->key), v->cols, v->ncols);
-}
+#define OBJECT_VIEW ((const struct output_view *)NULL)
+#define LIST_VIEW(k, c) (&(const struct output_view){(k), (c), sizeof(c) / sizeof((c)[0])})
 
 /* A paged list: where the next page starts, on stderr (stdout stays the page). */
 static void
@@ -220,14 +203,14 @@ hint_next(const struct client_args *a, const json_t *j, const char *how)
 /* One request whose answer is shown with v; the exit status. */
 static int
 call(const struct client_args *a, const char *method, const char *path, const char *body,
-    size_t len, const struct view *v)
+    size_t len, const struct output_view *v)
 {
 	json_t *j;
 
 	if (request(a, method, path, body, len, &j, NULL) != 0)
 		return 1;
 	if (j != NULL)
-		show(a, j, v);
+		output_show(a->output, j, v);
 	json_decref(j);
 	return 0;
 }
@@ -235,7 +218,7 @@ call(const struct client_args *a, const char *method, const char *path, const ch
 /* The same with a JSON body. */
 static int
 call_json(const struct client_args *a, const char *method, const char *path, const json_t *body,
-    const struct view *v)
+    const struct output_view *v)
 {
 	char *text = json_dump_compact(body);
 	int rc;
@@ -298,23 +281,23 @@ id_ok(const char *s)
 /* --- batches and devices ------------------------------------------------------------- */
 
 static const struct column batch_cols[] = {
-    {"VENDOR", "vendor", COL_TEXT},
-    {"BATCH", "batch", COL_TEXT},
-    {"PART", "partNumber", COL_TEXT},
-    {"COUNT", "count", COL_TEXT},
-    {"STATE", "state", COL_TEXT},
-    {"ACTIVE", "devices.active", COL_TEXT},
-    {"REVOKED", "devices.revoked", COL_TEXT},
-    {"CLAIMED", "claimedAt", COL_TIME},
-    {"SOURCE", "source", COL_TEXT},
+    {"VENDOR", "vendor"},
+    {"BATCH", "batch"},
+    {"PART", "partNumber"},
+    {"COUNT", "count"},
+    {"STATE", "state"},
+    {"ACTIVE", "devices.active"},
+    {"REVOKED", "devices.revoked"},
+    {"CLAIMED", "claimedAt"},
+    {"SOURCE", "source"},
 };
 
 static const struct column device_cols[] = {
-    {"UDID", "udid", COL_TEXT},
-    {"SERIAL", "serial", COL_TEXT},
-    {"VENDOR", "vendor", COL_TEXT},
-    {"BATCH", "batch", COL_TEXT},
-    {"STATE", "state", COL_TEXT},
+    {"UDID", "udid"},
+    {"SERIAL", "serial"},
+    {"VENDOR", "vendor"},
+    {"BATCH", "batch"},
+    {"STATE", "state"},
 };
 
 static int
@@ -359,7 +342,7 @@ run_devices(struct client_args *a, char **rest, int n)
 	query_add(&path, "after", a->opt[OPT_AFTER]);
 	query_add(&path, "limit", a->opt[OPT_LIMIT]);
 	if ((rc = request(a, "GET", dynbuf_str(&path), NULL, 0, &j, NULL)) == 0) {
-		show(a, j, LIST_VIEW("devices", device_cols));
+		output_show(a->output, j, LIST_VIEW("devices", device_cols));
 		hint_next(a, j, "devid devices");
 	}
 	json_decref(j);
@@ -622,34 +605,34 @@ out:
 /* --- audit, jobs ------------------------------------------------------------------------ */
 
 static const struct column audit_cols[] = {
-    {"SEQ", "seq", COL_TEXT},
-    {"AT", "at", COL_TIME},
-    {"ACTOR", "actor", COL_TEXT},
-    {"ACTION", "action", COL_TEXT},
-    {"OBJECT", "object", COL_TEXT},
-    {"DETAIL", "detail", COL_JSON},
+    {"SEQ", "seq"},
+    {"TIME", "time"},
+    {"ACTOR", "actor"},
+    {"ACTION", "action"},
+    {"OBJECT", "object"},
+    {"DETAIL", "detail"},
 };
 
 static const struct column job_cols[] = {
-    {"ID", "id", COL_TEXT},
-    {"CONNECTOR", "connector", COL_TEXT},
-    {"ACTION", "action", COL_TEXT},
-    {"REASON", "reason", COL_TEXT},
-    {"STATE", "state", COL_TEXT},
-    {"DELIVERED", "delivered", COL_TEXT},
-    {"TOTAL", "total", COL_TEXT},
-    {"OK", "devices.ok", COL_TEXT},
-    {"FAILED", "devices.failed", COL_TEXT},
-    {"ATTEMPTS", "attempts", COL_TEXT},
-    {"UDID", "udid", COL_TEXT},
-    {"LAST ERROR", "lastError", COL_TEXT},
+    {"ID", "id"},
+    {"CONNECTOR", "connector"},
+    {"ACTION", "action"},
+    {"REASON", "reason"},
+    {"STATE", "state"},
+    {"DELIVERED", "delivered"},
+    {"TOTAL", "total"},
+    {"OK", "devices.ok"},
+    {"FAILED", "devices.failed"},
+    {"ATTEMPTS", "attempts"},
+    {"UDID", "udid"},
+    {"LAST ERROR", "lastError"},
 };
 
 static const struct column job_device_cols[] = {
-    {"UDID", "udid", COL_TEXT},
-    {"STATUS", "status", COL_TEXT},
-    {"AT", "at", COL_TIME},
-    {"MESSAGE", "message", COL_TEXT},
+    {"UDID", "udid"},
+    {"STATUS", "status"},
+    {"AT", "at"},
+    {"MESSAGE", "message"},
 };
 
 /* The verb of a command with verbs: rest[0], or dflt when there is none; words after it. */
@@ -703,7 +686,7 @@ run_audit(struct client_args *a, char **rest, int n)
 			abort();
 		query_add(&path, "after", a->opt[OPT_AFTER]);
 		if ((rc = request(a, "GET", dynbuf_str(&path), NULL, 0, &j, NULL)) == 0) {
-			show(a, j, LIST_VIEW("records", audit_cols));
+			output_show(a->output, j, LIST_VIEW("records", audit_cols));
 			hint_next(a, j, "devid audit list");
 		}
 		json_decref(j);
@@ -716,7 +699,7 @@ run_audit(struct client_args *a, char **rest, int n)
 		return rc;
 	if (request(a, "GET", "/api/v1/audit/verify", NULL, 0, &j, NULL) != 0)
 		return 1;
-	show(a, j, OBJECT_VIEW);
+	output_show(a->output, j, OBJECT_VIEW);
 	rc = json_is_true(json_object_get(j, "ok")) ? 0 : 1;
 	if (rc != 0)
 		fprintf(stderr, "devid audit verify: the chain is broken at record %lld: %s\n",
@@ -760,7 +743,7 @@ run_jobs(struct client_args *a, char **rest, int n)
 	query_add(&path, "status", a->opt[OPT_STATUS]);
 	query_add(&path, "after", a->opt[OPT_AFTER]);
 	if ((rc = request(a, "GET", dynbuf_str(&path), NULL, 0, &j, NULL)) == 0) {
-		show(a, j, LIST_VIEW("devices", job_device_cols));
+		output_show(a->output, j, LIST_VIEW("devices", job_device_cols));
 		hint_next(a, j, "devid jobs devices ID");
 	}
 	json_decref(j);
@@ -772,10 +755,10 @@ out:
 /* --- connectors, provision ------------------------------------------------------------ */
 
 static const struct column connector_cols[] = {
-    {"NAME", "name", COL_TEXT},
-    {"TYPE", "type", COL_TEXT},
-    {"MODE", "mode", COL_TEXT},
-    {"CONFIG", "config", COL_JSON},
+    {"NAME", "name"},
+    {"TYPE", "type"},
+    {"MODE", "mode"},
+    {"CONFIG", "config"},
 };
 
 #define CONNECTOR_FLAGS                                                                            \
@@ -892,7 +875,7 @@ run_connectors(struct client_args *a, char **rest, int n)
 	if (k == 5) {
 		if (request(a, "POST", path, "{}", 2, &j, NULL) != 0)
 			return 1;
-		show(a, j, OBJECT_VIEW);
+		output_show(a->output, j, OBJECT_VIEW);
 		rc = json_is_true(json_object_get(j, "ok")) ? 0 : 1;
 		json_decref(j);
 		return rc;
@@ -952,27 +935,6 @@ run_provision(struct client_args *a, char **rest, int n)
 }
 
 /* --- quota, tokens, trust -------------------------------------------------------------- */
-
-static const struct column token_cols[] = {
-    {"ID", "id", COL_TEXT},
-    {"NAME", "name", COL_TEXT},
-    {"ROLE", "role", COL_TEXT},
-    {"STATE", "state", COL_TEXT},
-    {"CREATED", "createdAt", COL_TIME},
-    {"EXPIRES", "expiresAt", COL_TIME},
-    {"LAST USED", "lastUsedAt", COL_TIME},
-    {"REVOKED", "revokedAt", COL_TIME},
-};
-
-static const struct column trust_cols[] = {
-    {"ID", "id", COL_TEXT},
-    {"VENDOR", "vendor", COL_TEXT},
-    {"OWNER", "owner", COL_TEXT},
-    {"ADDED", "addedAt", COL_TIME},
-    {"REMOVED", "removedAt", COL_TIME},
-    {"SHA-256", "sha256", COL_TEXT},
-    {"SIGNER", "signer", COL_TEXT},
-};
 
 static int
 run_quota(struct client_args *a, char **rest, int n)
@@ -1045,7 +1007,7 @@ run_tokens(struct client_args *a, char **rest, int n)
 	if (strcmp(verb, "list") == 0) {
 		if ((rc = only(a, 0)) != 0 || (rc = no_more(a, rest, n)) != 0)
 			return rc;
-		return call(a, "GET", "/api/v1/tokens", NULL, 0, LIST_VIEW("tokens", token_cols));
+		return call(a, "GET", "/api/v1/tokens", NULL, 0, &output_tokens_view);
 	}
 	if (strcmp(verb, "add") == 0) {
 		if ((rc = only(a, BIT(OPT_NAME) | BIT(OPT_ROLE) | BIT(OPT_EXPIRES))) != 0 ||
@@ -1090,7 +1052,7 @@ run_trust(struct client_args *a, char **rest, int n)
 	if (strcmp(verb, "list") == 0) {
 		if ((rc = only(a, 0)) != 0 || (rc = no_more(a, rest, n)) != 0)
 			return rc;
-		return call(a, "GET", "/api/v1/trust", NULL, 0, LIST_VIEW("trust", trust_cols));
+		return call(a, "GET", "/api/v1/trust", NULL, 0, &output_trust_view);
 	}
 	if (strcmp(verb, "remove") == 0) {
 		if ((rc = only(a, 0)) != 0)

@@ -2,7 +2,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "output.h"
@@ -30,39 +29,14 @@ output_resolve(enum output_format f)
 	return isatty(STDOUT_FILENO) ? OUTPUT_TABLE : OUTPUT_JSON;
 }
 
-const char *
-output_time(const json_t *v, char buf[32])
-{
-	struct tm tm;
-	time_t t;
-
-	if (!json_is_integer(v))
-		return "-";
-	t = (time_t)json_integer_value(v);
-	if (gmtime_r(&t, &tm) == NULL || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		return "-";
-	return buf;
-}
-
-static bool
-is_time_key(const char *k)
-{
-	size_t n = strlen(k);
-
-	return strcmp(k, "at") == 0 || strcmp(k, "notBefore") == 0 || strcmp(k, "notAfter") == 0 ||
-	    (n > 2 && strcmp(k + n - 2, "At") == 0);
-}
-
 /* A cell as text (malloc'd), control characters shown as spaces so a row stays one line. */
 static char *
-cell_text(const json_t *v, enum column_kind kind)
+cell_text(const json_t *v)
 {
 	char buf[64], *s;
 
 	if (v == NULL || json_is_null(v))
 		s = xstrdup("-");
-	else if (kind == COL_TIME && json_is_integer(v))
-		s = xstrdup(output_time(v, buf));
 	else if (json_is_string(v))
 		s = xstrdup(json_string_value(v));
 	else if (json_is_integer(v)) {
@@ -108,7 +82,7 @@ output_table(FILE *f, const json_t *rows, const struct column *cols, size_t ncol
 		cells[c] = xstrdup(cols[c].title);
 		for (size_t r = 0; r < nrows; r++)
 			cells[(r + 1) * ncols + c] =
-			    cell_text(lookup(json_array_get(rows, r), cols[c].key), cols[c].kind);
+			    cell_text(lookup(json_array_get(rows, r), cols[c].key));
 		for (size_t r = 0; r <= nrows; r++)
 			if (strlen(cells[r * ncols + c]) > width[c])
 				width[c] = strlen(cells[r * ncols + c]);
@@ -145,8 +119,7 @@ output_auto_table(FILE *f, const json_t *rows)
 			if (c < ncols)
 				continue;
 			cols = xreallocarray(cols, ncols + 1, sizeof(*cols));
-			cols[ncols++] =
-			    (struct column){key, key, is_time_key(key) ? COL_TIME : COL_TEXT};
+			cols[ncols++] = (struct column){key, key};
 		}
 	}
 	output_table(f, rows, cols, ncols);
@@ -181,9 +154,8 @@ collect(const json_t *obj, const char *prefix, struct kv **kv, size_t *n)
 			continue;
 		*kv = xreallocarray(*kv, *n + 1, sizeof(**kv));
 		(*kv)[*n].key = xstrdup(name);
-		(*kv)[*n].value = json_is_array(v) && json_array_size(v) == 0
-		    ? xstrdup("(none)")
-		    : cell_text(v, is_time_key(key) ? COL_TIME : COL_TEXT);
+		(*kv)[*n].value =
+		    json_is_array(v) && json_array_size(v) == 0 ? xstrdup("(none)") : cell_text(v);
 		(*n)++;
 	}
 }
@@ -232,3 +204,49 @@ output_json(FILE *f, const json_t *j)
 	json_dumpf(j, f, JSON_INDENT(2));
 	fputc('\n', f);
 }
+
+void
+output_show(enum output_format f, const json_t *j, const struct output_view *view)
+{
+	if (output_resolve(f) == OUTPUT_JSON)
+		output_json(stdout, j);
+	else if (view == NULL)
+		output_object(stdout, j);
+	else
+		output_table(stdout, json_object_get(j, view->key), view->cols, view->ncols);
+}
+
+static const struct column tenant_cols[] = {
+    {"NAME", "name"},
+    {"KIND", "kind"},
+    {"CREATED", "createdAt"},
+};
+
+static const struct column token_cols[] = {
+    {"ID", "id"},
+    {"NAME", "name"},
+    {"ROLE", "role"},
+    {"STATE", "state"},
+    {"CREATED", "createdAt"},
+    {"EXPIRES", "expiresAt"},
+    {"LAST USED", "lastUsedAt"},
+    {"REVOKED", "revokedAt"},
+};
+
+static const struct column trust_cols[] = {
+    {"ID", "id"},
+    {"VENDOR", "vendor"},
+    {"OWNER", "owner"},
+    {"ADDED", "addedAt"},
+    {"REMOVED", "removedAt"},
+    {"SHA-256", "sha256"},
+    {"SIGNER", "signer"},
+};
+
+#define VIEW(k, c)                                                                                 \
+	{                                                                                          \
+		(k), (c), sizeof(c) / sizeof((c)[0])                                               \
+	}
+const struct output_view output_tenants_view = VIEW("tenants", tenant_cols);
+const struct output_view output_tokens_view = VIEW("tokens", token_cols);
+const struct output_view output_trust_view = VIEW("trust", trust_cols);

@@ -22,32 +22,40 @@ int output_parse(const char *s, enum output_format *out);
 /* OUTPUT_AUTO resolved against stdout. */
 enum output_format output_resolve(enum output_format f);
 
-enum column_kind {
-	COL_TEXT, /* a string, a number or a boolean as JSON writes it; null: "-" */
-	COL_TIME, /* epoch seconds as RFC 3339 UTC; null or absent: "-" */
-	COL_JSON, /* any value as compact JSON */
-};
-
 struct column {
 	const char *title;
 	const char *key; /* a key of the row, or keys joined by '.' into nested objects */
-	enum column_kind kind;
 };
 
-/* Epoch seconds as RFC 3339 UTC (2026-12-03T19:45:00Z) into buf; "-" when not an integer. */
-const char *output_time(const json_t *v, char buf[32]);
-
-/* The rows of an array as a table with a header line, columns padded to their widest cell. */
+/*
+ * The rows of an array as a table with a header line, columns padded to their widest cell.
+ * A cell shows a string as it is (the API's times are RFC 3339 strings), a number or a
+ * boolean as JSON writes it, null or absent as "-", anything else as compact JSON.
+ */
 void output_table(FILE *f, const json_t *rows, const struct column *cols, size_t ncols);
 
 /*
- * One object as aligned "key  value" lines: nested objects by dotted keys, times (keys "at",
- * "notBefore", "notAfter" and those ending in "At") in RFC 3339, and every array of objects
- * as a table of its own under its key.
+ * One object as aligned "key  value" lines: nested objects by dotted keys, and every array of
+ * objects as a table of its own under its key.
  */
 void output_object(FILE *f, const json_t *obj);
 
 /* The JSON of an answer, indented, with a final newline. */
 void output_json(FILE *f, const json_t *j);
+
+/* How an answer shows as a table: the array under key, in these columns. */
+struct output_view {
+	const char *key;
+	const struct column *cols;
+	size_t ncols;
+};
+
+/* An answer in format f: JSON as it is, else a table by view (NULL: output_object). */
+void output_show(enum output_format f, const json_t *j, const struct output_view *view);
+
+/* The lists that both `devid` (over the API) and `devid admin` (on the database) show. */
+extern const struct output_view output_tenants_view;
+extern const struct output_view output_tokens_view;
+extern const struct output_view output_trust_view;
 
 #endif

@@ -212,9 +212,9 @@ peer_host(struct http_request *req, char *out, size_t len)
 static json_t *
 session_json(const struct principal *p, const struct session *s)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:I}", "tenant", p->tenant.name, "role",
+	return json_pack("{s:s, s:s, s:s, s:s, s:o}", "tenant", p->tenant.name, "role",
 	    role_name(p->role), "name", p->token_name, "csrf", s->csrf, "expiresAt",
-	    (json_int_t)s->expires_at);
+	    json_time(s->expires_at));
 }
 
 /* POST /api/v1/session {"token":"…"}: the token traded for a session cookie. */

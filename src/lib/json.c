@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "json.h"
 #include "banned.h"
@@ -107,4 +108,23 @@ char *
 json_dump_compact(const json_t *j)
 {
 	return json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+json_t *
+json_time(int64_t t)
+{
+	char buf[32];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return json_null();
+	return json_string(buf);
+}
+
+json_t *
+json_time_or_null(int64_t t)
+{
+	return t != 0 ? json_time(t) : json_null();
 }

@@ -35,6 +35,13 @@ int json_get_obj(const json_t *obj, const char *key, bool required, json_t **out
 int json_get_arr(const json_t *obj, const char *key, size_t maxlen, json_t **out, const char *what,
     struct devid_error *e);
 
+/*
+ * A time as the API shows it: RFC 3339 in UTC with whole seconds ("2026-12-03T23:04:02Z").
+ * json_time_or_null maps 0 (never) to null. NULL only when out of memory.
+ */
+json_t *json_time(int64_t t);
+json_t *json_time_or_null(int64_t t);
+
 /* Compact serialization in member order; malloc'ed (free()), NULL when out of memory. */
 char *json_dump_compact(const json_t *j);
 

@@ -20,6 +20,7 @@
 
 #include "lib/base64.h"
 #include "lib/claim.h"
+#include "lib/json.h"
 #include "lib/x509.h"
 #include "service/internal.h"
 #include "lib/banned.h"
@@ -159,13 +160,6 @@ date:
 
 /* --- JSON as listed --------------------------------------------------------------------- */
 
-/* An integer time, or null when not set (0). */
-static json_t *
-time_or_null(int64_t t)
-{
-	return t != 0 ? json_integer((json_int_t)t) : json_null();
-}
-
 static json_t *
 token_json(const struct token_info *t, int64_t now)
 {
@@ -173,10 +167,11 @@ token_json(const struct token_info *t, int64_t now)
 	    : t->expires_at != 0 && t->expires_at <= now ? "expired"
 							 : "active";
 
-	return json_pack("{s:I, s:s, s:s, s:I, s:o, s:o, s:o, s:s}", "id", (json_int_t)t->id,
-	    "name", t->name, "role", role_name(t->role), "createdAt", (json_int_t)t->created_at,
-	    "expiresAt", time_or_null(t->expires_at), "lastUsedAt", time_or_null(t->last_used_at),
-	    "revokedAt", time_or_null(t->revoked_at), "state", state);
+	return json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:s}", "id", (json_int_t)t->id,
+	    "name", t->name, "role", role_name(t->role), "createdAt", json_time(t->created_at),
+	    "expiresAt", json_time_or_null(t->expires_at), "lastUsedAt",
+	    json_time_or_null(t->last_used_at), "revokedAt", json_time_or_null(t->revoked_at),
+	    "state", state);
 }
 
 void
@@ -205,10 +200,10 @@ trust_json(const struct trust_rec *t)
 
 	service_signer_subject(t->signer_pem, subject, sizeof(subject));
 	/* an OEM's import trust is its own namespace: vendor and owner are the same tenant */
-	return json_pack("{s:I, s:s, s:s?, s:s, s:s, s:I, s:o}", "id", (json_int_t)t->id, "vendor",
+	return json_pack("{s:I, s:s, s:s?, s:s, s:s, s:o, s:o}", "id", (json_int_t)t->id, "vendor",
 	    t->vendor, "owner", t->owner_id != 0 ? t->vendor : NULL, "signer", subject, "sha256",
-	    t->signer_sha256, "addedAt", (json_int_t)t->created_at, "removedAt",
-	    time_or_null(t->removed_at));
+	    t->signer_sha256, "addedAt", json_time(t->created_at), "removedAt",
+	    json_time_or_null(t->removed_at));
 }
 
 json_t *
@@ -298,8 +293,8 @@ service_tenants(struct service *svc, json_t **out, struct devid_error *e)
 	items = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(items,
-		    json_pack("{s:s, s:s, s:I}", "name", t[i].t.name, "kind",
-			tenant_kind_name(t[i].t.kind), "createdAt", (json_int_t)t[i].created_at));
+		    json_pack("{s:s, s:s, s:o}", "name", t[i].t.name, "kind",
+			tenant_kind_name(t[i].t.kind), "createdAt", json_time(t[i].created_at)));
 	free(t);
 	if ((*out = json_pack("{s:o}", "tenants", items)) == NULL)
 		return devid_error_set(e, DEVID_ENOMEM, "out of memory");
@@ -355,7 +350,7 @@ token_create(struct db *db, const struct tenant *t, const char *actor, enum role
 		goto rollback;
 	/* the record names the token; neither its secret nor its hash is in it */
 	if ((detail = json_pack("{s:I, s:s, s:o}", "id", (json_int_t)id, "role", role_name(role),
-		 "expiresAt", time_or_null(expires_at))) == NULL) {
+		 "expiresAt", json_time_or_null(expires_at))) == NULL) {
 		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
 		goto rollback;
 	}

@@ -174,10 +174,10 @@ service_audit(struct service *svc, const struct principal *p, int64_t after, siz
 	for (size_t i = 0; i < n; i++) {
 		detail = json_loads(a[i].detail, 0, NULL);
 		json_array_append_new(items,
-		    json_pack("{s:I, s:I, s:s, s:s, s:s, s:o?, s:s, s:s}", "seq",
-			(json_int_t)a[i].seq, "at", (json_int_t)a[i].at, "actor", a[i].actor,
-			"action", a[i].action, "object", a[i].object, "detail", detail, "prev_hash",
-			a[i].prev_hash, "hash", a[i].hash));
+		    json_pack("{s:I, s:I, s:o, s:s, s:s, s:s, s:o?, s:s, s:s}", "seq",
+			(json_int_t)a[i].seq, "at", (json_int_t)a[i].at, "time", json_time(a[i].at),
+			"actor", a[i].actor, "action", a[i].action, "object", a[i].object, "detail",
+			detail, "prev_hash", a[i].prev_hash, "hash", a[i].hash));
 	}
 	*out = json_pack("{s:o, s:o?}", "records", items, "next",
 	    n == limit && n > 0 ? json_integer(a[n - 1].seq) : NULL);

@@ -10,6 +10,7 @@
 #include <openssl/pem.h>
 
 #include "lib/base64.h"
+#include "lib/json.h"
 #include "lib/x509.h"
 #include "service/internal.h"
 #include "lib/banned.h"
@@ -29,9 +30,9 @@ is_oem_reader(const struct principal *p)
 static json_t *
 batch_json(const struct batch_rec *b)
 {
-	return json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:{s:I, s:I}}", "vendor", b->vendor,
+	return json_pack("{s:s, s:s, s:s, s:I, s:s, s:o, s:s, s:{s:I, s:I}}", "vendor", b->vendor,
 	    "batch", b->name, "partNumber", b->part_number, "count", (json_int_t)b->count, "source",
-	    b->source == BATCH_IMPORT ? "import" : "vendor", "claimedAt", (json_int_t)b->claimed_at,
+	    b->source == BATCH_IMPORT ? "import" : "vendor", "claimedAt", json_time(b->claimed_at),
 	    "state", b->transfer_sha256[0] ? "transfer" : "claimed", "devices", "active",
 	    (json_int_t)b->active, "revoked", (json_int_t)b->revoked);
 }
@@ -282,10 +283,10 @@ birth_json(const uint8_t *der, size_t len)
 			*c = (char)(*c - 'A' + 'a');
 	key_type(X509_get0_pubkey(x), kt, sizeof(kt));
 	hex_encode(md, sizeof(md), sha);
-	j = json_pack("{s:o?, s:o?, s:s, s:I, s:I, s:s, s:s}", "subject",
+	j = json_pack("{s:o?, s:o?, s:s, s:o, s:o, s:s, s:s}", "subject",
 	    name_json(X509_get_subject_name(x)), "issuer", name_json(X509_get_issuer_name(x)),
-	    "serial", serial, "notBefore", (json_int_t)nb, "notAfter", (json_int_t)na, "keyType",
-	    kt, "sha256", sha);
+	    "serial", serial, "notBefore", json_time(nb), "notAfter", json_time(na), "keyType", kt,
+	    "sha256", sha);
 out:
 	OPENSSL_free(serial);
 	BN_free(bn);
@@ -303,12 +304,12 @@ clouds_json(const struct db_rows *r)
 		const char *action = db_rows_text(r, i, 2, NULL);
 
 		if (json_array_append_new(a,
-			json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s?}", "connector",
+			json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:s?}", "connector",
 			    db_rows_text(r, i, 0, NULL), "type", db_rows_text(r, i, 1, NULL),
 			    "action", action, "status",
 			    db_rows_null(r, i, 3) ? "pending" : db_rows_text(r, i, 3, NULL), "job",
-			    (json_int_t)db_rows_int(r, i, 4), "at",
-			    (json_int_t)db_rows_int(r, i, 5), "message",
+			    (json_int_t)db_rows_int(r, i, 4), "at", json_time(db_rows_int(r, i, 5)),
+			    "message",
 			    db_rows_null(r, i, 6) ? NULL : db_rows_text(r, i, 6, NULL))) != 0) {
 			json_decref(a);
 			return NULL;
@@ -333,10 +334,10 @@ certs_json(const struct db_rows *r)
 		if (x != NULL)
 			asn1_time_unix(X509_get0_notBefore(x), &nb);
 		X509_free(x);
-		c = json_pack("{s:s, s:I, s:I}", "serial", db_rows_text(r, i, 0, NULL), "notBefore",
-		    (json_int_t)nb, "notAfter", (json_int_t)db_rows_int(r, i, 2));
+		c = json_pack("{s:s, s:o, s:o}", "serial", db_rows_text(r, i, 0, NULL), "notBefore",
+		    json_time(nb), "notAfter", json_time(db_rows_int(r, i, 2)));
 		if (c != NULL && revoked &&
-		    (json_object_set_new(c, "revokedAt", json_integer(db_rows_int(r, i, 3))) != 0 ||
+		    (json_object_set_new(c, "revokedAt", json_time(db_rows_int(r, i, 3))) != 0 ||
 			json_object_set_new(c, "reason",
 			    json_string(revoke_reason_name((int)db_rows_int(r, i, 4)))) != 0)) {
 			json_decref(c);

@@ -478,10 +478,10 @@ service_job_devices(struct service *svc, const struct principal *p, int64_t id, 
 	n = db_rows_count(r);
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(items,
-		    json_pack("{s:s, s:s, s:s?, s:I}", "udid", db_rows_text(r, i, 0, NULL),
+		    json_pack("{s:s, s:s, s:s?, s:o}", "udid", db_rows_text(r, i, 0, NULL),
 			"status", db_rows_text(r, i, 1, NULL), "message",
 			db_rows_null(r, i, 2) ? NULL : db_rows_text(r, i, 2, NULL), "at",
-			(json_int_t)db_rows_int(r, i, 3)));
+			json_time(db_rows_int(r, i, 3))));
 	*out = json_pack("{s:I, s:o, s:s?}", "job", (json_int_t)id, "devices", items, "next",
 	    n == JOB_DEVICES_PAGE ? db_rows_text(r, n - 1, 0, NULL) : NULL);
 	db_rows_free(r);

@@ -15,6 +15,7 @@
 #include <openssl/sha.h>
 
 #include "lib/base64.h"
+#include "lib/json.h"
 #include "service/internal.h"
 #include "lib/banned.h"
 
@@ -73,8 +74,8 @@ service_session_open(struct service *svc, const char *token, size_t len, struct 
 	if ((rc = session_derive(raw, hash, s, e)) != 0)
 		goto out;
 	/* the record names the token; neither the secret nor its hash is in it */
-	if ((detail = json_pack("{s:I, s:I}", "token", (json_int_t)p->token, "expiresAt",
-		 (json_int_t)s->expires_at)) == NULL) {
+	if ((detail = json_pack("{s:I, s:o}", "token", (json_int_t)p->token, "expiresAt",
+		 json_time(s->expires_at))) == NULL) {
 		rc = devid_error_set(e, DEVID_ENOMEM, "session: out of memory");
 		goto out;
 	}

@@ -152,7 +152,7 @@ expect_status 200 "revoke"
 api GET /api/v1/batches "$OP1"
 expect_status 401 "a revoked token"
 run "$devid" admin token list OEM1
-[ $rc -eq 0 ] && grep -Eq "^$op1_id +line-1 .* revoked$" out || fail_run "listed as revoked"
+[ $rc -eq 0 ] && grep -Eq "^$op1_id +line-1 +operator +revoked " out || fail_run "listed as revoked"
 grep -qF "$A1" out && fail "token list shows a secret"
 
 # an expired token
@@ -163,7 +163,7 @@ sleep 3
 api GET /api/v1/batches "$BRIEF"
 expect_status 401 "an expired token"
 run "$devid" admin token list OEM1
-grep -Eq '^[0-9]+ +brief .* expired$' out || fail_run "listed as expired"
+grep -Eq '^[0-9]+ +brief +[a-z]+ +expired ' out || fail_run "listed as expired"
 "$devid" admin token list OEM1 --json >tokens.json || fail "token list --json"
 [ "$(json '[t["lastUsedAt"] is not None for t in j["tokens"] if t["name"] == "a1"]' tokens.json)" = "[True]" ] ||
 	fail "a1's last use is not recorded: $(cat tokens.json)"
@@ -238,7 +238,7 @@ api POST /api/v1/claims "$A2" c2.json
 expect_status 404 "nothing of B2 was stored"
 api GET /api/v1/batches/ACME/B1 "$A2"
 expect_status 200 "B1 stays"
-[ "$(json 'type(j["signer"]["removedAt"]).__name__')" = int ] || fail "B1's signer is not shown removed: $(cat body)"
+[ "$(json 'type(j["signer"]["removedAt"]).__name__')" = str ] || fail "B1's signer is not shown removed: $(cat body)"
 api GET /api/v1/batches "$A2"
 body_has 'ACME Manifest Signer' "the batch list names the signer"
 

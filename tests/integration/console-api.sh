@@ -43,7 +43,7 @@ wait_for() { # FILE PATTERN WHAT
 }
 
 py() { # EXPR over the last answer (j): fails the check when it is not true
-	/usr/bin/python3 -c 'import json,sys; j=json.load(open("body")); sys.exit(0 if eval(sys.argv[1]) else 1)' "$1"
+	/usr/bin/python3 -c 'import json,re,sys; j=json.load(open("body")); sys.exit(0 if eval(sys.argv[1]) else 1)' "$1"
 }
 expect() { # STATUS WHAT [PYTHON-EXPR]
 	if [ "$status" != "$1" ]; then
@@ -171,10 +171,10 @@ na=$(openssl x509 -in "$cert" -noout -enddate | sed 's/^notAfter=//')
 fp=$(openssl x509 -in "$cert" -outform DER | openssl dgst -sha256 | awk '{ print $NF }')
 curve=$(openssl x509 -in "$cert" -noout -text | sed -n 's/.*NIST CURVE: *//p')
 /usr/bin/python3 - "$subj" "$iss" "$ser" "$nb" "$na" "$fp" "$curve" <<'PY' || check_failed "birthCertificate differs from openssl x509: $(cat dev.json)"
-import calendar, json, sys, time
+import json, sys, time
 b = json.load(open("dev.json"))["birthCertificate"]
 subj, iss, ser, nb, na, fp, curve = sys.argv[1:]
-t = lambda s: calendar.timegm(time.strptime(s.replace("  ", " "), "%b %d %H:%M:%S %Y GMT"))
+t = lambda s: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.strptime(s.replace("  ", " "), "%b %d %H:%M:%S %Y GMT"))
 want = {"subject": subj, "issuer": iss, "serial": b["serial"], "notBefore": t(nb), "notAfter": t(na),
         "keyType": "EC " + curve, "sha256": fp}
 assert int(b["serial"], 16) == int(ser, 16), (b["serial"], ser)
@@ -194,7 +194,7 @@ until api GET "/api/v1/devices/$chip" && py 'any(c["status"]=="ok" for c in j["c
 	sleep 0.1
 done
 expect 200 "clouds after the push" \
-    'j["clouds"][0]["connector"]=="GW" and j["clouds"][0]["type"]=="webhook" and j["clouds"][0]["action"]=="add" and j["clouds"][0]["status"]=="ok" and isinstance(j["clouds"][0]["job"],int) and j["clouds"][0]["at"]>0 and j["clouds"][0]["message"] is None'
+    'j["clouds"][0]["connector"]=="GW" and j["clouds"][0]["type"]=="webhook" and j["clouds"][0]["action"]=="add" and j["clouds"][0]["status"]=="ok" and isinstance(j["clouds"][0]["job"],int) and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", j["clouds"][0]["at"]) is not None and j["clouds"][0]["message"] is None'
 api POST /api/v1/connectors "{\"name\":\"SHUT\",\"type\":\"webhook\",\"mode\":\"manual\",\"config\":{\"url\":\"http://127.0.0.1:9/\",\"secret\":\"$secret\"}}"
 expect 201 "a webhook connector to a closed port"
 api POST /api/v1/provision "{\"connector\":\"SHUT\",\"devices\":[\"$chip\"]}"
@@ -221,13 +221,13 @@ lna=$(openssl x509 -in ldevid.pem -noout -enddate | sed 's/^notAfter=//')
 api GET "/api/v1/devices/$chip"
 expect 200 "certificates after an enrollment" \
     "len(j['certificates'])==1 and int(j['certificates'][0]['serial'],16)==int('$lser',16) and j['certificates'][0]['notBefore']<j['certificates'][0]['notAfter'] and 'revokedAt' not in j['certificates'][0]"
-/usr/bin/python3 -c 'import calendar,json,sys,time; c=json.load(open("body"))["certificates"][0]; sys.exit(c["notAfter"]!=calendar.timegm(time.strptime(sys.argv[1].replace("  "," "),"%b %d %H:%M:%S %Y GMT")))' "$lna" ||
+/usr/bin/python3 -c 'import json,sys,time; c=json.load(open("body"))["certificates"][0]; sys.exit(c["notAfter"]!=time.strftime("%Y-%m-%dT%H:%M:%SZ",time.strptime(sys.argv[1].replace("  "," "),"%b %d %H:%M:%S %Y GMT")))' "$lna" ||
 	check_failed "certificate notAfter differs from openssl x509"
 api_as "$A2" GET "/api/v1/devices/$other"
 expect 404 "a device of another tenant's batch is 404"
 api POST "/api/v1/devices/$chip/revoke" '{"reason":"superseded"}'
 expect 200 "revoke the enrolled device: the answer has the revoked certificate" \
-    'j["certificates"][0]["reason"]=="superseded" and j["certificates"][0]["revokedAt"]>0'
+    'j["certificates"][0]["reason"]=="superseded" and j["certificates"][0]["revokedAt"]>=j["certificates"][0]["notBefore"]'
 
 # --- connector tests ----------------------------------------------------------------------------
 api POST /api/v1/connectors/GW/test

@@ -128,7 +128,7 @@ printf '%s\n' "$c" | grep -Eq '^devid_session=[A-Za-z0-9_-]{43}; Path=/; HttpOnl
 [ "$(grep -ci '^set-cookie:' headers)" = 1 ] || fail "more than one Set-Cookie: $(cat headers)"
 [ "$(json '[j["tenant"], j["role"], j["name"], len(j["csrf"])]')" = "['OEM1', 'admin', 'alice', 43]" ] ||
 	fail "the sign-in answer: $(cat body)"
-[ "$(json 'j["expiresAt"]')" -ge $(($(date +%s) + 28790)) ] || fail "expiresAt: $(cat body)"
+[ "$(date -d "$(json 'j["expiresAt"]')" +%s)" -ge $(($(date +%s) + 28790)) ] || fail "expiresAt: $(cat body)"
 [ "$csrf" = "$(b64hash "$cookie" devid-csrf: b64)" ] ||
 	fail "csrf $csrf is not base64url(SHA-256(\"devid-csrf:\" || secret bytes))"
 note "ok the cookie is HttpOnly, SameSite=Strict, Path=/, Max-Age=28800, not Secure over HTTP"

@@ -14,6 +14,7 @@
  * Usage: test_admin sqlite|postgres.
  */
 #include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -27,6 +28,17 @@
 #include "lib/banned.h"
 
 static char tmp[PATH_MAX];
+
+/* An API time: "YYYY-MM-DDTHH:MM:SSZ" that strptime reads back whole. */
+static bool
+is_rfc3339(const json_t *v)
+{
+	const char *s = json_string_value(v), *end;
+	struct tm tm = {0};
+
+	return s != NULL && strlen(s) == 20 &&
+	    (end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm)) != NULL && *end == '\0';
+}
 
 static int
 publish(struct service *svc, const struct principal *p, const char *batch,
@@ -165,7 +177,7 @@ test_tokens(struct service *svc, struct store *s)
 	body = json_pack("{s:s, s:s, s:s}", "name", "line-1", "role", "operator", "expires", "1h");
 	CHECK(service_token_post(svc, &admin, body, &j, &e) == 0 &&
 		json_is_string(json_object_get(j, "token")) &&
-		json_is_integer(json_object_get(j, "expiresAt")),
+		is_rfc3339(json_object_get(j, "expiresAt")),
 	    "POST token: %s", e.msg);
 	snprintf(t_line, sizeof(t_line), "%s", json_string_value(json_object_get(j, "token")));
 	json_decref(j);
@@ -449,7 +461,7 @@ main(int argc, char **argv)
 
 	/* a removed signer: the next publish is refused naming it; B1 stays and names it */
 	CHECK(service_trust_remove_admin(&svc, acme_trust, &j, &e) == 0 &&
-		json_is_integer(json_object_get(j, "removedAt")),
+		is_rfc3339(json_object_get(j, "removedAt")),
 	    "trust remove: %s", e.msg);
 	json_decref(j);
 	CHECK(service_trust_remove_admin(&svc, acme_trust, &j, &e) == DEVID_ECONFLICT,
@@ -463,7 +475,7 @@ main(int argc, char **argv)
 		  "WHERE t.name = 'ACME' AND b.name = 'B2'") == 0,
 	    "no trace of B2");
 	CHECK(service_batch_get(&svc, &oem2, "ACME", "B1", &j, &e) == 0 &&
-		json_is_integer(json_object_get(json_object_get(j, "signer"), "removedAt")),
+		is_rfc3339(json_object_get(json_object_get(j, "signer"), "removedAt")),
 	    "B1 stays and names its (now removed) signer: %s", e.msg);
 	json_decref(j);
 	CHECK(service_batches(&svc, &oem2, 0, 0, &j, &e) == 0, "batch list");

@@ -52,5 +52,17 @@ main(void)
 	CHECK(json_get_arr(j, "a", 1, &o, "doc", &e) == 0, "array read");
 	CHECK(json_get_arr(j, "e", 4, &o, "doc", &e) == DEVID_EINVAL, "empty array refused");
 	json_decref(j);
+
+	/* times as the API shows them */
+	j = json_time(1796339042);
+	CHECK(json_is_string(j) && strcmp(json_string_value(j), "2026-12-03T23:04:02Z") == 0,
+	    "json_time: %s", json_string_value(j));
+	json_decref(j);
+	j = json_time(0);
+	CHECK(strcmp(json_string_value(j), "1970-01-01T00:00:00Z") == 0, "json_time(0) is a time");
+	json_decref(j);
+	j = json_time_or_null(0);
+	CHECK(json_is_null(j), "json_time_or_null(0) is null");
+	json_decref(j);
 	return test_done();
 }

@@ -58,11 +58,11 @@ export function $(sel, root = document) {
 	return root.querySelector(sel);
 }
 
-// Epoch seconds (or null) as a date in the browser's time zone.
-export function when(epoch) {
-	if (epoch === undefined || epoch === null || epoch === '') return '';
-	const d = new Date(Number(epoch) * 1000);
-	return Number.isNaN(d.getTime()) ? String(epoch) : d.toLocaleString();
+// An RFC 3339 time from the API (or null) as a date in the browser's time zone.
+export function when(rfc3339) {
+	if (rfc3339 === undefined || rfc3339 === null || rfc3339 === '') return '';
+	const d = new Date(rfc3339);
+	return Number.isNaN(d.getTime()) ? String(rfc3339) : d.toLocaleString();
 }
 
 // A path segment of the API or of a hash route, taken from data.

@@ -42,7 +42,7 @@ export function audit(root, params, signal) {
 			next = r.next ?? null;
 			clear(slot, table('audit', ['#', 'When', 'Who', 'Action', 'Object', 'Detail'],
 				rows.map((a) => h('tr', { dataset: { seq: a.seq } },
-					td('seq', a.seq), td('at', when(a.at)), td('actor', a.actor ?? ''),
+					td('seq', a.seq), td('at', when(a.time)), td('actor', a.actor ?? ''),
 					td('action', a.action ?? ''), td('object', a.object ?? ''),
 					h('td', { dataset: { field: 'detail' }, title: a.detail ? cut(JSON.stringify(a.detail), 2000) : null },
 						h('span', { class: 'mono small' }, detailText(a.detail))))),
