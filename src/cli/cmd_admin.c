@@ -42,6 +42,8 @@ static const char admin_usage[] =
     "       devid admin [--db URL] backup FILE       (a SQLite database, while serve runs)\n"
     "       devid admin [--db URL] ca init --tenant NAME (--pkcs11 URI | --key-file PATH)\n"
     "                                      [--validity-days N] [--out CA.pem]\n"
+    "       devid admin [--db URL] ca rotate --tenant NAME (--pkcs11 URI | --key-file PATH)\n"
+    "                                        [--out CA.pem]\n"
     "       devid admin [--db URL] ca show --tenant NAME\n"
     "       devid admin [--db URL] ca set --tenant NAME --validity-days N\n"
     "       devid admin [--db URL] quota set --tenant NAME --max N|none\n"
@@ -61,7 +63,11 @@ static const char admin_usage[] =
     "naming token and object; the PIN from pin-source=FILE, pin-value or $DEVID_PKCS11_PIN;\n"
     "the module from module-path, $DEVID_PKCS11_MODULE or p11-kit), sensitive and not\n"
     "extractable; --key-file writes a PEM key file instead, for development only. Issued\n"
-    "certificates are valid --validity-days (default 30). ca show prints the CA certificate.\n"
+    "certificates are valid --validity-days (default 30). ca rotate makes the tenant's next\n"
+    "CA (a new key, given as for ca init) the one that issues; the previous CA stays trusted,\n"
+    "in /cacerts and with its own CRL until the last certificate it issued expires. ca show\n"
+    "prints the CA certificates to trust: the current one first, then the retired ones that\n"
+    "still have unexpired certificates.\n"
     "quota set limits how many devices may hold an operational certificate.\n";
 
 struct admin_args {
@@ -102,50 +108,75 @@ admin_service(const char *url, struct service *svc, struct devid_error *e)
 	return store_open(url, 1, &svc->store, e);
 }
 
+/*
+ * The URI of a new CA key from --pkcs11 or --key-file (made absolute: it is stored for
+ * `devid serve`, which may run elsewhere); 0, or the exit status after a message.
+ */
 static int
-admin_ca_init(const struct admin_args *a)
+admin_ca_key_uri(const struct admin_args *a, const char *verb, char uri[PATH_MAX + 8])
 {
-	char uri[PATH_MAX + 8], cwd[PATH_MAX];
-	struct service svc;
-	struct devid_error e;
-	X509 *ca = NULL;
-	int rc = 1;
+	char cwd[PATH_MAX];
 
-	devid_error_clear(&e);
 	if (a->tenant == NULL || (a->pkcs11 == NULL) == (a->key_file == NULL))
-		return admin_usage_error(
-		    "ca init needs --tenant and one of --pkcs11 or --key-file");
+		return cli_usage(
+		    "admin", "ca %s needs --tenant and one of --pkcs11 or --key-file", verb);
 	if (a->pkcs11 != NULL) {
-		snprintf(uri, sizeof(uri), "%s", a->pkcs11);
+		snprintf(uri, PATH_MAX + 8, "%s", a->pkcs11);
 		if (strncmp(uri, "pkcs11:", 7) != 0)
 			return admin_usage_error(
 			    "--pkcs11 takes an RFC 7512 URI: pkcs11:token=...");
-	} else {
-		/* stored for `devid serve`, which may run elsewhere: an absolute path */
-		if (a->key_file[0] != '/' && getcwd(cwd, sizeof(cwd)) == NULL) {
-			fprintf(stderr, "devid admin ca init: cannot read the working directory\n");
-			return 1;
-		}
-		if ((size_t)snprintf(uri, sizeof(uri), "file:%s%s%s",
-			a->key_file[0] == '/' ? "" : cwd, a->key_file[0] == '/' ? "" : "/",
-			a->key_file) >= sizeof(uri))
-			return admin_usage_error("--key-file: path too long");
-		fprintf(stderr,
-		    "devid admin ca init: --key-file keeps the CA key in a file: for "
-		    "development only; use --pkcs11 in production\n");
+		return 0;
 	}
+	if (a->key_file[0] != '/' && getcwd(cwd, sizeof(cwd)) == NULL) {
+		fprintf(stderr, "devid admin ca %s: cannot read the working directory\n", verb);
+		return 1;
+	}
+	if ((size_t)snprintf(uri, PATH_MAX + 8, "file:%s%s%s", a->key_file[0] == '/' ? "" : cwd,
+		a->key_file[0] == '/' ? "" : "/", a->key_file) >= PATH_MAX + 8)
+		return admin_usage_error("--key-file: path too long");
+	fprintf(stderr,
+	    "devid admin ca %s: --key-file keeps the CA key in a file: for development only; "
+	    "use --pkcs11 in production\n",
+	    verb);
+	return 0;
+}
+
+/* ca init and ca rotate: a new CA key, and its certificate written to --out if given. */
+static int
+admin_ca_new(const struct admin_args *a, bool rotate)
+{
+	const char *verb = rotate ? "rotate" : "init";
+	char uri[PATH_MAX + 8];
+	struct service svc = {0};
+	struct devid_error e;
+	X509 *ca = NULL;
+	int rc;
+
+	devid_error_clear(&e);
+	if (rotate && a->validity_days != 0)
+		return admin_usage_error(
+		    "ca rotate keeps the CA's --validity-days; change it with ca set");
+	if ((rc = admin_ca_key_uri(a, verb, uri)) != 0)
+		return rc;
+	rc = 1;
 	if (admin_service(a->db, &svc, &e) != 0)
 		goto out;
-	if (service_ca_init(&svc, a->tenant, uri, a->validity_days, &ca, &e) != 0 ||
+	if ((rotate ? service_ca_rotate(&svc, a->tenant, uri, &ca, &e)
+		    : service_ca_init(&svc, a->tenant, uri, a->validity_days, &ca, &e)) != 0 ||
 	    (a->out != NULL && x509_write_pem_file(a->out, ca, &e) != 0))
 		goto out;
-	printf("tenant %s: operational CA created, key in %s, certificates valid %d days\n",
-	    a->tenant, a->pkcs11 ? "the PKCS#11 token" : "a file",
-	    a->validity_days ? a->validity_days : CA_DEFAULT_VALIDITY_DAYS);
+	if (rotate)
+		printf("tenant %s: the next operational CA issues from now on, key in %s; the "
+		       "previous one stays trusted until its certificates expire (ca show)\n",
+		    a->tenant, a->pkcs11 ? "the PKCS#11 token" : "a file");
+	else
+		printf("tenant %s: operational CA created, key in %s, certificates valid %d days\n",
+		    a->tenant, a->pkcs11 ? "the PKCS#11 token" : "a file",
+		    a->validity_days ? a->validity_days : CA_DEFAULT_VALIDITY_DAYS);
 	rc = 0;
 out:
 	if (rc != 0)
-		fprintf(stderr, "devid admin ca init: %s\n", e.msg);
+		fprintf(stderr, "devid admin ca %s: %s\n", verb, e.msg);
 	OPENSSL_cleanse(uri, sizeof(uri)); /* a pin-value may be in it */
 	X509_free(ca);
 	store_close(svc.store);
@@ -157,18 +188,20 @@ admin_ca_show(const struct admin_args *a)
 {
 	struct service svc;
 	struct devid_error e;
-	X509 *ca = NULL;
+	STACK_OF(X509) *cas = NULL;
 	int rc = 1;
 
 	devid_error_clear(&e);
 	if (a->tenant == NULL)
 		return admin_usage_error("ca show needs --tenant");
-	if (admin_service(a->db, &svc, &e) == 0 && service_ca_get(&svc, a->tenant, &ca, &e) == 0 &&
-	    PEM_write_X509(stdout, ca) == 1)
+	if (admin_service(a->db, &svc, &e) == 0 && service_ca_get(&svc, a->tenant, &cas, &e) == 0) {
 		rc = 0;
-	else
+		for (int i = 0; i < sk_X509_num(cas) && rc == 0; i++)
+			rc = PEM_write_X509(stdout, sk_X509_value(cas, i)) == 1 ? 0 : 1;
+	}
+	if (rc != 0)
 		fprintf(stderr, "devid admin ca show: %s\n", e.msg[0] ? e.msg : "cannot write");
-	X509_free(ca);
+	sk_X509_pop_free(cas, X509_free);
 	store_close(svc.store);
 	return rc;
 }
@@ -502,8 +535,8 @@ cmd_admin(int argc, char **argv)
 	if (a.db == NULL)
 		return admin_usage_error("no database: give --db URL or set DEVID_DB");
 	if (nrest == 2 && strcmp(rest[0], "ca") == 0) {
-		if (strcmp(rest[1], "init") == 0)
-			return admin_ca_init(&a);
+		if (strcmp(rest[1], "init") == 0 || strcmp(rest[1], "rotate") == 0)
+			return admin_ca_new(&a, strcmp(rest[1], "rotate") == 0);
 		if (strcmp(rest[1], "show") == 0)
 			return admin_ca_show(&a);
 		if (strcmp(rest[1], "set") == 0)

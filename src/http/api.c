@@ -787,15 +787,28 @@ HANDLER(h_job_devices)
 	answer(resp, rc, &e, j, 200);
 }
 
-/* GET /api/v1/tenants/{tenant}/crl: the DER CRL of the tenant's operational CA. No token. */
+/*
+ * GET /api/v1/tenants/{tenant}/crl[/{generation}]: the DER CRL of one CA generation of the
+ * tenant (without one, its first CA's: the URL certificates issued before CA rotation name).
+ * No token.
+ */
 HANDLER(h_crl)
 {
 	struct api *a = arg;
 	struct devid_error e;
+	const char *g = http_request_param(req, "generation");
+	char *end = NULL;
+	long long gen = 1;
 	int rc;
 
 	devid_error_clear(&e);
-	rc = service_crl(a->svc, http_request_param(req, "tenant"), http_response_body(resp), &e);
+	if (g != NULL && *g >= '1' && *g <= '9')
+		gen = strtoll(g, &end, 10);
+	if (g != NULL && (end == NULL || *end != '\0' || gen < 1))
+		rc = devid_error_set(&e, DEVID_ENOTFOUND, "no such CA generation");
+	else
+		rc = service_crl(a->svc, http_request_param(req, "tenant"), (int64_t)gen,
+		    http_response_body(resp), &e);
 	if (rc != 0) {
 		dynbuf_reset(http_response_body(resp));
 		api_fail(resp, rc, &e, NULL);
@@ -1001,6 +1014,7 @@ api_new(struct service *svc, struct metrics *m, const json_t *jwks, struct devid
 	    {"GET", "/api/v1/jobs", h_jobs},
 	    {"GET", "/api/v1/jobs/{id}/devices", h_job_devices},
 	    {"GET", "/api/v1/tenants/{tenant}/crl", h_crl},
+	    {"GET", "/api/v1/tenants/{tenant}/crl/{generation}", h_crl},
 	    {"GET", "/api/v1/quota", h_quota_get},
 	    {"PUT", "/api/v1/quota", h_quota_put},
 	};

@@ -134,18 +134,27 @@ handle_cacerts(
     struct est *est, struct http_request *req, struct http_response *resp, struct est_request *r)
 {
 	struct devid_error e;
-	X509 *ca = NULL;
-	int rc;
+	STACK_OF(X509) *cas = NULL;
+	X509 **v;
+	int n, rc;
 
 	devid_error_clear(&e);
 	rc = service_est_cacerts(
-	    est->svc, r->has_label ? r->label : NULL, http_request_client_cert(req), &ca, &e);
+	    est->svc, r->has_label ? r->label : NULL, http_request_client_cert(req), &cas, &e);
 	if (rc != 0) {
 		est_fail(req, resp, r, rc, &e);
 		return;
 	}
-	answer_certs(resp, &ca, 1);
-	X509_free(ca);
+	n = sk_X509_num(cas);
+	if ((v = calloc((size_t)n, sizeof(*v))) == NULL) {
+		http_error(resp, 500, "internal", "internal error");
+	} else {
+		for (int i = 0; i < n; i++)
+			v[i] = sk_X509_value(cas, i);
+		answer_certs(resp, v, (size_t)n);
+	}
+	free(v);
+	sk_X509_pop_free(cas, X509_free);
 }
 
 static void

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * ca.c - operational certificates: a tenant's CA, its quota, EST enrollment policy and the
- * CRL. The CA key is opened through svc->keys (a file or a PKCS#11 token) and kept open in
- * svc->cas; this file only ever hands it to OpenSSL to sign.
+ * ca.c - operational certificates: a tenant's CA and its rotation, its quota, EST enrollment
+ * policy and the CRL of each CA generation. The CA key is opened through svc->keys (a file or a
+ * PKCS#11 token) and kept open in svc->cas; this file only ever hands it to OpenSSL to sign.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -28,13 +28,15 @@
 #define CRL_RESIGN_SECS (12 * 3600)
 #define SERIAL_HEX_MAX 64
 
-/* One tenant's opened CA. */
+/* One opened CA generation of a tenant. */
 struct ca_entry {
-	int64_t tenant_id;
+	int64_t tenant_id, generation;
 	void *handle; /* the key loader's */
 	EVP_PKEY *pkey; /* borrowed from handle */
 	X509 *cert;
-	X509_STORE *store; /* trusting cert alone: re-enrollment's client certificates */
+	/* re-enrollment's client certificates: trusting cert and the retired CAs that still had
+	 * live certificates when it was opened */
+	X509_STORE *store;
 };
 
 /*
@@ -94,12 +96,20 @@ service_ca_cache_free(struct ca_cache *c, const struct key_loader *keys)
 	free(c);
 }
 
-/* The opened CA of a tenant (borrowed: entries live as long as the cache), opening it once. */
+static int retired_live(
+    struct db *db, int64_t tenant_id, bool key_update, STACK_OF(X509) *out, struct devid_error *e);
+
+/*
+ * The opened CA generation of a tenant (borrowed: entries live as long as the cache), opening
+ * it once. A rotation makes a new generation, so a server opens it at its next use.
+ */
 static int
-ca_open(struct service *svc, const struct ca_rec *rec, struct ca_entry **out, struct devid_error *e)
+ca_open(struct service *svc, struct db *db, const struct ca_rec *rec, struct ca_entry **out,
+    struct devid_error *e)
 {
 	struct ca_cache *c = svc->cas;
-	struct ca_entry ent = {.tenant_id = rec->tenant_id}, *heap = NULL;
+	struct ca_entry ent = {.tenant_id = rec->tenant_id, .generation = rec->generation};
+	struct ca_entry *heap = NULL;
 	STACK_OF(X509) *sk = NULL;
 	int rc = 0;
 
@@ -107,7 +117,8 @@ ca_open(struct service *svc, const struct ca_rec *rec, struct ca_entry **out, st
 		return devid_error_set(e, DEVID_EINTERNAL, "this server has no CA key loader");
 	pthread_mutex_lock(&c->mu);
 	for (size_t i = 0; i < c->n; i++) {
-		if (c->v[i]->tenant_id == rec->tenant_id) {
+		if (c->v[i]->tenant_id == rec->tenant_id &&
+		    c->v[i]->generation == rec->generation) {
 			*out = c->v[i];
 			goto out;
 		}
@@ -135,8 +146,13 @@ ca_open(struct service *svc, const struct ca_rec *rec, struct ca_entry **out, st
 		rc = devid_error_ssl(e, DEVID_ECRYPTO, "the CA key does not match its certificate");
 		goto fail;
 	}
-	if ((sk = sk_X509_new_null()) == NULL || !sk_X509_push(sk, ent.cert) ||
-	    (ent.store = x509_store_new(sk, e)) == NULL || (heap = malloc(sizeof(*heap))) == NULL) {
+	if ((sk = sk_X509_new_null()) == NULL || !sk_X509_push(sk, X509_dup(ent.cert))) {
+		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if ((rc = retired_live(db, rec->tenant_id, false, sk, e)) != 0)
+		goto fail;
+	if ((ent.store = x509_store_new(sk, e)) == NULL || (heap = malloc(sizeof(*heap))) == NULL) {
 		X509_STORE_free(ent.store);
 		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
 		goto fail;
@@ -150,7 +166,7 @@ fail:
 		svc->keys->close(ent.handle);
 	X509_free(ent.cert);
 out:
-	sk_X509_free(sk);
+	sk_X509_pop_free(sk, X509_free);
 	pthread_mutex_unlock(&c->mu);
 	return rc;
 }
@@ -185,11 +201,15 @@ name_add(X509_NAME *n, const char *field, const char *value)
 	    : -1;
 }
 
-/* The tenant's self-signed operational CA certificate. */
+/*
+ * The tenant's self-signed operational CA certificate of a generation: from the second on,
+ * OU "generation N" tells it from its predecessors by name, so that a relying party that
+ * trusts both never mistakes one's CRL for the other's.
+ */
 static X509 *
-make_ca_cert(const char *tenant, EVP_PKEY *key, struct devid_error *e)
+make_ca_cert(const char *tenant, int64_t generation, EVP_PKEY *key, struct devid_error *e)
 {
-	char cn[MAX_NAME_LEN + 32];
+	char cn[MAX_NAME_LEN + 32], ou[40];
 	X509_NAME *subj = X509_NAME_new();
 	X509V3_CTX ctx;
 	X509 *x = X509_new();
@@ -199,7 +219,9 @@ make_ca_cert(const char *tenant, EVP_PKEY *key, struct devid_error *e)
 		snprintf(cn, sizeof(cn), "devid operational CA %s", tenant);
 	else
 		snprintf(cn, sizeof(cn), "devid operational CA");
-	if (x == NULL || subj == NULL || name_add(subj, "O", tenant) || name_add(subj, "CN", cn) ||
+	snprintf(ou, sizeof(ou), "generation %lld", (long long)generation);
+	if (x == NULL || subj == NULL || name_add(subj, "O", tenant) ||
+	    (generation > 1 && name_add(subj, "OU", ou)) || name_add(subj, "CN", cn) ||
 	    !X509_set_version(x, X509_VERSION_3) || x509_set_random_serial(x) ||
 	    !X509_set_subject_name(x, subj) || !X509_set_issuer_name(x, subj) ||
 	    set_validity(x, time(NULL) - CA_BACKDATE_SECS, CA_YEARS * 365L * 86400) ||
@@ -245,6 +267,21 @@ cert_detail(const uint8_t *der, size_t len)
 	return j;
 }
 
+/* A new CA's audit detail: its certificate and where its key is (never the URI: a PIN). */
+static json_t *
+ca_detail(const uint8_t *der, size_t len, const char *key_uri)
+{
+	json_t *j = cert_detail(der, len);
+
+	if (j != NULL &&
+	    json_object_set_new(j, "keyStore",
+		json_string(strncmp(key_uri, "pkcs11:", 7) == 0 ? "pkcs11" : "file")) != 0) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
 int
 service_ca_init(struct service *svc, const char *tenant, const char *key_uri, int validity_days,
     X509 **ca_out, struct devid_error *e)
@@ -283,15 +320,13 @@ service_ca_init(struct service *svc, const char *tenant, const char *key_uri, in
 		devid_error_prefix(e, "CA key");
 		goto out;
 	}
-	if ((ca = make_ca_cert(t.name, pkey, e)) == NULL) {
+	if ((ca = make_ca_cert(t.name, 1, pkey, e)) == NULL) {
 		rc = DEVID_ECRYPTO;
 		goto out;
 	}
 	if ((rc = cert_der(ca, &der, &len, e)) != 0)
 		goto out;
-	if ((detail = cert_detail(der, len)) == NULL ||
-	    json_object_set_new(detail, "keyStore",
-		json_string(strncmp(key_uri, "pkcs11:", 7) == 0 ? "pkcs11" : "file")) != 0 ||
+	if ((detail = ca_detail(der, len, key_uri)) == NULL ||
 	    json_object_set_new(detail, "validityDays", json_integer(validity_days)) != 0) {
 		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
 		goto out;
@@ -334,8 +369,68 @@ ca_by_name(
 	return rc;
 }
 
+/* Pushes the certificate of DER onto sk; DEVID_EINVAL or DEVID_ENOMEM after a message. */
+static int
+push_der(STACK_OF(X509) *sk, const uint8_t *der, size_t len, struct devid_error *e)
+{
+	X509 *x = x509_from_der(der, len, "CA certificate", e);
+
+	if (x == NULL)
+		return DEVID_EINVAL;
+	if (!sk_X509_push(sk, x)) {
+		X509_free(x);
+		return devid_error_set(e, DEVID_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/*
+ * Pushes onto out each retired CA of the tenant that issued a certificate still unexpired,
+ * newest first; with key_update, each followed by its NewWithOld and OldWithNew.
+ */
+static int
+retired_live(
+    struct db *db, int64_t tenant_id, bool key_update, STACK_OF(X509) *out, struct devid_error *e)
+{
+	struct db_rows *r = NULL;
+	size_t len;
+	int rc;
+
+	if ((rc = store_ca_retired_live(db, tenant_id, time(NULL), &r, e)) != 0)
+		return rc;
+	for (size_t i = 0; i < db_rows_count(r) && rc == 0; i++) {
+		for (size_t col = 1; col <= (key_update ? 3u : 1u) && rc == 0; col++) {
+			const uint8_t *der = db_rows_blob(r, i, col, &len);
+
+			rc = push_der(out, der, len, e);
+		}
+	}
+	db_rows_free(r);
+	return rc;
+}
+
+/* The tenant's CA certificates (service_ca_get, or with key_update service_est_cacerts). */
+static int
+ca_bundle(struct db *db, int64_t tenant_id, const struct ca_rec *rec, bool key_update,
+    STACK_OF(X509) **out, struct devid_error *e)
+{
+	STACK_OF(X509) *sk = sk_X509_new_null();
+	int rc;
+
+	*out = NULL;
+	if (sk == NULL)
+		return devid_error_set(e, DEVID_ENOMEM, "out of memory");
+	if ((rc = push_der(sk, rec->cert, rec->cert_len, e)) != 0 ||
+	    (rc = retired_live(db, tenant_id, key_update, sk, e)) != 0) {
+		sk_X509_pop_free(sk, X509_free);
+		return rc;
+	}
+	*out = sk;
+	return 0;
+}
+
 int
-service_ca_get(struct service *svc, const char *tenant, X509 **out, struct devid_error *e)
+service_ca_get(struct service *svc, const char *tenant, STACK_OF(X509) **out, struct devid_error *e)
 {
 	struct db *db = store_acquire(svc->store);
 	struct tenant t;
@@ -344,10 +439,155 @@ service_ca_get(struct service *svc, const char *tenant, X509 **out, struct devid
 
 	*out = NULL;
 	if ((rc = ca_by_name(db, tenant, &t, &rec, e)) == 0) {
-		if ((*out = x509_from_der(rec.cert, rec.cert_len, "CA certificate", e)) == NULL)
-			rc = DEVID_EINVAL;
+		rc = ca_bundle(db, t.id, &rec, false, out, e);
 		ca_rec_release(&rec);
 	}
+	store_release(svc->store, db);
+	return rc;
+}
+
+/*
+ * A key-update certificate (RFC 4210 4.4): subject's name, key and SKI, certified by
+ * issuer's key under issuer's name, valid while both are.
+ */
+static X509 *
+make_cross(X509 *subject, X509 *issuer, EVP_PKEY *issuer_key, struct devid_error *e)
+{
+	X509 *x = X509_new();
+	const ASN1_TIME *a = X509_get0_notAfter(subject), *b = X509_get0_notAfter(issuer);
+	X509V3_CTX ctx;
+
+	if (x == NULL || !X509_set_version(x, X509_VERSION_3) || x509_set_random_serial(x) ||
+	    !X509_set_subject_name(x, X509_get_subject_name(subject)) ||
+	    !X509_set_issuer_name(x, X509_get_subject_name(issuer)) ||
+	    !X509_set1_notBefore(x, X509_get0_notBefore(subject)) ||
+	    !X509_set1_notAfter(x, ASN1_TIME_compare(a, b) < 0 ? a : b) ||
+	    !X509_set_pubkey(x, X509_get0_pubkey(subject)))
+		goto fail;
+	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
+	if (x509_add_ext(x, &ctx, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
+	    x509_add_ext(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign") ||
+	    x509_add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
+	    x509_add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always") ||
+	    X509_sign(x, issuer_key, EVP_sha256()) <= 0)
+		goto fail;
+	return x;
+fail:
+	devid_error_ssl(e, DEVID_ECRYPTO, "cannot make the key-update certificate");
+	X509_free(x);
+	return NULL;
+}
+
+/* DER of the certificates from ca_rotate_make, malloc'd by OpenSSL. */
+struct rotation {
+	uint8_t *cert, *nwo, *own;
+	size_t cert_len, nwo_len, own_len;
+};
+
+static void
+rotation_release(struct rotation *r)
+{
+	OPENSSL_free(r->cert);
+	OPENSSL_free(r->nwo);
+	OPENSSL_free(r->own);
+}
+
+/* The next generation's certificate and the two key-update certificates, as DER. */
+static int
+ca_rotate_make(const struct tenant *t, const struct ca_rec *old, EVP_PKEY *old_key,
+    EVP_PKEY *new_key, X509 **ca, struct rotation *r, struct devid_error *e)
+{
+	X509 *old_cert = x509_from_der(old->cert, old->cert_len, "CA certificate", e);
+	X509 *nwo = NULL, *own = NULL;
+	int rc = DEVID_ECRYPTO;
+
+	if (old_cert == NULL)
+		return DEVID_EINVAL;
+	if (X509_check_private_key(old_cert, old_key) != 1) {
+		rc = devid_error_ssl(e, DEVID_ECRYPTO, "the CA key does not match its certificate");
+		goto out;
+	}
+	if ((*ca = make_ca_cert(t->name, old->generation + 1, new_key, e)) == NULL ||
+	    (nwo = make_cross(*ca, old_cert, old_key, e)) == NULL ||
+	    (own = make_cross(old_cert, *ca, new_key, e)) == NULL)
+		goto out;
+	if ((rc = cert_der(*ca, &r->cert, &r->cert_len, e)) == 0 &&
+	    (rc = cert_der(nwo, &r->nwo, &r->nwo_len, e)) == 0)
+		rc = cert_der(own, &r->own, &r->own_len, e);
+out:
+	X509_free(old_cert);
+	X509_free(nwo);
+	X509_free(own);
+	return rc;
+}
+
+int
+service_ca_rotate(struct service *svc, const char *tenant, const char *key_uri, X509 **ca_out,
+    struct devid_error *e)
+{
+	struct tenant t;
+	struct ca_rec old = {0};
+	struct rotation r = {0};
+	void *old_handle = NULL, *new_handle = NULL;
+	EVP_PKEY *old_key, *new_key;
+	X509 *ca = NULL;
+	json_t *detail = NULL;
+	struct db *db;
+	int rc;
+
+	if (ca_out != NULL)
+		*ca_out = NULL;
+	if (svc->keys == NULL)
+		return devid_error_set(e, DEVID_EINTERNAL, "no CA key loader");
+	db = store_acquire(svc->store);
+	if ((rc = ca_by_name(db, tenant, &t, &old, e)) != 0)
+		goto out;
+	/* refused before a key is made: a file key would be overwritten, a token's doubled */
+	if (strcmp(key_uri, old.key_uri) == 0) {
+		rc = devid_error_set(e, DEVID_EINVAL,
+		    "the new CA key needs a place of its own: that is the current key's");
+		goto out;
+	}
+	if ((rc = svc->keys->open(old.key_uri, &old_handle, &old_key, e)) != 0) {
+		devid_error_prefix(e, "the current CA key");
+		goto out;
+	}
+	if ((rc = svc->keys->generate(key_uri, &new_handle, &new_key, e)) != 0) {
+		devid_error_prefix(e, "CA key");
+		goto out;
+	}
+	if ((rc = ca_rotate_make(&t, &old, old_key, new_key, &ca, &r, e)) != 0)
+		goto out;
+	if ((detail = ca_detail(r.cert, r.cert_len, key_uri)) == NULL ||
+	    json_object_set_new(detail, "generation", json_integer(old.generation + 1)) != 0 ||
+	    json_object_set_new(detail, "retired", json_integer(old.generation)) != 0) {
+		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = db_begin(db, e)) != 0)
+		goto out;
+	if ((rc = audit_append(db, t.id, AUDIT_ACTOR_ADMIN_CLI, "ca.rotate", t.name, detail, e)) !=
+		0 ||
+	    (rc = store_ca_rotate(db, t.id, old.generation, r.cert, r.cert_len, key_uri, r.nwo,
+		 r.nwo_len, r.own, r.own_len, e)) != 0) {
+		db_rollback(db);
+		goto out;
+	}
+	if ((rc = db_commit(db, e)) != 0)
+		goto out;
+	if (ca_out != NULL) {
+		*ca_out = ca;
+		ca = NULL;
+	}
+out:
+	json_decref(detail);
+	rotation_release(&r);
+	X509_free(ca);
+	if (old_handle != NULL)
+		svc->keys->close(old_handle);
+	if (new_handle != NULL)
+		svc->keys->close(new_handle);
+	ca_rec_release(&old);
 	store_release(svc->store, db);
 	return rc;
 }
@@ -683,14 +923,16 @@ copy_spki(X509 *x, X509_REQ *csr)
 }
 
 /*
- * The CRL distribution point (RFC 5280 4.2.1.13): one fullName URI, the tenant's CRL under
- * the public base URL (checked by public_url_check; tenant names are [A-Z0-9.-], so nothing
- * needs escaping). Built as ASN.1, not through a config string that would parse the URL.
+ * The CRL distribution point (RFC 5280 4.2.1.13): one fullName URI, the CRL of the issuing
+ * CA generation under the public base URL (checked by public_url_check; tenant names are
+ * [A-Z0-9.-], so nothing needs escaping): .../crl for the first, which certificates issued
+ * before rotation existed name, .../crl/N for the others. Built as ASN.1, not through a
+ * config string that would parse the URL.
  */
 static int
-add_crl_dp(X509 *x, const char *base, const char *tenant)
+add_crl_dp(X509 *x, const char *base, const char *tenant, int64_t generation)
 {
-	char url[PUBLIC_URL_MAX + MAX_NAME_LEN + 32];
+	char url[PUBLIC_URL_MAX + MAX_NAME_LEN + 64], gen[24] = "";
 	size_t blen = strlen(base);
 	CRL_DIST_POINTS *dps = sk_DIST_POINT_new_null();
 	DIST_POINT *dp = DIST_POINT_new();
@@ -700,7 +942,10 @@ add_crl_dp(X509 *x, const char *base, const char *tenant)
 
 	if (blen > 0 && base[blen - 1] == '/')
 		blen--;
-	n = snprintf(url, sizeof(url), "%.*s/api/v1/tenants/%s/crl", (int)blen, base, tenant);
+	if (generation > 1)
+		snprintf(gen, sizeof(gen), "/%lld", (long long)generation);
+	n = snprintf(
+	    url, sizeof(url), "%.*s/api/v1/tenants/%s/crl%s", (int)blen, base, tenant, gen);
 	if (dps == NULL || dp == NULL || gn == NULL || uri == NULL || n < 0 ||
 	    (size_t)n >= sizeof(url) || !ASN1_STRING_set(uri, url, n))
 		goto out;
@@ -776,7 +1021,7 @@ make_ldevid(const struct ca_entry *ca, X509_REQ *csr, const char *udid, const ch
 	    x509_add_ext(x, &ctx, NID_ext_key_usage, "clientAuth") ||
 	    x509_add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
 	    x509_add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always") ||
-	    (public_url != NULL && add_crl_dp(x, public_url, tenant) != 0) ||
+	    (public_url != NULL && add_crl_dp(x, public_url, tenant, ca->generation) != 0) ||
 	    sign_cert(x, ca->pkey, h) != 0)
 		goto fail;
 	X509_NAME_free(subj);
@@ -939,8 +1184,8 @@ est_record(struct db *db, enum est_op op, struct est_ctx *c, X509 *x, const char
 	if ((rc = audit_append(db, c->owner.id, "device",
 		 op == EST_ENROLL ? "est.enroll" : "est.reenroll", c->udid, detail, e)) != 0 ||
 	    (rc = store_quota_take(db, c->owner.id, c->dev.id, e)) != 0 ||
-	    (rc = store_cert_add(
-		 db, c->owner.id, c->dev.id, serial, der, len, (int64_t)not_after, e)) != 0) {
+	    (rc = store_cert_add(db, c->owner.id, c->ca.generation, c->dev.id, serial, der, len,
+		 (int64_t)not_after, e)) != 0) {
 		if (rc == DEVID_ELIMIT)
 			c->refusal = EST_REFUSED_QUOTA;
 		goto rollback;
@@ -975,7 +1220,7 @@ service_est_enroll(struct service *svc, enum est_op op, const char *label, X509 
 	db = store_acquire(svc->store);
 	if ((rc = est_device_and_ca(db, client_cert, label, &c, e)) != 0)
 		goto out;
-	if ((rc = ca_open(svc, &c.ca, &c.entry, e)) != 0) {
+	if ((rc = ca_open(svc, db, &c.ca, &c.entry, e)) != 0) {
 		/* the server's fault, not the device's: a 500, logged */
 		devid_error_prefix(e, "tenant \"%s\"", c.owner.name);
 		if (e != NULL)
@@ -1032,8 +1277,8 @@ out:
 }
 
 int
-service_est_cacerts(
-    struct service *svc, const char *label, X509 *client_cert, X509 **out, struct devid_error *e)
+service_est_cacerts(struct service *svc, const char *label, X509 *client_cert, STACK_OF(X509) **out,
+    struct devid_error *e)
 {
 	struct db *db = store_acquire(svc->store);
 	struct est_ctx c = {0};
@@ -1042,7 +1287,8 @@ service_est_cacerts(
 
 	*out = NULL;
 	if (label != NULL) {
-		rc = ca_by_name(db, label, &t, &c.ca, e);
+		if ((rc = ca_by_name(db, label, &t, &c.ca, e)) == 0)
+			c.owner.id = t.id;
 	} else if (client_cert == NULL) {
 		rc = devid_error_set(e, DEVID_EINVAL,
 		    "name the tenant (/.well-known/est/<tenant>/cacerts) or present a device "
@@ -1052,9 +1298,8 @@ service_est_cacerts(
 		if (rc == DEVID_EAUTH || rc == DEVID_ECONFLICT)
 			rc = DEVID_ENOTFOUND;
 	}
-	if (rc == 0 &&
-	    (*out = x509_from_der(c.ca.cert, c.ca.cert_len, "CA certificate", e)) == NULL)
-		rc = DEVID_EINVAL;
+	if (rc == 0)
+		rc = ca_bundle(db, c.owner.id, &c.ca, true, out, e);
 	est_ctx_release(&c);
 	store_release(svc->store, db);
 	return rc;
@@ -1125,8 +1370,25 @@ fail:
 	return NULL;
 }
 
+/* The CA record of the tenant's generation, current or retired. */
+static int
+ca_generation(struct db *db, const char *tenant, int64_t generation, struct tenant *t,
+    struct ca_rec *rec, struct devid_error *e)
+{
+	int rc;
+
+	if ((rc = ca_by_name(db, tenant, t, rec, e)) != 0 || rec->generation == generation)
+		return rc;
+	ca_rec_release(rec);
+	if ((rc = store_ca_retired_get(db, t->id, generation, rec, e)) != 0)
+		devid_error_set(e, rc, "tenant \"%s\" has no CA generation %lld", tenant,
+		    (long long)generation);
+	return rc;
+}
+
 int
-service_crl(struct service *svc, const char *tenant, struct dynbuf *der, struct devid_error *e)
+service_crl(struct service *svc, const char *tenant, int64_t generation, struct dynbuf *der,
+    struct devid_error *e)
 {
 	struct db *db;
 	struct crl_rec cached = {0}, fresh = {0};
@@ -1143,12 +1405,13 @@ service_crl(struct service *svc, const char *tenant, struct dynbuf *der, struct 
 	if (svc->cas == NULL)
 		return devid_error_set(e, DEVID_EINTERNAL, "this server has no CA cache");
 	db = store_acquire(svc->store);
-	if ((rc = ca_by_name(db, tenant, &t, &rec, e)) != 0)
+	if ((rc = ca_generation(db, tenant, generation, &t, &rec, e)) != 0)
 		goto done;
 	pthread_mutex_lock(&svc->cas->crl_mu);
-	if ((rc = store_crl_state(db, t.id, now, &fresh.revoked, &fresh.last_revoked_at, e)) != 0)
+	if ((rc = store_crl_state(
+		 db, t.id, generation, now, &fresh.revoked, &fresh.last_revoked_at, e)) != 0)
 		goto out;
-	rc = store_crl_get(db, t.id, &cached, e);
+	rc = store_crl_get(db, t.id, generation, &cached, e);
 	if (rc != 0 && rc != DEVID_ENOTFOUND)
 		goto out;
 	if (rc == 0 && cached.revoked == fresh.revoked &&
@@ -1159,9 +1422,9 @@ service_crl(struct service *svc, const char *tenant, struct dynbuf *der, struct 
 	}
 	/* the number comes from the database, so no two servers sign one number twice */
 	fresh.this_update = now;
-	if ((rc = ca_open(svc, &rec, &entry, e)) != 0 ||
-	    (rc = store_crl_entries(db, t.id, now, &rows, e)) != 0 ||
-	    (rc = store_crl_number_next(db, t.id, &fresh.number, e)) != 0)
+	if ((rc = ca_open(svc, db, &rec, &entry, e)) != 0 ||
+	    (rc = store_crl_entries(db, t.id, generation, now, &rows, e)) != 0 ||
+	    (rc = store_crl_number_next(db, t.id, generation, &fresh.number, e)) != 0)
 		goto out;
 	if ((crl = make_crl(
 		 entry, fresh.number, rows, now, &svc->metrics.sign[CA_SIGNED_CRL], e)) == NULL) {
@@ -1174,7 +1437,7 @@ service_crl(struct service *svc, const char *tenant, struct dynbuf *der, struct 
 	}
 	fresh.der = p;
 	fresh.len = (size_t)n;
-	if ((rc = store_crl_put(db, t.id, &fresh, &stored, e)) != 0)
+	if ((rc = store_crl_put(db, t.id, generation, &fresh, &stored, e)) != 0)
 		goto out;
 	if (stored) {
 		rc = dynbuf_add(der, p, (size_t)n);
@@ -1184,7 +1447,7 @@ service_crl(struct service *svc, const char *tenant, struct dynbuf *der, struct 
 	 * sees the number go back */
 	free(cached.der);
 	cached.der = NULL;
-	if ((rc = store_crl_get(db, t.id, &cached, e)) == 0)
+	if ((rc = store_crl_get(db, t.id, generation, &cached, e)) == 0)
 		rc = dynbuf_add(der, cached.der, cached.len);
 out:
 	pthread_mutex_unlock(&svc->cas->crl_mu);

@@ -478,8 +478,26 @@ void service_ca_cache_free(struct ca_cache *c, const struct key_loader *keys);
  */
 int service_ca_init(struct service *svc, const char *tenant, const char *key_uri, int validity_days,
     X509 **ca_out, struct devid_error *e);
-/* The tenant's CA certificate (new reference); DEVID_ENOTFOUND if it has none. */
-int service_ca_get(struct service *svc, const char *tenant, X509 **out, struct devid_error *e);
+/*
+ * `devid admin ca rotate`: the tenant's next CA generation. A new key (key_uri through
+ * svc->keys->generate; it must not be the current key's URI) and its self-signed certificate
+ * (as ca init's, with OU "generation N" for N >= 2) become the CA that issues from now on,
+ * with the current CA's validity; the current CA is retired with the two RFC 4210 4.4
+ * key-update certificates (NewWithOld, signed by the old key; OldWithNew, signed by the new)
+ * and stays trusted for re-enrollment, listed by /cacerts and `ca show` and serving its own
+ * CRL for as long as a certificate it issued is unexpired. Audited as ca.rotate. The new
+ * certificate is returned in *ca_out when not NULL (new reference). DEVID_ENOTFOUND if the
+ * tenant has no CA; DEVID_EINVAL for the current key's URI.
+ */
+int service_ca_rotate(struct service *svc, const char *tenant, const char *key_uri, X509 **ca_out,
+    struct devid_error *e);
+/*
+ * The tenant's trusted CA certificates (`ca show`, a relying party's trust bundle): the
+ * current CA first, then each retired CA that issued a certificate still unexpired, newest
+ * first. New stack; DEVID_ENOTFOUND if it has no CA.
+ */
+int service_ca_get(
+    struct service *svc, const char *tenant, STACK_OF(X509) **out, struct devid_error *e);
 /* Sets the validity of the operational certificates the tenant's CA issues (1..3650 days). */
 int service_ca_set_validity(
     struct service *svc, const char *tenant, int days, struct devid_error *e);
@@ -532,19 +550,24 @@ int service_est_enroll(struct service *svc, enum est_op op, const char *label, X
     STACK_OF(X509) *client_chain, X509_REQ *csr, X509 **issued, struct devid_error *e);
 
 /*
- * /cacerts: the CA certificate of the tenant named by label, or (label NULL) of the owner of
- * the device client_cert authenticates (may be NULL: then DEVID_EINVAL "name the tenant").
- * New reference. DEVID_ENOTFOUND when that tenant has no CA.
+ * /cacerts: the CA certificates of the tenant named by label, or (label NULL) of the owner of
+ * the device client_cert authenticates (may be NULL: then DEVID_EINVAL "name the tenant"):
+ * the current CA first, then for each live retired CA (service_ca_get) the RFC 7030 4.1.3
+ * root key update certificates: OldWithOld, NewWithOld, OldWithNew. New stack.
+ * DEVID_ENOTFOUND when that tenant has no CA.
  */
-int service_est_cacerts(
-    struct service *svc, const char *label, X509 *client_cert, X509 **out, struct devid_error *e);
+int service_est_cacerts(struct service *svc, const char *label, X509 *client_cert,
+    STACK_OF(X509) **out, struct devid_error *e);
 
 /*
- * The tenant's CRL (DER): every unexpired certificate of its revoked devices, signed by its
- * CA, cached and re-signed when the revoked set changes or after 12 hours (nextUpdate is
- * thisUpdate + 1 day). DEVID_ENOTFOUND when the tenant does not exist or has no CA.
+ * The CRL (DER) of one CA generation of the tenant (1: its first CA): every unexpired
+ * revoked certificate that generation issued, signed by its key, cached and re-signed when
+ * the revoked set changes or after 12 hours (nextUpdate is thisUpdate + 1 day). A
+ * certificate's CRL distribution point names its generation's CRL. DEVID_ENOTFOUND when the
+ * tenant does not exist or has no such CA.
  */
-int service_crl(struct service *svc, const char *tenant, struct dynbuf *der, struct devid_error *e);
+int service_crl(struct service *svc, const char *tenant, int64_t generation, struct dynbuf *der,
+    struct devid_error *e);
 
 /* --- issue 10: tenants, tokens and trust, listed and undone (admin.c) -------------------- */
 
@@ -556,7 +579,7 @@ int service_crl(struct service *svc, const char *tenant, struct dynbuf *der, str
  * same transaction, never with a secret in it. Lists are JSON:
  *   tenant  {"name","kind","createdAt"}
  *   token   {"id","name","role","createdAt","expiresAt","lastUsedAt","revokedAt","state"}
- *           (state active|expired|revoked; times are Unix seconds or null; never the secret
+ *           (state active|expired|revoked; times are RFC 3339 or null; never the secret
  *           or its hash)
  *   trust   {"id","vendor","owner","signer","sha256","addedAt","removedAt"}
  *           (vendor: the namespace it admits batches into; owner: null for a devid vendor's

@@ -277,6 +277,47 @@ static const char *const v9[] = {
     NULL,
 };
 
+/*
+ * operational CA rotation (docs/operations.md): cas holds a tenant's current CA and its
+ * generation (1 for the first); a rotation moves it to cas_retired with the two RFC 4210
+ * 4.4 key-update certificates (new_with_old: the successor's key certified by this CA;
+ * old_with_new: this CA's key certified by the successor), and the next generation takes its
+ * place. Each certificate names the generation that issued it, and each generation has its
+ * own CRL, numbered from its own counter.
+ */
+static const char *const v10[] = {
+    "ALTER TABLE cas ADD COLUMN generation BIGINT NOT NULL DEFAULT 1",
+    "ALTER TABLE certificates ADD COLUMN ca_generation BIGINT NOT NULL DEFAULT 1",
+
+    "CREATE TABLE cas_retired ("
+    " tenant_id BIGINT NOT NULL REFERENCES tenants (id),"
+    " generation BIGINT NOT NULL,"
+    " cert @BLOB@ NOT NULL,"
+    " key_uri TEXT NOT NULL,"
+    " crl_number BIGINT NOT NULL,"
+    " new_with_old @BLOB@ NOT NULL,"
+    " old_with_new @BLOB@ NOT NULL,"
+    " retired_at BIGINT NOT NULL,"
+    " PRIMARY KEY (tenant_id, generation))",
+
+    "CREATE TABLE ca_crls ("
+    " tenant_id BIGINT NOT NULL REFERENCES tenants (id),"
+    " generation BIGINT NOT NULL,"
+    " number BIGINT NOT NULL,"
+    " revoked BIGINT NOT NULL,"
+    " last_revoked_at BIGINT NOT NULL,"
+    " this_update BIGINT NOT NULL,"
+    " der @BLOB@ NOT NULL,"
+    " PRIMARY KEY (tenant_id, generation))",
+    "INSERT INTO ca_crls (tenant_id, generation, number, revoked, last_revoked_at,"
+    " this_update, der) SELECT tenant_id, 1, number, revoked, last_revoked_at, this_update, der"
+    " FROM crls",
+    "DROP TABLE crls",
+    "DROP INDEX certificates_revoked",
+    "CREATE INDEX certificates_revoked ON certificates (tenant_id, ca_generation, revoked_at)",
+    NULL,
+};
+
 static const struct migration migrations[] = {
     {1, v1},
     {2, v2},
@@ -287,6 +328,7 @@ static const struct migration migrations[] = {
     {7, v7},
     {8, v8},
     {9, v9},
+    {10, v10},
 };
 
 static int

@@ -415,10 +415,11 @@ int store_audit_list(struct db *db, int64_t tenant_id, int64_t after, size_t lim
 
 struct ca_rec {
 	int64_t tenant_id;
+	int64_t generation; /* 1 for a tenant's first CA, one more at each rotation */
 	uint8_t *cert; /* DER, malloc'd: ca_rec_release */
 	size_t cert_len;
 	char *key_uri; /* malloc'd; may hold a PIN: never log it */
-	int validity_days;
+	int validity_days; /* of the certificates it issues; 0 for a retired CA */
 };
 void ca_rec_release(struct ca_rec *c);
 
@@ -428,6 +429,24 @@ int store_ca_add(struct db *db, int64_t tenant_id, const uint8_t *cert, size_t l
 /* DEVID_ENOTFOUND if the tenant has no CA. */
 int store_ca_get(struct db *db, int64_t tenant_id, struct ca_rec *c, struct devid_error *e);
 int store_ca_set_validity(struct db *db, int64_t tenant_id, int days, struct devid_error *e);
+/*
+ * Retires the tenant's current CA, generation `current` (with the key-update certificates:
+ * DER of the successor's key certified by it, and of its key certified by the successor) and
+ * makes cert/key_uri generation current + 1. DEVID_ECONFLICT if the current generation is no
+ * longer `current` (another rotation came first).
+ */
+int store_ca_rotate(struct db *db, int64_t tenant_id, int64_t current, const uint8_t *cert,
+    size_t len, const char *key_uri, const uint8_t *new_with_old, size_t nwo_len,
+    const uint8_t *old_with_new, size_t own_len, struct devid_error *e);
+/* A retired CA by generation; DEVID_ENOTFOUND if the tenant has no such retired CA. */
+int store_ca_retired_get(
+    struct db *db, int64_t tenant_id, int64_t generation, struct ca_rec *c, struct devid_error *e);
+/*
+ * The retired CAs of the tenant that issued certificates still unexpired at `now`, newest
+ * first: columns generation, cert, new_with_old, old_with_new (DER) in *rows.
+ */
+int store_ca_retired_live(
+    struct db *db, int64_t tenant_id, int64_t now, struct db_rows **rows, struct devid_error *e);
 
 /* The quota: max < 0 means none. */
 int store_quota_set(struct db *db, int64_t tenant_id, int64_t max, struct devid_error *e);
@@ -467,21 +486,21 @@ int store_est_device(struct db *db, const char *udid, struct est_device *d,
     char owner_name[MAX_NAME_LEN + 1], struct ca_rec *ca, struct devid_error *e);
 
 /* An issued certificate; serial is lowercase hex. DEVID_ECONFLICT if the serial exists. */
-int store_cert_add(struct db *db, int64_t tenant_id, int64_t device_id, const char *serial,
-    const uint8_t *der, size_t len, int64_t not_after, struct devid_error *e);
+int store_cert_add(struct db *db, int64_t tenant_id, int64_t generation, int64_t device_id,
+    const char *serial, const uint8_t *der, size_t len, int64_t not_after, struct devid_error *e);
 /* Whether the tenant issued serial to device_id, and whether that certificate is revoked. */
 int store_cert_issued(struct db *db, int64_t tenant_id, int64_t device_id, const char *serial,
     bool *issued, bool *revoked, struct devid_error *e);
 
 /*
- * The tenant's unexpired revoked certificates: columns serial (hex), revoked_at, reason (an
- * RFC 5280 CRLReason code) in *rows; and, cheaper, their count and latest revocation time
- * (the CRL cache key).
+ * The unexpired revoked certificates one CA generation of the tenant issued: columns serial (hex),
+ * revoked_at, reason (an RFC 5280 CRLReason code) in *rows; and, cheaper, their count and latest
+ * revocation time (the CRL cache key).
  */
-int store_crl_entries(
-    struct db *db, int64_t tenant_id, int64_t now, struct db_rows **rows, struct devid_error *e);
-int store_crl_state(struct db *db, int64_t tenant_id, int64_t now, int64_t *count,
-    int64_t *last_revoked_at, struct devid_error *e);
+int store_crl_entries(struct db *db, int64_t tenant_id, int64_t generation, int64_t now,
+    struct db_rows **rows, struct devid_error *e);
+int store_crl_state(struct db *db, int64_t tenant_id, int64_t generation, int64_t now,
+    int64_t *count, int64_t *last_revoked_at, struct devid_error *e);
 
 struct crl_rec {
 	int64_t number, revoked, last_revoked_at, this_update;
@@ -489,23 +508,25 @@ struct crl_rec {
 	size_t len;
 };
 /* The cached CRL; DEVID_ENOTFOUND if none yet. */
-int store_crl_get(struct db *db, int64_t tenant_id, struct crl_rec *c, struct devid_error *e);
+int store_crl_get(
+    struct db *db, int64_t tenant_id, int64_t generation, struct crl_rec *c, struct devid_error *e);
 /*
  * Caches a CRL unless one with a higher number is cached already (another server signed a
  * newer one meanwhile): *stored says which.
  */
-int store_crl_put(
-    struct db *db, int64_t tenant_id, const struct crl_rec *c, bool *stored, struct devid_error *e);
+int store_crl_put(struct db *db, int64_t tenant_id, int64_t generation, const struct crl_rec *c,
+    bool *stored, struct devid_error *e);
 
 /* --- revocation, CRL numbers and shared rate limits (schema v7) ------------------------- */
 
 /*
- * The next CRL number of the tenant's CA, drawn by one UPDATE ... RETURNING outside any
- * transaction of the caller's: unique and increasing across every server of the database
- * (a number drawn for a CRL that is then not stored is a gap, which RFC 5280 5.2.3 allows).
- * DEVID_ENOTFOUND when the tenant has no CA.
+ * The next CRL number of one CA generation of the tenant (current or retired), drawn by one UPDATE
+ * ... RETURNING outside any transaction of the caller's: unique and increasing across every server
+ * of the database (a number drawn for a CRL that is then not stored is a gap, which RFC 5280 5.2.3
+ * allows). DEVID_ENOTFOUND when the tenant has no such CA.
  */
-int store_crl_number_next(struct db *db, int64_t tenant_id, int64_t *number, struct devid_error *e);
+int store_crl_number_next(
+    struct db *db, int64_t tenant_id, int64_t generation, int64_t *number, struct devid_error *e);
 /*
  * Revokes the unrevoked certificates the tenant holds for a device (device_id) or for every
  * device of a batch (batch_id, device_id 0), at `at` with an RFC 5280 CRLReason code; *n

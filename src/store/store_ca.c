@@ -60,6 +60,30 @@ store_ca_add(struct db *db, int64_t tenant_id, const uint8_t *cert, size_t len, 
 	    db, "INSERT INTO quotas (tenant_id) VALUES (?) ON CONFLICT DO NOTHING", q, 1, NULL, e);
 }
 
+/*
+ * A CA record from row 0 of r: cert, key_uri in columns 0 and 1; frees r. DEVID_ENOTFOUND
+ * (what) when there is no row.
+ */
+static int
+ca_rec_from(
+    struct db_rows *r, int64_t tenant_id, struct ca_rec *c, const char *what, struct devid_error *e)
+{
+	int rc = 0;
+
+	if (db_rows_count(r) == 0) {
+		rc = devid_error_set(e, DEVID_ENOTFOUND, "%s", what);
+	} else {
+		c->tenant_id = tenant_id;
+		if (copy_blob(r, 0, 0, &c->cert, &c->cert_len) != 0 ||
+		    (c->key_uri = strdup(db_rows_text(r, 0, 1, NULL))) == NULL) {
+			ca_rec_release(c);
+			rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+		}
+	}
+	db_rows_free(r);
+	return rc;
+}
+
 int
 store_ca_get(struct db *db, int64_t tenant_id, struct ca_rec *c, struct devid_error *e)
 {
@@ -68,23 +92,15 @@ store_ca_get(struct db *db, int64_t tenant_id, struct ca_rec *c, struct devid_er
 	int rc;
 
 	memset(c, 0, sizeof(*c));
-	if ((rc = db_query(db, "SELECT cert, key_uri, validity_days FROM cas WHERE tenant_id = ?",
-		 p, 1, &r, e)) != 0)
+	if ((rc = db_query(db,
+		 "SELECT cert, key_uri, validity_days, generation FROM cas WHERE tenant_id = ?", p,
+		 1, &r, e)) != 0)
 		return rc;
-	if (db_rows_count(r) == 0) {
-		db_rows_free(r);
-		return devid_error_set(e, DEVID_ENOTFOUND, "the tenant has no operational CA");
+	if (db_rows_count(r) == 1) {
+		c->validity_days = (int)db_rows_int(r, 0, 2);
+		c->generation = db_rows_int(r, 0, 3);
 	}
-	c->tenant_id = tenant_id;
-	c->validity_days = (int)db_rows_int(r, 0, 2);
-	if (copy_blob(r, 0, 0, &c->cert, &c->cert_len) != 0 ||
-	    (c->key_uri = strdup(db_rows_text(r, 0, 1, NULL))) == NULL) {
-		db_rows_free(r);
-		ca_rec_release(c);
-		return devid_error_set(e, DEVID_ENOMEM, "out of memory");
-	}
-	db_rows_free(r);
-	return 0;
+	return ca_rec_from(r, tenant_id, c, "the tenant has no operational CA", e);
 }
 
 int
@@ -98,6 +114,66 @@ store_ca_set_validity(struct db *db, int64_t tenant_id, int days, struct devid_e
 		 db, "UPDATE cas SET validity_days = ? WHERE tenant_id = ?", p, 2, &n, e)) != 0)
 		return rc;
 	return n == 1 ? 0 : devid_error_set(e, DEVID_ENOTFOUND, "the tenant has no operational CA");
+}
+
+int
+store_ca_rotate(struct db *db, int64_t tenant_id, int64_t current, const uint8_t *cert, size_t len,
+    const char *key_uri, const uint8_t *new_with_old, size_t nwo_len, const uint8_t *old_with_new,
+    size_t own_len, struct devid_error *e)
+{
+	int64_t now = time(NULL), n = 0;
+	struct db_param keep[] = {DB_BLOB(new_with_old, nwo_len), DB_BLOB(old_with_new, own_len),
+	    DB_INT(now), DB_INT(tenant_id), DB_INT(current)};
+	struct db_param next[] = {
+	    DB_BLOB(cert, len), DB_TEXT(key_uri), DB_INT(now), DB_INT(tenant_id), DB_INT(current)};
+	int rc;
+
+	rc = db_exec(db,
+	    "INSERT INTO cas_retired (tenant_id, generation, cert, key_uri, crl_number,"
+	    " new_with_old, old_with_new, retired_at)"
+	    " SELECT tenant_id, generation, cert, key_uri, crl_number, ?, ?, ? FROM cas"
+	    " WHERE tenant_id = ? AND generation = ?",
+	    keep, 5, &n, e);
+	if (rc == 0 && n == 1)
+		rc = db_exec(db,
+		    "UPDATE cas SET cert = ?, key_uri = ?, created_at = ?, crl_number = 0,"
+		    " generation = generation + 1 WHERE tenant_id = ? AND generation = ?",
+		    next, 5, &n, e);
+	if (rc == DEVID_ECONFLICT || (rc == 0 && n != 1))
+		return devid_error_set(e, DEVID_ECONFLICT,
+		    "the operational CA changed meanwhile (another rotation): try again");
+	return rc;
+}
+
+int
+store_ca_retired_get(
+    struct db *db, int64_t tenant_id, int64_t generation, struct ca_rec *c, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(tenant_id), DB_INT(generation)};
+	struct db_rows *r;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	c->generation = generation;
+	if ((rc = db_query(db,
+		 "SELECT cert, key_uri FROM cas_retired WHERE tenant_id = ? AND generation = ?", p,
+		 2, &r, e)) != 0)
+		return rc;
+	return ca_rec_from(r, tenant_id, c, "no such retired CA", e);
+}
+
+int
+store_ca_retired_live(
+    struct db *db, int64_t tenant_id, int64_t now, struct db_rows **rows, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(tenant_id), DB_INT(now)};
+
+	return db_query(db,
+	    "SELECT r.generation, r.cert, r.new_with_old, r.old_with_new FROM cas_retired r"
+	    " WHERE r.tenant_id = ? AND EXISTS (SELECT 1 FROM certificates c"
+	    " WHERE c.tenant_id = r.tenant_id AND c.ca_generation = r.generation"
+	    " AND c.not_after > ?) ORDER BY r.generation DESC",
+	    p, 2, rows, e);
 }
 
 int
@@ -172,7 +248,7 @@ store_est_device(struct db *db, const char *udid, struct est_device *d,
 	owner_name[0] = '\0';
 	if ((rc = db_query(db,
 		 "SELECT d.id, b.owner_id, b.vendor_id, d.state, d.serial, d.cert, d.entry, t.name,"
-		 " c.cert, c.key_uri, c.validity_days FROM devices d"
+		 " c.cert, c.key_uri, c.validity_days, c.generation FROM devices d"
 		 " JOIN batches b ON b.id = d.batch_id"
 		 " LEFT JOIN tenants t ON t.id = b.owner_id"
 		 " LEFT JOIN cas c ON c.tenant_id = b.owner_id WHERE d.udid = ?",
@@ -194,6 +270,7 @@ store_est_device(struct db *db, const char *udid, struct est_device *d,
 	if (rc == 0 && !db_rows_null(r, 0, 8)) {
 		ca->tenant_id = d->owner_id;
 		ca->validity_days = (int)db_rows_int(r, 0, 10);
+		ca->generation = db_rows_int(r, 0, 11);
 		rc = copy_blob(r, 0, 8, &ca->cert, &ca->cert_len);
 		if (rc == 0 && (ca->key_uri = strdup(db_rows_text(r, 0, 9, NULL))) == NULL)
 			rc = DEVID_ENOMEM;
@@ -236,17 +313,17 @@ store_device_owner(
 }
 
 int
-store_cert_add(struct db *db, int64_t tenant_id, int64_t device_id, const char *serial,
-    const uint8_t *der, size_t len, int64_t not_after, struct devid_error *e)
+store_cert_add(struct db *db, int64_t tenant_id, int64_t generation, int64_t device_id,
+    const char *serial, const uint8_t *der, size_t len, int64_t not_after, struct devid_error *e)
 {
-	struct db_param p[] = {DB_INT(tenant_id), DB_INT(device_id), DB_TEXT(serial),
-	    DB_BLOB(der, len), DB_INT(not_after), DB_INT(time(NULL))};
+	struct db_param p[] = {DB_INT(tenant_id), DB_INT(generation), DB_INT(device_id),
+	    DB_TEXT(serial), DB_BLOB(der, len), DB_INT(not_after), DB_INT(time(NULL))};
 	int rc;
 
 	rc = db_exec(db,
-	    "INSERT INTO certificates (tenant_id, device_id, serial, cert, not_after, issued_at)"
-	    " VALUES (?, ?, ?, ?, ?, ?)",
-	    p, 6, NULL, e);
+	    "INSERT INTO certificates (tenant_id, ca_generation, device_id, serial, cert,"
+	    " not_after, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+	    p, 7, NULL, e);
 	if (rc == DEVID_ECONFLICT)
 		return devid_error_set(e, rc, "serial %s was issued before", serial);
 	return rc;
@@ -272,29 +349,29 @@ store_cert_issued(struct db *db, int64_t tenant_id, int64_t device_id, const cha
 }
 
 #define CRL_FROM                                                                                   \
-	" FROM certificates c WHERE c.tenant_id = ? AND c.revoked_at IS NOT NULL AND c.not_after " \
-	"> ?"
+	" FROM certificates c WHERE c.tenant_id = ? AND c.ca_generation = ?"                       \
+	" AND c.revoked_at IS NOT NULL AND c.not_after > ?"
 
 int
-store_crl_entries(
-    struct db *db, int64_t tenant_id, int64_t now, struct db_rows **rows, struct devid_error *e)
+store_crl_entries(struct db *db, int64_t tenant_id, int64_t generation, int64_t now,
+    struct db_rows **rows, struct devid_error *e)
 {
-	struct db_param p[] = {DB_INT(tenant_id), DB_INT(now)};
+	struct db_param p[] = {DB_INT(tenant_id), DB_INT(generation), DB_INT(now)};
 
 	return db_query(db,
-	    "SELECT c.serial, c.revoked_at, COALESCE(c.reason, 0)" CRL_FROM " ORDER BY c.id", p, 2,
+	    "SELECT c.serial, c.revoked_at, COALESCE(c.reason, 0)" CRL_FROM " ORDER BY c.id", p, 3,
 	    rows, e);
 }
 
 int
-store_crl_state(struct db *db, int64_t tenant_id, int64_t now, int64_t *count,
+store_crl_state(struct db *db, int64_t tenant_id, int64_t generation, int64_t now, int64_t *count,
     int64_t *last_revoked_at, struct devid_error *e)
 {
-	struct db_param p[] = {DB_INT(tenant_id), DB_INT(now)};
+	struct db_param p[] = {DB_INT(tenant_id), DB_INT(generation), DB_INT(now)};
 	struct db_rows *r;
 	int rc;
 
-	if ((rc = db_query(db, "SELECT COUNT(*), MAX(c.revoked_at)" CRL_FROM, p, 2, &r, e)) != 0)
+	if ((rc = db_query(db, "SELECT COUNT(*), MAX(c.revoked_at)" CRL_FROM, p, 3, &r, e)) != 0)
 		return rc;
 	*count = db_rows_int(r, 0, 0);
 	*last_revoked_at = db_rows_null(r, 0, 1) ? 0 : db_rows_int(r, 0, 1);
@@ -303,17 +380,18 @@ store_crl_state(struct db *db, int64_t tenant_id, int64_t now, int64_t *count,
 }
 
 int
-store_crl_get(struct db *db, int64_t tenant_id, struct crl_rec *c, struct devid_error *e)
+store_crl_get(
+    struct db *db, int64_t tenant_id, int64_t generation, struct crl_rec *c, struct devid_error *e)
 {
-	struct db_param p[] = {DB_INT(tenant_id)};
+	struct db_param p[] = {DB_INT(tenant_id), DB_INT(generation)};
 	struct db_rows *r;
 	int rc;
 
 	memset(c, 0, sizeof(*c));
 	if ((rc = db_query(db,
-		 "SELECT number, revoked, last_revoked_at, this_update, der FROM crls"
-		 " WHERE tenant_id = ?",
-		 p, 1, &r, e)) != 0)
+		 "SELECT number, revoked, last_revoked_at, this_update, der FROM ca_crls"
+		 " WHERE tenant_id = ? AND generation = ?",
+		 p, 2, &r, e)) != 0)
 		return rc;
 	if (db_rows_count(r) == 0) {
 		db_rows_free(r);
@@ -329,45 +407,53 @@ store_crl_get(struct db *db, int64_t tenant_id, struct crl_rec *c, struct devid_
 }
 
 int
-store_crl_put(
-    struct db *db, int64_t tenant_id, const struct crl_rec *c, bool *stored, struct devid_error *e)
+store_crl_put(struct db *db, int64_t tenant_id, int64_t generation, const struct crl_rec *c,
+    bool *stored, struct devid_error *e)
 {
-	struct db_param p[] = {DB_INT(tenant_id), DB_INT(c->number), DB_INT(c->revoked),
-	    DB_INT(c->last_revoked_at), DB_INT(c->this_update), DB_BLOB(c->der, c->len)};
+	struct db_param p[] = {DB_INT(tenant_id), DB_INT(generation), DB_INT(c->number),
+	    DB_INT(c->revoked), DB_INT(c->last_revoked_at), DB_INT(c->this_update),
+	    DB_BLOB(c->der, c->len)};
 	int64_t n = 0;
 	int rc;
 
 	/* the cached CRL's number only grows, whichever server stores last */
 	rc = db_exec(db,
-	    "INSERT INTO crls (tenant_id, number, revoked, last_revoked_at, this_update, der)"
-	    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id) DO UPDATE SET"
+	    "INSERT INTO ca_crls (tenant_id, generation, number, revoked, last_revoked_at,"
+	    " this_update, der) VALUES (?, ?, ?, ?, ?, ?, ?)"
+	    " ON CONFLICT (tenant_id, generation) DO UPDATE SET"
 	    " number = excluded.number, revoked = excluded.revoked,"
 	    " last_revoked_at = excluded.last_revoked_at, this_update = excluded.this_update,"
-	    " der = excluded.der WHERE crls.number < excluded.number",
-	    p, 6, &n, e);
+	    " der = excluded.der WHERE ca_crls.number < excluded.number",
+	    p, 7, &n, e);
 	*stored = rc == 0 && n == 1;
 	return rc;
 }
 
 int
-store_crl_number_next(struct db *db, int64_t tenant_id, int64_t *number, struct devid_error *e)
+store_crl_number_next(
+    struct db *db, int64_t tenant_id, int64_t generation, int64_t *number, struct devid_error *e)
 {
-	struct db_param p[] = {DB_INT(tenant_id)};
+	static const char *const sql[] = {
+	    "UPDATE cas SET crl_number = crl_number + 1 WHERE tenant_id = ? AND generation = ?"
+	    " RETURNING crl_number",
+	    "UPDATE cas_retired SET crl_number = crl_number + 1 WHERE tenant_id = ?"
+	    " AND generation = ? RETURNING crl_number",
+	};
+	struct db_param p[] = {DB_INT(tenant_id), DB_INT(generation)};
 	struct db_rows *r;
 	int rc;
 
 	*number = 0;
-	if ((rc = db_query(db,
-		 "UPDATE cas SET crl_number = crl_number + 1 WHERE tenant_id = ?"
-		 " RETURNING crl_number",
-		 p, 1, &r, e)) != 0)
-		return rc;
-	if (db_rows_count(r) == 1)
-		*number = db_rows_int(r, 0, 0);
-	else
-		rc = devid_error_set(e, DEVID_ENOTFOUND, "the tenant has no operational CA");
-	db_rows_free(r);
-	return rc;
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		if ((rc = db_query(db, sql[i], p, 2, &r, e)) != 0)
+			return rc;
+		if (db_rows_count(r) == 1)
+			*number = db_rows_int(r, 0, 0);
+		db_rows_free(r);
+		if (*number != 0)
+			return 0;
+	}
+	return devid_error_set(e, DEVID_ENOTFOUND, "the tenant has no such operational CA");
 }
 
 int

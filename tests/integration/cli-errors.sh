@@ -289,6 +289,11 @@ usage_error 'admin of a misspelt command' "^devid admin: unknown command 'tokn' 
     "$devid" admin --db "sqlite:$tmp/never.db" tokn list
 usage_error 'admin with an unknown option' "^devid admin: unknown option '--colour'" \
     "$devid" admin --db "sqlite:$tmp/never.db" --colour red migrate
+usage_error 'admin ca rotate without a key' \
+    '^devid admin: ca rotate needs --tenant and one of --pkcs11 or --key-file' \
+    "$devid" admin --db "sqlite:$tmp/never.db" ca rotate --tenant OEM1
+usage_error 'admin ca rotate --validity-days' '^devid admin: ca rotate keeps the CA' \
+    "$devid" admin --db "sqlite:$tmp/never.db" ca rotate --tenant OEM1 --key-file k --validity-days 9
 [ -e "$tmp/never.db" ] && check_failed "an admin usage error created the database"
 usage_error 'serve with an unknown option' "^devid serve: unknown option '--colour'" \
     "$devid" serve --db "sqlite:$tmp/never.db" --colour red

@@ -8,7 +8,9 @@
 # signature, no client certificate, a re-enroll changing the subject: 4xx and nothing issued;
 # 100 enrollments from 8 parallel clients: 100 serials, 100 issuance records; the CRL lists
 # a revoked device's certificate; devid-agent enrolls and renews with a pkcs11: key and
-# connects to devid gateway, which trusts only the tenant CA, with its LDevID.
+# connects to devid gateway, which trusts only the tenant CA, with its LDevID; the CA is
+# rotated: both CAs in ca show and cacerts, the device renews onto the new one, which the
+# gateway admits once its trust is reloaded, and each generation signs its own CRL.
 # Usage: est.sh DEVID DEVID-AGENT
 me=est
 . "$(dirname "$0")/lib.sh"
@@ -310,9 +312,11 @@ run "$agent" renew --force --key "$key" --cert c2-ldevid.pem --est "https://$est
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
     -addext subjectAltName=IP:127.0.0.1 -keyout gw.key -out gw.pem >/dev/null 2>&1 || fail "gateway cert"
 : >gw.out
-"$devid" gateway --listen 127.0.0.1:0 --tls-cert gw.pem --tls-key gw.key --trust ca.pem \
+cp ca.pem gw-trust.pem
+"$devid" gateway --listen 127.0.0.1:0 --tls-cert gw.pem --tls-key gw.key --trust gw-trust.pem \
     --admin-listen 127.0.0.1:0 --secret "$secret" --db "$tmp/gateway.db" >gw.out 2>gw.log &
-pids="$pids $!"
+gw_pid=$!
+pids="$pids $gw_pid"
 wait_for gw.out 'admin on' "the gateway"
 gw_dev=$(sed -n 's|.*devices on https://\([^,]*\),.*|\1|p' gw.out)
 gw_admin=$(sed -n 's|.*admin on http://\([^ ]*\).*|\1|p' gw.out)
@@ -339,4 +343,57 @@ grep -q "$c2" "$tmp/out" || fail_run "the greeting does not name the device"
 run "$agent" hello --key "$key" --cert c2-birth.pem --connect "$gw_dev" --ca gw.pem --timeout 5
 [ $rc -ne 0 ] || fail_run "the birth certificate is admitted by a gateway that trusts only the tenant CA"
 note "devid-agent enrolled and renewed with a pkcs11: key and connects with its LDevID"
+
+# --- CA rotation (docs/operations.md): the next key in the token; the old CA stays trusted ---
+run "$devid" admin ca rotate --tenant OEM1 --pkcs11 "pkcs11:token=devid-ca;object=oem1-ca?pin-value=$pin"
+[ $rc -ne 0 ] && grep -q "current key" "$tmp/err" || fail_run "a rotation onto the current key"
+run "$devid" admin ca rotate --tenant OEM1 --pkcs11 "pkcs11:token=devid-ca;object=oem1-ca-2?pin-value=$pin" \
+    --out ca2.pem
+[ $rc -eq 0 ] || fail_run "ca rotate"
+grep -q "$pin" "$tmp/out" "$tmp/err" && fail "ca rotate printed the PIN"
+"$devid" admin ca show --tenant OEM1 >bundle.pem || fail "ca show"
+openssl crl2pkcs7 -nocrl -certfile bundle.pem | openssl pkcs7 -print_certs -noout |
+	grep '^subject' >bundle.txt
+[ "$(wc -l <bundle.txt)" = 2 ] && head -1 bundle.txt | grep -q 'generation 2' ||
+	fail "ca show after a rotation: want the new CA, then the old: $(cat bundle.txt)"
+curl -sS --cacert srv.pem -o cacerts2.b64 "https://$est_addr/.well-known/est/OEM1/cacerts" ||
+	fail "cacerts"
+p7_certs cacerts2.b64 cacerts2.pem
+[ "$(grep -c 'BEGIN CERTIFICATE' cacerts2.pem)" = 4 ] ||
+	fail "cacerts after a rotation: want the new CA, the old and the two key update certificates"
+# the device renews with its old-generation certificate and gets one of the new CA
+run "$agent" renew --force --key "$key" --cert c2-renewed.pem --est "https://$est_addr" --ca srv.pem \
+    --out c2-gen2.pem
+[ $rc -eq 0 ] || fail_run "renewal with a certificate of the retired CA"
+openssl verify -CAfile ca2.pem -purpose sslclient c2-gen2.pem >/dev/null ||
+	fail "the renewed certificate does not chain to the new CA"
+# a cloud that trusts only the old CA refuses it until the new one is added to its trust
+run "$agent" hello --key "$key" --cert c2-gen2.pem --connect "$gw_dev" --ca gw.pem --timeout 5
+[ $rc -ne 0 ] || fail_run "a gateway that trusts only the old CA admits the new CA's certificate"
+cp bundle.pem gw-trust.pem
+kill -HUP "$gw_pid"
+i=0
+until run "$agent" hello --key "$key" --cert c2-gen2.pem --connect "$gw_dev" --ca gw.pem --timeout 5 &&
+	[ $rc -eq 0 ]; do
+	i=$((i + 1))
+	[ $i -lt 50 ] || fail_run "the gateway does not admit the new CA's certificate after a reload"
+	sleep 0.1
+done
+run "$agent" hello --key "$key" --cert c2-renewed.pem --connect "$gw_dev" --ca gw.pem --timeout 5
+[ $rc -eq 0 ] || fail_run "the old CA's certificate is refused while it is valid"
+# each generation's CRL, signed by its own key
+"$devid" revoke --token "$A1" "$c2" >/dev/null || fail "revoke c2"
+for g in 1 2; do
+	path=/api/v1/tenants/OEM1/crl
+	anchor=ca.pem
+	cert=c2-renewed.pem
+	[ $g = 2 ] && path=$path/2 && anchor=ca2.pem && cert=c2-gen2.pem
+	curl -sS --cacert srv.pem -o "crl$g.der" "$DEVID_SERVER$path" || fail "GET $path"
+	openssl crl -inform DER -in "crl$g.der" -CAfile "$anchor" -noout 2>"crl$g.verify" &&
+		grep -q 'verify OK' "crl$g.verify" || fail "$path does not verify with its CA: $(cat "crl$g.verify")"
+	sn=$(openssl x509 -in "$cert" -noout -serial | sed 's/serial=//')
+	openssl crl -inform DER -in "crl$g.der" -noout -text | grep -qi "$sn" ||
+		fail "$path does not list $cert"
+done
+note "CA rotated: old and new CA in ca show and cacerts, renewal moves to the new CA, one CRL each"
 exit 0

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -313,7 +314,7 @@ race_crl(void *arg)
 		ASN1_INTEGER *num;
 
 		dynbuf_reset(&d);
-		if ((r->rc = service_crl(r->svc, "OEM1", &d, &e)) != 0)
+		if ((r->rc = service_crl(r->svc, "OEM1", 1, &d, &e)) != 0)
 			break;
 		p = d.p;
 		crl = d2i_X509_CRL(NULL, &p, (long)d.len);
@@ -333,7 +334,7 @@ crl_age(struct store *s)
 {
 	struct db *db = store_acquire(s);
 
-	db_exec(db, "UPDATE crls SET this_update = 0", NULL, 0, NULL, NULL);
+	db_exec(db, "UPDATE ca_crls SET this_update = 0", NULL, 0, NULL, NULL);
 	store_release(s, db);
 }
 
@@ -351,6 +352,7 @@ main(int argc, char **argv)
 	struct db *db;
 	struct dynbuf crl;
 	X509 *ca = NULL, *x = NULL, *x2 = NULL, *got = NULL;
+	STACK_OF(X509) *cas = NULL;
 	json_t *q;
 	bool changed, pg = argc > 1 && strcmp(argv[1], "postgres") == 0;
 	long num1 = 0, num2 = 0;
@@ -449,10 +451,11 @@ main(int argc, char **argv)
 	    "a vendor has no operational CA: %s", e.msg);
 	CHECK(service_ca_init(&svc, "OEM2", "file:/nonexistent/z", 99999, NULL, &e) == DEVID_EINVAL,
 	    "validity bounds: %s", e.msg);
-	CHECK(service_ca_get(&svc, "OEM1", &got, &e) == 0 && X509_cmp(got, ca) == 0,
+	CHECK(service_ca_get(&svc, "OEM1", &cas, &e) == 0 && sk_X509_num(cas) == 1 &&
+		X509_cmp(sk_X509_value(cas, 0), ca) == 0,
 	    "ca show gives the certificate");
-	X509_free(got);
-	got = NULL;
+	sk_X509_pop_free(cas, X509_free);
+	cas = NULL;
 	audits = storekit_count(s, "SELECT COUNT(*) FROM audit WHERE action = 'est.enroll'");
 
 	/* a claimed device enrolls; the profile, not the CSR, decides */
@@ -623,21 +626,21 @@ main(int argc, char **argv)
 	    "one audit record per certificate");
 
 	/* cacerts */
-	CHECK(service_est_cacerts(&svc, "OEM1", NULL, &got, &e) == 0 && X509_cmp(got, ca) == 0,
-	    "cacerts by label");
-	X509_free(got);
-	CHECK(
-	    service_est_cacerts(&svc, NULL, chips[0].cert, &got, &e) == 0 && X509_cmp(got, ca) == 0,
-	    "cacerts by device");
-	X509_free(got);
-	got = NULL;
-	CHECK(service_est_cacerts(&svc, "OEM2", NULL, &got, &e) == DEVID_ENOTFOUND,
+	for (int i = 0; i < 2; i++) {
+		CHECK(service_est_cacerts(
+			  &svc, i ? NULL : "OEM1", i ? chips[0].cert : NULL, &cas, &e) == 0 &&
+			sk_X509_num(cas) == 1 && X509_cmp(sk_X509_value(cas, 0), ca) == 0,
+		    "cacerts by %s", i ? "device" : "label");
+		sk_X509_pop_free(cas, X509_free);
+		cas = NULL;
+	}
+	CHECK(service_est_cacerts(&svc, "OEM2", NULL, &cas, &e) == DEVID_ENOTFOUND && cas == NULL,
 	    "cacerts of a tenant without CA: %s", e.msg);
-	CHECK(service_est_cacerts(&svc, NULL, NULL, &got, &e) == DEVID_EINVAL, "cacerts of whom?");
+	CHECK(service_est_cacerts(&svc, NULL, NULL, &cas, &e) == DEVID_EINVAL, "cacerts of whom?");
 
 	/* revocation: no more enrollments, the certificates on the CRL */
 	dynbuf_init(&crl, 1 << 20);
-	CHECK(service_crl(&svc, "OEM1", &crl, &e) == 0 && crl_lists(&crl, ca, x, &num1) == 0,
+	CHECK(service_crl(&svc, "OEM1", 1, &crl, &e) == 0 && crl_lists(&crl, ca, x, &num1) == 0,
 	    "an empty CRL first: %s", e.msg);
 	CHECK(service_revoke(&svc, &oem, chips[0].udid, NULL, &e) == 0, "revoke: %s", e.msg);
 	CHECK(enroll(&svc, EST_ENROLL, NULL, chips[0].cert, chips[0].key, NULL, &got, &e) ==
@@ -648,14 +651,14 @@ main(int argc, char **argv)
 		  &e) == DEVID_EAUTH,
 	    "... nor re-enrolls: %s", e.msg);
 	dynbuf_reset(&crl);
-	CHECK(service_crl(&svc, "OEM1", &crl, &e) == 0 && crl_lists(&crl, ca, x, &num2) == 1 &&
+	CHECK(service_crl(&svc, "OEM1", 1, &crl, &e) == 0 && crl_lists(&crl, ca, x, &num2) == 1 &&
 		num2 == num1 + 1,
 	    "the CRL lists it, with the next number (%ld, %ld): %s", num1, num2, e.msg);
 	{
 		struct dynbuf again;
 
 		dynbuf_init(&again, 1 << 20);
-		CHECK(service_crl(&svc, "OEM1", &again, &e) == 0 && again.len == crl.len &&
+		CHECK(service_crl(&svc, "OEM1", 1, &again, &e) == 0 && again.len == crl.len &&
 			memcmp(again.p, crl.p, crl.len) == 0,
 		    "unchanged: the same CRL, not re-signed");
 		dynbuf_release(&again);
@@ -683,10 +686,10 @@ main(int argc, char **argv)
 		}
 		CHECK(ok == 6, "6 concurrent revokes all commit (%d)", ok);
 	}
-	CHECK(service_crl(&svc, "OEM2", &crl, &e) == DEVID_ENOTFOUND, "no CA, no CRL");
-	CHECK(service_crl(&svc, "NOPE", &crl, &e) == DEVID_ENOTFOUND, "no tenant, no CRL");
+	CHECK(service_crl(&svc, "OEM2", 1, &crl, &e) == DEVID_ENOTFOUND, "no CA, no CRL");
+	CHECK(service_crl(&svc, "NOPE", 1, &crl, &e) == DEVID_ENOTFOUND, "no tenant, no CRL");
 	dynbuf_reset(&crl);
-	CHECK(service_crl(&svc, "OEM1", &crl, &e) == 0 && crl_reason(&crl, ca, x) == -1,
+	CHECK(service_crl(&svc, "OEM1", 1, &crl, &e) == 0 && crl_reason(&crl, ca, x) == -1,
 	    "revoked without a reason: no reasonCode (RFC 5280 5.3.1): %d",
 	    crl_reason(&crl, ca, x));
 
@@ -738,7 +741,7 @@ main(int argc, char **argv)
 
 		CHECK(service_release(&svc, &oem, "ACME", "B1", &e) == 0, "release: %s", e.msg);
 		dynbuf_reset(&crl);
-		CHECK(service_crl(&svc, "OEM1", &crl, &e) == 0 &&
+		CHECK(service_crl(&svc, "OEM1", 1, &crl, &e) == 0 &&
 			crl_reason(&crl, ca, c1a) == CRL_REASON_AFFILIATION_CHANGED,
 		    "released: the certificate is on the CRL, affiliationChanged (%d)",
 		    crl_reason(&crl, ca, c1a));
@@ -770,7 +773,7 @@ main(int argc, char **argv)
 			changed,
 		    "OEM2 takes the batch: %s", e.msg);
 		dynbuf_reset(&crl);
-		CHECK(service_crl(&svc, "OEM1", &crl, &e) == 0 &&
+		CHECK(service_crl(&svc, "OEM1", 1, &crl, &e) == 0 &&
 			crl_reason(&crl, ca, c1b) == CRL_REASON_AFFILIATION_CHANGED,
 		    "transferred: OEM1's certificate is on OEM1's CRL (%d)",
 		    crl_reason(&crl, ca, c1b));
@@ -795,7 +798,7 @@ main(int argc, char **argv)
 			    "keyCompromise") == 0,
 		    "the first reason stays");
 		json_decref(dev);
-		CHECK(service_crl(&svc, "OEM2", &crl2, &e) == 0 &&
+		CHECK(service_crl(&svc, "OEM2", 1, &crl2, &e) == 0 &&
 			crl_reason(&crl2, ca2, c1c) == CRL_REASON_KEY_COMPROMISE,
 		    "OEM2's CRL: keyCompromise (%d): %s", crl_reason(&crl2, ca2, c1c), e.msg);
 		CHECK(storekit_count(s,
@@ -825,7 +828,7 @@ main(int argc, char **argv)
 
 			crl_age(s);
 			dynbuf_reset(&crl);
-			CHECK(service_crl(i % 2 ? &svc2 : &svc, "OEM1", &crl, &e) == 0 &&
+			CHECK(service_crl(i % 2 ? &svc2 : &svc, "OEM1", 1, &crl, &e) == 0 &&
 				crl_lists(&crl, ca, x, &n) == 1,
 			    "CRL from server %d: %s", i % 2, e.msg);
 			increasing = increasing && n > last;
@@ -859,6 +862,99 @@ main(int argc, char **argv)
 		CHECK(increasing, "no reader saw the number go back");
 		service_ca_cache_free(svc2.cas, svc2.keys);
 		store_close(svc2.store);
+	}
+
+	/* CA rotation: OEM2 (whose CA made c1c) claims B2 and rotates its CA */
+	{
+		char k2[PATH_MAX * 2 + 8], k3[PATH_MAX * 2 + 8];
+		struct principal oem2 = op;
+		X509 *ca2 = NULL, *ca3 = NULL, *l1 = NULL, *l2 = NULL;
+		struct dynbuf c1, c2;
+		long n = 0;
+
+		oem2.role = ROLE_ADMIN;
+		dynbuf_init(&c1, 1 << 20);
+		dynbuf_init(&c2, 1 << 20);
+		snprintf(k2, sizeof(k2), "file:%s/ca2.key", tmp);
+		snprintf(k3, sizeof(k3), "file:%s/ca3.key", tmp);
+		CHECK(service_claim(&svc, &oem2, "127.0.0.1", (const uint8_t *)claim2,
+			  strlen(claim2), &b, &changed, NULL, &e) == 0,
+		    "OEM2 claims B2: %s", e.msg);
+		svc.public_url = "https://devid.example";
+		CHECK(enroll(&svc, EST_ENROLL, NULL, loose.cert, loose.key, NULL, &l1, &e) == 0,
+		    "enroll under generation 1: %s", e.msg);
+		CHECK(service_ca_get(&svc, "OEM2", &cas, &e) == 0 && sk_X509_num(cas) == 1,
+		    "one CA before: %s", e.msg);
+		ca2 = sk_X509_shift(cas);
+		sk_X509_pop_free(cas, X509_free);
+		audits = storekit_count(s, "SELECT COUNT(*) FROM audit");
+		CHECK(service_ca_rotate(&svc, "OEM2", k2, NULL, &e) == DEVID_EINVAL,
+		    "the current key's URI is refused: %s", e.msg);
+		CHECK(service_ca_rotate(&svc, "ACME", k3, NULL, &e) == DEVID_ENOTFOUND,
+		    "a vendor has no CA to rotate: %s", e.msg);
+		CHECK(storekit_count(s, "SELECT COUNT(*) FROM audit") == audits &&
+			storekit_count(s, "SELECT COUNT(*) FROM cas_retired") == 0 &&
+			access(k3 + 5, F_OK) != 0,
+		    "refused rotations wrote nothing, made no key");
+
+		CHECK(service_ca_rotate(&svc, "OEM2", k3, &ca3, &e) == 0, "rotate: %s", e.msg);
+		CHECK(ca3 != NULL && X509_check_ca(ca3) == 1 &&
+			X509_verify(ca3, X509_get0_pubkey(ca3)) == 1 &&
+			X509_NAME_cmp(X509_get_subject_name(ca3), X509_get_subject_name(ca2)) !=
+			    0 &&
+			strstr(name_field(ca3, NID_organizationalUnitName), "generation 2") != NULL,
+		    "the next CA: self-signed, named generation 2");
+		CHECK(
+		    storekit_count(s, "SELECT COUNT(*) FROM audit WHERE action = 'ca.rotate'") == 1,
+		    "the rotation is audited");
+		CHECK(service_ca_get(&svc, "OEM2", &cas, &e) == 0 && sk_X509_num(cas) == 2 &&
+			X509_cmp(sk_X509_value(cas, 0), ca3) == 0 &&
+			X509_cmp(sk_X509_value(cas, 1), ca2) == 0,
+		    "ca show: the new CA, then the old one that still has live certificates");
+		sk_X509_pop_free(cas, X509_free);
+		CHECK(service_est_cacerts(&svc, "OEM2", NULL, &cas, &e) == 0 &&
+			sk_X509_num(cas) == 4 && X509_cmp(sk_X509_value(cas, 0), ca3) == 0 &&
+			X509_cmp(sk_X509_value(cas, 1), ca2) == 0,
+		    "cacerts: new, old and the two key update certificates (%d)",
+		    cas ? sk_X509_num(cas) : -1);
+		if (cas != NULL && sk_X509_num(cas) == 4) {
+			X509 *nwo = sk_X509_value(cas, 2), *own = sk_X509_value(cas, 3);
+
+			CHECK(EVP_PKEY_eq(X509_get0_pubkey(nwo), X509_get0_pubkey(ca3)) == 1 &&
+				X509_verify(nwo, X509_get0_pubkey(ca2)) == 1 &&
+				X509_check_issued(ca2, nwo) == X509_V_OK,
+			    "NewWithOld: the new key, certified by the old CA");
+			CHECK(EVP_PKEY_eq(X509_get0_pubkey(own), X509_get0_pubkey(ca2)) == 1 &&
+				X509_verify(own, X509_get0_pubkey(ca3)) == 1 &&
+				X509_check_issued(ca3, own) == X509_V_OK,
+			    "OldWithNew: the old key, certified by the new CA");
+		}
+		sk_X509_pop_free(cas, X509_free);
+		cas = NULL;
+
+		CHECK(enroll(&svc, EST_REENROLL, NULL, l1, loose.key, X509_get_subject_name(l1),
+			  &l2, &e) == 0,
+		    "a certificate of the retired CA re-enrolls: %s", e.msg);
+		CHECK(l2 != NULL && X509_verify(l2, X509_get0_pubkey(ca3)) == 1 &&
+			strcmp(crl_dp(l2), "https://devid.example/api/v1/tenants/OEM2/crl/2") == 0,
+		    "... under the new CA, whose CRL its distribution point names: \"%s\"",
+		    l2 ? crl_dp(l2) : "");
+		CHECK(service_revoke(&svc, &oem2, loose.udid, NULL, &e) == 0, "revoke: %s", e.msg);
+		CHECK(service_crl(&svc, "OEM2", 1, &c1, &e) == 0 &&
+			crl_lists(&c1, ca2, l1, &n) == 1 && crl_lists(&c1, ca2, l2, &n) == 0,
+		    "generation 1's CRL, signed by the old key, lists its certificate: %s", e.msg);
+		CHECK(service_crl(&svc, "OEM2", 2, &c2, &e) == 0 &&
+			crl_lists(&c2, ca3, l2, &n) == 1 && crl_lists(&c2, ca3, l1, &n) == 0,
+		    "generation 2's CRL, signed by the new key, lists its own: %s", e.msg);
+		CHECK(service_crl(&svc, "OEM2", 3, &c2, &e) == DEVID_ENOTFOUND,
+		    "no generation 3: %s", e.msg);
+		svc.public_url = NULL;
+		dynbuf_release(&c1);
+		dynbuf_release(&c2);
+		X509_free(ca2);
+		X509_free(ca3);
+		X509_free(l1);
+		X509_free(l2);
 	}
 
 	/* the public base URL */
