@@ -28,13 +28,18 @@
 #include "config.h"
 #include "lib/banned.h"
 
-#define SERVE_DEFAULT_MAX_BODY ((size_t)256 << 20)
+/* bodies of the ingest routes (a whole manifest), and of every other route */
+#define SERVE_DEFAULT_MAX_INGEST_BODY ((size_t)256 << 20)
+#define SERVE_DEFAULT_MAX_BODY ((size_t)1 << 20)
 /* claims per token and per address, counted in the database by every server of it */
 #define CLAIM_INTERVAL_MS 500 /* one more claim every half second (2 a second) ... */
 #define CLAIM_BURST 20 /* ... after a burst of 20 */
 
 static const char serve_usage[] =
     "usage: devid serve --db URL [--listen ADDR:PORT] [--threads N] [--max-body BYTES]\n"
+    "                   [--max-ingest-body BYTES] [--max-connections N]\n"
+    "                   [--max-client-connections N] [--max-client-requests N]\n"
+    "                   [--header-timeout SECS] [--request-timeout SECS]\n"
     "                   [--tls-cert PEM --tls-key PEM] [--device-listen ADDR:PORT]\n"
     "                   [--workers N] [--job-lease SECS] [--max-attempts N]\n"
     "                   [--interop-key PEM] [--log-level debug|info|warn|error]\n"
@@ -46,6 +51,14 @@ static const char serve_usage[] =
     "Serves the REST API (docs/api.md). --db defaults to $DEVID_DB; the schema is migrated\n"
     "at start. --listen defaults to 127.0.0.1:8443 (loopback: bind other addresses only with\n"
     "TLS or behind a proxy); with --tls-cert and --tls-key it speaks HTTPS.\n"
+    "Request bodies are capped per route: --max-ingest-body (default 268435456) for a\n"
+    "vendor's publish and an OEM's import, --max-body (default 1048576) for every other\n"
+    "route; over it: 413 before the body is read. Each port takes --max-connections open\n"
+    "connections (default 1024), --max-client-connections from one address and\n"
+    "--max-client-requests being handled at once for one address (default: no limit, as\n"
+    "behind a load balancer every client has its address); over them: 503 or 429. A\n"
+    "request's headers must arrive within --header-timeout seconds (default 10) and all of\n"
+    "it within --request-timeout (default 300), else the connection is closed.\n"
     "--device-listen adds the device port: EST (RFC 7030, RFC 8951) at\n"
     "/.well-known/est/[TENANT/]cacerts, simpleenroll, simplereenroll and csrattrs, over TLS\n"
     "with the same --tls-cert and --tls-key (required) and the same --threads. Devices\n"
@@ -209,6 +222,12 @@ enum {
 	OPT_LISTEN,
 	OPT_THREADS,
 	OPT_MAX_BODY,
+	OPT_MAX_INGEST_BODY,
+	OPT_MAX_CONNECTIONS,
+	OPT_MAX_CLIENT_CONNECTIONS,
+	OPT_MAX_CLIENT_REQUESTS,
+	OPT_HEADER_TIMEOUT,
+	OPT_REQUEST_TIMEOUT,
 	OPT_CERT,
 	OPT_KEY,
 	OPT_LOG,
@@ -233,6 +252,12 @@ static const struct option serve_opts[] = {
     {"listen", required_argument, NULL, OPT_LISTEN},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
+    {"max-ingest-body", required_argument, NULL, OPT_MAX_INGEST_BODY},
+    {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+    {"max-client-connections", required_argument, NULL, OPT_MAX_CLIENT_CONNECTIONS},
+    {"max-client-requests", required_argument, NULL, OPT_MAX_CLIENT_REQUESTS},
+    {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+    {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
     {"tls-cert", required_argument, NULL, OPT_CERT},
     {"tls-key", required_argument, NULL, OPT_KEY},
     {"log-level", required_argument, NULL, OPT_LOG},
@@ -292,6 +317,8 @@ serve(int argc, char **argv, const char *config_path)
 	int nworkers = 0, want_workers = 2;
 	long ttl;
 	char *end;
+	size_t max_ingest_body = SERVE_DEFAULT_MAX_INGEST_BODY;
+	int guard;
 	bool check = false;
 	int c, rc = 1;
 
@@ -317,6 +344,42 @@ serve(int argc, char **argv, const char *config_path)
 			if (*end != '\0' || ho.max_body < 1024) {
 				return cli_usage("serve", "--max-body is a byte count >= 1024");
 			}
+			break;
+		case OPT_MAX_INGEST_BODY:
+			max_ingest_body = (size_t)strtoull(optarg, &end, 10);
+			if (*optarg < '0' || *optarg > '9' || *end != '\0' ||
+			    max_ingest_body < 1024) {
+				return cli_usage(
+				    "serve", "--max-ingest-body is a byte count >= 1024");
+			}
+			break;
+		case OPT_MAX_CONNECTIONS:
+			if (cli_parse_int(optarg, 1, 1000000, &guard) != 0)
+				return cli_usage("serve", "--max-connections is 1 to 1000000");
+			ho.max_connections = dev.max_connections = (unsigned)guard;
+			break;
+		case OPT_MAX_CLIENT_CONNECTIONS:
+			if (cli_parse_int(optarg, 0, 1000000, &guard) != 0)
+				return cli_usage(
+				    "serve", "--max-client-connections is 0 (none) to 1000000");
+			ho.max_client_connections = dev.max_client_connections = (unsigned)guard;
+			break;
+		case OPT_MAX_CLIENT_REQUESTS:
+			if (cli_parse_int(optarg, 0, 1000000, &guard) != 0)
+				return cli_usage(
+				    "serve", "--max-client-requests is 0 (none) to 1000000");
+			ho.max_client_requests = dev.max_client_requests = (unsigned)guard;
+			break;
+		case OPT_HEADER_TIMEOUT:
+			if (cli_parse_int(optarg, 1, 3600, &guard) != 0)
+				return cli_usage("serve", "--header-timeout is 1 to 3600 seconds");
+			ho.header_timeout_secs = dev.header_timeout_secs = (unsigned)guard;
+			break;
+		case OPT_REQUEST_TIMEOUT:
+			if (cli_parse_int(optarg, 1, 86400, &guard) != 0)
+				return cli_usage(
+				    "serve", "--request-timeout is 1 to 86400 seconds");
+			ho.request_timeout_secs = dev.request_timeout_secs = (unsigned)guard;
 			break;
 		case OPT_CERT:
 			ho.tls_cert = optarg;
@@ -470,8 +533,11 @@ serve(int argc, char **argv, const char *config_path)
 		goto fail;
 	if ((api = api_new(&svc, m, jwks, &e)) == NULL)
 		goto fail;
+	api_set_max_ingest_body(api, max_ingest_body);
 	ho.handler = api_handle;
 	ho.handler_arg = api;
+	ho.body_limit = api_body_limit;
+	ho.body_limit_arg = api;
 	if ((srv = http_server_new(&ho, &e)) == NULL)
 		goto fail;
 	if (dev.listen != NULL) {

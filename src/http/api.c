@@ -11,6 +11,7 @@
 #include "http/cookie.h"
 #include "http/openapi.h"
 #include "http/router.h"
+#include "http/uri.h"
 #include "http/service_metrics.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -20,6 +21,8 @@
 struct api {
 	struct service *svc;
 	struct router *router;
+	struct router *ingest; /* the routes that take manifests: a body limit of their own */
+	size_t max_ingest_body;
 };
 
 /* DEVID_E* to an HTTP status and an error code. */
@@ -1020,7 +1023,10 @@ api_new(struct service *svc, struct metrics *m, const json_t *jwks, struct devid
 	};
 	struct api *a;
 
-	if ((a = calloc(1, sizeof(*a))) == NULL || (a->router = router_new()) == NULL) {
+	if ((a = calloc(1, sizeof(*a))) == NULL || (a->router = router_new()) == NULL ||
+	    (a->ingest = router_new()) == NULL) {
+		if (a != NULL)
+			router_free(a->router);
 		free(a);
 		devid_error_set(e, DEVID_ENOMEM, "api: out of memory");
 		return NULL;
@@ -1029,6 +1035,10 @@ api_new(struct service *svc, struct metrics *m, const json_t *jwks, struct devid
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (router_add(
 			a->router, routes[i].method, routes[i].pattern, routes[i].fn, a, e) != 0)
+			goto fail;
+		if ((routes[i].fn == h_publish || routes[i].fn == h_import) &&
+		    router_add(
+			a->ingest, routes[i].method, routes[i].pattern, routes[i].fn, a, e) != 0)
 			goto fail;
 	}
 	if (api_admin_routes(a, e) != 0)
@@ -1057,7 +1067,29 @@ api_free(struct api *a)
 	if (a == NULL)
 		return;
 	router_free(a->router);
+	router_free(a->ingest);
 	free(a);
+}
+
+void
+api_set_max_ingest_body(struct api *a, size_t max)
+{
+	a->max_ingest_body = max;
+}
+
+size_t
+api_body_limit(const char *method, const char *path, void *arg)
+{
+	struct api *a = arg;
+	struct route_match m;
+	char decoded[HTTP_MAX_PATH + 1];
+	size_t n;
+
+	if (a->max_ingest_body == 0 ||
+	    uri_path_decode(path, strlen(path), decoded, sizeof(decoded), &n, NULL) != 0)
+		return 0;
+	return router_match(a->ingest, method, decoded, n, &m) == ROUTER_MATCH ? a->max_ingest_body
+									       : 0;
 }
 
 const struct router *

@@ -22,6 +22,13 @@ struct api *api_new(
 void api_free(struct api *a);
 /* The routes of a (borrowed), for router_foreach. */
 const struct router *api_router(const struct api *a);
+/*
+ * The ingest routes (a vendor's publish, an OEM's import) take bodies up to max bytes; every
+ * other route takes the server's max_body. Set before the server runs.
+ */
+void api_set_max_ingest_body(struct api *a, size_t max);
+/* The server's body_limit function (struct http_server_opts); arg is the struct api *. */
+size_t api_body_limit(const char *method, const char *path, void *arg);
 /* An http_handler_fn; arg is the struct api *. */
 void api_handle(struct http_request *req, struct http_response *resp, void *arg);
 

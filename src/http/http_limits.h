@@ -21,8 +21,13 @@
 /* the query string, raw, and how many parameters it may carry; over either: 414 and 400 */
 #define HTTP_MAX_QUERY 4096
 #define HTTP_MAX_QUERY_PARAMS 32
-/* seconds a connection may sit idle or stall in a read or write (slow clients, slowloris) */
+/* seconds a connection may sit idle or stall in a read or write */
 #define HTTP_DEFAULT_TIMEOUT_SECS 60
+/* seconds from a request's first byte to the end of its headers, and to its last byte */
+#define HTTP_DEFAULT_HEADER_TIMEOUT_SECS 10
+#define HTTP_DEFAULT_REQUEST_TIMEOUT_SECS 300
+/* open connections of one server (each takes a descriptor) */
+#define HTTP_DEFAULT_MAX_CONNECTIONS 1024
 /* worker threads, each with its own event loop */
 #define HTTP_DEFAULT_THREADS 4
 #define HTTP_MAX_THREADS 256

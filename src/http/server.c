@@ -144,6 +144,19 @@ http_sockaddr_format(const struct sockaddr *sa, char *buf, size_t len)
 }
 
 void
+http_sockaddr_ip(const struct sockaddr *sa, char *buf, size_t len)
+{
+	const void *addr = NULL;
+
+	if (sa != NULL && sa->sa_family == AF_INET6)
+		addr = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	else if (sa != NULL && sa->sa_family == AF_INET)
+		addr = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	if (addr == NULL || inet_ntop(sa->sa_family, addr, buf, (socklen_t)len) == NULL)
+		snprintf(buf, len, "unknown");
+}
+
+void
 http_fd_peer(int fd, char *buf, size_t len)
 {
 	struct sockaddr_storage ss;
@@ -207,47 +220,6 @@ http_error_json(const char *code, const char *msg)
 }
 
 /* --- workers ------------------------------------------------------------------------------ */
-
-/* evhttp asks for each accepted connection's bufferevent: TLS or plain, watched for errors. */
-static struct bufferevent *
-worker_bev_cb(struct event_base *base, void *arg)
-{
-	struct http_worker *w = arg;
-	struct http_server *s = w->srv;
-	const char *lv[] = {s->name};
-	struct bufferevent *bev;
-	SSL *ssl;
-
-	/* one connection per turn of the loop: the next may go to an idle worker */
-	evconnlistener_disable(w->lev);
-	event_active(w->resume_ev, EV_TIMEOUT, 0);
-	metric_inc(metric_get(s->m_connections, lv));
-
-	if (s->ssl_ctx != NULL) {
-		/* never NULL on the TLS port: evhttp would fall back to plain text */
-		pthread_mutex_lock(&s->tls_lock);
-		ssl = SSL_new(s->ssl_ctx); /* holds its context: a reload frees only the server's */
-		pthread_mutex_unlock(&s->tls_lock);
-		if (ssl == NULL) {
-			log_error(
-			    "http out of memory for a TLS connection", LOG_STR("server", s->name));
-			abort();
-		}
-		bev = bufferevent_openssl_socket_new(
-		    base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-		if (bev == NULL) {
-			log_error(
-			    "http out of memory for a TLS connection", LOG_STR("server", s->name));
-			abort();
-		}
-		/* clients that close without close_notify are common and harmless here */
-		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	} else if ((bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
-		return NULL; /* evhttp makes its own plain one, or drops the connection */
-	}
-	evbuffer_add_cb(bufferevent_get_output(bev), http_conn_output_cb, bev);
-	return bev;
-}
 
 static void
 worker_resume_cb(evutil_socket_t fd, short what, void *arg)
@@ -331,7 +303,7 @@ worker_init(struct http_server *s, struct http_worker *w, unsigned id, struct de
 	evhttp_set_allowed_methods(w->http, ALLOWED_METHODS);
 	evhttp_set_default_content_type(w->http, "application/octet-stream");
 	evhttp_set_gencb(w->http, http_worker_request_cb, w);
-	evhttp_set_bevcb(w->http, worker_bev_cb, w);
+	evhttp_set_bevcb(w->http, http_worker_bev_cb, w);
 	/* backlog 0: the socket listens already; no CLOSE_ON_FREE: the workers share it */
 	w->lev = evconnlistener_new(
 	    w->base, NULL, NULL, LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_DISABLED, 0, s->listen_fd);
@@ -530,6 +502,18 @@ http_server_new(const struct http_server_opts *o, struct devid_error *e)
 	    o->max_header_bytes != 0 ? o->max_header_bytes : HTTP_DEFAULT_MAX_HEADER_BYTES;
 	s->max_response = o->max_response != 0 ? o->max_response : HTTP_DEFAULT_MAX_RESPONSE;
 	s->timeout_secs = o->timeout_secs != 0 ? o->timeout_secs : HTTP_DEFAULT_TIMEOUT_SECS;
+	s->body_limit = o->body_limit;
+	s->body_limit_arg = o->body_limit_arg;
+	s->max_connections =
+	    o->max_connections != 0 ? o->max_connections : HTTP_DEFAULT_MAX_CONNECTIONS;
+	s->max_client_connections = o->max_client_connections;
+	s->max_client_requests = o->max_client_requests;
+	s->header_timeout_secs =
+	    o->header_timeout_secs != 0 ? o->header_timeout_secs : HTTP_DEFAULT_HEADER_TIMEOUT_SECS;
+	s->request_timeout_secs = o->request_timeout_secs != 0 ? o->request_timeout_secs
+							       : HTTP_DEFAULT_REQUEST_TIMEOUT_SECS;
+	atomic_init(&s->nconns, 0);
+	s->clients = http_clients_new();
 	s->client_auth = o->client_auth;
 	s->handler = o->handler;
 	s->handler_arg = o->handler_arg;
@@ -663,6 +647,7 @@ http_server_free(struct http_server *s)
 	if (s->stop_pipe[1] >= 0)
 		close(s->stop_pipe[1]);
 	SSL_CTX_free(s->ssl_ctx);
+	http_clients_free(s->clients);
 	pthread_mutex_destroy(&s->tls_lock);
 	if (s->own_metrics)
 		metrics_free(s->metrics);

@@ -68,9 +68,29 @@ struct http_server_opts {
 	const char *name; /* the "server" label of its metrics and log lines; NULL: "http" */
 	unsigned threads; /* worker threads; 0: HTTP_DEFAULT_THREADS */
 	size_t max_body; /* request body bytes; 0: HTTP_DEFAULT_MAX_BODY; over: 413 */
+	/*
+	 * The body limit of one route, over max_body or under it: called on a worker thread
+	 * with the method and the raw (percent-encoded) path of each request as soon as its
+	 * request line has arrived, before its headers are read; 0 means max_body. NULL: every
+	 * route has max_body. A request pipelined behind another has max_body.
+	 */
+	size_t (*body_limit)(const char *method, const char *path, void *arg);
+	void *body_limit_arg;
+	/* open connections in all; 0: HTTP_DEFAULT_MAX_CONNECTIONS; over: 503 and closed */
+	unsigned max_connections;
+	/* open connections from one client address; 0: no limit (behind a load balancer every
+	 * client has its address); over: 503 and closed */
+	unsigned max_client_connections;
+	/* requests of one client address being handled at once; 0: no limit; over: 429 */
+	unsigned max_client_requests;
+	/* seconds from a request's first byte to the end of its headers, and to its last byte;
+	 * 0: HTTP_DEFAULT_HEADER_TIMEOUT_SECS, HTTP_DEFAULT_REQUEST_TIMEOUT_SECS; a client too
+	 * slow for either is disconnected (slow-loris) */
+	unsigned header_timeout_secs;
+	unsigned request_timeout_secs;
 	size_t max_header_bytes; /* request line + headers; 0: HTTP_DEFAULT_MAX_HEADER_BYTES */
 	size_t max_response; /* response body bytes a handler may build; 0: the default */
-	unsigned timeout_secs; /* idle/stalled connection timeout; 0: the default */
+	unsigned timeout_secs; /* idle or stalled between reads or writes; 0: the default */
 
 	/* TLS when tls_cert is set: a PEM chain (leaf first) and its PEM private key. */
 	const char *tls_cert;

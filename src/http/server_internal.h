@@ -71,6 +71,12 @@ struct http_server {
 	struct metric_family *m_requests; /* {server, method, route, status} */
 	struct metric_family *m_duration; /* {server, route} */
 	struct metric_family *m_connections; /* {server} */
+	size_t (*body_limit)(const char *method, const char *path, void *arg);
+	void *body_limit_arg;
+	unsigned max_connections, max_client_connections, max_client_requests;
+	unsigned header_timeout_secs, request_timeout_secs;
+	atomic_int nconns; /* open connections, across the workers */
+	struct http_clients *clients; /* open connections and requests by client address */
 };
 
 struct http_request {
@@ -115,10 +121,25 @@ void http_count_request(
 /* {"error":code,"message":msg} as a malloc'ed string; msg must be valid UTF-8. */
 char *http_error_json(const char *code, const char *msg);
 
+/* server.c: the address of sa without its port */
+void http_sockaddr_ip(const struct sockaddr *sa, char *buf, size_t len);
+
+/* server_conn.c: each connection (see there) */
+struct http_conn;
+struct http_clients *http_clients_new(void);
+void http_clients_free(struct http_clients *t);
+bool http_clients_take(struct http_clients *t, const char *ip, bool requests, unsigned max);
+void http_clients_release(struct http_clients *t, const char *ip, bool requests);
+struct bufferevent *http_worker_bev_cb(struct event_base *base, void *arg);
+/* our response to the connection's request is being written */
+void http_conn_response(struct http_conn *c);
+size_t http_conn_limit(const struct http_conn *c); /* the body limit of its request */
+struct bufferevent *http_conn_bufferevent(const struct http_conn *c);
+
 /* server_request.c: evhttp's callback for a request read whole (arg: the worker) */
 void http_worker_request_cb(struct evhttp_request *ev, void *arg);
 
-/* server_reject.c: the output callback of every connection (arg: its bufferevent) */
+/* server_reject.c: the output callback of every connection (arg: its http_conn) */
 void http_conn_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
 
 /* server_tls.c: a TLS context from the options, or NULL with e set */

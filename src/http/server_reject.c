@@ -42,13 +42,19 @@ status_line_parse(const char *line, int *major, int *minor, int *status)
 }
 
 static void
-rejection_describe(
-    const struct http_server *s, int status, const char **code, char *msg, size_t len)
+rejection_describe(const struct http_server *s, const struct http_conn *c, int status,
+    const char **code, char *msg, size_t len)
 {
 	switch (status) {
 	case 413:
 		*code = "too_large";
-		snprintf(msg, len, "the request body is over the limit of %zu bytes", s->max_body);
+		snprintf(msg, len, "the request body is over the limit of %zu bytes for this route",
+		    http_conn_limit(c));
+		break;
+	case 503:
+		*code = "too_many_connections";
+		snprintf(
+		    msg, len, "the server has as many connections as it takes: try again later");
 		break;
 	case 417:
 		*code = "expectation_failed";
@@ -73,13 +79,14 @@ rejection_describe(
 }
 
 /*
- * Output callback of every connection (arg: its bufferevent). Bytes added while no response
- * of ours is being sent were written by libevent itself: see the comment at the top.
+ * Output callback of every connection (arg: its http_conn). Bytes added while no response of
+ * ours is being sent were written by libevent itself (see the comment at the top), or by
+ * server_conn.c refusing a connection over a cap.
  */
 void
 http_conn_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
-	struct bufferevent *bev = arg;
+	struct http_conn *c = arg;
 	struct http_worker *w = http_tl_worker;
 	struct evbuffer_ptr pos;
 	struct evbuffer *tmp;
@@ -88,8 +95,12 @@ http_conn_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, v
 	char *body;
 	int major, minor, status;
 
-	if (info->n_added == 0 || http_tl_sending || tl_rewriting || w == NULL)
+	if (info->n_added == 0 || tl_rewriting || w == NULL)
 		return;
+	if (http_tl_sending) {
+		http_conn_response(c);
+		return;
+	}
 	memset(line, 0, sizeof(line));
 	if (info->n_added < 13 ||
 	    evbuffer_ptr_set(buf, &pos, info->orig_size, EVBUFFER_PTR_SET) != 0 ||
@@ -99,7 +110,7 @@ http_conn_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, v
 	if (status == 100)
 		return;
 
-	rejection_describe(w->srv, status, &code, msg, sizeof(msg));
+	rejection_describe(w->srv, c, status, &code, msg, sizeof(msg));
 	body = http_error_json(code, msg);
 	tl_rewriting = true;
 	/* keep what was queued before libevent's status line, drop the line */
@@ -118,7 +129,7 @@ http_conn_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, v
 	tl_rewriting = false;
 	free(body);
 
-	http_fd_peer(bufferevent_getfd(bev), peer, sizeof(peer));
+	http_fd_peer(bufferevent_getfd(http_conn_bufferevent(c)), peer, sizeof(peer));
 	log_info("http rejected", LOG_STR("server", w->srv->name), LOG_INT("status", status),
 	    LOG_STR("peer", peer), LOG_STR("reason", code));
 	http_count_request(w->srv, "-", "(rejected)", status, -1);

@@ -379,6 +379,32 @@ headers_check(struct evhttp_request *ev, struct http_response *resp)
 	return 0;
 }
 
+/*
+ * Runs the handler, unless the client has max_client_requests being handled already (on
+ * other workers): then 429.
+ */
+static void
+request_handle(
+    struct http_request *req, struct http_response *resp, struct evhttp_connection *evcon)
+{
+	struct http_server *s = req->w->srv;
+	char ip[INET6_ADDRSTRLEN];
+
+	if (s->max_client_requests == 0) {
+		s->handler(req, resp, s->handler_arg);
+		return;
+	}
+	http_sockaddr_ip(evcon != NULL ? evhttp_connection_get_addr(evcon) : NULL, ip, sizeof(ip));
+	if (!http_clients_take(s->clients, ip, true, s->max_client_requests)) {
+		http_response_set_header(resp, "Retry-After", "1");
+		http_error(resp, 429, "too_many_requests",
+		    "this client has %u requests being handled already", s->max_client_requests);
+		return;
+	}
+	s->handler(req, resp, s->handler_arg);
+	http_clients_release(s->clients, ip, true);
+}
+
 /* Checks what the handler must be able to trust: 0, or an error already put in resp. */
 static int
 request_prepare(struct http_request *req, struct http_response *resp)
@@ -389,7 +415,7 @@ request_prepare(struct http_request *req, struct http_response *resp)
 	const char *query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
 	struct evbuffer *in = evhttp_request_get_input_buffer(req->ev);
 	struct devid_error e;
-	size_t n;
+	size_t n, limit;
 	int rc = DEVID_ELIMIT;
 
 	devid_error_clear(&e);
@@ -410,11 +436,15 @@ request_prepare(struct http_request *req, struct http_response *resp)
 		http_error(resp, 400, "bad_request", "%s", e.msg);
 		goto out;
 	}
-	/* evhttp enforces max_body while reading; this holds even if that ever changed */
+	/* evhttp enforces the route's limit while reading; this holds even if that changed */
 	rc = DEVID_ELIMIT;
-	if ((n = evbuffer_get_length(in)) > s->max_body) {
+	limit = s->body_limit != NULL ? s->body_limit(req->method, req->raw_path, s->body_limit_arg)
+				      : 0;
+	if (limit == 0)
+		limit = s->max_body;
+	if ((n = evbuffer_get_length(in)) > limit) {
 		http_error(resp, 413, "too_large",
-		    "the request body is over the limit of %zu bytes", s->max_body);
+		    "the request body is over the limit of %zu bytes for this route", limit);
 		goto out;
 	}
 	if (n > 0 && (req->body = evbuffer_pullup(in, -1)) == NULL) {
@@ -473,7 +503,7 @@ http_worker_request_cb(struct evhttp_request *ev, void *arg)
 	dynbuf_init(&resp.body, s->max_response);
 
 	if (request_prepare(&req, &resp) == 0)
-		s->handler(&req, &resp, s->handler_arg);
+		request_handle(&req, &resp, evcon);
 	/* raw_path belongs to ev, which libevent owns once the response is sent */
 	snprintf(path, sizeof(path), "%s", req.raw_path);
 	status = response_send(&req, &resp, &sent);

@@ -165,7 +165,10 @@ usage(void)
 	fprintf(stderr,
 	    "usage: http_testserver [--listen ADDR:PORT] [--threads N] [--max-body BYTES]\n"
 	    "           [--tls-cert PEM --tls-key PEM [--client-auth none|optional|require "
-	    "--ca PEM]]\n");
+	    "--ca PEM]]\n"
+	    "           [--big-body BYTES] [--max-connections N] [--max-client-connections N]\n"
+	    "           [--max-client-requests N] [--header-timeout SECS] [--request-timeout "
+	    "SECS]\n");
 	exit(2);
 }
 
@@ -180,6 +183,16 @@ number(const char *s)
 	if (errno != 0 || *end != '\0' || end == s)
 		usage();
 	return v;
+}
+
+/* POST /echo/big takes bodies up to --big-body bytes; every other route --max-body. */
+static size_t g_big_body;
+
+static size_t
+body_limit(const char *method, const char *path, void *arg)
+{
+	(void)arg;
+	return strcmp(method, "POST") == 0 && strcmp(path, "/echo/big") == 0 ? g_big_body : 0;
 }
 
 int
@@ -205,6 +218,18 @@ main(int argc, char **argv)
 			o.threads = (unsigned)number(v);
 		else if (strcmp(a, "--max-body") == 0)
 			o.max_body = number(v);
+		else if (strcmp(a, "--big-body") == 0)
+			g_big_body = number(v);
+		else if (strcmp(a, "--max-connections") == 0)
+			o.max_connections = (unsigned)number(v);
+		else if (strcmp(a, "--max-client-connections") == 0)
+			o.max_client_connections = (unsigned)number(v);
+		else if (strcmp(a, "--max-client-requests") == 0)
+			o.max_client_requests = (unsigned)number(v);
+		else if (strcmp(a, "--header-timeout") == 0)
+			o.header_timeout_secs = (unsigned)number(v);
+		else if (strcmp(a, "--request-timeout") == 0)
+			o.request_timeout_secs = (unsigned)number(v);
 		else if (strcmp(a, "--tls-cert") == 0)
 			o.tls_cert = v;
 		else if (strcmp(a, "--tls-key") == 0)
@@ -227,6 +252,7 @@ main(int argc, char **argv)
 	    router_add(r, "GET", "/healthz", http_handle_healthz, NULL, &e) != 0 ||
 	    router_add(r, "GET", "/metrics", http_handle_metrics, m, &e) != 0 ||
 	    router_add(r, "POST", "/echo", h_echo, NULL, &e) != 0 ||
+	    router_add(r, "POST", "/echo/big", h_echo, NULL, &e) != 0 ||
 	    router_add(r, "GET", "/echo/count", h_echo_count, NULL, &e) != 0 ||
 	    router_add(
 		r, "GET", "/api/v1/batches/{vendor}/{batch}/manifest", h_manifest, NULL, &e) != 0 ||
@@ -242,6 +268,8 @@ main(int argc, char **argv)
 	o.name = "test";
 	o.handler = router_handle;
 	o.handler_arg = r;
+	if (g_big_body != 0)
+		o.body_limit = body_limit;
 	o.metrics = m;
 	if ((s = http_server_new(&o, &e)) == NULL) {
 		fprintf(stderr, "http_testserver: %s\n", e.msg);

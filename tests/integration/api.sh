@@ -82,7 +82,7 @@ A2=$("$devid" admin token add OEM2 --role admin) || fail "token"
 "$devid" admin trust add --vendor ACME --root v/root.pem --signer v/signer.pem >/dev/null || fail "trust"
 grep -q "$VT" "${DEVID_DB#sqlite:}" 2>/dev/null && fail "a token is stored in clear"
 
-start_server s1 --max-body 200000
+start_server s1 --max-ingest-body 200000 --max-body 4096
 body() { printf '{"descriptor":%s,"manifest":%s}' "$(cat "$1/batch.json")" "$(cat "$1/manifest.json")" >"$2"; }
 
 # no token, bad token
@@ -145,6 +145,14 @@ status=$(curl -sS -o "$tmp/body" -w '%{http_code}' -X POST -H "Authorization: Be
     -H 'Content-Type: application/json' -H 'Expect: 100-continue' --data-binary @big.json \
     "$url/api/v1/vendor/batches")
 expect_status 413 "oversized body"
+grep -q 'limit of 200000 bytes' "$tmp/body" || fail "the publish limit is not --max-ingest-body: $(cat "$tmp/body")"
+# every other route has the small --max-body
+head -c 5000 /dev/zero | tr '\0' 'x' >mid.json
+status=$(curl -sS -o "$tmp/body" -w '%{http_code}' -X POST -H "Authorization: Bearer $A1" \
+    -H 'Content-Type: application/json' -H 'Expect: 100-continue' --data-binary @mid.json \
+    "$url/api/v1/claims")
+expect_status 413 "a 5000-byte claim over --max-body 4096"
+grep -q 'limit of 4096 bytes' "$tmp/body" || fail "the claim limit is not --max-body: $(cat "$tmp/body")"
 
 # claims: owner binds and repeats; another tenant, a wrong code and a missing batch are alike
 printf '{"code":"%s"}' "$(cat B1/claim.txt)" >c1.json
