@@ -6,7 +6,7 @@
 #     is adding that vendor's signer as its own trust; the vendor's later publish succeeds
 #     and the claim code binds the batch to the rightful claimer;
 #   - an OEM's own import trust admits an outside vendor's manifest into OEM/BATCH, which no
-#     other tenant sees;
+#     other tenant sees; the OEM retires that signer through the API;
 #   - a revoked token and an expired token answer 401 and are listed so; token lists carry
 #     no secret and no hash; another tenant's token and trust answer 404;
 #   - trust add of a CA certificate or of one without digitalSignature is refused (CLI and
@@ -223,6 +223,9 @@ expect_status 200 "the import lives in OEM1/W1"
 	fail "OEM1/W1: $(cat body)"
 api GET /api/v1/batches/OEM1/W1 "$A2"
 expect_status 404 "no other tenant sees the import"
+api DELETE "/api/v1/trust/$w_id" "$A1"
+expect_status 200 "OEM1 retires its signer"
+[ "$(json 'type(j["removedAt"]).__name__')" = str ] || fail "the retired signer: $(cat "$tmp/body")"
 
 # a removed signer: its next manifest is refused; the old batch stays and names it
 acme_id=$("$devid" admin trust list --vendor ACME --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["trust"][0]["id"])')

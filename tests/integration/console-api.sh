@@ -4,10 +4,11 @@
 # against a real devid serve on the database given (sqlite or postgres): the claim's batch
 # fields; batch state and device counts after a revoke and a transfer; device search by UDID
 # and serial prefix, a malformed q refused; the device view's birth certificate compared
-# with `openssl x509`, its clouds after a webhook push to devid gateway, its operational
-# certificates after an EST enrollment (revoked, with its reason); connector tests against
-# devid gateway (ok, wrong secret, closed port) and cirrent's 409; audit/verify intact and
-# broken after a row is edited; operators refused what the console does not show them.
+# with `openssl x509`, its clouds after a webhook push to devid gateway (and the job's
+# outcomes by device), its operational certificates after an EST enrollment (revoked, with
+# its reason, and in the tenant's CRL); connector tests against devid gateway (ok, wrong
+# secret, closed port) and cirrent's 409; a connector read and deleted; audit/verify intact
+# and broken after a row is edited; operators refused what the console does not show them.
 # Usage: console-api.sh DEVID sqlite|postgres
 me=console-api
 . "$(dirname "$0")/lib.sh"
@@ -195,6 +196,10 @@ until api GET "/api/v1/devices/$chip" && py 'any(c["status"]=="ok" for c in j["c
 done
 expect 200 "clouds after the push" \
     'j["clouds"][0]["connector"]=="GW" and j["clouds"][0]["type"]=="webhook" and j["clouds"][0]["action"]=="add" and j["clouds"][0]["status"]=="ok" and isinstance(j["clouds"][0]["job"],int) and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", j["clouds"][0]["at"]) is not None and j["clouds"][0]["message"] is None'
+gw_job=$(/usr/bin/python3 -c 'import json; print(json.load(open("body"))["clouds"][0]["job"])')
+api GET "/api/v1/jobs/$gw_job/devices"
+expect 200 "the job's outcomes by device" \
+    "j['job']==$gw_job and [(d['udid'],d['status']) for d in j['devices']]==[('$chip','ok')] and j['next'] is None"
 api POST /api/v1/connectors "{\"name\":\"SHUT\",\"type\":\"webhook\",\"mode\":\"manual\",\"config\":{\"url\":\"http://127.0.0.1:9/\",\"secret\":\"$secret\"}}"
 expect 201 "a webhook connector to a closed port"
 api POST /api/v1/provision "{\"connector\":\"SHUT\",\"devices\":[\"$chip\"]}"
@@ -228,6 +233,14 @@ expect 404 "a device of another tenant's batch is 404"
 api POST "/api/v1/devices/$chip/revoke" '{"reason":"superseded"}'
 expect 200 "revoke the enrolled device: the answer has the revoked certificate" \
     'j["certificates"][0]["reason"]=="superseded" and j["certificates"][0]["revokedAt"]>=j["certificates"][0]["notBefore"]'
+api_curl crl.der GET /api/v1/tenants/OEM1/crl --cacert tls.pem
+if [ "$status" = 200 ] && [ "$ctype" = application/pkix-crl ] &&
+	openssl crl -inform DER -in crl.der -noout -text 2>/dev/null |
+	    grep -Eqi "Serial Number: 0*$(printf '%s' "$lser" | sed 's/^0*//')\$"; then
+	note "ok the tenant's CRL, without a token, lists the revoked certificate"
+else
+	check_failed "GET /api/v1/tenants/OEM1/crl: HTTP $status, $ctype, not a CRL listing $lser"
+fi
 
 # --- connector tests ----------------------------------------------------------------------------
 api POST /api/v1/connectors/GW/test
@@ -263,6 +276,12 @@ api POST /api/v1/connectors/NOPE/test
 expect 404 "test of a missing connector"
 api_as "$A2" POST /api/v1/connectors/GW/test
 expect 404 "test of another tenant's connector"
+api GET /api/v1/connectors/CIR
+expect 200 "read a connector" 'j["name"]=="CIR" and j["type"]=="cirrent"'
+api DELETE /api/v1/connectors/CIR
+expect 200 "delete a connector" 'j=={"deleted":True}'
+api GET /api/v1/connectors/CIR
+expect 404 "a deleted connector is gone"
 
 # --- operators: 403 on what the console does not show them --------------------------------------
 api_as "$OP1" POST /api/v1/connectors/GW/test

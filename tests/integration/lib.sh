@@ -115,8 +115,12 @@ wait_file() {
 
 # api_curl OUT METHOD PATH [CURL-ARG...]: curl -X METHOD $url$PATH with the answer in OUT, the
 # status in $status and the Content-Type in $ctype. With DEVID_API_RECORD=DIR set, the
-# exchange is also kept in a new DIR/x.XXXXXX: `meta` (method, path, status, content type, a
-# line each) and `body` (the answer), for tests/openapi/check_responses.py.
+# exchange is also kept in a new DIR/x.XXXXXX, for tests/openapi/check_responses.py: `meta`
+# (method, path, status, content type, and the request's Content-Type, a line each), `body`
+# (the answer) and, when the request had one, `request` (its body). The request body is the
+# argument of --data-binary, -d or --data (@FILE: that file's bytes) or --data-raw (a second
+# one is an error: curl would join them), its type that of -H 'Content-Type: ...' (the header
+# name in any case), else curl's default, application/x-www-form-urlencoded.
 api_curl() {
 	_out=$1 _method=$2 _path=$3
 	shift 3
@@ -125,7 +129,37 @@ api_curl() {
 	ctype=${_w#* }
 	[ -n "${DEVID_API_RECORD:-}" ] || return 0
 	_x=$(mktemp -d "$DEVID_API_RECORD/x.XXXXXX") || fail "mktemp -d in $DEVID_API_RECORD"
-	printf '%s\n%s\n%s\n%s\n' "$_method" "$_path" "$status" "$ctype" >"$_x/meta"
+	_next="" _rtype=""
+	for _a in "$@"; do
+		case $_next in
+		data | raw)
+			[ ! -e "$_x/request" ] || fail "api_curl $_method $_path: more than one request body"
+			case $_next$_a in
+			data@*) cp "${_a#@}" "$_x/request" || fail "api_curl: no request body ${_a#@}" ;;
+			*) printf '%s' "$_a" >"$_x/request" ;;
+			esac
+			;;
+		header)
+			case $_a in
+			[Cc][Oo][Nn][Tt][Ee][Nn][Tt]-[Tt][Yy][Pp][Ee]:*)
+				_rtype=${_a#*:}
+				_rtype=${_rtype# }
+				;;
+			esac
+			;;
+		*)
+			case $_a in
+			--data-binary | -d | --data) _next=data ;;
+			--data-raw) _next=raw ;;
+			-H | --header) _next=header ;;
+			esac
+			continue
+			;;
+		esac
+		_next=""
+	done
+	[ -n "$_rtype" ] || [ ! -e "$_x/request" ] || _rtype=application/x-www-form-urlencoded
+	printf '%s\n%s\n%s\n%s\n%s\n' "$_method" "$_path" "$status" "$ctype" "$_rtype" >"$_x/meta"
 	if [ -f "$_out" ]; then cp "$_out" "$_x/body"; else : >"$_x/body"; fi
 }
 

@@ -43,11 +43,12 @@ start_server() {
 }
 
 # req METHOD PATH [CURL ARGS...]: $status, the answer in ./body, its headers in ./headers
+# (api_curl: tests/openapi/responses.sh checks the exchanges against docs/openapi.json)
 req() {
 	m=$1
 	p=$2
 	shift 2
-	status=$(curl -sS -D headers -o body -w '%{http_code}' -X "$m" "$@" "$url$p")
+	api_curl body "$m" "$p" -D headers "$@"
 }
 
 expect_status() {
