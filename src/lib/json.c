@@ -104,6 +104,25 @@ json_get_arr(const json_t *obj, const char *key, size_t maxlen, json_t **out, co
 	return 0;
 }
 
+int
+json_only_keys(const json_t *obj, const char *const *keys, const char *what, struct devid_error *e)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach((json_t *)obj, key, v)
+	{
+		const char *const *k = keys;
+
+		while (*k != NULL && strcmp(*k, key) != 0)
+			k++;
+		if (*k == NULL)
+			return devid_error_set(
+			    e, DEVID_EINVAL, "%s: unknown member \"%.64s\"", what, key);
+	}
+	return 0;
+}
+
 char *
 json_dump_compact(const json_t *j)
 {

@@ -34,6 +34,12 @@ int json_get_obj(const json_t *obj, const char *key, bool required, json_t **out
     struct devid_error *e);
 int json_get_arr(const json_t *obj, const char *key, size_t maxlen, json_t **out, const char *what,
     struct devid_error *e);
+/*
+ * 0 if every member of obj is one of keys (a NULL-terminated list); else DEVID_EINVAL naming
+ * the first member that is not, so a misspelt option is refused instead of ignored.
+ */
+int json_only_keys(
+    const json_t *obj, const char *const *keys, const char *what, struct devid_error *e);
 
 /*
  * A time as the API shows it: RFC 3339 in UTC with whole seconds ("2026-12-03T23:04:02Z").

@@ -495,6 +495,9 @@ service_token_post(struct service *svc, const struct principal *p, const json_t 
 	    (rname = json_string_value(json_object_get(body, "role"))) == NULL)
 		return devid_error_set(e, DEVID_EINVAL,
 		    "body: {\"name\":…, \"role\":\"admin\"|\"operator\", \"expires\"?: \"90d\"}");
+	if ((rc = json_only_keys(
+		 body, (const char *const[]){"name", "role", "expires", NULL}, "token", e)) != 0)
+		return rc;
 	if (role_parse(rname, &role) != 0 || role == ROLE_VENDOR)
 		return devid_error_set(e, DEVID_EINVAL, "role: admin or operator");
 	if (json_object_get(body, "expires") != NULL &&

@@ -160,6 +160,9 @@ service_connector_put(struct service *svc, const struct principal *p, const char
 	    json_get_obj(body, "config", true, &config, "connector", e) != 0)
 		return devid_error_set(e, DEVID_EINVAL,
 		    "body must be {\"type\":…,\"mode\":\"auto\"|\"manual\",\"config\":{…}}");
+	if (json_only_keys(
+		body, (const char *const[]){"type", "mode", "config", NULL}, "connector", e) != 0)
+		return DEVID_EINVAL;
 	if (strcmp(mode, "auto") != 0 && strcmp(mode, "manual") != 0)
 		return devid_error_set(e, DEVID_EINVAL, "mode is auto or manual");
 	if (svc->prov == NULL)

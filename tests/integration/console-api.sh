@@ -241,6 +241,12 @@ if [ "$status" = 200 ] && [ "$ctype" = application/pkix-crl ] &&
 else
 	check_failed "GET /api/v1/tenants/OEM1/crl: HTTP $status, $ctype, not a CRL listing $lser"
 fi
+# generation 1 by number is the same CRL; a generation the tenant never had is 404
+api_curl crl1.der GET /api/v1/tenants/OEM1/crl/1 --cacert tls.pem
+[ "$status" = 200 ] && cmp -s crl.der crl1.der ||
+	check_failed "GET /api/v1/tenants/OEM1/crl/1: HTTP $status, not the CRL of /crl"
+api_curl crl9.der GET /api/v1/tenants/OEM1/crl/9 --cacert tls.pem
+[ "$status" = 404 ] || check_failed "GET /api/v1/tenants/OEM1/crl/9: HTTP $status, want 404"
 
 # --- connector tests ----------------------------------------------------------------------------
 api POST /api/v1/connectors/GW/test

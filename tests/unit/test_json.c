@@ -64,5 +64,17 @@ main(void)
 	j = json_time_or_null(0);
 	CHECK(json_is_null(j), "json_time_or_null(0) is null");
 	json_decref(j);
+	{
+		static const char *const keys[] = {"type", "mode", NULL};
+		struct devid_error e2;
+
+		j = json_pack("{s:s, s:s}", "type", "webhook", "mode", "auto");
+		CHECK(json_only_keys(j, keys, "connector", &e2) == 0, "known members pass");
+		json_object_set_new(j, "bogus", json_integer(1));
+		CHECK(json_only_keys(j, keys, "connector", &e2) == DEVID_EINVAL &&
+			strstr(e2.msg, "unknown member \"bogus\"") != NULL,
+		    "an unknown member is named: %s", e2.msg);
+	}
+	json_decref(j);
 	return test_done();
 }
