@@ -208,7 +208,8 @@ def check(d, url):
                        % (b["batch"], b["count"], n, want))
     for name in batches:
         if name not in listed:
-            bad.append("batch %s is in the database but its claim did not show it" % name)
+            bad.append("batch %s is in the database but GET /api/v1/batches does not list it"
+                       " after its claim" % name)
     for _, op, obj, _, status, *_ in ends:
         if op == "postclaim" and status == "404" and obj in batches:
             bad.append("batch %s is in the database but its claim code answers 404" % obj)
@@ -220,10 +221,8 @@ def check(d, url):
     jobs = db.rows("SELECT j.id, j.action, COALESCE(b.name, ''), COALESCE(j.udid, ''), j.state,"
                    " j.attempts, COALESCE(j.last_error, '') FROM jobs j"
                    " LEFT JOIN batches b ON b.id = j.batch_id")
-    claimed = set()
     for _, op, obj, _, status, *_ in ends:
         if op in ("claim", "postclaim") and status == "200":
-            claimed.add(obj)
             if batches.get(obj, (0, "", 0))[1] != "OEM1":
                 bad.append("claim of %s was answered 200 but the batch is not OEM1's" % obj)
     for name, (_, owner, _) in sorted(batches.items()):
