@@ -13,6 +13,7 @@
 
 #include "claim.h"
 #include "error.h"
+#include "batch_descriptor.h"
 #include "manifest.h"
 
 /*

@@ -13,7 +13,7 @@
 #include <openssl/x509.h>
 
 #include "lib/dynbuf.h"
-#include "lib/manifest.h"
+#include "lib/manifest_check.h"
 #include "service/metrics.h"
 #include "store/store.h"
 
