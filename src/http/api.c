@@ -357,14 +357,15 @@ HANDLER(h_import)
 	struct api *a = arg;
 	struct manifest_report r;
 	struct devid_error e;
-	json_t *body, *report, *j;
+	const uint8_t *body;
+	json_t *report, *j;
+	size_t len;
 	int rc;
 
 	AUTH(a, p);
-	if ((body = body_json(req, resp)) == NULL)
-		return;
 	devid_error_clear(&e);
-	rc = service_import(a->svc, &p, http_request_query(req, "batch"), body, &r, &e);
+	body = http_request_body(req, &len);
+	rc = service_import(a->svc, &p, http_request_query(req, "batch"), body, len, &r, &e);
 	report = manifest_report_json(&r);
 	if (rc != 0) {
 		api_fail(resp, rc, &e, r.total > 0 ? report : NULL);
@@ -374,7 +375,6 @@ HANDLER(h_import)
 		json_decref(j);
 	}
 	json_decref(report);
-	json_decref(body);
 	manifest_report_release(&r);
 }
 

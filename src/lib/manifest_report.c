@@ -32,6 +32,25 @@ manifest_report_reject(struct manifest_report *r, size_t index, const char *uid,
 	snprintf(x->message, sizeof(x->message), "%s", msg);
 }
 
+void
+manifest_report_merge(struct manifest_report *dst, const struct manifest_report *src)
+{
+	dst->total += src->total;
+	dst->accepted += src->accepted;
+	for (size_t i = 0; i < src->nrejects; i++) {
+		size_t kept = dst->nrejects;
+
+		manifest_report_reject(
+		    dst, src->rejects[i].index, src->rejects[i].unique_id, src->rejects[i].message);
+		if (dst->nrejects > kept)
+			dst->rejects[kept].page = src->rejects[i].page;
+	}
+	/* the rejections counted but not kept */
+	dst->rejected += src->rejected - src->nrejects;
+	if (dst->batch_error[0] == '\0')
+		snprintf(dst->batch_error, sizeof(dst->batch_error), "%s", src->batch_error);
+}
+
 static int
 reject_cmp(const void *a, const void *b)
 {

@@ -41,6 +41,11 @@ void manifest_report_release(struct manifest_report *r);
  */
 void manifest_report_reject(
     struct manifest_report *r, size_t index, const char *uid, const char *msg);
+/*
+ * Adds src's counts and rejections (while fewer than MAX_REPORT_ERRORS are kept) to dst, and
+ * its batch error when dst has none: the report of a manifest checked in parts.
+ */
+void manifest_report_merge(struct manifest_report *dst, const struct manifest_report *src);
 /* Puts the kept rejections in index order. */
 void manifest_report_sort(struct manifest_report *r);
 /*
