@@ -43,6 +43,8 @@
 #define MAX_UPLOAD_PAGES 10000
 #define MAX_UPLOAD_PAGE_SIZE ((size_t)16 << 20)
 #define UPLOAD_BODY_PAGE_ENTRIES 1000
+/* one element of a manifest file read a page at a time, whitespace and all (manifest_stream.h) */
+#define MAX_STREAM_ELEMENT (4 * MAX_ENTRY_SIZE)
 /* an upload's opening body: the descriptor and a few small members */
 #define MAX_UPLOAD_OPEN_SIZE (MAX_DESCRIPTOR_SIZE + 1024)
 /* a claim code text: DEVID1:<64>:<64>:<26> */

@@ -324,13 +324,15 @@ static const char *const v10[] = {
  * the page arrives, and the commit turns the batch 'complete' in one short transaction, which
  * is when it becomes visible. An abort or an expired upload deletes the batch and its devices.
  * upload_pages records each page received (its entries and the SHA-256 of its body), so a page
- * sent again is recognised. The unique (batch_id, serial) index refuses a uniqueId twice in
- * one batch across pages, as the checks of one whole manifest did within it.
+ * sent again is recognised. The serial index becomes unique with the batch: it refuses a
+ * uniqueId twice in one batch across pages, as the checks of one whole manifest did within
+ * it, and still serves the search by serial prefix (one index to write per device, not two).
  */
 static const char *const v11[] = {
     "ALTER TABLE batches ADD COLUMN state TEXT NOT NULL DEFAULT 'complete'"
     " CHECK (state IN ('uploading', 'complete'))",
-    "CREATE UNIQUE INDEX devices_batch_serial ON devices (batch_id, serial)",
+    "DROP INDEX devices_serial",
+    "CREATE UNIQUE INDEX devices_serial ON devices (serial@C@, batch_id)",
 
     "CREATE TABLE uploads ("
     " id @ID@,"
