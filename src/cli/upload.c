@@ -335,7 +335,8 @@ sender(void *arg)
 		key.page = u->next_page++;
 		pthread_mutex_unlock(&u->lock);
 		sha256_hex(page.p, page.len, key.sha256);
-		had = bsearch(&key, u->held, u->nheld, sizeof(*u->held), held_cmp);
+		had = u->nheld > 0 ? bsearch(&key, u->held, u->nheld, sizeof(*u->held), held_cmp)
+				   : NULL;
 		if (had != NULL) {
 			/* received before this run: the same bytes, or the file changed */
 			if (strcmp(had->sha256, key.sha256) == 0)
