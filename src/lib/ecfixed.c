@@ -19,169 +19,186 @@
 #include "ecfixed.h"
 #include "banned.h"
 
+/* Limbs of the numbers the inverse modulo n works on (limbs_almost_inverse). */
+#define LIMBS 5
 /* An uncompressed P-256 point: 04 || x || y. */
 #define P256_POINT_LEN 65
 
 struct ecfixed {
 	uint8_t point[P256_POINT_LEN]; /* the key, the cache's index */
-	uint64_t order[4]; /* n, the group order, as limbs */
+	uint64_t order[LIMBS]; /* n, the group order, as limbs */
+	BIGNUM *inv_2_512; /* 2^-512 mod n */
 	EC_GROUP *g; /* P-256 with its own generator G (OpenSSL's built-in table) */
 	EC_GROUP *gq; /* P-256 with the key's point Q as generator, and its table */
 	int refs; /* the cache's and the users', under cache_lock */
 };
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+/* held while tables are made (tens of milliseconds), so threads that miss one key together
+ * make it once: the others wait and find it */
+static pthread_mutex_t make_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ecfixed *cache[ECFIXED_CACHE];
 
 /*
- * Numbers below 2^256 as four 64-bit limbs, least significant first: the inverse modulo the
- * group order by the binary extended Euclidean algorithm (Hankerson, Menezes, Vanstone, "Guide
- * to Elliptic Curve Cryptography", algorithm 2.22), in variable time, as everything here is
- * public. BN_mod_inverse takes twice as long for the same.
+ * Numbers below 2^320 as five 64-bit limbs, least significant first, for the inverse of s
+ * modulo the group order n: Kaliski's almost Montgomery inverse ("The Montgomery inverse and
+ * its applications", IEEE Trans. Computers 44(8), 1995, phase 1) gives x = s^-1 2^k mod n with
+ * shifts, subtractions and additions only, k between 256 and 512; x 2^(512-k) 2^-512 mod n is
+ * then s^-1. In variable time, as everything here is public; BN_mod_inverse takes three times
+ * as long.
  */
 typedef unsigned __int128 u128;
 
 static bool
-limbs_even(const uint64_t a[4])
+limbs_zero(const uint64_t a[LIMBS])
 {
-	return (a[0] & 1) == 0;
+	uint64_t x = 0;
+
+	for (int i = 0; i < LIMBS; i++)
+		x |= a[i];
+	return x == 0;
 }
 
 static bool
-limbs_one(const uint64_t a[4])
+limbs_one(const uint64_t a[LIMBS])
 {
-	return a[0] == 1 && (a[1] | a[2] | a[3]) == 0;
-}
+	uint64_t x = a[0] ^ 1;
 
-static bool
-limbs_zero(const uint64_t a[4])
-{
-	return (a[0] | a[1] | a[2] | a[3]) == 0;
+	for (int i = 1; i < LIMBS; i++)
+		x |= a[i];
+	return x == 0;
 }
 
 static int
-limbs_cmp(const uint64_t a[4], const uint64_t b[4])
+limbs_cmp(const uint64_t a[LIMBS], const uint64_t b[LIMBS])
 {
-	for (int i = 3; i >= 0; i--)
+	for (int i = LIMBS - 1; i >= 0; i--)
 		if (a[i] != b[i])
 			return a[i] < b[i] ? -1 : 1;
 	return 0;
 }
 
-/* a += b; the carry out. */
-static uint64_t
-limbs_add(uint64_t a[4], const uint64_t b[4])
+/* a += b (no carry out: the callers' sums fit) */
+static void
+limbs_add(uint64_t a[LIMBS], const uint64_t b[LIMBS])
 {
 	uint64_t c = 0;
 
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < LIMBS; i++) {
 		u128 t = (u128)a[i] + b[i] + c;
 
 		a[i] = (uint64_t)t;
 		c = (uint64_t)(t >> 64);
 	}
-	return c;
 }
 
-/* a -= b; the borrow out. */
-static uint64_t
-limbs_sub(uint64_t a[4], const uint64_t b[4])
+/* a -= b, for a >= b */
+static void
+limbs_sub(uint64_t a[LIMBS], const uint64_t b[LIMBS])
 {
 	uint64_t borrow = 0;
 
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < LIMBS; i++) {
 		u128 t = (u128)a[i] - b[i] - borrow;
 
 		a[i] = (uint64_t)t;
 		borrow = (uint64_t)(t >> 64) != 0;
 	}
-	return borrow;
 }
 
-/* a = (top:a) / 2 */
+/* a >>= t and a <<= t, 1 <= t <= 63 */
 static void
-limbs_shr1(uint64_t a[4], uint64_t top)
+limbs_shr(uint64_t a[LIMBS], int t)
 {
-	for (int i = 0; i < 3; i++)
-		a[i] = a[i] >> 1 | a[i + 1] << 63;
-	a[3] = a[3] >> 1 | top << 63;
+	for (int i = 0; i < LIMBS - 1; i++)
+		a[i] = a[i] >> t | a[i + 1] << (64 - t);
+	a[LIMBS - 1] >>= t;
 }
 
-/* x = x / 2 mod n (x < n, n odd) */
 static void
-limbs_half_mod(uint64_t x[4], const uint64_t n[4])
+limbs_shl(uint64_t a[LIMBS], int t)
 {
-	if (limbs_even(x))
-		limbs_shr1(x, 0);
-	else
-		limbs_shr1(x, limbs_add(x, n));
+	for (int i = LIMBS - 1; i > 0; i--)
+		a[i] = a[i] << t | a[i - 1] >> (64 - t);
+	a[0] <<= t;
 }
 
-/* x = x - y mod n (x, y < n) */
-static void
-limbs_sub_mod(uint64_t x[4], const uint64_t y[4], const uint64_t n[4])
+/* The trailing zero bits of an even a, 1 to 63 at once. */
+static int
+limbs_twos(const uint64_t a[LIMBS])
 {
-	if (limbs_sub(x, y))
-		limbs_add(x, n);
+	return a[0] != 0 ? __builtin_ctzll(a[0]) : 63;
 }
 
-/* out = a^-1 mod n, for 0 < a < n and n odd; false when a has no inverse. */
-static bool
-limbs_inverse(const uint64_t a[4], const uint64_t n[4], uint64_t out[4])
+/*
+ * Phase 1 of the almost Montgomery inverse of a (0 < a < n, n odd): x = a^-1 2^k mod n; k, or
+ * -1 when a has no inverse (or the loop ran past its bound: a was not below n).
+ */
+static int
+limbs_almost_inverse(const uint64_t a[LIMBS], const uint64_t n[LIMBS], uint64_t x[LIMBS])
 {
-	uint64_t u[4], v[4], x1[4] = {1, 0, 0, 0}, x2[4] = {0, 0, 0, 0};
+	uint64_t u[LIMBS], v[LIMBS], r[LIMBS] = {0}, s[LIMBS] = {1};
+	int k = 0, t;
 
-	memcpy(u, a, sizeof(u));
-	memcpy(v, n, sizeof(v));
-	if (limbs_zero(u))
-		return false;
-	while (!limbs_one(u) && !limbs_one(v)) {
-		while (limbs_even(u)) {
-			limbs_shr1(u, 0);
-			limbs_half_mod(x1, n);
-		}
-		while (limbs_even(v)) {
-			limbs_shr1(v, 0);
-			limbs_half_mod(x2, n);
-		}
-		if (limbs_cmp(u, v) >= 0) {
+	memcpy(u, n, sizeof(u));
+	memcpy(v, a, sizeof(v));
+	while (!limbs_zero(v) && k <= 512) {
+		if ((u[0] & 1) == 0) {
+			t = limbs_twos(u);
+			limbs_shr(u, t);
+			limbs_shl(s, t);
+			k += t;
+		} else if ((v[0] & 1) == 0) {
+			t = limbs_twos(v);
+			limbs_shr(v, t);
+			limbs_shl(r, t);
+			k += t;
+		} else if (limbs_cmp(u, v) > 0) {
 			limbs_sub(u, v);
-			limbs_sub_mod(x1, x2, n);
+			limbs_shr(u, 1);
+			limbs_add(r, s);
+			limbs_shl(s, 1);
+			k++;
 		} else {
 			limbs_sub(v, u);
-			limbs_sub_mod(x2, x1, n);
+			limbs_shr(v, 1);
+			limbs_add(s, r);
+			limbs_shl(r, 1);
+			k++;
 		}
-		if (limbs_zero(u) || limbs_zero(v))
-			return false;
 	}
-	memcpy(out, limbs_one(u) ? x1 : x2, 4 * sizeof(uint64_t));
-	return true;
+	if (!limbs_zero(v) || !limbs_one(u) || k > 512)
+		return -1;
+	if (limbs_cmp(r, n) >= 0)
+		limbs_sub(r, n);
+	memcpy(x, n, sizeof(u));
+	limbs_sub(x, r);
+	return k;
 }
 
 static bool
-limbs_from_bn(const BIGNUM *b, uint64_t l[4])
+limbs_from_bn(const BIGNUM *b, uint64_t l[LIMBS])
 {
 	uint8_t be[32];
 
 	if (BN_bn2binpad(b, be, sizeof(be)) != (int)sizeof(be))
 		return false;
-	for (int i = 0; i < 4; i++) {
-		l[i] = 0;
+	memset(l, 0, LIMBS * sizeof(uint64_t));
+	for (int i = 0; i < 4; i++)
 		for (int j = 0; j < 8; j++)
 			l[i] = l[i] << 8 | be[(3 - i) * 8 + j];
-	}
 	return true;
 }
 
 static bool
-limbs_to_bn(const uint64_t l[4], BIGNUM *b)
+limbs_to_bn(const uint64_t l[LIMBS], BIGNUM *b)
 {
 	uint8_t be[32];
 
 	for (int i = 0; i < 4; i++)
 		for (int j = 0; j < 8; j++)
 			be[(3 - i) * 8 + j] = (uint8_t)(l[i] >> (56 - 8 * j));
-	return BN_bin2bn(be, sizeof(be), b) != NULL;
+	return l[4] == 0 && BN_bin2bn(be, sizeof(be), b) != NULL;
 }
 
 static void
@@ -191,6 +208,7 @@ ecfixed_free(struct ecfixed *f)
 		return;
 	EC_GROUP_free(f->g);
 	EC_GROUP_free(f->gq);
+	BN_free(f->inv_2_512);
 	free(f);
 }
 
@@ -213,7 +231,10 @@ ecfixed_make(const uint8_t *point)
 	    EC_GROUP_set_generator(
 		f->gq, q, EC_GROUP_get0_order(f->g), EC_GROUP_get0_cofactor(f->g)) != 1 ||
 	    EC_GROUP_precompute_mult(f->gq, ctx) != 1 ||
-	    !limbs_from_bn(EC_GROUP_get0_order(f->g), f->order))
+	    !limbs_from_bn(EC_GROUP_get0_order(f->g), f->order) ||
+	    (f->inv_2_512 = BN_new()) == NULL || BN_set_bit(f->inv_2_512, 512) != 1 ||
+	    BN_nnmod(f->inv_2_512, f->inv_2_512, EC_GROUP_get0_order(f->g), ctx) != 1 ||
+	    BN_mod_inverse(f->inv_2_512, f->inv_2_512, EC_GROUP_get0_order(f->g), ctx) == NULL)
 		goto out;
 	ok = true;
 out:
@@ -227,14 +248,44 @@ out:
 	return f;
 }
 
+/* The cached tables of point, a new reference; NULL if none. Under cache_lock. */
+static struct ecfixed *
+cache_find(const uint8_t *point)
+{
+	for (int i = 0; i < ECFIXED_CACHE; i++)
+		if (cache[i] != NULL && memcmp(cache[i]->point, point, P256_POINT_LEN) == 0) {
+			cache[i]->refs++;
+			return cache[i];
+		}
+	return NULL;
+}
+
+/* Keeps f in a free slot, or one nobody uses now; else f stays its caller's alone. */
+static void
+cache_keep(struct ecfixed *f)
+{
+	struct ecfixed *old = NULL;
+
+	pthread_mutex_lock(&cache_lock);
+	for (int i = 0; i < ECFIXED_CACHE; i++)
+		if (cache[i] == NULL || cache[i]->refs == 1) {
+			old = cache[i];
+			cache[i] = f;
+			f->refs++;
+			break;
+		}
+	pthread_mutex_unlock(&cache_lock);
+	/* the cache's reference was the last */
+	ecfixed_free(old);
+}
+
 struct ecfixed *
 ecfixed_get(EVP_PKEY *key)
 {
 	uint8_t point[P256_POINT_LEN];
 	char curve[32];
 	size_t n = 0;
-	struct ecfixed *f = NULL;
-	int i, slot = -1;
+	struct ecfixed *f;
 
 	if (key == NULL || EVP_PKEY_get_base_id(key) != EVP_PKEY_EC ||
 	    EVP_PKEY_get_group_name(key, curve, sizeof(curve), NULL) != 1 ||
@@ -246,30 +297,19 @@ ecfixed_get(EVP_PKEY *key)
 		return NULL;
 	}
 	pthread_mutex_lock(&cache_lock);
-	for (i = 0; i < ECFIXED_CACHE; i++) {
-		if (cache[i] != NULL && memcmp(cache[i]->point, point, P256_POINT_LEN) == 0) {
-			f = cache[i];
-			f->refs++;
-			pthread_mutex_unlock(&cache_lock);
-			return f;
-		}
-		/* a free slot, else one that nobody uses now */
-		if (slot < 0 && (cache[i] == NULL || cache[i]->refs == 1))
-			slot = i;
-	}
+	f = cache_find(point);
 	pthread_mutex_unlock(&cache_lock);
-	/* made outside the lock (a millisecond or so); two threads may both make one */
-	if ((f = ecfixed_make(point)) == NULL)
-		return NULL;
-	f->refs = 1;
+	if (f != NULL)
+		return f;
+	pthread_mutex_lock(&make_lock);
 	pthread_mutex_lock(&cache_lock);
-	if (slot >= 0 && (cache[slot] == NULL || cache[slot]->refs == 1)) {
-		if (cache[slot] != NULL && --cache[slot]->refs == 0)
-			ecfixed_free(cache[slot]);
-		cache[slot] = f;
-		f->refs++;
-	}
+	f = cache_find(point);
 	pthread_mutex_unlock(&cache_lock);
+	if (f == NULL && (f = ecfixed_make(point)) != NULL) {
+		f->refs = 1;
+		cache_keep(f);
+	}
+	pthread_mutex_unlock(&make_lock);
 	return f;
 }
 
@@ -291,10 +331,14 @@ ecfixed_release(struct ecfixed *f)
 static bool
 inverse_mod_order(const struct ecfixed *f, const BIGNUM *s, BIGNUM *w, BIGNUM *check, BN_CTX *ctx)
 {
-	uint64_t sl[4], wl[4];
+	const BIGNUM *n = EC_GROUP_get0_order(f->g);
+	uint64_t sl[LIMBS], xl[LIMBS];
+	int k;
 
-	return limbs_from_bn(s, sl) && limbs_inverse(sl, f->order, wl) && limbs_to_bn(wl, w) &&
-	    BN_mod_mul(check, w, s, EC_GROUP_get0_order(f->g), ctx) == 1 && BN_is_one(check);
+	return limbs_from_bn(s, sl) && (k = limbs_almost_inverse(sl, f->order, xl)) >= 0 &&
+	    limbs_to_bn(xl, w) && BN_lshift(w, w, 512 - k) == 1 &&
+	    BN_mod_mul(w, w, f->inv_2_512, n, ctx) == 1 && BN_mod_mul(check, w, s, n, ctx) == 1 &&
+	    BN_is_one(check);
 }
 
 bool

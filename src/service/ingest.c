@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,16 +256,6 @@ ingest_count(struct service_metrics *sm, enum ingest_source src, int rc, enum in
 	    r->rejected);
 }
 
-/* SHA-256 (hex) of p[0..n). */
-static void
-sha256_hex(const uint8_t *p, size_t n, char hex[65])
-{
-	uint8_t md[SHA256_DIGEST_LENGTH];
-
-	SHA256(p, n, md);
-	hex_encode(md, sizeof(md), hex);
-}
-
 /*
  * Words the failure of a body's pages as a publish or import always did: how many entries
  * failed, or how many chips are stored elsewhere, or the first failure as it was.
@@ -283,23 +274,130 @@ body_failure(const char *name, int rc, const struct manifest_report *r, size_t c
 }
 
 /*
+ * The pages of a body, checked on the caller's thread and stored on a thread of their own, so
+ * that storing one page overlaps checking the next: a page at a time waits in the hand-over.
+ */
+struct body_storer {
+	struct upload_job *j;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct manifest *m; /* the page handed over, or NULL */
+	bool m_owned; /* its entries its own (not a view into a manifest parsed whole) */
+	int64_t page;
+	char sha[65];
+	bool done; /* no page will come */
+	/* what storing found: the first failure, the rule, the chips refused */
+	int rc;
+	enum ingest_rule rule;
+	struct devid_error e;
+	struct manifest_report r;
+	size_t conflicts;
+};
+
+static void *
+body_store_run(void *arg)
+{
+	struct body_storer *st = arg;
+	struct manifest_report pr;
+	struct devid_error pe;
+	enum ingest_rule rule;
+	struct manifest *m;
+	char sha[65];
+	int64_t page;
+	bool owned, replayed;
+	int rc;
+
+	for (;;) {
+		pthread_mutex_lock(&st->lock);
+		while (st->m == NULL && !st->done)
+			pthread_cond_wait(&st->cond, &st->lock);
+		if ((m = st->m) == NULL) {
+			pthread_mutex_unlock(&st->lock);
+			break;
+		}
+		owned = st->m_owned;
+		page = st->page;
+		memcpy(sha, st->sha, sizeof(sha));
+		st->m = NULL;
+		pthread_cond_broadcast(&st->cond);
+		rc = st->rc;
+		pthread_mutex_unlock(&st->lock);
+		if (rc == 0) {
+			memset(&pr, 0, sizeof(pr));
+			devid_error_clear(&pe);
+			rule = INGEST_RULE_ERROR;
+			rc = upload_job_store(st->j, m, page, sha, &pr, &replayed, &rule, &pe);
+			pthread_mutex_lock(&st->lock);
+			if (rc != 0 && st->rc == 0) {
+				st->rc = rc;
+				st->rule = rule;
+				st->e = pe;
+			}
+			if (rc == DEVID_ECONFLICT)
+				st->conflicts += pr.rejected;
+			/* only what the database refused: the checks were counted already */
+			pr.total = pr.accepted = 0;
+			manifest_report_merge(&st->r, &pr);
+			pthread_mutex_unlock(&st->lock);
+			manifest_report_release(&pr);
+		}
+		if (owned)
+			manifest_free(m);
+		else
+			free(m); /* a view: its entries are the whole manifest's */
+	}
+	return NULL;
+}
+
+/* Hands a checked page to the storer, waiting while the previous one is still waiting. */
+static void
+body_store_hand(
+    struct body_storer *st, struct manifest *m, bool owned, int64_t page, const char *sha)
+{
+	pthread_mutex_lock(&st->lock);
+	while (st->m != NULL)
+		pthread_cond_wait(&st->cond, &st->lock);
+	st->m = m;
+	st->m_owned = owned;
+	st->page = page;
+	snprintf(st->sha, sizeof(st->sha), "%s", sha);
+	pthread_cond_broadcast(&st->cond);
+	pthread_mutex_unlock(&st->lock);
+}
+
+/* Whether storing has failed so far. */
+static bool
+body_store_failed(struct body_storer *st)
+{
+	bool failed;
+
+	pthread_mutex_lock(&st->lock);
+	failed = st->rc != 0;
+	pthread_mutex_unlock(&st->lock);
+	return failed;
+}
+
+/*
  * Sends the manifest text mp[0..mn) through j's upload as pages of UPLOAD_BODY_PAGE_ENTRIES,
- * each parsed, checked and stored in turn, so only one page is ever parsed at a time. After
- * the first refusal the rest is only checked, so that r reports every entry, as the check of
- * a whole manifest did. expected >= 0: the descriptor's count, checked first. Returns the
- * first failure (e worded as a publish's or an import's), 0 when every page is stored.
+ * each parsed and checked here and stored by a thread of its own while the next is checked,
+ * so only a few pages are ever parsed at a time. After the first refusal nothing more is
+ * stored and the rest is only checked, so that r reports every entry, as the check of a whole
+ * manifest did. expected >= 0: the descriptor's count, checked first. Returns the first
+ * failure (e worded as a publish's or an import's), 0 when every page is stored.
  */
 static int
 body_pages(struct upload_job *j, const char *name, const uint8_t *mp, size_t mn, long long expected,
     struct manifest_report *r, struct devid_error *e)
 {
+	struct body_storer st = {.j = j};
 	struct manifest_span *spans = NULL;
-	struct manifest *whole = NULL, *pm = NULL, view;
+	struct manifest *whole = NULL, *pm = NULL, *view;
 	struct manifest_report pr;
 	struct devid_error pe;
-	size_t count = 0, per = UPLOAD_BODY_PAGE_ENTRIES, conflicts = 0;
+	size_t count = 0, per = UPLOAD_BODY_PAGE_ENTRIES;
+	pthread_t storer;
+	bool started = false, store = true;
 	char sha[65];
-	bool replayed, store = true;
 	int rc = 0, prc;
 
 	memset(&pr, 0, sizeof(pr));
@@ -319,15 +417,31 @@ body_pages(struct upload_job *j, const char *name, const uint8_t *mp, size_t mn,
 		rc = DEVID_EINVAL;
 		store = false;
 	}
+	pthread_mutex_init(&st.lock, NULL);
+	pthread_cond_init(&st.cond, NULL);
+	if (store && pthread_create(&storer, NULL, body_store_run, &st) == 0)
+		started = true;
+	else if (store) {
+		rc = devid_error_set(e, DEVID_ENOMEM, "cannot start a thread to store pages");
+		j->rule = INGEST_RULE_ERROR;
+		store = false;
+	}
 	for (size_t at = 0; at < count; at += per) {
 		size_t n = count - at < per ? count - at : per;
 
 		memset(&pr, 0, sizeof(pr));
 		devid_error_clear(&pe);
 		if (whole != NULL) {
-			view =
+			/* a view into the manifest parsed whole, which outlives the storer */
+			if ((view = calloc(1, sizeof(*view))) == NULL) {
+				rc = rc != 0 ? rc
+					     : devid_error_set(e, DEVID_ENOMEM, "out of memory");
+				j->rule = INGEST_RULE_ERROR;
+				break;
+			}
+			*view =
 			    (struct manifest){.entries = whole->entries + at, .n = n, .base = at};
-			pm = &view;
+			pm = view;
 			sha[0] = '\0';
 		} else {
 			prc = manifest_parse_spans(
@@ -343,31 +457,54 @@ body_pages(struct upload_job *j, const char *name, const uint8_t *mp, size_t mn,
 				rc = prc != 1 ? prc : DEVID_EINVAL;
 				break;
 			}
-			sha256_hex(mp + spans[at].off,
-			    spans[at + n - 1].off + spans[at + n - 1].len - spans[at].off, sha);
+			/* a page of a body is never sent again: nothing to recognise it by */
+			sha[0] = '\0';
 		}
-		prc = upload_job_page(
-		    j, pm, (int64_t)(at / per + 1), sha, store, &pr, &replayed, &pe);
-		if (prc == DEVID_ECONFLICT)
-			conflicts += pr.rejected;
+		prc = upload_job_check(j, pm, (int64_t)(at / per + 1), &pr, &pe);
 		manifest_report_merge(r, &pr);
 		manifest_report_release(&pr);
-		if (pm != &view)
-			manifest_free(pm);
-		pm = NULL;
 		if (prc != 0 && rc == 0) {
 			rc = prc;
 			*e = pe;
 		}
+		store = store && prc == 0 && !body_store_failed(&st);
+		if (store) {
+			body_store_hand(&st, pm, whole == NULL, (int64_t)(at / per + 1), sha);
+		} else {
+			if (whole == NULL)
+				manifest_free(pm);
+			else
+				free(pm);
+		}
+		pm = NULL;
 		/* entries that fail are reported on; anything else ends the body */
 		if (prc != 0 && prc != DEVID_EINVAL && prc != DEVID_ECONFLICT)
 			break;
-		store = store && prc == 0;
+	}
+	if (started) {
+		pthread_mutex_lock(&st.lock);
+		st.done = true;
+		pthread_cond_broadcast(&st.cond);
+		pthread_mutex_unlock(&st.lock);
+		pthread_join(storer, NULL);
+	}
+	if (st.rc != 0) {
+		/* the database refused chips: as before, nothing of the batch counts as accepted */
+		r->accepted = 0;
+		manifest_report_merge(r, &st.r);
+		if (rc == 0) {
+			rc = st.rc;
+			*e = st.e;
+			j->rule = st.rule;
+		}
 	}
 	manifest_report_sort(r);
+	manifest_report_release(&st.r);
+	pthread_mutex_destroy(&st.lock);
+	pthread_cond_destroy(&st.cond);
 	free(spans);
 	manifest_free(whole);
-	return rc != 0 ? body_failure(name, rc, r, conflicts, e) : 0;
+	return rc != 0 ? body_failure(name, rc, r, st.conflicts, e) : 0;
 }
 
 int

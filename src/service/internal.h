@@ -116,12 +116,17 @@ struct upload_job {
 int upload_job_open(struct upload_job *j, const struct upload_request *req,
     struct manifest_report *r, struct devid_error *e);
 /*
- * Checks page `page` (m, parsed from a body whose SHA-256 is sha256) and, with store, stores
- * its devices under the upload's batch, as service_upload_page does. Without store (a body
- * that already failed, read on only to report every entry) nothing is written.
+ * The two halves of service_upload_page for page `page` (m): its checks (an import's first
+ * page decides its trust here), and then storing its devices under the upload's batch with
+ * the record of the page (whose body has SHA-256 sha256). Pages of one server are stored one
+ * at a time. r is the page's report; a refusal by the database adds its entries to it, and
+ * the rule it broke to *rule. Once a page is checked, storing it touches nothing of j that
+ * checking the next page changes: the two may run on two threads.
  */
-int upload_job_page(struct upload_job *j, const struct manifest *m, int64_t page,
-    const char *sha256, bool store, struct manifest_report *r, bool *replayed,
+int upload_job_check(struct upload_job *j, const struct manifest *m, int64_t page,
+    struct manifest_report *r, struct devid_error *e);
+int upload_job_store(struct upload_job *j, const struct manifest *m, int64_t page,
+    const char *sha256, struct manifest_report *r, bool *replayed, enum ingest_rule *rule,
     struct devid_error *e);
 /* service_upload_commit's work on j. */
 int upload_job_commit(struct upload_job *j, struct manifest_report *r, struct devid_error *e);

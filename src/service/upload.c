@@ -4,6 +4,7 @@
  * stored as it arrives under a batch reserved invisible, which the commit makes visible in one
  * short transaction. The one-body publish and import (ingest.c) run through it too.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,9 @@
 #define PURGE_CHUNK 5000
 /* Missing pages a refused commit names. */
 #define COMMIT_MISSING_NAMED 10
+
+/* Pages are stored one at a time by a server: upload_job_store. */
+static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int64_t
 upload_ttl(const struct service *svc)
@@ -308,7 +312,7 @@ name_refusal(struct upload_job *j, struct db *db, const struct manifest_entry *m
  */
 static int
 page_store(struct upload_job *j, const struct manifest *m, int64_t page, const char *sha256,
-    struct manifest_report *r, bool *replayed, struct devid_error *e)
+    struct manifest_report *r, bool *replayed, enum ingest_rule *rule, struct devid_error *e)
 {
 	struct upload_page pg = {.page = page, .entries = (int64_t)m->n};
 	struct device_new *v = NULL;
@@ -321,7 +325,7 @@ page_store(struct upload_job *j, const struct manifest *m, int64_t page, const c
 	int rc;
 
 	snprintf(pg.sha256, sizeof(pg.sha256), "%s", sha256);
-	j->rule = INGEST_RULE_ERROR;
+	*rule = INGEST_RULE_ERROR;
 	if ((v = calloc(m->n + 1, sizeof(*v))) == NULL ||
 	    (refused = calloc(m->n + 1, sizeof(*refused))) == NULL) {
 		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
@@ -343,7 +347,7 @@ page_store(struct upload_job *j, const struct manifest *m, int64_t page, const c
 	    cur.expires_at <= now) {
 		if (rc == 0)
 			rc = devid_error_set(e, DEVID_ENOTFOUND, "upload %s expired", j->u.ref);
-		j->rule = INGEST_RULE_FORMAT;
+		*rule = INGEST_RULE_FORMAT;
 		goto rollback;
 	}
 	if ((rc = store_upload_page_get(db, cur.id, page, &had, e)) != DEVID_ENOTFOUND) {
@@ -353,14 +357,14 @@ page_store(struct upload_job *j, const struct manifest *m, int64_t page, const c
 			rc = devid_error_set(e, DEVID_ECONFLICT,
 			    "page %lld was received with other content (SHA-256 %s)",
 			    (long long)page, had.sha256);
-		j->rule = INGEST_RULE_DUPLICATE;
+		*rule = INGEST_RULE_DUPLICATE;
 		goto rollback;
 	}
 	if (j->u.kind == UPLOAD_IMPORT && cur.trust_id != 0 && cur.trust_id != j->trust_id) {
 		rc = devid_error_set(e, DEVID_ECONFLICT,
 		    "another page decided this import's signer meanwhile: send page %lld again",
 		    (long long)page);
-		j->rule = INGEST_RULE_TRUST;
+		*rule = INGEST_RULE_TRUST;
 		goto rollback;
 	}
 	if ((rc = store_devices_insert(db, cur.batch_id, v, m->n, refused, &nrefused, e)) != 0)
@@ -372,7 +376,7 @@ page_store(struct upload_job *j, const struct manifest *m, int64_t page, const c
 				elsewhere +=
 				    (size_t)name_refusal(j, db, m->entries[i], m->base + i, r);
 		manifest_report_sort(r);
-		j->rule = elsewhere > 0 ? INGEST_RULE_DUPLICATE : INGEST_RULE_ENTRIES;
+		*rule = elsewhere > 0 ? INGEST_RULE_DUPLICATE : INGEST_RULE_ENTRIES;
 		rc = elsewhere > 0
 		    ? devid_error_set(e, DEVID_ECONFLICT,
 			  "page %lld: %zu chip(s) are already stored in another "
@@ -399,13 +403,30 @@ out:
 }
 
 int
-upload_job_page(struct upload_job *j, const struct manifest *m, int64_t page, const char *sha256,
-    bool store, struct manifest_report *r, bool *replayed, struct devid_error *e)
+upload_job_store(struct upload_job *j, const struct manifest *m, int64_t page, const char *sha256,
+    struct manifest_report *r, bool *replayed, enum ingest_rule *rule, struct devid_error *e)
+{
+	int rc;
+
+	*replayed = false;
+	/*
+	 * SQLite takes one writer at a time, and a writer kept waiting polls for the lock with
+	 * sleeps of up to 100 ms; a mutex hands the turn to the next page at once. A page's
+	 * storing is a fraction of its checking, so PostgreSQL loses nothing by it either.
+	 */
+	pthread_mutex_lock(&store_lock);
+	rc = page_store(j, m, page, sha256, r, replayed, rule, e);
+	pthread_mutex_unlock(&store_lock);
+	return rc;
+}
+
+int
+upload_job_check(struct upload_job *j, const struct manifest *m, int64_t page,
+    struct manifest_report *r, struct devid_error *e)
 {
 	struct db *db;
 	int rc;
 
-	*replayed = false;
 	if (j->t == NULL) {
 		/* an import's first page: its first readable entry's signer decides the trust */
 		db = store_acquire(j->svc->store);
@@ -427,9 +448,7 @@ upload_job_page(struct upload_job *j, const struct manifest *m, int64_t page, co
 		    (long long)page, r->rejected, r->total, r->nrejects > 0 ? "; the first: " : "",
 		    r->nrejects > 0 ? r->rejects[0].message : "");
 	}
-	if (!store)
-		return 0;
-	return page_store(j, m, page, sha256, r, replayed, e);
+	return 0;
 }
 
 /* "pages 3, 4 and 9 are missing (of 12)" */
@@ -656,7 +675,8 @@ service_upload_page(struct service *svc, const struct principal *p, const char *
 		    j.u.kind == UPLOAD_PUBLISH ? ", and the descriptor's count" : "");
 		goto out;
 	}
-	rc = upload_job_page(&j, m, page, sha, true, r, replayed, e);
+	if ((rc = upload_job_check(&j, m, page, r, e)) == 0)
+		rc = upload_job_store(&j, m, page, sha, r, replayed, &j.rule, e);
 	for (size_t i = 0; i < r->nrejects; i++)
 		r->rejects[i].page = (size_t)page;
 out:

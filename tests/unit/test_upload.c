@@ -13,7 +13,9 @@
  *   - another tenant's upload is not found, whatever it asks;
  *   - abort, expiry (the purge) and an abort that died half-way (an orphan batch) leave no
  *     row behind: batches, devices, uploads, pages counted before and after;
- *   - an import in pages under an OEM's own trust, bound to the OEM at its commit.
+ *   - an import in pages under an OEM's own trust, bound to the OEM at its commit;
+ *   - a publish of 2,500 chips in one body, taken in pages: entries refused on two pages
+ *     are both reported and nothing is stored; the genuine body is stored whole.
  * Usage: test_upload sqlite|postgres.
  */
 #include <limits.h>
@@ -275,6 +277,69 @@ publish_in_pages(struct service *svc, struct store *s, const struct principal *v
 	free(p3);
 }
 
+/* service_publish of one body: the body's text, the descriptor and manifest as they are. */
+static int
+publish_body(struct service *svc, const struct principal *p, const char *reel, const json_t *man,
+    struct manifest_report *r, struct devid_error *e)
+{
+	char *d = reelkit_read_text(reelkit_path(reel, "batch.json"));
+	char *m = json_dumps(man, JSON_COMPACT), *body;
+	size_t n = strlen(d) + strlen(m) + 64;
+	int rc;
+
+	body = malloc(n);
+	snprintf(body, n, "{\"descriptor\":%s,\"manifest\":%s}", d, m);
+	manifest_report_release(r);
+	rc = service_publish(svc, p, (const uint8_t *)body, strlen(body), r, e);
+	free(body);
+	free(m);
+	free(d);
+	return rc;
+}
+
+/*
+ * A publish of 2,500 chips in one body, which the server takes in pages of 1,000, checked on
+ * one thread while the page before is stored on another: forged entries on its second and
+ * third pages are both reported and nothing is stored; the genuine body is stored whole.
+ */
+static void
+one_body_in_pages(struct service *svc, struct store *s, const struct principal *vendor)
+{
+	json_t *man = reelkit_load_json(reelkit_path("B9", "manifest.json")), *bad;
+	char *before = rows(s), *after;
+	struct manifest_report r;
+	struct devid_error e;
+
+	memset(&r, 0, sizeof(r));
+	bad = json_deep_copy(man);
+	for (size_t i = 1500; i <= 2400; i += 900) {
+		char *sig = reelkit_decode(json_array_get(bad, i), "signature"), *b64;
+
+		sig[9] ^= 1;
+		b64 = b64url_encode((const uint8_t *)sig, 64);
+		json_object_set_new(json_array_get(bad, i), "signature", json_string(b64));
+		free(b64);
+		free(sig);
+	}
+	CHECK(publish_body(svc, vendor, "B9", bad, &r, &e) == DEVID_EINVAL && r.total == 2500 &&
+		r.rejected == 2 && r.nrejects == 2 && r.rejects[0].index == 1500 &&
+		r.rejects[1].index == 2400 && strstr(e.msg, "2 of 2500 entries failed") != NULL,
+	    "entries 1500 and 2400 of one body refused: %s (%zu rejected)", e.msg, r.rejected);
+	after = rows(s);
+	CHECK(strcmp(before, after) == 0, "nothing of it stored: %s / %s", before, after);
+	free(after);
+	CHECK(publish_body(svc, vendor, "B9", man, &r, &e) == 0 && r.accepted == 2500,
+	    "the genuine body, 3 pages: %s", e.msg);
+	CHECK(storekit_count(s,
+		  "SELECT COUNT(*) FROM devices d JOIN batches b ON b.id = d.batch_id"
+		  " WHERE b.name = 'B9' AND b.state = 'complete'") == 2500,
+	    "2,500 devices stored");
+	manifest_report_release(&r);
+	json_decref(bad);
+	json_decref(man);
+	free(before);
+}
+
 /* Abort, expiry and an interrupted abort leave no row behind. */
 static void
 leave_nothing(struct service *svc, struct store *s, const struct principal *vendor)
@@ -410,6 +475,7 @@ main(int argc, char **argv)
 	reelkit_mint("v", "B1", 5);
 	reelkit_mint("v", "B2", 3);
 	reelkit_mint("w", "W1", 3);
+	reelkit_mint("v", "B9", 2500);
 	signer_key = pkey_load_pem_file(reelkit_path("v", "signer.key"), &e);
 	CHECK(store_open(url, 3, &s, &e) == 0, "store: %s", e.msg);
 	if (s == NULL)
@@ -450,6 +516,7 @@ main(int argc, char **argv)
 
 	publish_in_pages(&svc, s, &vendor, &other, &oem, signer_key);
 	leave_nothing(&svc, s, &vendor);
+	one_body_in_pages(&svc, s, &vendor);
 	import_in_pages(&svc, s, &oem, &operator);
 	CHECK(service_upload_list(&svc, &vendor, &j, &e) == 0 &&
 		json_array_size(json_object_get(j, "uploads")) == 0,
