@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/x509_vfy.h>
 
 #include "client.h"
@@ -104,40 +106,80 @@ explain(const struct client *c, CURL *curl, CURLcode cc, const char *errbuf, str
 	}
 }
 
+struct client_conn {
+	const struct client *c;
+	CURL *curl;
+	struct curl_slist *h;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+void
+client_conn_free(struct client_conn *k)
+{
+	if (k == NULL)
+		return;
+	curl_slist_free_all(k->h);
+	curl_easy_cleanup(k->curl);
+	free(k);
+}
+
+struct client_conn *
+client_conn_new(const struct client *c, struct devid_error *e)
+{
+	struct client_conn *k;
+	char auth[512];
+
+	if (c->server == NULL || c->token == NULL) {
+		devid_error_set(e, DEVID_EINVAL,
+		    "give --server and --token, or set DEVID_SERVER and DEVID_TOKEN");
+		return NULL;
+	}
+	if (strncmp(c->server, "http://", 7) != 0 && strncmp(c->server, "https://", 8) != 0) {
+		devid_error_set(e, DEVID_EINVAL,
+		    "--server '%s': expected a URL starting http:// or https://", c->server);
+		return NULL;
+	}
+	if ((size_t)snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token) >=
+	    sizeof(auth)) {
+		devid_error_set(e, DEVID_EINVAL, "server URL or token too long");
+		return NULL;
+	}
+	if ((k = calloc(1, sizeof(*k))) == NULL || (k->curl = curl_easy_init()) == NULL) {
+		free(k);
+		devid_error_set(e, DEVID_ENOMEM, "curl: cannot start");
+		return NULL;
+	}
+	k->c = c;
+	k->h = curl_slist_append(k->h, auth);
+	k->h = curl_slist_append(k->h, "Content-Type: application/json");
+	k->h = curl_slist_append(k->h, "Expect:");
+	OPENSSL_cleanse(auth, sizeof(auth));
+	return k;
+}
+
 int
-client_request(const struct client *c, const char *method, const char *path, const void *body,
+client_conn_request(struct client_conn *k, const char *method, const char *path, const void *body,
     size_t len, long *status, struct dynbuf *resp, struct devid_error *e)
 {
-	struct curl_slist *h = NULL;
-	char url[4096], auth[512], errbuf[CURL_ERROR_SIZE] = "";
+	const struct client *c = k->c;
+	CURL *curl = k->curl;
+	char url[4096];
 	CURLcode cc;
-	CURL *curl;
-	int rc = DEVID_EIO;
 
 	*status = 0;
-	if (c->server == NULL || c->token == NULL)
-		return devid_error_set(e, DEVID_EINVAL,
-		    "give --server and --token, or set DEVID_SERVER and DEVID_TOKEN");
-	if (strncmp(c->server, "http://", 7) != 0 && strncmp(c->server, "https://", 8) != 0)
-		return devid_error_set(e, DEVID_EINVAL,
-		    "--server '%s': expected a URL starting http:// or https://", c->server);
-	if ((size_t)snprintf(url, sizeof(url), "%s%s", c->server, path) >= sizeof(url) ||
-	    (size_t)snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token) >=
-		sizeof(auth))
+	if ((size_t)snprintf(url, sizeof(url), "%s%s", c->server, path) >= sizeof(url))
 		return devid_error_set(e, DEVID_EINVAL, "server URL or token too long");
-	if ((curl = curl_easy_init()) == NULL)
-		return devid_error_set(e, DEVID_ENOMEM, "curl: cannot start");
-	h = curl_slist_append(h, auth);
-	h = curl_slist_append(h, "Content-Type: application/json");
-	h = curl_slist_append(h, "Expect:");
+	/* the options of one request; the connection stays open for the next */
+	curl_easy_reset(curl);
+	k->errbuf[0] = '\0';
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, k->h);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, resp);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, k->errbuf);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long)CLIENT_CONNECT_TIMEOUT);
 	if (c->cacert != NULL)
 		curl_easy_setopt(curl, CURLOPT_CAINFO, c->cacert);
@@ -153,14 +195,25 @@ client_request(const struct client *c, const char *method, const char *path, con
 	if (c->progress)
 		fputc('\n', stderr);
 	if (cc != CURLE_OK) {
-		explain(c, curl, cc, errbuf, e);
-		goto out;
+		explain(c, curl, cc, k->errbuf, e);
+		return DEVID_EIO;
 	}
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
-	rc = 0;
-out:
-	curl_slist_free_all(h);
-	curl_easy_cleanup(curl);
+	return 0;
+}
+
+int
+client_request(const struct client *c, const char *method, const char *path, const void *body,
+    size_t len, long *status, struct dynbuf *resp, struct devid_error *e)
+{
+	struct client_conn *k;
+	int rc;
+
+	*status = 0;
+	if ((k = client_conn_new(c, e)) == NULL)
+		return e != NULL ? e->code : DEVID_EINVAL;
+	rc = client_conn_request(k, method, path, body, len, status, resp, e);
+	client_conn_free(k);
 	return rc;
 }
 

@@ -32,6 +32,18 @@ struct client {
 int client_request(const struct client *c, const char *method, const char *path, const void *body,
     size_t len, long *status, struct dynbuf *resp, struct devid_error *e);
 
+/*
+ * One connection to the server, kept open from request to request (keep-alive): for a
+ * command that sends many, such as an upload's pages. Used by one thread at a time.
+ */
+struct client_conn;
+/* NULL with e set when the server or token is missing or malformed, or out of memory. */
+struct client_conn *client_conn_new(const struct client *c, struct devid_error *e);
+void client_conn_free(struct client_conn *k);
+/* client_request over k. */
+int client_conn_request(struct client_conn *k, const char *method, const char *path,
+    const void *body, size_t len, long *status, struct dynbuf *resp, struct devid_error *e);
+
 /* Prints an error answer ({"error","message"}) as "devid <cmd>: message (HTTP status)". */
 void client_print_error(const char *cmd, long status, const struct dynbuf *resp);
 

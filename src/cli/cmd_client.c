@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "cli.h"
 #include "client.h"
 #include "output.h"
+#include "upload.h"
 #include "lib/json.h"
 #include "lib/limits.h"
 #include "lib/x509.h"
@@ -55,6 +57,8 @@ enum {
 	OPT_EXPIRES,
 	OPT_ROOT,
 	OPT_SIGNER,
+	OPT_PAGE_SIZE,
+	OPT_RESTART,
 	OPT_HELP,
 };
 
@@ -91,6 +95,8 @@ static const struct option client_opts[] = {
     {"expires", required_argument, NULL, OPT_EXPIRES},
     {"root", required_argument, NULL, OPT_ROOT},
     {"signer", required_argument, NULL, OPT_SIGNER},
+    {"page-size", required_argument, NULL, OPT_PAGE_SIZE},
+    {"restart", no_argument, NULL, OPT_RESTART},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -518,87 +524,111 @@ out:
 }
 
 /*
- * POST /api/v1/imports: the signed JSON manifest as it is (an export with --format json
- * is one). A CSV export carries no signatures, so nothing could verify it: refused here,
- * with the way to the JSON one.
+ * An upload of a manifest file (upload.h): the commit's answer shown as the one-body publish's
+ * was, a refused page's report as a refused batch's.
+ */
+static int
+send_upload(struct client_args *a, struct upload_opts *o)
+{
+	json_t *answer = NULL;
+	int rc;
+
+	o->c = &a->c;
+	o->cmd = a->cmd;
+	o->restart = (a->given & BIT(OPT_RESTART)) != 0;
+	o->progress = a->c.progress;
+	o->quiet = a->quiet;
+	o->page_size = UPLOAD_CLIENT_PAGE_SIZE;
+	if (a->opt[OPT_PAGE_SIZE] != NULL) {
+		int n;
+
+		if (cli_parse_int(a->opt[OPT_PAGE_SIZE], 1, MAX_UPLOAD_PAGE_ENTRIES, &n) != 0)
+			return usage(a, "--page-size '%s': expected 1 to %d entries",
+			    a->opt[OPT_PAGE_SIZE], MAX_UPLOAD_PAGE_ENTRIES);
+		o->page_size = n;
+	}
+	rc = upload_run(o, &answer);
+	if (rc == 0)
+		output_show(a->output, answer, OBJECT_VIEW);
+	else if (json_object_get(answer, "report") != NULL) {
+		if (output_resolve(a->output) == OUTPUT_JSON)
+			output_json(stdout, json_object_get(answer, "report"));
+		else
+			output_object(stdout, json_object_get(answer, "report"));
+	}
+	json_decref(answer);
+	return rc;
+}
+
+/*
+ * import FILE: the signed JSON manifest as it is (an export with --format json is one),
+ * streamed as an upload. A CSV export carries no signatures, so nothing could verify it:
+ * refused here, with the way to the JSON one.
  */
 static int
 run_import(struct client_args *a, char **rest, int n)
 {
-	const char *name = a->opt[OPT_BATCH];
-	uint8_t *man = NULL;
-	size_t mlen, skip = 0;
-	char path[256];
-	struct devid_error e;
-	int rc = 1;
+	struct upload_opts o = {.import = true, .batch = a->opt[OPT_BATCH]};
+	char head[64];
+	size_t len, skip = 0;
+	FILE *f;
+	int rc;
 
 	if ((rc = one_arg(a, rest, n, "the manifest FILE (JSON)")) != 0)
 		return rc;
-	rc = 1;
-	if (name == NULL)
+	if (o.batch == NULL)
 		return usage(a, "needs --batch NAME, the name of the batch in your namespace");
-	if (strlen(name) < 1 || strlen(name) > MAX_NAME_LEN ||
-	    strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != strlen(name))
-		return usage(a, "--batch '%s': a batch name matches [A-Z0-9.-]{1,64}", name);
-	devid_error_clear(&e);
-	if (file_read_all(rest[0], MAX_MANIFEST_SIZE, &man, &mlen, &e) != 0) {
-		fprintf(stderr, "devid import: %s\n", e.msg);
+	if (strlen(o.batch) < 1 || strlen(o.batch) > MAX_NAME_LEN ||
+	    strspn(o.batch, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != strlen(o.batch))
+		return usage(a, "--batch '%s': a batch name matches [A-Z0-9.-]{1,64}", o.batch);
+	if ((f = fopen(rest[0], "rb")) == NULL) {
+		fprintf(stderr, "devid import: %s: %s\n", rest[0], strerror(errno));
 		return 1;
 	}
-	while (skip < mlen && strchr(" \t\r\n", man[skip]) != NULL)
+	len = fread(head, 1, sizeof(head), f);
+	fclose(f);
+	while (skip < len && strchr(" \t\r\n", head[skip]) != NULL)
 		skip++;
-	if (mlen - skip >= 10 && memcmp(man + skip, "device_id,", 10) == 0) {
+	if (len - skip >= 10 && memcmp(head + skip, "device_id,", 10) == 0) {
 		fprintf(stderr,
 		    "devid import: %s is a CSV export, which carries no signatures, so its chips "
 		    "cannot be verified: export the batch with 'devid manifest V/B --format json' "
 		    "and import that\n",
 		    rest[0]);
-		goto out;
+		return 1;
 	}
-	snprintf(path, sizeof(path), "/api/v1/imports?batch=%s", name);
-	rc = call(a, "POST", path, (const char *)man, mlen, OBJECT_VIEW);
-out:
-	free(man);
-	return rc;
+	o.manifest = rest[0];
+	return send_upload(a, &o);
 }
 
-/* vendor publish OUT: batch.json and manifest.json as they are, the bytes the vendor signed. */
+/*
+ * vendor publish OUT: batch.json as it is, the bytes the vendor signed, and manifest.json
+ * streamed from disk as an upload.
+ */
 static int
 run_publish(struct client_args *a, char **rest, int n)
 {
-	uint8_t *desc = NULL, *man = NULL;
-	size_t dlen, mlen;
-	char path[4096];
-	struct dynbuf body;
+	struct upload_opts o = {.import = false};
+	uint8_t *desc = NULL;
+	char path[4096], man[4096];
 	struct devid_error e;
-	int rc = 1;
+	int rc;
 
 	if (n < 2)
 		return usage(a, "missing the reel (the OUT of devid vendor mint)");
 	if (n > 2)
 		return usage(a, "unexpected argument '%s'", rest[2]);
 	devid_error_clear(&e);
-	dynbuf_init(&body, (size_t)MAX_MANIFEST_SIZE + MAX_DESCRIPTOR_SIZE + 64);
 	snprintf(path, sizeof(path), "%s/batch.json", rest[1]);
-	if (file_read_all(path, MAX_DESCRIPTOR_SIZE, &desc, &dlen, &e) != 0)
-		goto fail;
-	snprintf(path, sizeof(path), "%s/manifest.json", rest[1]);
-	if (file_read_all(path, MAX_MANIFEST_SIZE, &man, &mlen, &e) != 0)
-		goto fail;
-	if (dynbuf_addstr(&body, "{\"descriptor\":") != 0 || dynbuf_add(&body, desc, dlen) != 0 ||
-	    dynbuf_addstr(&body, ",\"manifest\":") != 0 || dynbuf_add(&body, man, mlen) != 0 ||
-	    dynbuf_addstr(&body, "}") != 0) {
-		devid_error_set(&e, DEVID_ENOMEM, "out of memory");
-		goto fail;
+	if (file_read_all(path, MAX_DESCRIPTOR_SIZE, &desc, &o.descriptor_len, &e) != 0) {
+		fprintf(stderr, "devid vendor publish: %s\n", e.msg);
+		return 1;
 	}
-	rc = call(a, "POST", "/api/v1/vendor/batches", (const char *)body.p, body.len, OBJECT_VIEW);
-	goto out;
-fail:
-	fprintf(stderr, "devid vendor publish: %s\n", e.msg);
-out:
+	snprintf(man, sizeof(man), "%s/manifest.json", rest[1]);
+	o.descriptor = desc;
+	o.manifest = man;
+	rc = send_upload(a, &o);
 	free(desc);
-	free(man);
-	dynbuf_release(&body);
 	return rc;
 }
 
@@ -1124,11 +1154,14 @@ static const struct command commands[] = {
 	"usage: devid transfer V/B\nStarts a transfer: prints the next owner's claim code.\n"},
     {"release", NULL, run_batch_action, 0,
 	"usage: devid release V/B\nReturns a batch to unclaimed.\n"},
-    {"import", NULL, run_import, BIT(OPT_BATCH),
-	"usage: devid import --batch NAME FILE\n"
+    {"import", NULL, run_import, BIT(OPT_BATCH) | BIT(OPT_PAGE_SIZE) | BIT(OPT_RESTART),
+	"usage: devid import --batch NAME [--page-size N] [--restart] FILE\n"
 	"Imports the JSON manifest FILE of a vendor outside devid (or a batch exported with\n"
 	"devid manifest V/B --format json) as your batch YOURTENANT/NAME. Needs your own\n"
-	"trust of its signer (devid trust add). A CSV export is refused: it has no signatures.\n"},
+	"trust of its signer (devid trust add). A CSV export is refused: it has no signatures.\n"
+	"FILE is read from disk a page at a time (--page-size entries, default 500) and sent\n"
+	"as an upload; an interrupted import resumes where it stopped when run again\n"
+	"(--restart: start afresh). Progress on a terminal.\n"},
     {"audit", NULL, run_audit, BIT(OPT_AFTER),
 	"usage: devid audit [list] [--after SEQ]\n"
 	"       devid audit verify\n"
@@ -1172,9 +1205,13 @@ static const struct command commands[] = {
 	"       devid trust add --root ROOT.pem --signer SIGNER.pem\n"
 	"       devid trust remove ID\n"
 	"Your own trust of a manifest signer outside devid, for imports.\n"},
-    {"vendor", NULL, run_publish, 0,
-	"usage: devid vendor publish OUT\n"
-	"Publishes the reel OUT of devid vendor mint (a vendor token); progress on a terminal.\n"},
+    {"vendor", NULL, run_publish, BIT(OPT_PAGE_SIZE) | BIT(OPT_RESTART),
+	"usage: devid vendor publish [--page-size N] [--restart] OUT\n"
+	"Publishes the reel OUT of devid vendor mint (a vendor token): OUT/manifest.json is\n"
+	"read from disk a page at a time (--page-size entries, default 500) and sent as an\n"
+	"upload, which the server checks page by page and makes visible whole at the end. An\n"
+	"interrupted publish resumes where it stopped when run again (--restart: start\n"
+	"afresh). Progress on a terminal.\n"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/core_names.h>
@@ -31,6 +32,9 @@
 /* bodies of the ingest routes (a whole manifest), and of every other route */
 #define SERVE_DEFAULT_MAX_INGEST_BODY ((size_t)256 << 20)
 #define SERVE_DEFAULT_MAX_BODY ((size_t)1 << 20)
+/* seconds between two sweeps of expired uploads, and the longest an upload may wait */
+#define UPLOAD_SWEEP_SECS 60
+#define UPLOAD_MAX_TTL 2592000
 /* claims per token and per address, counted in the database by every server of it */
 #define CLAIM_INTERVAL_MS 500 /* one more claim every half second (2 a second) ... */
 #define CLAIM_BURST 20 /* ... after a burst of 20 */
@@ -46,13 +50,14 @@ static const char serve_usage[] =
     "                   [--log-format logfmt|json]\n"
     "                   [--public-url URL] [--claim-burst N] [--claim-interval MS]\n"
     "                   [--secrets-key file:PATH|pkcs11:URI] [--session-ttl SECS]\n"
-    "                   [--config FILE] [--check-config]\n"
+    "                   [--upload-ttl SECS] [--config FILE] [--check-config]\n"
     "\n"
     "Serves the REST API (docs/api.md). --db defaults to $DEVID_DB; the schema is migrated\n"
     "at start. --listen defaults to 127.0.0.1:8443 (loopback: bind other addresses only with\n"
     "TLS or behind a proxy); with --tls-cert and --tls-key it speaks HTTPS.\n"
     "Request bodies are capped per route: --max-ingest-body (default 268435456) for a\n"
-    "vendor's publish and an OEM's import, --max-body (default 1048576) for every other\n"
+    "vendor's publish and an OEM's import in one body, 16777216 (or --max-ingest-body when\n"
+    "smaller) for a page of an upload, --max-body (default 1048576) for every other\n"
     "route; over it: 413 before the body is read. Each port takes --max-connections open\n"
     "connections (default 1024), --max-client-connections from one address and\n"
     "--max-client-requests being handled at once for one address (default: no limit, as\n"
@@ -85,6 +90,9 @@ static const char serve_usage[] =
     "the same key. Without it, connectors with secrets are refused (409) (docs/secrets.md).\n"
     "--session-ttl is how long a web console session lasts, in seconds (default 28800, 8\n"
     "hours; 1 to 2592000): from sign-in, not renewed by use (docs/console.md).\n"
+    "--upload-ttl is how long an upload (a batch sent in pages, docs/api.md) waits for its\n"
+    "next page or its commit, in seconds (default 86400; 1 to 2592000); then it and what it\n"
+    "stored are deleted, checked every minute and whenever an upload is opened.\n"
     "--config names the configuration file (default $DEVID_CONFIG, else /etc/devid/devid.conf\n"
     "if it exists): its [serve] section takes these options as keys (listen = ...), and\n"
     "flags and DEVID_DB override it (man 5 devid.conf). --check-config checks the file and\n"
@@ -197,6 +205,29 @@ interop_key_load(const char *path, json_t **jwks, struct devid_error *e)
 	return k;
 }
 
+/*
+ * Deletes the uploads that expired (and what they stored) every UPLOAD_SWEEP_SECS, beside
+ * the purge an opening upload runs, so a server that no one uploads to still cleans up.
+ */
+static void *
+upload_sweeper(void *arg)
+{
+	struct service *svc = arg;
+	struct devid_error e;
+	size_t n = 0;
+
+	while (!atomic_load(&stopping)) {
+		devid_error_clear(&e);
+		if (service_upload_purge(svc, time(NULL), &n, &e) != 0)
+			log_warn("upload purge failed", LOG_STR("error", e.msg));
+		else if (n > 0)
+			log_info("expired uploads deleted", LOG_INT("uploads", (int64_t)n));
+		for (int i = 0; i < UPLOAD_SWEEP_SECS * 10 && !atomic_load(&stopping); i++)
+			usleep(100000);
+	}
+	return NULL;
+}
+
 /* A delivery worker: works on due jobs, and looks again every second when none is due. */
 static void *
 outbox_worker(void *arg)
@@ -242,6 +273,7 @@ enum {
 	OPT_CLAIM_INTERVAL,
 	OPT_SECRETS_KEY,
 	OPT_SESSION_TTL,
+	OPT_UPLOAD_TTL,
 	OPT_CONFIG,
 	OPT_CHECK_CONFIG,
 	OPT_HELP
@@ -272,6 +304,7 @@ static const struct option serve_opts[] = {
     {"claim-interval", required_argument, NULL, OPT_CLAIM_INTERVAL},
     {"secrets-key", required_argument, NULL, OPT_SECRETS_KEY},
     {"session-ttl", required_argument, NULL, OPT_SESSION_TTL},
+    {"upload-ttl", required_argument, NULL, OPT_UPLOAD_TTL},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
     {"help", no_argument, NULL, OPT_HELP},
@@ -303,8 +336,8 @@ serve(int argc, char **argv, const char *config_path)
 	struct serve_ports ports = {0};
 	struct daemon_signals sigs = {0};
 	char status[160];
-	pthread_t dthread;
-	bool dthread_started = false;
+	pthread_t dthread, sweeper;
+	bool dthread_started = false, sweeper_started = false;
 	const char *db = getenv("DEVID_DB");
 	enum log_level level;
 	const char *log_format = getenv("DEVID_LOG_FORMAT");
@@ -443,6 +476,15 @@ serve(int argc, char **argv, const char *config_path)
 				    "serve", "--session-ttl is 1 to %d seconds", SESSION_MAX_TTL);
 			}
 			svc.session_ttl = (int)ttl;
+			break;
+		case OPT_UPLOAD_TTL:
+			ttl = strtol(optarg, &end, 10);
+			if (*optarg < '0' || *optarg > '9' || *end != '\0' || ttl < 1 ||
+			    ttl > UPLOAD_MAX_TTL) {
+				return cli_usage(
+				    "serve", "--upload-ttl is 1 to %d seconds", UPLOAD_MAX_TTL);
+			}
+			svc.upload_ttl = (int)ttl;
 			break;
 		case OPT_LOG:
 			if (log_level_parse(optarg, &level) != 0) {
@@ -590,6 +632,8 @@ serve(int argc, char **argv, const char *config_path)
 	     nworkers++)
 		if (pthread_create(&workers[nworkers], NULL, outbox_worker, &svc) != 0)
 			break;
+	if (pthread_create(&sweeper, NULL, upload_sweeper, &svc) == 0)
+		sweeper_started = true;
 	if (http_server_run(srv) != 0) {
 		fprintf(stderr, "devid serve: the server could not run\n");
 		goto out;
@@ -616,6 +660,8 @@ out:
 	}
 	for (int i = 0; i < nworkers; i++)
 		pthread_join(workers[i], NULL);
+	if (sweeper_started)
+		pthread_join(sweeper, NULL);
 	daemon_signals_finish(&sigs);
 	http_server_free(dsrv);
 	http_server_free(srv);

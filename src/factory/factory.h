@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * factory.h - the chip vendor's offline tools: vendor PKI, minting reels, QR labels, and
- * checking a reel with the service's own code (src/lib/manifest.h).
+ * checking a reel with the service's own code (src/lib/manifest_check.h).
  */
 #ifndef DEVID_FACTORY_H
 #define DEVID_FACTORY_H
@@ -13,7 +13,7 @@
 #include <openssl/x509.h>
 
 #include "lib/error.h"
-#include "lib/manifest.h"
+#include "lib/manifest_check.h"
 
 /* The files of a vendor directory. */
 #define VENDOR_ROOT_PEM "root.pem"

@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 
 #include "http/api.h"
+#include "http/api_internal.h"
 #include "http/console.h"
 #include "http/cookie.h"
 #include "http/openapi.h"
@@ -18,15 +19,7 @@
 #include "lib/submission.h"
 #include "lib/banned.h"
 
-struct api {
-	struct service *svc;
-	struct router *router;
-	struct router *ingest; /* the routes that take manifests: a body limit of their own */
-	size_t max_ingest_body;
-};
-
-/* DEVID_E* to an HTTP status and an error code. */
-static void
+void
 api_fail(struct http_response *resp, int rc, const struct devid_error *e, json_t *report)
 {
 	static const struct {
@@ -66,9 +59,8 @@ api_fail(struct http_response *resp, int rc, const struct devid_error *e, json_t
 	json_decref(j);
 }
 
-/* Answers a domain call: j (released here) with status on success, the mapped error if not. */
-static void
-answer(struct http_response *resp, int rc, const struct devid_error *e, json_t *j, int status)
+void
+api_answer(struct http_response *resp, int rc, const struct devid_error *e, json_t *j, int status)
 {
 	if (rc != 0)
 		api_fail(resp, rc, e, NULL);
@@ -125,12 +117,8 @@ authenticate_session(struct api *a, struct http_request *req, struct http_respon
 	return 0;
 }
 
-/*
- * The caller, from "Authorization: Bearer <token>" or, without that header, the session
- * cookie; answers 401 (or 403, see authenticate_session) itself when there is none.
- */
-static int
-authenticate(
+int
+api_authenticate(
     struct api *a, struct http_request *req, struct http_response *resp, struct principal *p)
 {
 	const char *h = http_request_header(req, "Authorization"), *c;
@@ -159,9 +147,8 @@ authenticate(
 	return 0;
 }
 
-/* The body as JSON (duplicate keys refused); answers 400 itself. */
-static json_t *
-body_json(struct http_request *req, struct http_response *resp)
+json_t *
+api_body_json(struct http_request *req, struct http_response *resp)
 {
 	struct devid_error e;
 	size_t len;
@@ -201,14 +188,6 @@ peer_host(struct http_request *req, char *out, size_t len)
 	snprintf(out, len, "%.*s", (int)n, p);
 }
 
-#define HANDLER(name)                                                                              \
-	static void name(struct http_request *req, struct http_response *resp, void *arg)
-
-#define AUTH(a, p)                                                                                 \
-	struct principal p;                                                                        \
-	if (authenticate((a), req, resp, &p) != 0)                                                 \
-	return
-
 /* --- console sessions (docs/console.md "Sign in and sessions") --------------------------- */
 
 /* {"tenant","role","name","csrf","expiresAt"}: what the console needs to know of itself. */
@@ -243,7 +222,7 @@ HANDLER(h_session_post)
 		    "sign in with Content-Type: application/json");
 		return;
 	}
-	if ((body = body_json(req, resp)) == NULL)
+	if ((body = api_body_json(req, resp)) == NULL)
 		return;
 	devid_error_clear(&e);
 	if (!json_is_object(body) || json_object_size(body) != 1 ||
@@ -271,7 +250,7 @@ HANDLER(h_session_post)
 		j = session_json(&p, &s);
 	}
 	OPENSSL_cleanse(&s, sizeof(s));
-	answer(resp, rc, &e, j, 201);
+	api_answer(resp, rc, &e, j, 201);
 }
 
 /* GET /api/v1/session: the live session of the cookie, its CSRF token again. */
@@ -357,14 +336,15 @@ HANDLER(h_import)
 	struct api *a = arg;
 	struct manifest_report r;
 	struct devid_error e;
-	json_t *body, *report, *j;
+	const uint8_t *body;
+	json_t *report, *j;
+	size_t len;
 	int rc;
 
 	AUTH(a, p);
-	if ((body = body_json(req, resp)) == NULL)
-		return;
 	devid_error_clear(&e);
-	rc = service_import(a->svc, &p, http_request_query(req, "batch"), body, &r, &e);
+	body = http_request_body(req, &len);
+	rc = service_import(a->svc, &p, http_request_query(req, "batch"), body, len, &r, &e);
 	report = manifest_report_json(&r);
 	if (rc != 0) {
 		api_fail(resp, rc, &e, r.total > 0 ? report : NULL);
@@ -374,7 +354,6 @@ HANDLER(h_import)
 		json_decref(j);
 	}
 	json_decref(report);
-	json_decref(body);
 	manifest_report_release(&r);
 }
 
@@ -392,7 +371,7 @@ HANDLER(h_claim)
 	int rc, retry_after = 0;
 
 	AUTH(a, p);
-	if ((body = body_json(req, resp)) == NULL)
+	if ((body = api_body_json(req, resp)) == NULL)
 		return;
 	devid_error_clear(&e);
 	if (claim_body_parse(body, &code, &len, &cc, &e) != 0) {
@@ -438,7 +417,7 @@ HANDLER(h_batches)
 		return;
 	}
 	rc = service_batches(a->svc, &p, after, (size_t)limit, &j, &e);
-	answer(resp, rc, &e, j, 200);
+	api_answer(resp, rc, &e, j, 200);
 }
 
 HANDLER(h_batch)
@@ -452,7 +431,7 @@ HANDLER(h_batch)
 	devid_error_clear(&e);
 	rc = service_batch_get(a->svc, &p, http_request_param(req, "vendor"),
 	    http_request_param(req, "batch"), &j, &e);
-	answer(resp, rc, &e, j, 200);
+	api_answer(resp, rc, &e, j, 200);
 }
 
 HANDLER(h_manifest)
@@ -559,7 +538,7 @@ HANDLER(h_devices)
 		rc =
 		    service_devices(a->svc, &p, NULL, NULL, state, q, after, (size_t)limit, &j, &e);
 	}
-	answer(resp, rc, &e, j, 200);
+	api_answer(resp, rc, &e, j, 200);
 }
 
 HANDLER(h_device)
@@ -572,7 +551,7 @@ HANDLER(h_device)
 	AUTH(a, p);
 	devid_error_clear(&e);
 	rc = service_device_get(a->svc, &p, http_request_param(req, "udid"), &j, &e);
-	answer(resp, rc, &e, j, 200);
+	api_answer(resp, rc, &e, j, 200);
 }
 
 /*
@@ -592,7 +571,7 @@ HANDLER(h_revoke)
 	devid_error_clear(&e);
 	http_request_body(req, &len);
 	if (len > 0) {
-		if ((body = body_json(req, resp)) == NULL)
+		if ((body = api_body_json(req, resp)) == NULL)
 			return;
 		r = json_object_get(body, "reason");
 		if (!json_is_object(body) || json_object_size(body) != (r != NULL ? 1u : 0u) ||
@@ -607,7 +586,7 @@ HANDLER(h_revoke)
 	rc = service_revoke(a->svc, &p, http_request_param(req, "udid"), reason, &e);
 	if (rc == 0)
 		rc = service_device_get(a->svc, &p, http_request_param(req, "udid"), &j, &e);
-	answer(resp, rc, &e, j, 200);
+	api_answer(resp, rc, &e, j, 200);
 	json_decref(body);
 }
 
@@ -626,7 +605,7 @@ HANDLER(h_audit)
 		return;
 	}
 	rc = service_audit(a->svc, &p, after, 0, &j, &e);
-	answer(resp, rc, &e, j, 200);
+	api_answer(resp, rc, &e, j, 200);
 }
 
 HANDLER(h_connectors)
@@ -639,7 +618,7 @@ HANDLER(h_connectors)
 	AUTH(a, p);
 	devid_error_clear(&e);
 	rc = service_connectors(a->svc, &p, &j, &e);
-	answer(resp, rc, &e, j, 200);
+	api_answer(resp, rc, &e, j, 200);
 }
 
 HANDLER(h_connector_get)
@@ -652,7 +631,7 @@ HANDLER(h_connector_get)
 	AUTH(a, p);
 	devid_error_clear(&e);
 	rc = service_connector_get(a->svc, &p, http_request_param(req, "name"), &j, &e);
-	answer(resp, rc, &e, j, 200);
+	api_answer(resp, rc, &e, j, 200);
 }
 
 /* POST /connectors (name in the body) and PUT /connectors/{name} */
@@ -667,7 +646,7 @@ HANDLER(h_connector_put)
 	int rc;
 
 	AUTH(a, p);
-	if ((body = body_json(req, resp)) == NULL)
+	if ((body = api_body_json(req, resp)) == NULL)
 		return;
 	devid_error_clear(&e);
 	if (name == NULL)
@@ -715,7 +694,7 @@ HANDLER(h_connector_test)
 	AUTH(a, p);
 	devid_error_clear(&e);
 	rc = service_connector_test(a->svc, &p, http_request_param(req, "name"), &j, &e);
-	answer(resp, rc, &e, j, 200);
+	api_answer(resp, rc, &e, j, 200);
 }
 
 /* GET /api/v1/audit/verify (admin): the chain status of the caller's tenant. */
@@ -729,7 +708,7 @@ HANDLER(h_audit_verify)
 	AUTH(a, p);
 	devid_error_clear(&e);
 	rc = service_audit_verify(a->svc, &p, &j, &e);
-	answer(resp, rc, &e, j, 200);
+	api_answer(resp, rc, &e, j, 200);
 }
 
 HANDLER(h_provision)
@@ -740,11 +719,11 @@ HANDLER(h_provision)
 	int rc;
 
 	AUTH(a, p);
-	if ((body = body_json(req, resp)) == NULL)
+	if ((body = api_body_json(req, resp)) == NULL)
 		return;
 	devid_error_clear(&e);
 	rc = service_provision(a->svc, &p, body, &j, &e);
-	answer(resp, rc, &e, j, 202);
+	api_answer(resp, rc, &e, j, 202);
 	json_decref(body);
 }
 
@@ -761,7 +740,7 @@ HANDLER(h_jobs)
 	if (state != NULL && *state == '\0')
 		state = NULL;
 	rc = service_jobs(a->svc, &p, state, &j, &e);
-	answer(resp, rc, &e, j, 200);
+	api_answer(resp, rc, &e, j, 200);
 }
 
 /* GET /api/v1/jobs/{id}/devices?status=ok|failed&after=UDID: each device's outcome. */
@@ -787,7 +766,7 @@ HANDLER(h_job_devices)
 	else
 		rc = service_job_devices(
 		    a->svc, &p, (int64_t)v, status, http_request_query(req, "after"), &j, &e);
-	answer(resp, rc, &e, j, 200);
+	api_answer(resp, rc, &e, j, 200);
 }
 
 /*
@@ -832,7 +811,7 @@ HANDLER(h_quota_get)
 	AUTH(a, p);
 	devid_error_clear(&e);
 	rc = service_quota_get(a->svc, &p, &j, &e);
-	answer(resp, rc, &e, j, 200);
+	api_answer(resp, rc, &e, j, 200);
 }
 
 /* PUT /api/v1/quota {"max":N|null} (admin): answers the quota as GET does. */
@@ -844,13 +823,13 @@ HANDLER(h_quota_put)
 	int rc;
 
 	AUTH(a, p);
-	if ((body = body_json(req, resp)) == NULL)
+	if ((body = api_body_json(req, resp)) == NULL)
 		return;
 	devid_error_clear(&e);
 	rc = service_quota_put(a->svc, &p, body, &e);
 	if (rc == 0)
 		rc = service_quota_get(a->svc, &p, &j, &e);
-	answer(resp, rc, &e, j, 200);
+	api_answer(resp, rc, &e, j, 200);
 	json_decref(body);
 }
 
@@ -880,7 +859,7 @@ HANDLER(h_tokens)
 	AUTH(a, p);
 	devid_error_clear(&e);
 	rc = service_tokens(a->svc, &p, &j, &e);
-	answer(resp, rc, &e, j, 200);
+	api_answer(resp, rc, &e, j, 200);
 }
 
 /* POST /api/v1/tokens {"name","role","expires"?}: 201 with the secret, this once. */
@@ -892,13 +871,13 @@ HANDLER(h_token_post)
 	int rc;
 
 	AUTH(a, p);
-	if ((body = body_json(req, resp)) == NULL)
+	if ((body = api_body_json(req, resp)) == NULL)
 		return;
 	devid_error_clear(&e);
 	rc = service_token_post(a->svc, &p, body, &j, &e);
 	if (rc == 0)
 		http_response_set_header(resp, "Cache-Control", "no-store");
-	answer(resp, rc, &e, j, 201);
+	api_answer(resp, rc, &e, j, 201);
 	json_decref(body);
 }
 
@@ -913,7 +892,7 @@ HANDLER(h_token_delete)
 	AUTH(a, p);
 	devid_error_clear(&e);
 	rc = service_token_delete(a->svc, &p, http_request_param(req, "id"), &j, &e);
-	answer(resp, rc, &e, j, 200);
+	api_answer(resp, rc, &e, j, 200);
 }
 
 /* GET /api/v1/trust */
@@ -927,7 +906,7 @@ HANDLER(h_trust)
 	AUTH(a, p);
 	devid_error_clear(&e);
 	rc = service_trust_get(a->svc, &p, &j, &e);
-	answer(resp, rc, &e, j, 200);
+	api_answer(resp, rc, &e, j, 200);
 }
 
 /* POST /api/v1/trust {"root":PEM,"signer":PEM}: an OEM's own import trust. */
@@ -939,11 +918,11 @@ HANDLER(h_trust_post)
 	int rc;
 
 	AUTH(a, p);
-	if ((body = body_json(req, resp)) == NULL)
+	if ((body = api_body_json(req, resp)) == NULL)
 		return;
 	devid_error_clear(&e);
 	rc = service_trust_post(a->svc, &p, body, &j, &e);
-	answer(resp, rc, &e, j, 201);
+	api_answer(resp, rc, &e, j, 201);
 	json_decref(body);
 }
 
@@ -958,7 +937,7 @@ HANDLER(h_trust_delete)
 	AUTH(a, p);
 	devid_error_clear(&e);
 	rc = service_trust_delete(a->svc, &p, http_request_param(req, "id"), &j, &e);
-	answer(resp, rc, &e, j, 200);
+	api_answer(resp, rc, &e, j, 200);
 }
 
 static int
@@ -1024,11 +1003,9 @@ api_new(struct service *svc, struct metrics *m, const json_t *jwks, struct devid
 	struct api *a;
 
 	if ((a = calloc(1, sizeof(*a))) == NULL || (a->router = router_new()) == NULL ||
-	    (a->ingest = router_new()) == NULL) {
-		if (a != NULL)
-			router_free(a->router);
-		free(a);
+	    (a->ingest = router_new()) == NULL || (a->pages = router_new()) == NULL) {
 		devid_error_set(e, DEVID_ENOMEM, "api: out of memory");
+		api_free(a);
 		return NULL;
 	}
 	a->svc = svc;
@@ -1041,7 +1018,7 @@ api_new(struct service *svc, struct metrics *m, const json_t *jwks, struct devid
 			a->ingest, routes[i].method, routes[i].pattern, routes[i].fn, a, e) != 0)
 			goto fail;
 	}
-	if (api_admin_routes(a, e) != 0)
+	if (api_admin_routes(a, e) != 0 || api_upload_routes(a, e) != 0)
 		goto fail;
 	/* the domain's metrics beside the server's, when there is a registry to add them to */
 	if (m != NULL && metrics_add_collector(m, service_metrics_collect, svc) != 0) {
@@ -1068,6 +1045,7 @@ api_free(struct api *a)
 		return;
 	router_free(a->router);
 	router_free(a->ingest);
+	router_free(a->pages);
 	free(a);
 }
 
@@ -1088,6 +1066,9 @@ api_body_limit(const char *method, const char *path, void *arg)
 	if (a->max_ingest_body == 0 ||
 	    uri_path_decode(path, strlen(path), decoded, sizeof(decoded), &n, NULL) != 0)
 		return 0;
+	if (router_match(a->pages, method, decoded, n, &m) == ROUTER_MATCH)
+		return a->max_ingest_body < MAX_UPLOAD_PAGE_SIZE ? a->max_ingest_body
+								 : MAX_UPLOAD_PAGE_SIZE;
 	return router_match(a->ingest, method, decoded, n, &m) == ROUTER_MATCH ? a->max_ingest_body
 									       : 0;
 }

@@ -23,8 +23,9 @@ void api_free(struct api *a);
 /* The routes of a (borrowed), for router_foreach. */
 const struct router *api_router(const struct api *a);
 /*
- * The ingest routes (a vendor's publish, an OEM's import) take bodies up to max bytes; every
- * other route takes the server's max_body. Set before the server runs.
+ * The ingest routes (a vendor's publish, an OEM's import) take bodies up to max bytes, an
+ * upload's pages up to MAX_UPLOAD_PAGE_SIZE (or max when smaller); every other route takes the
+ * server's max_body. Set before the server runs.
  */
 void api_set_max_ingest_body(struct api *a, size_t max);
 /* The server's body_limit function (struct http_server_opts); arg is the struct api *. */

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,6 +76,50 @@ sym_value(unsigned char c, int url)
 	return -1;
 }
 
+/* sym_value of every byte, 0xff for none: [0] standard, [1] URL alphabet (quads_decode). */
+static uint8_t sym_table[2][256];
+static pthread_once_t sym_once = PTHREAD_ONCE_INIT;
+
+static void
+sym_table_init(void)
+{
+	for (int url = 0; url < 2; url++)
+		for (int c = 0; c < 256; c++) {
+			int v = sym_value((unsigned char)c, url);
+
+			sym_table[url][c] = v < 0 ? 0xff : (uint8_t)v;
+		}
+}
+
+/*
+ * The leading run of whole quads of symbols (no padding, whitespace or foreign byte) in
+ * s[0..n), decoded into buf by table: what the loop of decode() would make of them, four
+ * times as fast. Returns the symbols consumed (a multiple of 4); *o the bytes written.
+ */
+static size_t
+quads_decode(const char *s, size_t n, int url, uint8_t *buf, size_t *o)
+{
+	const uint8_t *t;
+	size_t i = 0;
+
+	if (pthread_once(&sym_once, sym_table_init) != 0)
+		return 0;
+	t = sym_table[url != 0];
+	for (; i + 4 <= n; i += 4) {
+		uint8_t a = t[(unsigned char)s[i]], b = t[(unsigned char)s[i + 1]];
+		uint8_t c = t[(unsigned char)s[i + 2]], d = t[(unsigned char)s[i + 3]];
+		uint32_t acc;
+
+		if ((a | b | c | d) & 0xc0)
+			break;
+		acc = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | d;
+		buf[(*o)++] = (uint8_t)(acc >> 16);
+		buf[(*o)++] = (uint8_t)(acc >> 8);
+		buf[(*o)++] = (uint8_t)acc;
+	}
+	return i;
+}
+
 /*
  * Decodes the symbols in s[0..n) (whitespace already removed when allowed). With pad, the
  * length must be a multiple of 4 with at most two '='; without, '=' is not allowed at all.
@@ -91,7 +136,9 @@ decode(const char *s, size_t n, int url, int pad, int allow_ws, uint8_t **out, s
 	*outlen = 0;
 	if ((buf = malloc(n / 4 * 3 + 4)) == NULL)
 		return DEVID_ENOMEM;
-	for (i = 0; i < n; i++) {
+	/* the common case first: quads of symbols; the loop below takes the rest as before */
+	nsym = i = quads_decode(s, n, url, buf, &o);
+	for (; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (allow_ws && (c == '\r' || c == '\n' || c == ' ' || c == '\t'))

@@ -21,6 +21,7 @@
 
 #include "base64.h"
 #include "batchcheck.h"
+#include "ecfixed.h"
 #include "error.h"
 #include "jws.h"
 #include "limits.h"
@@ -141,6 +142,13 @@ struct batchcheck_worker {
 	EVP_MD_CTX *md;
 	struct verifier v[WORKER_VERIFIERS];
 	int nv, next;
+	BN_CTX *bn;
+	/* the keys met, with their tables (f NULL: none to be had; ecfixed.h) */
+	struct {
+		EVP_PKEY *key; /* borrowed from a certificate the batch outlives */
+		struct ecfixed *f;
+	} fixed[WORKER_VERIFIERS];
+	int nfixed;
 	struct {
 		int curve; /* NID */
 		EC_GROUP *group;
@@ -196,7 +204,8 @@ batchcheck_worker_new(struct batchcheck *b)
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return NULL;
 	w->b = b;
-	if ((w->md = EVP_MD_CTX_new()) == NULL) {
+	if ((w->md = EVP_MD_CTX_new()) == NULL || (w->bn = BN_CTX_new()) == NULL) {
+		EVP_MD_CTX_free(w->md);
 		free(w);
 		return NULL;
 	}
@@ -214,6 +223,9 @@ batchcheck_worker_free(struct batchcheck_worker *w)
 		EC_POINT_free(w->ec[i].point);
 		EC_GROUP_free(w->ec[i].group);
 	}
+	for (int i = 0; i < w->nfixed; i++)
+		ecfixed_release(w->fixed[i].f);
+	BN_CTX_free(w->bn);
 	EVP_MD_CTX_free(w->md);
 	free(w);
 }
@@ -261,6 +273,35 @@ verifier(struct batchcheck_worker *w, EVP_PKEY *key, const EVP_MD *md)
 	v->ctx = c;
 	v->p256 = is_p256(key);
 	return v;
+}
+
+/* The tables of key (NULL: none), looked up once per key and thread. */
+static struct ecfixed *
+fixed_for(struct batchcheck_worker *w, EVP_PKEY *key)
+{
+	for (int i = 0; i < w->nfixed; i++)
+		if (w->fixed[i].key == key)
+			return w->fixed[i].f;
+	if (w->nfixed == WORKER_VERIFIERS)
+		return NULL;
+	w->fixed[w->nfixed].key = key;
+	w->fixed[w->nfixed].f = ecfixed_get(key);
+	return w->fixed[w->nfixed++].f;
+}
+
+/*
+ * ECDSA_do_verify(dgst, es, key) by the key's tables, for a SHA-256 digest; false (don't know)
+ * when the key has none.
+ */
+static bool
+fixed_verify(struct batchcheck_worker *w, EVP_PKEY *key, const uint8_t *h, unsigned int hlen,
+    const ECDSA_SIG *es)
+{
+	struct ecfixed *f;
+
+	if (hlen != 32 || (f = fixed_for(w, key)) == NULL)
+		return false;
+	return ecfixed_verify(f, w->bn, h, ECDSA_SIG_get0_r(es), ECDSA_SIG_get0_s(es));
 }
 
 struct part {
@@ -311,7 +352,13 @@ batchcheck_jws(struct batchcheck_worker *w, X509 *signer, const char *prot, size
 		BN_free(s);
 		goto out;
 	}
-	if ((derlen = i2d_ECDSA_SIG(es, &der)) <= 0 || !digest(w, w->b->sha256, in, 3, h, &hlen))
+	if (!digest(w, w->b->sha256, in, 3, h, &hlen))
+		goto out;
+	if (fixed_verify(w, pub, h, hlen, es)) {
+		ok = true;
+		goto out;
+	}
+	if ((derlen = i2d_ECDSA_SIG(es, &der)) <= 0)
 		goto out;
 	ok = EVP_PKEY_verify(v->ctx, der, (size_t)derlen, h, hlen) == 1;
 out:
@@ -375,6 +422,34 @@ der_split_cert(const uint8_t *p, size_t n, struct part *tbs, struct part *sig)
 	return true;
 }
 
+/*
+ * The DER ECDSA-Sig-Value verified by key's tables: what OpenSSL's ECDSA verification does
+ * with it (ossl_ecdsa_verify: decoded, refused unless it encodes back to the same bytes, then
+ * ECDSA_do_verify).
+ */
+static bool
+der_sig_ok(struct batchcheck_worker *w, EVP_PKEY *key, const uint8_t *h, unsigned int hlen,
+    const uint8_t *sig, size_t n)
+{
+	const unsigned char *q = sig;
+	unsigned char *der = NULL;
+	ECDSA_SIG *es;
+	int derlen;
+	bool ok = false;
+
+	if ((es = d2i_ECDSA_SIG(NULL, &q, (long)n)) == NULL)
+		goto out;
+	if ((derlen = i2d_ECDSA_SIG(es, &der)) <= 0 || (size_t)derlen != n ||
+	    memcmp(der, sig, n) != 0)
+		goto out;
+	ok = fixed_verify(w, key, h, hlen, es);
+out:
+	OPENSSL_free(der);
+	ECDSA_SIG_free(es);
+	ERR_clear_error();
+	return ok;
+}
+
 /* X509_verify(leaf, issuer_key), as ASN1_item_verify_ctx does it for ECDSA with SHA-2. */
 static bool
 leaf_signature_ok(struct batchcheck_worker *w, X509 *leaf, const uint8_t *der, size_t derlen,
@@ -404,6 +479,8 @@ leaf_signature_ok(struct batchcheck_worker *w, X509 *leaf, const uint8_t *der, s
 		return false;
 	if ((v = verifier(w, issuer_key, md)) == NULL || !digest(w, md, &tbs, 1, h, &hlen))
 		return false;
+	if (md == w->b->sha256 && der_sig_ok(w, issuer_key, h, hlen, sig.p, sig.n))
+		return true;
 	return EVP_PKEY_verify(v->ctx, sig.p, sig.n, h, hlen) == 1;
 }
 

@@ -51,6 +51,23 @@ json_get_str(const json_t *obj, const char *key, size_t minlen, size_t maxlen, b
 }
 
 int
+json_get_strdup(const json_t *obj, const char *key, size_t maxlen, char **out, size_t *len,
+    const char *what, struct devid_error *e)
+{
+	const char *s;
+	size_t n;
+
+	*out = NULL;
+	if (json_get_str(obj, key, 1, maxlen, true, &s, &n, what, e) != 0)
+		return DEVID_EINVAL;
+	if ((*out = strdup(s)) == NULL)
+		return devid_error_set(e, DEVID_ENOMEM, "%s: out of memory", what);
+	if (len != NULL)
+		*len = n;
+	return 0;
+}
+
+int
 json_get_int(const json_t *obj, const char *key, json_int_t min, json_int_t max, json_int_t *out,
     const char *what, struct devid_error *e)
 {

@@ -26,6 +26,9 @@ json_t *json_parse(const uint8_t *p, size_t n, const char *what, struct devid_er
  */
 int json_get_str(const json_t *obj, const char *key, size_t minlen, size_t maxlen, bool required,
     const char **out, size_t *len, const char *what, struct devid_error *e);
+/* The same, required and not empty, copied into *out (free()); *len (may be NULL) its length. */
+int json_get_strdup(const json_t *obj, const char *key, size_t maxlen, char **out, size_t *len,
+    const char *what, struct devid_error *e);
 /* Reads an integer member in [min, max]. */
 int json_get_int(const json_t *obj, const char *key, json_int_t min, json_int_t max,
     json_int_t *out, const char *what, struct devid_error *e);

@@ -35,6 +35,18 @@
 /* chips in one batch, and the whole manifest file */
 #define MAX_BATCH_COUNT 1000000
 #define MAX_MANIFEST_SIZE ((size_t)4 << 30)
+/*
+ * an upload, a batch sent in pages (docs/api.md "Uploads"): entries of one page, pages of one
+ * batch, and one page's body; the page size of a publish or import sent in one body
+ */
+#define MAX_UPLOAD_PAGE_ENTRIES 1000
+#define MAX_UPLOAD_PAGES 10000
+#define MAX_UPLOAD_PAGE_SIZE ((size_t)16 << 20)
+#define UPLOAD_BODY_PAGE_ENTRIES 1000
+/* one element of a manifest file read a page at a time, whitespace and all (manifest_stream.h) */
+#define MAX_STREAM_ELEMENT (4 * MAX_ENTRY_SIZE)
+/* an upload's opening body: the descriptor and a few small members */
+#define MAX_UPLOAD_OPEN_SIZE (MAX_DESCRIPTOR_SIZE + 1024)
 /* a claim code text: DEVID1:<64>:<64>:<26> */
 #define CLAIM_CODE_RANDOM_BYTES 16
 #define CLAIM_CODE_B32_LEN 26

@@ -66,4 +66,72 @@ int64_t service_now_ms(void);
 int service_rate_take(struct db *db, const struct rate_limit *rl, const char *const *keys, size_t n,
     int64_t now_ms, int64_t *wait_ms, size_t *refused, struct devid_error *e);
 
+/* --- ingest: trust and counts (ingest.c), the upload protocol (upload.c) -------------- */
+
+/*
+ * The trusted roots and signers in force of a vendor tenant; NULL with e set otherwise
+ * (DEVID_ECRYPTO when it trusts no signer).
+ */
+struct vendor_trust *ingest_vendor_trust(struct db *db, int64_t vendor_id, struct devid_error *e);
+/*
+ * Finds the trust whose signer is x5t among tl: 0 with *found set when it is in force;
+ * DEVID_ECRYPTO naming the signer when it was removed, or when none has it and required
+ * (else 0 with *found NULL).
+ */
+int ingest_signer_trust(const struct trust_rec *tl, size_t n, const uint8_t x5t[32], bool required,
+    const struct trust_rec **found, struct devid_error *e);
+/*
+ * The trust a direct import is checked against: the importing tenant's own trust in force
+ * whose signer made the first readable entry of m (entries of other signers then fail).
+ * DEVID_EAUTH when that signer or its root is a devid vendor's (bound only by claim code).
+ * *vt: that one root and signer (vendor_trust_free); *trust_id: its record.
+ */
+int ingest_import_trust(struct db *db, const struct principal *p, const struct manifest *m,
+    struct vendor_trust **vt, int64_t *trust_id, struct devid_error *e);
+/* The trust of record trust_id alone; DEVID_ECRYPTO naming the signer when it was removed. */
+int ingest_record_trust(
+    struct db *db, int64_t trust_id, struct vendor_trust **vt, struct devid_error *e);
+/*
+ * Counts a publish, import, upload page or commit that ended with rc: a stored batch and its
+ * entries, or the refusal under the rule of the stage that refused it and the entries
+ * refused one by one. A page or an opening that succeeded is not counted (commit is).
+ */
+void ingest_count(struct service_metrics *sm, enum ingest_source src, int rc, enum ingest_rule rule,
+    const struct manifest_report *r);
+
+/*
+ * One upload being worked on by one request: its record (as read at the start), the trust
+ * its entries are checked against, and the stage that refused, when one did. Zero it and set
+ * svc and p; release it with upload_job_release.
+ */
+struct upload_job {
+	struct service *svc;
+	const struct principal *p;
+	struct upload_rec u;
+	struct vendor_trust *t; /* NULL until known: an import's first page decides it */
+	int64_t trust_id; /* the trust record that admits the entries; 0 until known */
+	enum ingest_rule rule;
+};
+/* service_upload_open's work, into j (r->batch_error for a refused descriptor). */
+int upload_job_open(struct upload_job *j, const struct upload_request *req,
+    struct manifest_report *r, struct devid_error *e);
+/*
+ * The two halves of service_upload_page for page `page` (m): its checks (an import's first
+ * page decides its trust here), and then storing its devices under the upload's batch with
+ * the record of the page (whose body has SHA-256 sha256). Pages of one server are stored one
+ * at a time. r is the page's report; a refusal by the database adds its entries to it, and
+ * the rule it broke to *rule. Once a page is checked, storing it touches nothing of j that
+ * checking the next page changes: the two may run on two threads.
+ */
+int upload_job_check(struct upload_job *j, const struct manifest *m, int64_t page,
+    struct manifest_report *r, struct devid_error *e);
+int upload_job_store(struct upload_job *j, const struct manifest *m, int64_t page,
+    const char *sha256, struct manifest_report *r, bool *replayed, enum ingest_rule *rule,
+    struct devid_error *e);
+/* service_upload_commit's work on j. */
+int upload_job_commit(struct upload_job *j, struct manifest_report *r, struct devid_error *e);
+/* Deletes j's upload and everything it stored (best effort: what is left, the purge takes). */
+void upload_job_abort(struct upload_job *j);
+void upload_job_release(struct upload_job *j);
+
 #endif

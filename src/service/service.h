@@ -13,7 +13,7 @@
 #include <openssl/x509.h>
 
 #include "lib/dynbuf.h"
-#include "lib/manifest.h"
+#include "lib/manifest_check.h"
 #include "service/metrics.h"
 #include "store/store.h"
 
@@ -53,6 +53,7 @@ struct service {
 	/* encrypts connector secrets at rest; NULL: connectors with secrets are refused */
 	const struct secrets_key *secrets;
 	int session_ttl; /* seconds a console session lasts; 0: SESSION_DEFAULT_TTL */
+	int upload_ttl; /* seconds an upload lives after its last page; 0: UPLOAD_DEFAULT_TTL */
 	struct service_metrics
 	    metrics; /* what the domain counts: starts zeroed, read at /metrics */
 };
@@ -77,22 +78,91 @@ int service_authenticate(
 
 /*
  * A vendor publishes a batch: body (len bytes) is {"descriptor":{JWS},"manifest":[entries]}. Every
- * check of manifest.h runs, then the batch and its devices are stored in one transaction with an
- * audit record: all or nothing. r receives the per-entry report (release it). Returns 0,
- * DEVID_EAUTH (not a vendor, or another vendor's batch), DEVID_EINVAL (rejected entries or
- * batch rules: see r), DEVID_ECONFLICT (the batch exists, or a chip is already stored in
- * another batch: see r).
+ * check of manifest_check.h runs; the batch becomes visible with its devices and an audit record
+ * in one transaction: all or nothing. It is an upload (below) of pages of
+ * UPLOAD_BODY_PAGE_ENTRIES entries taken from the body, parsed and stored one page at a time,
+ * so the memory it takes besides the body does not grow with the batch. r receives the
+ * per-entry report (release it). Returns 0, DEVID_EAUTH (not a vendor, or another vendor's
+ * batch), DEVID_EINVAL (rejected entries or batch rules: see r), DEVID_ECONFLICT (the batch
+ * exists or is being uploaded, or a chip is already stored in another batch: see r).
  */
 int service_publish(struct service *svc, const struct principal *p, const uint8_t *body, size_t len,
     struct manifest_report *r, struct devid_error *e);
 
 /*
- * An OEM admin imports a vendor manifest (a JSON array of entries, no descriptor) as batch
- * `batch`, bound to the caller at once. The entries' signer decides the vendor, whose trust
- * checks every entry; groupId, where present, must equal batch. All or nothing, audited.
+ * An OEM admin imports a vendor manifest (body: a JSON array of entries, no descriptor) as
+ * batch `batch`, bound to the caller at once. The entries' signer decides the vendor, whose
+ * trust checks every entry; groupId, where present, must equal batch. All or nothing,
+ * audited; an upload of pages taken from the body, as service_publish.
  */
 int service_import(struct service *svc, const struct principal *p, const char *batch,
-    const json_t *manifest, struct manifest_report *r, struct devid_error *e);
+    const uint8_t *body, size_t len, struct manifest_report *r, struct devid_error *e);
+
+/* --- uploads: a batch sent in pages (upload.c, docs/api.md "Uploads") ------------------- */
+
+/* Seconds an upload lives after its last page (service.upload_ttl 0: this). */
+#define UPLOAD_DEFAULT_TTL (24 * 3600)
+
+/* What an upload is opened for. */
+struct upload_request {
+	enum upload_kind kind;
+	/* a publish (vendor): batch.json as the vendor signed it */
+	const uint8_t *descriptor;
+	size_t descriptor_len;
+	const char *batch; /* an import (OEM admin): the batch's name in the caller's namespace */
+	int64_t page_size; /* 1 to MAX_UPLOAD_PAGE_ENTRIES */
+};
+
+/*
+ * Opens an upload: a publish's descriptor is checked as a publish checks it (the caller's
+ * vendor, a trusted signer, its signature), and the batch is reserved, invisible, until the
+ * commit. *u is the upload. DEVID_EAUTH (role, vendor), DEVID_EINVAL (request, descriptor:
+ * r->batch_error), DEVID_ECRYPTO (trust), DEVID_ECONFLICT (the batch exists, or an upload of
+ * it is open: e names its id).
+ */
+int service_upload_open(struct service *svc, const struct principal *p,
+    const struct upload_request *req, struct upload_rec *u, struct manifest_report *r,
+    struct devid_error *e);
+/*
+ * Page `page` (1, 2, ...) of the caller's upload ref: body is a JSON array of the upload's
+ * page size entries (the last page: the rest). Parsed and checked on arrival, then its
+ * devices stored under the reserved batch. The same page again (its SHA-256) changes
+ * nothing and sets *replayed; another body for a page received is DEVID_ECONFLICT. A
+ * refused page stores nothing and leaves the upload as it was: DEVID_EINVAL (entries: r, each
+ * naming its place in the whole manifest and the page; or the page's size), DEVID_ECONFLICT (a
+ * chip stored in another batch: r), DEVID_ENOTFOUND (no such upload of the caller's, or it
+ * expired).
+ */
+int service_upload_page(struct service *svc, const struct principal *p, const char *ref,
+    int64_t page, const uint8_t *body, size_t len, struct manifest_report *r, bool *replayed,
+    struct devid_error *e);
+/*
+ * Commits the caller's upload ref: every page 1 to the last is there, a publish's entries
+ * number the descriptor's count, and then the batch becomes visible with its devices and an
+ * audit record in one transaction (an import is bound to the caller). r: the totals.
+ * DEVID_EINVAL naming the missing pages or the count, DEVID_ECRYPTO (the signer was removed
+ * from trust meanwhile), DEVID_ENOTFOUND.
+ */
+int service_upload_commit(struct service *svc, const struct principal *p, const char *ref,
+    struct manifest_report *r, struct devid_error *e);
+/* Aborts the caller's upload ref: it and everything it stored are deleted. */
+int service_upload_abort(
+    struct service *svc, const struct principal *p, const char *ref, struct devid_error *e);
+/*
+ * The caller's upload as JSON (docs/api.md "Uploads"), with its pages when with_pages; the
+ * list of the caller's uploads, {"uploads":[...]}.
+ */
+int service_upload_get(struct service *svc, const struct principal *p, const char *ref,
+    json_t **out, struct devid_error *e);
+int service_upload_list(
+    struct service *svc, const struct principal *p, json_t **out, struct devid_error *e);
+json_t *service_upload_json(
+    const struct upload_rec *u, const struct upload_page *pages, size_t npages);
+/*
+ * Deletes the uploads expired at `now` and what they stored, and what an interrupted abort
+ * left; *n (may be NULL) counts the uploads. Runs in short transactions, beside other writers.
+ */
+int service_upload_purge(struct service *svc, int64_t now, size_t *n, struct devid_error *e);
 
 /* The answer to every claim that does not bind: no oracle tells the cases apart. */
 #define CLAIM_NOT_FOUND_MSG "no batch matches this claim code"

@@ -318,6 +318,47 @@ static const char *const v10[] = {
     NULL,
 };
 
+/*
+ * batches sent in pages (docs/api.md "Uploads"): an upload reserves its batch at once, in
+ * state 'uploading', without owner or claim code; each page's devices are stored under it as
+ * the page arrives, and the commit turns the batch 'complete' in one short transaction, which
+ * is when it becomes visible. An abort or an expired upload deletes the batch and its devices.
+ * upload_pages records each page received (its entries and the SHA-256 of its body), so a page
+ * sent again is recognised. The serial index becomes unique with the batch: it refuses a
+ * uniqueId twice in one batch across pages, as the checks of one whole manifest did within
+ * it, and still serves the search by serial prefix (one index to write per device, not two).
+ */
+static const char *const v11[] = {
+    "ALTER TABLE batches ADD COLUMN state TEXT NOT NULL DEFAULT 'complete'"
+    " CHECK (state IN ('uploading', 'complete'))",
+    "DROP INDEX devices_serial",
+    "CREATE UNIQUE INDEX devices_serial ON devices (serial@C@, batch_id)",
+
+    "CREATE TABLE uploads ("
+    " id @ID@,"
+    " ref TEXT NOT NULL UNIQUE,"
+    " tenant_id BIGINT NOT NULL REFERENCES tenants (id),"
+    " batch_id BIGINT NOT NULL UNIQUE REFERENCES batches (id),"
+    " kind TEXT NOT NULL CHECK (kind IN ('publish', 'import')),"
+    " page_size BIGINT NOT NULL,"
+    " expected BIGINT,"
+    " claim_sha256 TEXT,"
+    " descriptor_sha256 TEXT,"
+    " trust_id BIGINT REFERENCES vendor_trust (id),"
+    " created_at BIGINT NOT NULL,"
+    " expires_at BIGINT NOT NULL)",
+    "CREATE INDEX uploads_expiry ON uploads (expires_at)",
+
+    "CREATE TABLE upload_pages ("
+    " upload_id BIGINT NOT NULL REFERENCES uploads (id),"
+    " page BIGINT NOT NULL,"
+    " entries BIGINT NOT NULL,"
+    " sha256 TEXT NOT NULL,"
+    " received_at BIGINT NOT NULL,"
+    " PRIMARY KEY (upload_id, page))",
+    NULL,
+};
+
 static const struct migration migrations[] = {
     {1, v1},
     {2, v2},
@@ -329,6 +370,7 @@ static const struct migration migrations[] = {
     {8, v8},
     {9, v9},
     {10, v10},
+    {11, v11},
 };
 
 static int

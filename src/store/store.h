@@ -199,7 +199,7 @@ struct batch_rec {
 /* A new batch; DEVID_ECONFLICT if the vendor already has a batch of that name. */
 int store_batch_insert(struct db *db, const struct batch_rec *b, const char *descriptor,
     int64_t *id, struct devid_error *e);
-/* DEVID_ENOTFOUND if there is none. */
+/* A complete batch; DEVID_ENOTFOUND if there is none (or it is still being uploaded). */
 int store_batch_get(struct db *db, const char *vendor, const char *name, struct batch_rec *b,
     struct devid_error *e);
 
@@ -219,9 +219,12 @@ int store_batch_release(struct db *db, int64_t batch_id, struct devid_error *e);
 /* A new device; DEVID_ECONFLICT if its UDID is already stored (in any batch). */
 int store_device_insert(struct db *db, int64_t batch_id, const char *udid, const char *serial,
     const uint8_t *cert_der, size_t cert_len, const char *entry_json, struct devid_error *e);
-/* The vendor and batch a UDID is stored in; DEVID_ENOTFOUND if none. */
+/*
+ * The vendor and batch a UDID is stored in, and whether that batch is still being uploaded
+ * (uploading may be NULL); DEVID_ENOTFOUND if none.
+ */
 int store_device_where(struct db *db, const char *udid, char vendor[MAX_NAME_LEN + 1],
-    char batch[MAX_NAME_LEN + 1], struct devid_error *e);
+    char batch[MAX_NAME_LEN + 1], bool *uploading, struct devid_error *e);
 
 struct device_rec {
 	int64_t id;
@@ -577,5 +580,145 @@ int store_session_delete(struct db *db, const char *id_hash, struct devid_error 
  * now revoked or expired. *n (may be NULL) receives how many.
  */
 int store_session_purge(struct db *db, int64_t now, int64_t *n, struct devid_error *e);
+
+/* --- uploads: a batch sent in pages (store_upload.c, schema v11) ------------------------- */
+
+/*
+ * An upload reserves its batch at once, in state 'uploading', with no owner and no claim
+ * code; its devices are stored page by page under it. Nothing reaches such a batch:
+ * store_batch_get and store_batch_list see only complete batches, and every other way in goes
+ * through an owner (an OEM's devices, EST, deliveries) or a claim code. Only store_device_where
+ * names it (a chip already in an upload). store_upload_commit makes it complete and visible in
+ * the caller's transaction.
+ */
+enum upload_kind { UPLOAD_PUBLISH, UPLOAD_IMPORT };
+
+/* The id an upload is known by outside: 32 lowercase hex digits, random. */
+#define UPLOAD_REF_LEN 32
+
+struct upload_rec {
+	int64_t id;
+	char ref[UPLOAD_REF_LEN + 1];
+	int64_t tenant_id;
+	int64_t batch_id;
+	char batch[MAX_NAME_LEN + 1]; /* the batch's name, in the tenant's namespace */
+	enum upload_kind kind;
+	int64_t page_size; /* entries of every page but the last */
+	int64_t expected; /* a publish: the descriptor's count; an import: 0 */
+	char claim_sha256[65]; /* a publish: the batch's claim code hash, set on commit */
+	/* a publish: SHA-256 of the descriptor's JWS compact serialization (RFC 7515 7.1),
+	 * protected "." payload "." signature; "" for an import */
+	char descriptor_sha256[65];
+	int64_t trust_id; /* the trust that admits the entries; 0: not yet known (an import) */
+	int64_t created_at, expires_at;
+	/* received so far (store_upload_get, store_upload_find, store_upload_list): pages, the
+	 * highest page number among them, entries */
+	int64_t pages, last_page, entries;
+};
+
+const char *upload_kind_name(enum upload_kind k);
+
+/*
+ * Reserves batch b (b->vendor_id, name, part_number, count; descriptor may be NULL) in state
+ * 'uploading' and records upload u for it (u->ref, tenant_id, kind, page_size, expected,
+ * claim_sha256, descriptor_sha256, trust_id, created_at, expires_at); sets u->id and
+ * u->batch_id. DEVID_ECONFLICT when the tenant has a batch of that name, complete or being
+ * uploaded (store_upload_find tells which). In the caller's transaction.
+ */
+int store_upload_open(struct db *db, const struct batch_rec *b, const char *descriptor,
+    struct upload_rec *u, struct devid_error *e);
+/*
+ * The tenant's upload ref, with the pages and entries received; DEVID_ENOTFOUND for a missing
+ * upload and another tenant's alike. lock: in a transaction, other writers of the upload wait
+ * until it ends (PostgreSQL's FOR UPDATE; SQLite's write transaction already does).
+ */
+int store_upload_get(struct db *db, int64_t tenant_id, const char *ref, bool lock,
+    struct upload_rec *u, struct devid_error *e);
+/* The tenant's upload of batch `name`; DEVID_ENOTFOUND if none. */
+int store_upload_find(struct db *db, int64_t tenant_id, const char *name, struct upload_rec *u,
+    struct devid_error *e);
+/* The tenant's uploads, oldest first; free(*out). */
+int store_upload_list(
+    struct db *db, int64_t tenant_id, struct upload_rec **out, size_t *n, struct devid_error *e);
+
+/* One page received: its entries and the SHA-256 (hex) of its body. */
+struct upload_page {
+	int64_t page;
+	int64_t entries;
+	char sha256[65];
+};
+/* Page `page` of upload upload_id; DEVID_ENOTFOUND if it was not received. */
+int store_upload_page_get(
+    struct db *db, int64_t upload_id, int64_t page, struct upload_page *pg, struct devid_error *e);
+/* Every page received, by page; free(*out). */
+int store_upload_pages(
+    struct db *db, int64_t upload_id, struct upload_page **out, size_t *n, struct devid_error *e);
+/*
+ * Records a page and moves the upload's expiry to expires_at; DEVID_ECONFLICT if the page
+ * was recorded meanwhile. In the transaction that stored its devices.
+ */
+int store_upload_page_add(struct db *db, int64_t upload_id, const struct upload_page *pg,
+    int64_t now, int64_t expires_at, struct devid_error *e);
+/* Records the trust that admits an import's entries (decided by its first page). */
+int store_upload_set_trust(
+    struct db *db, int64_t upload_id, int64_t trust_id, struct devid_error *e);
+/*
+ * What a commit checks of the pages 1 to `last`: how many are missing (*nmissing) and the
+ * first of them, in order, in missing[0..max_missing); the entries the others hold in
+ * *entries.
+ */
+int store_upload_missing(struct db *db, int64_t upload_id, int64_t last, int64_t *missing,
+    size_t max_missing, size_t *nmissing, int64_t *entries, struct devid_error *e);
+
+/*
+ * The first page before `last` that does not hold page_size entries (only the last page may
+ * hold fewer): *pg; DEVID_ENOTFOUND when every one does.
+ */
+int store_upload_short_page(struct db *db, int64_t upload_id, int64_t last, int64_t page_size,
+    struct upload_page *pg, struct devid_error *e);
+
+/* A device of a page, as store_devices_insert stores it (borrowed strings and DER). */
+struct device_new {
+	const char *udid, *serial;
+	const uint8_t *cert;
+	size_t cert_len;
+	const char *entry; /* compact JSON */
+};
+/*
+ * Stores devices v[0..n) under batch_id in multi-row statements; a device whose UDID is
+ * stored already (in any batch) or whose serial is in the batch already is left out and
+ * flagged: refused[i] true. *nrefused counts them; the caller rolls back when it is not 0.
+ */
+int store_devices_insert(struct db *db, int64_t batch_id, const struct device_new *v, size_t n,
+    bool *refused, size_t *nrefused, struct devid_error *e);
+/* Whether serial is stored in batch_id: the owner of a refused serial (1 yes, 0 no, < 0). */
+int store_device_serial_in(
+    struct db *db, int64_t batch_id, const char *serial, struct devid_error *e);
+
+/*
+ * The commit: batch u->batch_id becomes complete with count devices, the claim code hash
+ * (NULL: none), owner (0: none; claimed now otherwise) and the trust that admitted it, and
+ * the upload and its pages are deleted. In the caller's transaction, with the audit record.
+ */
+int store_upload_commit(struct db *db, const struct upload_rec *u, int64_t count,
+    const char *claim_sha256, int64_t owner_id, int64_t trust_id, int64_t now,
+    struct devid_error *e);
+/*
+ * Deletes an upload and its pages; its batch, still 'uploading', is then an orphan that
+ * store_batch_orphan_purge deletes with its devices.
+ */
+int store_upload_drop(struct db *db, int64_t upload_id, struct devid_error *e);
+/* The ids of up to max uploads expired at `now` (expires_at <= now). */
+int store_upload_expired(
+    struct db *db, int64_t now, int64_t *ids, size_t max, size_t *n, struct devid_error *e);
+/* The ids of up to max batches in state 'uploading' without an upload. */
+int store_batch_orphans(struct db *db, int64_t *ids, size_t max, size_t *n, struct devid_error *e);
+/*
+ * Deletes up to chunk devices of orphan batch_id and, when none is left, the batch itself
+ * (*done true). Each call is its own statement: run it outside a long transaction, so other
+ * writers get their turn between chunks.
+ */
+int store_batch_orphan_purge(
+    struct db *db, int64_t batch_id, size_t chunk, bool *done, struct devid_error *e);
 
 #endif

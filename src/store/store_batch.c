@@ -76,7 +76,9 @@ store_batch_get(
 	int rc;
 
 	memset(b, 0, sizeof(*b));
-	rc = db_query(db, BATCH_COLUMNS BATCH_FROM " WHERE t.name = ? AND b.name = ?", p, 2, &r, e);
+	rc = db_query(db,
+	    BATCH_COLUMNS BATCH_FROM " WHERE t.name = ? AND b.name = ? AND b.state = 'complete'", p,
+	    2, &r, e);
 	if (rc != 0)
 		return rc;
 	if (db_rows_count(r) == 0) {
@@ -150,14 +152,14 @@ store_device_insert(struct db *db, int64_t batch_id, const char *udid, const cha
 
 int
 store_device_where(struct db *db, const char *udid, char vendor[MAX_NAME_LEN + 1],
-    char batch[MAX_NAME_LEN + 1], struct devid_error *e)
+    char batch[MAX_NAME_LEN + 1], bool *uploading, struct devid_error *e)
 {
 	struct db_param p[] = {DB_TEXT(udid)};
 	struct db_rows *r;
 	int rc;
 
 	rc = db_query(db,
-	    "SELECT t.name, b.name FROM devices d JOIN batches b ON b.id = d.batch_id"
+	    "SELECT t.name, b.name, b.state FROM devices d JOIN batches b ON b.id = d.batch_id"
 	    " JOIN tenants t ON t.id = b.vendor_id WHERE d.udid = ?",
 	    p, 1, &r, e);
 	if (rc != 0)
@@ -167,6 +169,8 @@ store_device_where(struct db *db, const char *udid, char vendor[MAX_NAME_LEN + 1
 	else {
 		snprintf(vendor, MAX_NAME_LEN + 1, "%s", db_rows_text(r, 0, 0, NULL));
 		snprintf(batch, MAX_NAME_LEN + 1, "%s", db_rows_text(r, 0, 1, NULL));
+		if (uploading != NULL)
+			*uploading = strcmp(db_rows_text(r, 0, 2, NULL), "uploading") == 0;
 	}
 	db_rows_free(r);
 	return rc;
@@ -384,7 +388,8 @@ store_batch_list(struct db *db, int64_t owner_id, int64_t after, size_t limit,
 	    BATCH_COLUMNS ", (SELECT COUNT(*) FROM devices d WHERE d.batch_id = b.id AND"
 			  " d.state = 'active'), (SELECT COUNT(*) FROM devices d WHERE"
 			  " d.batch_id = b.id AND d.state = 'revoked')" BATCH_FROM
-			  " WHERE b.owner_id = ? AND b.id > ? ORDER BY b.id LIMIT ?",
+			  " WHERE b.owner_id = ? AND b.id > ? AND b.state = 'complete'"
+			  " ORDER BY b.id LIMIT ?",
 	    p, 3, &r, e);
 	if (rc != 0)
 		return rc;

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_api_body.c - libFuzzer target for the JSON bodies of devid's REST API: the first byte
- * chooses the endpoint (publish, import, claim), the rest is the body, parsed exactly as the
- * server does (publish_body_parse_bytes; or json_parse with duplicate keys refused, then
- * manifest_from_json or claim_body_parse). Aborts when a parser breaks its contract: a failure
+ * chooses the endpoint (publish, import, claim, an upload's opening), the rest is the body,
+ * parsed exactly as the server does (publish_body_split, then the descriptor and the manifest
+ * from their exact bytes; manifest_parse; claim_body_parse after json_parse with duplicate keys
+ * refused; upload_open_body_parse). Aborts when a parser breaks its contract: a failure
  * returns nothing and gives a reason; a success returns what it says.
  */
 #include <stdint.h>
@@ -12,6 +13,8 @@
 #include <string.h>
 
 #include "lib/json.h"
+#include "lib/batch_descriptor.h"
+#include "lib/manifest.h"
 #include "lib/submission.h"
 #include "lib/banned.h"
 
@@ -32,10 +35,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct manifest_report r;
 	struct batch_descriptor *d = NULL;
 	struct manifest *m = NULL;
+	struct upload_open_body ub;
+	struct body_part dp, mp;
 	struct claim_code c;
 	struct devid_error e;
 	const char *code;
-	json_t *body;
+	json_t *body = NULL;
 	size_t len;
 	int rc;
 
@@ -43,32 +48,42 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memset(&r, 0, sizeof(r));
 	devid_error_clear(&e);
-	if (data[0] % 3 == 0) {
+	switch (data[0] % 4) {
+	case 0:
 		/* the publish body is delimited from its bytes, not parsed as one tree */
-		rc = publish_body_parse_bytes(data + 1, size - 1, 1, &d, &m, &r, &e);
-		expect(rc == 0 ? d != NULL && m != NULL && m->n == r.total
-			       : d == NULL && m == NULL && e.msg[0] != '\0',
+		rc = publish_body_split(data + 1, size - 1, &dp, &mp, &e);
+		expect(rc == 0 ? dp.len > 0 && mp.len > 0 && dp.off + dp.len <= size - 1 &&
+			    mp.off + mp.len <= size - 1 &&
+			    (dp.off + dp.len <= mp.off || mp.off + mp.len <= dp.off)
+			       : e.msg[0] != '\0',
 		    "publish body");
-		manifest_report_release(&r);
-		manifest_free(m);
-		batch_descriptor_free(d);
-		return 0;
-	}
-	if ((body = json_parse(data + 1, size - 1, "body", &e)) == NULL) {
-		expect(e.msg[0] != '\0', "JSON failure without a reason");
-		return 0;
-	}
-	switch (data[0] % 3) {
+		if (rc == 0 && batch_descriptor_parse(data + 1 + dp.off, dp.len, &d, &e) == 0 &&
+		    manifest_parse(data + 1 + mp.off, mp.len, &m, &r, &e) == 0)
+			expect(m->n == r.total, "publish manifest");
+		break;
 	case 1:
-		rc = manifest_from_json(body, &m, &r, &e);
+		rc = manifest_parse(data + 1, size - 1, &m, &r, &e);
 		expect(rc == 0 ? m != NULL && m->n >= 1 : m == NULL && e.msg[0] != '\0',
 		    "import body");
 		break;
-	default:
+	case 2:
+		if ((body = json_parse(data + 1, size - 1, "body", &e)) == NULL) {
+			expect(e.msg[0] != '\0', "JSON failure without a reason");
+			break;
+		}
 		rc = claim_body_parse(body, &code, &len, &c, &e);
 		expect(rc == 0 ? len == strlen(c.text) && memcmp(code, c.text, len) == 0
 			       : e.msg[0] != '\0',
 		    "claim body");
+		break;
+	default:
+		rc = upload_open_body_parse(data + 1, size - 1, &ub, &e);
+		expect(rc == 0 ? ub.page_size >= 1 && ub.page_size <= MAX_UPLOAD_PAGE_ENTRIES &&
+			    (ub.import ? ub.descriptor == NULL && ub.batch[0] != '\0'
+				       : ub.descriptor != NULL && ub.batch[0] == '\0')
+			       : ub.descriptor == NULL && e.msg[0] != '\0',
+		    "upload body");
+		upload_open_body_release(&ub);
 		break;
 	}
 	manifest_report_release(&r);

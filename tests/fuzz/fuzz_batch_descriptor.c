@@ -15,7 +15,7 @@
 #include "lib/claim.h"
 #include "lib/error.h"
 #include "lib/limits.h"
-#include "lib/manifest.h"
+#include "lib/batch_descriptor.h"
 #include "lib/banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

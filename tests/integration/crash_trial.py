@@ -175,7 +175,9 @@ def check(d, url):
     for name, count, owner, devices in db.rows(
             "SELECT b.name, b.count, COALESCE(t.name, ''),"
             " (SELECT COUNT(*) FROM devices d WHERE d.batch_id = b.id)"
-            " FROM batches b LEFT JOIN tenants t ON t.id = b.owner_id"):
+            " FROM batches b LEFT JOIN tenants t ON t.id = b.owner_id"
+            # an upload cut short is a reserved batch, invisible by design (docs/api.md)
+            " WHERE b.state = 'complete'"):
         batches[name] = (int(count), owner, int(devices))
         want = reels.get(name)
         if want is None:

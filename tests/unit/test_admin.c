@@ -27,6 +27,18 @@
 #include "storekit.h"
 #include "lib/banned.h"
 
+/* service_import of a manifest given as JSON (borrowed), its compact text as the body. */
+static int
+import_json(struct service *svc, const struct principal *p, const char *batch, const json_t *man,
+    struct manifest_report *r, struct devid_error *e)
+{
+	char *text = json_dumps(man, JSON_COMPACT);
+	int rc = service_import(svc, p, batch, (const uint8_t *)text, strlen(text), r, e);
+
+	free(text);
+	return rc;
+}
+
 static char tmp[PATH_MAX];
 
 /* An API time: "YYYY-MM-DDTHH:MM:SSZ" that strptime reads back whole. */
@@ -61,7 +73,7 @@ import(struct service *svc, const struct principal *p, const char *batch, const 
 {
 	json_t *man = reelkit_load_json(reelkit_path(batch, "manifest.json"));
 	struct manifest_report r;
-	int rc = service_import(svc, p, name, man, &r, e);
+	int rc = import_json(svc, p, name, man, &r, e);
 
 	manifest_report_release(&r);
 	json_decref(man);

@@ -27,6 +27,18 @@
 #include "storekit.h"
 #include "lib/banned.h"
 
+/* service_import of a manifest given as JSON (borrowed), its compact text as the body. */
+static int
+import_json(struct service *svc, const struct principal *p, const char *batch, const json_t *man,
+    struct manifest_report *r, struct devid_error *e)
+{
+	char *text = json_dumps(man, JSON_COMPACT);
+	int rc = service_import(svc, p, batch, (const uint8_t *)text, strlen(text), r, e);
+
+	free(text);
+	return rc;
+}
+
 static char tmp[PATH_MAX];
 static struct store *s;
 static EVP_PKEY *signer_key, *outv_key;
@@ -211,20 +223,20 @@ main(int argc, char **argv)
 
 	/* import: the same, through the OEM's door, for a vendor outside devid */
 	m = reelkit_load_json(reelkit_path("W1", "manifest.json"));
-	CHECK(service_import(&svc, &oem, "W1", m, &r, &e) == 0,
-	    "import W1 under OEM1's own trust: %s", e.msg);
+	CHECK(import_json(&svc, &oem, "W1", m, &r, &e) == 0, "import W1 under OEM1's own trust: %s",
+	    e.msg);
 	manifest_report_release(&r);
 	json_decref(m);
 	before = snap();
 	m = reencoded("w", outv_key, "W1", "W3", 0, 1, "compressed");
-	CHECK(service_import(&svc, &oem, "W3", m, &r, &e) == DEVID_EINVAL,
+	CHECK(import_json(&svc, &oem, "W3", m, &r, &e) == DEVID_EINVAL,
 	    "import with a compressed chip key refused: %s", e.msg);
 	names("import, compressed", &r, 0, "EC point must be uncompressed (RFC 5480 2.2)");
 	manifest_report_release(&r);
 	json_decref(m);
 	unchanged("import, compressed", before);
 	m = reencoded("w", outv_key, "W1", "W3", 2, 2, "hybrid");
-	CHECK(service_import(&svc, &oem, "W3", m, &r, &e) == DEVID_EINVAL,
+	CHECK(import_json(&svc, &oem, "W3", m, &r, &e) == DEVID_EINVAL,
 	    "import with a hybrid chip key refused: %s", e.msg);
 	names("import, hybrid", &r, 2, "hybrid form 0");
 	manifest_report_release(&r);
@@ -246,7 +258,7 @@ main(int argc, char **argv)
 	unchanged("publish, 65600 bytes", before);
 	m = reelkit_load_json(reelkit_path("W4", "manifest.json"));
 	reelkit_pad_entry(json_array_get(m, 2), 65600, outv_key);
-	CHECK(service_import(&svc, &oem, "W4", m, &r, &e) == DEVID_EINVAL,
+	CHECK(import_json(&svc, &oem, "W4", m, &r, &e) == DEVID_EINVAL,
 	    "import of a 65,600-byte entry refused: %s", e.msg);
 	names("import, 65600 bytes", &r, 2, "over the limit of 65536 bytes");
 	manifest_report_release(&r);
