@@ -351,7 +351,7 @@ serve(int argc, char **argv, const char *config_path)
 	long ttl;
 	char *end;
 	size_t max_ingest_body = SERVE_DEFAULT_MAX_INGEST_BODY;
-	int guard;
+	int guard, pool;
 	bool check = false;
 	int c, rc = 1;
 
@@ -552,9 +552,10 @@ serve(int argc, char **argv, const char *config_path)
 		svc.secrets = secrets;
 		log_info("connector secrets encrypted at rest", LOG_STR("key", secrets->id));
 	}
-	/* a connection for each request thread of each port, and one for the outbox workers */
-	if (store_open(db, (int)ho.threads * (dev.listen != NULL ? 2 : 1) + 1, &svc.store, &e) !=
-	    0) {
+	/* a connection per request thread and one for the workers, at most STORE_MAX_CONNS
+	 * (threads then wait for one: --threads 64 with --device-listen is 129 threads) */
+	pool = (int)ho.threads * (dev.listen != NULL ? 2 : 1) + 1;
+	if (store_open(db, pool < STORE_MAX_CONNS ? pool : STORE_MAX_CONNS, &svc.store, &e) != 0) {
 		fprintf(stderr, "devid serve: %s\n", e.msg);
 		secrets_key_free(secrets);
 		return 1;

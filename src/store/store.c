@@ -8,8 +8,6 @@
 #include "store/store.h"
 #include "lib/banned.h"
 
-#define STORE_MAX_CONNS 64
-
 struct store {
 	pthread_mutex_t lock;
 	pthread_cond_t freed;

@@ -22,7 +22,10 @@
 
 struct store;
 
-/* Opens nconns connections to url and brings the schema up to date. */
+/* the most connections one store keeps open */
+#define STORE_MAX_CONNS 64
+
+/* Opens nconns (1 to STORE_MAX_CONNS) connections to url and brings the schema up to date. */
 int store_open(const char *url, int nconns, struct store **out, struct devid_error *e);
 void store_close(struct store *s);
 /* Takes a free connection (waits while all are in use); give it back with store_release. */
