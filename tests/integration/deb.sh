@@ -41,6 +41,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
 
+# the service reads the packaged /etc/devid/devid.conf, as systemd would run it (the test
+# setup points every other test's DEVID_CONFIG at /dev/null)
+unset DEVID_CONFIG
+
 # inroot CMD...: CMD in the throwaway root, or on this machine
 inroot() {
 	if [ -n "$root" ]; then
