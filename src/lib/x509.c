@@ -379,6 +379,35 @@ x509_store_new(STACK_OF(X509) *roots, struct devid_error *e)
 	return st;
 }
 
+bool
+x509_spki_same(const X509_PUBKEY *a, const X509_PUBKEY *b)
+{
+	const unsigned char *ka, *kb;
+	X509_ALGOR *aa, *ab;
+	int la, lb;
+
+	return a != NULL && b != NULL && X509_PUBKEY_get0_param(NULL, &ka, &la, &aa, a) == 1 &&
+	    X509_PUBKEY_get0_param(NULL, &kb, &lb, &ab, b) == 1 && X509_ALGOR_cmp(aa, ab) == 0 &&
+	    la == lb && la > 0 && memcmp(ka, kb, (size_t)la) == 0;
+}
+
+/* The earliest notAfter of a verified chain: when its verification stops holding. */
+static int
+chain_not_after(STACK_OF(X509) *chain, time_t *out)
+{
+	struct tm tm;
+	time_t t;
+
+	*out = (time_t)INT64_MAX;
+	for (int i = 0; i < sk_X509_num(chain); i++) {
+		if (ASN1_TIME_to_tm(X509_get0_notAfter(sk_X509_value(chain, i)), &tm) != 1)
+			return -1;
+		if ((t = timegm(&tm)) < *out)
+			*out = t;
+	}
+	return 0;
+}
+
 int
 x509_chain_verify(X509_STORE *roots, X509 *leaf, STACK_OF(X509) *untrusted,
     const struct x509_verify_opts *o, struct devid_error *e)
@@ -414,6 +443,11 @@ x509_chain_verify(X509_STORE *roots, X509 *leaf, STACK_OF(X509) *untrusted,
 		devid_error_set(e, rc, "chain: certificate at depth %d: %s", depth,
 		    X509_verify_cert_error_string(err));
 		ERR_clear_error();
+		goto out;
+	}
+	if (o->valid_until != NULL &&
+	    chain_not_after(X509_STORE_CTX_get0_chain(ctx), o->valid_until) != 0) {
+		rc = devid_error_set(e, DEVID_EINTERNAL, "chain: unreadable notAfter");
 		goto out;
 	}
 	rc = 0;

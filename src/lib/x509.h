@@ -78,7 +78,15 @@ struct x509_verify_opts {
 	bool has_max_depth; /* false: OpenSSL's default depth */
 	int max_depth; /* intermediates allowed below the trust anchor, if has_max_depth */
 	bool partial_chain; /* a CA in roots that is not self-signed may end the chain */
+	time_t *valid_until; /* non-NULL: set to the chain's earliest notAfter on success */
 };
+
+/*
+ * Whether two SubjectPublicKeyInfos are the same bytes: algorithm, parameters and key. For
+ * keys whose encoding is unique (an EC point checked by x509_spki_check_uncompressed), the
+ * same key; neither need have been decoded.
+ */
+bool x509_spki_same(const X509_PUBKEY *a, const X509_PUBKEY *b);
 
 /*
  * Verifies leaf up to a certificate in roots through untrusted (may be NULL) with
