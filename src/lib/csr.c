@@ -3,7 +3,6 @@
  * csr.c - the CSR intake of EST (see csr.h): base64 with whitespace, then one strict DER
  * PKCS#10 request with an EC P-256/P-384 key and a valid self-signature.
  */
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +10,6 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
-#include <openssl/provider.h>
 #include <openssl/x509.h>
 
 #include "base64.h"
@@ -128,26 +126,6 @@ check_signature(X509_REQ *req, EVP_PKEY *key, struct devid_error *e)
 	return 0;
 }
 
-/*
- * A library context with the "null" provider only, which has no decoders: a request read in
- * it keeps its key undecoded. NULL if it could not be made (then every key is decoded).
- */
-static OSSL_LIB_CTX *undecoded;
-static pthread_once_t undecoded_once = PTHREAD_ONCE_INIT;
-
-static void
-undecoded_init(void)
-{
-	OSSL_LIB_CTX *c = OSSL_LIB_CTX_new();
-
-	if (c != NULL && OSSL_PROVIDER_load(c, "null") == NULL) {
-		OSSL_LIB_CTX_free(c);
-		c = NULL;
-	}
-	undecoded = c;
-	ERR_clear_error();
-}
-
 /* A request of exactly p[0..n), its key decoded in ctx (NULL: the default context). */
 static X509_REQ *
 req_d2i(const uint8_t *p, size_t n, OSSL_LIB_CTX *ctx, struct devid_error *e)
@@ -171,6 +149,7 @@ int
 csr_from_der(const uint8_t *p, size_t n, X509 *holder, X509_REQ **out, struct devid_error *e)
 {
 	unsigned char *der = NULL, *tbs = NULL;
+	OSSL_LIB_CTX *nokey;
 	X509_REQ *req = NULL;
 	EVP_PKEY *key = NULL;
 	int rc = DEVID_EINVAL, len;
@@ -181,12 +160,10 @@ csr_from_der(const uint8_t *p, size_t n, X509 *holder, X509_REQ **out, struct de
 		    "CSR: %zu bytes of DER (1 to %d)", n, MAX_EST_BODY);
 		goto out;
 	}
-	if (holder != NULL) {
-		pthread_once(&undecoded_once, undecoded_init);
-		if (undecoded != NULL && (req = req_d2i(p, n, undecoded, e)) == NULL)
+	if (holder != NULL && (nokey = x509_nokey_libctx()) != NULL) {
+		if ((req = req_d2i(p, n, nokey, e)) == NULL)
 			goto out;
-		if (req != NULL &&
-		    x509_spki_same(X509_REQ_get_X509_PUBKEY(req), X509_get_X509_PUBKEY(holder)))
+		if (x509_spki_same(X509_REQ_get_X509_PUBKEY(req), X509_get_X509_PUBKEY(holder)))
 			key = X509_get0_pubkey(holder);
 	}
 	if (key == NULL) {

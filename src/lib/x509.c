@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/provider.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
@@ -377,6 +379,28 @@ x509_store_new(STACK_OF(X509) *roots, struct devid_error *e)
 		}
 	}
 	return st;
+}
+
+static OSSL_LIB_CTX *nokey_libctx;
+static pthread_once_t nokey_once = PTHREAD_ONCE_INIT;
+
+static void
+nokey_init(void)
+{
+	OSSL_LIB_CTX *l = OSSL_LIB_CTX_new();
+
+	if (l != NULL && OSSL_PROVIDER_load(l, "null") == NULL) {
+		OSSL_LIB_CTX_free(l);
+		l = NULL;
+	}
+	nokey_libctx = l;
+	ERR_clear_error();
+}
+
+OSSL_LIB_CTX *
+x509_nokey_libctx(void)
+{
+	return pthread_once(&nokey_once, nokey_init) == 0 ? nokey_libctx : NULL;
 }
 
 bool
