@@ -34,6 +34,9 @@
  * may hold, when a chain is built through cross-certificates (x509_path.h)
  */
 #define MAX_TPM_ATTR_LEN 64
+/* an RSA EK's modulus (RSA 2048) and public exponent in a JWK */
+#define EK_RSA_BYTES 256
+#define EK_RSA_E_BYTES 8
 #define MAX_PATH_TRIES 16
 #define MAX_PATH_DEPTH 6
 /* keys in a publicKeySet */
