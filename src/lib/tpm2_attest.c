@@ -110,9 +110,8 @@ rsa_pkey(const TPMS_RSA_PARMS *parms, const TPM2B_PUBLIC_KEY_RSA *n, struct devi
 
 	if (parms->keyBits != 2048 || n->size != 256 || (n->buffer[0] & 0x80) == 0) {
 		devid_error_set(e, DEVID_EINVAL,
-		    "RSA key: %u bits with a modulus of %u bytes, "
-		    "want 2048",
-		    parms->keyBits, n->size);
+		    "RSA key: %u bits with a modulus of %u bytes, want 2048", parms->keyBits,
+		    n->size);
 		goto out;
 	}
 	if ((bn = BN_bin2bn(n->buffer, n->size, NULL)) == NULL || (be = BN_new()) == NULL ||
@@ -158,17 +157,14 @@ tpm2_public_parse(const uint8_t *p, size_t len, struct tpm2_public **out, struct
 	}
 	if (len < 2 || (size = (size_t)p[0] << 8 | p[1]) != len - 2) {
 		devid_error_set(e, DEVID_EINVAL,
-		    "TPM2B_PUBLIC: size field does not match the "
-		    "%zu bytes received",
-		    len);
+		    "TPM2B_PUBLIC: size field does not match the %zu bytes received", len);
 		goto out;
 	}
 	pub = xcalloc(1, sizeof(*pub));
 	if (Tss2_MU_TPMT_PUBLIC_Unmarshal(p + 2, size, &off, &pub->pub) != TSS2_RC_SUCCESS ||
 	    off != size) {
-		devid_error_set(e, DEVID_EINVAL,
-		    "TPM2B_PUBLIC: not a TPMT_PUBLIC (TPM 2.0 "
-		    "Part 2 12.2.4)");
+		devid_error_set(
+		    e, DEVID_EINVAL, "TPM2B_PUBLIC: not a TPMT_PUBLIC (TPM 2.0 Part 2 12.2.4)");
 		goto out;
 	}
 	if (Tss2_MU_TPMT_PUBLIC_Marshal(&pub->pub, again, sizeof(again), &n) != TSS2_RC_SUCCESS ||
@@ -182,9 +178,7 @@ tpm2_public_parse(const uint8_t *p, size_t len, struct tpm2_public **out, struct
 		md = EVP_sha384();
 	else {
 		devid_error_set(e, DEVID_EINVAL,
-		    "TPM2B_PUBLIC: nameAlg 0x%04x, want SHA-256 or "
-		    "SHA-384",
-		    pub->pub.nameAlg);
+		    "TPM2B_PUBLIC: nameAlg 0x%04x, want SHA-256 or SHA-384", pub->pub.nameAlg);
 		goto out;
 	}
 	put16(pub->name, pub->pub.nameAlg);
@@ -204,8 +198,7 @@ tpm2_public_parse(const uint8_t *p, size_t len, struct tpm2_public **out, struct
 			pub->pkey = ec_pkey("P-384", 48, &pub->pub.unique.ecc, e);
 		else
 			devid_error_set(e, DEVID_EINVAL,
-			    "TPM2B_PUBLIC: ECC curve 0x%04x, want "
-			    "NIST P-256 or P-384",
+			    "TPM2B_PUBLIC: ECC curve 0x%04x, want NIST P-256 or P-384",
 			    pub->pub.parameters.eccDetail.curveID);
 		break;
 	default:
@@ -231,15 +224,12 @@ check_resident(TPMA_OBJECT a, const char *what, struct devid_error *e)
 {
 	if ((a & TPMA_OBJECT_FIXEDTPM) == 0)
 		return devid_error_set(e, DEVID_EINVAL,
-		    "%s: fixedTPM clear (the key may be "
-		    "duplicated out of its TPM)",
-		    what);
+		    "%s: fixedTPM clear (the key may be duplicated out of its TPM)", what);
 	if ((a & TPMA_OBJECT_FIXEDPARENT) == 0)
 		return devid_error_set(e, DEVID_EINVAL, "%s: fixedParent clear", what);
 	if ((a & TPMA_OBJECT_SENSITIVEDATAORIGIN) == 0)
 		return devid_error_set(e, DEVID_EINVAL,
-		    "%s: sensitiveDataOrigin clear (the key "
-		    "was imported, not made by the TPM)",
+		    "%s: sensitiveDataOrigin clear (the key was imported, not made by the TPM)",
 		    what);
 	if ((a & TPMA_OBJECT_SIGN_ENCRYPT) == 0)
 		return devid_error_set(e, DEVID_EINVAL, "%s: sign clear", what);
@@ -258,8 +248,7 @@ tpm2_ak_check(const struct tpm2_public *ak, struct devid_error *e)
 		return rc;
 	if ((t->objectAttributes & TPMA_OBJECT_RESTRICTED) == 0)
 		return devid_error_set(e, DEVID_EINVAL,
-		    "AK: restricted clear (the key would "
-		    "sign a forged TPMS_ATTEST)");
+		    "AK: restricted clear (the key would sign a forged TPMS_ATTEST)");
 	if (t->type == TPM2_ALG_ECC) {
 		const TPMS_ECC_PARMS *d = &t->parameters.eccDetail;
 
@@ -269,20 +258,16 @@ tpm2_ak_check(const struct tpm2_public *ak, struct devid_error *e)
 		if (d->scheme.scheme != TPM2_ALG_ECDSA ||
 		    d->scheme.details.ecdsa.hashAlg != TPM2_ALG_SHA256)
 			return devid_error_set(e, DEVID_EINVAL,
-			    "AK: scheme 0x%04x, want "
-			    "ECDSA with SHA-256",
-			    d->scheme.scheme);
+			    "AK: scheme 0x%04x, want ECDSA with SHA-256", d->scheme.scheme);
 		if (d->kdf.scheme != TPM2_ALG_NULL || d->symmetric.algorithm != TPM2_ALG_NULL)
-			return devid_error_set(e, DEVID_EINVAL,
-			    "AK: a KDF or symmetric "
-			    "algorithm is set");
+			return devid_error_set(
+			    e, DEVID_EINVAL, "AK: a KDF or symmetric algorithm is set");
 		return 0;
 	}
 	if (t->parameters.rsaDetail.scheme.scheme != TPM2_ALG_RSASSA ||
 	    t->parameters.rsaDetail.scheme.details.rsassa.hashAlg != TPM2_ALG_SHA256)
 		return devid_error_set(e, DEVID_EINVAL,
-		    "AK: scheme 0x%04x, want RSASSA with "
-		    "SHA-256",
+		    "AK: scheme 0x%04x, want RSASSA with SHA-256",
 		    t->parameters.rsaDetail.scheme.scheme);
 	if (t->parameters.rsaDetail.symmetric.algorithm != TPM2_ALG_NULL)
 		return devid_error_set(e, DEVID_EINVAL, "AK: a symmetric algorithm is set");
@@ -300,21 +285,18 @@ tpm2_signing_key_check(const struct tpm2_public *key, struct devid_error *e)
 		return rc;
 	if ((t->objectAttributes & TPMA_OBJECT_RESTRICTED) != 0)
 		return devid_error_set(e, DEVID_EINVAL,
-		    "signing key: restricted set (a "
-		    "restricted key signs only TPM-made digests)");
+		    "signing key: restricted set (a restricted key signs only TPM-made digests)");
 	if (t->type != TPM2_ALG_ECC || d->curveID != TPM2_ECC_NIST_P256)
 		return devid_error_set(e, DEVID_EINVAL, "signing key: not an ECC P-256 key");
 	if (d->scheme.scheme != TPM2_ALG_NULL &&
 	    (d->scheme.scheme != TPM2_ALG_ECDSA ||
 		d->scheme.details.ecdsa.hashAlg != TPM2_ALG_SHA256))
 		return devid_error_set(e, DEVID_EINVAL,
-		    "signing key: scheme 0x%04x, want "
-		    "ECDSA with SHA-256 or none",
+		    "signing key: scheme 0x%04x, want ECDSA with SHA-256 or none",
 		    d->scheme.scheme);
 	if (d->kdf.scheme != TPM2_ALG_NULL || d->symmetric.algorithm != TPM2_ALG_NULL)
-		return devid_error_set(e, DEVID_EINVAL,
-		    "signing key: a KDF or symmetric "
-		    "algorithm is set");
+		return devid_error_set(
+		    e, DEVID_EINVAL, "signing key: a KDF or symmetric algorithm is set");
 	return 0;
 }
 
@@ -498,9 +480,8 @@ tpm2_make_credential(EVP_PKEY *ek, const uint8_t *name, size_t name_len, const u
 	}
 	if (cred_len == 0 || cred_len > TPM2_CREDENTIAL_MAX) {
 		devid_error_set(e, DEVID_EINVAL,
-		    "MakeCredential: a credential of %zu bytes, "
-		    "want 1 to %d",
-		    cred_len, TPM2_CREDENTIAL_MAX);
+		    "MakeCredential: a credential of %zu bytes, want 1 to %d", cred_len,
+		    TPM2_CREDENTIAL_MAX);
 		goto out;
 	}
 	rc = group != NULL ? seed_ecc(ek, group, field, md, seed, dlen, out, e)
@@ -564,8 +545,7 @@ signature_der(const struct tpm2_public *ak, const TPMT_SIGNATURE *s, uint8_t **d
 	if (ak->pub.type == TPM2_ALG_RSA) {
 		if (s->sigAlg != TPM2_ALG_RSASSA || s->signature.rsassa.hash != TPM2_ALG_SHA256)
 			return devid_error_set(e, DEVID_EINVAL,
-			    "Certify: signature algorithm "
-			    "0x%04x, the AK signs RSASSA with SHA-256",
+			    "Certify: signature algorithm 0x%04x, the AK signs RSASSA with SHA-256",
 			    s->sigAlg);
 		*der = OPENSSL_memdup(s->signature.rsassa.sig.buffer, s->signature.rsassa.sig.size);
 		*len = s->signature.rsassa.sig.size;
@@ -573,8 +553,7 @@ signature_der(const struct tpm2_public *ak, const TPMT_SIGNATURE *s, uint8_t **d
 	}
 	if (s->sigAlg != TPM2_ALG_ECDSA || s->signature.ecdsa.hash != TPM2_ALG_SHA256)
 		return devid_error_set(e, DEVID_EINVAL,
-		    "Certify: signature algorithm 0x%04x, "
-		    "the AK signs ECDSA with SHA-256",
+		    "Certify: signature algorithm 0x%04x, the AK signs ECDSA with SHA-256",
 		    s->sigAlg);
 	if ((r = BN_bin2bn(s->signature.ecdsa.signatureR.buffer, s->signature.ecdsa.signatureR.size,
 		 NULL)) == NULL ||
@@ -608,31 +587,27 @@ tpm2_certify_check(const struct tpm2_public *ak, const struct tpm2_public *key,
 
 	if (attest_len > MAX_TPM2_ATTEST || sig_len > MAX_TPM2_SIGNATURE) {
 		rc = devid_error_set(e, DEVID_ELIMIT,
-		    "Certify: attest of %zu bytes or signature "
-		    "of %zu bytes, limits %d and %d",
+		    "Certify: attest of %zu bytes or signature of %zu bytes, limits %d and %d",
 		    attest_len, sig_len, MAX_TPM2_ATTEST, MAX_TPM2_SIGNATURE);
 		goto out;
 	}
 	memset(&a, 0, sizeof(a));
 	if (Tss2_MU_TPMS_ATTEST_Unmarshal(attest, attest_len, &off, &a) != TSS2_RC_SUCCESS ||
 	    off != attest_len) {
-		devid_error_set(e, DEVID_EINVAL,
-		    "Certify: not a TPMS_ATTEST (TPM 2.0 Part 2 "
-		    "10.12.12)");
+		devid_error_set(
+		    e, DEVID_EINVAL, "Certify: not a TPMS_ATTEST (TPM 2.0 Part 2 10.12.12)");
 		goto out;
 	}
 	if (a.magic != TPM2_GENERATED_VALUE) {
 		devid_error_set(e, DEVID_EINVAL,
-		    "Certify: magic 0x%08x is not TPM_GENERATED_VALUE "
-		    "(the AK signed data the TPM did not make)",
+		    "Certify: magic 0x%08x is not TPM_GENERATED_VALUE (the AK signed data the TPM "
+		    "did not make)",
 		    a.magic);
 		goto out;
 	}
 	if (a.type != TPM2_ST_ATTEST_CERTIFY) {
 		devid_error_set(e, DEVID_EINVAL,
-		    "Certify: attestation type 0x%04x, want "
-		    "TPM_ST_ATTEST_CERTIFY",
-		    a.type);
+		    "Certify: attestation type 0x%04x, want TPM_ST_ATTEST_CERTIFY", a.type);
 		goto out;
 	}
 	if (qualifying != NULL &&
@@ -643,18 +618,16 @@ tpm2_certify_check(const struct tpm2_public *ak, const struct tpm2_public *key,
 	}
 	if (a.attested.certify.name.size != key->name_len ||
 	    memcmp(a.attested.certify.name.name, key->name, key->name_len) != 0) {
-		devid_error_set(e, DEVID_EINVAL,
-		    "Certify: the certified name is not the signing "
-		    "key's");
+		devid_error_set(
+		    e, DEVID_EINVAL, "Certify: the certified name is not the signing key's");
 		goto out;
 	}
 	off = 0;
 	memset(&s, 0, sizeof(s));
 	if (Tss2_MU_TPMT_SIGNATURE_Unmarshal(sig, sig_len, &off, &s) != TSS2_RC_SUCCESS ||
 	    off != sig_len) {
-		devid_error_set(e, DEVID_EINVAL,
-		    "Certify: not a TPMT_SIGNATURE (TPM 2.0 Part 2 "
-		    "11.3.4)");
+		devid_error_set(
+		    e, DEVID_EINVAL, "Certify: not a TPMT_SIGNATURE (TPM 2.0 Part 2 11.3.4)");
 		goto out;
 	}
 	if ((rc = signature_der(ak, &s, &der, &der_len, e)) != 0)
@@ -665,9 +638,8 @@ tpm2_certify_check(const struct tpm2_public *ak, const struct tpm2_public *key,
 		goto out;
 	}
 	if (EVP_DigestVerify(mctx, der, der_len, attest, attest_len) != 1) {
-		rc = devid_error_ssl(e, DEVID_ECRYPTO,
-		    "Certify: the AK's signature does not "
-		    "verify");
+		rc = devid_error_ssl(
+		    e, DEVID_ECRYPTO, "Certify: the AK's signature does not verify");
 		goto out;
 	}
 	rc = 0;
