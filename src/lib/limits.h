@@ -70,5 +70,12 @@
 #define MAX_PEM_FILE 65536
 /* an EST request body (RFC 7030 4.2: a base64 PKCS#10 CSR), capped before authentication */
 #define MAX_EST_BODY 16384
+/*
+ * TPM 2.0 structures a device sends (tpm2_attest.h), marshalled: a TPM2B_PUBLIC (an RSA 2048
+ * key's is about 280 bytes), a TPMS_ATTEST of a TPM2_Certify, a TPMT_SIGNATURE
+ */
+#define MAX_TPM2_PUBLIC 1024
+#define MAX_TPM2_ATTEST 1024
+#define MAX_TPM2_SIGNATURE 1024
 
 #endif
