@@ -216,9 +216,6 @@ int store_batch_set_transfer(
 /* Returns the batch to unclaimed and cancels a transfer. */
 int store_batch_release(struct db *db, int64_t batch_id, struct devid_error *e);
 
-/* A new device; DEVID_ECONFLICT if its UDID is already stored (in any batch). */
-int store_device_insert(struct db *db, int64_t batch_id, const char *udid, const char *serial,
-    const uint8_t *cert_der, size_t cert_len, const char *entry_json, struct devid_error *e);
 /*
  * The vendor and batch a UDID is stored in, and whether that batch is still being uploaded
  * (uploading may be NULL); DEVID_ENOTFOUND if none.
