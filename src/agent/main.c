@@ -429,6 +429,11 @@ out:
 int
 main(int argc, char **argv)
 {
+	/*
+	 * tpm2-tss (under the tpm2 provider of tpm2: keys) logs its warnings on stderr; the
+	 * agent says what failed in one line. TSS2_LOG set by the user wins.
+	 */
+	setenv("TSS2_LOG", "all+none", 0);
 	if (argc < 2)
 		return usage_error(NULL, "no command");
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
