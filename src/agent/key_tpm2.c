@@ -259,9 +259,9 @@ file_read(struct tpm2_key *k, const char *path, uint8_t **out, size_t *len, stru
 		free(*out);
 		*out = NULL;
 		return devid_error_set(e, DEVID_EINVAL,
-		    "%s: not a TPM key file (no \"" TSS2_PEM_BEGIN
-		    "\", the PEM that tpm2-openssl writes); for a PEM key outside a TPM write "
-		    "file:PATH",
+		    "%s: not a TPM key file (tpm2-openssl's PEM of a key wrapped by the TPM, "
+		    "labelled "
+		    "TSS2 PRIVATE KEY); a PEM key outside a TPM is file:PATH",
 		    k->name);
 	}
 	return 0;
