@@ -340,7 +340,8 @@ bridge_make(struct tpm2_key *k, struct devid_error *e)
 
 	if (!EVP_PKEY_is_a(k->tpm_key, "EC"))
 		return devid_error_set(e, DEVID_EINVAL,
-		    "%s: a %s key; devid-agent takes EC keys (P-256, P-384) from a TPM", k->name,
+		    "%s: the key is %s; devid-agent takes EC keys (P-256, P-384) from a TPM",
+		    k->name,
 		    EVP_PKEY_get0_type_name(k->tpm_key) != NULL
 			? EVP_PKEY_get0_type_name(k->tpm_key)
 			: "non-EC");

@@ -12,7 +12,8 @@
 #     OpenSSL cannot read it without the TPM, cannot turn it into a PKCS#8 private key, shows
 #     no private value, and another TPM cannot load it
 #   local errors (exit 2, nothing sent): the certificate of the other key; a handle with no
-#     key; a missing file; a PEM key that is not a TPM key; the provider not installed; the
+#     key; a missing file; a PEM key that is not a TPM key; a key with a password (no
+#     prompt); an RSA key; the provider not installed; the
 #     TPM unreachable (its TCTI named, in one line: tpm2-tss's own log is silenced)
 #
 # Usage: sh hello-tpm2.sh DEVID-AGENT
@@ -156,6 +157,16 @@ expect 2 'a PEM key that is not a TPM key' 'not a TPM key file .*file:PATH' \
 grep -q "$(sed -n 2p "$tmp/devca.key")" "$tmp/err" && check_failed_run "key material in a message"
 expect 2 'a bad tpm2: URI' 'unknown attribute "object"' \
     "$agent" hello --key 'tpm2:object=dev' --cert "$tmp/dev-file.pem" \
+    --connect "127.0.0.1:$tls13" --ca "$tmp/srvca.pem"
+openssl genpkey -provider tpm2 -algorithm EC -pkeyopt group:P-256 -pkeyopt user-auth:0451 \
+    -out "$tmp/password.tss" >>"$tmp/openssl.log" 2>&1 || fail "genpkey with a password"
+expect 2 'a key with a password: no prompt' 'TPM key file .*password\.tss: .*needs a password' \
+    "$agent" hello --key "tpm2:file=$tmp/password.tss" --cert "$tmp/dev-file.pem" \
+    --connect "127.0.0.1:$tls13" --ca "$tmp/srvca.pem"
+openssl genpkey -provider tpm2 -algorithm RSA -pkeyopt bits:2048 -out "$tmp/rsa.tss" \
+    >>"$tmp/openssl.log" 2>&1 || fail "genpkey RSA in the TPM"
+expect 2 'an RSA key' 'TPM key file .*rsa\.tss: the key is RSA; devid-agent takes EC keys' \
+    "$agent" hello --key "tpm2:file=$tmp/rsa.tss" --cert "$tmp/dev-file.pem" \
     --connect "127.0.0.1:$tls13" --ca "$tmp/srvca.pem"
 mkdir "$tmp/no-modules"
 expect 2 'the tpm2 provider not installed' \
