@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,11 +105,20 @@ checkpointer(void *arg)
 static int
 checkpointer_start(struct store *s, const char *url, struct devid_error *e)
 {
+	sigset_t all, old;
 	int rc;
 
 	if ((rc = db_open(url, &s->ckpt_db, e)) != 0)
 		return rc;
-	if (pthread_create(&s->ckpt_thread, NULL, checkpointer, s) != 0) {
+	/*
+	 * The store opens before a daemon blocks its signals for the signal thread, so the
+	 * checkpointer blocks them itself: a SIGTERM or SIGHUP must not land on it.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&s->ckpt_thread, NULL, checkpointer, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
 		db_close(s->ckpt_db);
 		s->ckpt_db = NULL;
 		return devid_error_set(e, DEVID_ENOMEM, "store: cannot start the checkpointer");
