@@ -15,6 +15,8 @@ static const char vendor_usage[] =
     "usage: devid vendor init   --dir DIR --vendor NAME\n"
     "       devid vendor mint   --dir DIR --batch ID --count N --out OUT [--keep-keys K]\n"
     "                           [--threads T] [--part PART] [--quiet]\n"
+    "       devid vendor mint   --dir DIR --batch ID --out OUT --chain CHAIN.pem\n"
+    "                           --from-ek FILE|DIR [FILE|DIR...] [--part PART]\n"
     "       devid vendor verify OUT --root ROOT.pem --signer SIGNER.pem [--threads T]\n"
     "                           [--json | -o json|table] [--quiet]\n"
     "       devid vendor publish OUT    (devid vendor publish --help)\n"
@@ -25,11 +27,18 @@ static const char vendor_usage[] =
     "mint    makes a reel of N chips in OUT: manifest.json, batch.json, claim.txt,\n"
     "        claim.png, and chips/<udid>.pem/.key for the first K chips (default 3).\n"
     "        Uses every core unless --threads says otherwise.\n"
+    "        With --from-ek, a reel of TPMs from their EK certificates instead (PEM or DER\n"
+    "        files, or directories of them): each must meet the TCG EK profile and be\n"
+    "        issued by the first certificates of CHAIN.pem (the EK CA, then any\n"
+    "        cross-certificates), which go into each entry's x5c.\n"
     "verify  checks a reel exactly as `devid serve` does on ingest and prints a reason\n"
     "        for every rejected entry. Exit status 0 only if the whole reel is accepted.\n"
     "        --json (-o json) prints the report as JSON.\n"
     "On a terminal, mint and verify show their progress on stderr; --quiet (-q) hides it:\n"
     "only results (mint's summary line and claim code, verify's report) and errors.\n";
+
+/* Files and directories one mint --from-ek takes (a directory holds any number). */
+#define MAX_EK_INPUTS 256
 
 /* A usage error on one line (printf-style fmt). */
 #define usage_error(...) cli_usage("vendor", __VA_ARGS__)
@@ -64,6 +73,8 @@ enum {
 	OPT_QUIET,
 	OPT_JSON,
 	OPT_OUTPUT,
+	OPT_FROM_EK,
+	OPT_CHAIN,
 	OPT_HELP
 };
 
@@ -81,12 +92,16 @@ static const struct option vendor_opts[] = {
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"json", no_argument, NULL, OPT_JSON},
     {"output", required_argument, NULL, OPT_OUTPUT},
+    {"from-ek", required_argument, NULL, OPT_FROM_EK},
+    {"chain", required_argument, NULL, OPT_CHAIN},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
 
 struct vendor_args {
-	const char *dir, *vendor, *batch, *out, *part, *root, *signer;
+	const char *dir, *vendor, *batch, *out, *part, *root, *signer, *chain;
+	const char *ek[MAX_EK_INPUTS]; /* --from-ek, then the other arguments of mint */
+	size_t nek;
 	size_t count, keep;
 	size_t threads;
 	bool have_count, quiet, json;
@@ -152,6 +167,36 @@ vendor_mint_main(const struct vendor_args *a)
 	printf("minted %zu chips of batch %s in %.2f s (%.0f chips/s, %d thread%s) into %s\n",
 	    a->count, a->batch, res.seconds, (double)a->count / res.seconds, o.threads,
 	    o.threads == 1 ? "" : "s", a->out);
+	printf("claim code: %s\n", res.claim);
+	return 0;
+}
+
+static int
+vendor_mint_ek_main(const struct vendor_args *a)
+{
+	struct mint_ek_opts o = {
+	    .dir = a->dir,
+	    .batch = a->batch,
+	    .out = a->out,
+	    .part_number = a->part,
+	    .chain = a->chain,
+	    .inputs = a->ek,
+	    .ninputs = a->nek,
+	};
+	struct mint_result res;
+	struct devid_error e;
+
+	devid_error_clear(&e);
+	if (a->dir == NULL || a->batch == NULL || a->out == NULL || a->chain == NULL)
+		return usage_error("mint --from-ek needs --dir, --batch, --out and --chain");
+	if (a->have_count)
+		return usage_error("mint --from-ek takes no --count: one TPM per EK certificate");
+	if (vendor_mint_ek(&o, &res, &e) != 0) {
+		fprintf(stderr, "devid vendor mint: %s\n", e.msg);
+		return 1;
+	}
+	printf("minted %zu TPMs of batch %s from their EK certificates into %s\n", res.count,
+	    a->batch, a->out);
 	printf("claim code: %s\n", res.claim);
 	return 0;
 }
@@ -254,6 +299,15 @@ cmd_vendor(int argc, char **argv)
 		case OPT_ROOT:
 			a.root = optarg;
 			break;
+		case OPT_CHAIN:
+			a.chain = optarg;
+			break;
+		case OPT_FROM_EK:
+			if (a.nek == MAX_EK_INPUTS)
+				return usage_error(
+				    "--from-ek: at most %d files or directories", MAX_EK_INPUTS);
+			a.ek[a.nek++] = optarg;
+			break;
 		case OPT_SIGNER:
 			a.signer = optarg;
 			break;
@@ -285,8 +339,17 @@ cmd_vendor(int argc, char **argv)
 	sub = rest[0];
 	if (strcmp(sub, "init") == 0 && n == 1)
 		return vendor_init_main(&a);
-	if (strcmp(sub, "mint") == 0 && n == 1)
+	if (strcmp(sub, "mint") == 0 && n == 1 && a.nek == 0)
 		return vendor_mint_main(&a);
+	if (strcmp(sub, "mint") == 0 && a.nek > 0) {
+		for (int i = 1; i < n; i++) {
+			if (a.nek == MAX_EK_INPUTS)
+				return usage_error(
+				    "--from-ek: at most %d files or directories", MAX_EK_INPUTS);
+			a.ek[a.nek++] = rest[i];
+		}
+		return vendor_mint_ek_main(&a);
+	}
 	if (strcmp(sub, "verify") == 0 && n <= 2) {
 		a.out = n == 2 ? rest[1] : NULL;
 		return vendor_verify_main(&a);

@@ -55,6 +55,7 @@ struct mint_opts {
 
 struct mint_result {
 	char claim[MAX_CLAIM_TEXT_LEN + 1];
+	size_t count; /* entries written (vendor_mint_ek) */
 	double seconds; /* wall time of minting, file writing included */
 };
 
@@ -63,6 +64,26 @@ struct mint_result {
  * claim.txt, claim.png and chips/<udid>.pem/.key for the first keep_keys chips.
  */
 int vendor_mint(const struct mint_opts *o, struct mint_result *res, struct devid_error *e);
+
+struct mint_ek_opts {
+	const char *dir; /* vendor directory: its manifest signer signs the reel */
+	const char *batch; /* batch id, [A-Z0-9.-]{1,64} */
+	const char *out; /* reel directory to create */
+	const char *part_number; /* NULL: "TPM2" */
+	const char *chain; /* PEM file: the EK CA, then any cross-certificates */
+	const char *const *inputs; /* EK certificate files (PEM or DER) or directories of them */
+	size_t ninputs;
+};
+
+/*
+ * Mints a reel of TPMs from their existing EK certificates (docs/tpm.md): one TPM entry per
+ * certificate (payload "kind": "tpm", the EK as its JWK, x5c = [EK certificate, the --chain
+ * certificates...], uniqueId the certificate's serial in lowercase hex), signed by the
+ * vendor's manifest signer, plus batch.json, claim.txt and claim.png. A directory input gives
+ * every regular file in it, by name. Refuses a certificate that breaks the TCG EK profile or is
+ * not issued by a certificate of the chain, naming its file; the reel is then not written.
+ */
+int vendor_mint_ek(const struct mint_ek_opts *o, struct mint_result *res, struct devid_error *e);
 
 /* Writes text as a QR code PNG (error correction M, 4-module quiet zone). */
 int label_write_png(const char *text, const char *path, struct devid_error *e);

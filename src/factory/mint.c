@@ -23,6 +23,7 @@
 #include "lib/x509.h"
 #include "certtmpl.h"
 #include "factory/factory.h"
+#include "factory/reelfiles.h"
 #include "lib/banned.h"
 
 #define MINT_BLOCK 64 /* chips per unit of work and of ordered output */
@@ -478,12 +479,12 @@ release_shared(struct mint_shared *s)
 	pthread_cond_destroy(&s->cond);
 }
 
-/* The signed batch descriptor. */
-static int
-write_descriptor(
-    struct mint_shared *s, const char *claim_hash, const char *path, struct devid_error *e)
+int
+reel_write_descriptor(const struct vendor_pki *pki, const char *batch, const char *part,
+    size_t count, const char *created, const char *claim_hash, const char *path,
+    struct devid_error *e)
 {
-	const ASN1_OCTET_STRING *ski = x509_get0_ski(s->pki.signer);
+	const ASN1_OCTET_STRING *ski = x509_get0_ski(pki->signer);
 	uint8_t x5t[32];
 	json_t *payload = NULL, *jws = NULL;
 	char *text = NULL;
@@ -491,13 +492,12 @@ write_descriptor(
 	int rc = DEVID_ENOMEM;
 
 	payload = json_pack("{s:i, s:s, s:s, s:s, s:I, s:s, s:s}", "version", 1, "vendor",
-	    s->pki.name, "batchId", s->o->batch, "partNumber",
-	    s->o->part_number ? s->o->part_number : DEFAULT_PART, "count", (json_int_t)s->o->count,
-	    "claimSha256", claim_hash, "createdAt", s->timestamp);
+	    pki->name, "batchId", batch, "partNumber", part, "count", (json_int_t)count,
+	    "claimSha256", claim_hash, "createdAt", created);
 	if (payload == NULL || (text = json_dump_compact(payload)) == NULL)
 		goto out;
-	if (x509_sha256(s->pki.signer, x5t) != 0 ||
-	    (jws = jws_sign_flat(s->pki.signer_key, ASN1_STRING_get0_data(ski),
+	if (ski == NULL || x509_sha256(pki->signer, x5t) != 0 ||
+	    (jws = jws_sign_flat(pki->signer_key, ASN1_STRING_get0_data(ski),
 		 (size_t)ASN1_STRING_length(ski), x5t, (const uint8_t *)text, strlen(text), e)) ==
 		NULL) {
 		rc = DEVID_ECRYPTO;
@@ -519,12 +519,34 @@ out:
 	return rc;
 }
 
-/*
- * The reel is written into a staging directory next to OUT and renamed to OUT at the end,
- * so OUT appears complete or not at all. OUT must not exist or be an empty directory.
- */
-static int
-make_stage_dir(const char *out, char *stage, size_t len, struct devid_error *e)
+int
+reel_finish(const char *stage, const char *out, const struct vendor_pki *pki, const char *batch,
+    const char *part, size_t count, const char *created, const char *claim_text,
+    struct devid_error *e)
+{
+	char path[PATH_MAX], hash[65];
+	FILE *f;
+	int rc;
+
+	claim_code_hash(claim_text, strlen(claim_text), hash);
+	snprintf(path, sizeof(path), "%s/batch.json", stage);
+	if ((rc = reel_write_descriptor(pki, batch, part, count, created, hash, path, e)) != 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/claim.txt", stage);
+	if ((f = fopen(path, "w")) == NULL)
+		return devid_error_set(e, DEVID_EIO, "%s: %s", path, strerror(errno));
+	if (fprintf(f, "%s\n", claim_text) < 0 || fclose(f) != 0)
+		return devid_error_set(e, DEVID_EIO, "%s: %s", path, strerror(errno));
+	snprintf(path, sizeof(path), "%s/claim.png", stage);
+	if ((rc = label_write_png(claim_text, path, e)) != 0)
+		return rc;
+	if (rename(stage, out) != 0)
+		return devid_error_set(e, DEVID_EIO, "%s: %s", out, strerror(errno));
+	return 0;
+}
+
+int
+reel_stage_dir(const char *out, char *stage, size_t len, struct devid_error *e)
 {
 	char path[PATH_MAX];
 	struct stat st;
@@ -556,6 +578,13 @@ rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 	return remove(path);
 }
 
+void
+reel_stage_remove(const char *stage)
+{
+	if (stage[0] != '\0')
+		nftw(stage, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static double
 now_seconds(void)
 {
@@ -572,7 +601,7 @@ vendor_mint(const struct mint_opts *o, struct mint_result *res, struct devid_err
 	struct mint_worker w[64];
 	pthread_t tid[64];
 	struct claim_code claim;
-	char path[PATH_MAX], stage[PATH_MAX] = "", hash[65];
+	char path[PATH_MAX], stage[PATH_MAX] = "";
 	FILE *f = NULL;
 	int nthreads = o->threads < 1 ? 1 : o->threads > 64 ? 64 : o->threads;
 	int started = 0, rc = DEVID_EINVAL;
@@ -596,7 +625,7 @@ vendor_mint(const struct mint_opts *o, struct mint_result *res, struct devid_err
 		goto out;
 	if ((rc = claim_code_generate(s.pki.name, o->batch, &claim, e)) != 0)
 		goto out;
-	if ((rc = make_stage_dir(o->out, stage, sizeof(stage), e)) != 0 ||
+	if ((rc = reel_stage_dir(o->out, stage, sizeof(stage), e)) != 0 ||
 	    (rc = prepare_shared(&s, e)) != 0)
 		goto out;
 	snprintf(s.chips_dir, sizeof(s.chips_dir), "%s/chips", stage);
@@ -662,26 +691,10 @@ join:
 		goto out;
 	}
 	f = NULL;
-	claim_code_hash(claim.text, strlen(claim.text), hash);
-	snprintf(path, sizeof(path), "%s/batch.json", stage);
-	if ((rc = write_descriptor(&s, hash, path, e)) != 0)
+	if ((rc = reel_finish(stage, o->out, &s.pki, o->batch,
+		 o->part_number ? o->part_number : DEFAULT_PART, o->count, s.timestamp, claim.text,
+		 e)) != 0)
 		goto out;
-	rc = DEVID_EIO;
-	snprintf(path, sizeof(path), "%s/claim.txt", stage);
-	if ((f = fopen(path, "w")) == NULL || fprintf(f, "%s\n", claim.text) < 0 ||
-	    fclose(f) != 0) {
-		f = NULL;
-		devid_error_set(e, rc, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	f = NULL;
-	snprintf(path, sizeof(path), "%s/claim.png", stage);
-	if ((rc = label_write_png(claim.text, path, e)) != 0)
-		goto out;
-	if (rename(stage, o->out) != 0) {
-		rc = devid_error_set(e, DEVID_EIO, "%s: %s", o->out, strerror(errno));
-		goto out;
-	}
 	stage[0] = '\0';
 	snprintf(res->claim, sizeof(res->claim), "%s", claim.text);
 	res->seconds = now_seconds() - t0;
@@ -689,8 +702,7 @@ join:
 out:
 	if (f != NULL)
 		fclose(f);
-	if (stage[0] != '\0')
-		nftw(stage, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	reel_stage_remove(stage);
 	for (int i = 0; i < 64; i++)
 		worker_release(&w[i]);
 	OPENSSL_cleanse(&claim, sizeof(claim));

@@ -28,6 +28,17 @@
 #define MAX_PAYLOAD_SIZE 49152
 /* the protected header of a JWS, decoded */
 #define MAX_PROTECTED_SIZE 1024
+/*
+ * a TPM EK certificate (docs/tpm.md): each of the TPM manufacturer, model and version
+ * attributes of its subjectAltName; the issuer candidates tried, and the certificates one path
+ * may hold, when a chain is built through cross-certificates (x509_path.h)
+ */
+#define MAX_TPM_ATTR_LEN 64
+/* an RSA EK's modulus (RSA 2048) and public exponent in a JWK */
+#define EK_RSA_BYTES 256
+#define EK_RSA_E_BYTES 8
+#define MAX_PATH_TRIES 16
+#define MAX_PATH_DEPTH 6
 /* keys in a publicKeySet */
 #define MAX_JWKS 8
 /* batch.json */

@@ -4,13 +4,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
 #include "base64.h"
+#include "ekcert.h"
 #include "fastjson.h"
 #include "json.h"
 #include "manifest_entry.h"
+#include "x509_path.h"
 #include "banned.h"
 
 /* Distinct x5c[1..] certificates of one manifest decoded once and shared. */
@@ -169,15 +172,82 @@ entry_parse_x5c(struct manifest_entry *m, const json_t *jwk, struct x5c_cache *c
 	return 0;
 }
 
+/* An unsigned big-endian integer of a JWK (RFC 7518 6.3.1), without its leading zeros. */
+static int
+jwk_uint(const json_t *jwk, const char *name, size_t max, uint8_t *out, size_t *len,
+    const char *what, struct devid_error *e)
+{
+	const char *b64;
+	uint8_t *d = NULL;
+	size_t bl, dl, skip = 0;
+	int rc = DEVID_EINVAL;
+
+	if (json_get_str(jwk, name, 1, 4 * (max + 1) / 3 + 4, true, &b64, &bl, what, e) != 0)
+		return rc;
+	if (b64url_decode(b64, bl, &d, &dl) != 0) {
+		devid_error_set(e, rc, "%s: JWK %s is not base64url", what, name);
+		goto out;
+	}
+	while (skip < dl && d[skip] == 0)
+		skip++;
+	if (dl - skip == 0 || dl - skip > max) {
+		devid_error_set(e, rc, "%s: JWK %s is not 1 to %zu bytes", what, name, max);
+		goto out;
+	}
+	memcpy(out, d + skip, dl - skip);
+	*len = dl - skip;
+	rc = 0;
+out:
+	free(d);
+	return rc;
+}
+
+/* An EC JWK: crv P-256 or P-384, x and y. */
+static int
+jwk_ec(struct manifest_entry *m, const json_t *ident, const char *what, struct devid_error *e)
+{
+	const char *crv, *x, *y;
+	size_t xl, yl, coord, dl;
+	uint8_t *dx = NULL, *dy = NULL;
+	int rc = DEVID_EINVAL;
+
+	if (json_get_str(ident, "crv", 1, 8, true, &crv, NULL, what, e) != 0 ||
+	    json_get_str(ident, "x", 1, 64, true, &x, &xl, what, e) != 0 ||
+	    json_get_str(ident, "y", 1, 64, true, &y, &yl, what, e) != 0)
+		return rc;
+	if (strcmp(crv, "P-256") == 0)
+		coord = 32;
+	else if (strcmp(crv, "P-384") == 0)
+		coord = 48;
+	else
+		return devid_error_set(
+		    e, rc, "%s: JWK crv \"%s\" is not P-256 or P-384", what, crv);
+	if (b64url_decode(x, xl, &dx, &dl) != 0 || dl != coord) {
+		devid_error_set(e, rc, "%s: JWK x is not %zu bytes of base64url", what, coord);
+		goto out;
+	}
+	if (b64url_decode(y, yl, &dy, &dl) != 0 || dl != coord) {
+		devid_error_set(e, rc, "%s: JWK y is not %zu bytes of base64url", what, coord);
+		goto out;
+	}
+	memcpy(m->jwk_xy, dx, coord);
+	memcpy(m->jwk_xy + coord, dy, coord);
+	m->jwk_xy_len = 2 * coord;
+	rc = 0;
+out:
+	free(dx);
+	free(dy);
+	return rc;
+}
+
 /* Reads the identity JWK (the one carrying x5c) of publicKeySet. */
 static int
 entry_parse_keys(struct manifest_entry *m, const json_t *payload, struct x5c_cache *cache,
     const char *what, struct devid_error *e)
 {
 	json_t *pks, *keys, *k, *ident = NULL;
-	const char *kty, *crv, *x, *y;
-	size_t i, xl, yl, coord, dl;
-	uint8_t *dx = NULL, *dy = NULL;
+	const char *kty;
+	size_t i;
 	int rc = DEVID_EINVAL;
 
 	if (json_get_obj(payload, "publicKeySet", true, &pks, what, e) != 0 ||
@@ -197,36 +267,25 @@ entry_parse_keys(struct manifest_entry *m, const json_t *payload, struct x5c_cac
 	}
 	if (ident == NULL)
 		return devid_error_set(e, rc, "%s: no key in publicKeySet carries x5c", what);
-	if (json_get_str(ident, "kty", 1, 8, true, &kty, NULL, what, e) != 0 ||
-	    json_get_str(ident, "crv", 1, 8, true, &crv, NULL, what, e) != 0 ||
-	    json_get_str(ident, "x", 1, 64, true, &x, &xl, what, e) != 0 ||
-	    json_get_str(ident, "y", 1, 64, true, &y, &yl, what, e) != 0)
+	if (json_get_str(ident, "kty", 1, 8, true, &kty, NULL, what, e) != 0)
 		return rc;
-	if (strcmp(kty, "EC") != 0)
-		return devid_error_set(e, rc, "%s: JWK kty \"%s\" is not EC", what, kty);
-	if (strcmp(crv, "P-256") == 0)
-		coord = 32;
-	else if (strcmp(crv, "P-384") == 0)
-		coord = 48;
+	if (strcmp(kty, "EC") == 0)
+		rc = jwk_ec(m, ident, what, e);
+	else if (strcmp(kty, "RSA") == 0 && m->tpm)
+		rc = jwk_uint(ident, "n", EK_RSA_BYTES, m->jwk_n, &m->jwk_n_len, what, e) ||
+			jwk_uint(ident, "e", EK_RSA_E_BYTES, m->jwk_e, &m->jwk_e_len, what, e)
+		    ? DEVID_EINVAL
+		    : 0;
+	else if (strcmp(kty, "RSA") == 0)
+		return devid_error_set(e, rc,
+		    "%s: JWK kty \"RSA\": only a TPM entry (\"kind\": \"tpm\") has an RSA key",
+		    what);
 	else
 		return devid_error_set(
-		    e, rc, "%s: JWK crv \"%s\" is not P-256 or P-384", what, crv);
-	if (b64url_decode(x, xl, &dx, &dl) != 0 || dl != coord) {
-		devid_error_set(e, rc, "%s: JWK x is not %zu bytes of base64url", what, coord);
-		goto out;
-	}
-	if (b64url_decode(y, yl, &dy, &dl) != 0 || dl != coord) {
-		devid_error_set(e, rc, "%s: JWK y is not %zu bytes of base64url", what, coord);
-		goto out;
-	}
-	memcpy(m->jwk_xy, dx, coord);
-	memcpy(m->jwk_xy + coord, dy, coord);
-	m->jwk_xy_len = 2 * coord;
-	rc = entry_parse_x5c(m, ident, cache, what, e);
-out:
-	free(dx);
-	free(dy);
-	return rc;
+		    e, rc, "%s: JWK kty \"%s\" is not EC%s", what, kty, m->tpm ? " or RSA" : "");
+	if (rc != 0)
+		return rc;
+	return entry_parse_x5c(m, ident, cache, what, e);
 }
 
 void
@@ -266,7 +325,7 @@ manifest_entry_parse_ctx(const json_t *obj, size_t index, struct manifest_entry_
 	json_t *payload = NULL, *hdr;
 	uint8_t *raw = NULL;
 	size_t plen, rawlen, n;
-	const char *uid, *huid, *gid;
+	const char *uid, *huid, *gid, *kind;
 	char what[48];
 	json_int_t version;
 	int rc = DEVID_EINVAL;
@@ -308,6 +367,21 @@ manifest_entry_parse_ctx(const json_t *obj, size_t index, struct manifest_entry_
 	switch (json_get_str(payload, "groupId", 1, MAX_NAME_LEN, false, &gid, &n, what, e)) {
 	case 0:
 		memcpy(m->group_id, gid, n + 1);
+		break;
+	case DEVID_ENOTFOUND:
+		break;
+	default:
+		goto out;
+	}
+	switch (json_get_str(payload, "kind", 1, 8, false, &kind, NULL, what, e)) {
+	case 0:
+		if (strcmp(kind, "tpm") == 0)
+			m->tpm = true;
+		else if (strcmp(kind, "chip") != 0) {
+			devid_error_set(
+			    e, rc, "%s: kind \"%s\" is not \"chip\" or \"tpm\"", what, kind);
+			goto out;
+		}
 		break;
 	case DEVID_ENOTFOUND:
 		break;
@@ -420,27 +494,65 @@ entry_verify_jws(const struct manifest_entry *m, X509 *signer, struct devid_erro
 	return 0;
 }
 
+/* Whether the JWK is the key of leaf (an RSA JWK: n and e; EC: x and y). */
+static bool
+entry_jwk_matches(const struct manifest_entry *m, X509 *leaf)
+{
+	EVP_PKEY *key = X509_get0_pubkey(leaf);
+	BIGNUM *n = NULL, *ex = NULL;
+	uint8_t buf[2 * 48 > EK_RSA_BYTES ? 2 * 48 : EK_RSA_BYTES];
+	size_t len;
+	bool ok = false;
+
+	if (m->jwk_xy_len != 0)
+		return batchcheck_key_xy(key, buf, &len) == 0 && len == m->jwk_xy_len &&
+		    CRYPTO_memcmp(buf, m->jwk_xy, len) == 0;
+	if (key == NULL || EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA ||
+	    EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n) != 1 ||
+	    EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &ex) != 1)
+		goto out;
+	ok = (size_t)BN_num_bytes(n) == m->jwk_n_len && BN_bn2bin(n, buf) == (int)m->jwk_n_len &&
+	    CRYPTO_memcmp(buf, m->jwk_n, m->jwk_n_len) == 0 &&
+	    (size_t)BN_num_bytes(ex) == m->jwk_e_len && BN_bn2bin(ex, buf) == (int)m->jwk_e_len &&
+	    CRYPTO_memcmp(buf, m->jwk_e, m->jwk_e_len) == 0;
+out:
+	BN_free(n);
+	BN_free(ex);
+	ERR_clear_error();
+	return ok;
+}
+
 /* Rules 5 to 7 with leaf, x5c[0] decoded in full. */
 static int
 entry_verify_leaf(
     const struct manifest_entry *m, X509 *leaf, const struct vendor_trust *t, struct devid_error *e)
 {
 	struct x509_verify_opts opts = {.purpose = X509_PURPOSE_SSL_CLIENT};
-	uint8_t xy[2 * 48];
-	size_t xylen;
+	int rc;
 
-	if (x509_check_idevid(leaf, e) != 0) {
-		devid_error_prefix(e, "x5c[0] birth certificate");
-		return DEVID_EINVAL;
+	if (m->tpm) {
+		/* an EK is no TLS client: its usages are the TCG profile's */
+		opts.purpose = X509_PURPOSE_ANY;
+		if (ekcert_check(leaf, NULL, e) != 0) {
+			devid_error_prefix(e, "x5c[0] EK certificate");
+			return DEVID_EINVAL;
+		}
+		rc = x509_path_verify(vendor_trust_get0_roots(t), leaf, m->chain, &opts, e);
+	} else {
+		if (x509_check_idevid(leaf, e) != 0) {
+			devid_error_prefix(e, "x5c[0] birth certificate");
+			return DEVID_EINVAL;
+		}
+		rc = x509_chain_verify(vendor_trust_get0_roots(t), leaf, m->chain, &opts, e);
 	}
-	if (x509_chain_verify(vendor_trust_get0_roots(t), leaf, m->chain, &opts, e) != 0) {
+	if (rc != 0) {
 		devid_error_prefix(e, "x5c does not reach a trusted vendor root");
 		return DEVID_ECRYPTO;
 	}
-	if (batchcheck_key_xy(X509_get0_pubkey(leaf), xy, &xylen) != 0 || xylen != m->jwk_xy_len ||
-	    CRYPTO_memcmp(xy, m->jwk_xy, xylen) != 0)
-		return devid_error_set(
-		    e, DEVID_ECRYPTO, "JWK x/y differ from the key in the x5c[0] certificate");
+	if (!entry_jwk_matches(m, leaf))
+		return devid_error_set(e, DEVID_ECRYPTO,
+		    "JWK %s differ from the key in the x5c[0] certificate",
+		    m->jwk_xy_len != 0 ? "x/y" : "n/e");
 	return 0;
 }
 
@@ -478,7 +590,7 @@ manifest_entry_check(const struct manifest_entry *m, const struct vendor_trust *
 		    strlen(m->payload_b64), m->sig_b64, strlen(m->sig_b64))) &&
 	    (rc = entry_verify_jws(m, signer, e)) != 0)
 		return rc;
-	if (w != NULL &&
+	if (w != NULL && !m->tpm &&
 	    batchcheck_leaf(
 		w, m->cert, m->cert_der, m->cert_der_len, m->chain, m->jwk_xy, m->jwk_xy_len))
 		return 0;
@@ -486,7 +598,7 @@ manifest_entry_check(const struct manifest_entry *m, const struct vendor_trust *
 		devid_error_prefix(e, "x5c[0] birth certificate");
 		return DEVID_EINVAL;
 	}
-	if ((rc = entry_verify_leaf(m, leaf, t, e)) == 0 && w != NULL)
+	if ((rc = entry_verify_leaf(m, leaf, t, e)) == 0 && w != NULL && !m->tpm)
 		batchcheck_learn(w, leaf, m->chain);
 	X509_free(leaf);
 	return rc;

@@ -8,6 +8,12 @@
  * payload's; x5c[0] meets the IDevID rules and chains to a trusted vendor root through the
  * rest of x5c; the JWK x/y equal the certificate's key. (Whether its groupId fits the batch,
  * and whether its chip appears twice, are the batch's rules: manifest_check.h.)
+ *
+ * A TPM entry (payload "kind": "tpm"; docs/formats.md "TPM entries") carries the TPM's
+ * endorsement key instead: its JWK is RSA (n, e) or EC P-256/P-384, x5c[0] is the EK
+ * certificate and must meet the TCG EK profile (ekcert.h) instead of the IDevID rules, and
+ * its chain is built through cross-certificates (x509_path.h). It never takes batchcheck's
+ * fast paths.
  */
 #ifndef DEVID_MANIFEST_ENTRY_H
 #define DEVID_MANIFEST_ENTRY_H
@@ -41,8 +47,13 @@ struct manifest_entry {
 	uint8_t *cert_der;
 	size_t cert_der_len;
 	STACK_OF(X509) *chain; /* x5c[1..]; entries of one manifest share equal certificates */
-	uint8_t jwk_xy[2 * 48]; /* JWK x || y */
-	size_t jwk_xy_len;
+	bool tpm; /* payload "kind": "tpm" */
+	uint8_t jwk_xy[2 * 48]; /* an EC JWK's x || y */
+	size_t jwk_xy_len; /* 0: an RSA JWK (TPM entries only) */
+	uint8_t jwk_n[EK_RSA_BYTES]; /* an RSA JWK's n, without leading zeros */
+	size_t jwk_n_len;
+	uint8_t jwk_e[EK_RSA_E_BYTES]; /* and its e */
+	size_t jwk_e_len;
 	char *prot_b64, *payload_b64, *sig_b64; /* as received */
 	char *json; /* the entry, compact, signed fields unchanged */
 };

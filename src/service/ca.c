@@ -1099,6 +1099,11 @@ est_authenticate(struct service *svc, struct db *db, enum est_op op, X509 *clien
 	int n, rc;
 
 	c->refusal = EST_REFUSED_AUTHENTICATION; /* unless it says otherwise below */
+	if (op == EST_ENROLL && c->dev.tpm)
+		return devid_error_set(e, DEVID_EAUTH,
+		    "device %s is a TPM: its endorsement key cannot sign, so its EK certificate "
+		    "cannot enroll by EST; enroll by credential activation (docs/tpm.md)",
+		    c->udid);
 	if (op == EST_ENROLL) {
 		n = i2d_X509(client, &der);
 		rc = n > 0 && (size_t)n == c->dev.cert_len &&

@@ -52,9 +52,10 @@ batch_signer_add(struct db *db, json_t *j, int64_t batch_id)
 static json_t *
 device_json(const struct device_rec *d)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?}", "udid", d->udid, "serial", d->serial,
-	    "vendor", d->vendor, "batch", d->batch, "state", d->revoked ? "revoked" : "active",
-	    "revokeReason", d->revoked ? revoke_reason_name(d->revoke_reason) : NULL);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?}", "udid", d->udid, "serial",
+	    d->serial, "kind", d->tpm ? "tpm" : "chip", "vendor", d->vendor, "batch", d->batch,
+	    "state", d->revoked ? "revoked" : "active", "revokeReason",
+	    d->revoked ? revoke_reason_name(d->revoke_reason) : NULL);
 }
 
 /* {"<key>": items, "next": cursor or null}; the cursor is the last id when the page is full. */

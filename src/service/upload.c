@@ -337,6 +337,7 @@ page_store(struct upload_job *j, const struct manifest *m, int64_t page, const c
 		/* the certificate is stored as the vendor sent it (DER, checked exact) */
 		v[i] = (struct device_new){.udid = me->udid,
 		    .serial = me->unique_id,
+		    .tpm = me->tpm,
 		    .cert = me->cert_der,
 		    .cert_len = me->cert_der_len,
 		    .entry = me->json};

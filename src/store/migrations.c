@@ -359,6 +359,17 @@ static const char *const v11[] = {
     NULL,
 };
 
+/*
+ * TPM devices (docs/tpm.md): a device registered by its TPM's EK certificate is of kind 'tpm'
+ * (its cert is the EK certificate, its UDID the SHA-256 of the EK's SubjectPublicKeyInfo);
+ * every device before is a chip.
+ */
+static const char *const v12[] = {
+    "ALTER TABLE devices ADD COLUMN kind TEXT NOT NULL DEFAULT 'chip'"
+    " CHECK (kind IN ('chip', 'tpm'))",
+    NULL,
+};
+
 static const struct migration migrations[] = {
     {1, v1},
     {2, v2},
@@ -371,6 +382,7 @@ static const struct migration migrations[] = {
     {9, v9},
     {10, v10},
     {11, v11},
+    {12, v12},
 };
 
 static int

@@ -232,6 +232,7 @@ struct device_rec {
 	char serial[MAX_SERIAL_LEN + 1];
 	char vendor[MAX_NAME_LEN + 1];
 	char batch[MAX_NAME_LEN + 1];
+	bool tpm; /* kind 'tpm' */
 	bool revoked;
 	int64_t revoked_at;
 	int revoke_reason; /* an RFC 5280 CRLReason code when revoked */
@@ -471,6 +472,7 @@ struct est_device {
 	int64_t owner_id; /* 0: not claimed */
 	int64_t vendor_id;
 	bool revoked;
+	bool tpm; /* kind 'tpm': the birth certificate is an EK certificate */
 	char serial[MAX_SERIAL_LEN + 1];
 	uint8_t *cert; /* the birth certificate, DER, malloc'd: est_device_release */
 	size_t cert_len;
@@ -680,6 +682,7 @@ int store_upload_short_page(struct db *db, int64_t upload_id, int64_t last, int6
 /* A device of a page, as store_devices_insert stores it (borrowed strings and DER). */
 struct device_new {
 	const char *udid, *serial;
+	bool tpm; /* kind 'tpm' (an EK certificate) rather than 'chip' */
 	const uint8_t *cert;
 	size_t cert_len;
 	const char *entry; /* compact JSON */

@@ -275,11 +275,12 @@ device_from_row(const struct db_rows *r, size_t i, struct device_rec *d)
 	d->revoked = strcmp(db_rows_text(r, i, 5, NULL), "revoked") == 0;
 	d->revoked_at = db_rows_int(r, i, 6);
 	d->revoke_reason = (int)db_rows_int(r, i, 7);
+	d->tpm = strcmp(db_rows_text(r, i, 8, NULL), "tpm") == 0;
 }
 
 #define DEVICE_COLUMNS                                                                             \
-	"SELECT d.id, d.udid, d.serial, t.name, b.name, d.state, d.revoked_at, d.revoke_reason"    \
-	" FROM devices d"                                                                          \
+	"SELECT d.id, d.udid, d.serial, t.name, b.name, d.state, d.revoked_at, d.revoke_reason,"   \
+	" d.kind FROM devices d"                                                                   \
 	" JOIN batches b ON b.id = d.batch_id JOIN tenants t ON t.id = b.vendor_id"
 
 int

@@ -248,7 +248,7 @@ store_est_device(struct db *db, const char *udid, struct est_device *d,
 	owner_name[0] = '\0';
 	if ((rc = db_query(db,
 		 "SELECT d.id, b.owner_id, b.vendor_id, d.state, d.serial, d.cert, d.entry, t.name,"
-		 " c.cert, c.key_uri, c.validity_days, c.generation FROM devices d"
+		 " c.cert, c.key_uri, c.validity_days, c.generation, d.kind FROM devices d"
 		 " JOIN batches b ON b.id = d.batch_id"
 		 " LEFT JOIN tenants t ON t.id = b.owner_id"
 		 " LEFT JOIN cas c ON c.tenant_id = b.owner_id WHERE d.udid = ?",
@@ -262,6 +262,7 @@ store_est_device(struct db *db, const char *udid, struct est_device *d,
 	d->owner_id = db_rows_null(r, 0, 1) ? 0 : db_rows_int(r, 0, 1);
 	d->vendor_id = db_rows_int(r, 0, 2);
 	d->revoked = strcmp(db_rows_text(r, 0, 3, NULL), "revoked") == 0;
+	d->tpm = strcmp(db_rows_text(r, 0, 12, NULL), "tpm") == 0;
 	snprintf(d->serial, sizeof(d->serial), "%s", db_rows_text(r, 0, 4, NULL));
 	snprintf(owner_name, MAX_NAME_LEN + 1, "%s", db_rows_text(r, 0, 7, NULL));
 	rc = copy_blob(r, 0, 5, &d->cert, &d->cert_len);

@@ -7,7 +7,7 @@
 #include "store/store.h"
 #include "lib/banned.h"
 
-/* Devices one INSERT statement carries (5 parameters each, far below either database's cap). */
+/* Devices one INSERT statement carries (6 parameters each, far below either database's cap). */
 #define DEVICES_PER_INSERT 128
 /* The SQL text of one such statement. */
 #define MAX_INSERT_SQL 8192
@@ -319,15 +319,18 @@ store_upload_short_page(struct db *db, int64_t upload_id, int64_t last, int64_t 
 	return rc;
 }
 
-/* "INSERT ... VALUES (?, ?, ?, ?, ?), ... ON CONFLICT DO NOTHING RETURNING udid" for n rows. */
+/*
+ * "INSERT ... VALUES (?, ?, ?, ?, ?, ?), ... ON CONFLICT DO NOTHING RETURNING udid" for n
+ * rows.
+ */
 static int
 insert_sql(size_t n, struct dynbuf *sql)
 {
-	int rc =
-	    dynbuf_addstr(sql, "INSERT INTO devices (udid, batch_id, serial, cert, entry) VALUES");
+	int rc = dynbuf_addstr(
+	    sql, "INSERT INTO devices (udid, batch_id, serial, cert, entry, kind) VALUES");
 
 	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = dynbuf_addstr(sql, i == 0 ? " (?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?)");
+		rc = dynbuf_addstr(sql, i == 0 ? " (?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?)");
 	/* no conflict target: the UDID's unique index and the batch's serials' alike */
 	if (rc == 0)
 		rc = dynbuf_addstr(sql, " ON CONFLICT DO NOTHING RETURNING udid");
@@ -366,7 +369,7 @@ int
 store_devices_insert(struct db *db, int64_t batch_id, const struct device_new *v, size_t n,
     bool *refused, size_t *nrefused, struct devid_error *e)
 {
-	struct db_param p[DEVICES_PER_INSERT * 5];
+	struct db_param p[DEVICES_PER_INSERT * 6];
 	struct dynbuf sql;
 	struct db_rows *r;
 	size_t k, sql_rows = 0;
@@ -388,13 +391,14 @@ store_devices_insert(struct db *db, int64_t batch_id, const struct device_new *v
 			const struct device_new *d = &v[at + i];
 
 			refused[at + i] = false;
-			p[5 * i] = DB_TEXT(d->udid);
-			p[5 * i + 1] = DB_INT(batch_id);
-			p[5 * i + 2] = DB_TEXT(d->serial);
-			p[5 * i + 3] = DB_BLOB(d->cert, d->cert_len);
-			p[5 * i + 4] = DB_TEXT(d->entry);
+			p[6 * i] = DB_TEXT(d->udid);
+			p[6 * i + 1] = DB_INT(batch_id);
+			p[6 * i + 2] = DB_TEXT(d->serial);
+			p[6 * i + 3] = DB_BLOB(d->cert, d->cert_len);
+			p[6 * i + 4] = DB_TEXT(d->entry);
+			p[6 * i + 5] = DB_TEXT(d->tpm ? "tpm" : "chip");
 		}
-		if ((rc = db_query(db, dynbuf_str(&sql), p, 5 * k, &r, e)) != 0)
+		if ((rc = db_query(db, dynbuf_str(&sql), p, 6 * k, &r, e)) != 0)
 			break;
 		if (db_rows_count(r) != k &&
 		    flag_refused(v + at, k, r, refused + at, nrefused) != 0)

@@ -52,7 +52,11 @@ check_success(const struct manifest_entry *m)
 	expect(strnlen(m->udid, sizeof(m->udid)) == UDID_HEX_LEN, "UDID is not full length");
 	expect(m->cert != NULL, "no birth certificate");
 	expect(m->chain != NULL, "no chain stack");
-	expect(m->jwk_xy_len == 64 || m->jwk_xy_len == 96, "JWK x||y length is not P-256/P-384");
+	expect(m->jwk_xy_len == 64 || m->jwk_xy_len == 96 ||
+		(m->tpm && m->jwk_xy_len == 0 && m->jwk_n_len >= 1 &&
+		    m->jwk_n_len <= EK_RSA_BYTES && m->jwk_e_len >= 1 &&
+		    m->jwk_e_len <= EK_RSA_E_BYTES),
+	    "JWK: not x||y of P-256/P-384, nor a TPM entry's RSA n and e");
 	expect(m->prot_b64 != NULL && m->payload_b64 != NULL && m->sig_b64 != NULL,
 	    "signed members missing");
 	expect(m->json != NULL, "no compact copy");
