@@ -71,7 +71,7 @@ content_type_is_pkcs10(const char *ct)
 
 int
 est_request_parse(const char *method, const char *path, size_t path_len, const char *content_type,
-    const uint8_t *body, size_t len, bool client_cert, struct est_request *r,
+    const uint8_t *body, size_t len, X509 *client_cert, struct est_request *r,
     struct est_refusal *why, struct devid_error *e)
 {
 	const size_t plen = sizeof(EST_PATH_PREFIX) - 1;
@@ -125,7 +125,7 @@ est_request_parse(const char *method, const char *path, size_t path_len, const c
 	}
 	if (!endpoints[i].post)
 		return 0;
-	if (!client_cert) {
+	if (client_cert == NULL) {
 		rc = refuse(why, 403, "client_certificate_required", DEVID_EAUTH, e, "%s",
 		    "enrollment needs a client certificate in TLS: the birth certificate for "
 		    "simpleenroll, the operational certificate for simplereenroll");
@@ -136,7 +136,7 @@ est_request_parse(const char *method, const char *path, size_t path_len, const c
 		    "RFC 7030 4.2.1: the body is " EST_TYPE_PKCS10);
 		goto fail;
 	}
-	if ((rc = csr_from_est_body(body, len, &r->csr, e)) != 0) {
+	if ((rc = csr_from_est_body(body, len, client_cert, &r->csr, e)) != 0) {
 		why->status = rc == DEVID_ELIMIT ? 413 : rc == DEVID_ENOMEM ? 500 : 400;
 		why->code = rc == DEVID_ELIMIT ? "too_large"
 		    : rc == DEVID_ENOMEM       ? "internal"

@@ -58,17 +58,17 @@ struct est_refusal {
  * Reads a request, in this order: the path (404 outside the four endpoints, or with a label
  * that is not a tenant name), the method (405 and Allow: GET, HEAD for cacerts and csrattrs;
  * POST for the enrollments), then for the enrollments the client certificate
- * (client_cert false: 403 "client_certificate_required", before the body is looked at), the
+ * (client_cert NULL: 403 "client_certificate_required", before the body is looked at), the
  * Content-Type (application/pkcs10, parameters allowed, case-insensitive; else 415) and the
- * body (csr_from_est_body: 413 over MAX_EST_BODY, 400 otherwise). Content-Transfer-Encoding
- * is not looked at (RFC 8951 3: the body is base64 whatever it says).
+ * body (csr_from_est_body, client_cert its holder: 413 over MAX_EST_BODY, 400 otherwise).
+ * Content-Transfer-Encoding is not looked at (RFC 8951 3: the body is base64 whatever it says).
  *
  * Pure: path is path_len bytes (not NUL-terminated), content_type may be NULL, body is len
  * bytes. 0 with *r filled; or a DEVID_E* code with *why and e set, r->csr NULL, and
  * r->endpoint and the label as far as they were read (for the route label of metrics).
  */
 int est_request_parse(const char *method, const char *path, size_t path_len,
-    const char *content_type, const uint8_t *body, size_t len, bool client_cert,
+    const char *content_type, const uint8_t *body, size_t len, X509 *client_cert,
     struct est_request *r, struct est_refusal *why, struct devid_error *e);
 /* Frees what r holds (the CSR); r may be released twice. */
 void est_request_release(struct est_request *r);

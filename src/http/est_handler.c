@@ -205,7 +205,7 @@ est_handle(struct http_request *req, struct http_response *resp, void *arg)
 	devid_error_clear(&e);
 	body = http_request_body(req, &len);
 	if (est_request_parse(method, path, path_len, http_request_header(req, "Content-Type"),
-		body, len, http_request_client_cert(req) != NULL, &r, &why, &e) != 0) {
+		body, len, http_request_client_cert(req), &r, &why, &e) != 0) {
 		if (why.status != 404)
 			http_request_set_route(req, est_route(r.endpoint, r.has_label));
 		/* an enrollment refused before the domain saw it (not a stray path or GET) */

@@ -16,7 +16,6 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
-#include <openssl/provider.h>
 #include <openssl/x509v3.h>
 
 #include "base64.h"
@@ -25,6 +24,7 @@
 #include "error.h"
 #include "jws.h"
 #include "limits.h"
+#include "x509.h"
 #include "banned.h"
 
 /* Accepted leaves kept as models, and how often learning may fail before it stops. */
@@ -36,26 +36,6 @@
 #define MAX_SPKI_DER 1024
 /* x509_chain_verify's security level for device chains. */
 #define AUTH_LEVEL 2
-
-/*
- * A library context without algorithms (only the null provider, which also keeps the default
- * provider from being loaded into it): an X509_PUBKEY decoded in it finds no key decoder and
- * keeps no key, quickly. Made once, never freed.
- */
-static OSSL_LIB_CTX *nokey_libctx;
-static pthread_once_t nokey_once = PTHREAD_ONCE_INIT;
-
-static void
-nokey_init(void)
-{
-	OSSL_LIB_CTX *l = OSSL_LIB_CTX_new();
-
-	if (l != NULL && OSSL_PROVIDER_load(l, "null") == NULL) {
-		OSSL_LIB_CTX_free(l);
-		l = NULL;
-	}
-	nokey_libctx = l;
-}
 
 static bool
 sig_is_ecdsa_sha2(int nid)
@@ -74,12 +54,13 @@ sig_is_ecdsa_sha2(int nid)
 X509 *
 batchcheck_decode_nokey(const uint8_t *p, size_t n)
 {
+	OSSL_LIB_CTX *nokey = x509_nokey_libctx();
 	const unsigned char *q = p;
 	X509 *x = NULL;
 
-	if (n > MAX_CERT_DER || pthread_once(&nokey_once, nokey_init) != 0 || nokey_libctx == NULL)
+	if (n > MAX_CERT_DER || nokey == NULL)
 		return NULL;
-	x = (X509 *)ASN1_item_d2i_ex(NULL, &q, (long)n, ASN1_ITEM_rptr(X509), nokey_libctx, NULL);
+	x = (X509 *)ASN1_item_d2i_ex(NULL, &q, (long)n, ASN1_ITEM_rptr(X509), nokey, NULL);
 	if (x == NULL || q != p + n)
 		goto fail;
 	X509_check_purpose(x, -1, 0);

@@ -63,10 +63,10 @@ out:
 
 /*
  * The key: EC, a named curve P-256 or P-384, the point uncompressed (RFC 5480 2.2), decodable
- * (the point is on the curve).
+ * (the point is on the curve): key is its decoding, or NULL.
  */
 static int
-check_key(X509_REQ *req, struct devid_error *e)
+check_key(X509_REQ *req, EVP_PKEY *key, struct devid_error *e)
 {
 	X509_PUBKEY *spki = X509_REQ_get_X509_PUBKEY(req);
 	ASN1_OBJECT *alg = NULL;
@@ -94,14 +94,14 @@ check_key(X509_REQ *req, struct devid_error *e)
 		devid_error_prefix(e, "CSR");
 		return DEVID_EINVAL;
 	}
-	if (X509_REQ_get0_pubkey(req) == NULL)
+	if (key == NULL)
 		return devid_error_ssl(e, DEVID_EINVAL, "CSR: the public key does not decode");
 	return 0;
 }
 
 /* The signature: ecdsa-with-SHA256 or -SHA384, parameters absent (RFC 5758 3.2), valid. */
 static int
-check_signature(X509_REQ *req, struct devid_error *e)
+check_signature(X509_REQ *req, EVP_PKEY *key, struct devid_error *e)
 {
 	const ASN1_BIT_STRING *sig = NULL;
 	const X509_ALGOR *algor = NULL;
@@ -119,19 +119,39 @@ check_signature(X509_REQ *req, struct devid_error *e)
 	if (ptype != V_ASN1_UNDEF)
 		return devid_error_set(e, DEVID_EINVAL,
 		    "CSR: RFC 5758 3.2: the ECDSA signature algorithm has parameters");
-	if (X509_REQ_verify(req, X509_REQ_get0_pubkey(req)) != 1) {
+	if (X509_REQ_verify_ex(req, key, NULL, NULL) != 1) {
 		ERR_clear_error();
 		return devid_error_set(e, DEVID_ECRYPTO, "CSR signature does not verify");
 	}
 	return 0;
 }
 
-int
-csr_from_der(const uint8_t *p, size_t n, X509_REQ **out, struct devid_error *e)
+/* A request of exactly p[0..n), its key decoded in ctx (NULL: the default context). */
+static X509_REQ *
+req_d2i(const uint8_t *p, size_t n, OSSL_LIB_CTX *ctx, struct devid_error *e)
 {
 	const unsigned char *q = p;
+	X509_REQ *req =
+	    (X509_REQ *)ASN1_item_d2i_ex(NULL, &q, (long)n, ASN1_ITEM_rptr(X509_REQ), ctx, NULL);
+
+	if (req == NULL) {
+		devid_error_ssl(e, DEVID_EINVAL, "CSR: not a DER PKCS#10 request");
+	} else if (q != p + n) {
+		devid_error_set(
+		    e, DEVID_EINVAL, "CSR: %zu bytes after the request", n - (size_t)(q - p));
+		X509_REQ_free(req);
+		req = NULL;
+	}
+	return req;
+}
+
+int
+csr_from_der(const uint8_t *p, size_t n, X509 *holder, X509_REQ **out, struct devid_error *e)
+{
 	unsigned char *der = NULL, *tbs = NULL;
+	OSSL_LIB_CTX *nokey;
 	X509_REQ *req = NULL;
+	EVP_PKEY *key = NULL;
 	int rc = DEVID_EINVAL, len;
 
 	*out = NULL;
@@ -140,14 +160,17 @@ csr_from_der(const uint8_t *p, size_t n, X509_REQ **out, struct devid_error *e)
 		    "CSR: %zu bytes of DER (1 to %d)", n, MAX_EST_BODY);
 		goto out;
 	}
-	if ((req = d2i_X509_REQ(NULL, &q, (long)n)) == NULL) {
-		rc = devid_error_ssl(e, DEVID_EINVAL, "CSR: not a DER PKCS#10 request");
-		goto out;
+	if (holder != NULL && (nokey = x509_nokey_libctx()) != NULL) {
+		if ((req = req_d2i(p, n, nokey, e)) == NULL)
+			goto out;
+		if (x509_spki_same(X509_REQ_get_X509_PUBKEY(req), X509_get_X509_PUBKEY(holder)))
+			key = X509_get0_pubkey(holder);
 	}
-	if (q != p + n) {
-		devid_error_set(
-		    e, DEVID_EINVAL, "CSR: %zu bytes after the request", n - (size_t)(q - p));
-		goto out;
+	if (key == NULL) {
+		X509_REQ_free(req);
+		if ((req = req_d2i(p, n, NULL, e)) == NULL)
+			goto out;
+		key = X509_REQ_get0_pubkey(req);
 	}
 	/* d2i keeps the signed part's bytes for the signature check: encode it afresh */
 	if (i2d_re_X509_REQ_tbs(req, &tbs) <= 0 || (len = i2d_X509_REQ(req, &der)) <= 0) {
@@ -164,7 +187,7 @@ csr_from_der(const uint8_t *p, size_t n, X509_REQ **out, struct devid_error *e)
 		    X509_REQ_get_version(req));
 		goto out;
 	}
-	if ((rc = check_key(req, e)) != 0 || (rc = check_signature(req, e)) != 0)
+	if ((rc = check_key(req, key, e)) != 0 || (rc = check_signature(req, key, e)) != 0)
 		goto out;
 	*out = req;
 	req = NULL;
@@ -178,7 +201,8 @@ out:
 }
 
 int
-csr_from_est_body(const uint8_t *body, size_t len, X509_REQ **out, struct devid_error *e)
+csr_from_est_body(
+    const uint8_t *body, size_t len, X509 *holder, X509_REQ **out, struct devid_error *e)
 {
 	uint8_t *der = NULL;
 	size_t n = 0, i, nsym = 0;
@@ -212,7 +236,7 @@ csr_from_est_body(const uint8_t *body, size_t len, X509_REQ **out, struct devid_
 			    e, rc, "CSR body: RFC 4648 4: bad base64 length or padding");
 		goto out;
 	}
-	rc = csr_from_der(der, n, out, e);
+	rc = csr_from_der(der, n, holder, out, e);
 out:
 	free(der);
 	return rc;

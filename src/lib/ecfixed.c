@@ -28,6 +28,7 @@ struct ecfixed {
 	uint8_t point[P256_POINT_LEN]; /* the key, the cache's index */
 	uint64_t order[LIMBS]; /* n, the group order, as limbs */
 	BIGNUM *inv_2_512; /* 2^-512 mod n */
+	BIGNUM *p; /* the field prime */
 	EC_GROUP *g; /* P-256 with its own generator G (OpenSSL's built-in table) */
 	EC_GROUP *gq; /* P-256 with the key's point Q as generator, and its table */
 	int refs; /* the cache's and the users', under cache_lock */
@@ -209,6 +210,7 @@ ecfixed_free(struct ecfixed *f)
 	EC_GROUP_free(f->g);
 	EC_GROUP_free(f->gq);
 	BN_free(f->inv_2_512);
+	BN_free(f->p);
 	free(f);
 }
 
@@ -234,7 +236,8 @@ ecfixed_make(const uint8_t *point)
 	    !limbs_from_bn(EC_GROUP_get0_order(f->g), f->order) ||
 	    (f->inv_2_512 = BN_new()) == NULL || BN_set_bit(f->inv_2_512, 512) != 1 ||
 	    BN_nnmod(f->inv_2_512, f->inv_2_512, EC_GROUP_get0_order(f->g), ctx) != 1 ||
-	    BN_mod_inverse(f->inv_2_512, f->inv_2_512, EC_GROUP_get0_order(f->g), ctx) == NULL)
+	    BN_mod_inverse(f->inv_2_512, f->inv_2_512, EC_GROUP_get0_order(f->g), ctx) == NULL ||
+	    (f->p = BN_new()) == NULL || EC_GROUP_get_curve(f->g, f->p, NULL, NULL, ctx) != 1)
 		goto out;
 	ok = true;
 out:
@@ -347,7 +350,7 @@ ecfixed_verify(
 {
 	const BIGNUM *n = EC_GROUP_get0_order(f->g);
 	EC_POINT *p1 = NULL, *p2 = NULL;
-	BIGNUM *e, *w, *u1, *u2, *x;
+	BIGNUM *e, *w, *u1, *u2, *x, *z, *t;
 	bool ok = false;
 
 	BN_CTX_start(ctx);
@@ -355,7 +358,9 @@ ecfixed_verify(
 	w = BN_CTX_get(ctx);
 	u1 = BN_CTX_get(ctx);
 	u2 = BN_CTX_get(ctx);
-	if ((x = BN_CTX_get(ctx)) == NULL)
+	x = BN_CTX_get(ctx);
+	z = BN_CTX_get(ctx);
+	if ((t = BN_CTX_get(ctx)) == NULL)
 		goto out;
 	/* SEC 1 v2, 4.1.4: r and s in [1, n - 1] */
 	if (BN_is_zero(r) || BN_is_negative(r) || BN_cmp(r, n) >= 0 || BN_is_zero(s) ||
@@ -370,10 +375,20 @@ ecfixed_verify(
 	    EC_POINT_mul(f->g, p1, u1, NULL, NULL, ctx) != 1 ||
 	    EC_POINT_mul(f->gq, p2, u2, NULL, NULL, ctx) != 1 ||
 	    EC_POINT_add(f->g, p1, p1, p2, ctx) != 1 || EC_POINT_is_at_infinity(f->g, p1) ||
-	    EC_POINT_get_affine_coordinates(f->g, p1, x, NULL, ctx) != 1)
+	    EC_POINT_get_Jprojective_coordinates_GFp(f->g, p1, x, NULL, z, ctx) != 1 ||
+	    BN_mod_sqr(z, z, f->p, ctx) != 1)
 		goto out;
-	/* valid if and only if R.x mod n = r */
-	ok = BN_nnmod(x, x, n, ctx) == 1 && BN_cmp(x, r) == 0;
+	/*
+	 * valid if and only if R.x mod n = r, R.x = X / Z^2 in Jacobian coordinates: R.x < p < 2n,
+	 * so R.x is r or r + n (if below p), that is X = r Z^2 or X = (r + n) Z^2 mod p, which
+	 * spares the inversion of Z that affine coordinates cost
+	 */
+	if (BN_mod_mul(t, r, z, f->p, ctx) != 1)
+		goto out;
+	ok = BN_cmp(t, x) == 0;
+	if (!ok && BN_add(t, r, n) == 1 && BN_cmp(t, f->p) < 0 &&
+	    BN_mod_mul(t, t, z, f->p, ctx) == 1)
+		ok = BN_cmp(t, x) == 0;
 out:
 	EC_POINT_free(p1);
 	EC_POINT_free(p2);

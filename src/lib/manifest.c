@@ -6,6 +6,7 @@
 
 #include "fastjson.h"
 #include "json.h"
+#include "limits.h"
 #include "manifest.h"
 #include "workpool.h"
 #include "banned.h"
@@ -98,6 +99,16 @@ parse_worker(void *arg)
 
 	while ((i = atomic_fetch_add(&j->next, 1)) < j->m->n && !atomic_load(&j->not_json)) {
 		own = NULL;
+		/* an element too long to be an entry is refused unread (MAX_STREAM_ELEMENT: an
+		 * entry's compact limit, with room for whitespace) */
+		if (j->spans != NULL && j->spans[i].len > MAX_STREAM_ELEMENT) {
+			snprintf(ee.msg, sizeof(ee.msg),
+			    "entry %zu: %zu bytes, more than any entry (limit %d)", j->m->base + i,
+			    j->spans[i].len, MAX_STREAM_ELEMENT);
+			if ((j->fails[i] = parse_fail_new(NULL, ee.msg)) == NULL)
+				atomic_store(&j->oom, true);
+			continue;
+		}
 		if (j->spans != NULL) {
 			own = fastjson_parse(j->text + j->spans[i].off, j->spans[i].len, true);
 			if (own == NULL)

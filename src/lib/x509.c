@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/provider.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
@@ -379,6 +381,57 @@ x509_store_new(STACK_OF(X509) *roots, struct devid_error *e)
 	return st;
 }
 
+static OSSL_LIB_CTX *nokey_libctx;
+static pthread_once_t nokey_once = PTHREAD_ONCE_INIT;
+
+static void
+nokey_init(void)
+{
+	OSSL_LIB_CTX *l = OSSL_LIB_CTX_new();
+
+	if (l != NULL && OSSL_PROVIDER_load(l, "null") == NULL) {
+		OSSL_LIB_CTX_free(l);
+		l = NULL;
+	}
+	nokey_libctx = l;
+	ERR_clear_error();
+}
+
+OSSL_LIB_CTX *
+x509_nokey_libctx(void)
+{
+	return pthread_once(&nokey_once, nokey_init) == 0 ? nokey_libctx : NULL;
+}
+
+bool
+x509_spki_same(const X509_PUBKEY *a, const X509_PUBKEY *b)
+{
+	const unsigned char *ka, *kb;
+	X509_ALGOR *aa, *ab;
+	int la, lb;
+
+	return a != NULL && b != NULL && X509_PUBKEY_get0_param(NULL, &ka, &la, &aa, a) == 1 &&
+	    X509_PUBKEY_get0_param(NULL, &kb, &lb, &ab, b) == 1 && X509_ALGOR_cmp(aa, ab) == 0 &&
+	    la == lb && la > 0 && memcmp(ka, kb, (size_t)la) == 0;
+}
+
+/* The earliest notAfter of a verified chain: when its verification stops holding. */
+static int
+chain_not_after(STACK_OF(X509) *chain, time_t *out)
+{
+	struct tm tm;
+	time_t t;
+
+	*out = (time_t)INT64_MAX;
+	for (int i = 0; i < sk_X509_num(chain); i++) {
+		if (ASN1_TIME_to_tm(X509_get0_notAfter(sk_X509_value(chain, i)), &tm) != 1)
+			return -1;
+		if ((t = timegm(&tm)) < *out)
+			*out = t;
+	}
+	return 0;
+}
+
 int
 x509_chain_verify(X509_STORE *roots, X509 *leaf, STACK_OF(X509) *untrusted,
     const struct x509_verify_opts *o, struct devid_error *e)
@@ -414,6 +467,11 @@ x509_chain_verify(X509_STORE *roots, X509 *leaf, STACK_OF(X509) *untrusted,
 		devid_error_set(e, rc, "chain: certificate at depth %d: %s", depth,
 		    X509_verify_cert_error_string(err));
 		ERR_clear_error();
+		goto out;
+	}
+	if (o->valid_until != NULL &&
+	    chain_not_after(X509_STORE_CTX_get0_chain(ctx), o->valid_until) != 0) {
+		rc = devid_error_set(e, DEVID_EINTERNAL, "chain: unreadable notAfter");
 		goto out;
 	}
 	rc = 0;

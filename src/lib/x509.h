@@ -78,7 +78,23 @@ struct x509_verify_opts {
 	bool has_max_depth; /* false: OpenSSL's default depth */
 	int max_depth; /* intermediates allowed below the trust anchor, if has_max_depth */
 	bool partial_chain; /* a CA in roots that is not self-signed may end the chain */
+	time_t *valid_until; /* non-NULL: set to the chain's earliest notAfter on success */
 };
+
+/*
+ * A library context without algorithms (only the null provider, which also keeps the default
+ * provider from being loaded into it): a certificate or request decoded in it keeps its key
+ * undecoded, quickly, where OpenSSL 3.0 would set up its decoders for the key at more cost
+ * than a signature check. Made once, never freed; NULL if it could not be made.
+ */
+OSSL_LIB_CTX *x509_nokey_libctx(void);
+
+/*
+ * Whether two SubjectPublicKeyInfos are the same bytes: algorithm, parameters and key. For
+ * keys whose encoding is unique (an EC point checked by x509_spki_check_uncompressed), the
+ * same key; neither need have been decoded.
+ */
+bool x509_spki_same(const X509_PUBKEY *a, const X509_PUBKEY *b);
 
 /*
  * Verifies leaf up to a certificate in roots through untrusted (may be NULL) with

@@ -44,11 +44,26 @@ struct ca_entry {
  * entries (each verified up to a root at ingest), so that an enrollment parses neither the
  * trust's PEM nor the device's entry. Roots are reloaded after TRUST_TTL_SECS.
  */
+/*
+ * A device whose birth certificate verified up to its vendor's roots, until when that holds
+ * (the chain's earliest notAfter): EST compares the certificate a device presents with the
+ * one stored for it, so a byte-equal certificate verifies again without its signatures.
+ */
+struct birth_ok {
+	int64_t device_id;
+	uint8_t tail[16]; /* the certificate's last bytes, of its signature: this certificate */
+	time_t until;
+};
+
+/* a cache, not a set: a device whose slot another took is verified again */
+#define BIRTH_OK_SLOTS 4096
+
 struct vendor_entry {
 	int64_t vendor_id;
 	time_t loaded;
 	X509_STORE *roots;
 	STACK_OF(X509) *inter;
+	struct birth_ok *verified; /* BIRTH_OK_SLOTS of them, by device id; for roots only */
 };
 
 #define TRUST_TTL_SECS 60
@@ -89,6 +104,7 @@ service_ca_cache_free(struct ca_cache *c, const struct key_loader *keys)
 	for (size_t i = 0; i < c->nvendors; i++) {
 		X509_STORE_free(c->vendors[i].roots);
 		sk_X509_pop_free(c->vendors[i].inter, X509_free);
+		free(c->vendors[i].verified);
 	}
 	free(c->vendors);
 	pthread_mutex_destroy(&c->mu);
@@ -706,18 +722,25 @@ service_quota_put(
 
 /* --- EST ---------------------------------------------------------------------------------- */
 
+/* The vendor's entry as it is; the caller holds c->mu. */
+static struct vendor_entry *
+vendor_find(struct ca_cache *c, int64_t vendor_id)
+{
+	for (size_t i = 0; i < c->nvendors; i++)
+		if (c->vendors[i].vendor_id == vendor_id)
+			return &c->vendors[i];
+	return NULL;
+}
+
 /* The vendor's cache entry, made or reloaded as needed; the caller holds c->mu. */
 static struct vendor_entry *
 vendor_entry_get(struct ca_cache *c, struct db *db, int64_t vendor_id, struct devid_error *e)
 {
-	struct vendor_entry *v = NULL;
+	struct vendor_entry *v = vendor_find(c, vendor_id);
 	STACK_OF(X509) *roots;
 	X509_STORE *st = NULL;
 	time_t now = time(NULL);
 
-	for (size_t i = 0; i < c->nvendors && v == NULL; i++)
-		if (c->vendors[i].vendor_id == vendor_id)
-			v = &c->vendors[i];
 	if (v != NULL && now - v->loaded < TRUST_TTL_SECS)
 		return v;
 	if ((roots = sk_X509_new_null()) == NULL) {
@@ -757,7 +780,54 @@ vendor_entry_get(struct ca_cache *c, struct db *db, int64_t vendor_id, struct de
 	X509_STORE_free(v->roots);
 	v->roots = st;
 	v->loaded = now;
+	/* what the old roots verified, the new ones may not */
+	if (v->verified != NULL)
+		memset(v->verified, 0, BIRTH_OK_SLOTS * sizeof(*v->verified));
 	return v;
+}
+
+/* The cache entry of the device's birth certificate. */
+static struct birth_ok
+birth_ok_of(const struct est_device *dev, time_t until)
+{
+	struct birth_ok b = {.device_id = dev->id, .until = until};
+	size_t n = dev->cert_len < sizeof(b.tail) ? dev->cert_len : sizeof(b.tail);
+
+	memcpy(b.tail, dev->cert + dev->cert_len - n, n);
+	return b;
+}
+
+/* Whether the device's birth certificate verified up to roots, the vendor's current ones. */
+static bool
+birth_known(struct service *svc, X509_STORE *roots, const struct est_device *dev)
+{
+	struct birth_ok want = birth_ok_of(dev, 0), *b;
+	struct vendor_entry *v;
+	bool known = false;
+
+	pthread_mutex_lock(&svc->cas->mu);
+	if ((v = vendor_find(svc->cas, dev->vendor_id)) != NULL && v->roots == roots &&
+	    v->verified != NULL) {
+		b = &v->verified[(uint64_t)dev->id % BIRTH_OK_SLOTS];
+		known = b->device_id == dev->id &&
+		    memcmp(b->tail, want.tail, sizeof(b->tail)) == 0 && time(NULL) < b->until;
+	}
+	pthread_mutex_unlock(&svc->cas->mu);
+	return known;
+}
+
+/* Remembers that the device's birth certificate verified up to roots, until then. */
+static void
+birth_remember(struct service *svc, X509_STORE *roots, const struct est_device *dev, time_t until)
+{
+	struct vendor_entry *v;
+
+	pthread_mutex_lock(&svc->cas->mu);
+	if ((v = vendor_find(svc->cas, dev->vendor_id)) != NULL && v->roots == roots &&
+	    (v->verified != NULL ||
+		(v->verified = calloc(BIRTH_OK_SLOTS, sizeof(*v->verified))) != NULL))
+		v->verified[(uint64_t)dev->id % BIRTH_OK_SLOTS] = birth_ok_of(dev, until);
+	pthread_mutex_unlock(&svc->cas->mu);
 }
 
 /* A vendor's roots and known intermediates: new references, safe to use unlocked. */
@@ -789,12 +859,10 @@ vendor_trust(struct service *svc, struct db *db, int64_t vendor_id, X509_STORE *
 static void
 vendor_learn(struct service *svc, int64_t vendor_id, STACK_OF(X509) *certs)
 {
-	struct vendor_entry *v = NULL;
+	struct vendor_entry *v;
 
 	pthread_mutex_lock(&svc->cas->mu);
-	for (size_t i = 0; i < svc->cas->nvendors && v == NULL; i++)
-		if (svc->cas->vendors[i].vendor_id == vendor_id)
-			v = &svc->cas->vendors[i];
+	v = vendor_find(svc->cas, vendor_id);
 	if (v != NULL && (v->inter != NULL || (v->inter = sk_X509_new_null()) != NULL)) {
 		for (int i = 0; i < sk_X509_num(certs) && sk_X509_num(v->inter) < 64; i++) {
 			X509 *x = sk_X509_value(certs, i);
@@ -837,8 +905,10 @@ static int
 birth_chain_verify(struct service *svc, struct db *db, const struct est_device *dev, X509 *client,
     STACK_OF(X509) *sent, struct devid_error *e)
 {
+	time_t until;
 	/* a learned intermediate is an anchor: one signature to check, not two */
-	struct x509_verify_opts vo = {.purpose = X509_PURPOSE_SSL_CLIENT, .partial_chain = true};
+	struct x509_verify_opts vo = {
+	    .purpose = X509_PURPOSE_SSL_CLIENT, .partial_chain = true, .valid_until = &until};
 	struct manifest_entry *m = NULL;
 	STACK_OF(X509) *inter = NULL, *untrusted = NULL;
 	X509_STORE *roots = NULL;
@@ -846,12 +916,16 @@ birth_chain_verify(struct service *svc, struct db *db, const struct est_device *
 
 	if ((rc = vendor_trust(svc, db, dev->vendor_id, &roots, &inter, e)) != 0)
 		goto out;
+	if (birth_known(svc, roots, dev))
+		goto out;
 	if ((untrusted = chain_join(sent, inter)) == NULL) {
 		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (x509_chain_verify(roots, client, untrusted, &vo, NULL) == 0)
+	if (x509_chain_verify(roots, client, untrusted, &vo, NULL) == 0) {
+		birth_remember(svc, roots, dev, until);
 		goto out;
+	}
 	ERR_clear_error();
 	sk_X509_free(untrusted);
 	if ((rc = manifest_entry_parse_bytes(
@@ -861,8 +935,10 @@ birth_chain_verify(struct service *svc, struct db *db, const struct est_device *
 		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = x509_chain_verify(roots, client, untrusted, &vo, e)) == 0)
+	if ((rc = x509_chain_verify(roots, client, untrusted, &vo, e)) == 0) {
 		vendor_learn(svc, dev->vendor_id, m->chain);
+		birth_remember(svc, roots, dev, until);
+	}
 out:
 	sk_X509_free(untrusted);
 	sk_X509_pop_free(inter, X509_free);
@@ -1212,7 +1288,6 @@ service_est_enroll(struct service *svc, enum est_op op, const char *label, X509 
 	/* why a refusal happened, where the check that made it says; else the server failed */
 	struct est_ctx c = {.refusal = EST_REFUSED_ERROR};
 	char serial[SERIAL_HEX_MAX + 1];
-	EVP_PKEY *key;
 	X509 *x = NULL;
 	struct db *db;
 	int rc;
@@ -1248,8 +1323,8 @@ service_est_enroll(struct service *svc, enum est_op op, const char *label, X509 
 		rc = DEVID_EINVAL;
 		goto out;
 	}
-	key = X509_REQ_get0_pubkey(csr);
-	if (key == NULL || EVP_PKEY_eq(key, X509_get0_pubkey(client_cert)) != 1) {
+	/* both encodings are unique (uncompressed points): the same bytes, the same key */
+	if (!x509_spki_same(X509_REQ_get_X509_PUBKEY(csr), X509_get_X509_PUBKEY(client_cert))) {
 		rc = devid_error_set(e, DEVID_EINVAL,
 		    "the CSR's key is not the device's key (the key stays in the device's token)");
 		goto out;

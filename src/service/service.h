@@ -600,7 +600,8 @@ enum est_op { EST_ENROLL, EST_REENROLL };
  * revoked, its owner has a CA (and is the label's tenant if a label is given), the quota
  * allows one more device (a device that holds a certificate already always may renew), and
  * the CSR's key is the device's key, its point uncompressed (x509_spki_check_uncompressed, so
- * that the certificate's UDID is the device's). Then the profile decides the certificate: subject
+ * that the certificate's UDID is the device's), compared as encoded (x509_spki_same): the
+ * CSR's key need not have been decoded (csr_from_der with the client certificate as holder). Then the profile decides the certificate: subject
  * CN=<udid>, O=<tenant>, serialNumber=<chip serial>; basicConstraints CA:FALSE,
  * keyUsage digitalSignature, extKeyUsage clientAuth, SKI, AKI; notBefore now - 5 min,
  * notAfter notBefore + the tenant's validity; serial 16 random bytes, unique by constraint.

@@ -616,14 +616,30 @@ service_upload_open(struct service *svc, const struct principal *p,
 	return rc;
 }
 
+/* A page of n entries where want are due: all of them (publish), at most that (import). */
+static int
+page_count_check(
+    const struct upload_rec *u, int64_t page, size_t n, int64_t want, struct devid_error *e)
+{
+	if ((int64_t)n > want || (u->kind == UPLOAD_PUBLISH && (int64_t)n != want))
+		return devid_error_set(e, DEVID_EINVAL,
+		    "page %lld holds %zu entries; it must hold %s%lld (pageSize %lld%s)",
+		    (long long)page, n, u->kind == UPLOAD_IMPORT ? "at most " : "", (long long)want,
+		    (long long)u->page_size,
+		    u->kind == UPLOAD_PUBLISH ? ", and the descriptor's count" : "");
+	return 0;
+}
+
 int
 service_upload_page(struct service *svc, const struct principal *p, const char *ref, int64_t page,
     const uint8_t *body, size_t len, struct manifest_report *r, bool *replayed,
     struct devid_error *e)
 {
 	struct upload_job j = {.svc = svc, .p = p};
+	struct manifest_span *spans = NULL;
 	struct manifest *m = NULL;
 	struct upload_page had;
+	size_t nspans = 0;
 	struct db *db;
 	char sha[65];
 	int64_t last, want;
@@ -659,23 +675,30 @@ service_upload_page(struct service *svc, const struct principal *p, const char *
 		}
 		goto out;
 	}
-	if ((rc = manifest_parse_at(body, len, (size_t)((page - 1) * j.u.page_size),
-		 svc->verify_threads, &m, r, e)) != 0) {
+	want = j.u.kind == UPLOAD_PUBLISH && page == last
+	    ? j.u.expected - (last - 1) * j.u.page_size
+	    : j.u.page_size;
+	/* the elements are counted before any is parsed: a page of a million tiny elements
+	 * costs a scan, not a million refusals */
+	if (manifest_split(body, len, &spans, &nspans)) {
+		if ((rc = page_count_check(&j.u, page, nspans, want, e)) != 0)
+			goto out;
+		rc = manifest_parse_spans(body, spans, nspans, (size_t)((page - 1) * j.u.page_size),
+		    svc->verify_threads, &m, r, e);
+	} else {
+		rc = 1;
+	}
+	/* not JSON, or an element is not: the document's own error decides */
+	if (rc == 1)
+		rc = manifest_parse_at(
+		    body, len, (size_t)((page - 1) * j.u.page_size), svc->verify_threads, &m, r, e);
+	if (rc != 0) {
 		j.rule = rc == DEVID_ENOMEM ? INGEST_RULE_ERROR : INGEST_RULE_FORMAT;
 		devid_error_prefix(e, "page %lld", (long long)page);
 		goto out;
 	}
-	want = j.u.kind == UPLOAD_PUBLISH && page == last
-	    ? j.u.expected - (last - 1) * j.u.page_size
-	    : j.u.page_size;
-	if ((int64_t)m->n > want || (j.u.kind == UPLOAD_PUBLISH && (int64_t)m->n != want)) {
-		rc = devid_error_set(e, DEVID_EINVAL,
-		    "page %lld holds %zu entries; it must hold %s%lld (pageSize %lld%s)",
-		    (long long)page, m->n, j.u.kind == UPLOAD_IMPORT ? "at most " : "",
-		    (long long)want, (long long)j.u.page_size,
-		    j.u.kind == UPLOAD_PUBLISH ? ", and the descriptor's count" : "");
+	if ((rc = page_count_check(&j.u, page, m->n, want, e)) != 0)
 		goto out;
-	}
 	if ((rc = upload_job_check(&j, m, page, r, e)) == 0)
 		rc = upload_job_store(&j, m, page, sha, r, replayed, &j.rule, e);
 	for (size_t i = 0; i < r->nrejects; i++)
@@ -683,6 +706,7 @@ service_upload_page(struct service *svc, const struct principal *p, const char *
 out:
 	if (rc != 0)
 		ingest_count(&svc->metrics, upload_source(j.u.kind), rc, j.rule, r);
+	free(spans);
 	manifest_free(m);
 	upload_job_release(&j);
 	return rc;

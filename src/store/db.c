@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db_impl.h"
 #include "lib/banned.h"
@@ -67,23 +68,61 @@ db_query(struct db *db, const char *sql, const struct db_param *params, size_t n
 	return db->drv->query(db, sql, params, nparams, out, e);
 }
 
+void
+db_share_writer_lock(struct db *db, pthread_mutex_t *lock)
+{
+	if (db->kind == DB_SQLITE)
+		db->writer = lock;
+}
+
+static void
+writer_release(struct db *db)
+{
+	if (db->writing) {
+		db->writing = false;
+		pthread_mutex_unlock(db->writer);
+	}
+}
+
 int
 db_begin(struct db *db, struct devid_error *e)
 {
+	struct timespec until;
+	int rc;
+
+	if (db->writer != NULL) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += DB_WRITER_WAIT_SECS;
+		if (pthread_mutex_timedlock(db->writer, &until) != 0)
+			return devid_error_set(e, DEVID_EIO,
+			    "database: busy (another writer of this process held it for %d s)",
+			    DB_WRITER_WAIT_SECS);
+		db->writing = true;
+	}
 	/* SQLite: take the write lock now, so two writers never deadlock on an upgrade */
-	return db_exec(db, db->kind == DB_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN", NULL, 0, NULL, e);
+	rc = db_exec(db, db->kind == DB_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN", NULL, 0, NULL, e);
+	if (rc != 0)
+		writer_release(db);
+	return rc;
 }
 
 int
 db_commit(struct db *db, struct devid_error *e)
 {
-	return db_exec(db, "COMMIT", NULL, 0, NULL, e);
+	int rc = db_exec(db, "COMMIT", NULL, 0, NULL, e);
+
+	/* a COMMIT that failed may leave the transaction open (SQLITE_BUSY): end it */
+	if (rc != 0)
+		db_exec(db, "ROLLBACK", NULL, 0, NULL, NULL);
+	writer_release(db);
+	return rc;
 }
 
 void
 db_rollback(struct db *db)
 {
 	db_exec(db, "ROLLBACK", NULL, 0, NULL, NULL);
+	writer_release(db);
 }
 
 struct db_rows *

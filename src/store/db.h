@@ -10,6 +10,7 @@
 #ifndef DEVID_DB_H
 #define DEVID_DB_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -56,10 +57,24 @@ int db_exec(struct db *db, const char *sql, const struct db_param *params, size_
 int db_query(struct db *db, const char *sql, const struct db_param *params, size_t nparams,
     struct db_rows **out, struct devid_error *e);
 
-/* Transactions. db_begin_immediate takes the write lock at once (SQLite BEGIN IMMEDIATE). */
+/*
+ * Transactions. db_begin takes the write lock at once (SQLite BEGIN IMMEDIATE). A commit
+ * that fails is rolled back: either way the transaction is over.
+ */
 int db_begin(struct db *db, struct devid_error *e);
 int db_commit(struct db *db, struct devid_error *e);
 void db_rollback(struct db *db);
+
+/*
+ * SQLite: the connections of one process to one database take their turns to write on
+ * lock, a mutex the caller owns and outlives them with: db_begin waits on it (at most
+ * DB_WRITER_WAIT_SECS, SQLite's own busy timeout, then DEVID_EIO as SQLite's busy error),
+ * and the end of the transaction hands it over. SQLite's busy handler, which polls the file
+ * lock with sleeps of 1 ms and more, is left to writers in other processes. Nothing for
+ * PostgreSQL, whose writers wait on each other's row locks.
+ */
+#define DB_WRITER_WAIT_SECS 10
+void db_share_writer_lock(struct db *db, pthread_mutex_t *lock);
 
 size_t db_rows_count(const struct db_rows *r);
 bool db_rows_null(const struct db_rows *r, size_t row, size_t col);

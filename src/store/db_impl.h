@@ -5,6 +5,8 @@
 #ifndef DEVID_DB_IMPL_H
 #define DEVID_DB_IMPL_H
 
+#include <pthread.h>
+
 #include "db.h"
 
 struct db_cell {
@@ -33,6 +35,8 @@ struct db {
 	enum db_kind kind;
 	const struct db_driver *drv;
 	void *conn;
+	pthread_mutex_t *writer; /* db_share_writer_lock's, or NULL */
+	bool writing; /* holds *writer: between db_begin and db_commit or db_rollback */
 };
 
 /* New rows with every cell NULL, or NULL when out of memory. */

@@ -11,6 +11,7 @@
 struct store {
 	pthread_mutex_t lock;
 	pthread_cond_t freed;
+	pthread_mutex_t writer; /* SQLite: the pool's writers take turns on it (db.h) */
 	struct db *conns[STORE_MAX_CONNS];
 	bool busy[STORE_MAX_CONNS];
 	int n;
@@ -37,6 +38,7 @@ store_close(struct store *s)
 		db_close(s->conns[i]);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->freed);
+	pthread_mutex_destroy(&s->writer);
 	free(s);
 }
 
@@ -54,9 +56,12 @@ store_open(const char *url, int nconns, struct store **out, struct devid_error *
 		return devid_error_set(e, DEVID_ENOMEM, "store: out of memory");
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->freed, NULL);
-	for (; s->n < nconns; s->n++)
+	pthread_mutex_init(&s->writer, NULL);
+	for (; s->n < nconns; s->n++) {
 		if ((rc = db_open(url, &s->conns[s->n], e)) != 0)
 			goto fail;
+		db_share_writer_lock(s->conns[s->n], &s->writer);
+	}
 	if ((rc = store_migrate(s->conns[0], e)) != 0)
 		goto fail;
 	*out = s;

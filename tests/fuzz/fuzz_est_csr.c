@@ -32,10 +32,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	X509_REQ *req = NULL;
 	unsigned char *der = NULL;
 	X509_REQ *again = NULL;
+	X509 *holder;
 	int rc, len;
 
 	devid_error_clear(&e);
-	rc = csr_from_est_body(data, size, &req, &e);
+	rc = csr_from_est_body(data, size, NULL, &req, &e);
 	if (rc != 0) {
 		expect(req == NULL && e.msg[0] != '\0' && e.code == rc, "a refusal with a reason");
 		return 0;
@@ -45,8 +46,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	len = i2d_X509_REQ(req, &der);
 	expect(len > 0, "an accepted request encodes");
 	devid_error_clear(&e);
-	expect(csr_from_der(der, (size_t)len, &again, &e) == 0 && again != NULL,
+	expect(csr_from_der(der, (size_t)len, NULL, &again, &e) == 0 && again != NULL,
 	    "an accepted request is accepted again from its DER");
+	/* and again with a holder of its key, which leaves the request's copy undecoded */
+	X509_REQ_free(again);
+	again = NULL;
+	holder = X509_new();
+	expect(holder != NULL && X509_set_pubkey(holder, X509_REQ_get0_pubkey(req)) == 1,
+	    "a holder of the key");
+	devid_error_clear(&e);
+	expect(csr_from_der(der, (size_t)len, holder, &again, &e) == 0 && again != NULL &&
+		X509_REQ_get0_pubkey(again) == NULL,
+	    "an accepted request is accepted with its holder, its key undecoded");
+	X509_free(holder);
 	OPENSSL_free(der);
 	X509_REQ_free(again);
 	X509_REQ_free(req);

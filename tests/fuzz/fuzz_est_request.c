@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
 #include "http/est.h"
 #include "lib/claim.h"
 #include "lib/banned.h"
@@ -39,6 +42,23 @@ field(const uint8_t **p, size_t *n, size_t *len)
 	*p += *len + (lf != NULL);
 	*n -= *len + (lf != NULL);
 	return start;
+}
+
+/* A client certificate, made once: its key is not a request's, so requests are decoded. */
+static X509 *
+holder(void)
+{
+	static X509 *x;
+	EVP_PKEY *k;
+
+	if (x == NULL) {
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+		x = X509_new();
+		if (k == NULL || x == NULL || X509_set_pubkey(x, k) != 1)
+			abort();
+		EVP_PKEY_free(k);
+	}
+	return x;
 }
 
 int
@@ -69,8 +89,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ctype[ct_len] = '\0';
 	}
 	devid_error_clear(&e);
-	rc = est_request_parse(
-	    methods[data[0] & 7], (const char *)path, path_len, ctype, p, n, cert, &r, &why, &e);
+	rc = est_request_parse(methods[data[0] & 7], (const char *)path, path_len, ctype, p, n,
+	    cert ? holder() : NULL, &r, &why, &e);
 	expect(r.csr == NULL || rc == 0, "a refusal holds no CSR");
 	if (rc != 0) {
 		expect(e.msg[0] != '\0' && e.code == rc, "a refusal gives a reason");

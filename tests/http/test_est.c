@@ -19,6 +19,7 @@
 #include "lib/banned.h"
 
 static EVP_PKEY *key;
+static X509 *holder; /* the client certificate: key's */
 static char *csr_b64; /* a good CSR, base64 in lines */
 
 static void
@@ -65,7 +66,7 @@ parse(const char *method, const char *path, const char *ct, const char *body, bo
 
 	devid_error_clear(&e);
 	rc = est_request_parse(method, path, strlen(path), ct, (const uint8_t *)body,
-	    body != NULL ? strlen(body) : 0, cert, r, why, &e);
+	    body != NULL ? strlen(body) : 0, cert ? holder : NULL, r, why, &e);
 	if (rc == 0)
 		return 0;
 	CHECK(e.msg[0] != '\0' && why->code != NULL && r->csr == NULL,
@@ -265,8 +266,10 @@ main(void)
 		return 1;
 	}
 	make_csr();
+	holder = make_cert("device");
 	requests();
 	answers();
+	X509_free(holder);
 	free(csr_b64);
 	EVP_PKEY_free(key);
 	return test_done();

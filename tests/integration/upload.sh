@@ -76,7 +76,9 @@ A1=$("$devid" admin token add OEM1 --role admin) || fail "token"
 	fail "trust"
 "$devid" admin trust add --tenant OEM1 --root w/root.pem --signer w/signer.pem >/dev/null ||
 	fail "trust (OEM1's import trust)"
-start_server --upload-ttl 2
+# long enough for the interrupted publish below to be resumed on a loaded machine (the expiry
+# section restarts the server with 2 s)
+start_server --upload-ttl 60
 export DEVID_SERVER="$url" DEVID_TOKEN="$VT"
 
 # --- a publish in pages ------------------------------------------------------------------

@@ -19,6 +19,7 @@
 #include "lib/csr.h"
 #include "lib/dynbuf.h"
 #include "lib/limits.h"
+#include "lib/x509.h"
 #include "test.h"
 #include "lib/banned.h"
 
@@ -111,7 +112,7 @@ intake(const char *body, size_t len, struct devid_error *e)
 	int rc;
 
 	devid_error_clear(e);
-	rc = csr_from_est_body((const uint8_t *)body, len, &req, e);
+	rc = csr_from_est_body((const uint8_t *)body, len, NULL, &req, e);
 	if (rc == 0 && req == NULL)
 		rc = 99;
 	if (rc != 0 && req != NULL)
@@ -186,6 +187,65 @@ run(const char *cmd)
 		return NULL;
 	}
 	return (char *)dynbuf_detach(&b, &len);
+}
+
+/* A certificate holding key (unsigned: a holder is only a key here, as EST's TLS proved it). */
+static X509 *
+holder_of(EVP_PKEY *key)
+{
+	X509 *x = X509_new();
+
+	if (x == NULL || X509_set_pubkey(x, key) != 1) {
+		fprintf(stderr, "test_csr: cannot make a holder\n");
+		exit(1);
+	}
+	return x;
+}
+
+/*
+ * The holder's key checks the request without decoding the request's copy; a holder of
+ * another key changes nothing but that the copy is decoded; a bad signature stays bad.
+ */
+static void
+holders(EVP_PKEY *key, EVP_PKEY *other)
+{
+	X509 *mine = holder_of(key), *theirs = holder_of(other);
+	struct devid_error e;
+	X509_REQ *req = NULL;
+	uint8_t *der, *bad;
+	size_t n;
+	int rc;
+
+	der = make_csr(key, EVP_sha256(), 0, &n);
+	devid_error_clear(&e);
+	rc = csr_from_der(der, n, mine, &req, &e);
+	CHECK(rc == 0 && req != NULL, "holder of the key: accepted (%s)", e.msg);
+	CHECK(req == NULL || X509_REQ_get0_pubkey(req) == NULL,
+	    "holder of the key: the request's copy of the key is not decoded");
+	CHECK(req == NULL ||
+		x509_spki_same(X509_REQ_get_X509_PUBKEY(req), X509_get_X509_PUBKEY(mine)),
+	    "holder of the key: the same SubjectPublicKeyInfo");
+	X509_REQ_free(req);
+	req = NULL;
+	rc = csr_from_der(der, n, theirs, &req, &e);
+	CHECK(rc == 0 && req != NULL && X509_REQ_get0_pubkey(req) != NULL,
+	    "holder of another key: accepted, the key decoded (%s)", e.msg);
+	CHECK(req == NULL ||
+		!x509_spki_same(X509_REQ_get_X509_PUBKEY(req), X509_get_X509_PUBKEY(theirs)),
+	    "holder of another key: another SubjectPublicKeyInfo");
+	X509_REQ_free(req);
+	req = NULL;
+	bad = malloc(n);
+	memcpy(bad, der, n);
+	bad[n - 1] ^= 0x01;
+	devid_error_clear(&e);
+	rc = csr_from_der(bad, n, mine, &req, &e);
+	CHECK(rc == DEVID_ECRYPTO && req == NULL && strstr(e.msg, "does not verify") != NULL,
+	    "holder of the key, flipped signature byte: refused (rc %d, %s)", rc, e.msg);
+	free(bad);
+	OPENSSL_free(der);
+	X509_free(mine);
+	X509_free(theirs);
 }
 
 static void
@@ -279,6 +339,7 @@ main(void)
 	/* good: P-256 with SHA-256, P-384 with SHA-384 and with SHA-256 */
 	der = make_csr(p256, EVP_sha256(), 0, &n);
 	good_forms("P-256/SHA-256", der, n);
+	holders(p256, p384);
 
 	/* a flipped bit in the signature's last byte: the proof of possession fails */
 	bad = malloc(n + 1);

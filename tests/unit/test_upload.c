@@ -167,6 +167,35 @@ publish_in_pages(struct service *svc, struct store *s, const struct principal *v
 	CHECK(put(svc, vendor, u.ref, 2, p3, &r, &replayed, &e) == DEVID_EINVAL &&
 		strstr(e.msg, "must hold 2") != NULL,
 	    "page 2 with one entry: %s", e.msg);
+	/* counted before parsing: a page of 200,000 empty objects is refused by its count */
+	{
+		size_t n = 200000;
+		char *many = malloc(3 * n + 2);
+
+		many[0] = '[';
+		for (size_t i = 0; i < n; i++)
+			memcpy(many + 1 + 3 * i, i + 1 < n ? "{}," : "{}]", 3);
+		many[3 * n + 1] = '\0';
+		CHECK(put(svc, vendor, u.ref, 2, many, &r, &replayed, &e) == DEVID_EINVAL &&
+			strstr(e.msg, "holds 200000 entries; it must hold 2") != NULL &&
+			r.nrejects == 0,
+		    "page 2 of 200,000 elements: refused by count, none parsed: %s", e.msg);
+		free(many);
+	}
+	/* an element longer than any entry is refused unread, by its length */
+	{
+		size_t n = MAX_STREAM_ELEMENT + 10;
+		char *big = malloc(n + 32);
+
+		memcpy(big, "[{\"x\":\"", 7);
+		memset(big + 7, 'a', n);
+		memcpy(big + 7 + n, "\"},{}]", 7);
+		CHECK(put(svc, vendor, u.ref, 2, big, &r, &replayed, &e) != 0 && r.nrejects >= 1 &&
+			strstr(r.rejects[0].message, "more than any entry") != NULL,
+		    "page 2 with a 256 KiB element: its entry refused by length: %s",
+		    r.nrejects ? r.rejects[0].message : e.msg);
+		free(big);
+	}
 
 	/* invisible: no batch to read, no claim that binds */
 	db = store_acquire(s);
