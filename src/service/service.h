@@ -585,8 +585,6 @@ int service_quota_get(
 int service_quota_put(
     struct service *svc, const struct principal *p, const json_t *body, struct devid_error *e);
 
-enum est_op { EST_ENROLL, EST_REENROLL };
-
 /*
  * An EST enrollment (RFC 7030 4.2). The device authenticated in TLS with client_cert (the
  * handshake proved it holds the key; the chain it sent is client_chain, untrusted, may be
