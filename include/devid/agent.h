@@ -9,8 +9,9 @@
  * Conventions (devid/error.h): functions return 0 or a negative DEVID_E* code and fill a
  * caller-owned struct devid_error with the reason; constructors return the object through an
  * out-pointer; every _free accepts NULL. The library never prints, never exits and never
- * aborts: out of memory is DEVID_ENOMEM. Messages never contain private key material, and key
- * URIs other than file: are not quoted in them (a pkcs11: URI may carry a PIN).
+ * aborts: out of memory is DEVID_ENOMEM. Messages never contain private key material; a
+ * pkcs11: URI is never quoted in them (it may carry a PIN), the path of a file: key and the
+ * handle or path of a tpm2: key are.
  *
  * Key URIs:
  *   file:PATH            an unencrypted PEM private key in a file: a development stand-in for a
@@ -22,7 +23,10 @@
  *                        (else $DEVID_PKCS11_MODULE, else p11-kit's proxy module), pin-value
  *                        or pin-source (else $DEVID_PKCS11_PIN; none: no login). EC P-256
  *                        and P-384 keys; every signature is made by the token
- *   tpm2:...             a key in a TPM 2.0 (tpm2-openssl): not supported yet
+ *   tpm2:handle=0x81000010  a persistent key in a TPM 2.0, or tpm2:file=PATH, a key file
+ *                        of tpm2-openssl ("TSS2 PRIVATE KEY" PEM, the key wrapped by the
+ *                        TPM); the TPM through $TPM2OPENSSL_TCTI. EC P-256 and P-384 keys;
+ *                        every signature is made by the TPM
  * The scheme is matched without regard to case (RFC 3986 3.1).
  *
  * Thread safety: an identity may be used by several threads at once once loaded (devid_hello
@@ -45,7 +49,7 @@
 /*
  * A key backend turns a key URI of one scheme into an EVP_PKEY that OpenSSL can sign with.
  * For a token the EVP_PKEY holds only the public key and the token signs (pkcs11: through an
- * EC_KEY_METHOD over C_Sign); the private key never leaves it. For file: it is an ordinary
+ * EC_KEY_METHOD over C_Sign, tpm2: over TPM2_Sign); the private key never leaves it. For file: it is an ordinary
  * in-memory key.
  */
 struct devid_key_backend {
@@ -67,11 +71,17 @@ struct devid_key_backend {
 extern const struct devid_key_backend devid_key_backend_file;
 /* The built-in backend for pkcs11: keys (RFC 7512). */
 extern const struct devid_key_backend devid_key_backend_pkcs11;
+/*
+ * The built-in backend for tpm2: keys in a TPM 2.0 (tpm2:handle=0x81000010, a persistent key;
+ * tpm2:file=PATH, a "TSS2 PRIVATE KEY" PEM), through the tpm2 provider of tpm2-openssl,
+ * loaded at run time into a library context of the key's own; the TPM is reached through the
+ * TCTI of $TPM2OPENSSL_TCTI. EC P-256 and P-384 keys without a password.
+ */
+extern const struct devid_key_backend devid_key_backend_tpm2;
 
 /*
  * The backend for a key URI, chosen by its scheme. Fails with DEVID_EINVAL when the URI has no
- * scheme, names an unknown one, or one that is not supported yet (tpm2:); the message says
- * which. Built in: file:, pkcs11:.
+ * scheme or names an unknown one; the message says which. Built in: file:, pkcs11:, tpm2:.
  */
 int devid_key_backend_find(
     const char *uri, const struct devid_key_backend **out, struct devid_error *e);

@@ -28,14 +28,7 @@ struct devid_identity {
 static const struct devid_key_backend *const backends[] = {
     &devid_key_backend_file,
     &devid_key_backend_pkcs11,
-};
-
-/* Schemes that name keys in a token, which later issues plug in as backends. */
-static const struct {
-	const char *scheme;
-	const char *what;
-} not_yet[] = {
-    {"tpm2", "tpm2: keys (a TPM 2.0 through tpm2-openssl)"},
+    &devid_key_backend_tpm2,
 };
 
 int
@@ -52,24 +45,27 @@ devid_key_backend_find(const char *uri, const struct devid_key_backend **out, st
 			*out = backends[i];
 			return 0;
 		}
-	for (size_t i = 0; i < sizeof(not_yet) / sizeof(not_yet[0]); i++)
-		if (strcmp(scheme, not_yet[i].scheme) == 0)
-			return devid_error_set(e, DEVID_EINVAL,
-			    "key URI: %s are not supported yet; use file:PATH or pkcs11:",
-			    not_yet[i].what);
 	/* the scheme only: the rest of an unknown URI may hold a secret */
 	return devid_error_set(e, DEVID_EINVAL,
-	    "key URI: unknown scheme \"%s:\" (supported: file:, pkcs11:; planned: tpm2:)", scheme);
+	    "key URI: unknown scheme \"%s:\" (supported: file:, pkcs11:, tpm2:)", scheme);
 }
 
-/* How messages name a key: a file by its path, a token key by its scheme only (PINs). */
+/*
+ * How messages name a key: a file by its path, a TPM key by its handle or file (no secrets
+ * there), a PKCS#11 key by its scheme only (its URI may carry a PIN).
+ */
 static void
 key_name(const char *uri, char *buf, size_t n)
 {
+	struct agent_tpm2_uri t;
 	const char *path;
 
 	if (agent_file_uri_path(uri, &path, NULL) == 0)
 		snprintf(buf, n, "key %s", path);
+	else if (agent_tpm2_uri_parse(uri, &t, NULL) == 0 && t.path != NULL)
+		snprintf(buf, n, "TPM key file %s", t.path);
+	else if (agent_tpm2_uri_parse(uri, &t, NULL) == 0)
+		snprintf(buf, n, "TPM key at handle 0x%08x", (unsigned)t.handle);
 	else
 		snprintf(buf, n, "the %.*s: key", (int)strcspn(uri, ":"), uri);
 }

@@ -41,6 +41,26 @@ int agent_uri_scheme(const char *uri, char scheme[AGENT_MAX_SCHEME_LEN + 1], str
  */
 int agent_file_uri_path(const char *uri, const char **path, struct devid_error *e);
 
+/* the persistent handles of a TPM 2.0 (TPM 2.0 Part 2, 7.2: TPM_HT_PERSISTENT) */
+#define AGENT_TPM2_PERSISTENT_FIRST 0x81000000u
+#define AGENT_TPM2_PERSISTENT_LAST 0x81ffffffu
+
+/* A tpm2: key URI taken apart: exactly one of handle and path is set. */
+struct agent_tpm2_uri {
+	uint32_t handle; /* tpm2:handle=0x81000010, a persistent key; 0 with path */
+	const char *path; /* tpm2:file=PATH, borrowed from the URI; NULL with handle */
+};
+
+/*
+ * Parses a tpm2: key URI: the scheme tpm2 (any case), then exactly one attribute, lowercase:
+ * "handle=0x" and 1 to 8 hex digits naming a persistent handle (AGENT_TPM2_PERSISTENT_FIRST
+ * to _LAST), nothing after it; or "file=PATH", PATH being the rest of the URI as written
+ * (not empty, no percent-decoding), a "TSS2 PRIVATE KEY" PEM file. Pure. DEVID_EINVAL with
+ * the reason otherwise; the reason quotes at most a short printable excerpt of an unknown
+ * attribute's name, never its value.
+ */
+int agent_tpm2_uri_parse(const char *uri, struct agent_tpm2_uri *out, struct devid_error *e);
+
 /*
  * Splits --connect's HOST:PORT: "name:443", "192.0.2.1:443", "[2001:db8::1]:443". host
  * receives the host without brackets (at most AGENT_MAX_HOST_LEN chars + NUL), port the

@@ -60,7 +60,9 @@ static const char usage[] =
     "key URIs: file:PATH (an unencrypted PEM key: a development stand-in for a secure\n"
     "element); pkcs11:token=T;object=O?pin-source=FILE (RFC 7512: the key stays in the\n"
     "token; module from module-path, $DEVID_PKCS11_MODULE or p11-kit; PIN from pin-value,\n"
-    "pin-source or $DEVID_PKCS11_PIN). tpm2: is not supported yet.\n"
+    "pin-source or $DEVID_PKCS11_PIN); tpm2:handle=0x81000010 (a persistent key in a TPM\n"
+    "2.0) or tpm2:file=PATH (a TSS2 PRIVATE KEY file of tpm2-openssl): the key stays in the\n"
+    "TPM, reached through $TPM2OPENSSL_TCTI.\n"
     "\n"
     "exit status: 0 admitted, issued or not due; 1 refused by the server (hello: any answer\n"
     "but 200; enroll, renew: HTTP 4xx); 2 usage or local error (nothing was sent); 3\n"
@@ -429,6 +431,11 @@ out:
 int
 main(int argc, char **argv)
 {
+	/*
+	 * tpm2-tss (under the tpm2 provider of tpm2: keys) logs its warnings on stderr; the
+	 * agent says what failed in one line. TSS2_LOG set by the user wins.
+	 */
+	setenv("TSS2_LOG", "all+none", 0);
 	if (argc < 2)
 		return usage_error(NULL, "no command");
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||

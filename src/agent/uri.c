@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * uri.c - the small parsers of the agent's command-line input: key URI schemes, file: URIs,
- * HOST:PORT; and the printable excerpt used to quote what a server said.
+ * uri.c - the small parsers of the agent's command-line input: key URI schemes, file: and tpm2:
+ * URIs, HOST:PORT; and the printable excerpt used to quote what a server said.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -75,6 +75,89 @@ agent_file_uri_path(const char *uri, const char **path, struct devid_error *e)
 		return devid_error_set(e, DEVID_EINVAL, "key URI: file: URI without a path");
 	*path = p;
 	return 0;
+}
+
+static int
+hex_value(int c)
+{
+	if (is_digit(c))
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* handle=: "0x" and 1 to 8 hex digits, nothing after, in the persistent range */
+static int
+tpm2_handle_parse(const char *s, uint32_t *out, struct devid_error *e)
+{
+	uint32_t v = 0;
+	size_t i;
+
+	if (s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
+		return devid_error_set(e, DEVID_EINVAL,
+		    "key URI: tpm2: handle= must be hexadecimal, written 0x81000000 to 0x81ffffff");
+	s += 2;
+	for (i = 0; s[i] != '\0'; i++) {
+		int d = hex_value((unsigned char)s[i]);
+
+		if (d < 0)
+			return devid_error_set(e, DEVID_EINVAL,
+			    "key URI: tpm2: handle= must be 0x and hex digits only, with nothing "
+			    "after them");
+		if (i >= 8)
+			return devid_error_set(e, DEVID_EINVAL,
+			    "key URI: tpm2: handle= has more than 8 hex digits (TPM handles are 32 "
+			    "bits)");
+		v = (v << 4) | (uint32_t)d;
+	}
+	if (i == 0)
+		return devid_error_set(e, DEVID_EINVAL, "key URI: tpm2: handle= without a number");
+	if (v < AGENT_TPM2_PERSISTENT_FIRST || v > AGENT_TPM2_PERSISTENT_LAST)
+		return devid_error_set(e, DEVID_EINVAL,
+		    "key URI: tpm2: handle 0x%08x is not a persistent handle (0x81000000 to "
+		    "0x81ffffff, TPM 2.0 Part 2 7.2)",
+		    (unsigned)v);
+	*out = v;
+	return 0;
+}
+
+int
+agent_tpm2_uri_parse(const char *uri, struct agent_tpm2_uri *out, struct devid_error *e)
+{
+	const char *p;
+	char name[33];
+	size_t n;
+
+	out->handle = 0;
+	out->path = NULL;
+	if (uri == NULL || strncasecmp(uri, "tpm2:", 5) != 0)
+		return devid_error_set(e, DEVID_EINVAL, "key URI: not a tpm2: URI");
+	p = uri + 5;
+	if (strncmp(p, "handle=", 7) == 0)
+		return tpm2_handle_parse(p + 7, &out->handle, e);
+	if (strncmp(p, "file=", 5) == 0) {
+		if (p[5] == '\0')
+			return devid_error_set(
+			    e, DEVID_EINVAL, "key URI: tpm2: file= without a path");
+		out->path = p + 5;
+		return 0;
+	}
+	n = strcspn(p, "=;?");
+	if (n == 0 || p[n] != '=')
+		return devid_error_set(e, DEVID_EINVAL,
+		    "key URI: tpm2: expected handle=0x81000000..0x81ffffff (a persistent key) or "
+		    "file=PATH (a TSS2 PRIVATE KEY file)");
+	if (n == 4 && strncmp(p, "tcti", 4) == 0)
+		return devid_error_set(e, DEVID_EINVAL,
+		    "key URI: tpm2: tcti= is not an attribute: the TPM is reached through the TCTI "
+		    "in $TPM2OPENSSL_TCTI");
+	/* the name only, never what follows '=' */
+	agent_printable((const uint8_t *)p, n, 24, name, sizeof(name));
+	return devid_error_set(e, DEVID_EINVAL,
+	    "key URI: tpm2: unknown attribute \"%s\" (expected handle= or file=)", name);
 }
 
 int

@@ -220,10 +220,15 @@ pool(struct dynbuf *out, struct service *svc)
 	    (rc = metrics_write_sample(
 		 out, "devid_db_pool_waits_total", NULL, NULL, 0, (double)st.waits)) != 0 ||
 	    (rc = metrics_write_family(out, METRIC_COUNTER, "devid_db_pool_wait_seconds_total",
-		 "Time spent waiting for a free database connection.")) != 0)
+		 "Time spent waiting for a free database connection.")) != 0 ||
+	    (rc = metrics_write_sample(out, "devid_db_pool_wait_seconds_total", NULL, NULL, 0,
+		 (double)st.wait_ns / 1e9)) != 0 ||
+	    (rc = metrics_write_family(out, METRIC_COUNTER, "devid_db_checkpoints_total",
+		 "SQLite: checkpoints of the write-ahead log run by the pool's checkpointer.")) !=
+		0)
 		return rc;
 	return metrics_write_sample(
-	    out, "devid_db_pool_wait_seconds_total", NULL, NULL, 0, (double)st.wait_ns / 1e9);
+	    out, "devid_db_checkpoints_total", NULL, NULL, 0, (double)st.checkpoints);
 }
 
 int

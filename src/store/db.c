@@ -69,6 +69,19 @@ db_query(struct db *db, const char *sql, const struct db_param *params, size_t n
 }
 
 void
+db_on_wal_commit(struct db *db, void (*fn)(void *arg, int pages), void *arg)
+{
+	if (db->drv->on_wal_commit != NULL)
+		db->drv->on_wal_commit(db, fn, arg);
+}
+
+int
+db_checkpoint(struct db *db, struct devid_error *e)
+{
+	return db->drv->checkpoint != NULL ? db->drv->checkpoint(db, e) : 0;
+}
+
+void
 db_share_writer_lock(struct db *db, pthread_mutex_t *lock)
 {
 	if (db->kind == DB_SQLITE)

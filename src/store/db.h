@@ -73,6 +73,15 @@ void db_rollback(struct db *db);
  * lock with sleeps of 1 ms and more, is left to writers in other processes. Nothing for
  * PostgreSQL, whose writers wait on each other's row locks.
  */
+/*
+ * SQLite's write-ahead log: on_wal_commit replaces SQLite's automatic checkpoint, which runs
+ * in the committing connection (while it holds the process's writer lock) with fn(arg, pages
+ * in the log), called after each commit; db_checkpoint then copies what it can of the log
+ * into the database without waiting for or blocking anyone (PASSIVE). Nothing for PostgreSQL.
+ */
+void db_on_wal_commit(struct db *db, void (*fn)(void *arg, int pages), void *arg);
+int db_checkpoint(struct db *db, struct devid_error *e);
+
 #define DB_WRITER_WAIT_SECS 10
 void db_share_writer_lock(struct db *db, pthread_mutex_t *lock);
 

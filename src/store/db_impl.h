@@ -29,6 +29,9 @@ struct db_driver {
 	void (*close)(struct db *db);
 	/* NULL: the database has its own tools (pg_dump) */
 	int (*backup)(struct db *db, const char *path, struct devid_error *e);
+	/* NULL: the database checkpoints on its own (PostgreSQL) */
+	void (*on_wal_commit)(struct db *db, void (*fn)(void *arg, int pages), void *arg);
+	int (*checkpoint)(struct db *db, struct devid_error *e);
 };
 
 struct db {

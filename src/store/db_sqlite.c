@@ -13,6 +13,12 @@
 #define SQLITE_BUSY_MS 10000
 #define SQLITE_STMT_CACHE 32
 
+/* What sqlite_on_wal_commit asked to be told. */
+struct wal_notify {
+	void (*fn)(void *arg, int pages);
+	void *arg;
+};
+
 /*
  * A connection and its prepared statements, kept by SQL text: the same statement run 20,000
  * times in one ingest is parsed once.
@@ -24,6 +30,7 @@ struct sqlite_conn {
 		sqlite3_stmt *st;
 	} cache[SQLITE_STMT_CACHE];
 	unsigned next; /* the slot to replace next */
+	struct wal_notify wal; /* sqlite_on_wal_commit's */
 };
 
 static int
@@ -253,11 +260,47 @@ out:
 	return rc;
 }
 
+static int
+wal_hook(void *arg, sqlite3 *h, const char *name, int pages)
+{
+	const struct wal_notify *n = arg;
+
+	(void)h;
+	(void)name;
+	n->fn(n->arg, pages);
+	return SQLITE_OK;
+}
+
+static void
+sqlite_on_wal_commit(struct db *db, void (*fn)(void *arg, int pages), void *arg)
+{
+	struct sqlite_conn *c = db->conn;
+
+	c->wal = (struct wal_notify){.fn = fn, .arg = arg};
+	/* replaces the automatic checkpoint (sqlite3_wal_autocheckpoint is a wal hook too) */
+	sqlite3_wal_hook(c->h, wal_hook, &c->wal);
+}
+
+static int
+sqlite_checkpoint(struct db *db, struct devid_error *e)
+{
+	struct sqlite_conn *c = db->conn;
+	int src = sqlite3_wal_checkpoint_v2(c->h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+
+	/* BUSY: another checkpoint runs (a backup, another process); the next one will do */
+	if (src != SQLITE_OK && src != SQLITE_BUSY)
+		return devid_error_set(
+		    e, DEVID_EIO, "sqlite: checkpoint: %s", sqlite3_errmsg(c->h));
+	return 0;
+}
+
 static const struct db_driver sqlite_driver = {
     .exec = sqlite_exec,
     .query = sqlite_query,
     .close = sqlite_close,
     .backup = sqlite_backup,
+    .on_wal_commit = sqlite_on_wal_commit,
+    .checkpoint = sqlite_checkpoint,
 };
 
 /*

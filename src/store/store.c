@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/log.h"
 #include "store/store.h"
 #include "lib/banned.h"
 
@@ -12,12 +13,19 @@ struct store {
 	pthread_mutex_t lock;
 	pthread_cond_t freed;
 	pthread_mutex_t writer; /* SQLite: the pool's writers take turns on it (db.h) */
+	/* SQLite with a pool: the write-ahead log is checkpointed here, on a connection and a
+	 * thread of its own, once a commit leaves it over STORE_WAL_PAGES pages */
+	struct db *ckpt_db;
+	pthread_t ckpt_thread;
+	pthread_cond_t ckpt_wake;
+	bool ckpt_due, ckpt_stop; /* under lock */
 	struct db *conns[STORE_MAX_CONNS];
 	bool busy[STORE_MAX_CONNS];
 	int n;
 	/* under lock, like busy: a scrape reads them as the pool is, at no cost to acquire */
 	int in_use;
 	uint64_t waits, wait_ns;
+	uint64_t checkpoints;
 };
 
 static uint64_t
@@ -34,12 +42,80 @@ store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
+	if (s->ckpt_db != NULL) {
+		pthread_mutex_lock(&s->lock);
+		s->ckpt_stop = true;
+		pthread_cond_signal(&s->ckpt_wake);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->ckpt_thread, NULL);
+		db_close(s->ckpt_db);
+	}
 	for (int i = 0; i < s->n; i++)
 		db_close(s->conns[i]);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->freed);
 	pthread_mutex_destroy(&s->writer);
+	pthread_cond_destroy(&s->ckpt_wake);
 	free(s);
+}
+
+/* After a commit on a pool connection (the writer still holds the writer lock): cheap. */
+static void
+wal_committed(void *arg, int pages)
+{
+	struct store *s = arg;
+
+	if (pages < STORE_WAL_PAGES)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->ckpt_due = true;
+	pthread_cond_signal(&s->ckpt_wake);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void *
+checkpointer(void *arg)
+{
+	struct store *s = arg;
+	struct devid_error e;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		while (!s->ckpt_due && !s->ckpt_stop)
+			pthread_cond_wait(&s->ckpt_wake, &s->lock);
+		if (s->ckpt_stop)
+			break;
+		s->ckpt_due = false;
+		pthread_mutex_unlock(&s->lock);
+		devid_error_clear(&e);
+		rc = db_checkpoint(s->ckpt_db, &e);
+		if (rc != 0)
+			log_warn("checkpoint failed", LOG_STR("error", e.msg));
+		pthread_mutex_lock(&s->lock);
+		if (rc == 0)
+			s->checkpoints++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* The checkpointer of a SQLite pool: its connection, its thread, and the pool's hooks. */
+static int
+checkpointer_start(struct store *s, const char *url, struct devid_error *e)
+{
+	int rc;
+
+	if ((rc = db_open(url, &s->ckpt_db, e)) != 0)
+		return rc;
+	if (pthread_create(&s->ckpt_thread, NULL, checkpointer, s) != 0) {
+		db_close(s->ckpt_db);
+		s->ckpt_db = NULL;
+		return devid_error_set(e, DEVID_ENOMEM, "store: cannot start the checkpointer");
+	}
+	for (int i = 0; i < s->n; i++)
+		db_on_wal_commit(s->conns[i], wal_committed, s);
+	return 0;
 }
 
 int
@@ -57,12 +133,15 @@ store_open(const char *url, int nconns, struct store **out, struct devid_error *
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->freed, NULL);
 	pthread_mutex_init(&s->writer, NULL);
+	pthread_cond_init(&s->ckpt_wake, NULL);
 	for (; s->n < nconns; s->n++) {
 		if ((rc = db_open(url, &s->conns[s->n], e)) != 0)
 			goto fail;
 		db_share_writer_lock(s->conns[s->n], &s->writer);
 	}
-	if ((rc = store_migrate(s->conns[0], e)) != 0)
+	if ((rc = store_migrate(s->conns[0], e)) != 0 ||
+	    (nconns > 1 && db_get_kind(s->conns[0]) == DB_SQLITE &&
+		(rc = checkpointer_start(s, url, e)) != 0))
 		goto fail;
 	*out = s;
 	return 0;
@@ -122,6 +201,7 @@ store_pool_stats(struct store *s, struct store_pool_stats *out)
 	out->in_use = s->in_use;
 	out->waits = s->waits;
 	out->wait_ns = s->wait_ns;
+	out->checkpoints = s->checkpoints;
 	pthread_mutex_unlock(&s->lock);
 }
 

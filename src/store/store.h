@@ -24,6 +24,12 @@ struct store;
 
 /* the most connections one store keeps open */
 #define STORE_MAX_CONNS 64
+/*
+ * SQLite pools (more than one connection): a commit that leaves the write-ahead log over this
+ * many pages (32 MiB) wakes the pool's checkpointer, which copies the log into the database
+ * on its own connection and thread, so that no writer waits for it (db_on_wal_commit).
+ */
+#define STORE_WAL_PAGES 8000
 
 /* Opens nconns (1 to STORE_MAX_CONNS) connections to url and brings the schema up to date. */
 int store_open(const char *url, int nconns, struct store **out, struct devid_error *e);
@@ -38,6 +44,7 @@ struct store_pool_stats {
 	int in_use; /* acquired, not yet released */
 	uint64_t waits; /* acquisitions that found every connection in use */
 	uint64_t wait_ns; /* the time those spent waiting */
+	uint64_t checkpoints; /* SQLite pools: checkpoints of the write-ahead log run */
 };
 void store_pool_stats(struct store *s, struct store_pool_stats *out);
 
@@ -216,9 +223,6 @@ int store_batch_set_transfer(
 /* Returns the batch to unclaimed and cancels a transfer. */
 int store_batch_release(struct db *db, int64_t batch_id, struct devid_error *e);
 
-/* A new device; DEVID_ECONFLICT if its UDID is already stored (in any batch). */
-int store_device_insert(struct db *db, int64_t batch_id, const char *udid, const char *serial,
-    const uint8_t *cert_der, size_t cert_len, const char *entry_json, struct devid_error *e);
 /*
  * The vendor and batch a UDID is stored in, and whether that batch is still being uploaded
  * (uploading may be NULL); DEVID_ENOTFOUND if none.

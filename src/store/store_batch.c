@@ -132,25 +132,6 @@ store_batch_release(struct db *db, int64_t batch_id, struct devid_error *e)
 }
 
 int
-store_device_insert(struct db *db, int64_t batch_id, const char *udid, const char *serial,
-    const uint8_t *cert_der, size_t cert_len, const char *entry_json, struct devid_error *e)
-{
-	struct db_param p[] = {DB_TEXT(udid), DB_INT(batch_id), DB_TEXT(serial),
-	    DB_BLOB(cert_der, cert_len), DB_TEXT(entry_json)};
-	int64_t changes = 0;
-	int rc;
-
-	/* DO NOTHING keeps the transaction usable on PostgreSQL, so every conflict is found */
-	rc = db_exec(db,
-	    "INSERT INTO devices (udid, batch_id, serial, cert, entry) VALUES (?, ?, ?, ?, ?)"
-	    " ON CONFLICT (udid) DO NOTHING",
-	    p, 5, &changes, e);
-	if (rc == 0 && changes == 0)
-		rc = devid_error_set(e, DEVID_ECONFLICT, "chip %s is already stored", udid);
-	return rc;
-}
-
-int
 store_device_where(struct db *db, const char *udid, char vendor[MAX_NAME_LEN + 1],
     char batch[MAX_NAME_LEN + 1], bool *uploading, struct devid_error *e)
 {

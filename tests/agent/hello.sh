@@ -11,7 +11,7 @@
 #     reason), a chain the server cannot complete, a server certificate not trusted by --ca,
 #     a host name the server certificate does not carry, nothing listening, a timeout
 #   usage or local error (exit 2, nothing sent): a key that is not the certificate's, key URI
-#     schemes unknown or not supported yet, a pkcs11: module that does not load, missing
+#     schemes unknown, a bad tpm2: URI, a pkcs11: module that does not load, missing
 #     files and options, bad --connect (keys in a token: hello-pkcs11.sh)
 #
 # Usage: sh hello.sh DEVID-AGENT DEVID
@@ -201,8 +201,8 @@ expect 2 'a pkcs11: key whose module does not load' 'missing-p11\.so: cannot loa
     "$agent" hello --key "pkcs11:token=se;object=devid?module-path=$tmp/missing-p11.so&pin-value=4321" \
     --cert "$chip" --connect "$silent" --ca "$tmp/srvca.pem"
 grep -q 4321 "$tmp/err" && check_failed_run "a PIN of a pkcs11: URI was printed"
-expect 2 'tpm2: is not supported yet' 'tpm2: keys .* not supported yet' \
-    "$agent" hello --key 'tpm2:handle=0x81000001' --cert "$chip" --connect "$silent" \
+expect 2 'a tpm2: URI naming a transient handle' 'handle 0x80000001 is not a persistent handle' \
+    "$agent" hello --key 'tpm2:handle=0x80000001' --cert "$chip" --connect "$silent" \
     --ca "$tmp/srvca.pem"
 expect 2 'a missing key file' 'missing\.key: No such file' \
     "$agent" hello --key "file:$tmp/missing.key" --cert "$chip" --connect "$silent" \

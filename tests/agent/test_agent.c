@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_agent.c - the agent's parsers and its identity loading, without a network:
- * key URI schemes and file: URIs, --connect's HOST:PORT, the HTTP response parser (framing,
+ * key URI schemes, file: and tpm2: URIs, --connect's HOST:PORT, the HTTP response parser (framing,
  * limits, malformed responses), the printable excerpt, backend selection, and identities
  * (a matching key, a key of another certificate, a chain, an encrypted key; a chip key in a
  * SoftHSM2 token through a pkcs11: URI).
@@ -91,6 +91,77 @@ test_file_uri(void)
 			CHECK(rc == DEVID_EINVAL && path == NULL && e.msg[0] != '\0',
 			    "path of \"%s\": rc %d, expected an error", cases[i].uri, rc);
 	}
+}
+
+static void
+test_tpm2_uri(void)
+{
+	static const struct {
+		const char *uri;
+		uint32_t handle; /* 0 and path NULL: an error whose message holds msg */
+		const char *path, *msg;
+	} cases[] = {
+	    {"tpm2:handle=0x81000010", 0x81000010, NULL, NULL},
+	    {"TPM2:handle=0X81ABCDEF", 0x81abcdef, NULL, NULL},
+	    {"tpm2:handle=0x81000000", 0x81000000, NULL, NULL},
+	    {"tpm2:handle=0x81ffffff", 0x81ffffff, NULL, NULL},
+	    {"tpm2:file=/etc/devid/key.tss", 0, "/etc/devid/key.tss", NULL},
+	    {"tpm2:file=k;a=b?c", 0, "k;a=b?c", NULL}, /* the rest, as written */
+	    {"tpm2:file=a%20b", 0, "a%20b", NULL},
+	    /* bad handles */
+	    {"tpm2:handle=81000010", 0, NULL, "must be hexadecimal"},
+	    {"tpm2:handle=0x", 0, NULL, "without a number"},
+	    {"tpm2:handle=", 0, NULL, "must be hexadecimal"},
+	    {"tpm2:handle=0x8100001g", 0, NULL, "hex digits only"},
+	    {"tpm2:handle=0x81000010;file=k", 0, NULL, "hex digits only"},
+	    {"tpm2:handle=0x81000010 ", 0, NULL, "hex digits only"},
+	    {"tpm2:handle=0x810000100", 0, NULL, "more than 8 hex digits"},
+	    {"tpm2:handle=0x000000081000010", 0, NULL, "more than 8 hex digits"},
+	    {"tpm2:handle=0x80ffffff", 0, NULL, "0x80ffffff is not a persistent handle"},
+	    {"tpm2:handle=0x82000000", 0, NULL, "0x82000000 is not a persistent handle"},
+	    {"tpm2:handle=0x40000001", 0, NULL, "not a persistent handle"},
+	    {"tpm2:handle=0x1", 0, NULL, "0x00000001 is not a persistent handle"},
+	    /* missing file= or handle= */
+	    {"tpm2:", 0, NULL, "expected handle=0x81000000..0x81ffffff"},
+	    {"tpm2:/etc/devid/key.tss", 0, NULL, "or file=PATH"},
+	    {"tpm2:key.tss", 0, NULL, "or file=PATH"},
+	    {"tpm2:file=", 0, NULL, "file= without a path"},
+	    {"tpm2:=x", 0, NULL, "expected handle="},
+	    /* unknown attributes: named, their value never quoted */
+	    {"tpm2:object=secret-value", 0, NULL, "unknown attribute \"object\""},
+	    {"tpm2:Handle=0x81000010", 0, NULL, "unknown attribute \"Handle\""},
+	    {"tpm2:pin-value=1234", 0, NULL, "unknown attribute \"pin-value\""},
+	    {"tpm2:tcti=swtpm:port=2321", 0, NULL, "TPM2OPENSSL_TCTI"},
+	    {"tpm2:a\x01" "b=c", 0, NULL, "unknown attribute \"a?b\""},
+	    {"pkcs11:object=k", 0, NULL, "not a tpm2: URI"},
+	};
+	struct agent_tpm2_uri u;
+	struct devid_error e;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc;
+
+		devid_error_clear(&e);
+		rc = agent_tpm2_uri_parse(cases[i].uri, &u, &e);
+		if (cases[i].msg == NULL)
+			CHECK(rc == 0 && u.handle == cases[i].handle &&
+				(cases[i].path == NULL
+					? u.path == NULL
+					: (u.path != NULL && strcmp(u.path, cases[i].path) == 0)),
+			    "\"%s\": rc %d handle 0x%08x path \"%s\" (%s)", cases[i].uri, rc,
+			    (unsigned)u.handle, u.path != NULL ? u.path : "(null)", e.msg);
+		else
+			CHECK(rc == DEVID_EINVAL && u.handle == 0 && u.path == NULL &&
+				strstr(e.msg, cases[i].msg) != NULL,
+			    "\"%s\": rc %d \"%s\", expected an error with \"%s\"", cases[i].uri, rc,
+			    e.msg, cases[i].msg);
+	}
+	devid_error_clear(&e);
+	agent_tpm2_uri_parse("tpm2:pin-value=s3cr3t", &u, &e);
+	CHECK(strstr(e.msg, "s3cr3t") == NULL, "an attribute's value is never quoted: %s", e.msg);
+	agent_tpm2_uri_parse("tpm2:abcdefghijklmnopqrstuvwxyz0123456789=x", &u, &e);
+	CHECK(strstr(e.msg, "abcdefghijklmnopqrstuvwx...") != NULL,
+	    "a long attribute name is cut: %s", e.msg);
 }
 
 static void
@@ -352,9 +423,9 @@ test_backend_find(void)
 	CHECK(devid_key_backend_find("PKCS11:token=se", &b, &e) == 0 &&
 		b == &devid_key_backend_pkcs11,
 	    "PKCS11: too: %s", e.msg);
-	CHECK(devid_key_backend_find("tpm2:handle=0x81000001", &b, &e) == DEVID_EINVAL &&
-		strstr(e.msg, "not supported yet") != NULL,
-	    "tpm2: is not supported yet: %s", e.msg);
+	CHECK(devid_key_backend_find("TPM2:handle=0x81000001", &b, &e) == 0 &&
+		b == &devid_key_backend_tpm2,
+	    "tpm2: is the TPM backend: %s", e.msg);
 	CHECK(devid_key_backend_find("foo:secret", &b, &e) == DEVID_EINVAL &&
 		strstr(e.msg, "unknown scheme \"foo:\"") != NULL && strstr(e.msg, "secret") == NULL,
 	    "an unknown scheme is named, the rest is not quoted: %s", e.msg);
@@ -599,6 +670,7 @@ main(void)
 {
 	test_scheme();
 	test_file_uri();
+	test_tpm2_uri();
 	test_host_port();
 	test_http();
 	test_printable();
