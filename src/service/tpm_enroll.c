@@ -204,6 +204,11 @@ activate_store(struct db *db, const struct est_ctx *c, const struct tpm2_public 
 		goto out;
 	if ((rc = store_tpm_activation_put(db, &a, e)) != 0 || (rc = db_commit(db, e)) != 0) {
 		db_rollback(db);
+		/* two activations of one device at once: one stored, the other a server error
+		 * (ECONFLICT would read as "no CA") */
+		if (rc == DEVID_ECONFLICT)
+			rc = devid_error_set(e, DEVID_EINTERNAL,
+			    "device %s: another activation was stored at the same moment", c->udid);
 		goto out;
 	}
 	memcpy(out->id, a.ref, sizeof(out->id));
