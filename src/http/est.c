@@ -32,8 +32,25 @@ static const struct {
 	EST_PATH_PREFIX "{label}/simplereenroll"},
     {"csrattrs", EST_CSRATTRS, false, EST_PATH_PREFIX "csrattrs",
 	EST_PATH_PREFIX "{label}/csrattrs"},
+    {"tpm/activate", EST_TPMACTIVATE, true, EST_PATH_PREFIX "tpm/activate",
+	EST_PATH_PREFIX "{label}/tpm/activate"},
+    {"tpm/enroll", EST_TPMENROLL, true, EST_PATH_PREFIX "tpm/enroll",
+	EST_PATH_PREFIX "{label}/tpm/enroll"},
 };
 #define NENDPOINTS (sizeof(endpoints) / sizeof(endpoints[0]))
+
+/* The index of the endpoint named op[0..op_len), or NENDPOINTS. */
+static size_t
+endpoint_find(const char *op, size_t op_len)
+{
+	size_t i;
+
+	for (i = 0; i < NENDPOINTS; i++)
+		if (strlen(endpoints[i].name) == op_len &&
+		    memcmp(endpoints[i].name, op, op_len) == 0)
+			break;
+	return i;
+}
 
 static int
 refuse(struct est_refusal *why, int status, const char *code, int rc, struct devid_error *e,
@@ -47,15 +64,25 @@ refuse(struct est_refusal *why, int status, const char *code, int rc, struct dev
 	return rc;
 }
 
+/* The answer to a body its reader refused with rc (the reason is in its devid_error). */
+static void
+body_refused(struct est_refusal *why, int rc)
+{
+	why->status = rc == DEVID_ELIMIT ? 413 : rc == DEVID_ENOMEM ? 500 : 400;
+	why->code = rc == DEVID_ELIMIT ? "too_large"
+	    : rc == DEVID_ENOMEM       ? "internal"
+				       : "bad_request";
+	why->allow = NULL;
+}
+
 /*
- * Whether a Content-Type names application/pkcs10: the type and subtype case-insensitively,
- * optional whitespace, then nothing or ';' and parameters (RFC 9110 8.3.1).
+ * Whether a Content-Type names want: the type and subtype case-insensitively, optional
+ * whitespace, then nothing or ';' and parameters (RFC 9110 8.3.1).
  */
 static bool
-content_type_is_pkcs10(const char *ct)
+content_type_is(const char *ct, const char *want)
 {
-	static const char want[] = EST_TYPE_PKCS10;
-	size_t n = sizeof(want) - 1;
+	size_t n = strlen(want);
 
 	if (ct == NULL)
 		return false;
@@ -87,12 +114,15 @@ est_request_parse(const char *method, const char *path, size_t path_len, const c
 	if (path_len <= plen || memcmp(path, EST_PATH_PREFIX, plen) != 0)
 		return refuse(why, 404, "not_found", DEVID_ENOTFOUND, e, "%s",
 		    "no such EST resource (RFC 7030 3.2.2: " EST_PATH_PREFIX
-		    "[<label>/]cacerts, simpleenroll, simplereenroll, csrattrs)");
+		    "[<label>/]cacerts, simpleenroll, simplereenroll, csrattrs, tpm/activate, "
+		    "tpm/enroll)");
 	rest = path + plen;
 	rest_len = path_len - plen;
 	op = rest;
 	op_len = rest_len;
-	if ((slash = memchr(rest, '/', rest_len)) != NULL) {
+	/* "tpm/activate" is an operation, not the label "tpm" (a label is upper case) */
+	slash = endpoint_find(rest, rest_len) == NENDPOINTS ? memchr(rest, '/', rest_len) : NULL;
+	if (slash != NULL) {
 		label_len = (size_t)(slash - rest);
 		op = slash + 1;
 		op_len = rest_len - label_len - 1;
@@ -101,13 +131,10 @@ est_request_parse(const char *method, const char *path, size_t path_len, const c
 			return refuse(why, 404, "not_found", DEVID_ENOTFOUND, e, "%s",
 			    "the EST label is a tenant name: [A-Z0-9.-]{1,64}");
 	}
-	for (i = 0; i < NENDPOINTS; i++)
-		if (strlen(endpoints[i].name) == op_len &&
-		    memcmp(endpoints[i].name, op, op_len) == 0)
-			break;
-	if (i == NENDPOINTS)
+	if ((i = endpoint_find(op, op_len)) == NENDPOINTS)
 		return refuse(why, 404, "not_found", DEVID_ENOTFOUND, e, "%s",
-		    "no such EST operation (cacerts, simpleenroll, simplereenroll, csrattrs)");
+		    "no such EST operation (cacerts, simpleenroll, simplereenroll, csrattrs, "
+		    "tpm/activate, tpm/enroll)");
 	r->endpoint = endpoints[i].ep;
 	if (slash != NULL) {
 		r->has_label = true;
@@ -125,22 +152,31 @@ est_request_parse(const char *method, const char *path, size_t path_len, const c
 	}
 	if (!endpoints[i].post)
 		return 0;
+	if (r->endpoint == EST_TPMACTIVATE || r->endpoint == EST_TPMENROLL) {
+		if (!content_type_is(content_type, EST_TYPE_JSON)) {
+			rc = refuse(why, 415, "unsupported_media_type", DEVID_EINVAL, e, "%s",
+			    "the body is " EST_TYPE_JSON " (docs/tpm.md)");
+			goto fail;
+		}
+		if ((rc = est_tpm_body_parse(r->endpoint, body, len, &r->tpm, e)) != 0) {
+			body_refused(why, rc);
+			goto fail;
+		}
+		return 0;
+	}
 	if (client_cert == NULL) {
 		rc = refuse(why, 403, "client_certificate_required", DEVID_EAUTH, e, "%s",
 		    "enrollment needs a client certificate in TLS: the birth certificate for "
 		    "simpleenroll, the operational certificate for simplereenroll");
 		goto fail;
 	}
-	if (!content_type_is_pkcs10(content_type)) {
+	if (!content_type_is(content_type, EST_TYPE_PKCS10)) {
 		rc = refuse(why, 415, "unsupported_media_type", DEVID_EINVAL, e, "%s",
 		    "RFC 7030 4.2.1: the body is " EST_TYPE_PKCS10);
 		goto fail;
 	}
 	if ((rc = csr_from_est_body(body, len, client_cert, &r->csr, e)) != 0) {
-		why->status = rc == DEVID_ELIMIT ? 413 : rc == DEVID_ENOMEM ? 500 : 400;
-		why->code = rc == DEVID_ELIMIT ? "too_large"
-		    : rc == DEVID_ENOMEM       ? "internal"
-					       : "bad_request";
+		body_refused(why, rc);
 		goto fail;
 	}
 	return 0;
@@ -154,6 +190,7 @@ est_request_release(struct est_request *r)
 {
 	X509_REQ_free(r->csr);
 	r->csr = NULL;
+	est_tpm_body_release(&r->tpm);
 }
 
 const char *

@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "http/est.h"
+#include "lib/base64.h"
 #include "lib/log.h"
 #include "service/service.h"
 #include "lib/banned.h"
@@ -129,6 +131,81 @@ handle_enroll(
 	X509_free(issued);
 }
 
+/* 201 with the activation: what TPM2_ActivateCredential takes, base64, and its id. */
+static void
+answer_activation(struct http_response *resp, const struct tpm_activation *a)
+{
+	char *blob = b64_encode(a->cred.id_object, a->cred.id_object_len);
+	char *secret = b64_encode(a->cred.secret, a->cred.secret_len);
+	time_t t = (time_t)a->expires_at;
+	json_t *j = NULL;
+	char when[32];
+	struct tm tm;
+
+	if (blob != NULL && secret != NULL && gmtime_r(&t, &tm) != NULL &&
+	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) != 0)
+		j = json_pack("{s:s, s:s, s:s, s:s}", "id", a->id, "credentialBlob", blob,
+		    "encryptedSecret", secret, "expiresAt", when);
+	if (j == NULL || http_json(resp, 201, j) != 0)
+		http_error(resp, 500, "internal", "internal error");
+	json_decref(j);
+	free(blob);
+	free(secret);
+}
+
+static void
+handle_tpm_activate(
+    struct est *est, struct http_request *req, struct http_response *resp, struct est_request *r)
+{
+	const struct est_tpm_body *b = &r->tpm;
+	struct tpm_activate_request a = {
+	    .ek_cert = b->ek_cert,
+	    .ek_cert_len = b->ek_cert_len,
+	    .udid = b->udid[0] != '\0' ? b->udid : NULL,
+	    .ak_public = b->ak_public,
+	    .ak_public_len = b->ak_public_len,
+	    .key_public = b->key_public,
+	    .key_public_len = b->key_public_len,
+	    .certify_info = b->certify_info,
+	    .certify_info_len = b->certify_info_len,
+	    .certify_signature = b->certify_signature,
+	    .certify_signature_len = b->certify_signature_len,
+	    .csr = b->csr,
+	    .csr_len = b->csr_len,
+	};
+	struct tpm_activation out;
+	struct devid_error e;
+	int rc;
+
+	devid_error_clear(&e);
+	rc = service_tpm_activate(est->svc, r->has_label ? r->label : NULL, &a, &out, &e);
+	if (rc != 0) {
+		est_fail(req, resp, r, rc, &e);
+		return;
+	}
+	answer_activation(resp, &out);
+}
+
+static void
+handle_tpm_enroll(
+    struct est *est, struct http_request *req, struct http_response *resp, struct est_request *r)
+{
+	struct devid_error e;
+	X509 *issued = NULL;
+	int rc;
+
+	devid_error_clear(&e);
+	rc = service_tpm_enroll(est->svc, r->has_label ? r->label : NULL, r->tpm.id, r->tpm.secret,
+	    r->tpm.secret_len, &issued, &e);
+	if (rc != 0) {
+		est_fail(req, resp, r, rc, &e);
+		return;
+	}
+	/* service_tpm_enroll logs the issuance: op, tenant, udid, serial */
+	answer_certs(resp, &issued, 1);
+	X509_free(issued);
+}
+
 static void
 handle_cacerts(
     struct est *est, struct http_request *req, struct http_response *resp, struct est_request *r)
@@ -209,8 +286,8 @@ est_handle(struct http_request *req, struct http_response *resp, void *arg)
 		if (why.status != 404)
 			http_request_set_route(req, est_route(r.endpoint, r.has_label));
 		/* an enrollment refused before the domain saw it (not a stray path or GET) */
-		if ((r.endpoint == EST_SIMPLEENROLL || r.endpoint == EST_SIMPLEREENROLL) &&
-		    why.status != 404 && why.status != 405)
+		if (r.endpoint != EST_CACERTS && r.endpoint != EST_CSRATTRS && why.status != 404 &&
+		    why.status != 405)
 			count_refusal(est->svc, &why);
 		if (why.allow != NULL)
 			http_response_set_header(resp, "Allow", why.allow);
@@ -228,6 +305,12 @@ est_handle(struct http_request *req, struct http_response *resp, void *arg)
 		break;
 	case EST_CSRATTRS:
 		handle_csrattrs(resp);
+		break;
+	case EST_TPMACTIVATE:
+		handle_tpm_activate(est, req, resp, &r);
+		break;
+	case EST_TPMENROLL:
+		handle_tpm_enroll(est, req, resp, &r);
 		break;
 	}
 	est_request_release(&r);

@@ -75,12 +75,14 @@ ingest(struct dynbuf *out, struct service_metrics *sm)
 static int
 est(struct dynbuf *out, struct service_metrics *sm)
 {
-	static const char *const ops[] = {"enroll", "reenroll"}, *const objects[] = {"object"};
+	static const char *const ops[] = {"enroll", "reenroll", "tpm_enroll"},
+				 *const objects[] = {"object"};
 	int rc;
 
 	if ((rc = counter_by(out, "devid_est_issued_total",
-		 "Operational certificates issued by EST (simpleenroll, simplereenroll).", "op",
-		 ops, sm->est_issued, 2)) != 0 ||
+		 "Operational certificates issued by EST (simpleenroll, simplereenroll, "
+		 "tpm/enroll).",
+		 "op", ops, sm->est_issued, EST_NOPS)) != 0 ||
 	    (rc = counter_by(out, "devid_est_refused_total",
 		 "EST enrollments refused, by the first check that failed.", "reason",
 		 est_reason_names, sm->est_refused, EST_NREFUSALS)) != 0 ||

@@ -1109,40 +1109,25 @@ fail:
 	return NULL;
 }
 
-/* What the checks found out about the requesting device. */
-struct est_ctx {
-	char udid[UDID_HEX_LEN + 1];
-	struct est_device dev;
-	struct tenant owner;
-	struct ca_rec ca;
-	struct ca_entry *entry;
-	enum est_reason refusal; /* why the enrollment was refused, once it is */
-};
-
-static void
+void
 est_ctx_release(struct est_ctx *c)
 {
 	est_device_release(&c->dev);
 	ca_rec_release(&c->ca);
 }
 
-/* The device a client certificate's key names, and that device's owner and CA record. */
-static int
-est_device_and_ca(
-    struct db *db, X509 *client, const char *label, struct est_ctx *c, struct devid_error *e)
+int
+est_device_by_udid(struct db *db, const char *udid, const char *label, const char *what,
+    struct est_ctx *c, struct devid_error *e)
 {
 	int rc;
 
-	if (x509_udid(client, c->udid) != 0) {
-		c->refusal = EST_REFUSED_UNKNOWN_DEVICE;
-		return devid_error_set(e, DEVID_EAUTH, "the client certificate has no usable key");
-	}
+	snprintf(c->udid, sizeof(c->udid), "%s", udid);
 	if ((rc = store_est_device(db, c->udid, &c->dev, c->owner.name, &c->ca, e)) != 0) {
 		if (rc != DEVID_ENOTFOUND)
 			return rc;
 		c->refusal = EST_REFUSED_UNKNOWN_DEVICE;
-		return devid_error_set(
-		    e, DEVID_EAUTH, "the client certificate's key is not a device known to devid");
+		return devid_error_set(e, DEVID_EAUTH, "%s is not a device known to devid", what);
 	}
 	if (c->dev.owner_id == 0) {
 		c->refusal = EST_REFUSED_NOT_CLAIMED;
@@ -1161,6 +1146,32 @@ est_device_and_ca(
 		    e, DEVID_ECONFLICT, "tenant \"%s\" has no operational CA", c->owner.name);
 	}
 	return 0;
+}
+
+/* The device a client certificate's key names, and that device's owner and CA record. */
+static int
+est_device_and_ca(
+    struct db *db, X509 *client, const char *label, struct est_ctx *c, struct devid_error *e)
+{
+	char udid[UDID_HEX_LEN + 1];
+
+	if (x509_udid(client, udid) != 0) {
+		c->refusal = EST_REFUSED_UNKNOWN_DEVICE;
+		return devid_error_set(e, DEVID_EAUTH, "the client certificate has no usable key");
+	}
+	return est_device_by_udid(db, udid, label, "the client certificate's key", c, e);
+}
+
+int
+est_ca_open(struct service *svc, struct db *db, struct est_ctx *c, struct devid_error *e)
+{
+	if (ca_open(svc, db, &c->ca, &c->entry, e) == 0)
+		return 0;
+	/* the server's fault, not the device's: a 500, logged */
+	devid_error_prefix(e, "tenant \"%s\"", c->owner.name);
+	if (e != NULL)
+		e->code = DEVID_EINTERNAL;
+	return DEVID_EINTERNAL;
 }
 
 /* Who the client is: its birth certificate (enroll) or its current LDevID (re-enroll). */
@@ -1221,6 +1232,11 @@ est_authenticate(struct service *svc, struct db *db, enum est_op op, X509 *clien
 	return 0;
 }
 
+/* The audit action and the log's op of each way to ask for a certificate. */
+static const char *const est_op_actions[EST_NOPS] = {
+    "est.enroll", "est.reenroll", "est.tpm_enroll"};
+static const char *const est_op_names[EST_NOPS] = {"enroll", "reenroll", "tpm_enroll"};
+
 /* Quota, the certificate and its audit record, in one transaction. */
 static int
 est_record(struct db *db, enum est_op op, struct est_ctx *c, X509 *x, const char *serial,
@@ -1262,8 +1278,8 @@ est_record(struct db *db, enum est_op op, struct est_ctx *c, X509 *x, const char
 	}
 	/* the audit record first: a tenant's issuances queue on its chain's lock before they
 	 * count the quota */
-	if ((rc = audit_append(db, c->owner.id, "device",
-		 op == EST_ENROLL ? "est.enroll" : "est.reenroll", c->udid, detail, e)) != 0 ||
+	if ((rc = audit_append(
+		 db, c->owner.id, "device", est_op_actions[op], c->udid, detail, e)) != 0 ||
 	    (rc = store_quota_take(db, c->owner.id, c->dev.id, e)) != 0 ||
 	    (rc = store_cert_add(db, c->owner.id, c->ca.generation, c->dev.id, serial, der, len,
 		 (int64_t)not_after, e)) != 0) {
@@ -1282,13 +1298,39 @@ out:
 }
 
 int
+est_issue(struct service *svc, struct db *db, enum est_op op, struct est_ctx *c, X509_REQ *csr,
+    X509 **issued, struct devid_error *e)
+{
+	char serial[SERIAL_HEX_MAX + 1];
+	X509 *x;
+	int rc;
+
+	c->refusal = EST_REFUSED_ERROR;
+	if ((x = make_ldevid(c->entry, csr, c->udid, c->owner.name, c->dev.serial,
+		 c->ca.validity_days, svc->public_url, &svc->metrics.sign[CA_SIGNED_CERTIFICATE],
+		 e)) == NULL)
+		return DEVID_ECRYPTO;
+	if (serial_hex(x, serial) != 0) {
+		rc = devid_error_set(e, DEVID_EINTERNAL, "serial");
+		goto out;
+	}
+	if ((rc = est_record(db, op, c, x, serial, e)) != 0)
+		goto out;
+	log_info("est issued", LOG_STR("op", est_op_names[op]), LOG_STR("tenant", c->owner.name),
+	    LOG_STR("udid", c->udid), LOG_STR("serial", serial));
+	*issued = x;
+	x = NULL;
+out:
+	X509_free(x);
+	return rc;
+}
+
+int
 service_est_enroll(struct service *svc, enum est_op op, const char *label, X509 *client_cert,
     STACK_OF(X509) *client_chain, X509_REQ *csr, X509 **issued, struct devid_error *e)
 {
 	/* why a refusal happened, where the check that made it says; else the server failed */
 	struct est_ctx c = {.refusal = EST_REFUSED_ERROR};
-	char serial[SERIAL_HEX_MAX + 1];
-	X509 *x = NULL;
 	struct db *db;
 	int rc;
 
@@ -1300,14 +1342,8 @@ service_est_enroll(struct service *svc, enum est_op op, const char *label, X509 
 	db = store_acquire(svc->store);
 	if ((rc = est_device_and_ca(db, client_cert, label, &c, e)) != 0)
 		goto out;
-	if ((rc = ca_open(svc, db, &c.ca, &c.entry, e)) != 0) {
-		/* the server's fault, not the device's: a 500, logged */
-		devid_error_prefix(e, "tenant \"%s\"", c.owner.name);
-		if (e != NULL)
-			e->code = DEVID_EINTERNAL;
-		rc = DEVID_EINTERNAL;
+	if ((rc = est_ca_open(svc, db, &c, e)) != 0)
 		goto out;
-	}
 	if ((rc = est_authenticate(svc, db, op, client_cert, client_chain, csr, &c, e)) != 0)
 		goto out;
 	if (c.dev.revoked) {
@@ -1329,28 +1365,12 @@ service_est_enroll(struct service *svc, enum est_op op, const char *label, X509 
 		    "the CSR's key is not the device's key (the key stays in the device's token)");
 		goto out;
 	}
-	c.refusal = EST_REFUSED_ERROR;
-	if ((x = make_ldevid(c.entry, csr, c.udid, c.owner.name, c.dev.serial, c.ca.validity_days,
-		 svc->public_url, &svc->metrics.sign[CA_SIGNED_CERTIFICATE], e)) == NULL) {
-		rc = DEVID_ECRYPTO;
-		goto out;
-	}
-	if (serial_hex(x, serial) != 0) {
-		rc = devid_error_set(e, DEVID_EINTERNAL, "serial");
-		goto out;
-	}
-	if ((rc = est_record(db, op, &c, x, serial, e)) != 0)
-		goto out;
-	log_info("est issued", LOG_STR("op", op == EST_ENROLL ? "enroll" : "reenroll"),
-	    LOG_STR("tenant", c.owner.name), LOG_STR("udid", c.udid), LOG_STR("serial", serial));
-	*issued = x;
-	x = NULL;
+	rc = est_issue(svc, db, op, &c, csr, issued, e);
 out:
 	if (rc == 0)
 		counter_add(&svc->metrics.est_issued[op], 1);
 	else
 		counter_add(&svc->metrics.est_refused[c.refusal], 1);
-	X509_free(x);
 	est_ctx_release(&c);
 	store_release(svc->store, db);
 	return rc;

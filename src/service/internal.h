@@ -5,6 +5,7 @@
 #ifndef DEVID_SERVICE_INTERNAL_H
 #define DEVID_SERVICE_INTERNAL_H
 
+#include "lib/x509.h"
 #include "service/service.h"
 
 /*
@@ -133,5 +134,38 @@ int upload_job_commit(struct upload_job *j, struct manifest_report *r, struct de
 /* Deletes j's upload and everything it stored (best effort: what is left, the purge takes). */
 void upload_job_abort(struct upload_job *j);
 void upload_job_release(struct upload_job *j);
+
+/* --- operational certificates: what simpleenroll and a TPM's enrollment share (ca.c) ---- */
+
+struct ca_entry;
+
+/* What the checks found out about the requesting device. */
+struct est_ctx {
+	char udid[UDID_HEX_LEN + 1];
+	struct est_device dev;
+	struct tenant owner;
+	struct ca_rec ca;
+	struct ca_entry *entry; /* est_ca_open's: the CA that issues, its key opened */
+	enum est_reason refusal; /* why the enrollment was refused, once it is */
+};
+void est_ctx_release(struct est_ctx *c);
+
+/*
+ * The device of that UDID, its owner and the owner's CA record into c: DEVID_EAUTH (with
+ * c->refusal) when it is unknown ("<what> is not a device known to devid"), not claimed or
+ * claimed by another tenant than label (NULL: any); DEVID_ECONFLICT when the owner has no CA.
+ * Revocation is the caller's to check (c->dev.revoked).
+ */
+int est_device_by_udid(struct db *db, const char *udid, const char *label, const char *what,
+    struct est_ctx *c, struct devid_error *e);
+/* Opens c's CA (c->entry); DEVID_EINTERNAL when it cannot: the server's fault. */
+int est_ca_open(struct service *svc, struct db *db, struct est_ctx *c, struct devid_error *e);
+/*
+ * Issues the LDevID of devid's profile (service_est_enroll's, service.h) to the CSR's key for
+ * c's device, and stores it with the quota and the audit record of op in one transaction;
+ * logs the issuance. *issued is new, its key undecoded as service_est_enroll's.
+ */
+int est_issue(struct service *svc, struct db *db, enum est_op op, struct est_ctx *c, X509_REQ *csr,
+    X509 **issued, struct devid_error *e);
 
 #endif

@@ -21,7 +21,8 @@ const char *const claim_result_names[CLAIM_NRESULTS] = {
     "ok", "wrong", "rate_limited", "malformed", "forbidden", "error"};
 const char *const delivery_result_names[DELIVERY_NRESULTS] = {"ok", "failed", "deferred"};
 const char *const est_reason_names[EST_NREFUSALS] = {"request", "no_certificate", "unknown_device",
-    "not_claimed", "wrong_tenant", "no_ca", "authentication", "revoked", "csr", "quota", "error"};
+    "not_claimed", "wrong_tenant", "no_ca", "authentication", "revoked", "csr", "quota", "tpm_keys",
+    "activation", "error"};
 const char *const ca_object_names[CA_NOBJECTS] = {"certificate", "crl"};
 
 void

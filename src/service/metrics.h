@@ -53,6 +53,10 @@ enum delivery_result {
 	DELIVERY_NRESULTS
 };
 
+/* How an operational certificate was asked for: simpleenroll, simplereenroll, or a TPM's
+ * enrollment by credential activation (docs/tpm.md). */
+enum est_op { EST_ENROLL, EST_REENROLL, EST_TPM_ENROLL, EST_NOPS };
+
 /* Why an EST enrollment was refused; the first check that failed decides. */
 enum est_reason {
 	EST_REFUSED_REQUEST, /* the request did not read (CSR, content type): src/http */
@@ -65,6 +69,8 @@ enum est_reason {
 	EST_REFUSED_REVOKED,
 	EST_REFUSED_CSR, /* the CSR's key or subject is not acceptable */
 	EST_REFUSED_QUOTA,
+	EST_REFUSED_TPM_KEYS, /* a TPM's AK, signing key, Certify or CSR proves nothing */
+	EST_REFUSED_ACTIVATION, /* a TPM activation unknown, used, expired or wrongly answered */
 	EST_REFUSED_ERROR, /* the server failed (database, CA key, memory) */
 	EST_NREFUSALS
 };
@@ -101,7 +107,7 @@ struct service_metrics {
 	_Atomic uint64_t batches_refused[INGEST_NSOURCES][INGEST_NRULES];
 	_Atomic uint64_t entries_refused[INGEST_NSOURCES][ENTRY_NRULES];
 	_Atomic uint64_t claims[CLAIM_NRESULTS];
-	_Atomic uint64_t est_issued[2]; /* by enum est_op */
+	_Atomic uint64_t est_issued[EST_NOPS]; /* by enum est_op */
 	_Atomic uint64_t est_refused[EST_NREFUSALS];
 	struct latency_histogram sign[CA_NOBJECTS];
 	struct connector_metrics types[SERVICE_METRICS_MAX_TYPES];

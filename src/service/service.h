@@ -14,6 +14,7 @@
 
 #include "lib/dynbuf.h"
 #include "lib/manifest_check.h"
+#include "lib/tpm2_attest.h"
 #include "service/metrics.h"
 #include "store/store.h"
 
@@ -585,8 +586,6 @@ int service_quota_get(
 int service_quota_put(
     struct service *svc, const struct principal *p, const json_t *body, struct devid_error *e);
 
-enum est_op { EST_ENROLL, EST_REENROLL };
-
 /*
  * An EST enrollment (RFC 7030 4.2). The device authenticated in TLS with client_cert (the
  * handshake proved it holds the key; the chain it sent is client_chain, untrusted, may be
@@ -601,11 +600,11 @@ enum est_op { EST_ENROLL, EST_REENROLL };
  * allows one more device (a device that holds a certificate already always may renew), and
  * the CSR's key is the device's key, its point uncompressed (x509_spki_check_uncompressed, so
  * that the certificate's UDID is the device's), compared as encoded (x509_spki_same): the
- * CSR's key need not have been decoded (csr_from_der with the client certificate as holder). Then the profile decides the certificate: subject
- * CN=<udid>, O=<tenant>, serialNumber=<chip serial>; basicConstraints CA:FALSE,
- * keyUsage digitalSignature, extKeyUsage clientAuth, SKI, AKI; notBefore now - 5 min,
- * notAfter notBefore + the tenant's validity; serial 16 random bytes, unique by constraint.
- * Stored with an audit record carrying the certificate, in one transaction.
+ * CSR's key need not have been decoded (csr_from_der with the client certificate as holder). Then
+ * the profile decides the certificate: subject CN=<udid>, O=<tenant>, serialNumber=<chip serial>;
+ * basicConstraints CA:FALSE, keyUsage digitalSignature, extKeyUsage clientAuth, SKI, AKI; notBefore
+ * now - 5 min, notAfter notBefore + the tenant's validity; serial 16 random bytes, unique by
+ * constraint. Stored with an audit record carrying the certificate, in one transaction.
  *
  * *issued is made for encoding (i2d_X509, a PKCS#7 answer): its SubjectPublicKeyInfo is the
  * CSR's, copied as DER and not decoded again (OpenSSL 3.0 spends a tenth of an enrollment on
@@ -619,6 +618,69 @@ enum est_op { EST_ENROLL, EST_REENROLL };
  */
 int service_est_enroll(struct service *svc, enum est_op op, const char *label, X509 *client_cert,
     STACK_OF(X509) *client_chain, X509_REQ *csr, X509 **issued, struct devid_error *e);
+
+/*
+ * Enrollment of a TPM device by credential activation (docs/tpm.md), in two calls: the EK
+ * cannot sign, so the device proves its keys live in the TPM that holds the registered EK.
+ */
+
+/* How long an activation may be answered. */
+#define TPM_ACTIVATION_TTL_SECS 300
+
+/* What a TPM device sends to be activated: each member borrowed, the bytes received. */
+struct tpm_activate_request {
+	const uint8_t *ek_cert; /* its EK certificate, DER; or NULL and udid */
+	size_t ek_cert_len;
+	const char *udid; /* the device's UDID (lowercase hex); NULL with ek_cert */
+	const uint8_t *ak_public; /* the AK's TPM2B_PUBLIC */
+	size_t ak_public_len;
+	const uint8_t *key_public; /* the signing key's TPM2B_PUBLIC */
+	size_t key_public_len;
+	const uint8_t *certify_info; /* TPMS_ATTEST of TPM2_Certify(key, by the AK) */
+	size_t certify_info_len;
+	const uint8_t *certify_signature; /* its TPMT_SIGNATURE */
+	size_t certify_signature_len;
+	const uint8_t *csr; /* PKCS#10, DER, signed by the signing key */
+	size_t csr_len;
+};
+
+/* An activation handed out: what TPM2_ActivateCredential takes, and its id. */
+struct tpm_activation {
+	char id[TPM_ACTIVATION_REF_LEN + 1];
+	struct tpm2_credential cred;
+	int64_t expires_at; /* Unix seconds */
+};
+
+/*
+ * The first call. The device is found by its UDID (SHA-256 of the EK's SubjectPublicKeyInfo):
+ * of the EK certificate sent, which must then be the one stored for it byte for byte, or
+ * given. It must be a TPM device (kind tpm), claimed (by label's tenant if label is not NULL),
+ * not revoked, its owner with a CA. Then: the AK (tpm2_ak_check), the signing key
+ * (tpm2_signing_key_check), the Certify of the key by the AK (tpm2_certify_check), the CSR
+ * (csr_from_der) whose key is the signing key's. A fresh random secret is wrapped to the EK
+ * public of the stored certificate for the AK's name (tpm2_make_credential) and the
+ * activation is stored (its secret only as SHA-256, the CSR with it) for
+ * TPM_ACTIVATION_TTL_SECS, replacing one the device had. Errors as service_est_enroll's:
+ * DEVID_EINVAL (a structure or the CSR malformed, the CSR's key not the signing key's),
+ * DEVID_EAUTH (unknown or not a TPM, another EK certificate, not claimed, revoked, another
+ * tenant's label, a key or Certify rule broken: the message names it), DEVID_ECRYPTO (the
+ * Certify signature does not verify), DEVID_ECONFLICT (no CA).
+ */
+int service_tpm_activate(struct service *svc, const char *label,
+    const struct tpm_activate_request *r, struct tpm_activation *out, struct devid_error *e);
+
+/*
+ * The second call: the activation id is taken (deleted, whatever follows), must not have
+ * expired, and SHA-256(secret) must equal its secret's (constant time); then, the device
+ * still claimed by the same tenant (and label's), not revoked, the LDevID of
+ * service_est_enroll's profile is issued to the CSR's key, with the quota and the audit
+ * record est.tpm_enroll. *issued as service_est_enroll's. Errors: DEVID_EINVAL (id or secret
+ * malformed), DEVID_EAUTH (no such activation: unknown, used or expired; a wrong secret; the
+ * device released, revoked or another tenant's label), DEVID_ELIMIT (quota),
+ * DEVID_ECONFLICT (no CA).
+ */
+int service_tpm_enroll(struct service *svc, const char *label, const char *id,
+    const uint8_t *secret, size_t secret_len, X509 **issued, struct devid_error *e);
 
 /*
  * /cacerts: the CA certificates of the tenant named by label, or (label NULL) of the owner of

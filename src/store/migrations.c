@@ -370,6 +370,28 @@ static const char *const v12[] = {
     NULL,
 };
 
+/*
+ * TPM enrollment by credential activation (docs/tpm.md): the activations handed out and not
+ * yet answered. ref is the id the device is given; the secret is kept only as its SHA-256;
+ * csr is the device's PKCS#10 request (DER), issued to once the secret comes back. A device
+ * has at most one pending activation. A row is deleted when it is answered, right or wrong,
+ * and when it has expired.
+ */
+static const char *const v13[] = {
+    "CREATE TABLE tpm_activations ("
+    " id @ID@,"
+    " ref TEXT NOT NULL UNIQUE,"
+    " device_id BIGINT NOT NULL UNIQUE REFERENCES devices (id),"
+    " tenant_id BIGINT NOT NULL REFERENCES tenants (id),"
+    " ak_name TEXT NOT NULL,"
+    " secret_sha256 TEXT NOT NULL,"
+    " csr @BLOB@ NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " expires_at BIGINT NOT NULL)",
+    "CREATE INDEX tpm_activations_expiry ON tpm_activations (expires_at)",
+    NULL,
+};
+
 static const struct migration migrations[] = {
     {1, v1},
     {2, v2},
@@ -383,6 +405,7 @@ static const struct migration migrations[] = {
     {10, v10},
     {11, v11},
     {12, v12},
+    {13, v13},
 };
 
 static int

@@ -728,4 +728,42 @@ int store_batch_orphans(struct db *db, int64_t *ids, size_t max, size_t *n, stru
 int store_batch_orphan_purge(
     struct db *db, int64_t batch_id, size_t chunk, bool *done, struct devid_error *e);
 
+/* --- TPM activations: enrollment by credential activation (store_tpm.c, schema v13) ------ */
+
+/* The id an activation is known by outside: 32 lowercase hex digits, random. */
+#define TPM_ACTIVATION_REF_LEN 32
+/* A TPM name in hex: nameAlg and a SHA-512 digest at most (66 bytes) */
+#define TPM_ACTIVATION_NAME_HEX 132
+
+/*
+ * An activation handed out and not yet answered: the credential was made for the AK named
+ * ak_name; the device proves it activated it with the secret whose SHA-256 is secret_sha256.
+ */
+struct tpm_activation_rec {
+	char ref[TPM_ACTIVATION_REF_LEN + 1];
+	int64_t device_id;
+	int64_t tenant_id; /* the device's owner when it was activated */
+	char udid[UDID_HEX_LEN_MAX + 1]; /* the device's (store_tpm_activation_take) */
+	char ak_name[TPM_ACTIVATION_NAME_HEX + 1]; /* lowercase hex */
+	char secret_sha256[2 * 32 + 1]; /* lowercase hex */
+	uint8_t *csr; /* DER PKCS#10: borrowed by _put, malloc'd by _take (release) */
+	size_t csr_len;
+	int64_t created_at, expires_at;
+};
+void tpm_activation_rec_release(struct tpm_activation_rec *a);
+/*
+ * Stores a as the device's one pending activation: one it had before is replaced, and every
+ * activation expired at a->created_at is deleted. In the caller's transaction.
+ * DEVID_ECONFLICT if a->ref exists.
+ */
+int store_tpm_activation_put(
+    struct db *db, const struct tpm_activation_rec *a, struct devid_error *e);
+/*
+ * Takes activation ref: deletes it and gives what it was, with its device's UDID, in one
+ * statement, so it is answered once (whatever the answer). DEVID_ENOTFOUND if there is none
+ * (never handed out, answered already, or purged); the caller checks expires_at.
+ */
+int store_tpm_activation_take(
+    struct db *db, const char *ref, struct tpm_activation_rec *a, struct devid_error *e);
+
 #endif

@@ -5,8 +5,8 @@
  * certificate was sent (bit 3) and whether Content-Type is absent (bit 4); then the path up
  * to the first LF, the Content-Type up to the next LF, and the rest is the body. Aborts when
  * the parser breaks its contract: a refusal has a status, a code, a reason and no CSR (405s
- * an Allow); a success names an endpoint, a valid label if any, and a CSR exactly for the
- * enrollments.
+ * an Allow); a success names an endpoint, a valid label if any, a CSR exactly for the
+ * enrollments and a TPM body exactly for tpm/activate and tpm/enroll.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -100,6 +100,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		post = r.endpoint == EST_SIMPLEENROLL || r.endpoint == EST_SIMPLEREENROLL;
 		expect(post == (r.csr != NULL), "a CSR exactly for the enrollments");
+		expect((r.endpoint == EST_TPMACTIVATE) == (r.tpm.ak_public != NULL),
+		    "an AK exactly for tpm/activate");
+		expect((r.endpoint == EST_TPMENROLL) == (r.tpm.secret != NULL),
+		    "a secret exactly for tpm/enroll");
 		expect(!post || cert, "an enrollment only with a certificate");
 		expect(r.has_label == (r.label[0] != '\0'), "has_label");
 		expect(!r.has_label || claim_name_valid(r.label, strlen(r.label)), "a valid label");
