@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * azure_dps.c - the azure-dps connector: individual enrollments with X.509 attestation in an
- * Azure IoT Hub Device Provisioning Service (REST api-version 2021-10-01, the OpenAPI document
- * in ../shared/vectors/azure-dps/service.json), docs/connectors.md.
+ * azure_dps.c - the azure-dps connector: individual enrollments in an Azure IoT Hub Device
+ * Provisioning Service (REST api-version 2021-10-01, the OpenAPI document in
+ * ../shared/vectors/azure-dps/service.json), docs/connectors.md. A chip's enrollment has X.509
+ * attestation with its certificate; a TPM's (kind 'tpm') has TPM attestation with its EK's
+ * public area, rebuilt from the EK certificate (lib/tpm2_ekpub.h).
  *
  * A delivery becomes bulk calls (POST {endpoint}/enrollments, at most 10 enrollments each):
  * add = mode create, provisioningStatus enabled; revoke = mode update, provisioningStatus
  * disabled (the enrollment stays, so the device can never register again); release = mode
- * delete. The registration id is the device certificate's CN, the UDID. Each enrollment is
- * one operation of the DPS quota: the calls are paced to operationsPerMinute in this process
- * (and through d->throttle across servers when the outbox gives one).
+ * delete. The registration id is the UDID: a chip certificate's CN, which must be it. Each
+ * enrollment is one operation of the DPS quota: the calls are paced to operationsPerMinute in this
+ * process (and through d->throttle across servers when the outbox gives one).
  */
 #include <ctype.h>
 #include <pthread.h>
@@ -27,6 +29,7 @@
 #include "connectors/connector.h"
 #include "lib/base64.h"
 #include "lib/json.h"
+#include "lib/tpm2_ekpub.h"
 #include "lib/banned.h"
 
 #define DPS_DEFAULT_API "2021-10-01"
@@ -397,7 +400,7 @@ out:
 enum item_state { ITEM_PENDING, ITEM_DONE, ITEM_FAILED };
 
 struct item {
-	char id[DPS_MAX_REGID + 1]; /* the registration id: the certificate's CN */
+	char id[DPS_MAX_REGID + 1]; /* the registration id: the UDID */
 	json_t *enrollment; /* IndividualEnrollment */
 	enum item_state state;
 	int tries;
@@ -413,7 +416,10 @@ struct dps_call {
 	char *url;
 };
 
-/* The registration id of a device: its certificate's CN, which must be its UDID. */
+/*
+ * The registration id of a device, its UDID: a chip's certificate's CN must be it; a TPM's
+ * EK certificate names no device (its subject is empty or a placeholder).
+ */
 static int
 dps_regid(const struct delivery_device *v, char id[DPS_MAX_REGID + 1], struct devid_error *e)
 {
@@ -424,6 +430,15 @@ dps_regid(const struct delivery_device *v, char id[DPS_MAX_REGID + 1], struct de
 
 	if (x == NULL || q != v->cert_der + v->cert_len) {
 		devid_error_set(e, rc, "azure-dps: %s: the certificate is not DER", v->udid);
+		goto out;
+	}
+	if (v->tpm) {
+		if (!dps_token_ok(v->udid, DPS_MAX_REGID, "._-")) {
+			devid_error_set(e, rc, "azure-dps: %s: not a registration id", v->udid);
+			goto out;
+		}
+		snprintf(id, DPS_MAX_REGID + 1, "%s", v->udid);
+		rc = 0;
 		goto out;
 	}
 	if ((i = X509_NAME_get_index_by_NID(X509_get_subject_name(x), NID_commonName, -1)) < 0 ||
@@ -448,19 +463,67 @@ out:
 	return rc;
 }
 
+/*
+ * A TPM's AttestationMechanism: type tpm, endorsementKey the base64 of its EK's TPM2B_PUBLIC
+ * (what tpm2_readpublic of the EK writes, and the Azure SDKs send). NULL with e set.
+ */
 static json_t *
-dps_enrollment(const struct dps_call *c, const struct delivery_device *v, const char *id)
+dps_tpm_attestation(const struct delivery_device *v, struct devid_error *e)
+{
+	const unsigned char *q = v->cert_der;
+	X509 *x = d2i_X509(NULL, &q, (long)v->cert_len);
+	uint8_t pub[TPM2_EK_PUBLIC_MAX];
+	size_t len;
+	char *b64 = NULL;
+	json_t *j = NULL;
+
+	if (x == NULL || X509_get0_pubkey(x) == NULL) {
+		devid_error_set(
+		    e, DEVID_EINVAL, "azure-dps: %s: the EK certificate is not DER", v->udid);
+		goto out;
+	}
+	if (tpm2_ek_public(X509_get0_pubkey(x), pub, &len, e) != 0) {
+		devid_error_prefix(e, "azure-dps: %s", v->udid);
+		goto out;
+	}
+	if ((b64 = b64_encode(pub, len)) == NULL ||
+	    (j = json_pack("{s:s, s:{s:s}}", "type", "tpm", "tpm", "endorsementKey", b64)) == NULL)
+		devid_error_set(e, DEVID_ENOMEM, "azure-dps: out of memory");
+out:
+	free(b64);
+	X509_free(x);
+	return j;
+}
+
+/* A chip's AttestationMechanism: type x509, its certificate as the primary one. */
+static json_t *
+dps_x509_attestation(const struct delivery_device *v, struct devid_error *e)
+{
+	json_t *pem = delivery_pem(v), *j;
+
+	j = pem != NULL ? json_pack("{s:s, s:{s:{s:{s:o}}}}", "type", "x509", "x509",
+			      "clientCertificates", "primary", "certificate", pem)
+			: NULL;
+	if (j == NULL)
+		devid_error_set(e, DEVID_ENOMEM, "azure-dps: out of memory");
+	return j;
+}
+
+static json_t *
+dps_enrollment(const struct dps_call *c, const struct delivery_device *v, const char *id,
+    struct devid_error *e)
 {
 	const char *status = c->d->remove && c->d->revoke ? "disabled" : "enabled";
-	json_t *pem = delivery_pem(v), *j, *x;
+	json_t *att = v->tpm ? dps_tpm_attestation(v, e) : dps_x509_attestation(v, e), *j, *x;
 
-	if (pem == NULL)
+	if (att == NULL)
 		return NULL;
-	j = json_pack("{s:s, s:{s:s, s:{s:{s:{s:o}}}}, s:s}", "registrationId", id, "attestation",
-	    "type", "x509", "x509", "clientCertificates", "primary", "certificate", pem,
+	j = json_pack("{s:s, s:o, s:s}", "registrationId", id, "attestation", att,
 	    "provisioningStatus", status);
-	if (j == NULL)
+	if (j == NULL) {
+		devid_error_set(e, DEVID_ENOMEM, "azure-dps: out of memory");
 		return NULL;
+	}
 	if ((x = json_object_get(c->config, "iotHubs")) != NULL)
 		json_object_set(j, "iotHubs", x);
 	if ((x = json_object_get(c->config, "allocationPolicy")) != NULL)
@@ -642,7 +705,7 @@ dps_deliver(const json_t *config, const struct delivery *d, struct devid_error *
 	for (i = 0; i < d->n; i++) {
 		devid_error_clear(&ie);
 		if (dps_regid(&d->devices[i], items[i].id, &ie) != 0 ||
-		    (items[i].enrollment = dps_enrollment(&c, &d->devices[i], items[i].id)) ==
+		    (items[i].enrollment = dps_enrollment(&c, &d->devices[i], items[i].id, &ie)) ==
 			NULL) {
 			items[i].state = ITEM_FAILED;
 			if (ie.msg[0] == '\0')

@@ -59,8 +59,9 @@ extern const struct connector_type connector_mosquitto;
 
 /*
  * The azure-dps connector (azure_dps.c, azure_dps.h): individual enrollments with X.509
- * attestation in an Azure IoT Hub Device Provisioning Service, in bulk calls of at most 10,
- * SAS-signed with a shared access policy (docs/connectors.md).
+ * attestation (chips) or TPM attestation by the EK (TPMs) in an Azure IoT Hub Device
+ * Provisioning Service, in bulk calls of at most 10, SAS-signed with a shared access policy
+ * (docs/connectors.md).
  */
 extern const struct connector_type connector_azure_dps;
 

@@ -781,6 +781,7 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 		dev[i].cert_der = db_rows_blob(r, i, 3, &len);
 		dev[i].cert_len = len;
 		dev[i].batch = db_rows_text(r, i, 4, NULL);
+		dev[i].tpm = strcmp(db_rows_text(r, i, 5, NULL), "tpm") == 0;
 	}
 	last = db_rows_int(r, n - 1, 0);
 	/* the id names the job and the chunk: a retry carries the same one */

@@ -282,8 +282,9 @@ int service_manifest(struct service *svc, const struct principal *p, const char 
 /* One device of a delivery (borrowed for the length of the call). */
 struct delivery_device {
 	const char *udid, *serial, *batch;
-	const uint8_t *cert_der;
+	const uint8_t *cert_der; /* a TPM's: its EK certificate */
 	size_t cert_len;
+	bool tpm; /* a TPM registered by its EK certificate (kind 'tpm'), not a chip */
 };
 
 /* The outcome of one device of a delivery, for GET /api/v1/jobs/{id}/devices. */

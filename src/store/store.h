@@ -373,8 +373,8 @@ int store_job_list(struct db *db, int64_t tenant_id, const char *state, size_t l
     struct job_rec **out, size_t *n, struct devid_error *e);
 /*
  * The devices a job delivers next, by id after `after`: columns id, udid, serial, cert (DER),
- * batch name; a batch's or the one device's active devices (all of them for a remove), so
- * an add retried after a revoke cannot put the device back.
+ * batch name, kind ('chip' or 'tpm'); a batch's or the one device's active devices (all of
+ * them for a remove), so an add retried after a revoke cannot put the device back.
  */
 int store_job_devices(struct db *db, const struct job_rec *j, int64_t after, size_t limit,
     struct db_rows **rows, struct devid_error *e);

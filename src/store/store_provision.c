@@ -339,7 +339,7 @@ store_job_devices(struct db *db, const struct job_rec *j, int64_t after, size_t 
 		    DB_INT(j->batch_id), DB_INT(after), DB_INT(j->remove), DB_INT((int64_t)limit)};
 
 		return db_query(db,
-		    "SELECT d.id, d.udid, d.serial, d.cert, b.name FROM devices d"
+		    "SELECT d.id, d.udid, d.serial, d.cert, b.name, d.kind FROM devices d"
 		    " JOIN batches b ON b.id = d.batch_id WHERE d.batch_id = ? AND d.id > ?"
 		    " AND (? = 1 OR d.state = 'active') ORDER BY d.id LIMIT ?",
 		    p, 4, rows, e);
@@ -348,7 +348,7 @@ store_job_devices(struct db *db, const struct job_rec *j, int64_t after, size_t 
 		struct db_param p[] = {DB_TEXT(j->udid), DB_INT(after), DB_INT(j->remove)};
 
 		return db_query(db,
-		    "SELECT d.id, d.udid, d.serial, d.cert, b.name FROM devices d"
+		    "SELECT d.id, d.udid, d.serial, d.cert, b.name, d.kind FROM devices d"
 		    " JOIN batches b ON b.id = d.batch_id WHERE d.udid = ? AND d.id > ?"
 		    " AND (? = 1 OR d.state = 'active')",
 		    p, 3, rows, e);

@@ -7,7 +7,11 @@ recomputed from the policy key it was given, sr, se not expired, skn), the path,
 api-version against the OpenAPI document (service.json), and the body against its schemas
 (BulkEnrollmentOperation, IndividualEnrollment: required members, types, enums, no unknown or
 read-only members, at most 10 enrollments, registration id pattern, X.509 attestation with a
-PEM certificate whose CN is the registration id). It keeps the enrollments, answers with the
+PEM certificate whose CN is the registration id, or TPM attestation whose endorsementKey is
+the base64 of a TPM2B_PUBLIC: an RSA 2048 or ECC P-256/P-384 restricted decryption key, fixed
+to its TPM, as a TCG EK template makes it, with no storageRootKey, which an individual
+enrollment made before the device registers cannot know). Each TPM enrollment received is
+recorded in "tpm" (registration id -> endorsementKey, as sent). It keeps the enrollments, answers with the
 service's error shapes (per-item errors inside a 200, 429 with or without Retry-After, 5xx when
 told to) and enforces an operations-a-minute quota: a bucket of 10 operations (one bulk call)
 refilled at quota/60 a second; every enrollment of a bulk call is one operation.
@@ -63,6 +67,7 @@ state = {
     "retry_after_early": 0,  # requests before a Retry-After we gave had passed
     "max_ops_window": 0,
     "max_early_secs": 0.0,  # the most slack an accepted call needed (see SLACK_SECS)
+    "tpm": {},  # registration id -> the endorsementKey of its last TPM enrollment
 }
 injections = []
 bucket = {"tokens": BURST, "at": time.monotonic()}
@@ -179,14 +184,90 @@ def check_sas(header):
 # --- the enrollments --------------------------------------------------------------------------
 
 
+def u16(b, at):
+    if at + 2 > len(b):
+        raise ValueError("truncated")
+    return int.from_bytes(b[at:at + 2], "big"), at + 2
+
+
+def sized(b, at):
+    n, at = u16(b, at)
+    if at + n > len(b):
+        raise ValueError("truncated")
+    return b[at:at + n], at + n
+
+
+def check_ek(b64):
+    """Why b64 is not an EK's TPM2B_PUBLIC (TPM 2.0 Part 2 12.2.5, 12.2.3.7), or None."""
+    try:
+        pub = base64.b64decode(b64, validate=True)
+        size, at = u16(pub, 0)
+        if size != len(pub) - 2:
+            return f"the TPM2B_PUBLIC size {size} is not the {len(pub) - 2} bytes that follow"
+        typ, at = u16(pub, at)
+        name_alg, at = u16(pub, at)
+        attrs = int.from_bytes(pub[at:at + 4], "big")
+        at += 4
+        policy, at = sized(pub, at)
+        # fixedTPM 1, fixedParent 4, sensitiveDataOrigin 5, adminWithPolicy 7, restricted 16,
+        # decrypt 17, sign 18
+        need = (1 << 1) | (1 << 4) | (1 << 5) | (1 << 7) | (1 << 16) | (1 << 17)
+        if attrs & need != need or attrs & (1 << 18):
+            return f"objectAttributes 0x{attrs:08x}: not a restricted decryption key fixed to its TPM"
+        if name_alg not in (0x000B, 0x000C) or len(policy) != {0x000B: 32, 0x000C: 48}[name_alg]:
+            return f"nameAlg 0x{name_alg:04x} with a {len(policy)}-byte authPolicy"
+        sym, at = u16(pub, at)
+        bits, at = u16(pub, at)
+        mode, at = u16(pub, at)
+        scheme, at = u16(pub, at)
+        if sym != 0x0006 or bits not in (128, 256) or mode != 0x0043 or scheme != 0x0010:
+            return "symmetric is not AES-CFB, or a scheme is set"
+        if typ == 0x0001:
+            key_bits, at = u16(pub, at)
+            at += 4  # exponent
+            n, at = sized(pub, at)
+            if key_bits != 2048 or len(n) != 256:
+                return f"RSA {key_bits} bits with a {len(n)}-byte modulus"
+        elif typ == 0x0023:
+            curve, at = u16(pub, at)
+            kdf, at = u16(pub, at)
+            x, at = sized(pub, at)
+            y, at = sized(pub, at)
+            field = {0x0003: 32, 0x0004: 48}.get(curve)
+            if field is None or kdf != 0x0010 or len(x) != field or len(y) != field:
+                return f"ECC curve 0x{curve:04x} with a {len(x)}/{len(y)}-byte point"
+        else:
+            return f"key type 0x{typ:04x}, not RSA or ECC"
+        if at != len(pub):
+            return f"{len(pub) - at} bytes after the TPMT_PUBLIC"
+    except ValueError as ex:
+        return f"not base64 of a TPM2B_PUBLIC ({ex})"
+    return None
+
+
 def check_enrollment(e, i, errs):
     rid = e.get("registrationId")
     if not isinstance(rid, str) or not REGID.match(rid):
         errs.append(f"enrollments[{i}].registrationId {rid!r}: not a registration id")
         return
     att = e.get("attestation", {})
+    if att.get("type") == "tpm":
+        if set(att) != {"type", "tpm"}:
+            errs.append(f"enrollments[{i}]: TPM attestation with members {sorted(att)}")
+            return
+        tpm = att["tpm"]
+        if set(tpm) != {"endorsementKey"}:
+            errs.append(f"enrollments[{i}].attestation.tpm: members {sorted(tpm)}, want endorsementKey")
+            return
+        why = check_ek(tpm["endorsementKey"])
+        if why is not None:
+            errs.append(f"enrollments[{i}].attestation.tpm.endorsementKey: {why}")
+        return
     if att.get("type") != "x509":
-        errs.append(f"enrollments[{i}]: attestation type is not x509")
+        errs.append(f"enrollments[{i}]: attestation type is neither x509 nor tpm")
+        return
+    if set(att) != {"type", "x509"}:
+        errs.append(f"enrollments[{i}]: X.509 attestation with members {sorted(att)}")
         return
     try:
         pem = att["x509"]["clientCertificates"]["primary"]["certificate"]
@@ -250,6 +331,8 @@ def bulk(body):
             op["result"] = 0
             continue
         rec = dict(e)
+        if e["attestation"]["type"] == "tpm":
+            state["tpm"][rid] = e["attestation"]["tpm"]["endorsementKey"]
         rec.setdefault("provisioningStatus", "enabled")
         rec["etag"] = uuid.uuid4().hex
         rec["createdDateTimeUtc"] = have["createdDateTimeUtc"] if have else now_utc()

@@ -16,6 +16,8 @@
  *                                 with QUALIFYING's bytes as the qualifying data, or any
  *                                 qualifying data when QUALIFYING is -
  *   spki PUB                      the key as a PEM SubjectPublicKeyInfo on stdout
+ *   ekpub EKCERT.der OUT          the EK's TPM2B_PUBLIC rebuilt from its certificate's key
+ *                                 (src/lib/tpm2_ekpub.c), written to OUT
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,8 +25,10 @@
 #include <string.h>
 
 #include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "lib/tpm2_attest.h"
+#include "lib/tpm2_ekpub.h"
 #include "lib/banned.h"
 
 static size_t
@@ -137,6 +141,38 @@ check(const char *path, int (*fn)(const struct tpm2_public *, struct devid_error
 	return rc == 0 ? 0 : 1;
 }
 
+static int
+ekpub(const char *cert_path, const char *out_path)
+{
+	static uint8_t der[8192];
+	uint8_t pub[TPM2_EK_PUBLIC_MAX];
+	size_t n = slurp(cert_path, der, sizeof(der)), len;
+	const unsigned char *q = der;
+	X509 *x = d2i_X509(NULL, &q, (long)n);
+	struct devid_error e;
+	FILE *f;
+	int rc = 1;
+
+	devid_error_clear(&e);
+	if (x == NULL) {
+		fprintf(stderr, "%s: not a DER certificate\n", cert_path);
+		return 1;
+	}
+	if (tpm2_ek_public(X509_get0_pubkey(x), pub, &len, &e) != 0) {
+		fprintf(stderr, "%s: %s\n", cert_path, e.msg);
+		goto out;
+	}
+	if ((f = fopen(out_path, "wb")) == NULL || fwrite(pub, 1, len, f) != len ||
+	    fclose(f) != 0) {
+		perror(out_path);
+		goto out;
+	}
+	rc = 0;
+out:
+	X509_free(x);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -167,9 +203,12 @@ main(int argc, char **argv)
 		return makecred(argv + 2);
 	if (argc == 7 && strcmp(argv[1], "certify") == 0)
 		return certify(argv + 2);
+	if (argc == 4 && strcmp(argv[1], "ekpub") == 0)
+		return ekpub(argv[2], argv[3]);
 	fprintf(stderr,
 	    "usage: tpm2_attest_tool name|ak-check|key-check|spki PUB\n"
 	    "       tpm2_attest_tool makecred EK.pem AKPUB SECRET OUT\n"
-	    "       tpm2_attest_tool certify AKPUB KEYPUB ATTEST SIG QUALIFYING\n");
+	    "       tpm2_attest_tool certify AKPUB KEYPUB ATTEST SIG QUALIFYING\n"
+	    "       tpm2_attest_tool ekpub EKCERT.der OUT\n");
 	return 2;
 }
