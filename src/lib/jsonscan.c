@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <string.h>
+
 #include "jsonscan.h"
 #include "limits.h"
 #include "banned.h"
@@ -20,13 +22,20 @@ jsonscan_ws(const uint8_t *p, size_t n, size_t i)
 size_t
 jsonscan_string_end(const uint8_t *p, size_t n, size_t i)
 {
-	for (i++; i < n; i++) {
-		if (p[i] == '\\')
-			i++;
-		else if (p[i] == '"')
-			return i + 1;
+	const uint8_t *q;
+	size_t k, bs;
+
+	/* memchr to each quote, which is the end unless an odd run of backslashes escapes it */
+	for (;;) {
+		if (i + 1 >= n || (q = memchr(p + i + 1, '"', n - i - 1)) == NULL)
+			return 0;
+		k = (size_t)(q - p);
+		for (bs = 0; k - bs - 1 > i && p[k - bs - 1] == '\\'; bs++)
+			;
+		if (bs % 2 == 0)
+			return k + 1;
+		i = k;
 	}
-	return 0;
 }
 
 size_t

@@ -6,6 +6,7 @@
 
 #include "fastjson.h"
 #include "json.h"
+#include "jsonscan.h"
 #include "limits.h"
 #include "manifest.h"
 #include "workpool.h"
@@ -229,71 +230,20 @@ manifest_from_json(
 	return manifest_from_json_mt(root, workpool_cpus(), out, r, e);
 }
 
-static size_t
-skip_ws(const uint8_t *p, size_t n, size_t i)
-{
-	/* JSON's whitespace, as jansson reads it */
-	while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
-		i++;
-	return i;
-}
-
-/* The closing quote of the string opening at p[i] (n if none), skipping escaped quotes. */
-static size_t
-string_end(const uint8_t *p, size_t n, size_t i)
-{
-	const uint8_t *q;
-	size_t k, bs;
-
-	for (;;) {
-		if ((q = memchr(p + i + 1, '"', n - i - 1)) == NULL)
-			return n;
-		k = (size_t)(q - p);
-		for (bs = 0; k - bs - 1 > i && p[k - bs - 1] == '\\'; bs++)
-			;
-		if (bs % 2 == 0)
-			return k;
-		i = k;
-	}
-}
-
 bool
 manifest_split(const uint8_t *p, size_t n, struct manifest_span **out, size_t *count)
 {
 	struct manifest_span *v = NULL, *nv;
-	size_t i, start, end, nel = 0, cap = 0;
-	int depth;
+	size_t i, end, nel = 0, cap = 0;
 
 	*out = NULL;
 	*count = 0;
-	i = skip_ws(p, n, 0);
+	i = jsonscan_ws(p, n, 0);
 	if (i >= n || p[i] != '[')
 		return false;
-	i = skip_ws(p, n, i + 1);
-	for (;;) {
-		start = i;
-		depth = 0;
-		for (; i < n; i++) {
-			if (p[i] == '"') {
-				if ((i = string_end(p, n, i)) >= n)
-					goto fail;
-			} else if (p[i] == '{' || p[i] == '[') {
-				if (++depth > MANIFEST_SPLIT_MAX_DEPTH)
-					goto fail;
-			} else if (p[i] == '}' || p[i] == ']') {
-				if (depth == 0)
-					break;
-				depth--;
-			} else if (p[i] == ',' && depth == 0)
-				break;
-		}
-		if (i >= n || (p[i] != ',' && p[i] != ']'))
-			goto fail;
-		for (end = i; end > start &&
-		     (p[end - 1] == ' ' || p[end - 1] == '\t' || p[end - 1] == '\n' ||
-			 p[end - 1] == '\r');)
-			end--;
-		if (end == start || nel >= MAX_BATCH_COUNT)
+	for (i = jsonscan_ws(p, n, i + 1);; i = jsonscan_ws(p, n, i + 1)) {
+		if (i >= n || memchr(",]}:", p[i], 4) != NULL ||
+		    (end = jsonscan_value_end(p, n, i)) == 0 || nel >= MAX_BATCH_COUNT)
 			goto fail;
 		if (nel == cap) {
 			cap = cap ? cap * 2 : 1024;
@@ -301,13 +251,15 @@ manifest_split(const uint8_t *p, size_t n, struct manifest_span **out, size_t *c
 				goto fail;
 			v = nv;
 		}
-		v[nel].off = start;
-		v[nel++].len = end - start;
+		v[nel].off = i;
+		v[nel++].len = end - i;
+		i = jsonscan_ws(p, n, end);
+		if (i >= n || (p[i] != ',' && p[i] != ']'))
+			goto fail;
 		if (p[i] == ']')
 			break;
-		i = skip_ws(p, n, i + 1);
 	}
-	if (skip_ws(p, n, i + 1) != n)
+	if (jsonscan_ws(p, n, i + 1) != n)
 		goto fail;
 	*out = v;
 	*count = nel;

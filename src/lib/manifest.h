@@ -58,14 +58,14 @@ struct manifest_span {
 
 /*
  * Finds the elements of a document that reads '[' element (',' element)* ']' with JSON
- * whitespace around the tokens, following strings (and their escapes) and nesting only:
+ * whitespace around the tokens, each element ending where jsonscan_value_end says, as
+ * manifest_stream_page finds them:
  * *out (free()) receives their ranges, without the whitespace around them. It does not check
  * the elements: each is parsed on its own, and if every one is a JSON value, the document is
  * exactly the array of them. False when the document does not have that shape (or nests
- * deeper than MANIFEST_SPLIT_MAX_DEPTH, or has more than MAX_BATCH_COUNT elements, or memory
- * ran out): the whole document must then be parsed at once to find out why.
+ * deeper than MAX_JSON_DEPTH, or has more than MAX_BATCH_COUNT elements, or memory ran out):
+ * the whole document must then be parsed at once to find out why.
  */
-#define MANIFEST_SPLIT_MAX_DEPTH 1024
 bool manifest_split(const uint8_t *p, size_t n, struct manifest_span **out, size_t *count);
 
 /*

@@ -134,7 +134,7 @@ element_end(struct manifest_stream *s, size_t *end, struct devid_error *e)
 {
 	int rc;
 
-	if (strchr(",]}:", s->buf[s->pos]) != NULL)
+	if (memchr(",]}:", s->buf[s->pos], 4) != NULL)
 		return fail(s, e, DEVID_EINVAL, "manifest: a value was expected at byte %llu",
 		    (unsigned long long)manifest_stream_offset(s));
 	for (;;) {
