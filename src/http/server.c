@@ -240,6 +240,10 @@ worker_accept_error_cb(struct evconnlistener *lev, void *arg)
 	struct timeval tv = {0, ACCEPT_RETRY_MS * 1000};
 	int err = errno;
 
+	if (atomic_load(&w->srv->stop_requested)) {
+		evconnlistener_disable(lev); /* http_server_stop shut the socket */
+		return;
+	}
 	log_warn("http accept failed", LOG_STR("server", w->srv->name),
 	    LOG_STR("error", strerror(err)), LOG_INT("retry_ms", ACCEPT_RETRY_MS));
 	evconnlistener_disable(lev);
@@ -626,6 +630,10 @@ http_server_stop(struct http_server *s)
 		ssize_t r = write(s->stop_pipe[1], "x", 1);
 
 		(void)r; /* a full pipe already holds a stop */
+		/* no new connections from now on: refused at once (a load balancer sends them
+		 * elsewhere) instead of queued in the backlog until the exit resets them */
+		if (s->listen_fd >= 0)
+			shutdown(s->listen_fd, SHUT_RD);
 	}
 	errno = saved;
 }
