@@ -236,10 +236,16 @@ worker_resume_cb(evutil_socket_t fd, short what, void *arg)
 static void
 worker_accept_error_cb(struct evconnlistener *lev, void *arg)
 {
-	struct http_worker *w = arg;
+	/* not arg: evhttp_bind_listener made the listener's argument the evhttp */
+	struct http_worker *w = http_tl_worker;
 	struct timeval tv = {0, ACCEPT_RETRY_MS * 1000};
 	int err = errno;
 
+	(void)arg;
+	if (atomic_load(&w->srv->stop_requested)) {
+		evconnlistener_disable(lev); /* http_server_stop shut the socket */
+		return;
+	}
 	log_warn("http accept failed", LOG_STR("server", w->srv->name),
 	    LOG_STR("error", strerror(err)), LOG_INT("retry_ms", ACCEPT_RETRY_MS));
 	evconnlistener_disable(lev);
@@ -330,6 +336,13 @@ worker_release(struct http_worker *w)
 	/* evhttp_free closes the connections and frees the listener (not the socket) */
 	if (w->http != NULL)
 		evhttp_free(w->http);
+	/*
+	 * A bufferevent with a deferred callback still queued (the loop was broken before it
+	 * ran) is referenced by it, and event_base_free drops such callbacks without running
+	 * them: one more pass runs them, so that the last reference is released.
+	 */
+	if (w->base != NULL)
+		event_base_loop(w->base, EVLOOP_NONBLOCK);
 	if (w->stop_ev != NULL)
 		event_free(w->stop_ev);
 	if (w->resume_ev != NULL)
@@ -626,6 +639,10 @@ http_server_stop(struct http_server *s)
 		ssize_t r = write(s->stop_pipe[1], "x", 1);
 
 		(void)r; /* a full pipe already holds a stop */
+		/* no new connections from now on: refused at once (a load balancer sends them
+		 * elsewhere) instead of queued in the backlog until the exit resets them */
+		if (s->listen_fd >= 0)
+			shutdown(s->listen_fd, SHUT_RD);
 	}
 	errno = saved;
 }

@@ -133,7 +133,8 @@ int http_server_run(struct http_server *s);
 
 /*
  * Asks a running (or not yet running) server to stop. Async-signal-safe: it only stores a
- * flag and writes one byte to a pipe, so a signal handler or any thread may call it.
+ * flag, writes one byte to a pipe and shuts the listening socket (new connections are
+ * refused at once; those accepted finish), so a signal handler or any thread may call it.
  */
 void http_server_stop(struct http_server *s);
 /*

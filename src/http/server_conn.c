@@ -61,6 +61,7 @@ struct http_conn {
 	bool admitted; /* its address was counted */
 	bool refused;
 	bool answered; /* the refusal is queued: once the output is empty it was sent */
+	bool pending; /* our response is queued and not yet written out (w->inflight) */
 	char ip[INET6_ADDRSTRLEN];
 };
 
@@ -331,9 +332,34 @@ conn_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *a
 	}
 }
 
+/* The response is out, or will never be: one less for a stopping worker to wait for. */
+static void
+conn_settled(struct http_conn *c)
+{
+	struct http_worker *w = c->w;
+
+	if (!c->pending)
+		return;
+	c->pending = false;
+	if (w->inflight > 0)
+		w->inflight--;
+	if (w->stopping && w->inflight == 0)
+		event_base_loopbreak(w->base);
+}
+
+void
+http_conn_written(struct http_conn *c)
+{
+	conn_settled(c);
+}
+
 void
 http_conn_response(struct http_conn *c)
 {
+	if (!c->pending) {
+		c->pending = true;
+		c->w->inflight++;
+	}
 	/* the request was read and answered: the next one starts the clocks again, and its
 	 * limit is the default until its request line is seen */
 	c->phase = PHASE_IDLE;
@@ -368,6 +394,8 @@ conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->drained);
 	if (c->ip[0] != '\0')
 		http_clients_release(s->clients, c->ip, false);
+	/* a client that closed before reading all of our response */
+	conn_settled(c);
 	atomic_fetch_sub(&s->nconns, 1);
 	event_free(c->deadline);
 	event_free(c->registered);

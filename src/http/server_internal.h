@@ -43,7 +43,8 @@ struct http_worker {
 	struct event *resume_ev; /* accept again, after one connection or an accept error */
 	struct event *grace_ev; /* stop although responses are still being written */
 	bool stopping;
-	unsigned inflight; /* responses handed to libevent and not yet written out */
+	unsigned
+	    inflight; /* responses handed to libevent and not yet written out (server_conn.c) */
 };
 
 struct http_server {
@@ -131,8 +132,10 @@ void http_clients_free(struct http_clients *t);
 bool http_clients_take(struct http_clients *t, const char *ip, bool requests, unsigned max);
 void http_clients_release(struct http_clients *t, const char *ip, bool requests);
 struct bufferevent *http_worker_bev_cb(struct event_base *base, void *arg);
-/* our response to the connection's request is being written */
+/* our response to the connection's request is being written (a stopping worker waits) */
 void http_conn_response(struct http_conn *c);
+/* the connection's output is written out */
+void http_conn_written(struct http_conn *c);
 size_t http_conn_limit(const struct http_conn *c); /* the body limit of its request */
 struct bufferevent *http_conn_bufferevent(const struct http_conn *c);
 

@@ -95,6 +95,8 @@ http_conn_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, v
 	char *body;
 	int major, minor, status;
 
+	if (info->n_deleted > 0 && !tl_rewriting && evbuffer_get_length(buf) == 0)
+		http_conn_written(c);
 	if (info->n_added == 0 || tl_rewriting || w == NULL)
 		return;
 	if (http_tl_sending) {

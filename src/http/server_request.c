@@ -273,18 +273,6 @@ body_free_cb(const void *data, size_t len, void *arg)
 	free((void *)data);
 }
 
-static void
-request_complete_cb(struct evhttp_request *ev, void *arg)
-{
-	struct http_worker *w = arg;
-
-	(void)ev;
-	if (w->inflight > 0)
-		w->inflight--;
-	if (w->stopping && w->inflight == 0)
-		event_base_loopbreak(w->base);
-}
-
 /* Sends resp for req; resp->body is handed to libevent. Returns the status sent. */
 static int
 response_send(struct http_request *req, struct http_response *resp, size_t *sent)
@@ -329,8 +317,6 @@ response_send(struct http_request *req, struct http_response *resp, size_t *sent
 		free(p);
 		*sent = 0;
 	}
-	evhttp_request_set_on_complete_cb(req->ev, request_complete_cb, req->w);
-	req->w->inflight++;
 	http_tl_sending = true;
 	evhttp_send_reply(req->ev, status, http_status_phrase(status), NULL);
 	http_tl_sending = false;

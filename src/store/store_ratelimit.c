@@ -51,8 +51,17 @@ store_rate_take(struct db *db, const char *key, int64_t now_ms, int64_t interval
 int
 store_rate_prune(struct db *db, int64_t now_ms, struct devid_error *e)
 {
-	struct db_param p[] = {DB_INT(now_ms)};
+	struct db_param p[] = {DB_INT(now_ms), DB_INT(now_ms)};
 
-	/* a bucket whose tat has passed is full: it carries no state */
+	/*
+	 * A bucket whose tat has passed is full: it carries no state. On PostgreSQL the rows
+	 * another transaction holds are skipped, not waited for: that one may be taking one of
+	 * them while it waits to take a row this transaction took or deleted, a deadlock.
+	 */
+	if (db_get_kind(db) == DB_POSTGRES)
+		return db_exec(db,
+		    "DELETE FROM rate_buckets WHERE tat <= ? AND name IN (SELECT name"
+		    " FROM rate_buckets WHERE tat <= ? FOR UPDATE SKIP LOCKED)",
+		    p, 2, NULL, e);
 	return db_exec(db, "DELETE FROM rate_buckets WHERE tat <= ?", p, 1, NULL, e);
 }
