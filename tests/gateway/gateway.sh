@@ -12,8 +12,8 @@
 # logs and of the process list; a clean stop (exit 0, no sanitizer report). With --ldevid-ca,
 # certificates of that CA (directly or through an intermediate) name the device by subject:
 # admitted for its tenant, refused for another tenant, a CN that is not one UDID, no O, a
-# removed UDID; a --trust CA's certificate is still known by its key; a leaf refused as an
-# --ldevid-ca.
+# removed UDID, also on a resumed TLS session; a --trust CA's certificate is still known by
+# its key; a leaf refused as an --ldevid-ca.
 # Usage: gateway.sh DEVID
 me=gateway
 . "$(dirname "$0")/../integration/lib.sh"
@@ -383,6 +383,22 @@ by_subject l-noorg.pem 403 ldevid_no_tenant "no O"
 ldevid l-sub.pem opsub "/CN=$u2/O=OEM1"
 cat l-sub.pem opsub.pem >l-sub-chain.pem
 by_subject l-sub-chain.pem 200 admitted "through an intermediate below an --ldevid-ca"
+# a resumed session keeps no verified chain: the leaf is verified again against the
+# --ldevid-ca certificates and still named by its subject (by its key it would be u2, admitted)
+resumed() { # CERT NAME REASON S_CLIENT-ARG: s_client as CERT with u2's key; 403 for REASON
+	printf 'GET / HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n' |
+	    timeout 20 openssl s_client -connect "$dev" -cert "$1" -key "B1/chips/$u2.key" \
+		-CAfile gw.pem -verify_return_error -ign_eof "$4" "$2.sess" >sc.out 2>sc.err
+	grep -q 'HTTP/1.1 403' sc.out &&
+	    tail -n 3 "$log" | grep -q "msg=\"gateway device refused\" .*reason=$3 .*identity=ldevid" ||
+	    check_failed "$1 ($4): expected 403 for $3: $(grep HTTP sc.out) $(tail -n 3 sc.err) $(tail -n 3 "$log")"
+}
+resumed l-oem2.pem oem2 ldevid_other_tenant -sess_out
+resumed l-oem2.pem oem2 ldevid_other_tenant -sess_in
+grep -q '^Reused, ' sc.out || check_failed "the session of l-oem2.pem was not resumed"
+resumed l-u1.pem u1 removed -sess_out
+resumed l-u1.pem u1 removed -sess_in
+grep -q '^Reused, ' sc.out || check_failed "the session of l-u1.pem was not resumed"
 # a CA in --trust only: the subject counts for nothing, the key names the device
 ldevid t-u1.pem other "/CN=$u1/O=OEM1"
 device t-u1.pem "B1/chips/$u2.key"
