@@ -17,7 +17,7 @@
 #include "lib/banned.h"
 
 static const char gateway_usage[] =
-    "usage: devid gateway --tls-cert PEM --tls-key PEM --trust PEM [--trust PEM ...]\n"
+    "usage: devid gateway --tls-cert PEM --tls-key PEM (--trust PEM | --ldevid-ca PEM) ...\n"
     "                     (--secret S | --secret-file F) --db PATH\n"
     "                     [--listen ADDR:PORT] [--admin-listen ADDR:PORT] [--threads N]\n"
     "                     [--log-level debug|info|warn|error] [--log-format logfmt|json]\n"
@@ -25,20 +25,27 @@ static const char gateway_usage[] =
     "\n"
     "The reference product cloud (docs/gateway.md). The device port (--listen, default\n"
     "127.0.0.1:9443) speaks TLS and requires a client certificate that chains to a --trust\n"
-    "certificate (vendor roots, issuing or operational CAs; each file may hold several); a\n"
-    "device whose UDID is on the ACL and not removed gets a 200 JSON greeting, any other a\n"
-    "403. The admin port (--admin-listen, default 127.0.0.1:9080, plain HTTP: keep it on\n"
+    "certificate (vendor roots, issuing or operational CAs; each file may hold several) or to\n"
+    "an --ldevid-ca certificate; a device whose UDID is on the ACL and not removed gets a 200\n"
+    "JSON greeting, any other a 403. The UDID is the SHA-256 of the certificate's key, but a\n"
+    "certificate issued through an --ldevid-ca (an OEM's operational CA, as `devid admin ca\n"
+    "show` prints it; each is a trust anchor too) is known by its subject: its CN must be the\n"
+    "UDID (64 lowercase hex digits) and its O the tenant that owns the device on the ACL.\n"
+    "That admits TPM devices by their LDevIDs, whose key is not the EK the UDID hashes.\n"
+    "--trust and --ldevid-ca may each be given up to 32 times, one at least.\n"
+    "The admin port (--admin-listen, default 127.0.0.1:9080, plain HTTP: keep it on\n"
     "loopback or behind a TLS proxy) takes devid's webhook at POST /devid/events, signed with\n"
     "X-Devid-Signature: sha256=<hex HMAC-SHA256(secret, body)>, and lists the ACL at\n"
     "GET /devid/acl, signed the same way over the empty body. The secret is 16 to 1024 bytes;\n"
     "--secret-file reads it from a file (one trailing newline is dropped), which keeps it out\n"
     "of the process list. The ACL is kept in the SQLite file --db (created if absent).\n"
     "A port 0 picks a free port; the ports bound are printed on stdout. Stops cleanly on\n"
-    "SIGINT or SIGTERM; on SIGHUP reads the --trust files and its TLS certificate and key again\n"
-    "for new device connections (open ones keep theirs).\n"
+    "SIGINT or SIGTERM; on SIGHUP reads the --trust and --ldevid-ca files and its TLS\n"
+    "certificate and key again for new device connections (open ones keep their handshake's\n"
+    "trust; which CAs name devices by subject changes for their next request too).\n"
     "--config names the configuration file (default $DEVID_CONFIG, else /etc/devid/devid.conf\n"
-    "if it exists): its [gateway] section takes these options as keys (trust = ... once per\n"
-    "file), and flags override it (man 5 devid.conf).\n";
+    "if it exists): its [gateway] section takes these options as keys (trust = ... and\n"
+    "ldevid-ca = ... once per file), and flags override it (man 5 devid.conf).\n";
 
 static void
 gateway_stop_cb(void *arg)
@@ -46,7 +53,7 @@ gateway_stop_cb(void *arg)
 	gateway_stop(arg);
 }
 
-/* SIGHUP: the trust files and the device port's certificate and key, for new connections */
+/* SIGHUP: the trust and LDevID CA files and the device port's certificate and key */
 static void
 gateway_reload_cb(void *arg)
 {
@@ -95,6 +102,7 @@ enum {
 	OPT_CERT,
 	OPT_KEY,
 	OPT_TRUST,
+	OPT_LDEVID_CA,
 	OPT_SECRET,
 	OPT_SECRET_FILE,
 	OPT_DB,
@@ -111,6 +119,7 @@ static const struct option gateway_opts[] = {
     {"tls-cert", required_argument, NULL, OPT_CERT},
     {"tls-key", required_argument, NULL, OPT_KEY},
     {"trust", required_argument, NULL, OPT_TRUST},
+    {"ldevid-ca", required_argument, NULL, OPT_LDEVID_CA},
     {"secret", required_argument, NULL, OPT_SECRET},
     {"secret-file", required_argument, NULL, OPT_SECRET_FILE},
     {"db", required_argument, NULL, OPT_DB},
@@ -128,8 +137,8 @@ static const struct config_env gateway_env[] = {{"log-format", "DEVID_LOG_FORMAT
 static int
 gateway_main(int argc, char **argv)
 {
-	const char *trust[GATEWAY_MAX_TRUST_FILES];
-	struct gateway_opts go = {.trust = trust};
+	const char *trust[GATEWAY_MAX_TRUST_FILES], *ldevid_ca[GATEWAY_MAX_LDEVID_CA_FILES];
+	struct gateway_opts go = {.trust = trust, .ldevid_ca = ldevid_ca};
 	struct gateway *g = NULL;
 	struct daemon_signals sigs = {0};
 	char status[160];
@@ -169,6 +178,14 @@ gateway_main(int argc, char **argv)
 				goto out;
 			}
 			trust[go.ntrust++] = optarg;
+			break;
+		case OPT_LDEVID_CA:
+			if (go.nldevid_ca == GATEWAY_MAX_LDEVID_CA_FILES) {
+				rc = usage_error("too many --ldevid-ca files (put several "
+						 "certificates in one file)");
+				goto out;
+			}
+			ldevid_ca[go.nldevid_ca++] = optarg;
 			break;
 		case OPT_SECRET:
 			if (secret_arg || secret_file != NULL) {
@@ -237,10 +254,10 @@ gateway_main(int argc, char **argv)
 		}
 		log_set_format(format);
 	}
-	if (go.tls_cert == NULL || go.tls_key == NULL || go.ntrust == 0 || go.db_path == NULL ||
-	    (!secret_arg && secret_file == NULL)) {
-		rc = usage_error("--tls-cert, --tls-key, --trust, --db and a secret (--secret or "
-				 "--secret-file) are required");
+	if (go.tls_cert == NULL || go.tls_key == NULL || go.ntrust + go.nldevid_ca == 0 ||
+	    go.db_path == NULL || (!secret_arg && secret_file == NULL)) {
+		rc = usage_error("--tls-cert, --tls-key, --trust or --ldevid-ca, --db and a secret "
+				 "(--secret or --secret-file) are required");
 		goto out;
 	}
 	if (strncmp(go.db_path, "postgres", 8) == 0) {

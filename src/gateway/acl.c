@@ -185,7 +185,8 @@ acl_close(struct acl *a)
 }
 
 int
-acl_lookup(struct acl *a, const char *udid, enum acl_state *state, struct devid_error *e)
+acl_lookup(struct acl *a, const char *udid, enum acl_state *state, char tenant[MAX_NAME_LEN + 1],
+    struct devid_error *e)
 {
 	struct db_param p[] = {DB_TEXT(udid)};
 	struct db_rows *r = NULL;
@@ -193,13 +194,19 @@ acl_lookup(struct acl *a, const char *udid, enum acl_state *state, struct devid_
 	int rc;
 
 	*state = ACL_ABSENT;
-	rc = db_query(db, "SELECT state FROM gateway_acl WHERE udid = ?", p, 1, &r, e);
+	if (tenant != NULL)
+		tenant[0] = '\0';
+	rc = db_query(db, "SELECT state, tenant FROM gateway_acl WHERE udid = ?", p, 1, &r, e);
 	conn_give(a, db);
 	if (rc != 0)
 		return rc;
-	if (db_rows_count(r) == 1)
+	if (db_rows_count(r) == 1) {
 		*state =
 		    strcmp(db_rows_text(r, 0, 0, NULL), "active") == 0 ? ACL_ACTIVE : ACL_REMOVED;
+		/* the events' parser admits only [A-Z0-9.-]{1,64}: it fits */
+		if (tenant != NULL)
+			snprintf(tenant, MAX_NAME_LEN + 1, "%s", db_rows_text(r, 0, 1, NULL));
+	}
 	db_rows_free(r);
 	return 0;
 }

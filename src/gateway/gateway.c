@@ -3,9 +3,11 @@
  * gateway.c - the two servers of `devid gateway` (docs/gateway.md).
  *
  * Device port: TLS with a client certificate required; OpenSSL verifies the chain against
- * the --trust anchors in the handshake (src/http/server.c logs a refused handshake with its
- * alert and reason). Every request then answers by the certificate's UDID alone: on the ACL
- * and active, a 200 greeting; otherwise a 403 and the connection is closed.
+ * the --trust and --ldevid-ca anchors in the handshake (src/http/server.c logs a refused
+ * handshake with its alert and reason). Every request then answers by the device's UDID: the
+ * hash of the certificate's key or, for a certificate of an --ldevid-ca, its subject's CN
+ * (with its O the tenant that must own the ACL row). On the ACL and active, a 200 greeting;
+ * otherwise a 403 and the connection is closed.
  *
  * Admin port: POST /devid/events (the webhook: HMAC first, then the strict parse, then the
  * event applied once) and GET /devid/acl (the same secret: an HMAC of the empty body).
@@ -30,6 +32,17 @@
 #define GATEWAY_DEFAULT_ADMIN_LISTEN "127.0.0.1:9080"
 #define GATEWAY_DEFAULT_ADMIN_THREADS 2
 
+/*
+ * The --ldevid-ca certificates, read by the device workers and replaced by gateway_reload:
+ * counted, so that a reload frees a set only once no request still uses it.
+ */
+struct ldevid_cas {
+	unsigned refs; /* under gateway.ldevid_mu */
+	STACK_OF(X509) *certs;
+	/* the same certificates as the only anchors: to place a chain OpenSSL did not keep */
+	X509_STORE *store;
+};
+
 struct gateway {
 	struct acl *acl;
 	uint8_t *secret;
@@ -37,6 +50,10 @@ struct gateway {
 	X509_STORE *trust; /* replaced by gateway_reload, from the signal thread only */
 	const char *const *trust_paths; /* the --trust files, borrowed from the options */
 	size_t ntrust;
+	const char *const *ldevid_paths; /* the --ldevid-ca files, borrowed from the options */
+	size_t nldevid;
+	pthread_mutex_t ldevid_mu;
+	struct ldevid_cas *ldevid; /* NULL without --ldevid-ca; swapped under ldevid_mu */
 	struct router *admin_router;
 	struct http_server *devices;
 	struct http_server *admin;
@@ -46,15 +63,182 @@ struct gateway {
 
 /* --- the device port ----------------------------------------------------------------------- */
 
+/* Who a device says it is, and on whose word. */
+struct device_id {
+	char udid[UDID_HEX_LEN + 1]; /* "-" until known */
+	bool ldevid; /* named by the subject of a certificate of an --ldevid-ca */
+	char tenant[MAX_NAME_LEN + 1]; /* ldevid: the subject's O; "-" until known */
+};
+
 static void
-device_refuse(
-    struct http_request *req, struct http_response *resp, const char *reason, const char *udid)
+ldevid_cas_free(struct ldevid_cas *c)
 {
-	log_info("gateway device refused", LOG_STR("reason", reason), LOG_STR("udid", udid),
-	    LOG_STR("peer", http_request_peer(req)));
+	if (c == NULL)
+		return;
+	sk_X509_pop_free(c->certs, X509_free);
+	X509_STORE_free(c->store);
+	free(c);
+}
+
+/* The current --ldevid-ca set with a reference (ldevid_put), or NULL when there is none. */
+static struct ldevid_cas *
+ldevid_get(struct gateway *g)
+{
+	struct ldevid_cas *c;
+
+	pthread_mutex_lock(&g->ldevid_mu);
+	if ((c = g->ldevid) != NULL)
+		c->refs++;
+	pthread_mutex_unlock(&g->ldevid_mu);
+	return c;
+}
+
+static void
+ldevid_put(struct gateway *g, struct ldevid_cas *c)
+{
+	bool last;
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&g->ldevid_mu);
+	last = --c->refs == 0;
+	pthread_mutex_unlock(&g->ldevid_mu);
+	if (last)
+		ldevid_cas_free(c);
+}
+
+/* Whether x has the subject and the key of one of the --ldevid-ca certificates. */
+static bool
+ldevid_is_ca(const struct ldevid_cas *c, X509 *x)
+{
+	for (int i = 0; i < sk_X509_num(c->certs); i++) {
+		X509 *ca = sk_X509_value(c->certs, i);
+
+		if (X509_NAME_cmp(X509_get_subject_name(ca), X509_get_subject_name(x)) == 0 &&
+		    x509_spki_same(X509_get_X509_PUBKEY(ca), X509_get_X509_PUBKEY(x)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Whether the client certificate x, which TLS verified, was issued through an --ldevid-ca:
+ * a certificate above the leaf in the chain OpenSSL verified has the subject and key of one.
+ * A resumed session has no verified chain (OpenSSL keeps only the leaf and the verification
+ * result across resumption): then x must verify against the --ldevid-ca certificates alone,
+ * through the certificates the client sent, if the session kept them.
+ */
+static bool
+ldevid_issued(const struct ldevid_cas *c, struct http_request *req, X509 *x)
+{
+	STACK_OF(X509) *chain = http_request_peer_chain(req);
+	struct x509_verify_opts o = {
+	    .purpose = X509_PURPOSE_SSL_CLIENT,
+	    .has_max_depth = true,
+	    .max_depth = HTTP_TLS_VERIFY_DEPTH,
+	    .partial_chain = true,
+	};
+	struct devid_error e;
+
+	if (chain != NULL) {
+		for (int i = 1; i < sk_X509_num(chain); i++) {
+			if (ldevid_is_ca(c, sk_X509_value(chain, i)))
+				return true;
+		}
+		return false;
+	}
+	devid_error_clear(&e);
+	return x509_chain_verify(c->store, x, http_request_client_chain(req), &o, &e) == 0;
+}
+
+/*
+ * One subject attribute (NID_commonName, NID_organizationName) as text: exactly one of it,
+ * 1 to max bytes, each allowed by ok. Returns false otherwise.
+ */
+static bool
+subject_attr(X509 *x, int nid, size_t max, bool (*ok)(unsigned char), char *out)
+{
+	const X509_NAME *name = X509_get_subject_name(x);
+	const ASN1_STRING *v;
+	const unsigned char *p;
+	int i, n;
+
+	if ((i = X509_NAME_get_index_by_NID(name, nid, -1)) < 0 ||
+	    X509_NAME_get_index_by_NID(name, nid, i) >= 0)
+		return false;
+	v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
+	p = ASN1_STRING_get0_data(v);
+	n = ASN1_STRING_length(v);
+	if (n < 1 || (size_t)n > max)
+		return false;
+	for (int k = 0; k < n; k++) {
+		if (!ok(p[k]))
+			return false;
+	}
+	memcpy(out, p, (size_t)n);
+	out[n] = '\0';
+	return true;
+}
+
+static bool
+udid_char(unsigned char ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+}
+
+/* devid's tenant names: [A-Z0-9.-] */
+static bool
+tenant_char(unsigned char ch)
+{
+	return (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '-';
+}
+
+static void
+device_refuse(struct http_request *req, struct http_response *resp, const char *reason,
+    const struct device_id *id)
+{
+	if (id->ldevid)
+		log_info("gateway device refused", LOG_STR("reason", reason),
+		    LOG_STR("udid", id->udid), LOG_STR("peer", http_request_peer(req)),
+		    LOG_STR("identity", "ldevid"), LOG_STR("tenant", id->tenant));
+	else
+		log_info("gateway device refused", LOG_STR("reason", reason),
+		    LOG_STR("udid", id->udid), LOG_STR("peer", http_request_peer(req)),
+		    LOG_STR("identity", "key"));
 	/* the certificate is the connection's: no later request on it could be admitted */
 	http_response_set_close(resp);
-	http_error(resp, 403, "forbidden", "device %s is not admitted here", udid);
+	http_error(resp, 403, "forbidden", "device %s is not admitted here", id->udid);
+}
+
+/*
+ * Names the device of certificate x: by its key, or, issued through an --ldevid-ca, by its
+ * subject. Returns NULL, or the refusal's reason (id says as much as is known).
+ */
+static const char *
+device_identify(struct gateway *g, struct http_request *req, X509 *x, struct device_id *id)
+{
+	struct ldevid_cas *c;
+	const char *reason = NULL;
+
+	snprintf(id->udid, sizeof(id->udid), "-");
+	snprintf(id->tenant, sizeof(id->tenant), "-");
+	id->ldevid = false;
+	if (g->nldevid > 0 && (c = ldevid_get(g)) != NULL) {
+		id->ldevid = ldevid_issued(c, req, x);
+		ldevid_put(g, c);
+	}
+	if (!id->ldevid)
+		return x509_udid(x, id->udid) == 0 ? NULL : "no_public_key";
+	/* the operational CA's word: CN=<udid>, O=<tenant> (docs/operational-certificates.md) */
+	if (!subject_attr(x, NID_commonName, UDID_HEX_LEN, udid_char, id->udid) ||
+	    strlen(id->udid) != UDID_HEX_LEN) {
+		snprintf(id->udid, sizeof(id->udid), "-");
+		reason = "ldevid_cn_not_udid";
+	} else if (!subject_attr(x, NID_organizationName, MAX_NAME_LEN, tenant_char, id->tenant)) {
+		snprintf(id->tenant, sizeof(id->tenant), "-");
+		reason = "ldevid_no_tenant";
+	}
+	return reason;
 }
 
 static void
@@ -62,7 +246,9 @@ device_handle(struct http_request *req, struct http_response *resp, void *arg)
 {
 	struct gateway *g = arg;
 	X509 *x = http_request_peer_cert(req);
-	char udid[UDID_HEX_LEN + 1], msg[UDID_HEX_LEN + 32];
+	char msg[UDID_HEX_LEN + 32], owner[MAX_NAME_LEN + 1];
+	struct device_id id = {.udid = "-", .tenant = "-"};
+	const char *reason;
 	struct devid_error e;
 	enum acl_state st;
 	json_t *j;
@@ -70,36 +256,42 @@ device_handle(struct http_request *req, struct http_response *resp, void *arg)
 	devid_error_clear(&e);
 	/* client_auth is REQUIRE: the handshake already failed without a verified certificate */
 	if (x == NULL) {
-		device_refuse(req, resp, "no_certificate", "-");
+		device_refuse(req, resp, "no_certificate", &id);
 		return;
 	}
-	if (x509_udid(x, udid) != 0) {
-		device_refuse(req, resp, "no_public_key", "-");
+	if ((reason = device_identify(g, req, x, &id)) != NULL) {
+		device_refuse(req, resp, reason, &id);
 		return;
 	}
-	if (acl_lookup(g->acl, udid, &st, &e) != 0) {
+	if (acl_lookup(g->acl, id.udid, &st, owner, &e) != 0) {
 		log_error(
-		    "gateway acl lookup failed", LOG_STR("udid", udid), LOG_STR("error", e.msg));
+		    "gateway acl lookup failed", LOG_STR("udid", id.udid), LOG_STR("error", e.msg));
 		http_response_set_close(resp);
 		http_error(resp, 503, "unavailable", "the ACL cannot be read; try again later");
 		return;
 	}
 	if (st == ACL_REMOVED) {
-		device_refuse(req, resp, "removed", udid);
+		device_refuse(req, resp, "removed", &id);
 		return;
 	}
 	if (st != ACL_ACTIVE) {
-		device_refuse(req, resp, "not_on_acl", udid);
+		device_refuse(req, resp, "not_on_acl", &id);
 		return;
 	}
-	snprintf(msg, sizeof(msg), "welcome, device %s", udid);
-	j = json_pack("{s:s, s:s, s:s}", "udid", udid, "status", "admitted", "message", msg);
+	/* a tenant's CA vouches for its own devices only */
+	if (id.ldevid && strcmp(id.tenant, owner) != 0) {
+		device_refuse(req, resp, "ldevid_other_tenant", &id);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "welcome, device %s", id.udid);
+	j = json_pack("{s:s, s:s, s:s}", "udid", id.udid, "status", "admitted", "message", msg);
 	if (j == NULL) {
 		http_error(resp, 500, "internal", "out of memory");
 		return;
 	}
-	log_info("gateway device admitted", LOG_STR("udid", udid),
-	    LOG_STR("peer", http_request_peer(req)));
+	log_info("gateway device admitted", LOG_STR("udid", id.udid),
+	    LOG_STR("peer", http_request_peer(req)),
+	    LOG_STR("identity", id.ldevid ? "ldevid" : "key"));
 	http_json(resp, 200, j);
 	json_decref(j);
 }
@@ -232,57 +424,109 @@ acl_handle(struct http_request *req, struct http_response *resp, void *arg)
 
 /* --- lifecycle --------------------------------------------------------------------------- */
 
-/* One store of every certificate in the --trust files; each must be a CA. */
-static X509_STORE *
-trust_load(const char *const *paths, size_t n, struct devid_error *e)
+/* Appends every certificate of the files to all; each must be a CA. opt names the option. */
+static int
+ca_files_load(
+    const char *opt, const char *const *paths, size_t n, STACK_OF(X509) *all, struct devid_error *e)
 {
-	STACK_OF(X509) *all = NULL, *sk = NULL;
-	X509_STORE *st = NULL;
+	STACK_OF(X509) *sk = NULL;
 	X509 *x;
+	int rc = DEVID_EINVAL;
 
-	if (n < 1 || n > GATEWAY_MAX_TRUST_FILES) {
-		devid_error_set(e, DEVID_EINVAL, "trust: %zu files, allowed 1 to %d", n,
-		    GATEWAY_MAX_TRUST_FILES);
-		goto out;
-	}
-	if ((all = sk_X509_new_null()) == NULL) {
-		devid_error_set(e, DEVID_ENOMEM, "trust: out of memory");
-		goto out;
-	}
 	for (size_t i = 0; i < n; i++) {
 		if ((sk = x509_load_pem_file_all(paths[i], e)) == NULL) {
-			devid_error_prefix(e, "trust");
+			rc = e->code;
+			devid_error_prefix(e, "%s", opt);
 			goto out;
 		}
 		while ((x = sk_X509_shift(sk)) != NULL) {
 			/* a leaf as an anchor would admit that one certificate by itself */
 			if (X509_check_ca(x) == 0) {
 				devid_error_set(e, DEVID_EINVAL,
-				    "trust: %s: a certificate that is not a CA (RFC 5280 4.2.1.9)",
-				    paths[i]);
+				    "%s: %s: a certificate that is not a CA (RFC 5280 4.2.1.9)",
+				    opt, paths[i]);
 				X509_free(x);
 				goto out;
 			}
 			if (!sk_X509_push(all, x)) {
 				X509_free(x);
-				devid_error_set(e, DEVID_ENOMEM, "trust: out of memory");
+				rc = devid_error_set(e, DEVID_ENOMEM, "%s: out of memory", opt);
 				goto out;
 			}
 		}
 		sk_X509_free(sk);
 		sk = NULL;
 	}
-	if ((st = x509_store_new(all, e)) == NULL)
+	rc = 0;
+out:
+	sk_X509_pop_free(sk, X509_free);
+	return rc;
+}
+
+/*
+ * Reads the --trust and --ldevid-ca files: *trust, one store of all their certificates (the
+ * handshake's anchors), and *ldevid, the --ldevid-ca certificates (NULL when there are none).
+ */
+static int
+trust_load(
+    const struct gateway *g, X509_STORE **trust, struct ldevid_cas **ldevid, struct devid_error *e)
+{
+	STACK_OF(X509) *all = NULL;
+	struct ldevid_cas *c = NULL;
+	int rc = DEVID_EINVAL;
+
+	*trust = NULL;
+	*ldevid = NULL;
+	if (g->ntrust > GATEWAY_MAX_TRUST_FILES || g->nldevid > GATEWAY_MAX_LDEVID_CA_FILES ||
+	    g->ntrust + g->nldevid < 1) {
+		devid_error_set(e, rc,
+		    "trust: %zu --trust and %zu --ldevid-ca files: allowed 0 to %d of each, one "
+		    "at least",
+		    g->ntrust, g->nldevid, GATEWAY_MAX_TRUST_FILES);
 		goto out;
+	}
+	if ((all = sk_X509_new_null()) == NULL)
+		goto nomem;
+	if ((rc = ca_files_load("trust", g->trust_paths, g->ntrust, all, e)) != 0)
+		goto out;
+	if (g->nldevid > 0) {
+		c = xcalloc(1, sizeof(*c));
+		c->refs = 1;
+		if ((c->certs = sk_X509_new_null()) == NULL)
+			goto nomem;
+		if ((rc = ca_files_load("ldevid-ca", g->ldevid_paths, g->nldevid, c->certs, e)) !=
+		    0)
+			goto out;
+		/* an --ldevid-ca is an anchor of the handshake too */
+		for (int i = 0; i < sk_X509_num(c->certs); i++) {
+			if (!sk_X509_push(all, sk_X509_value(c->certs, i)))
+				goto nomem;
+			X509_up_ref(sk_X509_value(c->certs, i));
+		}
+		if ((c->store = x509_store_new(c->certs, e)) == NULL) {
+			rc = e->code;
+			goto out;
+		}
+	}
+	if ((*trust = x509_store_new(all, e)) == NULL) {
+		rc = e->code;
+		goto out;
+	}
 	/*
 	 * Every --trust certificate is an anchor, an issuing or operational CA included (so a
 	 * gateway may trust one issuing CA of a vendor and not the others); RFC 5280 strictly.
 	 */
-	X509_STORE_set_flags(st, X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN);
+	X509_STORE_set_flags(*trust, X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN);
+	*ldevid = c;
+	c = NULL;
+	rc = 0;
+	goto out;
+nomem:
+	rc = devid_error_set(e, DEVID_ENOMEM, "trust: out of memory");
 out:
-	sk_X509_pop_free(sk, X509_free);
+	ldevid_cas_free(c);
 	sk_X509_pop_free(all, X509_free);
-	return st;
+	return rc;
 }
 
 static int
@@ -310,6 +554,7 @@ gateway_new(const struct gateway_opts *o, struct devid_error *e)
 	    o->admin_threads != 0 ? o->admin_threads : GATEWAY_DEFAULT_ADMIN_THREADS;
 
 	g = xcalloc(1, sizeof(*g));
+	pthread_mutex_init(&g->ldevid_mu, NULL);
 	if (o->secret == NULL || o->secret_len < GATEWAY_MIN_SECRET_LEN ||
 	    o->secret_len > GATEWAY_MAX_SECRET_LEN) {
 		devid_error_set(e, DEVID_EINVAL, "the secret must be %d to %d bytes",
@@ -330,7 +575,9 @@ gateway_new(const struct gateway_opts *o, struct devid_error *e)
 	memcpy(g->secret, o->secret, o->secret_len);
 	g->trust_paths = o->trust;
 	g->ntrust = o->ntrust;
-	if ((g->trust = trust_load(o->trust, o->ntrust, e)) == NULL)
+	g->ldevid_paths = o->ldevid_ca;
+	g->nldevid = o->nldevid_ca;
+	if (trust_load(g, &g->trust, &g->ldevid, e) != 0)
 		goto out;
 	/* one connection per worker of either port: each may hold one at a time */
 	if (acl_open(o->db_path, threads + admin_threads, &g->acl, e) != 0)
@@ -416,17 +663,25 @@ gateway_run(struct gateway *g)
 int
 gateway_reload(struct gateway *g, struct devid_error *e)
 {
+	struct ldevid_cas *c, *old;
 	X509_STORE *st;
 
-	if ((st = trust_load(g->trust_paths, g->ntrust, e)) == NULL)
+	if (trust_load(g, &st, &c, e) != 0)
 		return e->code;
 	if (http_server_reload_tls(g->devices, st, e) != 0) {
 		X509_STORE_free(st);
+		ldevid_cas_free(c);
 		return e->code;
 	}
 	/* the device port's new TLS context holds its own reference, the old one its old store */
 	X509_STORE_free(g->trust);
 	g->trust = st;
+	/* requests from now on name devices by the new set; the old goes with its last user */
+	pthread_mutex_lock(&g->ldevid_mu);
+	old = g->ldevid;
+	g->ldevid = c;
+	pthread_mutex_unlock(&g->ldevid_mu);
+	ldevid_put(g, old);
 	return 0;
 }
 
@@ -447,6 +702,8 @@ gateway_free(struct gateway *g)
 	router_free(g->admin_router);
 	acl_close(g->acl);
 	X509_STORE_free(g->trust);
+	ldevid_cas_free(g->ldevid);
+	pthread_mutex_destroy(&g->ldevid_mu);
 	if (g->secret != NULL)
 		OPENSSL_clear_free(g->secret, g->secret_len);
 	free(g);

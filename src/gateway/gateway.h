@@ -10,7 +10,10 @@
  *
  * The device's identity is its UDID: the lowercase hex SHA-256 of its certificate's
  * SubjectPublicKeyInfo (x509_udid), so a birth certificate and a later operational
- * certificate of the same key are the same device.
+ * certificate of the same key are the same device. A certificate whose verified chain passes
+ * through an --ldevid-ca (an OEM's operational CA) is known by its subject instead: the CN
+ * is the UDID and the O the tenant, both vouched for by that CA. This is how a TPM device's
+ * LDevID, whose key is a TPM signing key and not the EK the UDID hashes, is admitted.
  */
 #ifndef DEVID_GATEWAY_H
 #define DEVID_GATEWAY_H
@@ -44,6 +47,8 @@
 #define GATEWAY_MAX_DEVICE_BODY 16384
 /* trust anchor files given with --trust */
 #define GATEWAY_MAX_TRUST_FILES 32
+/* operational CA files given with --ldevid-ca */
+#define GATEWAY_MAX_LDEVID_CA_FILES 32
 
 /* --- events.c: the webhook contract ---------------------------------------------------- */
 
@@ -117,8 +122,12 @@ int acl_open(const char *path, unsigned nconns, struct acl **out, struct devid_e
 /* Closes every connection; accepts NULL. Not while another thread uses the ACL. */
 void acl_close(struct acl *acl);
 
-/* The state of a UDID (64 lowercase hex). Thread-safe. */
-int acl_lookup(struct acl *acl, const char *udid, enum acl_state *state, struct devid_error *e);
+/*
+ * The state of a UDID (64 lowercase hex) and, when tenant is not NULL, the tenant of its row
+ * ("" when ACL_ABSENT). Thread-safe.
+ */
+int acl_lookup(struct acl *acl, const char *udid, enum acl_state *state,
+    char tenant[MAX_NAME_LEN + 1], struct devid_error *e);
 
 /*
  * Applies an event once, in one transaction with its record in the events table:
@@ -146,7 +155,13 @@ struct gateway_opts {
 	const char *tls_cert; /* the device port's PEM chain, leaf first (required) */
 	const char *tls_key; /* its PEM private key (required) */
 	const char *const *trust; /* PEM files of trust anchors (vendor roots, CAs) */
-	size_t ntrust; /* 1 to GATEWAY_MAX_TRUST_FILES */
+	size_t ntrust; /* 0 to GATEWAY_MAX_TRUST_FILES */
+	/*
+	 * PEM files of operational CAs whose certificates name their device by subject
+	 * (CN=<udid>, O=<tenant>); each is a trust anchor too. ntrust + nldevid_ca >= 1.
+	 */
+	const char *const *ldevid_ca;
+	size_t nldevid_ca; /* 0 to GATEWAY_MAX_LDEVID_CA_FILES */
 	const uint8_t *secret; /* the webhook's shared secret (copied) */
 	size_t secret_len; /* GATEWAY_MIN_SECRET_LEN to GATEWAY_MAX_SECRET_LEN */
 	const char *db_path; /* the SQLite file of the ACL (created if absent) */
@@ -170,8 +185,9 @@ const char *gateway_admin_address(const struct gateway *g);
  */
 int gateway_run(struct gateway *g);
 /*
- * Reads the --trust files and the device port's TLS certificate and key again: devices that
- * connect from then on are checked against the new trust, open connections keep theirs. On
+ * Reads the --trust and --ldevid-ca files and the device port's TLS certificate and key again:
+ * devices that connect from then on are checked against the new trust, open connections keep
+ * theirs; which CAs name devices by subject changes for every request from then on. On
  * failure (e says why) the gateway keeps what it had. While gateway_run runs, from one
  * thread at a time (the signal thread).
  */

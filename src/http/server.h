@@ -173,8 +173,10 @@ const char *http_request_peer(const struct http_request *req);
 bool http_request_is_tls(const struct http_request *req);
 /*
  * The client's certificate when TLS verified it (client_auth OPTIONAL or REQUIRE), else
- * NULL; and the verified chain, leaf first, ending at the trust anchor. Borrowed: valid
- * until the handler returns (X509_up_ref to keep one).
+ * NULL; and the verified chain, leaf first, ending at the trust anchor, which is NULL on a
+ * resumed session (OpenSSL keeps the certificate and the verification's result across
+ * resumption, not the chain). Borrowed: valid until the handler returns (X509_up_ref to
+ * keep one).
  */
 X509 *http_request_peer_cert(const struct http_request *req);
 STACK_OF(X509) *http_request_peer_chain(const struct http_request *req);

@@ -9,7 +9,11 @@
 # logged), refusing at the handshake a forged copy (same subject, other key), a chip of
 # another vendor, a genuine certificate with another chip's key and no certificate; remove,
 # another tenant's remove, GET /devid/acl; the ACL across a restart; the secret kept out of
-# logs and of the process list; a clean stop (exit 0, no sanitizer report).
+# logs and of the process list; a clean stop (exit 0, no sanitizer report). With --ldevid-ca,
+# certificates of that CA (directly or through an intermediate) name the device by subject:
+# admitted for its tenant, refused for another tenant, a CN that is not one UDID, no O, a
+# removed UDID, also on a resumed TLS session; a --trust CA's certificate is still known by
+# its key; a leaf refused as an --ldevid-ca.
 # Usage: gateway.sh DEVID
 me=gateway
 . "$(dirname "$0")/../integration/lib.sh"
@@ -316,4 +320,92 @@ refused "$u1" removed "a repeated add after a restart does not re-admit"
 grep -qF "$secret" "$log" gw2.out && check_failed "the secret is in the gateway's output"
 stop_gateway
 
-finish "admission by ACL, refusals at and after the handshake, signed events applied once, restart"
+# --- --ldevid-ca: a CA's certificates name their device by subject (chips; TPMs: tpm-gateway) --
+
+# ca NAME [ISSUER]: a CA of the test's own, NAME.pem and NAME.key, self-signed or by ISSUER
+ca() {
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.key" \
+	    -subj "/CN=$1/O=TEST" -out "$1.csr" 2>/dev/null || fail "CA $1 request"
+	printf '%s\n' 'basicConstraints=critical,CA:TRUE' 'keyUsage=critical,keyCertSign,cRLSign' \
+	    'subjectKeyIdentifier=hash' 'authorityKeyIdentifier=keyid:always' >ca.ext
+	if [ -n "${2:-}" ]; then
+		openssl x509 -req -in "$1.csr" -CA "$2.pem" -CAkey "$2.key" -set_serial 7 -days 2 \
+		    -extfile ca.ext -out "$1.pem" 2>/dev/null || fail "CA $1"
+	else
+		openssl x509 -req -in "$1.csr" -signkey "$1.key" -days 2 -extfile ca.ext \
+		    -out "$1.pem" 2>/dev/null || fail "CA $1"
+	fi
+}
+# ldevid OUT CA SUBJECT: a certificate by CA for chip u2's key
+ldevid() {
+	printf '%s\n' 'basicConstraints=critical,CA:FALSE' 'keyUsage=critical,digitalSignature' \
+	    'extendedKeyUsage=clientAuth' 'subjectKeyIdentifier=hash' \
+	    'authorityKeyIdentifier=keyid:always' >leaf.ext
+	openssl pkey -in "B1/chips/$u2.key" -pubout -out u2-pub.pem 2>/dev/null || fail "u2's key"
+	openssl req -new -key "B1/chips/$u3.key" -subj "$3" 2>/dev/null |
+	    openssl x509 -req -CA "$2.pem" -CAkey "$2.key" -force_pubkey u2-pub.pem -days 1 \
+		-set_serial "0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" -extfile leaf.ext \
+		-out "$1" 2>/dev/null || fail "certificate $1"
+}
+# by_subject CERT STATUS REASON WHAT: u2's key with CERT; REASON (or "admitted") logged by LDevID
+by_subject() {
+	device "$1" "B1/chips/$u2.key"
+	[ "$status" = "$2" ] || check_failed "$4: expected $2, got $status: $(head -c 300 body)"
+	if [ "$3" = admitted ]; then
+		tail -n 3 "$log" | grep -q 'msg="gateway device admitted" .*identity=ldevid' ||
+		    check_failed "$4: not admitted by LDevID: $(tail -n 3 "$log")"
+	else
+		tail -n 3 "$log" | grep -q "msg=\"gateway device refused\" .*reason=$3 .*identity=ldevid" ||
+		    check_failed "$4: no reason=$3 by LDevID: $(tail -n 3 "$log")"
+	fi
+}
+ca opca
+ca opsub opca
+ca other
+run "$devid" gateway --tls-cert gw.pem --tls-key gw.key --ldevid-ca "B1/chips/$u1.pem" \
+    --db x.db --secret "$secret" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0
+[ "$rc" -eq 1 ] && grep -q 'ldevid-ca: .*not a CA' "$tmp/err" ||
+    check_failed_run "a leaf as an --ldevid-ca is refused"
+# the ACL: u1 removed, u2 active, both OEM1's; u3 absent
+start_gateway gw3 --secret "$secret" --ldevid-ca opca.pem --trust other.pem
+ldevid l-u2.pem opca "/CN=$u2/O=OEM1"
+by_subject l-u2.pem 200 admitted "an --ldevid-ca's certificate of u2"
+ldevid l-u1.pem opca "/CN=$u1/O=OEM1"
+by_subject l-u1.pem 403 removed "u2's key named u1 (removed) by an --ldevid-ca"
+ldevid l-oem2.pem opca "/CN=$u2/O=OEM2"
+by_subject l-oem2.pem 403 ldevid_other_tenant "an --ldevid-ca's certificate naming another tenant"
+ldevid l-name.pem opca "/CN=device-2/O=OEM1"
+by_subject l-name.pem 403 ldevid_cn_not_udid "a CN that is not a UDID"
+ldevid l-two.pem opca "/CN=$u2/CN=$u2/O=OEM1"
+by_subject l-two.pem 403 ldevid_cn_not_udid "two CNs"
+ldevid l-noorg.pem opca "/CN=$u2"
+by_subject l-noorg.pem 403 ldevid_no_tenant "no O"
+ldevid l-sub.pem opsub "/CN=$u2/O=OEM1"
+cat l-sub.pem opsub.pem >l-sub-chain.pem
+by_subject l-sub-chain.pem 200 admitted "through an intermediate below an --ldevid-ca"
+# a resumed session keeps no verified chain: the leaf is verified again against the
+# --ldevid-ca certificates and still named by its subject (by its key it would be u2, admitted)
+resumed() { # CERT NAME REASON S_CLIENT-ARG: s_client as CERT with u2's key; 403 for REASON
+	printf 'GET / HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n' |
+	    timeout 20 openssl s_client -connect "$dev" -cert "$1" -key "B1/chips/$u2.key" \
+		-CAfile gw.pem -verify_return_error -ign_eof "$4" "$2.sess" >sc.out 2>sc.err
+	grep -q 'HTTP/1.1 403' sc.out &&
+	    tail -n 3 "$log" | grep -q "msg=\"gateway device refused\" .*reason=$3 .*identity=ldevid" ||
+	    check_failed "$1 ($4): expected 403 for $3: $(grep HTTP sc.out) $(tail -n 3 sc.err) $(tail -n 3 "$log")"
+}
+resumed l-oem2.pem oem2 ldevid_other_tenant -sess_out
+resumed l-oem2.pem oem2 ldevid_other_tenant -sess_in
+grep -q '^Reused, ' sc.out || check_failed "the session of l-oem2.pem was not resumed"
+resumed l-u1.pem u1 removed -sess_out
+resumed l-u1.pem u1 removed -sess_in
+grep -q '^Reused, ' sc.out || check_failed "the session of l-u1.pem was not resumed"
+# a CA in --trust only: the subject counts for nothing, the key names the device
+ldevid t-u1.pem other "/CN=$u1/O=OEM1"
+device t-u1.pem "B1/chips/$u2.key"
+[ "$status" = 200 ] && grep -q "\"udid\":\"$u2\"" body ||
+    check_failed "a --trust CA's certificate naming u1 with u2's key: $status $(head -c 300 body)"
+tail -n 3 "$log" | grep -q "msg=\"gateway device admitted\" .*udid=$u2 .*identity=key" ||
+    check_failed "a --trust CA's certificate is not known by its key: $(tail -n 3 "$log")"
+stop_gateway
+
+finish "admission by ACL, refusals at and after the handshake, signed events applied once, restart, --ldevid-ca"

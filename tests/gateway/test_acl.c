@@ -63,8 +63,24 @@ state(struct acl *acl, char digit)
 	memset(udid, digit, UDID_HEX_LEN);
 	udid[UDID_HEX_LEN] = '\0';
 	devid_error_clear(&e);
-	CHECK(acl_lookup(acl, udid, &st, &e) == 0, "lookup: %s", e.msg);
+	CHECK(acl_lookup(acl, udid, &st, NULL, &e) == 0, "lookup: %s", e.msg);
 	return st;
+}
+
+/* The tenant of a UDID's row, "" when it has none. */
+static const char *
+tenant(struct acl *acl, char digit)
+{
+	static char t[MAX_NAME_LEN + 1];
+	char udid[UDID_HEX_LEN + 1];
+	enum acl_state st;
+	struct devid_error e;
+
+	memset(udid, digit, UDID_HEX_LEN);
+	udid[UDID_HEX_LEN] = '\0';
+	devid_error_clear(&e);
+	CHECK(acl_lookup(acl, udid, &st, t, &e) == 0, "lookup: %s", e.msg);
+	return t;
 }
 
 int
@@ -86,6 +102,7 @@ main(void)
 		return test_done();
 
 	CHECK(state(acl, 'a') == ACL_ABSENT, "empty ACL");
+	CHECK(strcmp(tenant(acl, 'a'), "") == 0, "no tenant for an absent device");
 	apply(acl, event("e1", GATEWAY_ADD, "OEM1", "abc"), false, 3, 0);
 	CHECK(state(acl, 'a') == ACL_ACTIVE && state(acl, 'c') == ACL_ACTIVE, "added");
 	/* the same id again, whatever it says, changes nothing */
@@ -102,6 +119,8 @@ main(void)
 	CHECK(state(acl, 'a') == ACL_ACTIVE, "re-added");
 	apply(acl, event("e5", GATEWAY_REMOVE, "OEM1", "a"), false, 0, 1);
 	CHECK(state(acl, 'a') == ACL_ACTIVE, "the old tenant's late remove is skipped");
+	CHECK(strcmp(tenant(acl, 'a'), "OEM2") == 0, "a moved to OEM2: %s", tenant(acl, 'a'));
+	CHECK(strcmp(tenant(acl, 'b'), "OEM1") == 0, "b stays OEM1's: %s", tenant(acl, 'b'));
 
 	CHECK(acl_list(acl, &j, &e) == 0, "list: %s", e.msg);
 	text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
