@@ -8,11 +8,12 @@
 #   A enrolls (exit 0): the LDevID verifies against the tenant CA with openssl verify, carries
 #   A's UDID, and is issued to the key now persistent at --key-handle (fixedTPM, fixedParent,
 #   sensitiveDataOrigin, sign, not restricted: the key never left the TPM), audited as
-#   est.tpm_enroll; --out holds the CA from cacerts after it; `devid-agent hello --key
-#   tpm2:handle=...` with the LDevID is admitted by a TLS server that trusts the tenant CA
-#   and asks for a client certificate.
+#   est.tpm_enroll; --out holds the CA from cacerts after it; `devid-agent renew --key
+#   tpm2:handle=... --label` renews with that key in the TPM (devid finds the device by the
+#   LDevID's CN), and hello with it is admitted by a TLS server that trusts the tenant CA.
 #   Refused: TPM B, whose EK is in no batch (exit 1, the server's reason, B's handle left
-#   empty, nothing issued); A again with its handle taken (exit 2, nothing sent); a handle
+#   empty, nothing issued); a self-made certificate whose CN is A's UDID, to renew (exit 1);
+#   A again with its handle taken (exit 2, nothing sent); a handle
 #   outside the owner's range, an unknown --ek (exit 2, usage); an unreachable TPM (exit 2,
 #   its TCTI named in one line); --ek ecc on a TPM without a P-256 EK certificate (exit 2,
 #   the NV index named).
@@ -170,7 +171,29 @@ run "$agent" tpm-enroll --est "$est" --ca srv.pem --out again.pem --key-handle 0
 refused "A again with its handle taken" 2 "0x81000010 holds a key already"
 [ "$(issued)" = $((before + 1)) ] || fail "the refused run issued a certificate"
 
-# --- the key in use: hello through tpm2-openssl ----------------------------------------------
+# --- the key in use: renew and hello through tpm2-openssl ----------------------------------
+# the LDevID certifies the signing key, not the EK: devid finds the device by its subject's
+# CN, and cacerts by the label (the key names no device)
+run "$agent" renew --key tpm2:handle=0x81000010 --cert ldevid.pem --est "$est" --ca srv.pem \
+    --out renewed.pem --label OEM1 --force
+[ $rc = 0 ] || fail_run "renew with the key in the TPM"
+openssl x509 -in renewed.pem -noout -pubkey >renewed-key.pem || fail "renewed key"
+cmp -s renewed-key.pem key.pem || fail "the renewed certificate is not for the TPM's key"
+openssl verify -CAfile ca.pem renewed.pem >verify.out 2>&1 ||
+	fail "openssl verify of the renewed certificate: $(cat verify.out)"
+openssl x509 -in renewed.pem -noout -subject | grep -q "CN *= *$udid" ||
+	fail "the renewed LDevID's CN is not the UDID"
+[ "$(issued)" = $((before + 2)) ] || fail "renew issued no certificate"
+[ "$(sql "SELECT COUNT(*) FROM audit WHERE action = 'est.reenroll' AND object = '$udid'")" = 1 ] ||
+	fail "no est.reenroll audit record for $udid"
+# a made-up certificate naming A's UDID in its subject does not renew
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj "/CN=$udid" -keyout forged.key -out forged.pem >/dev/null 2>&1 || fail "forged LDevID"
+run "$agent" renew --key file:forged.key --cert forged.pem --est "$est" --ca srv.pem \
+    --out forged-renewed.pem --label OEM1 --force
+refused "a self-made certificate with A's UDID as its CN" 1 "operational certificate"
+[ "$(issued)" = $((before + 2)) ] || fail "the forged LDevID was renewed"
+
 openssl s_server -accept 127.0.0.1:0 -cert srv.pem -key srv.key -Verify 1 -CAfile ca.pem \
     -verify_return_error -www >s_server.out 2>&1 &
 pids="$pids $!"
@@ -181,5 +204,5 @@ run "$agent" hello --key tpm2:handle=0x81000010 --cert ldevid.pem --connect "127
     --ca srv.pem
 [ $rc = 0 ] || fail_run "hello with the TPM key and the LDevID"
 swtpm_stop
-note "ok: hello with tpm2:handle=0x81000010 and the LDevID; refusals as expected"
+note "ok: renew and hello with tpm2:handle=0x81000010; refusals as expected"
 exit 0
