@@ -824,11 +824,10 @@ tpm2b_member(const uint8_t *p, size_t n, const char *name, uint8_t *out, size_t 
 	size_t dlen = 0;
 	int rc;
 
-	if ((rc = b64_decode((const char *)p, n, 0, &der, &dlen)) != 0)
-		return devid_error_set(e, rc,
-		    rc == DEVID_ENOMEM ? "tpm/activate answer: out of memory"
-				       : "tpm/activate answer: %s: not padded base64",
-		    name);
+	if ((rc = b64_decode((const char *)p, n, 0, &der, &dlen)) == DEVID_ENOMEM)
+		return devid_error_set(e, rc, "tpm/activate answer: out of memory");
+	if (rc != 0)
+		return devid_error_set(e, rc, "tpm/activate answer: %s: not padded base64", name);
 	if (dlen < 2 || dlen > max || (size_t)(der[0] << 8 | der[1]) != dlen - 2) {
 		rc = devid_error_set(e, DEVID_EINVAL,
 		    "tpm/activate answer: %s: %zu bytes, not a TPM2B of at most %zu whose size "
