@@ -12,7 +12,8 @@
 #   tpm2:handle=... --label` renews with that key in the TPM (devid finds the device by the
 #   LDevID's CN), and hello with it is admitted by a TLS server that trusts the tenant CA.
 #   Refused: TPM B, whose EK is in no batch (exit 1, the server's reason, B's handle left
-#   empty, nothing issued); a self-made certificate whose CN is A's UDID, to renew (exit 1);
+#   empty, nothing issued); A while its tenant has no quota left (exit 1 at tpm/enroll, the
+#   key made persistent before it evicted again); a self-made certificate whose CN is A's UDID, to renew (exit 1);
 #   A again with its handle taken (exit 2, nothing sent); a handle
 #   outside the owner's range, an unknown --ek (exit 2, usage); an unreachable TPM (exit 2,
 #   its TCTI named in one line); --ek ecc on a TPM without a P-256 EK certificate (exit 2,
@@ -135,6 +136,16 @@ if [ $a_has_p256 = no ]; then
 	refused "--ek ecc without a P-256 EK certificate" 2 "no EK certificate at NV index 0x01c0000a"
 fi
 tpm2_getcap handles-persistent >persistent-before || fail "tpm2_getcap"
+# no quota left: tpm/enroll refuses after the key was made persistent; the handle is emptied
+run "$devid" admin quota set --tenant OEM1 --max 0
+[ $rc = 0 ] || fail_run "quota set 0"
+run "$agent" tpm-enroll --est "$est" --ca srv.pem --out ldevid.pem --key-handle 0x81000010 \
+    --label OEM1
+refused "TPM A without quota" 1 "tpm/enroll refused by .*quota"
+[ -e ldevid.pem ] && fail "TPM A without quota: a certificate file was written"
+persistent 0x81000010 && fail "TPM A without quota: the key stayed at 0x81000010"
+run "$devid" admin quota set --tenant OEM1 --max 10
+[ $rc = 0 ] || fail_run "quota set 10"
 # the TCTI from TPM2OPENSSL_TCTI (swtpm_start exports it), as tpm2: keys reach the TPM
 run "$agent" tpm-enroll --est "$est" --ca srv.pem --out ldevid.pem --key-handle 0x81000010 \
     --label OEM1
