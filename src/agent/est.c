@@ -518,55 +518,68 @@ from_hello(enum devid_hello_outcome o)
 }
 
 /*
- * One EST call: the request to base/op, and the certificates of its 200 answer in *certs
- * (new). Otherwise est->r says why.
+ * One EST call: the request to base/op. 0 when the server answered with the request's
+ * ok_status (200 unless set): *hr holds the answer (the caller releases it). Otherwise est->r
+ * says why.
  */
 static int
-est_call(struct est *est, const char *op, const struct agent_request *tmpl, STACK_OF(X509) **certs)
+est_send(struct est *est, const char *op, const struct agent_request *tmpl, size_t max_body,
+    struct devid_hello_result *hr)
 {
 	struct agent_request req = *tmpl;
-	struct devid_hello_result hr;
 	char path[sizeof(est->base) + 32];
 	int rc;
 
-	*certs = NULL;
-	devid_hello_result_init(&hr);
 	snprintf(path, sizeof(path), "%s%s", est->base, op);
 	req.path = path;
-	req.max_body = AGENT_MAX_EST_BODY;
+	req.max_body = max_body;
 	rc = agent_https_request(
-	    est->id, est->url.host, est->url.port, est->o->ca_file, est->o->timeout_ms, &req, &hr);
-	est->r->http_status = hr.http_status;
-	switch (hr.outcome) {
+	    est->id, est->url.host, est->url.port, est->o->ca_file, est->o->timeout_ms, &req, hr);
+	est->r->http_status = hr->http_status;
+	switch (hr->outcome) {
 	case DEVID_HELLO_ADMITTED:
-		if (hr.body_truncated) {
+		if (hr->body_truncated)
 			rc = fail(est, DEVID_EST_FAILED, DEVID_ELIMIT,
-			    "%s from %s: response body longer than %d bytes", op, est->where,
-			    AGENT_MAX_EST_BODY);
-			break;
-		}
-		if ((rc = agent_est_certs_parse(
-			 (const uint8_t *)hr.body, hr.body_len, certs, &est->r->error)) != 0) {
-			est->r->outcome = DEVID_EST_FAILED;
-			devid_error_prefix(&est->r->error, "%s from %s", op, est->where);
-		}
+			    "%s from %s: response body longer than %zu bytes", op, est->where,
+			    max_body);
 		break;
 	case DEVID_HELLO_REFUSED:
-		if (hr.http_status != 0) {
-			rc = answered(est, op, &hr);
+		if (hr->http_status != 0) {
+			rc = answered(est, op, hr);
 			break;
 		}
 		/* closed after the handshake without answering: a refusal, as for hello */
 		est->r->outcome = DEVID_EST_REFUSED;
-		est->r->error = hr.error;
+		est->r->error = hr->error;
 		devid_error_prefix(&est->r->error, "%s", op);
 		break;
 	default:
 		/* TLS or connection failure, or nothing sent: the reason is hello's */
-		est->r->outcome = from_hello(hr.outcome);
-		est->r->error = hr.error;
+		est->r->outcome = from_hello(hr->outcome);
+		est->r->error = hr->error;
 		devid_error_prefix(&est->r->error, "%s", op);
 		break;
+	}
+	return rc;
+}
+
+/*
+ * One EST call answered with certificates: the request to base/op, and the certificates of
+ * its 200 answer in *certs (new). Otherwise est->r says why.
+ */
+static int
+est_call(struct est *est, const char *op, const struct agent_request *tmpl, STACK_OF(X509) **certs)
+{
+	struct devid_hello_result hr;
+	int rc;
+
+	*certs = NULL;
+	devid_hello_result_init(&hr);
+	if ((rc = est_send(est, op, tmpl, AGENT_MAX_EST_BODY, &hr)) == 0 &&
+	    (rc = agent_est_certs_parse(
+		 (const uint8_t *)hr.body, hr.body_len, certs, &est->r->error)) != 0) {
+		est->r->outcome = DEVID_EST_FAILED;
+		devid_error_prefix(&est->r->error, "%s from %s", op, est->where);
 	}
 	devid_hello_result_release(&hr);
 	return rc;
@@ -690,6 +703,35 @@ out:
 	return rc;
 }
 
+/* The start of every EST call: r reset, the options checked, the URL taken apart. */
+static int
+est_setup(struct est *est, const struct devid_est_opts *o, struct devid_est_result *r)
+{
+	int rc;
+
+	est->o = o;
+	est->r = r;
+	devid_est_result_release(r);
+	devid_est_result_init(r);
+	if (o == NULL || o->url == NULL || o->ca_file == NULL || o->timeout_ms <= 0)
+		return fail(est, DEVID_EST_ERROR, DEVID_EINVAL,
+		    "EST: missing URL or CA file, or a bad timeout");
+	if (o->label != NULL && !agent_est_label_ok(o->label))
+		return fail(est, DEVID_EST_ERROR, DEVID_EINVAL,
+		    "EST label: expected 1 to %d letters, digits, '-', '.', '_' or '~' (RFC 7030 "
+		    "3.2.2)",
+		    AGENT_MAX_EST_LABEL);
+	if ((rc = agent_est_url_parse(o->url, &est->url, &r->error)) != 0) {
+		r->outcome = DEVID_EST_ERROR;
+		return rc;
+	}
+	snprintf(est->where, sizeof(est->where),
+	    strchr(est->url.host, ':') != NULL ? "[%s]:%s" : "%s:%s", est->url.host, est->url.port);
+	snprintf(est->base, sizeof(est->base), "%s" WELL_KNOWN "%s%s", est->url.prefix,
+	    o->label != NULL ? o->label : "", o->label != NULL ? "/" : "");
+	return 0;
+}
+
 int
 devid_est_enroll(
     const struct devid_identity *id, const struct devid_est_opts *o, struct devid_est_result *r)
@@ -702,29 +744,15 @@ devid_est_enroll(
 	EVP_PKEY *pk;
 	int rc;
 
-	devid_est_result_release(r);
-	devid_est_result_init(r);
 	dynbuf_init(&csr, 8192);
-	if (id == NULL || o == NULL || o->url == NULL || o->ca_file == NULL || o->timeout_ms <= 0) {
-		rc = fail(&est, DEVID_EST_ERROR, DEVID_EINVAL,
-		    "EST: missing identity, URL or CA file, or a bad timeout");
+	if (id == NULL) {
+		devid_est_result_release(r);
+		devid_est_result_init(r);
+		rc = fail(&est, DEVID_EST_ERROR, DEVID_EINVAL, "EST: missing identity");
 		goto out;
 	}
-	if (o->label != NULL && !agent_est_label_ok(o->label)) {
-		rc = fail(&est, DEVID_EST_ERROR, DEVID_EINVAL,
-		    "EST label: expected 1 to %d letters, digits, '-', '.', '_' or '~' (RFC 7030 "
-		    "3.2.2)",
-		    AGENT_MAX_EST_LABEL);
+	if ((rc = est_setup(&est, o, r)) != 0)
 		goto out;
-	}
-	if ((rc = agent_est_url_parse(o->url, &est.url, &r->error)) != 0) {
-		r->outcome = DEVID_EST_ERROR;
-		goto out;
-	}
-	snprintf(est.where, sizeof(est.where),
-	    strchr(est.url.host, ':') != NULL ? "[%s]:%s" : "%s:%s", est.url.host, est.url.port);
-	snprintf(est.base, sizeof(est.base), "%s" WELL_KNOWN "%s%s", est.url.prefix,
-	    o->label != NULL ? o->label : "", o->label != NULL ? "/" : "");
 	pk = devid_identity_get0_pkey(id);
 	if (o->reenroll &&
 	    X509_cmp_time(X509_get0_notAfter(devid_identity_get0_cert(id)), NULL) <= 0) {
@@ -782,5 +810,281 @@ out:
 	sk_X509_pop_free(cas, X509_free);
 	sk_X509_pop_free(got, X509_free);
 	dynbuf_release(&csr);
+	return rc;
+}
+
+/* ---- TPM enrollment by credential activation (docs/tpm.md, "The protocol") ------------------ */
+
+/* The decoded base64 string p[0..n) of member `name` into out[0..*len), a marshalled TPM2B. */
+static int
+tpm2b_member(const uint8_t *p, size_t n, const char *name, uint8_t *out, size_t max, size_t *len,
+    struct devid_error *e)
+{
+	uint8_t *der = NULL;
+	size_t dlen = 0;
+	int rc;
+
+	if ((rc = b64_decode((const char *)p, n, 0, &der, &dlen)) == DEVID_ENOMEM)
+		return devid_error_set(e, rc, "tpm/activate answer: out of memory");
+	if (rc != 0)
+		return devid_error_set(e, rc, "tpm/activate answer: %s: not padded base64", name);
+	if (dlen < 2 || dlen > max || (size_t)(der[0] << 8 | der[1]) != dlen - 2) {
+		rc = devid_error_set(e, DEVID_EINVAL,
+		    "tpm/activate answer: %s: %zu bytes, not a TPM2B of at most %zu whose size "
+		    "is the rest",
+		    name, dlen, max);
+		free(der);
+		return rc;
+	}
+	memcpy(out, der, dlen);
+	*len = dlen;
+	free(der);
+	return 0;
+}
+
+/* the members of tpm/activate's answer; the first three are required */
+static const char *const activation_members[] = {
+    "id",
+    "credentialBlob",
+    "encryptedSecret",
+    "expiresAt",
+};
+#define N_ACTIVATION_MEMBERS (sizeof(activation_members) / sizeof(activation_members[0]))
+
+/* The string p[0..n) of the activation member m into out. */
+static int
+activation_member(
+    size_t m, const uint8_t *v, size_t n, struct agent_tpm_activation *out, struct devid_error *e)
+{
+	switch (m) {
+	case 0:
+		if (n != AGENT_TPM_ACTIVATION_ID_LEN)
+			return devid_error_set(e, DEVID_EINVAL,
+			    "tpm/activate answer: id is not %d hex digits",
+			    AGENT_TPM_ACTIVATION_ID_LEN);
+		for (size_t j = 0; j < n; j++)
+			if (!((v[j] >= '0' && v[j] <= '9') || (v[j] >= 'a' && v[j] <= 'f')))
+				return devid_error_set(e, DEVID_EINVAL,
+				    "tpm/activate answer: id is not %d lowercase hex digits",
+				    AGENT_TPM_ACTIVATION_ID_LEN);
+		memcpy(out->id, v, n);
+		out->id[n] = '\0';
+		return 0;
+	case 1:
+		return tpm2b_member(
+		    v, n, activation_members[m], out->blob, sizeof(out->blob), &out->blob_len, e);
+	case 2:
+		return tpm2b_member(v, n, activation_members[m], out->secret, sizeof(out->secret),
+		    &out->secret_len, e);
+	default:
+		return 0;
+	}
+}
+
+int
+agent_tpm_activation_parse(
+    const uint8_t *p, size_t len, struct agent_tpm_activation *out, struct devid_error *e)
+{
+	bool seen[N_ACTIVATION_MEMBERS] = {false};
+	size_t i, k, end, m;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (len > AGENT_MAX_TPM_ACTIVATION_BODY)
+		return devid_error_set(e, DEVID_ELIMIT, "tpm/activate answer: %zu bytes, limit %d",
+		    len, AGENT_MAX_TPM_ACTIVATION_BODY);
+	i = jsonscan_ws(p, len, 0);
+	if (i >= len || p[i] != '{')
+		return devid_error_set(e, DEVID_EINVAL, "tpm/activate answer: not a JSON object");
+	i = jsonscan_ws(p, len, i + 1);
+	while (i >= len || p[i] != '}') {
+		if (i >= len || p[i] != '"' || (k = jsonscan_string_end(p, len, i)) == 0)
+			goto bad;
+		for (m = 0; m < N_ACTIVATION_MEMBERS; m++)
+			if (k - i - 2 == strlen(activation_members[m]) &&
+			    memcmp(p + i + 1, activation_members[m], k - i - 2) == 0)
+				break;
+		i = jsonscan_ws(p, len, k);
+		if (i >= len || p[i] != ':')
+			goto bad;
+		i = jsonscan_ws(p, len, i + 1);
+		if ((end = jsonscan_value_end(p, len, i)) == 0)
+			goto bad;
+		if (m < N_ACTIVATION_MEMBERS) {
+			if (seen[m])
+				return devid_error_set(e, DEVID_EINVAL,
+				    "tpm/activate answer: member %s twice", activation_members[m]);
+			seen[m] = true;
+			if (p[i] != '"')
+				return devid_error_set(e, DEVID_EINVAL,
+				    "tpm/activate answer: %s is not a string",
+				    activation_members[m]);
+			if ((rc = activation_member(m, p + i + 1, end - i - 2, out, e)) != 0)
+				return rc;
+		}
+		i = jsonscan_ws(p, len, end);
+		if (i < len && p[i] == ',') {
+			i = jsonscan_ws(p, len, i + 1);
+			if (i >= len || p[i] != '"')
+				goto bad;
+		} else if (i >= len || p[i] != '}') {
+			goto bad;
+		}
+	}
+	if (jsonscan_ws(p, len, i + 1) != len)
+		return devid_error_set(e, DEVID_EINVAL,
+		    "tpm/activate answer: %zu bytes after the JSON object",
+		    len - jsonscan_ws(p, len, i + 1));
+	for (m = 0; m < 3; m++)
+		if (!seen[m])
+			return devid_error_set(e, DEVID_EINVAL,
+			    "tpm/activate answer: member %s missing", activation_members[m]);
+	return 0;
+bad:
+	return devid_error_set(e, DEVID_EINVAL,
+	    "tpm/activate answer: not a JSON object of strings (at byte %zu of %zu)", i, len);
+}
+
+int
+agent_est_cacerts(const struct devid_est_opts *o, STACK_OF(X509) **cas, struct devid_est_result *r)
+{
+	struct est est = {.o = o, .r = r};
+	struct agent_request req = {
+	    .method = "GET",
+	    .headers = "Accept: application/pkcs7-mime\r\n",
+	};
+	int rc;
+
+	*cas = NULL;
+	if ((rc = est_setup(&est, o, r)) != 0)
+		return rc;
+	if (o->label == NULL)
+		return fail(&est, DEVID_EST_ERROR, DEVID_EINVAL,
+		    "cacerts without a client certificate needs a label (the tenant)");
+	return est_call(&est, "cacerts", &req, cas);
+}
+
+/* `"name":"<base64 of p[0..n)>"` appended to b, after a comma unless first. */
+static int
+json_b64_member(struct dynbuf *b, bool first, const char *name, const uint8_t *p, size_t n)
+{
+	char *text;
+	int rc;
+
+	if ((text = b64_encode(p, n)) == NULL)
+		return DEVID_ENOMEM;
+	rc = dynbuf_addf(b, "%s\"%s\":\"%s\"", first ? "" : ",", name, text);
+	free(text);
+	return rc;
+}
+
+int
+agent_est_tpm_activate(const struct devid_est_opts *o, const struct agent_tpm_evidence *ev,
+    struct agent_tpm_activation *out, struct devid_est_result *r)
+{
+	struct est est = {.o = o, .r = r};
+	struct agent_request req = {
+	    .method = "POST",
+	    .headers = "Content-Type: application/json\r\nAccept: application/json\r\n",
+	    .ok_status = 201,
+	};
+	struct devid_hello_result hr;
+	struct dynbuf body;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	devid_hello_result_init(&hr);
+	dynbuf_init(&body, 65536);
+	if ((rc = est_setup(&est, o, r)) != 0)
+		goto out;
+	if ((rc = dynbuf_addstr(&body, "{")) != 0 ||
+	    (rc = json_b64_member(&body, true, "ekCertificate", ev->ek_cert, ev->ek_cert_len)) !=
+		0 ||
+	    (rc = json_b64_member(&body, false, "akPublic", ev->ak_public, ev->ak_public_len)) !=
+		0 ||
+	    (rc = json_b64_member(&body, false, "keyPublic", ev->key_public, ev->key_public_len)) !=
+		0 ||
+	    (rc = json_b64_member(
+		 &body, false, "certifyInfo", ev->certify_info, ev->certify_info_len)) != 0 ||
+	    (rc = json_b64_member(&body, false, "certifySignature", ev->certify_signature,
+		 ev->certify_signature_len)) != 0 ||
+	    (rc = json_b64_member(&body, false, "csr", ev->csr, ev->csr_len)) != 0 ||
+	    (rc = dynbuf_addstr(&body, "}")) != 0) {
+		rc = fail(
+		    &est, DEVID_EST_ERROR, rc, "tpm/activate: request: %s", devid_strerror(rc));
+		goto out;
+	}
+	req.body = body.p;
+	req.body_len = body.len;
+	if ((rc = est_send(&est, "tpm/activate", &req, AGENT_MAX_TPM_ACTIVATION_BODY, &hr)) != 0)
+		goto out;
+	if ((rc = agent_tpm_activation_parse(
+		 (const uint8_t *)hr.body, hr.body_len, out, &r->error)) != 0) {
+		r->outcome = DEVID_EST_FAILED;
+		devid_error_prefix(&r->error, "from %s", est.where);
+		goto out;
+	}
+	devid_error_clear(&r->error);
+	rc = 0;
+out:
+	devid_hello_result_release(&hr);
+	dynbuf_release(&body);
+	return rc;
+}
+
+int
+agent_est_tpm_enroll(const struct devid_est_opts *o, const struct agent_tpm_activation *a,
+    const uint8_t *secret, size_t secret_len, EVP_PKEY *key, STACK_OF(X509) *cas,
+    struct devid_est_result *r)
+{
+	struct est est = {.o = o, .r = r};
+	struct agent_request req = {
+	    .method = "POST",
+	    .headers = "Content-Type: application/json\r\nAccept: application/pkcs7-mime\r\n",
+	};
+	STACK_OF(X509) *got = NULL;
+	X509 *issued = NULL, *ca = NULL;
+	struct dynbuf body;
+	int rc;
+
+	dynbuf_init(&body, 1024);
+	if ((rc = est_setup(&est, o, r)) != 0)
+		goto out;
+	if ((rc = dynbuf_addf(&body, "{\"id\":\"%s\"", a->id)) != 0 ||
+	    (rc = json_b64_member(&body, false, "secret", secret, secret_len)) != 0 ||
+	    (rc = dynbuf_addstr(&body, "}")) != 0) {
+		rc = fail(&est, DEVID_EST_ERROR, rc, "tpm/enroll: request: %s", devid_strerror(rc));
+		goto out;
+	}
+	req.body = body.p;
+	req.body_len = body.len;
+	if ((rc = est_call(&est, "tpm/enroll", &req, &got)) != 0)
+		goto out;
+	for (int i = 0; i < sk_X509_num(got); i++) {
+		if (EVP_PKEY_eq(X509_get0_pubkey(sk_X509_value(got, i)), key) == 1) {
+			issued = sk_X509_delete(got, i);
+			break;
+		}
+	}
+	ERR_clear_error();
+	if (issued == NULL) {
+		rc = fail(&est, DEVID_EST_FAILED, DEVID_ECRYPTO,
+		    "tpm/enroll: %s issued no certificate for the TPM's signing key", est.where);
+		goto out;
+	}
+	if (cas != NULL && (rc = issued_verify(&est, issued, cas, got, &ca)) != 0)
+		goto out;
+	r->cert = issued;
+	r->ca = ca;
+	issued = NULL;
+	ca = NULL;
+	r->outcome = DEVID_EST_ISSUED;
+	devid_error_clear(&r->error);
+	rc = 0;
+out:
+	X509_free(issued);
+	X509_free(ca);
+	sk_X509_pop_free(got, X509_free);
+	dynbuf_release(&body);
 	return rc;
 }

@@ -378,10 +378,15 @@ tls_setup(struct hello *h, const struct devid_identity *id)
 	SSL_CTX_set_verify(h->ctx, SSL_VERIFY_PEER, NULL);
 	/* a close without close_notify ends a read like one with it: the framing decides */
 	SSL_CTX_set_options(h->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
-	if (SSL_CTX_set_min_proto_version(h->ctx, TLS1_2_VERSION) != 1 ||
-	    SSL_CTX_use_certificate(h->ctx, devid_identity_get0_cert(id)) != 1 ||
-	    SSL_CTX_use_PrivateKey(h->ctx, devid_identity_get0_pkey(id)) != 1 ||
-	    SSL_CTX_set1_chain(h->ctx, devid_identity_get0_chain(id)) != 1) {
+	if (SSL_CTX_set_min_proto_version(h->ctx, TLS1_2_VERSION) != 1) {
+		rc = fail(h, DEVID_HELLO_ERROR, DEVID_EINTERNAL, "TLS: cannot require TLS 1.2");
+		goto out;
+	}
+	/* without an identity the server sees no client certificate (TPM enrollment) */
+	if (id != NULL &&
+	    (SSL_CTX_use_certificate(h->ctx, devid_identity_get0_cert(id)) != 1 ||
+		SSL_CTX_use_PrivateKey(h->ctx, devid_identity_get0_pkey(id)) != 1 ||
+		SSL_CTX_set1_chain(h->ctx, devid_identity_get0_chain(id)) != 1)) {
 		rc = fail(h, DEVID_HELLO_ERROR, DEVID_EINVAL,
 		    "TLS: cannot use the device certificate and key: %s",
 		    ERR_reason_error_string(ERR_peek_error()) != NULL
@@ -548,12 +553,11 @@ agent_https_request(const struct devid_identity *id, const char *host, const cha
 	devid_hello_result_release(r);
 	devid_hello_result_init(r);
 	dynbuf_init(&resp.body, req != NULL ? req->max_body : 0);
-	if (id == NULL || host == NULL || port == NULL || ca_file == NULL || timeout_ms <= 0 ||
-	    req == NULL || req->method == NULL || req->path == NULL ||
-	    req->body_len > REQUEST_BODY_MAX || strlen(host) > AGENT_MAX_HOST_LEN ||
-	    strlen(port) > 5) {
+	if (host == NULL || port == NULL || ca_file == NULL || timeout_ms <= 0 || req == NULL ||
+	    req->method == NULL || req->path == NULL || req->body_len > REQUEST_BODY_MAX ||
+	    strlen(host) > AGENT_MAX_HOST_LEN || strlen(port) > 5) {
 		rc = fail(&h, DEVID_HELLO_ERROR, DEVID_EINVAL,
-		    "hello: missing identity, host, port or CA file, or a bad timeout");
+		    "hello: missing host, port or CA file, or a bad timeout");
 		goto out;
 	}
 	h.timeout_ms = timeout_ms;
@@ -582,7 +586,7 @@ agent_https_request(const struct devid_identity *id, const char *host, const cha
 	r->body_len = resp.body.len;
 	r->body_truncated = resp.truncated;
 	r->body = (char *)dynbuf_detach(&resp.body, NULL);
-	if (resp.status == 200) {
+	if (resp.status == (req->ok_status != 0 ? req->ok_status : 200)) {
 		r->outcome = DEVID_HELLO_ADMITTED;
 		devid_error_clear(&r->error);
 		rc = 0;
@@ -617,5 +621,10 @@ devid_hello(const struct devid_identity *id, const char *host, const char *port,
 	    .max_body = DEVID_HELLO_MAX_BODY,
 	};
 
+	if (id == NULL) {
+		devid_hello_result_release(r);
+		devid_hello_result_init(r);
+		return devid_error_set(&r->error, DEVID_EINVAL, "hello: missing identity");
+	}
 	return agent_https_request(id, host, port, ca_file, timeout_ms, &get, r);
 }

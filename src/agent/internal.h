@@ -108,6 +108,8 @@ void agent_printable(const uint8_t *p, size_t len, size_t max, char *out, size_t
 
 struct devid_identity;
 struct devid_hello_result;
+struct devid_est_opts;
+struct devid_est_result;
 
 /* the most of an EST response body kept (base64 of a PKCS#7 with a few certificates) */
 #define AGENT_MAX_EST_BODY 65536
@@ -126,16 +128,18 @@ struct agent_request {
 	const uint8_t *body; /* sent with Content-Length; NULL for none */
 	size_t body_len;
 	size_t max_body; /* the most of the response body kept (r->body) */
+	int ok_status; /* the status that answers the request; 0 for 200 */
 };
 
 /*
  * devid_hello with any request: connects to host:port, runs mutual TLS with the identity
  * (server verified against ca_file and host), sends req with Host, User-Agent and
- * Connection: close, and reads the response within timeout_ms. The result is devid_hello's:
- * 0 and DEVID_HELLO_ADMITTED on HTTP 200; DEVID_EAUTH and DEVID_HELLO_REFUSED when the server
- * answered with another status (r->http_status, r->body) or closed without answering
- * (r->http_status 0); the other outcomes as devid_hello documents them. r must have been
- * initialized; release it after.
+ * Connection: close, and reads the response within timeout_ms. id may be NULL: the TLS
+ * client then presents no certificate (a TPM device before its enrollment). The result is
+ * devid_hello's: 0 and DEVID_HELLO_ADMITTED on HTTP req->ok_status (200 when 0);
+ * DEVID_EAUTH and DEVID_HELLO_REFUSED when the server answered with another status
+ * (r->http_status, r->body) or closed without answering (r->http_status 0); the other
+ * outcomes as devid_hello documents them. r must have been initialized; release it after.
  */
 int agent_https_request(const struct devid_identity *id, const char *host, const char *port,
     const char *ca_file, int timeout_ms, const struct agent_request *req,
@@ -183,5 +187,72 @@ int agent_est_certs_parse(
  * not a validator: it gives up (false) on anything it does not expect; out is "" then.
  */
 bool agent_json_get_string(const uint8_t *p, size_t len, const char *name, char *out, size_t outsz);
+
+/* ---- TPM enrollment by credential activation: its EST calls (est.c, docs/tpm.md) -------- */
+
+/* the id of a pending activation: lowercase hex */
+#define AGENT_TPM_ACTIVATION_ID_LEN 32
+/* a marshalled TPM2B_ID_OBJECT (its 2-byte size included): two digests of at most 64 bytes */
+#define AGENT_TPM_ID_OBJECT_MAX 256
+/* a marshalled TPM2B_ENCRYPTED_SECRET: an RSA ciphertext or an ECC point, at most 512 bytes */
+#define AGENT_TPM_ENCRYPTED_SECRET_MAX 514
+/* the most of tpm/activate's answer kept: its JSON is about 700 bytes for an RSA 2048 EK */
+#define AGENT_MAX_TPM_ACTIVATION_BODY 8192
+
+/* What tpm/activate sends, raw (the call base64-encodes it); borrowed. */
+struct agent_tpm_evidence {
+	const uint8_t *ek_cert; /* the EK certificate, DER */
+	size_t ek_cert_len;
+	const uint8_t *ak_public; /* the AK's TPM2B_PUBLIC */
+	size_t ak_public_len;
+	const uint8_t *key_public; /* the signing key's TPM2B_PUBLIC */
+	size_t key_public_len;
+	const uint8_t *certify_info; /* the TPMS_ATTEST of TPM2_Certify(key, by the AK) */
+	size_t certify_info_len;
+	const uint8_t *certify_signature; /* its TPMT_SIGNATURE */
+	size_t certify_signature_len;
+	const uint8_t *csr; /* a PKCS#10 request signed by the signing key, DER */
+	size_t csr_len;
+};
+
+/* tpm/activate's answer: the credential TPM2_ActivateCredential takes, each with its size. */
+struct agent_tpm_activation {
+	char id[AGENT_TPM_ACTIVATION_ID_LEN + 1];
+	uint8_t blob[AGENT_TPM_ID_OBJECT_MAX]; /* TPM2B_ID_OBJECT (credentialBlob) */
+	size_t blob_len;
+	uint8_t secret[AGENT_TPM_ENCRYPTED_SECRET_MAX]; /* TPM2B_ENCRYPTED_SECRET */
+	size_t secret_len;
+};
+
+/*
+ * Parses the JSON object of a 201 answer to tpm/activate from p[0..len):
+ * {"id", "credentialBlob", "encryptedSecret", "expiresAt"}, each a string: id 32 lowercase hex
+ * digits; the two structures padded base64 (RFC 4648) of a marshalled TPM2B whose 2-byte
+ * size is the rest of it, within the limits above; expiresAt is not read. Members of other
+ * names are skipped; a repeated member, another type or anything after the object is
+ * DEVID_EINVAL with the reason. Pure: never reads past len, no NUL expected.
+ */
+int agent_tpm_activation_parse(
+    const uint8_t *p, size_t len, struct agent_tpm_activation *out, struct devid_error *e);
+
+/*
+ * The three EST calls of a TPM enrollment, over TLS that authenticates the server only (the
+ * device has no certificate yet). o->reenroll is ignored. Each fills r as devid_est_enroll
+ * does (outcome, http_status, error) and returns 0 or a DEVID_E* code.
+ *
+ * agent_est_cacerts: GET [label/]cacerts; *cas is new (sk_X509_pop_free). devid answers it
+ * without a client certificate only for a label, so o->label must be set.
+ * agent_est_tpm_activate: POST [label/]tpm/activate of ev as JSON; 201 gives *out.
+ * agent_est_tpm_enroll: POST [label/]tpm/enroll of {id, secret}; the answer's certificate for
+ * key is r->cert (new). With cas (from agent_est_cacerts, else NULL) it must chain to one of
+ * them (as devid_est_enroll checks) and r->ca is that CA; without, r->ca stays NULL.
+ */
+int agent_est_cacerts(
+    const struct devid_est_opts *o, STACK_OF(X509) **cas, struct devid_est_result *r);
+int agent_est_tpm_activate(const struct devid_est_opts *o, const struct agent_tpm_evidence *ev,
+    struct agent_tpm_activation *out, struct devid_est_result *r);
+int agent_est_tpm_enroll(const struct devid_est_opts *o, const struct agent_tpm_activation *a,
+    const uint8_t *secret, size_t secret_len, EVP_PKEY *key, STACK_OF(X509) *cas,
+    struct devid_est_result *r);
 
 #endif

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * main.c - devid-agent, what a device runs: `hello` proves its identity to a product cloud;
- * `enroll` and `renew` get it an operational certificate over EST.
- * Uses only the public API of libdevid-agent (and the HOST:PORT and URL checks of the agent).
+ * `enroll` and `renew` get it an operational certificate over EST; `tpm-enroll` gets a TPM
+ * device its first one by credential activation.
+ * Uses the public API of libdevid-agent, the HOST:PORT and URL checks of the agent, and
+ * tpm_enroll.h.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,6 +18,7 @@
 
 #include "devid/agent.h"
 #include "internal.h"
+#include "tpm_enroll.h"
 #include "lib/banned.h"
 
 #ifndef DEVID_VERSION
@@ -56,6 +59,20 @@ static const char usage[] =
     "      client certificate) once at most a third of its validity is left; before that\n"
     "      it prints \"not due: renews after DATE\" and exits 0 without connecting, unless\n"
     "      --force. An expired certificate cannot renew: enroll again. --out may be --cert.\n"
+    "  devid-agent tpm-enroll --est URL --ca PEM --out PEM --key-handle HANDLE\n"
+    "                     [--ek rsa|ecc] [--tcti CONF] [--label TENANT] [--timeout S]\n"
+    "      a TPM 2.0 device's first operational certificate, by credential activation\n"
+    "      (its EK cannot sign a CSR): reads the EK certificate from NV (--ek rsa,\n"
+    "      the default: 0x01c00002; ecc: 0x01c0000a, P-256), creates an AK under the EK\n"
+    "      and an ECC P-256 signing key under the owner's SRK, has the AK certify the\n"
+    "      key, and runs tpm/activate, TPM2_ActivateCredential and tpm/enroll. The key\n"
+    "      is made persistent at --key-handle (0x81000000 to 0x817fffff, empty), so that\n"
+    "      hello and renew (with --label) use it as --key tpm2:handle=HANDLE. --tcti\n"
+    "      names the TPM as tpm2-tss does (swtpm:host=H,port=P, device:/dev/tpmrm0;\n"
+    "      default $TPM2OPENSSL_TCTI, else tpm2-tss's default). With --label, --out\n"
+    "      also holds the CA from cacerts, which the certificate must chain to; without,\n"
+    "      the certificate alone (the server answers cacerts to a device without a\n"
+    "      certificate only for a label). --timeout bounds each exchange (default 10 s)\n"
     "\n"
     "key URIs: file:PATH (an unencrypted PEM key: a development stand-in for a secure\n"
     "element); pkcs11:token=T;object=O?pin-source=FILE (RFC 7512: the key stays in the\n"
@@ -65,8 +82,8 @@ static const char usage[] =
     "TPM, reached through $TPM2OPENSSL_TCTI.\n"
     "\n"
     "exit status: 0 admitted, issued or not due; 1 refused by the server (hello: any answer\n"
-    "but 200; enroll, renew: HTTP 4xx); 2 usage or local error (nothing was sent); 3\n"
-    "connection, TLS or protocol failure, or any other failure.\n";
+    "but 200; enroll, renew, tpm-enroll: HTTP 4xx); 2 usage or local error, a TPM's too\n"
+    "(nothing was sent); 3 connection, TLS or protocol failure, or any other failure.\n";
 
 static int
 usage_error(const char *cmd, const char *msg)
@@ -101,6 +118,9 @@ enum {
 	OPT_OUT,
 	OPT_LABEL,
 	OPT_FORCE,
+	OPT_KEY_HANDLE,
+	OPT_EK,
+	OPT_TCTI,
 };
 
 static const struct option hello_opts[] = {
@@ -262,6 +282,24 @@ read_first_cert(const char *path, char *why, size_t n)
 	return x;
 }
 
+/* A certificate's serial number in lowercase hex; "?" when it cannot be read. */
+static void
+serial_hex(X509 *cert, char *out, size_t n)
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+
+	snprintf(out, n, "?");
+	if (hex != NULL) {
+		for (char *p = hex; *p != '\0'; p++)
+			if (*p >= 'A' && *p <= 'F')
+				*p = (char)(*p - 'A' + 'a');
+		snprintf(out, n, "%s", hex);
+	}
+	OPENSSL_free(hex);
+	BN_free(bn);
+}
+
 static int
 est_exit_status(enum devid_est_outcome o)
 {
@@ -283,7 +321,7 @@ cmd_est(const char *cmd, bool renew, int argc, char **argv)
 {
 	const char *key = NULL, *cert = NULL, *url = NULL, *ca = NULL, *out = NULL;
 	const char *label = NULL;
-	char msg[600], when[40], serial[2 * 20 + 3] = "?";
+	char msg[600], when[40], serial[2 * 20 + 3];
 	struct agent_est_url parsed;
 	struct devid_identity *id = NULL;
 	struct devid_est_opts o;
@@ -401,19 +439,7 @@ cmd_est(const char *cmd, bool renew, int argc, char **argv)
 		status = EXIT_NETWORK;
 		goto out;
 	}
-	{
-		BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(r.cert), NULL);
-		char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
-
-		if (hex != NULL) {
-			for (char *p = hex; *p != '\0'; p++)
-				if (*p >= 'A' && *p <= 'F')
-					*p = (char)(*p - 'A' + 'a');
-			snprintf(serial, sizeof(serial), "%s", hex);
-		}
-		OPENSSL_free(hex);
-		BN_free(bn);
-	}
+	serial_hex(r.cert, serial, sizeof(serial));
 	format_asn1_time(X509_get0_notAfter(r.cert), when, sizeof(when));
 	printf("%s: udid=%s serial=%s notAfter=%s out=%s\n", renew ? "renewed" : "enrolled",
 	    devid_identity_get0_udid(id), serial, when, out);
@@ -425,6 +451,164 @@ cmd_est(const char *cmd, bool renew, int argc, char **argv)
 out:
 	devid_est_result_release(&r);
 	devid_identity_free(id);
+	return status;
+}
+
+static const struct option tpm_enroll_opts[] = {
+    {"est", required_argument, NULL, OPT_EST},
+    {"ca", required_argument, NULL, OPT_CA},
+    {"out", required_argument, NULL, OPT_OUT},
+    {"key-handle", required_argument, NULL, OPT_KEY_HANDLE},
+    {"ek", required_argument, NULL, OPT_EK},
+    {"tcti", required_argument, NULL, OPT_TCTI},
+    {"label", required_argument, NULL, OPT_LABEL},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+/* --key-handle: 0x and 1 to 8 hex digits, a persistent handle of the owner. */
+static int
+parse_key_handle(const char *s, uint32_t *out)
+{
+	size_t n = strlen(s);
+	unsigned long v;
+
+	if (n < 3 || n > 10 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X') ||
+	    strspn(s + 2, "0123456789abcdefABCDEF") != n - 2)
+		return -1;
+	v = strtoul(s + 2, NULL, 16);
+	if (v < AGENT_TPM_OWNER_PERSISTENT_FIRST || v > AGENT_TPM_OWNER_PERSISTENT_LAST)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int
+cmd_tpm_enroll(int argc, char **argv)
+{
+	static const char cmd[] = "tpm-enroll";
+	const char *url = NULL, *ca = NULL, *out = NULL, *label = NULL, *tcti = NULL;
+	char msg[600], when[40], serial[2 * 20 + 3], udid[UDID_HEX_LEN + 1];
+	struct agent_tpm_enroll_opts o;
+	struct agent_est_url parsed;
+	struct devid_est_result r;
+	struct devid_error e;
+	enum agent_tpm_ek ek = AGENT_TPM_EK_RSA;
+	uint32_t handle = 0;
+	int c, timeout_s = DEFAULT_TIMEOUT_S, status = EXIT_USAGE;
+
+	devid_error_clear(&e);
+	devid_est_result_init(&r);
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", tpm_enroll_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_EST:
+			url = optarg;
+			break;
+		case OPT_CA:
+			ca = optarg;
+			break;
+		case OPT_OUT:
+			out = optarg;
+			break;
+		case OPT_LABEL:
+			label = optarg;
+			break;
+		case OPT_TCTI:
+			tcti = optarg;
+			break;
+		case OPT_KEY_HANDLE:
+			if (parse_key_handle(optarg, &handle) != 0) {
+				snprintf(msg, sizeof(msg),
+				    "--key-handle \"%s\": expected a persistent handle of the "
+				    "owner, 0x81000000 to 0x817fffff",
+				    optarg);
+				return usage_error(cmd, msg);
+			}
+			break;
+		case OPT_EK:
+			if (strcmp(optarg, "rsa") == 0)
+				ek = AGENT_TPM_EK_RSA;
+			else if (strcmp(optarg, "ecc") == 0)
+				ek = AGENT_TPM_EK_ECC;
+			else
+				return usage_error(cmd,
+				    "--ek: expected rsa (RSA 2048, NV 0x01c00002) "
+				    "or ecc (ECC P-256, NV 0x01c0000a)");
+			break;
+		case OPT_TIMEOUT:
+			if (parse_timeout(optarg, &timeout_s) != 0) {
+				snprintf(msg, sizeof(msg),
+				    "--timeout \"%s\": expected whole seconds from 1 to %d", optarg,
+				    MAX_TIMEOUT_S);
+				return usage_error(cmd, msg);
+			}
+			break;
+		case 'h':
+		case OPT_HELP:
+			fputs(usage, stdout);
+			return 0;
+		default:
+			snprintf(msg, sizeof(msg), "unknown option or missing value: %s",
+			    argv[optind - 1]);
+			return usage_error(cmd, msg);
+		}
+	}
+	if (optind < argc) {
+		snprintf(msg, sizeof(msg), "unexpected argument \"%s\"", argv[optind]);
+		return usage_error(cmd, msg);
+	}
+	if (url == NULL || ca == NULL || out == NULL || handle == 0)
+		return usage_error(cmd, "needs --est, --ca, --out and --key-handle");
+	if (agent_est_url_parse(url, &parsed, &e) != 0)
+		return usage_error(cmd, e.msg);
+	if (label != NULL && !agent_est_label_ok(label))
+		return usage_error(cmd,
+		    "--label: expected 1 to 64 letters, digits, '-', '.', '_' "
+		    "or '~'");
+	/* the TPM that tpm2: keys reach, unless told otherwise */
+	if (tcti == NULL && (tcti = getenv("TPM2OPENSSL_TCTI")) != NULL && tcti[0] == '\0')
+		tcti = NULL;
+
+	o = (struct agent_tpm_enroll_opts){
+	    .est =
+		{
+		    .url = url,
+		    .ca_file = ca,
+		    .label = label,
+		    .timeout_ms = timeout_s * 1000,
+		},
+	    .tcti = tcti,
+	    .ek = ek,
+	    .key_handle = handle,
+	};
+	if (agent_tpm_enroll(&o, &r, udid) != 0) {
+		fprintf(stderr, "devid-agent %s: %s%s%s%s\n", cmd, udid[0] != '\0' ? "udid " : "",
+		    udid, udid[0] != '\0' ? ": " : "", r.error.msg);
+		status = est_exit_status(r.outcome);
+		goto out;
+	}
+	if (devid_cert_write_pem(out, r.cert, r.ca, &e) != 0) {
+		fprintf(stderr,
+		    "devid-agent %s: the certificate was issued but not saved: %s (the key is at "
+		    "0x%08x)\n",
+		    cmd, e.msg, (unsigned)handle);
+		status = EXIT_NETWORK;
+		goto out;
+	}
+	serial_hex(r.cert, serial, sizeof(serial));
+	format_asn1_time(X509_get0_notAfter(r.cert), when, sizeof(when));
+	printf("enrolled: udid=%s serial=%s notAfter=%s out=%s key=tpm2:handle=0x%08x\n", udid,
+	    serial, when, out, (unsigned)handle);
+	status = 0;
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "devid-agent %s: stdout: %s\n", cmd, strerror(errno));
+		status = EXIT_NETWORK;
+	}
+out:
+	devid_est_result_release(&r);
 	return status;
 }
 
@@ -453,6 +637,8 @@ main(int argc, char **argv)
 		return cmd_est("enroll", false, argc - 1, argv + 1);
 	if (strcmp(argv[1], "renew") == 0)
 		return cmd_est("renew", true, argc - 1, argv + 1);
+	if (strcmp(argv[1], "tpm-enroll") == 0)
+		return cmd_tpm_enroll(argc - 1, argv + 1);
 	fprintf(stderr, "devid-agent: unknown command \"%s\"\n\n%s", argv[1], usage);
 	return EXIT_USAGE;
 }

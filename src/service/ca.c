@@ -1148,18 +1148,59 @@ est_device_by_udid(struct db *db, const char *udid, const char *label, const cha
 	return 0;
 }
 
-/* The device a client certificate's key names, and that device's owner and CA record. */
+/* The subject's one CN into udid, if it is a UDID (64 lowercase hex digits). */
+static bool
+subject_udid(X509 *x, char udid[UDID_HEX_LEN + 1])
+{
+	X509_NAME *n = X509_get_subject_name(x);
+	const ASN1_STRING *cn;
+	const unsigned char *p;
+	int i;
+
+	if ((i = X509_NAME_get_index_by_NID(n, NID_commonName, -1)) < 0 ||
+	    X509_NAME_get_index_by_NID(n, NID_commonName, i) >= 0 ||
+	    (cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i))) == NULL ||
+	    ASN1_STRING_length(cn) != UDID_HEX_LEN)
+		return false;
+	p = ASN1_STRING_get0_data(cn);
+	for (i = 0; i < UDID_HEX_LEN; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return false;
+	memcpy(udid, p, UDID_HEX_LEN);
+	udid[UDID_HEX_LEN] = '\0';
+	return true;
+}
+
+/*
+ * The device a client certificate's key names, and that device's owner and CA record.
+ * by_subject (re-enrollment): a TPM device's LDevID certifies its signing key, not the EK
+ * its UDID hashes, so when the key names no device, the certificate's subject CN (which
+ * devid's profile sets to the UDID) names a TPM device. That only chooses the device to
+ * check: est_authenticate then requires the certificate to chain to that device's tenant CA
+ * and to be one devid issued to that device, so a made-up subject gets nowhere.
+ */
 static int
-est_device_and_ca(
-    struct db *db, X509 *client, const char *label, struct est_ctx *c, struct devid_error *e)
+est_device_and_ca(struct db *db, X509 *client, const char *label, bool by_subject,
+    struct est_ctx *c, struct devid_error *e)
 {
 	char udid[UDID_HEX_LEN + 1];
+	int rc;
 
 	if (x509_udid(client, udid) != 0) {
 		c->refusal = EST_REFUSED_UNKNOWN_DEVICE;
 		return devid_error_set(e, DEVID_EAUTH, "the client certificate has no usable key");
 	}
-	return est_device_by_udid(db, udid, label, "the client certificate's key", c, e);
+	rc = est_device_by_udid(db, udid, label, "the client certificate's key", c, e);
+	if (rc == 0 || !by_subject || c->refusal != EST_REFUSED_UNKNOWN_DEVICE ||
+	    !subject_udid(client, udid))
+		return rc;
+	rc = est_device_by_udid(db, udid, label, "the client certificate's key", c, e);
+	if (rc == 0 && !c->dev.tpm) {
+		c->refusal = EST_REFUSED_UNKNOWN_DEVICE;
+		return devid_error_set(
+		    e, DEVID_EAUTH, "the client certificate's key is not a device known to devid");
+	}
+	return rc;
 }
 
 int
@@ -1340,7 +1381,7 @@ service_est_enroll(struct service *svc, enum est_op op, const char *label, X509 
 		return devid_error_set(e, DEVID_EAUTH, "a device certificate is required");
 	}
 	db = store_acquire(svc->store);
-	if ((rc = est_device_and_ca(db, client_cert, label, &c, e)) != 0)
+	if ((rc = est_device_and_ca(db, client_cert, label, op == EST_REENROLL, &c, e)) != 0)
 		goto out;
 	if ((rc = est_ca_open(svc, db, &c, e)) != 0)
 		goto out;
@@ -1394,7 +1435,7 @@ service_est_cacerts(struct service *svc, const char *label, X509 *client_cert, S
 		    "name the tenant (/.well-known/est/<tenant>/cacerts) or present a device "
 		    "certificate");
 	} else {
-		rc = est_device_and_ca(db, client_cert, NULL, &c, e);
+		rc = est_device_and_ca(db, client_cert, NULL, false, &c, e);
 		if (rc == DEVID_EAUTH || rc == DEVID_ECONFLICT)
 			rc = DEVID_ENOTFOUND;
 	}

@@ -596,7 +596,9 @@ int service_quota_put(
  * EST_ENROLL: client_cert is a birth certificate: it chains to a trusted vendor root and is
  * the very certificate stored for the device. EST_REENROLL: client_cert is a current
  * operational certificate of the device's tenant (chains to its CA, issued by devid, not
- * expired) and the CSR's subject equals its subject. Both: the device is claimed, not
+ * expired) and the CSR's subject equals its subject; the device is the one its key names
+ * or, for a TPM device (whose LDevID certifies a signing key, not its EK), the one its
+ * subject's CN names. Both: the device is claimed, not
  * revoked, its owner has a CA (and is the label's tenant if a label is given), the quota
  * allows one more device (a device that holds a certificate already always may renew), and
  * the CSR's key is the device's key, its point uncompressed (x509_spki_check_uncompressed, so

@@ -4,7 +4,7 @@
  * (agent_est_certs_parse over PKCS#7 made with OpenSSL: one and two certificates, base64 on
  * one line, in LF and CRLF lines; trailing bytes, not base64, no certificates, another PKCS#7
  * type, too many), the renewal time (devid_renew_due), the --est URL and label, the JSON
- * error message, and the atomic PEM writer.
+ * error message, the atomic PEM writer, and the answer of tpm/activate.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -446,6 +446,82 @@ test_enroll_args(void)
 	devid_est_result_release(&r);
 }
 
+/* agent_tpm_activation_parse over good and hostile answers of tpm/activate. */
+static void
+test_tpm_activation(void)
+{
+	/* a TPM2B of 4 bytes (00 02 ab cd) and of 3 (00 01 ef) */
+	static const char good[] =
+	    "{\"id\":\"0123456789abcdef0123456789abcdef\",\"credentialBlob\":\"AAKrzQ==\","
+	    "\"encryptedSecret\":\"AAHv\",\"expiresAt\":\"2026-12-05T07:05:00Z\"}";
+	static const struct {
+		const char *body;
+		const char *why;
+	} bad[] = {
+	    {"", "not a JSON object"},
+	    {"[]", "not a JSON object"},
+	    {"{}", "member id missing"},
+	    {"{\"id\":\"0123456789abcdef0123456789abcdef\",\"credentialBlob\":\"AAKrzQ==\"}",
+		"member encryptedSecret missing"},
+	    {"{\"id\":\"0123456789ABCDEF0123456789abcdef\",\"credentialBlob\":\"AAKrzQ==\","
+	     "\"encryptedSecret\":\"AAHv\"}",
+		"lowercase hex"},
+	    {"{\"id\":\"0123\",\"credentialBlob\":\"AAKrzQ==\",\"encryptedSecret\":\"AAHv\"}",
+		"not 32 hex digits"},
+	    {"{\"id\":\"0123456789abcdef0123456789abcdef\",\"credentialBlob\":\"AAKrzQ\","
+	     "\"encryptedSecret\":\"AAHv\"}",
+		"credentialBlob: not padded base64"},
+	    {"{\"id\":\"0123456789abcdef0123456789abcdef\",\"credentialBlob\":\"AAOrzQ==\","
+	     "\"encryptedSecret\":\"AAHv\"}",
+		"whose size is the rest"},
+	    {"{\"id\":\"0123456789abcdef0123456789abcdef\",\"credentialBlob\":\"AAKrzQ==\","
+	     "\"encryptedSecret\":7}",
+		"encryptedSecret is not a string"},
+	    {"{\"id\":\"0123456789abcdef0123456789abcdef\",\"id\":"
+	     "\"0123456789abcdef0123456789abcdef\"}",
+		"member id twice"},
+	    {"{\"id\":\"0123456789abcdef0123456789abcdef\",\"credentialBlob\":\"AAKrzQ==\","
+	     "\"encryptedSecret\":\"AAHv\"} x",
+		"after the JSON object"},
+	    {"{\"id\":\"0123456789abcdef0123456789abcdef\",", "not a JSON object of strings"},
+	    {"{\"id\" \"x\"}", "not a JSON object of strings"},
+	};
+	struct agent_tpm_activation a;
+	struct devid_error e;
+	char big[AGENT_MAX_TPM_ACTIVATION_BODY + 2];
+	int rc;
+
+	devid_error_clear(&e);
+	rc = agent_tpm_activation_parse((const uint8_t *)good, strlen(good), &a, &e);
+	CHECK(rc == 0, "a good activation: %s", e.msg);
+	CHECK(strcmp(a.id, "0123456789abcdef0123456789abcdef") == 0, "id %s", a.id);
+	CHECK(a.blob_len == 4 && a.blob[0] == 0 && a.blob[1] == 2 && a.blob[2] == 0xab &&
+		a.blob[3] == 0xcd,
+	    "credentialBlob: %zu bytes", a.blob_len);
+	CHECK(a.secret_len == 3 && a.secret[2] == 0xef, "encryptedSecret: %zu bytes", a.secret_len);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		devid_error_clear(&e);
+		rc = agent_tpm_activation_parse(
+		    (const uint8_t *)bad[i].body, strlen(bad[i].body), &a, &e);
+		CHECK(rc == DEVID_EINVAL && strstr(e.msg, bad[i].why) != NULL,
+		    "%s: rc %d, message \"%s\", want \"%s\"", bad[i].body, rc, e.msg, bad[i].why);
+	}
+	/* members of other names are skipped; whitespace anywhere between tokens */
+	{
+		static const char other[] =
+		    " { \"note\" : {\"a\":[1,2]} , \"encryptedSecret\" : \"AAHv\", "
+		    "\"credentialBlob\":\"AAKrzQ==\","
+		    "\"id\":\"0123456789abcdef0123456789abcdef\" } \n";
+
+		devid_error_clear(&e);
+		rc = agent_tpm_activation_parse((const uint8_t *)other, strlen(other), &a, &e);
+		CHECK(rc == 0 && a.secret_len == 3, "another member and spaces: %s", e.msg);
+	}
+	memset(big, ' ', sizeof(big));
+	rc = agent_tpm_activation_parse((const uint8_t *)big, sizeof(big), &a, &e);
+	CHECK(rc == DEVID_ELIMIT, "an answer over the limit: rc %d", rc);
+}
+
 int
 main(void)
 {
@@ -455,5 +531,6 @@ main(void)
 	test_json_message();
 	test_write_pem();
 	test_enroll_args();
+	test_tpm_activation();
 	return test_done();
 }
