@@ -24,6 +24,7 @@ me=tpm-agent-enroll
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../swtpm.sh"
 . "$here/ekpki.sh"
+. "$here/tpmdev.sh"
 devid=${1:-}
 agent=${2:-}
 need_devid "$devid"
@@ -38,14 +39,10 @@ cd "$tmp" || fail "cd"
 export DEVID_DB="sqlite:$tmp/devid.db"
 unset TSS2_LOG
 
-sql() { # a number from the database, read with Python's own sqlite3
-	python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' \
-	    "$tmp/devid.db" "$1"
-}
-issued() { sql "SELECT COUNT(*) FROM certificates"; }
 # persistent HANDLE: true if the running TPM holds a key at HANDLE
 persistent() { tpm2_getcap handles-persistent 2>/dev/null | grep -qi "$1"; }
 # refused WHAT STATUS PATTERN: the last run exited STATUS, its stderr one line naming PATTERN
+# (this test runs the agent, so it replaces tpmdev.sh's refused, which reads curl answers)
 refused() {
 	[ "$rc" = "$2" ] || fail_run "$1: exit $rc, want $2"
 	grep -q -- "$3" "$tmp/err" || fail_run "$1: stderr does not say \"$3\""
@@ -59,53 +56,17 @@ usage() {
 	note "$1: exit $rc: $(head -1 "$tmp/err")"
 }
 
-# --- the EK PKI, two TPMs, the vendor, the OEM (as tpm-enroll.sh) -----------------------------
-ekpki_make "$tmp/pki" || fail "the EK PKI"
-for d in a b; do
-	swtpm_manufacture "$tmp/$d" --create-ek-cert --config "$tmp/pki/swtpm_setup.conf" ||
-		fail "swtpm_setup $d"
-done
-mkdir eks
+# --- tpm-enroll.sh's setup (tpmdev.sh); TPM b, whose EK is in no batch; EK1 claimed ---------
+tpmdev_setup
+swtpm_manufacture "$tmp/b" --create-ek-cert --config "$tmp/pki/swtpm_setup.conf" ||
+	fail "swtpm_setup b"
 swtpm_start "$tmp/a" || fail "swtpm a"
-ekpki_read_ek eks/a || fail "tpm2_nvread of a's EK certificate"
 a_has_p256=no
 tpm2_nvreadpublic 0x01c0000a >/dev/null 2>&1 && a_has_p256=yes
 swtpm_stop
-
-"$devid" vendor init --dir vd --vendor TPMV >/dev/null || fail "vendor init"
-cat pki/ekca.pem pki/ekca-cross.pem >chain.pem
-run "$devid" vendor mint --dir vd --batch EK1 --out reel --chain chain.pem --from-ek eks
-[ $rc = 0 ] || fail_run "mint --from-ek"
-cat vd/root.pem pki/proot.pem >roots.pem
-"$devid" admin tenant add TPMV --kind vendor >/dev/null || fail "tenant"
-"$devid" admin tenant add OEM1 --kind oem >/dev/null || fail "tenant"
-VT=$("$devid" admin token add TPMV --role vendor)
-A1=$("$devid" admin token add OEM1 --role admin)
-"$devid" admin trust add --vendor TPMV --root roots.pem --signer vd/signer.pem >/dev/null ||
-	fail "trust add"
-run "$devid" admin ca init --tenant OEM1 --key-file "$tmp/ca.key"
-[ $rc = 0 ] || fail_run "ca init"
-"$devid" admin ca show --tenant OEM1 >ca.pem || fail "ca show"
-
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
-    -addext subjectAltName=IP:127.0.0.1 -keyout srv.key -out srv.pem >/dev/null 2>&1 ||
-	fail "server cert"
-"$devid" admin secrets-key init "file:$tmp/secrets.key" >/dev/null || fail "secrets-key init"
-"$devid" serve --listen 127.0.0.1:0 --device-listen 127.0.0.1:0 --tls-cert srv.pem \
-    --tls-key srv.key --secrets-key "file:$tmp/secrets.key" >serve.out 2>serve.log &
-pids="$pids $!"
-wait_line serve.out 'EST on' serve
-export DEVID_SERVER="$(sed -n 's/.*listening on //p' serve.out)"
-export DEVID_CACERT="$tmp/srv.pem"
-est_addr=$(sed -n 's|.*EST on https://\([^/ ]*\).*|\1|p' serve.out)
-[ -n "$est_addr" ] || fail "no EST address in: $(cat serve.out)"
-est="https://$est_addr"
-run env DEVID_TOKEN="$VT" "$devid" vendor publish reel
-[ $rc = 0 ] || fail_run "publish EK1"
 run env DEVID_TOKEN="$A1" "$devid" claim "$(cat reel/claim.txt)"
 [ $rc = 0 ] || fail_run "claim EK1"
-udid=$(openssl x509 -inform der -in eks/a-rsa.der -noout -pubkey |
-    openssl pkey -pubin -outform der | sha256sum | awk '{ print $1 }')
+est="https://$est_addr"
 
 # --- usage errors: nothing touches a TPM ----------------------------------------------------
 run "$agent" tpm-enroll --est "$est" --ca srv.pem --out x.pem --key-handle 0x81800000
