@@ -331,7 +331,11 @@ record_check(const json_t *rec, size_t i, const char *vendor, const char *batch,
 	bool owner_signed;
 	int rc = DEVID_EINVAL;
 
-	if (!json_is_object(rec) || json_only_keys(rec, rec_keys, "record", e) != 0 ||
+	if (!json_is_object(rec)) {
+		devid_error_set(e, rc, "not a JSON object");
+		goto out;
+	}
+	if (json_only_keys(rec, rec_keys, "record", e) != 0 ||
 	    json_get_str(rec, "payload", 1, MAX_DESCRIPTOR_SIZE * 2, true, &pay_b64, &pay_len,
 		"record", e) != 0)
 		goto out;
@@ -341,7 +345,11 @@ record_check(const json_t *rec, size_t i, const char *vendor, const char *batch,
 	}
 	if ((pay = json_parse(raw, rawlen, "payload", e)) == NULL)
 		goto out;
-	if (!json_is_object(pay) || json_only_keys(pay, pay_keys, "payload", e) != 0 ||
+	if (!json_is_object(pay)) {
+		devid_error_set(e, rc, "payload is not a JSON object");
+		goto out;
+	}
+	if (json_only_keys(pay, pay_keys, "payload", e) != 0 ||
 	    json_get_int(pay, "version", CUSTODY_VERSION, CUSTODY_VERSION, &n, "payload", e) != 0 ||
 	    json_get_int(pay, "seq", 1, MAX_CUSTODY_RECORDS, &n, "payload", e) != 0)
 		goto out;
@@ -452,7 +460,11 @@ custody_verify(const uint8_t *buf, size_t len, EVP_PKEY *const *roots, size_t nr
 	}
 	if ((root = json_parse(buf, len, "custody chain", e)) == NULL)
 		goto out;
-	if (!json_is_object(root) || json_only_keys(root, doc_keys, "custody chain", e) != 0 ||
+	if (!json_is_object(root)) {
+		devid_error_set(e, rc, "custody chain: not a JSON object");
+		goto out;
+	}
+	if (json_only_keys(root, doc_keys, "custody chain", e) != 0 ||
 	    json_get_str(
 		root, "vendor", 1, MAX_NAME_LEN, true, &vendor, NULL, "custody chain", e) != 0 ||
 	    json_get_str(root, "batch", 1, MAX_NAME_LEN, true, &batch, NULL, "custody chain", e) !=
