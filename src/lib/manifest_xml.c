@@ -83,7 +83,13 @@ on_error(void *ctx, xmlErrorPtr err)
 
 	if (err == NULL || err->level < XML_ERR_ERROR)
 		return;
-	snprintf(msg, sizeof(msg), "%s", err->message != NULL ? err->message : "not XML");
+	/* libxml2 says "extra content" when the input ends before or inside the root element */
+	if (err->code == XML_ERR_DOCUMENT_END && x->at == AT_TOP)
+		snprintf(msg, sizeof(msg), "no <manifest>: the document is empty or not XML");
+	else if (err->code == XML_ERR_DOCUMENT_END && x->at != AT_END)
+		snprintf(msg, sizeof(msg), "the document ends before </manifest>");
+	else
+		snprintf(msg, sizeof(msg), "%s", err->message != NULL ? err->message : "not XML");
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
 		msg[--n] = '\0';
@@ -467,7 +473,8 @@ manifest_xml_feed(struct manifest_xml *x, const uint8_t *p, size_t n, bool last,
 			0 &&
 		    !x->failed)
 			fail(x, DEVID_EINVAL, "not well-formed XML");
-		p += chunk;
+		if (chunk > 0)
+			p += chunk;
 		n -= (size_t)chunk;
 		if (n == 0 && last) {
 			if (!x->failed && x->at != AT_END)

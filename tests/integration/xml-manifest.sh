@@ -43,20 +43,20 @@ print(" ".join(str(c.execute("SELECT COUNT(*) FROM " + t).fetchone()[0])
     for t in ("batches", "devices", "uploads", "upload_pages")))' "$tmp/devid.db"
 }
 
-# stored BATCH: the entries stored for the devices of BATCH, one a line, in chip order
+# stored BATCH: the entries stored for the devices of BATCH, one a line, sorted
 stored() {
 	/usr/bin/python3 -c 'import sqlite3, sys
 c = sqlite3.connect(sys.argv[1])
 for (e,) in c.execute("SELECT d.entry FROM devices d JOIN batches b ON b.id = d.batch_id "
-                      "WHERE b.name = ? ORDER BY d.id", (sys.argv[2],)):
+                      "WHERE b.name = ? ORDER BY d.entry", (sys.argv[2],)):
     print(e)' "$tmp/devid.db" "$1"
 }
 
-# entries FILE: the entries of a JSON manifest, compact, one a line
+# entries FILE: the entries of a JSON manifest, compact, one a line, sorted as stored() sorts
 entries() {
 	/usr/bin/python3 -c 'import json, sys
-for e in json.load(open(sys.argv[1])):
-    print(json.dumps(e, separators=(",", ":")))' "$1"
+for e in sorted(json.dumps(e, separators=(",", ":")) for e in json.load(open(sys.argv[1]))):
+    print(e)' "$1"
 }
 
 # reel_as_xml REEL OUT: a copy of REEL whose manifest is the XML form of its manifest.json
@@ -153,26 +153,29 @@ run "$devid" vendor publish --token "$VT" --page-size 3 X1
 [ $rc -eq 0 ] && grep -q '"accepted": 7' out || fail_run "publish of the XML reel X1"
 stored X1 >x1.stored
 entries x1.json >x1.expected
-cmp -s x1.stored x1.expected || fail "X1's stored entries are not the JSON form's: $(diff x1.expected x1.stored | head -5)"
+cmp -s x1.stored x1.expected ||
+	fail "X1's stored entries are not the JSON form's: $(wc -l <x1.stored) stored, $(wc -l <x1.expected) expected, $(comm -3 x1.stored x1.expected | wc -l) differ"
 
 run "$devid" vendor mint --dir w --batch W1 --count 4 --out W1 --format xml --quiet
 [ $rc -eq 0 ] || fail_run "mint W1 --format xml"
-run "$devid" import --token "$A1" --batch WX --page-size 3 W1/manifest.xml
+run "$devid" import --token "$A1" --batch W1 --page-size 3 W1/manifest.xml
 [ $rc -eq 0 ] && grep -q '"accepted": 4' out || fail_run "import of an XML manifest"
 run "$devid" vendor convert W1/manifest.xml w1.json
-stored WX >wx.stored
-entries w1.json >wx.expected
-cmp -s wx.stored wx.expected || fail "WX's stored entries are not the JSON form's"
+stored W1 >w1.stored
+entries w1.json >w1.expected
+cmp -s w1.stored w1.expected || fail "W1's stored entries are not the JSON form's"
 
 # a tampered XML import is refused naming the entry, nothing stored
-mkdir T2 && cp W1/batch.json T2/ || fail "copy W1"
+run "$devid" vendor mint --dir w --batch W2 --count 3 --out W2 --format xml --quiet
+[ $rc -eq 0 ] || fail_run "mint W2 --format xml"
+mkdir T2 || fail "mkdir T2"
 /usr/bin/python3 -c 'import sys
 x = open(sys.argv[1]).read()
 i = x.index("<signature>", x.index("<entry>", x.index("<entry>") + 1)) + len("<signature>")
 x = x[:i] + ("B" if x[i] == "A" else "A") + x[i + 1:]
-open(sys.argv[2], "w").write(x)' W1/manifest.xml T2/manifest.xml || fail "tamper XML"
+open(sys.argv[2], "w").write(x)' W2/manifest.xml T2/manifest.xml || fail "tamper XML"
 before=$(rows)
-run "$devid" import --token "$A1" --batch WT T2/manifest.xml
+run "$devid" import --token "$A1" --batch W2 T2/manifest.xml
 [ $rc -ne 0 ] && grep -q "entry 1" out err || fail_run "a tampered XML import was not refused naming entry 1"
 [ "$(rows | cut -d' ' -f1,2)" = "$(echo "$before" | cut -d' ' -f1,2)" ] ||
 	fail "the refused import stored something: $before -> $(rows)"
