@@ -16,6 +16,7 @@
 #include "client.h"
 #include "output.h"
 #include "upload.h"
+#include "factory/factory.h"
 #include "lib/custody.h"
 #include "lib/json.h"
 #include "lib/limits.h"
@@ -563,9 +564,9 @@ send_upload(struct client_args *a, struct upload_opts *o)
 }
 
 /*
- * import FILE: the signed JSON manifest as it is (an export with --format json is one),
- * streamed as an upload. A CSV export carries no signatures, so nothing could verify it:
- * refused here, with the way to the JSON one.
+ * import FILE: the signed manifest as it is, JSON (an export with --format json is one) or
+ * its XML form (docs/xml-manifest.md), streamed as an upload. A CSV export carries no signatures,
+ * so nothing could verify it: refused here, with the way to the JSON one.
  */
 static int
 run_import(struct client_args *a, char **rest, int n)
@@ -576,7 +577,7 @@ run_import(struct client_args *a, char **rest, int n)
 	FILE *f;
 	int rc;
 
-	if ((rc = one_arg(a, rest, n, "the manifest FILE (JSON)")) != 0)
+	if ((rc = one_arg(a, rest, n, "the manifest FILE (JSON or XML)")) != 0)
 		return rc;
 	if (o.batch == NULL)
 		return usage(a, "needs --batch NAME, the name of the batch in your namespace");
@@ -604,8 +605,8 @@ run_import(struct client_args *a, char **rest, int n)
 }
 
 /*
- * vendor publish OUT: batch.json as it is, the bytes the vendor signed, and manifest.json
- * streamed from disk as an upload.
+ * vendor publish OUT: batch.json as it is, the bytes the vendor signed, and manifest.json (or
+ * manifest.xml) streamed from disk as an upload.
  */
 static int
 run_publish(struct client_args *a, char **rest, int n)
@@ -614,6 +615,7 @@ run_publish(struct client_args *a, char **rest, int n)
 	uint8_t *desc = NULL;
 	char path[4096], man[4096];
 	struct devid_error e;
+	bool xml;
 	int rc;
 
 	if (n < 2)
@@ -626,7 +628,11 @@ run_publish(struct client_args *a, char **rest, int n)
 		fprintf(stderr, "devid vendor publish: %s\n", e.msg);
 		return 1;
 	}
-	snprintf(man, sizeof(man), "%s/manifest.json", rest[1]);
+	if (reel_manifest_path(rest[1], man, sizeof(man), &xml, &e) != 0) {
+		fprintf(stderr, "devid vendor publish: %s\n", e.msg);
+		free(desc);
+		return 1;
+	}
 	o.descriptor = desc;
 	o.manifest = man;
 	rc = send_upload(a, &o);
@@ -1274,8 +1280,9 @@ static const struct command commands[] = {
 	"chain verifies, 1 naming the first record that does not and why.\n"},
     {"import", NULL, run_import, BIT(OPT_BATCH) | BIT(OPT_PAGE_SIZE) | BIT(OPT_RESTART),
 	"usage: devid import --batch NAME [--page-size N] [--restart] FILE\n"
-	"Imports the JSON manifest FILE of a vendor outside devid (or a batch exported with\n"
-	"devid manifest V/B --format json) as your batch YOURTENANT/NAME. Needs your own\n"
+	"Imports the manifest FILE of a vendor outside devid, JSON or its XML form\n"
+	"(docs/xml-manifest.md), or a batch exported with devid manifest V/B --format json,\n"
+	"as your batch YOURTENANT/NAME. Needs your own\n"
 	"trust of its signer (devid trust add). A CSV export is refused: it has no signatures.\n"
 	"FILE is read from disk a page at a time (--page-size entries, default 500) and sent\n"
 	"as an upload; an interrupted import resumes where it stopped when run again\n"
@@ -1325,8 +1332,10 @@ static const struct command commands[] = {
 	"Your own trust of a manifest signer outside devid, for imports.\n"},
     {"vendor", NULL, run_publish, BIT(OPT_PAGE_SIZE) | BIT(OPT_RESTART),
 	"usage: devid vendor publish [--page-size N] [--restart] OUT\n"
-	"Publishes the reel OUT of devid vendor mint (a vendor token): OUT/manifest.json is\n"
-	"read from disk a page at a time (--page-size entries, default 500) and sent as an\n"
+	"Publishes the reel OUT of devid vendor mint (a vendor token): OUT/manifest.json (or\n"
+	"OUT/manifest.xml, the XML form: checked whole first, then sent as the JSON entries\n"
+	"it carries) is read from disk a page at a time (--page-size entries, default 500) and "
+	"sent as an\n"
 	"upload, which the server checks page by page and makes visible whole at the end. An\n"
 	"interrupted publish resumes where it stopped when run again (--restart: start\n"
 	"afresh). Progress on a terminal.\n"},

@@ -14,11 +14,13 @@
 static const char vendor_usage[] =
     "usage: devid vendor init   --dir DIR --vendor NAME\n"
     "       devid vendor mint   --dir DIR --batch ID --count N --out OUT [--keep-keys K]\n"
-    "                           [--threads T] [--part PART] [--quiet]\n"
+    "                           [--threads T] [--part PART] [--format json|xml] [--quiet]\n"
     "       devid vendor mint   --dir DIR --batch ID --out OUT --chain CHAIN.pem\n"
     "                           --from-ek FILE|DIR [FILE|DIR...] [--part PART]\n"
+    "                           [--format json|xml]\n"
     "       devid vendor verify OUT --root ROOT.pem --signer SIGNER.pem [--threads T]\n"
     "                           [--json | -o json|table] [--quiet]\n"
+    "       devid vendor convert IN OUT [--format json|xml]\n"
     "       devid vendor publish OUT    (devid vendor publish --help)\n"
     "\n"
     "init    creates DIR/root.pem, DIR/issuing.pem, DIR/signer.pem and their keys (0600):\n"
@@ -31,9 +33,16 @@ static const char vendor_usage[] =
     "        files, or directories of them): each must meet the TCG EK profile and be\n"
     "        issued by the first certificates of CHAIN.pem (the EK CA, then any\n"
     "        cross-certificates), which go into each entry's x5c.\n"
+    "        --format xml writes the manifest as manifest.xml, the XML form\n"
+    "        (docs/xml-manifest.md, schema/manifest.xsd), instead of manifest.json.\n"
     "verify  checks a reel exactly as `devid serve` does on ingest and prints a reason\n"
     "        for every rejected entry. Exit status 0 only if the whole reel is accepted.\n"
-    "        --json (-o json) prints the report as JSON.\n"
+    "        --json (-o json) prints the report as JSON. OUT holds manifest.json or\n"
+    "        manifest.xml; both forms are checked alike.\n"
+    "convert writes the manifest IN in the other form as OUT (which must not exist):\n"
+    "        --format xml or json, or by OUT's extension (.xml, .json). The signed\n"
+    "        strings are carried unchanged, so OUT verifies exactly as IN does; a\n"
+    "        manifest minted as JSON, converted to XML and back, is the same bytes.\n"
     "On a terminal, mint and verify show their progress on stderr; --quiet (-q) hides it:\n"
     "only results (mint's summary line and claim code, verify's report) and errors.\n";
 
@@ -75,6 +84,7 @@ enum {
 	OPT_OUTPUT,
 	OPT_FROM_EK,
 	OPT_CHAIN,
+	OPT_FORMAT,
 	OPT_HELP
 };
 
@@ -94,12 +104,14 @@ static const struct option vendor_opts[] = {
     {"output", required_argument, NULL, OPT_OUTPUT},
     {"from-ek", required_argument, NULL, OPT_FROM_EK},
     {"chain", required_argument, NULL, OPT_CHAIN},
+    {"format", required_argument, NULL, OPT_FORMAT},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
 
 struct vendor_args {
 	const char *dir, *vendor, *batch, *out, *part, *root, *signer, *chain;
+	const char *format; /* --format: "json" or "xml"; NULL when not given */
 	const char *ek[MAX_EK_INPUTS]; /* --from-ek, then the other arguments of mint */
 	size_t nek;
 	size_t count, keep;
@@ -151,6 +163,7 @@ vendor_mint_main(const struct vendor_args *a)
 	    .count = a->count,
 	    .keep_keys = a->keep,
 	    .threads = a->threads ? (int)a->threads : cli_ncpus(),
+	    .xml = a->format != NULL && strcmp(a->format, "xml") == 0,
 	};
 	struct mint_result res;
 	struct devid_error e;
@@ -182,6 +195,7 @@ vendor_mint_ek_main(const struct vendor_args *a)
 	    .chain = a->chain,
 	    .inputs = a->ek,
 	    .ninputs = a->nek,
+	    .xml = a->format != NULL && strcmp(a->format, "xml") == 0,
 	};
 	struct mint_result res;
 	struct devid_error e;
@@ -256,6 +270,38 @@ vendor_verify_main(const struct vendor_args *a)
 	return rc == 0 ? 0 : 1;
 }
 
+static bool
+ends_with(const char *s, const char *tail)
+{
+	size_t n = strlen(s), t = strlen(tail);
+
+	return n >= t && strcmp(s + n - t, tail) == 0;
+}
+
+static int
+vendor_convert_main(const struct vendor_args *a, const char *in, const char *out)
+{
+	struct devid_error e;
+	bool xml;
+
+	devid_error_clear(&e);
+	if (a->format != NULL)
+		xml = strcmp(a->format, "xml") == 0;
+	else if (ends_with(out, ".xml") || ends_with(out, ".json"))
+		xml = ends_with(out, ".xml");
+	else
+		return usage_error(
+		    "convert: say --format json or xml (OUT ends in neither .json nor "
+		    ".xml)");
+	if (manifest_file_convert(in, out, xml, &e) != 0) {
+		fprintf(stderr, "devid vendor convert: %s\n", e.msg);
+		return 1;
+	}
+	if (!a->quiet)
+		printf("%s: the manifest %s in its %s form\n", out, in, xml ? "XML" : "JSON");
+	return 0;
+}
+
 int
 cmd_vendor(int argc, char **argv)
 {
@@ -311,6 +357,11 @@ cmd_vendor(int argc, char **argv)
 		case OPT_SIGNER:
 			a.signer = optarg;
 			break;
+		case OPT_FORMAT:
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "xml") != 0)
+				return usage_error("--format '%s': expected json or xml", optarg);
+			a.format = optarg;
+			break;
 		case 'q':
 		case OPT_QUIET:
 			a.quiet = true;
@@ -335,7 +386,8 @@ cmd_vendor(int argc, char **argv)
 	rest = argv + optind;
 	n = argc - optind;
 	if (n == 0)
-		return usage_error("missing the subcommand: init, mint, verify or publish");
+		return usage_error(
+		    "missing the subcommand: init, mint, verify, convert or publish");
 	sub = rest[0];
 	if (strcmp(sub, "init") == 0 && n == 1)
 		return vendor_init_main(&a);
@@ -354,9 +406,14 @@ cmd_vendor(int argc, char **argv)
 		a.out = n == 2 ? rest[1] : NULL;
 		return vendor_verify_main(&a);
 	}
+	if (strcmp(sub, "convert") == 0) {
+		if (n != 3)
+			return usage_error("convert needs IN and OUT");
+		return vendor_convert_main(&a, rest[1], rest[2]);
+	}
 	if (strcmp(sub, "init") != 0 && strcmp(sub, "mint") != 0 && strcmp(sub, "verify") != 0) {
-		static const char *const subs[] = {"init", "mint", "verify", "publish"};
-		const char *near = cli_suggest(sub, subs, 4);
+		static const char *const subs[] = {"init", "mint", "verify", "convert", "publish"};
+		const char *near = cli_suggest(sub, subs, 5);
 
 		if (near != NULL)
 			return usage_error(

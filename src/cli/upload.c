@@ -13,10 +13,13 @@
 #include "lib/batch_descriptor.h"
 #include "lib/limits.h"
 #include "lib/manifest_stream.h"
+#include "lib/manifest_xml.h"
 #include "lib/banned.h"
 
 /* Answers of the API other than pages (uploads, one upload with its pages, a commit). */
 #define UPLOAD_MAX_ANSWER ((size_t)8 << 20)
+/* XML read at a time when a manifest in the XML form is checked before an upload. */
+#define XML_CHECK_CHUNK 65536
 /* Seconds between two progress lines. */
 #define PROGRESS_INTERVAL 0.25
 
@@ -36,6 +39,8 @@ struct uploader {
 	size_t nheld;
 	FILE *f;
 	uint64_t file_size;
+	bool xml; /* the file is the XML form, read through xr */
+	struct manifest_xml_reader xr;
 
 	pthread_mutex_t lock; /* everything below, and the reading of the file */
 	struct manifest_stream *ms;
@@ -62,7 +67,7 @@ static void
 show_progress(struct uploader *u, bool final)
 {
 	double secs = seconds_since(&u->t0);
-	uint64_t off = manifest_stream_offset(u->ms);
+	uint64_t off = u->xml ? manifest_xml_offset(u->xr.x) : manifest_stream_offset(u->ms);
 
 	if (!u->o->progress || (!final && seconds_since(&u->last_shown) < PROGRESS_INTERVAL))
 		return;
@@ -94,6 +99,53 @@ read_file(void *arg, uint8_t *buf, size_t cap, size_t *got, struct devid_error *
 		return devid_error_set(
 		    e, DEVID_EIO, "%s: %s", u->o->manifest, strerror(errno != 0 ? errno : EIO));
 	return 0;
+}
+
+/* Whether the file (at its start, where it is left) holds the XML form of a manifest. */
+static bool
+file_is_xml(FILE *f)
+{
+	uint8_t head[64];
+	size_t n = fread(head, 1, sizeof(head), f);
+
+	rewind(f);
+	return manifest_is_xml(head, n);
+}
+
+/*
+ * Reads the whole XML form once before anything is sent, so a document that is not a
+ * manifest (a DOCTYPE, an entity, a wrong element) is refused without opening an upload.
+ */
+static int
+xml_precheck(struct uploader *u, struct devid_error *e)
+{
+	struct manifest_xml *x = manifest_xml_new();
+	struct dynbuf json;
+	uint8_t *chunk = malloc(XML_CHECK_CHUNK);
+	size_t n;
+	int rc = DEVID_ENOMEM;
+
+	dynbuf_init(&json, MAX_MANIFEST_SIZE);
+	if (x == NULL || chunk == NULL) {
+		devid_error_set(e, rc, "out of memory");
+		goto out;
+	}
+	do {
+		if ((rc = read_file(u, chunk, XML_CHECK_CHUNK, &n, e)) != 0)
+			goto out;
+		if ((rc = manifest_xml_feed(x, chunk, n, n == 0, &json, e)) != 0) {
+			devid_error_prefix(e, "%s", u->o->manifest);
+			goto out;
+		}
+		dynbuf_reset(&json);
+	} while (n > 0);
+	rewind(u->f);
+	rc = 0;
+out:
+	dynbuf_release(&json);
+	free(chunk);
+	manifest_xml_free(x);
+	return rc;
 }
 
 static void
@@ -446,7 +498,15 @@ upload_run(const struct upload_opts *o, json_t **answer)
 	if (fseeko(u.f, 0, SEEK_END) == 0 && ftello(u.f) > 0)
 		u.file_size = (uint64_t)ftello(u.f);
 	rewind(u.f);
-	if ((u.ms = manifest_stream_new(read_file, &u)) == NULL) {
+	u.xml = file_is_xml(u.f);
+	if (u.xml && xml_precheck(&u, &e) != 0)
+		goto out;
+	if (u.xml && manifest_xml_reader_init(&u.xr, read_file, &u) != 0) {
+		devid_error_set(&e, DEVID_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((u.ms = u.xml ? manifest_stream_new(manifest_xml_read, &u.xr)
+			  : manifest_stream_new(read_file, &u)) == NULL) {
 		devid_error_set(&e, DEVID_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -493,6 +553,8 @@ out:
 		fprintf(stderr, "devid %s: %s\n", o->cmd, e.msg);
 	client_conn_free(k);
 	manifest_stream_free(u.ms);
+	if (u.xml)
+		manifest_xml_reader_release(&u.xr);
 	if (u.f != NULL)
 		fclose(u.f);
 	json_decref(u.refusal);

@@ -3,7 +3,8 @@
  * upload.h - the client side of an upload (docs/api.md "Uploads"): `devid vendor publish` and
  * `devid import` stream a manifest file from disk as pages (never the whole file in memory),
  * several pages in flight, resume an upload of the same batch that was interrupted, and
- * commit it.
+ * commit it. A manifest in the XML form is read through manifest_xml.h and sent as the JSON
+ * entries it carries, a piece at a time too: the server sees the same pages either way.
  */
 #ifndef DEVID_CLI_UPLOAD_H
 #define DEVID_CLI_UPLOAD_H
@@ -28,7 +29,7 @@ struct upload_opts {
 	const uint8_t *descriptor; /* a publish: batch.json as it is */
 	size_t descriptor_len;
 	const char *batch; /* an import: the batch name */
-	const char *manifest; /* the manifest file */
+	const char *manifest; /* the manifest file: the JSON or the XML form (manifest_xml.h) */
 	long page_size; /* for a new upload; 1 to MAX_UPLOAD_PAGE_ENTRIES */
 	bool restart; /* abort an open upload of the batch instead of resuming it */
 	bool progress; /* progress lines on stderr (a terminal) */

@@ -48,6 +48,7 @@ struct mint_opts {
 	size_t count; /* chips, 1..MAX_BATCH_COUNT */
 	size_t keep_keys; /* chips whose key is written to OUT/chips */
 	int threads; /* >= 1 */
+	bool xml; /* manifest.xml (docs/xml-manifest.md) instead of manifest.json */
 	/* called from the writing thread after each block of chips; may be NULL */
 	void (*progress)(size_t done, size_t total, void *arg);
 	void *progress_arg;
@@ -73,6 +74,7 @@ struct mint_ek_opts {
 	const char *chain; /* PEM file: the EK CA, then any cross-certificates */
 	const char *const *inputs; /* EK certificate files (PEM or DER) or directories of them */
 	size_t ninputs;
+	bool xml; /* manifest.xml instead of manifest.json */
 };
 
 /*
@@ -104,5 +106,18 @@ struct reel_report {
 int reel_verify(const char *dir, const char *root_pem, const char *signer_pem, int threads,
     void (*progress)(const char *stage), struct reel_report *r, struct devid_error *e);
 void reel_report_release(struct reel_report *r);
+
+/*
+ * Converts the manifest file in into out (created; it must not exist): to the XML form when
+ * xml (docs/xml-manifest.md), else to the JSON form, laid out as mint writes it. A page of
+ * entries at a time, so a reel of any size fits. An entry without an XML form, or a document
+ * that is not a manifest, fails naming it; out is then removed.
+ */
+int manifest_file_convert(const char *in, const char *out, bool xml, struct devid_error *e);
+/*
+ * The manifest of the reel in dir: dir/manifest.json, or dir/manifest.xml (*xml true) when
+ * only that exists. Both at once fail: which one was meant cannot be told.
+ */
+int reel_manifest_path(const char *dir, char *path, size_t len, bool *xml, struct devid_error *e);
 
 #endif

@@ -521,13 +521,23 @@ out:
 
 int
 reel_finish(const char *stage, const char *out, const struct vendor_pki *pki, const char *batch,
-    const char *part, size_t count, const char *created, const char *claim_text,
+    const char *part, size_t count, const char *created, const char *claim_text, bool xml,
     struct devid_error *e)
 {
 	char path[PATH_MAX], hash[65];
 	FILE *f;
 	int rc;
 
+	if (xml) {
+		char xpath[PATH_MAX];
+
+		snprintf(path, sizeof(path), "%s/manifest.json", stage);
+		snprintf(xpath, sizeof(xpath), "%s/manifest.xml", stage);
+		if ((rc = manifest_file_convert(path, xpath, true, e)) != 0)
+			return rc;
+		if (unlink(path) != 0)
+			return devid_error_set(e, DEVID_EIO, "%s: %s", path, strerror(errno));
+	}
 	claim_code_hash(claim_text, strlen(claim_text), hash);
 	snprintf(path, sizeof(path), "%s/batch.json", stage);
 	if ((rc = reel_write_descriptor(pki, batch, part, count, created, hash, path, e)) != 0)
@@ -693,7 +703,7 @@ join:
 	f = NULL;
 	if ((rc = reel_finish(stage, o->out, &s.pki, o->batch,
 		 o->part_number ? o->part_number : DEFAULT_PART, o->count, s.timestamp, claim.text,
-		 e)) != 0)
+		 o->xml, e)) != 0)
 		goto out;
 	stage[0] = '\0';
 	snprintf(res->claim, sizeof(res->claim), "%s", claim.text);

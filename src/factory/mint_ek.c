@@ -326,7 +326,7 @@ vendor_mint_ek(const struct mint_ek_opts *o, struct mint_result *res, struct dev
 	}
 	if ((rc = reel_finish(stage, o->out, &r.pki, o->batch,
 		 o->part_number ? o->part_number : EK_DEFAULT_PART, r.count, r.created, claim.text,
-		 e)) != 0)
+		 o->xml, e)) != 0)
 		goto out;
 	stage[0] = '\0';
 	snprintf(res->claim, sizeof(res->claim), "%s", claim.text);

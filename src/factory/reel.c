@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "lib/claim.h"
+#include "lib/dynbuf.h"
+#include "lib/manifest_xml.h"
 #include "lib/x509.h"
 #include "factory/factory.h"
 #include "lib/banned.h"
@@ -66,6 +68,9 @@ reel_verify(const char *dir, const char *root_pem, const char *signer_pem, int t
 	uint8_t *buf = NULL;
 	size_t len;
 	char path[PATH_MAX];
+	const char *name;
+	struct dynbuf json = {0};
+	bool xml;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
@@ -86,13 +91,31 @@ reel_verify(const char *dir, const char *root_pem, const char *signer_pem, int t
 	buf = NULL;
 	snprintf(r->vendor, sizeof(r->vendor), "%s", d->vendor);
 	snprintf(r->batch, sizeof(r->batch), "%s", d->batch_id);
-	snprintf(path, sizeof(path), "%s/manifest.json", dir);
-	if (progress != NULL)
-		progress("reading manifest.json");
+	if ((rc = reel_manifest_path(dir, path, sizeof(path), &xml, e)) != 0)
+		goto out;
+	name = xml ? "manifest.xml" : "manifest.json";
+	if (progress != NULL) {
+		snprintf(stage, sizeof(stage), "reading %s", name);
+		progress(stage);
+	}
 	if ((rc = file_read_all(path, MAX_MANIFEST_SIZE, &buf, &len, e)) != 0)
 		goto out;
+	if (xml) {
+		/* the XML form becomes the JSON entries it carries; those are checked */
+		if (progress != NULL) {
+			snprintf(stage, sizeof(stage), "reading %zu bytes of XML", len);
+			progress(stage);
+		}
+		dynbuf_init(&json, MAX_MANIFEST_SIZE);
+		if ((rc = manifest_xml_to_json(buf, len, &json, e)) != 0) {
+			devid_error_prefix(e, "%s", path);
+			goto out;
+		}
+		free(buf);
+		buf = dynbuf_detach(&json, &len);
+	}
 	if (progress != NULL) {
-		snprintf(stage, sizeof(stage), "parsing %zu bytes of manifest.json", len);
+		snprintf(stage, sizeof(stage), "parsing %zu bytes of %s", len, name);
 		progress(stage);
 	}
 	if ((rc = manifest_parse_mt(buf, len, threads, &m, &r->manifest, e)) != 0) {
@@ -113,6 +136,7 @@ reel_verify(const char *dir, const char *root_pem, const char *signer_pem, int t
 		rc = DEVID_EINVAL;
 out:
 	free(buf);
+	dynbuf_release(&json);
 	manifest_free(m);
 	batch_descriptor_free(d);
 	vendor_trust_free(t);

@@ -6,6 +6,7 @@
 #ifndef DEVID_REELFILES_H
 #define DEVID_REELFILES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "lib/error.h"
@@ -25,10 +26,11 @@ int reel_write_descriptor(const struct vendor_pki *pki, const char *batch, const
     struct devid_error *e);
 /*
  * Writes batch.json, claim.txt and claim.png into stage, whose manifest.json is complete,
- * then renames stage to out.
+ * then renames stage to out. With xml, manifest.json becomes manifest.xml first (the same
+ * entries in the XML form).
  */
 int reel_finish(const char *stage, const char *out, const struct vendor_pki *pki, const char *batch,
-    const char *part, size_t count, const char *created, const char *claim_text,
+    const char *part, size_t count, const char *created, const char *claim_text, bool xml,
     struct devid_error *e);
 
 #endif

@@ -151,41 +151,6 @@ ldevid_issued(const struct ldevid_cas *c, struct http_request *req, X509 *x)
 	return x509_chain_verify(c->store, x, http_request_client_chain(req), &o, &e) == 0;
 }
 
-/*
- * One subject attribute (NID_commonName, NID_organizationName) as text: exactly one of it,
- * 1 to max bytes, each allowed by ok. Returns false otherwise.
- */
-static bool
-subject_attr(X509 *x, int nid, size_t max, bool (*ok)(unsigned char), char *out)
-{
-	const X509_NAME *name = X509_get_subject_name(x);
-	const ASN1_STRING *v;
-	const unsigned char *p;
-	int i, n;
-
-	if ((i = X509_NAME_get_index_by_NID(name, nid, -1)) < 0 ||
-	    X509_NAME_get_index_by_NID(name, nid, i) >= 0)
-		return false;
-	v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
-	p = ASN1_STRING_get0_data(v);
-	n = ASN1_STRING_length(v);
-	if (n < 1 || (size_t)n > max)
-		return false;
-	for (int k = 0; k < n; k++) {
-		if (!ok(p[k]))
-			return false;
-	}
-	memcpy(out, p, (size_t)n);
-	out[n] = '\0';
-	return true;
-}
-
-static bool
-udid_char(unsigned char ch)
-{
-	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
-}
-
 /* devid's tenant names: [A-Z0-9.-] */
 static bool
 tenant_char(unsigned char ch)
@@ -230,11 +195,11 @@ device_identify(struct gateway *g, struct http_request *req, X509 *x, struct dev
 	if (!id->ldevid)
 		return x509_udid(x, id->udid) == 0 ? NULL : "no_public_key";
 	/* the operational CA's word: CN=<udid>, O=<tenant> (docs/operational-certificates.md) */
-	if (!subject_attr(x, NID_commonName, UDID_HEX_LEN, udid_char, id->udid) ||
-	    strlen(id->udid) != UDID_HEX_LEN) {
+	if (!x509_subject_udid(x, id->udid)) {
 		snprintf(id->udid, sizeof(id->udid), "-");
 		reason = "ldevid_cn_not_udid";
-	} else if (!subject_attr(x, NID_organizationName, MAX_NAME_LEN, tenant_char, id->tenant)) {
+	} else if (!x509_subject_attr(
+		       x, NID_organizationName, MAX_NAME_LEN, tenant_char, id->tenant)) {
 		snprintf(id->tenant, sizeof(id->tenant), "-");
 		reason = "ldevid_no_tenant";
 	}

@@ -266,6 +266,44 @@ x509_udid(X509 *x, char out[UDID_HEX_LEN + 1])
 	return 0;
 }
 
+bool
+x509_subject_attr(X509 *x, int nid, size_t max, bool (*ok)(unsigned char), char *out)
+{
+	const X509_NAME *name = X509_get_subject_name(x);
+	const ASN1_STRING *v;
+	const unsigned char *p;
+	int i, n;
+
+	if ((i = X509_NAME_get_index_by_NID(name, nid, -1)) < 0 ||
+	    X509_NAME_get_index_by_NID(name, nid, i) >= 0)
+		return false;
+	v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
+	p = ASN1_STRING_get0_data(v);
+	n = ASN1_STRING_length(v);
+	if (n < 1 || (size_t)n > max)
+		return false;
+	for (int k = 0; k < n; k++) {
+		if (!ok(p[k]))
+			return false;
+	}
+	memcpy(out, p, (size_t)n);
+	out[n] = '\0';
+	return true;
+}
+
+static bool
+udid_char(unsigned char ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+}
+
+bool
+x509_subject_udid(X509 *x, char out[UDID_HEX_LEN + 1])
+{
+	return x509_subject_attr(x, NID_commonName, UDID_HEX_LEN, udid_char, out) &&
+	    strlen(out) == UDID_HEX_LEN;
+}
+
 /* The DER of an uncompressed P-256 and P-384 SubjectPublicKeyInfo up to the point. */
 static const uint8_t spki_p256_head[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce,
     0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00};

@@ -52,6 +52,17 @@ EVP_PKEY *pkey_new_p256(struct devid_error *e);
  */
 int pkey_udid(EVP_PKEY *key, char out[UDID_HEX_LEN + 1]);
 int x509_udid(X509 *x, char out[UDID_HEX_LEN + 1]);
+/*
+ * The subject's attribute nid (NID_commonName, NID_organizationName) as text into out (max + 1
+ * bytes): false unless the subject has exactly one, of 1 to max bytes, each allowed by ok.
+ */
+bool x509_subject_attr(X509 *x, int nid, size_t max, bool (*ok)(unsigned char), char *out);
+/*
+ * The subject's one CN into out when it is a UDID (64 lowercase hex digits), as devid's
+ * operational profile writes it: a TPM device's LDevID names its device there, since its key
+ * is not the EK the UDID hashes.
+ */
+bool x509_subject_udid(X509 *x, char out[UDID_HEX_LEN + 1]);
 
 /*
  * Whether pk is the one encoding of a device key devid takes (docs/formats.md "UDID"): an

@@ -1186,29 +1186,6 @@ est_device_by_udid(struct db *db, const char *udid, const char *label, const cha
 	return 0;
 }
 
-/* The subject's one CN into udid, if it is a UDID (64 lowercase hex digits). */
-static bool
-subject_udid(X509 *x, char udid[UDID_HEX_LEN + 1])
-{
-	X509_NAME *n = X509_get_subject_name(x);
-	const ASN1_STRING *cn;
-	const unsigned char *p;
-	int i;
-
-	if ((i = X509_NAME_get_index_by_NID(n, NID_commonName, -1)) < 0 ||
-	    X509_NAME_get_index_by_NID(n, NID_commonName, i) >= 0 ||
-	    (cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i))) == NULL ||
-	    ASN1_STRING_length(cn) != UDID_HEX_LEN)
-		return false;
-	p = ASN1_STRING_get0_data(cn);
-	for (i = 0; i < UDID_HEX_LEN; i++)
-		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
-			return false;
-	memcpy(udid, p, UDID_HEX_LEN);
-	udid[UDID_HEX_LEN] = '\0';
-	return true;
-}
-
 /*
  * The device a client certificate's key names, and that device's owner and CA record.
  * by_subject (re-enrollment): a TPM device's LDevID certifies its signing key, not the EK
@@ -1230,7 +1207,7 @@ est_device_and_ca(struct db *db, X509 *client, const char *label, bool by_subjec
 	}
 	rc = est_device_by_udid(db, udid, label, "the client certificate's key", c, e);
 	if (rc == 0 || !by_subject || c->refusal != EST_REFUSED_UNKNOWN_DEVICE ||
-	    !subject_udid(client, udid))
+	    !x509_subject_udid(client, udid))
 		return rc;
 	rc = est_device_by_udid(db, udid, label, "the client certificate's key", c, e);
 	if (rc == 0 && !c->dev.tpm) {

@@ -305,7 +305,7 @@ usage_error 'serve with a bad configuration file' "^devid serve: $tmp/bad.conf:1
     sh -c "printf 'db = x\\n' >'$tmp/bad.conf' && exec \"\$0\" serve --config '$tmp/bad.conf'" "$devid"
 usage_error 'gateway with an unknown option' "^devid gateway: unknown option '--colour'" \
     "$devid" gateway --colour red
-usage_error 'gateway without what it needs' "^devid gateway: --tls-cert, --tls-key, --trust, --db" \
+usage_error 'gateway without what it needs' "^devid gateway: --tls-cert, --tls-key, --trust or --ldevid-ca, --db" \
     "$devid" gateway --listen 127.0.0.1:0
 [ -e "$tmp/never.db" ] && check_failed "a serve usage error created the database"
 

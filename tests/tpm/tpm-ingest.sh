@@ -57,6 +57,19 @@ run "$devid" vendor verify reel --root roots.pem --signer vd/signer.pem
 run "$devid" vendor verify reel --root vd/root.pem --signer vd/signer.pem
 [ $rc != 0 ] && grep -q "x5c does not reach a trusted vendor root" out ||
 	fail_run "vendor verify without the public root must refuse"
+# the XML form of a TPM reel (docs/xml-manifest.md): minted so, and converted, it verifies alike
+run "$devid" vendor mint --dir vd --batch EK1 --out reelx --chain chain.pem --from-ek eks --format xml
+[ $rc = 0 ] && [ -f reelx/manifest.xml ] && [ ! -e reelx/manifest.json ] ||
+	fail_run "mint --from-ek --format xml"
+run "$devid" vendor verify reelx --root roots.pem --signer vd/signer.pem
+[ $rc = 0 ] && grep -q "4 entries, 4 accepted" out || fail_run "vendor verify of the XML TPM reel"
+mkdir reelc && cp reel/batch.json reel/claim.txt reelc/ || fail "copy reel"
+"$devid" vendor convert reel/manifest.json reelc/manifest.xml >/dev/null || fail "convert"
+"$devid" vendor verify reel --root vd/root.pem --signer vd/signer.pem >verify-json.out
+run "$devid" vendor verify reelc --root vd/root.pem --signer vd/signer.pem
+[ $rc != 0 ] && cmp -s out verify-json.out ||
+	fail_run "the XML form of the TPM reel is not verified as its JSON form"
+rm -rf reelx reelc
 
 "$devid" admin tenant add TPMV --kind vendor >/dev/null || fail "tenant"
 "$devid" admin tenant add OEM1 --kind oem >/dev/null || fail "tenant"

@@ -4,6 +4,7 @@
  * its point compressed (02/03) or hybrid (06/07) hashes to another UDID, so only the
  * uncompressed form (04) is taken; so are refused a BIT STRING with unused bits, explicit
  * curve parameters, other curves and other key types. Every refusal names RFC 5480's rule.
+ * x509_subject_udid: a subject names a UDID only by exactly one CN of 64 lowercase hex digits.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -203,6 +204,58 @@ explicit_parameters(void)
 	X509_PUBKEY_free(pk);
 }
 
+/* A certificate (unsigned: only its subject is read) with the subject's entries (nid, text). */
+static X509 *
+with_subject(const int *nids, const char *const *texts, size_t n)
+{
+	X509 *x = X509_new();
+	X509_NAME *name = X509_NAME_new();
+
+	for (size_t i = 0; i < n; i++) {
+		if (X509_NAME_add_entry_by_NID(name, nids[i], MBSTRING_ASC,
+			(const unsigned char *)texts[i], -1, -1, 0) != 1) {
+			printf("cannot build a subject\n");
+			exit(1);
+		}
+	}
+	if (x == NULL || X509_set_subject_name(x, name) != 1) {
+		printf("cannot build a certificate\n");
+		exit(1);
+	}
+	X509_NAME_free(name);
+	return x;
+}
+
+static void
+subject_udid(void)
+{
+	const char *u = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	const char *upper = "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef";
+	const int cn_o[] = {NID_commonName, NID_organizationName},
+		  cn2[] = {NID_commonName, NID_commonName}, o[] = {NID_organizationName};
+	const char *const good[] = {u, "OEM1"}, *const two[] = {u, u},
+			  *const bad[] = {upper, "OEM1"}, *const short_cn[] = {"0123abcd", "OEM1"},
+			  *const only_o[] = {"OEM1"};
+	char out[UDID_HEX_LEN + 1];
+	X509 *x;
+
+	x = with_subject(cn_o, good, 2);
+	CHECK(x509_subject_udid(x, out) && strcmp(out, u) == 0, "CN=<udid>, O=OEM1 names the UDID");
+	X509_free(x);
+	x = with_subject(cn_o, bad, 2);
+	CHECK(!x509_subject_udid(x, out), "an upper-case CN is no UDID");
+	X509_free(x);
+	x = with_subject(cn_o, short_cn, 2);
+	CHECK(!x509_subject_udid(x, out), "a short hex CN is no UDID");
+	X509_free(x);
+	x = with_subject(cn2, two, 2);
+	CHECK(!x509_subject_udid(x, out), "two CNs name no UDID");
+	X509_free(x);
+	x = with_subject(o, only_o, 1);
+	CHECK(!x509_subject_udid(x, out), "no CN names no UDID");
+	X509_free(x);
+}
+
 int
 main(void)
 {
@@ -211,5 +264,6 @@ main(void)
 	unused_bits();
 	other_keys();
 	explicit_parameters();
+	subject_udid();
 	return test_done();
 }
