@@ -10,12 +10,14 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
 
 #include "cli.h"
 #include "client.h"
 #include "output.h"
 #include "upload.h"
 #include "factory/factory.h"
+#include "lib/custody.h"
 #include "lib/json.h"
 #include "lib/limits.h"
 #include "lib/x509.h"
@@ -1122,6 +1124,114 @@ out:
 	return rc;
 }
 
+/* --- chain of custody (docs/custody.md) ------------------------------------------------ */
+
+#define MAX_CUSTODY_ROOTS 16
+
+/* Every PUBLIC KEY and CERTIFICATE of a PEM file, as keys; 0 or 1 with the reason printed. */
+static int
+custody_roots(struct client_args *a, const char *path, EVP_PKEY **keys, size_t *n)
+{
+	char *name = NULL, *header = NULL;
+	unsigned char *data = NULL;
+	long len;
+	BIO *bio;
+	int rc = 1;
+
+	*n = 0;
+	if ((bio = BIO_new_file(path, "r")) == NULL) {
+		fprintf(stderr, "devid %s: cannot read %s\n", a->cmd, path);
+		return 1;
+	}
+	while (PEM_read_bio(bio, &name, &header, &data, &len) == 1) {
+		const unsigned char *p = data;
+		EVP_PKEY *k = NULL;
+		X509 *x;
+
+		if (strcmp(name, "PUBLIC KEY") == 0)
+			k = d2i_PUBKEY(NULL, &p, len);
+		else if (strcmp(name, "CERTIFICATE") == 0 &&
+		    (x = d2i_X509(NULL, &p, len)) != NULL) {
+			k = X509_get_pubkey(x);
+			X509_free(x);
+		}
+		OPENSSL_free(name);
+		OPENSSL_free(header);
+		OPENSSL_free(data);
+		name = header = NULL;
+		data = NULL;
+		if (k == NULL)
+			continue;
+		if (*n == MAX_CUSTODY_ROOTS) {
+			EVP_PKEY_free(k);
+			fprintf(stderr, "devid %s: %s: more than %d keys\n", a->cmd, path,
+			    MAX_CUSTODY_ROOTS);
+			goto out;
+		}
+		keys[(*n)++] = k;
+	}
+	if (*n == 0) {
+		fprintf(stderr, "devid %s: %s holds no PUBLIC KEY or CERTIFICATE\n", a->cmd, path);
+		goto out;
+	}
+	rc = 0;
+out:
+	BIO_free(bio);
+	return rc;
+}
+
+static int
+run_custody(struct client_args *a, char **rest, int n)
+{
+	static const char *const verbs[] = {"get", "verify"};
+	const char *verb = verb_of(a, &rest, &n, "get");
+	char path[512], vendor[MAX_NAME_LEN + 1], batch[MAX_NAME_LEN + 1];
+	EVP_PKEY *roots[MAX_CUSTODY_ROOTS];
+	struct custody_summary sum;
+	struct devid_error e;
+	uint8_t *buf = NULL;
+	size_t nroots = 0, len;
+	int rc;
+
+	if (strcmp(verb, "get") == 0) {
+		if ((rc = only(a, 0)) != 0 ||
+		    (rc = one_arg(a, rest, n, "the batch (VENDOR/BATCH)")) != 0)
+			return rc;
+		if (split_batch(rest[0], vendor, batch) != 0)
+			return usage(a, "'%s' is no batch: name it as VENDOR/BATCH", rest[0]);
+		snprintf(path, sizeof(path), "/api/v1/batches/%s/%s/custody", vendor, batch);
+		return call(a, "GET", path, NULL, 0, OBJECT_VIEW);
+	}
+	if (strcmp(verb, "verify") != 0)
+		return bad_verb(a, verb, verbs, 2);
+	if ((rc = only(a, BIT(OPT_ROOT))) != 0 ||
+	    (rc = one_arg(a, rest, n, "the custody chain FILE (devid custody get)")) != 0)
+		return rc;
+	if (a->opt[OPT_ROOT] == NULL)
+		return usage(a, "needs --root PEM (devid's custody public key)");
+	if (custody_roots(a, a->opt[OPT_ROOT], roots, &nroots) != 0)
+		return 1;
+	rc = 1;
+	devid_error_clear(&e);
+	if (file_read_all(rest[0], MAX_CUSTODY_SIZE, &buf, &len, &e) != 0) {
+		fprintf(stderr, "devid %s: %s\n", a->cmd, e.msg);
+		goto out;
+	}
+	if (custody_verify(buf, len, roots, nroots, &sum, &e) != 0) {
+		fprintf(stderr, "devid %s: %s: invalid: %s\n", a->cmd, rest[0], e.msg);
+		goto out;
+	}
+	if (!a->quiet)
+		printf("%s/%s: %zu records verify; the owner is %s\n", sum.vendor, sum.batch,
+		    sum.records, sum.owner);
+	rc = 0;
+out:
+	for (size_t i = 0; i < nroots; i++)
+		EVP_PKEY_free(roots[i]);
+	free(buf);
+	return rc;
+}
+
 /* --- the table of commands ------------------------------------------------------------ */
 
 struct command {
@@ -1160,6 +1270,14 @@ static const struct command commands[] = {
 	"usage: devid transfer V/B\nStarts a transfer: prints the next owner's claim code.\n"},
     {"release", NULL, run_batch_action, 0,
 	"usage: devid release V/B\nReturns a batch to unclaimed.\n"},
+    {"custody", NULL, run_custody, BIT(OPT_ROOT),
+	"usage: devid custody get V/B\n"
+	"       devid custody verify FILE --root PEM\n"
+	"get: a batch's chain of custody, its signed ownership records (your batch, or as its\n"
+	"vendor). verify: checks a chain offline (docs/custody.md): each record's signatures,\n"
+	"its link to the record before and its owners. PEM holds devid's custody public key\n"
+	"(a PUBLIC KEY or CERTIFICATE; several for keys used over time). Exit status 0 when the\n"
+	"chain verifies, 1 naming the first record that does not and why.\n"},
     {"import", NULL, run_import, BIT(OPT_BATCH) | BIT(OPT_PAGE_SIZE) | BIT(OPT_RESTART),
 	"usage: devid import --batch NAME [--page-size N] [--restart] FILE\n"
 	"Imports the manifest FILE of a vendor outside devid, JSON or its XML form\n"

@@ -75,9 +75,11 @@ static const char serve_usage[] =
     "one PostgreSQL share the jobs. A job a worker took is taken again after --job-lease\n"
     "seconds (default 120) if that worker died with it. A job is dead after --max-attempts\n"
     "failed deliveries of one chunk (default 10, 1 to 100), retried with backoff between.\n"
-    "--interop-key holds the P-256 key that signs the cirrent connector's JWTs (created, 0600,\n"
-    "if missing; give every server of one database the same file); without it, each run\n"
-    "makes its own. Receivers fetch the public key at /api/v1/interop-key.\n"
+    "--interop-key holds the P-256 key that signs the cirrent connector's JWTs and the\n"
+    "batches' custody records (docs/custody.md) (created, 0600, if missing; give every server\n"
+    "of one database the same file); without it, each run makes its own, and custody chains\n"
+    "then do not verify across restarts. Receivers fetch the public key at\n"
+    "/api/v1/interop-key.\n"
     "--public-url is the base URL devices and clouds reach this service at (http:// or\n"
     "https://, no query or fragment): operational certificates then carry a CRL distribution\n"
     "point, URL/api/v1/tenants/TENANT/crl; without it they carry none.\n"
@@ -574,6 +576,7 @@ serve(int argc, char **argv, const char *config_path)
 	}
 	if ((interop = interop_key_load(interop_path, &jwks, &e)) == NULL)
 		goto fail;
+	svc.custody_key = interop;
 	if ((api = api_new(&svc, m, jwks, &e)) == NULL)
 		goto fail;
 	api_set_max_ingest_body(api, max_ingest_body);

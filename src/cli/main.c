@@ -31,6 +31,7 @@ static const char usage[] =
     "  manifest V/B              a batch's manifest (--format json|pem|csv)\n"
     "  revoke UDID|SERIAL        revoke a device (--reason)\n"
     "  transfer V/B, release V/B hand a batch on, or give it back\n"
+    "  custody get V/B|verify   a batch's chain of custody; verify it offline\n"
     "  import --batch NAME FILE  import a manifest (JSON or XML) of a vendor outside devid\n"
     "  audit [list|verify]       the audit trail and its hash chain\n"
     "  jobs [list|devices ID]    delivery jobs and each device's outcome\n"
@@ -51,8 +52,8 @@ static const char *const global_valued[] = {
 static const char *const global_flags[] = {"--quiet", "-q"};
 
 static const char *const commands[] = {"vendor", "admin", "serve", "gateway", "claim", "batches",
-    "devices", "device", "manifest", "revoke", "transfer", "release", "import", "audit", "jobs",
-    "connectors", "provision", "quota", "tokens", "trust", "help"};
+    "devices", "device", "manifest", "revoke", "transfer", "release", "custody", "import", "audit",
+    "jobs", "connectors", "provision", "quota", "tokens", "trust", "help"};
 
 /* arg is the global option name, or name=value: its length up to '=' matches name. */
 static bool

@@ -458,6 +458,21 @@ HANDLER(h_manifest)
 	http_response_set_header(resp, "Content-Type", manifest_format_type(f));
 }
 
+/* GET /api/v1/batches/{vendor}/{batch}/custody: the chain of custody (docs/custody.md). */
+HANDLER(h_custody)
+{
+	struct api *a = arg;
+	struct devid_error e;
+	json_t *j = NULL;
+	int rc;
+
+	AUTH(a, p);
+	devid_error_clear(&e);
+	rc = service_custody_get(a->svc, &p, http_request_param(req, "vendor"),
+	    http_request_param(req, "batch"), &j, &e);
+	api_answer(resp, rc, &e, j, 200);
+}
+
 HANDLER(h_transfer)
 {
 	struct api *a = arg;
@@ -979,6 +994,7 @@ api_new(struct service *svc, struct metrics *m, const json_t *jwks, struct devid
 	    {"GET", "/api/v1/batches", h_batches},
 	    {"GET", "/api/v1/batches/{vendor}/{batch}", h_batch},
 	    {"GET", "/api/v1/batches/{vendor}/{batch}/manifest", h_manifest},
+	    {"GET", "/api/v1/batches/{vendor}/{batch}/custody", h_custody},
 	    {"POST", "/api/v1/batches/{vendor}/{batch}/transfer", h_transfer},
 	    {"POST", "/api/v1/batches/{vendor}/{batch}/release", h_release},
 	    {"GET", "/api/v1/devices", h_devices},

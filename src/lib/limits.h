@@ -78,4 +78,10 @@
 #define MAX_TPM2_ATTEST 1024
 #define MAX_TPM2_SIGNATURE 1024
 
+/* A custody chain document (docs/custody.md) and the records it may hold. */
+#define MAX_CUSTODY_SIZE (1 << 20)
+#define MAX_CUSTODY_RECORDS 1000
+/* One owner public key: base64 of a SubjectPublicKeyInfo (P-256 is 91 bytes of DER). */
+#define MAX_CUSTODY_KEY_B64 256
+
 #endif

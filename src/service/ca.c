@@ -187,6 +187,44 @@ out:
 	return rc;
 }
 
+static bool
+is_p256(EVP_PKEY *k)
+{
+	char curve[32];
+
+	return EVP_PKEY_get_base_id(k) == EVP_PKEY_EC &&
+	    EVP_PKEY_get_group_name(k, curve, sizeof(curve), NULL) == 1 &&
+	    strcmp(curve, "prime256v1") == 0;
+}
+
+int
+service_ca_owner_key(struct service *svc, struct db *db, int64_t tenant_id, EVP_PKEY **pub,
+    EVP_PKEY **priv, struct devid_error *e)
+{
+	struct ca_entry *ent;
+	struct ca_rec rec;
+	X509 *x;
+	int rc;
+
+	*pub = NULL;
+	*priv = NULL;
+	if ((rc = store_ca_get(db, tenant_id, &rec, e)) == DEVID_ENOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	if ((x = x509_from_der(rec.cert, rec.cert_len, "CA certificate", NULL)) != NULL &&
+	    (*pub = X509_get_pubkey(x)) != NULL && !is_p256(*pub)) {
+		EVP_PKEY_free(*pub);
+		*pub = NULL;
+	}
+	X509_free(x);
+	/* a key this server cannot open (another server's token) only means no owner signature */
+	if (*pub != NULL && ca_open(svc, db, &rec, &ent, NULL) == 0)
+		*priv = ent->pkey;
+	ca_rec_release(&rec);
+	return 0;
+}
+
 /* The OEM tenant of a name; DEVID_ENOTFOUND for a vendor as for no tenant. */
 static int
 oem_by_name(struct db *db, const char *name, struct tenant *t, struct devid_error *e)

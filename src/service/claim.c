@@ -69,6 +69,7 @@ claim_bind(struct service *svc, const struct principal *p, const char *addr, con
     size_t len, struct batch_rec *b, bool *changed, int *retry_after, struct devid_error *e)
 {
 	char hash[65], object[2 * MAX_NAME_LEN + 2];
+	struct custody_change change;
 	struct claim_code c;
 	struct db *db = NULL;
 	json_t *detail = NULL;
@@ -133,6 +134,15 @@ claim_bind(struct service *svc, const struct principal *p, const char *addr, con
 	detail = json_pack("{s:s, s:b, s:I}", "batch", object, "transfer", transfer,
 	    "revokedCertificates", (json_int_t)revoked);
 	if ((rc = audit_append(db, p->tenant.id, p->actor, "batch.claim", object, detail, e)) != 0)
+		goto rollback;
+	change = (struct custody_change){.event = transfer ? "transfer" : "claim",
+	    .batch_id = b->id,
+	    .vendor = b->vendor,
+	    .batch = b->name,
+	    .count = b->count,
+	    .prev_owner = transfer ? old_owner : CUSTODY_VENDOR,
+	    .new_owner = p->tenant.id};
+	if ((rc = custody_append(svc, db, &change, e)) != 0)
 		goto rollback;
 	/* auto mode: the deliveries are written with the claim, so none can be lost */
 	if ((rc = provision_enqueue(db, p->tenant.id, true, false, b->id, NULL, b->count, e)) != 0)
@@ -220,6 +230,7 @@ service_release(struct service *svc, const struct principal *p, const char *vend
     const char *batch, struct devid_error *e)
 {
 	char object[2 * MAX_NAME_LEN + 2];
+	struct custody_change change;
 	struct batch_rec b;
 	struct db *db = store_acquire(svc->store);
 	json_t *detail = NULL;
@@ -240,10 +251,18 @@ service_release(struct service *svc, const struct principal *p, const char *vend
 	detail = json_pack("{s:s, s:s, s:I}", "batch", object, "reason",
 	    revoke_reason_name(CRL_REASON_AFFILIATION_CHANGED), "revokedCertificates",
 	    (json_int_t)revoked);
+	change = (struct custody_change){.event = "release",
+	    .batch_id = b.id,
+	    .vendor = b.vendor,
+	    .batch = b.name,
+	    .count = b.count,
+	    .prev_owner = p->tenant.id,
+	    .new_owner = CUSTODY_VENDOR};
 	if ((rc = store_job_cancel_batch(db, b.id, e)) != 0 ||
 	    (rc = provision_enqueue(db, p->tenant.id, false, true, b.id, NULL, b.count, e)) != 0 ||
 	    (rc = audit_append(db, p->tenant.id, p->actor, "batch.release", object, detail, e)) !=
-		0)
+		0 ||
+	    (rc = custody_append(svc, db, &change, e)) != 0)
 		goto rollback;
 	rc = db_commit(db, e);
 	goto out;

@@ -36,6 +36,39 @@ int provision_enqueue_revoke(
 int service_trust_certs(struct db *db, int64_t vendor_id, STACK_OF(X509) *roots,
     STACK_OF(X509) *signers, struct devid_error *e);
 
+/* --- chain of custody (custody.c, docs/custody.md) ------------------------------------- */
+
+/* The owner of a batch in a custody record: a tenant, or CUSTODY_VENDOR (with the vendor). */
+#define CUSTODY_VENDOR 0
+
+/* One change of owner of a batch, as custody_append records it. */
+struct custody_change {
+	const char *event; /* "publish", "import", "claim", "transfer", "release" */
+	int64_t batch_id;
+	const char *vendor, *batch; /* the batch's names in the API */
+	int64_t count;
+	const char *descriptor_sha256; /* a publish's; NULL otherwise */
+	/* the tenant giving the batch up (its key signs too, where devid holds the key the
+	 * chain names for it) and the one taking it; tenant ids or CUSTODY_VENDOR */
+	int64_t prev_owner, new_owner;
+};
+
+/*
+ * Appends the signed ownership record of change c to its batch's chain, inside the caller's
+ * transaction (so a change that rolls back leaves none): its previousOwner is the newOwner
+ * of the record before. Nothing when svc has no custody key.
+ */
+int custody_append(
+    struct service *svc, struct db *db, const struct custody_change *c, struct devid_error *e);
+
+/*
+ * A tenant's operational CA key as its custody owner key: *pub (a new reference; NULL when
+ * the tenant has no CA or its key is not P-256) and *priv (borrowed from the CA cache; NULL
+ * when this server cannot open the key). 0 or a store error.
+ */
+int service_ca_owner_key(struct service *svc, struct db *db, int64_t tenant_id, EVP_PKEY **pub,
+    EVP_PKEY **priv, struct devid_error *e);
+
 /* --- issue 10 (admin.c) ----------------------------------------------------------------- */
 
 /*

@@ -55,6 +55,9 @@ struct service {
 	const struct secrets_key *secrets;
 	int session_ttl; /* seconds a console session lasts; 0: SESSION_DEFAULT_TTL */
 	int upload_ttl; /* seconds an upload lives after its last page; 0: UPLOAD_DEFAULT_TTL */
+	/* devid's P-256 custody key (docs/custody.md), borrowed: every change of owner writes
+	 * a record it signs. NULL: no records are written (in-process services of unit tests). */
+	EVP_PKEY *custody_key;
 	struct service_metrics
 	    metrics; /* what the domain counts: starts zeroed, read at /metrics */
 };
@@ -208,6 +211,13 @@ int service_release(struct service *svc, const struct principal *p, const char *
  */
 int service_batches(struct service *svc, const struct principal *p, int64_t after, size_t limit,
     json_t **out, struct devid_error *e);
+/*
+ * GET /api/v1/batches/{vendor}/{batch}/custody: {"vendor","batch","records":[JWS…]}, the
+ * chain of custody (docs/custody.md). Seen by the batch's current owner (admin or operator)
+ * and by its vendor; DEVID_ENOTFOUND for anyone else, as for a batch that does not exist.
+ */
+int service_custody_get(struct service *svc, const struct principal *p, const char *vendor,
+    const char *batch, json_t **out, struct devid_error *e);
 int service_batch_get(struct service *svc, const struct principal *p, const char *vendor,
     const char *batch, json_t **out, struct devid_error *e);
 /*

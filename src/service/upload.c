@@ -479,6 +479,7 @@ upload_job_commit(struct upload_job *j, struct manifest_report *r, struct devid_
 	char object[2 * MAX_NAME_LEN + 2];
 	int64_t missing[COMMIT_MISSING_NAMED], entries = 0, last, now = time(NULL);
 	struct upload_page shortp;
+	struct custody_change change;
 	struct vendor_trust *still = NULL;
 	struct upload_rec cur;
 	struct db *db = store_acquire(j->svc->store);
@@ -545,6 +546,16 @@ upload_job_commit(struct upload_job *j, struct manifest_report *r, struct devid_
 	    (rc = audit_append(db, p->tenant.id, p->actor,
 		 cur.kind == UPLOAD_PUBLISH ? "batch.publish" : "batch.import", object, detail,
 		 e)) != 0)
+		goto rollback;
+	change = (struct custody_change){.event = cur.kind == UPLOAD_PUBLISH ? "publish" : "import",
+	    .batch_id = cur.batch_id,
+	    .vendor = p->tenant.name,
+	    .batch = cur.batch,
+	    .count = entries,
+	    .descriptor_sha256 = cur.kind == UPLOAD_PUBLISH ? cur.descriptor_sha256 : NULL,
+	    .prev_owner = CUSTODY_VENDOR,
+	    .new_owner = cur.kind == UPLOAD_PUBLISH ? CUSTODY_VENDOR : p->tenant.id};
+	if ((rc = custody_append(j->svc, db, &change, e)) != 0)
 		goto rollback;
 	if ((rc = db_commit(db, e)) != 0)
 		goto out;

@@ -392,6 +392,28 @@ static const char *const v13[] = {
     NULL,
 };
 
+/*
+ * The chain of custody of a batch (docs/custody.md): one signed ownership record per change
+ * of owner, seq 1, 2, ... per batch. record is the JWS (general JSON serialization) as served;
+ * payload_sha256 is the hex SHA-256 of its payload, which the next record names as prev;
+ * manifest_sha256 is the batch's manifest hash the records repeat; new_owner is the payload's
+ * newOwner (JSON), which the next record names as its previousOwner.
+ */
+static const char *const v14[] = {
+    "CREATE TABLE custody ("
+    " id @ID@,"
+    " batch_id BIGINT NOT NULL REFERENCES batches (id),"
+    " seq BIGINT NOT NULL,"
+    " event TEXT NOT NULL,"
+    " record TEXT NOT NULL,"
+    " payload_sha256 TEXT NOT NULL,"
+    " manifest_sha256 TEXT NOT NULL,"
+    " new_owner TEXT NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " UNIQUE (batch_id, seq))",
+    NULL,
+};
+
 static const struct migration migrations[] = {
     {1, v1},
     {2, v2},
@@ -406,6 +428,7 @@ static const struct migration migrations[] = {
     {11, v11},
     {12, v12},
     {13, v13},
+    {14, v14},
 };
 
 static int

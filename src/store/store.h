@@ -223,6 +223,33 @@ int store_batch_set_transfer(
 /* Returns the batch to unclaimed and cancels a transfer. */
 int store_batch_release(struct db *db, int64_t batch_id, struct devid_error *e);
 
+/* The last custody record of a batch (docs/custody.md), as store_custody_last reads it. */
+struct custody_rec {
+	int64_t seq; /* 0: the batch has none */
+	char payload_sha256[65]; /* 64 zeros when there is none */
+	char manifest_sha256[65]; /* "" when there is none */
+	char *new_owner; /* its payload's newOwner (JSON), malloc'd; NULL when there is none */
+};
+void custody_rec_release(struct custody_rec *c);
+
+int store_custody_last(
+    struct db *db, int64_t batch_id, struct custody_rec *c, struct devid_error *e);
+/*
+ * Appends record c->seq of a batch (its JWS text and event); DEVID_ECONFLICT when that seq
+ * is taken (a racing change of owner).
+ */
+int store_custody_insert(struct db *db, int64_t batch_id, const struct custody_rec *c,
+    const char *event, const char *record, struct devid_error *e);
+/* The records of a batch in seq order: column record (text) in *rows (db_rows_free). */
+int store_custody_list(
+    struct db *db, int64_t batch_id, struct db_rows **rows, struct devid_error *e);
+/*
+ * The UDIDs of a batch in ascending order after `after` ("" for the first page), at most
+ * limit: column udid in *rows.
+ */
+int store_batch_udids(struct db *db, int64_t batch_id, const char *after, size_t limit,
+    struct db_rows **rows, struct devid_error *e);
+
 /*
  * The vendor and batch a UDID is stored in, and whether that batch is still being uploaded
  * (uploading may be NULL); DEVID_ENOTFOUND if none.

@@ -131,6 +131,80 @@ store_batch_release(struct db *db, int64_t batch_id, struct devid_error *e)
 	    p, 1, NULL, e);
 }
 
+void
+custody_rec_release(struct custody_rec *c)
+{
+	free(c->new_owner);
+	c->new_owner = NULL;
+}
+
+int
+store_custody_last(struct db *db, int64_t batch_id, struct custody_rec *c, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(batch_id)};
+	struct db_rows *r;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	memset(c->payload_sha256, '0', 64);
+	rc = db_query(db,
+	    "SELECT seq, payload_sha256, manifest_sha256, new_owner FROM custody"
+	    " WHERE batch_id = ? ORDER BY seq DESC LIMIT 1",
+	    p, 1, &r, e);
+	if (rc != 0)
+		return rc;
+	if (db_rows_count(r) > 0) {
+		c->seq = db_rows_int(r, 0, 0);
+		snprintf(c->payload_sha256, sizeof(c->payload_sha256), "%s",
+		    db_rows_text(r, 0, 1, NULL));
+		snprintf(c->manifest_sha256, sizeof(c->manifest_sha256), "%s",
+		    db_rows_text(r, 0, 2, NULL));
+		if ((c->new_owner = strdup(db_rows_text(r, 0, 3, NULL))) == NULL)
+			rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+	}
+	db_rows_free(r);
+	return rc;
+}
+
+int
+store_custody_insert(struct db *db, int64_t batch_id, const struct custody_rec *c,
+    const char *event, const char *record, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(batch_id), DB_INT(c->seq), DB_TEXT(event), DB_TEXT(record),
+	    DB_TEXT(c->payload_sha256), DB_TEXT(c->manifest_sha256), DB_TEXT(c->new_owner),
+	    DB_INT(time(NULL))};
+	int rc;
+
+	rc = db_exec(db,
+	    "INSERT INTO custody (batch_id, seq, event, record, payload_sha256, manifest_sha256,"
+	    " new_owner, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	    p, 8, NULL, e);
+	if (rc == DEVID_ECONFLICT)
+		return devid_error_set(
+		    e, rc, "custody record %lld of the batch exists already", (long long)c->seq);
+	return rc;
+}
+
+int
+store_custody_list(struct db *db, int64_t batch_id, struct db_rows **rows, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(batch_id)};
+
+	return db_query(
+	    db, "SELECT record FROM custody WHERE batch_id = ? ORDER BY seq", p, 1, rows, e);
+}
+
+int
+store_batch_udids(struct db *db, int64_t batch_id, const char *after, size_t limit,
+    struct db_rows **rows, struct devid_error *e)
+{
+	struct db_param p[] = {DB_INT(batch_id), DB_TEXT(after), DB_INT((int64_t)limit)};
+
+	return db_query(db,
+	    "SELECT udid FROM devices WHERE batch_id = ? AND udid > ? ORDER BY udid LIMIT ?", p, 3,
+	    rows, e);
+}
+
 int
 store_device_where(struct db *db, const char *udid, char vendor[MAX_NAME_LEN + 1],
     char batch[MAX_NAME_LEN + 1], bool *uploading, struct devid_error *e)

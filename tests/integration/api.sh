@@ -227,6 +227,14 @@ api POST /api/v1/batches/ACME/B1/release "$A2"
 expect_status 200 "release"
 api POST /api/v1/claims "$A1" ct.json
 expect_status 200 "a released batch is claimed again"
+api GET /api/v1/batches/ACME/B1/custody "$A1"
+expect_status 200 "the owner's chain of custody"
+events=$(/usr/bin/python3 -c 'import base64,json,sys
+d = lambda s: json.loads(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)))
+print(",".join(d(r["payload"])["event"] for r in json.load(open(sys.argv[1]))["records"]))' body)
+[ "$events" = publish,claim,transfer,release,claim ] || fail "custody records: '$events'"
+api GET /api/v1/batches/ACME/B1/custody "$A2"
+expect_status 404 "a previous owner does not see the chain"
 
 # a chip of B1 re-signed into B3 by the vendor: reported as a duplicate, B3 not stored
 /usr/bin/python3 - B1/manifest.json B3/manifest.json v/signer.key <<'PY' || fail "re-sign"

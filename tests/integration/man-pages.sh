@@ -62,7 +62,7 @@ done
 
 page_options devid.1 "$devid"
 page_options devid.1 "$devid" claim
-for c in devices manifest revoke import audit jobs connectors provision quota tokens trust; do
+for c in devices manifest revoke custody import audit jobs connectors provision quota tokens trust; do
 	page_options devid.1 "$devid" $c
 done
 page_options devid.1 "$devid" vendor
