@@ -63,6 +63,8 @@ deliver(const char *type, const json_t *config, const struct delivery *d, struct
 
 	if (t == NULL)
 		return devid_error_set(e, DEVID_EINVAL, "unknown connector type \"%s\"", type);
+	if (d->suspicion != NULL && t != &connector_webhook)
+		return 0; /* a notice changes nothing in a cloud: only a webhook is told */
 	return t->deliver(config, d, e);
 }
 
@@ -287,6 +289,10 @@ delivery_json(const struct delivery *d)
 			return NULL;
 		}
 	}
+	if (d->suspicion != NULL)
+		return json_pack("{s:s, s:s, s:s, s:o, s:O}", "event", d->event_id, "action",
+		    "suspected_clone", "tenant", d->tenant, "devices", devices, "suspicion",
+		    d->suspicion);
 	return json_pack("{s:s, s:s, s:s, s:o}", "event", d->event_id, "action",
 	    d->remove ? "remove" : "add", "tenant", d->tenant, "devices", devices);
 }

@@ -1034,7 +1034,8 @@ api_new(struct service *svc, struct metrics *m, const json_t *jwks, struct devid
 			a->ingest, routes[i].method, routes[i].pattern, routes[i].fn, a, e) != 0)
 			goto fail;
 	}
-	if (api_admin_routes(a, e) != 0 || api_upload_routes(a, e) != 0)
+	if (api_admin_routes(a, e) != 0 || api_upload_routes(a, e) != 0 ||
+	    api_clone_routes(a, e) != 0)
 		goto fail;
 	/* the domain's metrics beside the server's, when there is a registry to add them to */
 	if (m != NULL && metrics_add_collector(m, service_metrics_collect, svc) != 0) {

@@ -41,6 +41,8 @@ json_t *api_body_json(struct http_request *req, struct http_response *resp);
 
 /* Adds the upload routes (api_upload.c) to a's routers. */
 int api_upload_routes(struct api *a, struct devid_error *e);
+/* Adds the clone-detection routes (api_clone.c). */
+int api_clone_routes(struct api *a, struct devid_error *e);
 
 #define HANDLER(name)                                                                              \
 	static void name(struct http_request *req, struct http_response *resp, void *arg)

@@ -120,8 +120,9 @@ handle_enroll(
 	int rc;
 
 	devid_error_clear(&e);
-	rc = service_est_enroll(est->svc, op, r->has_label ? r->label : NULL,
-	    http_request_client_cert(req), http_request_client_chain(req), r->csr, &issued, &e);
+	rc =
+	    service_est_enroll(est->svc, op, r->has_label ? r->label : NULL, http_request_peer(req),
+		http_request_client_cert(req), http_request_client_chain(req), r->csr, &issued, &e);
 	if (rc != 0) {
 		est_fail(req, resp, r, rc, &e);
 		return;

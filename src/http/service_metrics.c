@@ -95,6 +95,25 @@ est(struct dynbuf *out, struct service_metrics *sm)
 	return rc;
 }
 
+static int
+clone_detection(struct dynbuf *out, struct service_metrics *sm)
+{
+	int rc;
+
+	if ((rc = counter_by(out, "devid_sightings_total",
+		 "Sightings of devices recorded for clone detection: EST enrollments and the "
+		 "devices of product clouds' seen reports.",
+		 "source", sighting_source_names, sm->sightings, SIGHTING_NSOURCES)) != 0 ||
+	    (rc = counter_by(out, "devid_clone_suspicions_total",
+		 "Devices suspected of being cloned, by the rule that raised the suspicion.",
+		 "rule", clone_rule_names, sm->clone_suspicions, CLONE_NRULES)) != 0 ||
+	    (rc = metrics_write_family(out, METRIC_COUNTER, "devid_clone_quarantines_total",
+		 "Devices revoked (keyCompromise) by a tenant's clone policy.")) != 0)
+		return rc;
+	return metrics_write_sample(out, "devid_clone_quarantines_total", NULL, NULL, 0,
+	    (double)counter_read(&sm->clone_quarantines));
+}
+
 /* The connector types the outbox has counted: the named slots, and "other" once used. */
 static size_t
 connector_slots(struct service_metrics *sm, struct connector_metrics **slots, const char **names)
@@ -242,7 +261,7 @@ service_metrics_collect(void *arg, struct dynbuf *out)
 	    (rc = counter_by(out, "devid_claims_total", "Claims of a batch, by their answer.",
 		 "result", claim_result_names, sm->claims, CLAIM_NRESULTS)) != 0 ||
 	    (rc = jobs(out, svc)) != 0 || (rc = deliveries(out, sm)) != 0 ||
-	    (rc = est(out, sm)) != 0)
+	    (rc = est(out, sm)) != 0 || (rc = clone_detection(out, sm)) != 0)
 		return rc;
 	return pool(out, svc);
 }

@@ -1382,11 +1382,13 @@ out:
 }
 
 int
-service_est_enroll(struct service *svc, enum est_op op, const char *label, X509 *client_cert,
-    STACK_OF(X509) *client_chain, X509_REQ *csr, X509 **issued, struct devid_error *e)
+service_est_enroll(struct service *svc, enum est_op op, const char *label, const char *peer,
+    X509 *client_cert, STACK_OF(X509) *client_chain, X509_REQ *csr, X509 **issued,
+    struct devid_error *e)
 {
 	/* why a refusal happened, where the check that made it says; else the server failed */
 	struct est_ctx c = {.refusal = EST_REFUSED_ERROR};
+	bool quarantined;
 	struct db *db;
 	int rc;
 
@@ -1419,6 +1421,17 @@ service_est_enroll(struct service *svc, enum est_op op, const char *label, X509 
 	if (!x509_spki_same(X509_REQ_get_X509_PUBKEY(csr), X509_get_X509_PUBKEY(client_cert))) {
 		rc = devid_error_set(e, DEVID_EINVAL,
 		    "the CSR's key is not the device's key (the key stays in the device's token)");
+		goto out;
+	}
+	/* an authenticated enrollment is a sighting of the device; the rules may revoke it */
+	c.refusal = EST_REFUSED_ERROR;
+	if ((rc = clone_observe_est(svc, db, c.owner.id, c.udid, peer, client_cert,
+		 c.ca.validity_days, &quarantined, e)) != 0)
+		goto out;
+	if (quarantined) {
+		c.refusal = EST_REFUSED_REVOKED;
+		rc = devid_error_set(e, DEVID_EAUTH,
+		    "device %s is revoked: its identity is suspected of being cloned", c.udid);
 		goto out;
 	}
 	rc = est_issue(svc, db, op, &c, csr, issued, e);

@@ -373,6 +373,8 @@ device_detail_add(struct db *db, const struct principal *p, const struct device_
 	    json_object_set_new(j, "clouds", clouds_json(clouds)) != 0 ||
 	    json_object_set_new(j, "certificates", certs_json(certs)) != 0)
 		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
+	else
+		rc = clone_device_detail(db, p->tenant.id, d->id, j, e);
 out:
 	db_rows_free(cert);
 	db_rows_free(clouds);
@@ -408,13 +410,34 @@ service_device_get(struct service *svc, const struct principal *p, const char *u
 }
 
 int
+device_revoke_tx(struct db *db, int64_t tenant_id, const char *actor, const struct device_rec *d,
+    int code, int64_t now, struct devid_error *e)
+{
+	json_t *detail = NULL;
+	int64_t revoked = 0;
+	int rc;
+
+	/* the device first: an issuance in flight holds it share-locked (store_device_owner),
+	 * so its certificate is committed, and revoked below, or it sees the device revoked */
+	if ((rc = store_device_revoke(db, d->id, now, code, e)) != 0 ||
+	    (rc = store_cert_revoke(db, tenant_id, d->id, 0, now, code, &revoked, e)) != 0)
+		return rc;
+	if ((detail = json_pack("{s:s, s:s, s:s, s:I}", "batch", d->batch, "vendor", d->vendor,
+		 "reason", revoke_reason_name(code), "revokedCertificates", (json_int_t)revoked)) ==
+	    NULL)
+		return devid_error_set(e, DEVID_ENOMEM, "out of memory");
+	if ((rc = provision_enqueue_revoke(db, tenant_id, d->udid, e)) == 0)
+		rc = audit_append(db, tenant_id, actor, "device.revoke", d->udid, detail, e);
+	json_decref(detail);
+	return rc;
+}
+
+int
 service_revoke(struct service *svc, const struct principal *p, const char *udid, const char *reason,
     struct devid_error *e)
 {
 	struct device_rec d;
 	struct db *db;
-	json_t *detail = NULL;
-	int64_t now = time(NULL), revoked = 0;
 	int code, rc;
 
 	if (p->tenant.kind != TENANT_OEM || p->role != ROLE_ADMIN)
@@ -430,22 +453,13 @@ service_revoke(struct service *svc, const struct principal *p, const char *udid,
 		rc = 0; /* already revoked: nothing changes, nothing to audit */
 		goto rollback;
 	}
-	/* the device first: an issuance in flight holds it share-locked (store_device_owner),
-	 * so its certificate is committed, and revoked below, or it sees the device revoked */
-	if ((rc = store_device_revoke(db, d.id, now, code, e)) != 0 ||
-	    (rc = store_cert_revoke(db, p->tenant.id, d.id, 0, now, code, &revoked, e)) != 0)
-		goto rollback;
-	detail = json_pack("{s:s, s:s, s:s, s:I}", "batch", d.batch, "vendor", d.vendor, "reason",
-	    revoke_reason_name(code), "revokedCertificates", (json_int_t)revoked);
-	if ((rc = provision_enqueue_revoke(db, p->tenant.id, udid, e)) != 0 ||
-	    (rc = audit_append(db, p->tenant.id, p->actor, "device.revoke", udid, detail, e)) != 0)
+	if ((rc = device_revoke_tx(db, p->tenant.id, p->actor, &d, code, time(NULL), e)) != 0)
 		goto rollback;
 	rc = db_commit(db, e);
 	goto out;
 rollback:
 	db_rollback(db);
 out:
-	json_decref(detail);
 	store_release(svc->store, db);
 	return rc;
 }

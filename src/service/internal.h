@@ -28,6 +28,14 @@ int provision_enqueue_revoke(
     struct db *db, int64_t tenant_id, const char *udid, struct devid_error *e);
 
 /*
+ * Revokes device d of the tenant inside the caller's transaction, as actor, with an RFC 5280
+ * CRLReason code: the device and its certificates, the removals queued, the audit record.
+ * The caller has checked that d is not revoked already.
+ */
+int device_revoke_tx(struct db *db, int64_t tenant_id, const char *actor,
+    const struct device_rec *d, int code, int64_t now, struct devid_error *e);
+
+/*
  * Appends the certificates of a vendor's trust (vendor_id 0: every vendor's) to roots and
  * signers (either may be NULL: not wanted). The caller owns both stacks. With signers, only
  * the trust in force (a removed signer and its root admit no new manifest); without, the
@@ -35,6 +43,26 @@ int provision_enqueue_revoke(
  */
 int service_trust_certs(struct db *db, int64_t vendor_id, STACK_OF(X509) *roots,
     STACK_OF(X509) *signers, struct devid_error *e);
+
+/* --- clone detection (clone.c) ---------------------------------------------------------- */
+
+/* The tenant's clone policy, its defaults where it set none. */
+int clone_policy_load(
+    struct db *db, int64_t tenant_id, struct clone_policy *p, struct devid_error *e);
+/*
+ * An EST enrollment of the tenant's device udid from peer ("ADDR:PORT", NULL: not from a
+ * network) with client, the certificate it authenticated with, in a transaction of its own:
+ * the sighting, the three rules (the enrollment rate against half of validity_days), and a
+ * suspicion's consequences. *quarantined when the policy revoked the device for it.
+ */
+int clone_observe_est(struct service *svc, struct db *db, int64_t tenant_id, const char *udid,
+    const char *peer, X509 *client, int64_t validity_days, bool *quarantined,
+    struct devid_error *e);
+/* Adds "suspectedClone" and "suspicions" (the latest first page) to a device's JSON. */
+int clone_device_detail(
+    struct db *db, int64_t tenant_id, int64_t device_id, json_t *j, struct devid_error *e);
+/* A notice's suspicion as a webhook sends it: {"rule","at","quarantined","detail"}. */
+int clone_notice_json(struct db *db, int64_t suspicion_id, json_t **out, struct devid_error *e);
 
 /* --- chain of custody (custody.c, docs/custody.md) ------------------------------------- */
 

@@ -20,6 +20,9 @@ const char *const entry_rule_names[ENTRY_NRULES] = {"check", "duplicate"};
 const char *const claim_result_names[CLAIM_NRESULTS] = {
     "ok", "wrong", "rate_limited", "malformed", "forbidden", "error"};
 const char *const delivery_result_names[DELIVERY_NRESULTS] = {"ok", "failed", "deferred"};
+const char *const clone_rule_names[CLONE_NRULES] = {
+    "concurrent-origins", "superseded-certificate", "enrollment-rate"};
+const char *const sighting_source_names[SIGHTING_NSOURCES] = {"est", "report"};
 const char *const est_reason_names[EST_NREFUSALS] = {"request", "no_certificate", "unknown_device",
     "not_claimed", "wrong_tenant", "no_ca", "authentication", "revoked", "csr", "quota", "tpm_keys",
     "activation", "error"};

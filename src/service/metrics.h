@@ -75,6 +75,17 @@ enum est_reason {
 	EST_NREFUSALS
 };
 
+/* Where a sighting came from (clone detection): an EST enrollment or a product cloud's report. */
+enum sighting_source { SIGHTING_EST, SIGHTING_REPORT, SIGHTING_NSOURCES };
+
+/* The clone-detection rules (docs/clone-detection.md), in clone_rule_names' order. */
+enum clone_rule {
+	CLONE_CONCURRENT_ORIGINS,
+	CLONE_SUPERSEDED_CERTIFICATE,
+	CLONE_ENROLLMENT_RATE,
+	CLONE_NRULES
+};
+
 enum ca_object { CA_SIGNED_CERTIFICATE, CA_SIGNED_CRL, CA_NOBJECTS };
 
 /* Histogram bucket bounds, in seconds: each latency has its own set of this many. */
@@ -110,6 +121,9 @@ struct service_metrics {
 	_Atomic uint64_t est_issued[EST_NOPS]; /* by enum est_op */
 	_Atomic uint64_t est_refused[EST_NREFUSALS];
 	struct latency_histogram sign[CA_NOBJECTS];
+	_Atomic uint64_t sightings[SIGHTING_NSOURCES];
+	_Atomic uint64_t clone_suspicions[CLONE_NRULES];
+	_Atomic uint64_t clone_quarantines; /* devices revoked by the clone policy */
 	struct connector_metrics types[SERVICE_METRICS_MAX_TYPES];
 	struct connector_metrics other; /* every type past the first MAX_TYPES */
 };
@@ -121,6 +135,8 @@ extern const char *const claim_result_names[CLAIM_NRESULTS];
 extern const char *const delivery_result_names[DELIVERY_NRESULTS];
 extern const char *const est_reason_names[EST_NREFUSALS];
 extern const char *const ca_object_names[CA_NOBJECTS];
+extern const char *const clone_rule_names[CLONE_NRULES];
+extern const char *const sighting_source_names[SIGHTING_NSOURCES];
 
 /* Adds n to a counter. */
 void counter_add(_Atomic uint64_t *c, uint64_t n);

@@ -444,9 +444,12 @@ service_jobs(struct service *svc, const struct principal *p, const char *state, 
 		json_array_append_new(items,
 		    json_pack("{s:I, s:s, s:s, s:s?, s:s, s:I, s:I, s:I, s:s?}", "id",
 			(json_int_t)j[i].id, "connector", j[i].connector, "action",
-			j[i].remove ? "remove" : "add", "udid", j[i].udid[0] ? j[i].udid : NULL,
-			"state", j[i].state, "delivered", (json_int_t)j[i].delivered, "total",
-			(json_int_t)j[i].total, "attempts", (json_int_t)j[i].attempts, "lastError",
+			j[i].suspicion_id != 0 ? "suspected_clone"
+			    : j[i].remove      ? "remove"
+					       : "add",
+			"udid", j[i].udid[0] ? j[i].udid : NULL, "state", j[i].state, "delivered",
+			(json_int_t)j[i].delivered, "total", (json_int_t)j[i].total, "attempts",
+			(json_int_t)j[i].attempts, "lastError",
 			j[i].last_error[0] ? j[i].last_error : NULL));
 	for (size_t i = 0; i < n; i++)
 		job_json_results(json_array_get(items, i), &j[i]);
@@ -743,7 +746,7 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 	struct db_rows *r = NULL;
 	struct job_rec j;
 	struct devid_error de;
-	json_t *config = NULL;
+	json_t *config = NULL, *suspicion = NULL;
 	char event[64];
 	struct db *db;
 	int64_t now = time(NULL), last, started, took,
@@ -768,7 +771,8 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 	if (store_tenant_by_id(db, j.tenant_id, &t, e) != 0 ||
 	    store_connector_get(db, j.tenant_id, j.connector, &c, e) != 0 ||
 	    (config = json_loads(c.config, 0, NULL)) == NULL ||
-	    store_job_devices(db, &j, j.cursor, PUSH_CHUNK, &r, e) != 0)
+	    store_job_devices(db, &j, j.cursor, PUSH_CHUNK, &r, e) != 0 ||
+	    (j.suspicion_id != 0 && clone_notice_json(db, j.suspicion_id, &suspicion, e) != 0))
 		goto out;
 	n = db_rows_count(r);
 	if (n == 0) {
@@ -791,6 +795,7 @@ service_outbox_step(struct service *svc, struct devid_error *e)
 	    .revoke = j.remove && j.revoke,
 	    .tenant = t.name,
 	    .connector = c.name,
+	    .suspicion = suspicion,
 	    .devices = dev,
 	    .n = n};
 	/* issue 11: revoke vs release, per-call throttle, per-device outcomes */
@@ -868,6 +873,7 @@ out:
 	if (config != NULL)
 		secrets_wipe_config(config, secret_fields(svc, c.type));
 	json_decref(config);
+	json_decref(suspicion);
 	connector_rec_release(&c);
 	outbox_ctx_release(x);
 	free(x);

@@ -311,6 +311,12 @@ struct delivery {
 	bool revoke; /* a remove because the device was revoked (not a release or transfer) */
 	const char *tenant;
 	const char *connector; /* the connector's name, unique in the tenant */
+	/*
+	 * Not NULL: a notice, not a change: the devices are suspected clones, and this is the
+	 * suspicion, {"rule","at","quarantined","detail"} (docs/clone-detection.md). Only
+	 * webhook connectors are sent notices; the others take them as done.
+	 */
+	const json_t *suspicion;
 	const struct delivery_device *devices;
 	size_t n;
 	/*
@@ -629,8 +635,9 @@ int service_quota_put(
  * DEVID_ELIMIT (over quota), DEVID_EINVAL (the CSR's key or subject is not acceptable),
  * DEVID_ECONFLICT (the owner has no operational CA).
  */
-int service_est_enroll(struct service *svc, enum est_op op, const char *label, X509 *client_cert,
-    STACK_OF(X509) *client_chain, X509_REQ *csr, X509 **issued, struct devid_error *e);
+int service_est_enroll(struct service *svc, enum est_op op, const char *label, const char *peer,
+    X509 *client_cert, STACK_OF(X509) *client_chain, X509_REQ *csr, X509 **issued,
+    struct devid_error *e);
 
 /*
  * Enrollment of a TPM device by credential activation (docs/tpm.md), in two calls: the EK
@@ -844,5 +851,45 @@ bool service_session_csrf_ok(const struct session *s, const char *csrf);
  */
 int service_session_close(
     struct service *svc, const struct principal *p, const struct session *s, struct devid_error *e);
+
+/* --- clone detection (clone.c, docs/clone-detection.md) ---------------------------------- */
+
+/* What a tenant does with a suspicion: nothing (no sightings kept), flag it, or revoke. */
+enum clone_mode { CLONE_OFF, CLONE_FLAG, CLONE_QUARANTINE, CLONE_NMODES };
+
+/* A tenant's clone policy; every number is an int64_t (clone.c reads them by offset). */
+struct clone_policy {
+	enum clone_mode mode;
+	int64_t window; /* seconds the rules look back */
+	int64_t min_returns; /* concurrent origins: returns to a network that make a suspicion */
+	int64_t prefix_v4, prefix_v6; /* the bits of an address that name its network */
+	int64_t superseded_grace; /* seconds a superseded certificate may still be used */
+	int64_t max_enrollments; /* in half a certificate's validity */
+};
+
+/* GET /api/v1/clone-policy (OEM reader): the tenant's policy, defaults filled in. */
+int service_clone_policy_get(
+    struct service *svc, const struct principal *p, json_t **out, struct devid_error *e);
+/*
+ * PUT /api/v1/clone-policy (OEM admin): {"mode"?,"window"?,"minReturns"?,"prefixV4"?,
+ * "prefixV6"?,"supersededGrace"?,"maxEnrollments"?}; members left out take their defaults.
+ * Audited as clone.policy.
+ */
+int service_clone_policy_put(
+    struct service *svc, const struct principal *p, const json_t *body, struct devid_error *e);
+/*
+ * POST /api/v1/sightings: a product cloud's seen report (lib/sighting.h), body exactly as
+ * received, authenticated by signature ("sha256=<hex HMAC-SHA256(secret, body)>") with the
+ * secret of one of the tenant's webhook connectors. Records the tenant's devices' sightings
+ * and applies the rules; other devices are ignored. *out {"report","accepted","ignored",
+ * "suspicions"}, or {"report","duplicate":true} for a report that connector sent already.
+ * DEVID_EINVAL (the body, or sentAt too far from the clock), DEVID_EAUTH (no connector's
+ * signature, or no such tenant: one message for both).
+ */
+int service_sightings_report(struct service *svc, const uint8_t *body, size_t len,
+    const char *signature, json_t **out, struct devid_error *e);
+/* GET /api/v1/suspicions?after=ID (OEM reader): {"suspicions":[…],"next":ID|null}. */
+int service_suspicions(struct service *svc, const struct principal *p, const char *after,
+    json_t **out, struct devid_error *e);
 
 #endif

@@ -414,6 +414,53 @@ static const char *const v14[] = {
     NULL,
 };
 
+/*
+ * clone detection (docs/clone-detection.md): each tenant's policy (JSON, absent: the
+ * defaults), where its devices were seen (EST and product clouds' seen reports, whose ids
+ * are kept a day so that a report sent twice counts once), and the suspicions raised. A
+ * notice to a webhook connector is a job with suspicion_id set; its action stays 'add'
+ * because jobs.action's CHECK predates notices, and a notice changes no ACL.
+ */
+static const char *const v15[] = {
+    "CREATE TABLE clone_policies ("
+    " tenant_id BIGINT PRIMARY KEY REFERENCES tenants (id),"
+    " policy TEXT NOT NULL)",
+
+    "CREATE TABLE sightings ("
+    " id @ID@,"
+    " tenant_id BIGINT NOT NULL REFERENCES tenants (id),"
+    " device_id BIGINT NOT NULL REFERENCES devices (id),"
+    " source TEXT NOT NULL,"
+    " origin TEXT NOT NULL,"
+    " first_ms BIGINT NOT NULL,"
+    " last_ms BIGINT NOT NULL,"
+    " count BIGINT NOT NULL,"
+    " cert_sha256 TEXT NOT NULL)",
+
+    "CREATE INDEX sightings_device ON sightings (device_id, last_ms)",
+
+    "CREATE TABLE sighting_reports ("
+    " connector_id BIGINT NOT NULL REFERENCES connectors (id) ON DELETE CASCADE,"
+    " report TEXT NOT NULL,"
+    " received_at BIGINT NOT NULL,"
+    " PRIMARY KEY (connector_id, report))",
+
+    "CREATE TABLE suspicions ("
+    " id @ID@,"
+    " tenant_id BIGINT NOT NULL REFERENCES tenants (id),"
+    " device_id BIGINT NOT NULL REFERENCES devices (id),"
+    " rule TEXT NOT NULL,"
+    " detail TEXT NOT NULL,"
+    " quarantined BIGINT NOT NULL,"
+    " at BIGINT NOT NULL)",
+
+    "CREATE INDEX suspicions_device ON suspicions (device_id, rule, at)",
+    "CREATE INDEX suspicions_tenant ON suspicions (tenant_id, id)",
+
+    "ALTER TABLE jobs ADD COLUMN suspicion_id BIGINT REFERENCES suspicions (id)",
+    NULL,
+};
+
 static const struct migration migrations[] = {
     {1, v1},
     {2, v2},
@@ -429,6 +476,7 @@ static const struct migration migrations[] = {
     {12, v12},
     {13, v13},
     {14, v14},
+    {15, v15},
 };
 
 static int

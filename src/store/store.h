@@ -16,6 +16,7 @@
 
 #include "lib/error.h"
 #include "lib/limits.h"
+#include "lib/sighting.h"
 
 #define UDID_HEX_LEN_MAX 64
 #include "store/db.h"
@@ -359,6 +360,7 @@ struct job_rec {
 	int64_t attempts, next_at, cursor, delivered, total;
 	char last_error[256];
 	bool revoke; /* a remove written by a device revoke (jobs.reason 'revoke') */
+	int64_t suspicion_id; /* not 0: a notice of this suspicion (store_job_add_notice) */
 	int64_t ok, failed; /* devices whose last outcome in this job is ok / failed */
 };
 
@@ -792,5 +794,48 @@ int store_tpm_activation_put(
  */
 int store_tpm_activation_take(
     struct db *db, const char *ref, struct tpm_activation_rec *a, struct devid_error *e);
+
+/* --- clone detection (store_clone.c, docs/clone-detection.md) ---------------------------- */
+
+/* The tenant's policy as stored (JSON, malloc'ed), or *policy NULL when it has none. */
+int store_clone_policy_get(struct db *db, int64_t tenant_id, char **policy, struct devid_error *e);
+int store_clone_policy_put(
+    struct db *db, int64_t tenant_id, const char *policy, struct devid_error *e);
+/*
+ * Takes a seen report's id for the connector whose secret signed it: DEVID_ECONFLICT when the
+ * connector sent that report already. Ids older than keep seconds are forgotten.
+ */
+int store_sighting_report_take(struct db *db, int64_t connector_id, const char *report, int64_t now,
+    int64_t keep, struct devid_error *e);
+/* Records a sighting (source "est" or "connector:<name>"), pruning the device's older than
+ * prune_before_ms. */
+int store_sighting_add(struct db *db, int64_t tenant_id, int64_t device_id, const char *source,
+    const struct sighting *s, int64_t prune_before_ms, struct devid_error *e);
+/* The tenant's sightings of the device active since since_ms: origin, first_ms, last_ms,
+ * source. */
+int store_sightings_since(struct db *db, int64_t tenant_id, int64_t device_id, int64_t since_ms,
+    struct db_rows **out, struct devid_error *e);
+/* The certificates the tenant issued to the device, oldest first: cert, issued_at, serial. */
+int store_device_certificates(struct db *db, int64_t tenant_id, int64_t device_id,
+    struct db_rows **out, struct devid_error *e);
+/* How many certificates the tenant issued to the device since (Unix seconds). */
+int store_certs_issued_since(struct db *db, int64_t tenant_id, int64_t device_id, int64_t since,
+    int64_t *count, struct devid_error *e);
+/* Whether the device has a suspicion of rule raised at or after since. */
+int store_suspicion_since(struct db *db, int64_t device_id, const char *rule, int64_t since,
+    bool *found, struct devid_error *e);
+int store_suspicion_add(struct db *db, int64_t tenant_id, int64_t device_id, const char *rule,
+    const char *detail, bool quarantined, int64_t at, int64_t *id, struct devid_error *e);
+/*
+ * The tenant's suspicions (of one device when device_id is not 0) after after_id, oldest
+ * first, at most limit: id, udid, rule, detail, quarantined, at. store_suspicion_get: one,
+ * by id, the same columns.
+ */
+int store_suspicions(struct db *db, int64_t tenant_id, int64_t device_id, int64_t after_id,
+    size_t limit, struct db_rows **out, struct devid_error *e);
+int store_suspicion_get(struct db *db, int64_t id, struct db_rows **out, struct devid_error *e);
+/* A notice of suspicion_id to a webhook connector, about one device: a job due now. */
+int store_job_add_notice(struct db *db, int64_t tenant_id, int64_t connector_id, const char *udid,
+    int64_t suspicion_id, struct devid_error *e);
 
 #endif

@@ -153,7 +153,8 @@ store_job_add_reason(struct db *db, int64_t tenant_id, int64_t connector_id, boo
 	"SELECT j.id, j.tenant_id, j.connector_id, c.name, j.action, j.batch_id, j.udid, j.state," \
 	" j.attempts, j.next_at, j.cursor, j.delivered, j.total, j.last_error, j.reason,"          \
 	" (SELECT COUNT(*) FROM job_devices x WHERE x.job_id = j.id AND x.status = 'ok'),"         \
-	" (SELECT COUNT(*) FROM job_devices x WHERE x.job_id = j.id AND x.status = 'failed')"      \
+	" (SELECT COUNT(*) FROM job_devices x WHERE x.job_id = j.id AND x.status = 'failed'),"     \
+	" COALESCE(j.suspicion_id, 0)"                                                             \
 	" FROM jobs j JOIN connectors c ON c.id = j.connector_id"
 
 static void
@@ -177,6 +178,7 @@ job_from_row(const struct db_rows *r, size_t i, struct job_rec *j)
 	j->revoke = strcmp(db_rows_text(r, i, 14, NULL), JOB_REASON_REVOKE) == 0;
 	j->ok = db_rows_int(r, i, 15);
 	j->failed = db_rows_int(r, i, 16);
+	j->suspicion_id = db_rows_int(r, i, 17);
 }
 
 int

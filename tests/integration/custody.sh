@@ -49,7 +49,7 @@ get() {
 "$devid" vendor mint --dir v --batch B1 --count 5 --out B1 --keep-keys 0 --quiet >/dev/null ||
 	fail "mint"
 "$devid" admin migrate >/dev/null || fail "migrate"
-[ "$(sql "SELECT MAX(version) FROM schema_migrations")" = 14 ] || fail "the schema is not at 14"
+[ "$(sql "SELECT MAX(version) FROM schema_migrations")" -ge 14 ] || fail "the schema is not at 14 or later"
 "$devid" admin tenant add ACME --kind vendor >/dev/null || fail "tenant"
 for t in OEMA OEMB OEMC; do
 	"$devid" admin tenant add $t --kind oem >/dev/null || fail "tenant $t"
