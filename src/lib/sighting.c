@@ -193,10 +193,7 @@ sighting_report_parse(
 	if ((rc = get_time(j, "sentAt", &r->sent_ms, what, e)) != 0 ||
 	    (rc = json_get_arr(j, "sightings", SIGHTING_MAX_PER_REPORT, &arr, what, e)) != 0)
 		goto out;
-	if ((r->n = json_array_size(arr)) == 0) {
-		rc = devid_error_set(e, DEVID_EINVAL, "%s: \"sightings\" is empty", what);
-		goto out;
-	}
+	r->n = json_array_size(arr); /* json_get_arr: at least one */
 	if ((r->s = calloc(r->n, sizeof(*r->s))) == NULL) {
 		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
 		goto out;

@@ -12,11 +12,11 @@
 # - EST: a renewal with a certificate superseded by a later renewal, and more enrollments
 #   than the renewal schedule allows (devid-agent enroll and renew --force);
 # - quarantine: a clone revoked with keyCompromise, its renewal refused.
-# Usage: clone.sh DEVID DEVID-AGENT
+# Usage: clone.sh DEVID [DEVID-AGENT] (default: the devid-agent beside DEVID)
 me=clone
 . "$(dirname "$0")/lib.sh"
 devid=${1:-}
-agent=${2:-}
+agent=${2:-$(dirname "${1:-.}")/devid-agent}
 need_devid "$devid"
 [ -x "$agent" ] || fail "$agent: not an executable devid-agent"
 need_tool curl curl
@@ -65,18 +65,15 @@ export DEVID_SERVER=$url DEVID_CACERT="$tmp/srv.pem" CURL_CA_BUNDLE="$tmp/srv.pe
 "$devid" vendor publish --token "$VT" B2 >/dev/null || fail "publish B2"
 "$devid" claim --token "$A1" "$(cat B1/claim.txt)" >/dev/null || fail "claim B1"
 "$devid" claim --token "$A2" "$(cat B2/claim.txt)" >/dev/null || fail "claim B2"
-status=$(curl -sS -o body -w '%{http_code}' -X POST -H "Authorization: Bearer $A1" \
-	-H 'Content-Type: application/json' --data-binary \
-	"{\"name\":\"HOOK\",\"type\":\"webhook\",\"mode\":\"manual\",\"config\":{\"url\":\"http://127.0.0.1:$(cat hook.port)/devid/events\",\"secret\":\"$secret\"}}" \
-	"$url/api/v1/connectors")
+api_as "$A1" POST /api/v1/connectors \
+	"{\"name\":\"HOOK\",\"type\":\"webhook\",\"mode\":\"manual\",\"config\":{\"url\":\"http://127.0.0.1:$(cat hook.port)/devid/events\",\"secret\":\"$secret\"}}"
 [ "$status" = 201 ] || fail "webhook connector: $status $(cat body)"
 set -- $(cd B1/chips && ls ./*.pem | sed 's|^\./||; s|\.pem$||')
 clone=$1 mover=$2 natted=$3 est1=$4 est2=$5 quar=$6 other=$(cd B2/chips && ls ./*.pem | sed -n '1s|^\./||; 1s|\.pem$||p')
 
 # --- the policy ----------------------------------------------------------------------------
-call() { # TOKEN METHOD PATH [BODY]: $status, the answer in ./body
-	status=$(curl -sS -o body -w '%{http_code}' -X "$2" -H "Authorization: Bearer $1" \
-		-H 'Content-Type: application/json' ${4:+--data-binary "$4"} "$url$3")
+call() { # TOKEN METHOD PATH [BODY]: $status, the answer in ./body (recorded: lib.sh)
+	api_as "$@"
 }
 call "$O1" GET /api/v1/clone-policy
 [ "$status" = 200 ] || fail "policy GET: $status $(cat body)"
@@ -117,8 +114,8 @@ report() { # TENANT SIGHTINGS [SECRET] [ID]: posts a signed report; $status, ./b
 	printf '{"report":"%s","tenant":"%s","sentAt":"%s","sightings":[%s]}' \
 		"${4:-r$n}" "$1" "$(t 0)" "$2" >report.json
 	sig=$(openssl dgst -sha256 -hmac "${3:-$secret}" <report.json | awk '{ print $NF }')
-	status=$(curl -sS -o body -w '%{http_code}' -H 'Content-Type: application/json' \
-		-H "X-Devid-Signature: sha256=$sig" --data-binary @report.json "$url/api/v1/sightings")
+	api_curl body POST /api/v1/sightings -H 'Content-Type: application/json' \
+		-H "X-Devid-Signature: sha256=$sig" --data-binary @report.json
 }
 suspected() { # UDID: whether the device is flagged (GET /api/v1/devices/{udid})
 	call "$A1" GET "/api/v1/devices/$1"
@@ -137,8 +134,8 @@ report NOSUCH "$(sighting "$clone" 127.0.0.2 -20 -19)"
 printf '{"report":"old","tenant":"OEM1","sentAt":"%s","sightings":[%s]}' "$(t -3600)" \
 	"$(sighting "$clone" 127.0.0.2 -3601 -3600)" >report.json
 sig=$(openssl dgst -sha256 -hmac "$secret" <report.json | awk '{ print $NF }')
-status=$(curl -sS -o body -w '%{http_code}' -H "X-Devid-Signature: sha256=$sig" \
-	--data-binary @report.json "$url/api/v1/sightings")
+api_curl body POST /api/v1/sightings -H 'Content-Type: application/json' \
+	-H "X-Devid-Signature: sha256=$sig" --data-binary @report.json
 [ "$status" = 400 ] && grep -q 'sentAt' body || fail "a stale report: $status $(cat body)"
 report OEM1 "$(sighting "$clone" 127.0.0.2 -19 -20)"
 [ "$status" = 400 ] && grep -q 'last.* is before' body || fail "last before first: $status $(cat body)"

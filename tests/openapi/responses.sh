@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Real exchanges match docs/openapi.json, both ways: runs the integration tests that call the
 # REST API through api_curl (api.sh, console-api.sh and admin.sh on SQLite; session.sh,
-# provision.sh, secrets.sh and upload.sh) with their exchanges recorded (DEVID_API_RECORD, see
+# provision.sh, secrets.sh, upload.sh and clone.sh) with their exchanges recorded (DEVID_API_RECORD, see
 # tests/integration/lib.sh), then check_responses.py checks that
 #   - every answer has a documented status, content type and, for JSON, matches its schema;
 #   - every request the server accepted (2xx) has the body the operation documents: a JSON
@@ -33,7 +33,7 @@ record() {
 }
 
 # two lanes of about the same time; each lane's scripts one after another
-(record provision && record api sqlite && record upload) &
+(record provision && record api sqlite && record upload && record clone) &
 lane1=$!
 (record session && record secrets && record console-api sqlite && record admin sqlite) &
 lane2=$!

@@ -119,7 +119,7 @@ enroll(struct service *svc, enum est_op op, const char *label, X509 *client, EVP
     const X509_NAME *subject, X509 **issued, struct devid_error *e)
 {
 	X509_REQ *csr = csr_for(csr_key, subject);
-	int rc = service_est_enroll(svc, op, label, client, NULL, csr, issued, e);
+	int rc = service_est_enroll(svc, op, label, NULL, client, NULL, csr, issued, e);
 	unsigned char *der = NULL;
 	const unsigned char *p;
 	int n;
@@ -219,7 +219,7 @@ race(void *arg)
 	X509_REQ *csr = csr_for(r->c->key, NULL);
 
 	/* not enroll(): CHECK is not for threads */
-	r->rc = service_est_enroll(r->svc, EST_ENROLL, NULL, r->c->cert, NULL, csr, &x, &e);
+	r->rc = service_est_enroll(r->svc, EST_ENROLL, NULL, NULL, r->c->cert, NULL, csr, &x, &e);
 	X509_REQ_free(csr);
 	if (r->rc != 0 && r->rc != DEVID_ELIMIT)
 		printf("# racer: %s\n", e.msg);
