@@ -1003,6 +1003,75 @@ run_quota(struct client_args *a, char **rest, int n)
 	return rc;
 }
 
+/* --- clone detection ---------------------------------------------------------------------- */
+
+static const struct column suspicion_cols[] = {
+    {"ID", "id"},
+    {"AT", "at"},
+    {"UDID", "udid"},
+    {"RULE", "rule"},
+    {"QUARANTINED", "quarantined"},
+    {"DETAIL", "detail"},
+};
+
+static int
+run_clone_policy(struct client_args *a, char **rest, int n)
+{
+	static const char *const verbs[] = {"show", "set"};
+	const char *verb = verb_of(a, &rest, &n, "show");
+	json_error_t je;
+	json_t *body;
+	int rc;
+
+	if (strcmp(verb, "show") != 0 && strcmp(verb, "set") != 0)
+		return bad_verb(a, verb, verbs, 2);
+	if ((rc = only(a, verb[1] == 'e' ? BIT(OPT_MODE) | BIT(OPT_FILE) : 0)) != 0 ||
+	    (rc = no_more(a, rest, n)) != 0)
+		return rc;
+	if (verb[1] == 'h')
+		return call(a, "GET", "/api/v1/clone-policy", NULL, 0, OBJECT_VIEW);
+	if (a->opt[OPT_MODE] == NULL && a->opt[OPT_FILE] == NULL)
+		return usage(a, "needs --mode off|flag|quarantine or --file POLICY.json");
+	if (a->opt[OPT_FILE] == NULL)
+		body = json_object();
+	else if ((body = json_load_file(a->opt[OPT_FILE], JSON_REJECT_DUPLICATES, &je)) == NULL ||
+	    !json_is_object(body)) {
+		fprintf(stderr, "devid %s: %s: %s\n", a->cmd, a->opt[OPT_FILE],
+		    body == NULL ? je.text : "not a JSON object");
+		json_decref(body);
+		return 1;
+	}
+	if (a->opt[OPT_MODE] != NULL)
+		json_object_set_new(body, "mode", json_string(a->opt[OPT_MODE]));
+	rc = call_json(a, "PUT", "/api/v1/clone-policy", body, OBJECT_VIEW);
+	json_decref(body);
+	return rc;
+}
+
+static int
+run_suspicions(struct client_args *a, char **rest, int n)
+{
+	struct dynbuf path;
+	json_t *j;
+	int rc;
+
+	if ((rc = only(a, BIT(OPT_AFTER))) != 0 || (rc = no_more(a, rest, n)) != 0)
+		return rc;
+	if (a->opt[OPT_AFTER] != NULL && !id_ok(a->opt[OPT_AFTER]))
+		return usage(a, "--after '%s': expected a suspicion's id", a->opt[OPT_AFTER]);
+	dynbuf_init(&path, 256);
+	if (dynbuf_addstr(&path, "/api/v1/suspicions") != 0)
+		abort();
+	query_add(&path, "after", a->opt[OPT_AFTER]);
+	if ((rc = request(a, "GET", dynbuf_str(&path), NULL, 0, &j, NULL)) == 0) {
+		output_show(a->output, j, LIST_VIEW("suspicions", suspicion_cols));
+		hint_next(a, j, "devid suspicions");
+	}
+	json_decref(j);
+	dynbuf_release(&path);
+	return rc;
+}
+
 /* A token's id from its id or name (GET /api/v1/tokens); 0, or 1 after a message. */
 static int
 token_id(const struct client_args *a, const char *which, long long *id)
@@ -1320,6 +1389,15 @@ static const struct command commands[] = {
 	"usage: devid quota [show]\n"
 	"       devid quota set --max N|none\n"
 	"How many of your devices may hold an operational certificate.\n"},
+    {"clone-policy", NULL, run_clone_policy, BIT(OPT_MODE) | BIT(OPT_FILE),
+	"usage: devid clone-policy [show]\n"
+	"       devid clone-policy set [--mode off|flag|quarantine] [--file POLICY.json]\n"
+	"What your tenant does with a device suspected of being cloned (docs/clone-detection.md):\n"
+	"off, flag, or quarantine (revoke it, keyCompromise). --file holds the policy as the API\n"
+	"takes it ({\"window\":300,\"minReturns\":2,...}); members left out take their defaults.\n"},
+    {"suspicions", "suspicion", run_suspicions, BIT(OPT_AFTER),
+	"usage: devid suspicions [--after ID]\n"
+	"Your devices suspected of being cloned, oldest first, with the rule and what it saw.\n"},
     {"tokens", "token", run_tokens, BIT(OPT_NAME) | BIT(OPT_ROLE) | BIT(OPT_EXPIRES),
 	"usage: devid tokens [list]\n"
 	"       devid tokens add --name N --role admin|operator [--expires 90d|RFC3339]\n"

@@ -38,6 +38,8 @@ static const char usage[] =
     "  connectors [list|show|add|put|delete|test]   product clouds\n"
     "  provision                 push a batch or devices to a connector\n"
     "  quota [show|set]          devices that may hold an operational certificate\n"
+    "  clone-policy [show|set]   what a suspected clone does (flag, quarantine)\n"
+    "  suspicions                your devices suspected of being cloned\n"
     "  tokens [list|add|revoke]  your tenant's API tokens\n"
     "  trust [list|add|remove]   your own trust for imports\n"
     "\n"
@@ -53,7 +55,8 @@ static const char *const global_flags[] = {"--quiet", "-q"};
 
 static const char *const commands[] = {"vendor", "admin", "serve", "gateway", "claim", "batches",
     "devices", "device", "manifest", "revoke", "transfer", "release", "custody", "import", "audit",
-    "jobs", "connectors", "provision", "quota", "tokens", "trust", "help"};
+    "jobs", "connectors", "provision", "quota", "clone-policy", "suspicions", "tokens", "trust",
+    "help"};
 
 /* arg is the global option name, or name=value: its length up to '=' matches name. */
 static bool

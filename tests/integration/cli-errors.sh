@@ -272,6 +272,13 @@ usage_error 'quota set without --max' '^devid quota set: needs --max' "$devid" q
 usage_error 'quota set --max many' "--max 'many'" "$devid" quota set --max many
 usage_error 'quota of an unknown verb' "unknown subcommand 'sett' \\(did you mean 'set'\\?\\)" \
     "$devid" quota sett
+usage_error 'clone-policy set of nothing' '^devid clone-policy set: needs --mode' \
+    "$devid" clone-policy set
+usage_error 'clone-policy show --mode' "option '--mode' does not apply" \
+    "$devid" clone-policy show --mode flag
+usage_error 'clone-policy of an unknown verb' "unknown subcommand 'sett' \\(did you mean 'set'\\?\\)" \
+    "$devid" clone-policy sett
+usage_error 'suspicions --after x' "--after 'x': expected a suspicion's id" "$devid" suspicions --after x
 usage_error 'tokens add without --role' '^devid tokens add: needs --name N and --role' \
     "$devid" tokens add --name x
 usage_error 'tokens revoke without a token' '^devid tokens revoke: missing the token' \
@@ -311,7 +318,8 @@ usage_error 'gateway without what it needs' "^devid gateway: --tls-cert, --tls-k
 
 # --help of every command: its usage on stdout, exit 0
 for c in claim batches devices device manifest revoke transfer release import audit jobs \
-    connectors provision quota tokens trust 'vendor publish' admin serve gateway; do
+    connectors provision quota clone-policy suspicions tokens trust 'vendor publish' admin serve \
+    gateway; do
 	# shellcheck disable=SC2086 # $c is one or two words
 	run "$devid" $c --help
 	[ "$rc" -eq 0 ] && grep -q "^usage: devid" "$tmp/out" ||

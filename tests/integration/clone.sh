@@ -94,6 +94,14 @@ call "$A1" PUT /api/v1/clone-policy '{"mode":"flag","prefixV4":32,"supersededGra
 	fail "policy PUT: $status $(cat body)"
 call "$A1" GET '/api/v1/audit?limit=1000'
 grep -q '"action":"clone.policy"' body || fail "the policy change is not audited"
+# the same through the command line
+"$devid" clone-policy show --token "$O1" -o json >cli.json && grep -q '"prefixV4": 32' cli.json ||
+	fail "devid clone-policy show: $(cat cli.json)"
+printf '{"mode":"off","window":600,"prefixV4":32,"supersededGrace":0}' >policy.json
+"$devid" clone-policy set --token "$A1" --mode flag --file policy.json -o json >cli.json &&
+	grep -q '"mode": "flag"' cli.json && grep -q '"window": 600' cli.json &&
+	grep -q '"maxEnrollments": 3' cli.json ||
+	fail "devid clone-policy set: $(cat cli.json)"
 note "ok policy: defaults, refusals, a change audited"
 
 # --- seen reports ----------------------------------------------------------------------------
@@ -183,6 +191,8 @@ call "$O1" GET /api/v1/suspicions
 	fail "GET /api/v1/suspicions: $status $(cat body)"
 call "$A2" GET /api/v1/suspicions
 grep -q '"suspicions":\[\]' body || fail "OEM2 sees OEM1's suspicions: $(cat body)"
+"$devid" suspicions --token "$O1" -o table >cli.txt && grep -q "concurrent-origins" cli.txt &&
+	grep -q "$clone" cli.txt || fail "devid suspicions: $(cat cli.txt)"
 call "$A1" GET '/api/v1/audit?limit=1000'
 grep -q '"action":"device.suspected_clone"' body || fail "no audit record"
 "$devid" audit verify --token "$A1" >/dev/null 2>&1 || fail "the audit chain no longer verifies"
