@@ -12,11 +12,13 @@
 # - EST: a renewal with a certificate superseded by a later renewal, and more enrollments
 #   than the renewal schedule allows (devid-agent enroll and renew --force);
 # - quarantine: a clone revoked with keyCompromise, its renewal refused.
-# Usage: clone.sh DEVID [DEVID-AGENT] (default: the devid-agent beside DEVID)
+# Usage: clone.sh DEVID sqlite|postgres (postgres: $DEVID_TEST_PG_URL, a server that
+# scripts/with-postgres started); devid-agent is the one beside DEVID.
 me=clone
 . "$(dirname "$0")/lib.sh"
 devid=${1:-}
-agent=${2:-$(dirname "${1:-.}")/devid-agent}
+backend=${2:-sqlite}
+agent=$(dirname "${1:-.}")/devid-agent
 need_devid "$devid"
 [ -x "$agent" ] || fail "$agent: not an executable devid-agent"
 need_tool curl curl
@@ -27,7 +29,15 @@ pids=""
 trap 'for p in $pids; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$tmp" || fail "cd"
-export DEVID_DB="sqlite:$tmp/devid.db"
+case "$backend" in
+sqlite) export DEVID_DB="sqlite:$tmp/devid.db" ;;
+postgres)
+	[ -n "${DEVID_TEST_PG_URL:-}" ] || skip "DEVID_TEST_PG_URL not set (run under scripts/with-postgres)"
+	need_tool psql postgresql-client
+	export DEVID_DB="$DEVID_TEST_PG_URL"
+	;;
+*) fail "backend is sqlite or postgres" ;;
+esac
 export DEVID_CONFIG=/dev/null
 secret='clone-webhook-secret-0123456789'
 
@@ -131,7 +141,10 @@ suspected() { # UDID: whether the device is flagged (GET /api/v1/devices/{udid})
 	grep -q '"suspectedClone":true' body
 }
 rows() { # the sightings stored
-	/usr/bin/python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM sightings").fetchone()[0])' "$tmp/devid.db"
+	case "$backend" in
+	sqlite) /usr/bin/python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM sightings").fetchone()[0])' "$tmp/devid.db" ;;
+	postgres) psql -Atq "$DEVID_DB" -c "SELECT COUNT(*) FROM sightings" ;;
+	esac
 }
 
 # refusals first: none of them stores anything

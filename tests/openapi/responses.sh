@@ -33,7 +33,7 @@ record() {
 }
 
 # two lanes of about the same time; each lane's scripts one after another
-(record provision && record api sqlite && record upload && record clone) &
+(record provision && record api sqlite && record upload && record clone sqlite) &
 lane1=$!
 (record session && record secrets && record console-api sqlite && record admin sqlite) &
 lane2=$!
