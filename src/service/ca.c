@@ -1293,11 +1293,15 @@ static const char *const est_op_actions[EST_NOPS] = {
     "est.enroll", "est.reenroll", "est.tpm_enroll"};
 static const char *const est_op_names[EST_NOPS] = {"enroll", "reenroll", "tpm_enroll"};
 
-/* Quota, the certificate and its audit record, in one transaction. */
+/*
+ * The sighting and the clone rules, quota, the certificate and its audit record, in one
+ * transaction. A quarantine commits the revoke and refuses the certificate.
+ */
 static int
-est_record(struct db *db, enum est_op op, struct est_ctx *c, X509 *x, const char *serial,
-    struct devid_error *e)
+est_record(struct service *svc, struct db *db, enum est_op op, struct est_ctx *c, X509 *x,
+    const char *serial, struct devid_error *e)
 {
+	bool quarantined = false;
 	uint8_t *der = NULL;
 	size_t len = 0;
 	int64_t owner;
@@ -1331,6 +1335,18 @@ est_record(struct db *db, enum est_op op, struct est_ctx *c, X509 *x, const char
 		rc = devid_error_set(e, DEVID_EAUTH, "device %s was %s meanwhile", c->udid,
 		    revoked ? "revoked" : "released");
 		goto rollback;
+	}
+	if (c->client != NULL &&
+	    (rc = clone_observe_est(svc, db, c->owner.id, c->udid, c->peer, c->client,
+		 c->ca.validity_days, &quarantined, e)) != 0)
+		goto rollback;
+	if (quarantined) {
+		c->refusal = EST_REFUSED_REVOKED;
+		if ((rc = db_commit(db, e)) == 0)
+			rc = devid_error_set(e, DEVID_EAUTH,
+			    "device %s is revoked: its identity is suspected of being cloned",
+			    c->udid);
+		goto out;
 	}
 	/* the audit record first: a tenant's issuances queue on its chain's lock before they
 	 * count the quota */
@@ -1370,7 +1386,7 @@ est_issue(struct service *svc, struct db *db, enum est_op op, struct est_ctx *c,
 		rc = devid_error_set(e, DEVID_EINTERNAL, "serial");
 		goto out;
 	}
-	if ((rc = est_record(db, op, c, x, serial, e)) != 0)
+	if ((rc = est_record(svc, db, op, c, x, serial, e)) != 0)
 		goto out;
 	log_info("est issued", LOG_STR("op", est_op_names[op]), LOG_STR("tenant", c->owner.name),
 	    LOG_STR("udid", c->udid), LOG_STR("serial", serial));
@@ -1388,7 +1404,6 @@ service_est_enroll(struct service *svc, enum est_op op, const char *label, const
 {
 	/* why a refusal happened, where the check that made it says; else the server failed */
 	struct est_ctx c = {.refusal = EST_REFUSED_ERROR};
-	bool quarantined;
 	struct db *db;
 	int rc;
 
@@ -1423,17 +1438,9 @@ service_est_enroll(struct service *svc, enum est_op op, const char *label, const
 		    "the CSR's key is not the device's key (the key stays in the device's token)");
 		goto out;
 	}
-	/* an authenticated enrollment is a sighting of the device; the rules may revoke it */
-	c.refusal = EST_REFUSED_ERROR;
-	if ((rc = clone_observe_est(svc, db, c.owner.id, c.udid, peer, client_cert,
-		 c.ca.validity_days, &quarantined, e)) != 0)
-		goto out;
-	if (quarantined) {
-		c.refusal = EST_REFUSED_REVOKED;
-		rc = devid_error_set(e, DEVID_EAUTH,
-		    "device %s is revoked: its identity is suspected of being cloned", c.udid);
-		goto out;
-	}
+	/* an authenticated enrollment is a sighting of the device (est_record) */
+	c.client = client_cert;
+	c.peer = peer;
 	rc = est_issue(svc, db, op, &c, csr, issued, e);
 out:
 	if (rc == 0)

@@ -427,48 +427,39 @@ clone_observe_est(struct service *svc, struct db *db, int64_t tenant_id, const c
 	struct clone_eval c = {.svc = svc, .db = db, .tenant_id = tenant_id, .now = time(NULL)};
 	struct sighting s = {.count = 1};
 	unsigned char *der = NULL;
-	int64_t issued;
+	int64_t issued, since = c.now - validity_days * 86400 / 2;
 	int n, rc;
 
 	*quarantined = false;
 	if (peer_address(peer, s.origin) != 0)
 		return 0; /* not from a network (a test harness): nothing to learn */
-	if ((rc = db_begin(db, e)) != 0)
-		return rc;
 	if ((rc = clone_policy_load(db, tenant_id, &c.policy, e)) != 0 ||
 	    c.policy.mode == CLONE_OFF ||
 	    (rc = store_device_get(db, tenant_id, udid, &c.d, e)) != 0)
-		goto rollback;
-	if ((n = i2d_X509(client, &der)) <= 0) {
-		rc = devid_error_set(e, DEVID_EINTERNAL, "i2d_X509");
-		goto rollback;
-	}
+		return rc;
+	if ((n = i2d_X509(client, &der)) <= 0)
+		return devid_error_set(e, DEVID_EINTERNAL, "i2d_X509");
 	sha256_hex(der, (size_t)n, s.certificate);
 	OPENSSL_free(der);
 	snprintf(s.udid, sizeof(s.udid), "%s", udid);
 	s.first_ms = s.last_ms = c.now * 1000;
 	if ((rc = observe(&c, "est", &s, e)) != 0)
-		goto rollback;
+		return rc;
 	/* rule 3: this enrollment beyond what renewing at half a certificate's life needs */
-	if ((rc = store_certs_issued_since(
-		 db, tenant_id, c.d.id, c.now - validity_days * 86400 / 2, &issued, e)) != 0)
-		goto rollback;
+	if ((rc = store_certs_issued_since(db, tenant_id, c.d.id, since, &issued, e)) != 0)
+		return rc;
 	if (issued + 1 > c.policy.max_enrollments &&
 	    (rc = raise_suspicion(&c, CLONE_ENROLLMENT_RATE,
 		 json_pack("{s:I, s:I, s:o, s:s}", "enrollments", (json_int_t)(issued + 1), "max",
-		     (json_int_t)c.policy.max_enrollments, "since",
-		     json_time(c.now - validity_days * 86400 / 2), "origin", s.origin),
+		     (json_int_t)c.policy.max_enrollments, "since", json_time(since), "origin",
+		     s.origin),
 		 e)) != 0)
-		goto rollback;
-	if ((rc = db_commit(db, e)) != 0)
 		return rc;
+	/* counted before the caller commits: a rollback after this point is a failed server */
 	count_raised(svc, &c);
 	counter_add(&svc->metrics.sightings[SIGHTING_EST], 1);
 	*quarantined = c.quarantined > 0;
 	return 0;
-rollback:
-	db_rollback(db);
-	return rc == DEVID_ENOTFOUND ? 0 : rc;
 }
 
 /* Which webhook connector of the tenant signed body: its id and name in *c. */

@@ -51,9 +51,10 @@ int clone_policy_load(
     struct db *db, int64_t tenant_id, struct clone_policy *p, struct devid_error *e);
 /*
  * An EST enrollment of the tenant's device udid from peer ("ADDR:PORT", NULL: not from a
- * network) with client, the certificate it authenticated with, in a transaction of its own:
- * the sighting, the three rules (the enrollment rate against half of validity_days), and a
- * suspicion's consequences. *quarantined when the policy revoked the device for it.
+ * network) with client, the certificate it authenticated with, inside the caller's
+ * transaction (the issuance's): the sighting, the three rules (the enrollment rate against
+ * half of validity_days), and a suspicion's consequences. *quarantined when the policy
+ * revoked the device for it: the caller then commits without issuing.
  */
 int clone_observe_est(struct service *svc, struct db *db, int64_t tenant_id, const char *udid,
     const char *peer, X509 *client, int64_t validity_days, bool *quarantined,
@@ -208,6 +209,10 @@ struct est_ctx {
 	struct ca_rec ca;
 	struct ca_entry *entry; /* est_ca_open's: the CA that issues, its key opened */
 	enum est_reason refusal; /* why the enrollment was refused, once it is */
+	/* the certificate the device authenticated with and its peer ("ADDR:PORT"), both
+	 * borrowed: the issuance is a sighting (clone_observe_est); client NULL: none */
+	X509 *client;
+	const char *peer;
 };
 void est_ctx_release(struct est_ctx *c);
 

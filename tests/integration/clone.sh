@@ -79,7 +79,7 @@ api_as "$A1" POST /api/v1/connectors \
 	"{\"name\":\"HOOK\",\"type\":\"webhook\",\"mode\":\"manual\",\"config\":{\"url\":\"http://127.0.0.1:$(cat hook.port)/devid/events\",\"secret\":\"$secret\"}}"
 [ "$status" = 201 ] || fail "webhook connector: $status $(cat body)"
 set -- $(cd B1/chips && ls ./*.pem | sed 's|^\./||; s|\.pem$||')
-clone=$1 mover=$2 natted=$3 est1=$4 est2=$5 quar=$6 other=$(cd B2/chips && ls ./*.pem | sed -n '1s|^\./||; 1s|\.pem$||p')
+clone=$1 mover=$2 natted=$3 est1=$4 est2=$5 quar=$6 quar2=$7 other=$(cd B2/chips && ls ./*.pem | sed -n '1s|^\./||; 1s|\.pem$||p')
 
 # --- the policy ----------------------------------------------------------------------------
 call() { # TOKEN METHOD PATH [BODY]: $status, the answer in ./body (recorded: lib.sh)
@@ -265,6 +265,18 @@ grep -q '"revoked":true\|"state":"revoked"' body && grep -q '"quarantined":true'
 grep -q 'keyCompromise' body || fail "the revocation does not say keyCompromise: $(cat body)"
 renew "$quar" q1.pem q2.pem && fail "a quarantined device renewed"
 grep -qi 'revoked' agent.err || fail "the refusal does not say revoked: $(cat agent.err)"
+# an EST renewal that raises the suspicion is refused, and the device revoked with it
+enroll "$quar2" p1.pem || fail "enroll p: $(cat agent.err)"
+renew "$quar2" p1.pem p2.pem || fail "renew p: $(cat agent.err)"
+sleep 1
+renew "$quar2" p1.pem p3.pem && fail "a renewal with a superseded certificate was issued under quarantine"
+grep -qi 'revoked' agent.err || fail "the quarantined renewal does not say revoked: $(cat agent.err)"
+[ ! -e p3.pem ] || fail "a certificate was written for a quarantined renewal"
+call "$A1" GET "/api/v1/devices/$quar2"
+grep -q '"state":"revoked"' body && grep -q '"rule":"superseded-certificate"' body &&
+	grep -q '"quarantined":true' body || fail "the quarantined renewal: $(cat body)"
+[ "$(/usr/bin/python3 -c 'import json; print(len(json.load(open("body"))["certificates"]))')" = 2 ] ||
+	fail "a quarantined renewal stored a certificate: $(cat body)"
 call "$A1" GET '/api/v1/audit?limit=1000'
 /usr/bin/python3 -c 'import json,sys; sys.exit(not any(r["actor"] == "clone-detection" and r["action"] == "device.revoke" and r["object"] == sys.argv[1] for r in json.load(open("body"))["records"]))' "$quar" ||
 	fail "the quarantine's revoke is not audited as clone-detection"
