@@ -288,6 +288,21 @@ admin_authenticated(struct gateway *g, struct http_request *req, struct http_res
 	return false;
 }
 
+/*
+ * devid suspects these devices are clones: one line per device for the operator. The ACL is
+ * left alone; a quarantine arrives as its own remove event.
+ */
+static void
+suspicion_log(const struct gateway_event *ev)
+{
+	for (size_t i = 0; i < ev->ndevices; i++)
+		log_warn("gateway clone suspicion", LOG_STR("event", ev->id),
+		    LOG_STR("tenant", ev->tenant), LOG_STR("udid", ev->devices[i].udid),
+		    LOG_STR("rule", gateway_rule_name(ev->suspicion.rule)),
+		    LOG_STR("at", ev->suspicion.at),
+		    LOG_STR("quarantined", ev->suspicion.quarantined ? "true" : "false"));
+}
+
 static void
 events_handle(struct http_request *req, struct http_response *resp, void *arg)
 {
@@ -336,6 +351,10 @@ events_handle(struct http_request *req, struct http_response *resp, void *arg)
 		log_info(
 		    "gateway event test", LOG_STR("event", ev->id), LOG_STR("tenant", ev->tenant));
 		j = json_pack("{s:s, s:b}", "event", ev->id, "test", 1);
+	} else if (ev->action == GATEWAY_SUSPECTED_CLONE) {
+		suspicion_log(ev);
+		j = json_pack("{s:s, s:s, s:I}", "event", ev->id, "action",
+		    gateway_action_name(ev->action), "devices", (json_int_t)ev->ndevices);
 	} else if (acl_apply(g->acl, ev, &r, &e) != 0) {
 		/* a 5xx: the sender retries the same event later */
 		log_error(

@@ -49,11 +49,33 @@
 #define GATEWAY_MAX_TRUST_FILES 32
 /* operational CA files given with --ldevid-ca */
 #define GATEWAY_MAX_LDEVID_CA_FILES 32
+/* a suspected_clone event's "suspicion.detail", compact JSON: devid's evidence, not a dump */
+#define GATEWAY_MAX_SUSPICION_DETAIL 65536
+/* "suspicion.at": RFC 3339 in UTC, "2026-12-05T11:00:00Z", at most nine fraction digits */
+#define GATEWAY_MAX_TIME_LEN 30
 
 /* --- events.c: the webhook contract ---------------------------------------------------- */
 
-/* GATEWAY_TEST: devid's connector test (no device, nothing changes) */
-enum gateway_action { GATEWAY_ADD, GATEWAY_REMOVE, GATEWAY_TEST };
+/*
+ * GATEWAY_TEST: devid's connector test (no device, nothing changes). GATEWAY_SUSPECTED_CLONE:
+ * devid suspects the devices are cloned; the gateway logs it and changes nothing (a
+ * quarantine arrives as its own remove event).
+ */
+enum gateway_action { GATEWAY_ADD, GATEWAY_REMOVE, GATEWAY_TEST, GATEWAY_SUSPECTED_CLONE };
+
+/* Why devid suspects a clone: "suspicion.rule". */
+enum gateway_rule {
+	GATEWAY_RULE_CONCURRENT_ORIGINS,
+	GATEWAY_RULE_SUPERSEDED_CERTIFICATE,
+	GATEWAY_RULE_ENROLLMENT_RATE
+};
+
+/* The "suspicion" of a suspected_clone event. Its "detail" object is checked, not kept. */
+struct gateway_suspicion {
+	enum gateway_rule rule;
+	char at[GATEWAY_MAX_TIME_LEN + 1]; /* RFC 3339, UTC ("Z"), as received */
+	bool quarantined; /* devid quarantined the devices (their remove event follows) */
+};
 
 struct gateway_device {
 	char udid[UDID_HEX_LEN + 1]; /* 64 lowercase hex, the UDID of certificate */
@@ -69,13 +91,20 @@ struct gateway_event {
 	char tenant[MAX_NAME_LEN + 1]; /* [A-Z0-9.-]{1,64}, devid's tenant names */
 	size_t ndevices; /* 1 to GATEWAY_MAX_DEVICES; 0 for GATEWAY_TEST */
 	struct gateway_device *devices; /* ndevices of them, no UDID twice */
+	struct gateway_suspicion suspicion; /* GATEWAY_SUSPECTED_CLONE only; zero otherwise */
 };
 
 /*
  * Parses exactly p[0..len) (not NUL-terminated) as one event:
  *   {"event":"<id>","action":"add"|"remove","tenant":"<T>",
  *    "devices":[{"udid":"<hex>","serial":"<S>","batch":"<B>","certificate":"<PEM>"}, ...]}
- * or a connector test, {"event":"<id>","action":"test","tenant":"<T>","devices":[]}.
+ * or a connector test, {"event":"<id>","action":"test","tenant":"<T>","devices":[]}, or a
+ * clone suspicion, the devices of an add and
+ *   "action":"suspected_clone", "suspicion":{"rule":"concurrent-origins"|
+ *   "superseded-certificate"|"enrollment-rate","at":"<RFC 3339 UTC>","quarantined":<bool>,
+ *   "detail":{...}}
+ * ("detail" optional, any object of at most GATEWAY_MAX_SUSPICION_DETAIL bytes as compact
+ * JSON); "suspicion" is refused with the other actions.
  * Strict: duplicate keys, unknown members, a wrong type or length, a UDID that is not the
  * certificate's, a PEM that is not exactly one certificate and a UDID given twice are all
  * rejected, with a message naming the field (and the device's index). On success *out is a
@@ -89,8 +118,10 @@ void gateway_event_free(struct gateway_event *ev);
 
 /* True if s[0..n) is an event id: [A-Za-z0-9._:-]{1,GATEWAY_MAX_EVENT_ID_LEN}. */
 bool gateway_event_id_valid(const char *s, size_t n);
-/* "add", "remove" or "test". */
+/* "add", "remove", "test" or "suspected_clone". */
 const char *gateway_action_name(enum gateway_action a);
+/* "concurrent-origins", "superseded-certificate" or "enrollment-rate". */
+const char *gateway_rule_name(enum gateway_rule r);
 
 /*
  * Checks an X-Devid-Signature header value, "sha256=<64 hex>", against HMAC-SHA256(secret,
@@ -130,7 +161,8 @@ int acl_lookup(struct acl *acl, const char *udid, enum acl_state *state,
     char tenant[MAX_NAME_LEN + 1], struct devid_error *e);
 
 /*
- * Applies an event once, in one transaction with its record in the events table:
+ * Applies an add or a remove event once, in one transaction with its record in the events
+ * table:
  *   add:    each device becomes active for the event's tenant (inserted, or updated and
  *           re-activated: a transfer or a re-provisioning);
  *   remove: each device of the event's tenant becomes removed; a device not on the ACL is
