@@ -309,8 +309,10 @@ reporter_flush(struct reporter *r)
 			break;
 		free(r->q[i].body);
 	}
-	memmove(r->q, r->q + i, (r->nq - i) * sizeof(*r->q));
-	r->nq -= i;
+	if (i > 0) {
+		memmove(r->q, r->q + i, (r->nq - i) * sizeof(*r->q));
+		r->nq -= i;
+	}
 }
 
 static void *
