@@ -8,7 +8,8 @@
 # with openssl), the counts and ordered times within the test's clock. A 503 makes the
 # gateway post the same report id and bytes again; a 400 is logged with devid's message and
 # not posted again. A suspected_clone event is answered 200, logged, and leaves the chip
-# admitted. At SIGTERM the gateway flushes once more. Bad --report-* options are usage errors.
+# admitted. At SIGTERM the gateway flushes once more (its options from devid.conf this
+# time). Bad --report-* options are usage errors.
 # Usage: gateway-seen.sh DEVID
 me=gateway-seen
 . "$(dirname "$0")/../integration/lib.sh"
@@ -73,7 +74,7 @@ start_gateway() {
 	shift
 	"$devid" gateway --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --tls-cert gw.pem \
 	    --tls-key gw.key --trust v/root.pem --trust v/issuing.pem --db gw.db --threads 2 \
-	    --secret "$secret" --report-url "$report_url" "$@" >"$name.out" 2>"$name.log" &
+	    --secret "$secret" "$@" >"$name.out" 2>"$name.log" &
 	gw_pid=$!
 	pids="$pids $gw_pid"
 	log=$name.log
@@ -153,7 +154,7 @@ sys.exit(0 if eval(sys.argv[1]) else 1)
 PY
 }
 
-start_gateway gw1 --report-interval 1
+start_gateway gw1 --report-url "$report_url" --report-interval 1
 wait_line "$log" 'msg="gateway started".* reports=on' "the start's line with reports=on"
 
 # --- a chip from two origins: the reports, and a 503 that makes the gateway post again ------
@@ -259,8 +260,10 @@ stop_gateway
 
 # --- the last flush at a stop ---------------------------------------------------------------
 
+# the options from devid.conf's [gateway] section this time
+printf '[gateway]\nreport-url = %s\nreport-interval = 3600\n' "$report_url" >gw2.conf
 before=$(wc -l <reports.jsonl)
-start_gateway gw2 --report-interval 3600
+start_gateway gw2 --config gw2.conf
 device 127.0.0.2
 [ "$status" = 200 ] || fail "chip $u1 on the second gateway: $status"
 sleep 0.5
