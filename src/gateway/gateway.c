@@ -220,7 +220,7 @@ static void
 sighting_record(struct gateway *g, struct http_request *req, X509 *x, const struct device_id *id,
     const char *tenant)
 {
-	struct sighting k = {.ldevid = id->ldevid};
+	struct gateway_sighting k = {.ldevid = id->ldevid};
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	struct timespec ts;

@@ -202,7 +202,7 @@ int acl_list(struct acl *acl, json_t **out, struct devid_error *e);
  * One sighting: the key (tenant, udid, origin, certificate) and what was seen of it. All
  * text is NUL-terminated.
  */
-struct sighting {
+struct gateway_sighting {
 	char tenant[MAX_NAME_LEN + 1]; /* the tenant of the device's ACL row */
 	char udid[UDID_HEX_LEN + 1];
 	char origin[GATEWAY_MAX_ORIGIN_LEN + 1]; /* the peer's IP address, no port, no brackets */
@@ -225,12 +225,12 @@ void seen_free(struct seen *s);
  * set is full: the sighting is dropped and counted for seen_take. Thread-safe and cheap: the
  * hash is computed before the one lock is taken.
  */
-int seen_record(struct seen *s, const struct sighting *k, int64_t now_ms);
+int seen_record(struct seen *s, const struct gateway_sighting *k, int64_t now_ms);
 /*
  * Takes every pending sighting, leaving the set empty: *out a new array of *n (free(); NULL
  * when *n is 0), and *dropped the new keys refused since the last take. Thread-safe.
  */
-void seen_take(struct seen *s, struct sighting **out, size_t *n, uint64_t *dropped);
+void seen_take(struct seen *s, struct gateway_sighting **out, size_t *n, uint64_t *dropped);
 
 /*
  * The IP address of a peer as src/http gives it ("127.0.0.1:51234", "[::1]:51234") into out:
@@ -261,8 +261,9 @@ struct seen_report {
  * *out is a new array of *nout reports (seen_reports_free), NULL when n is 0. id_prefix must
  * leave room for the sequence in an event id (the id is checked).
  */
-int seen_reports_encode(struct sighting *v, size_t n, size_t max_per_report, const char *id_prefix,
-    uint64_t *seq, int64_t sent_ms, struct seen_report **out, size_t *nout, struct devid_error *e);
+int seen_reports_encode(struct gateway_sighting *v, size_t n, size_t max_per_report,
+    const char *id_prefix, uint64_t *seq, int64_t sent_ms, struct seen_report **out, size_t *nout,
+    struct devid_error *e);
 /* Frees the bodies of r[0..n) and the array; accepts NULL. */
 void seen_reports_free(struct seen_report *r, size_t n);
 

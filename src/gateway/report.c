@@ -282,7 +282,7 @@ static void
 reporter_flush(struct reporter *r)
 {
 	struct seen_report *reps;
-	struct sighting *v;
+	struct gateway_sighting *v;
 	struct devid_error e;
 	uint64_t dropped;
 	size_t n, nr, i;

@@ -29,7 +29,7 @@ struct seen {
 	pthread_mutex_t mu;
 	size_t max;
 	uint64_t seed;
-	struct sighting *v; /* n entries of cap */
+	struct gateway_sighting *v; /* n entries of cap */
 	uint32_t *hash; /* each entry's hash, for the chains and for growing */
 	uint32_t *next; /* each entry's successor in its chain, or NONE */
 	size_t n, cap;
@@ -68,7 +68,7 @@ seen_free(struct seen *s)
 
 /* FNV-1a over the key's four strings, each with its NUL (so "ab","c" is not "a","bc") */
 static uint32_t
-key_hash(uint64_t seed, const struct sighting *k)
+key_hash(uint64_t seed, const struct gateway_sighting *k)
 {
 	const char *parts[] = {k->tenant, k->udid, k->origin, k->certificate};
 	uint64_t h = 14695981039346656037ULL ^ seed;
@@ -85,7 +85,7 @@ key_hash(uint64_t seed, const struct sighting *k)
 }
 
 static bool
-key_equal(const struct sighting *a, const struct sighting *b)
+key_equal(const struct gateway_sighting *a, const struct gateway_sighting *b)
 {
 	return strcmp(a->udid, b->udid) == 0 && strcmp(a->origin, b->origin) == 0 &&
 	    strcmp(a->certificate, b->certificate) == 0 && strcmp(a->tenant, b->tenant) == 0;
@@ -110,10 +110,10 @@ buckets_grow(struct seen *s)
 }
 
 int
-seen_record(struct seen *s, const struct sighting *k, int64_t now_ms)
+seen_record(struct seen *s, const struct gateway_sighting *k, int64_t now_ms)
 {
 	uint32_t h = key_hash(s->seed, k), i;
-	struct sighting *e;
+	struct gateway_sighting *e;
 	size_t b;
 	int rc = 0;
 
@@ -165,7 +165,7 @@ out:
 }
 
 void
-seen_take(struct seen *s, struct sighting **out, size_t *n, uint64_t *dropped)
+seen_take(struct seen *s, struct gateway_sighting **out, size_t *n, uint64_t *dropped)
 {
 	pthread_mutex_lock(&s->mu);
 	*out = s->n > 0 ? s->v : NULL;
@@ -232,7 +232,7 @@ seen_time(int64_t ms, char out[SEEN_TIME_LEN + 1])
 static int
 sighting_cmp(const void *a, const void *b)
 {
-	const struct sighting *x = a, *y = b;
+	const struct gateway_sighting *x = a, *y = b;
 	int c;
 
 	if ((c = strcmp(x->tenant, y->tenant)) != 0 || (c = strcmp(x->udid, y->udid)) != 0 ||
@@ -243,7 +243,7 @@ sighting_cmp(const void *a, const void *b)
 
 /* One report of v[0..n), all of one tenant, into r. */
 static int
-report_encode(const struct sighting *v, size_t n, const char *id, int64_t sent_ms,
+report_encode(const struct gateway_sighting *v, size_t n, const char *id, int64_t sent_ms,
     struct seen_report *r, struct devid_error *e)
 {
 	char first[SEEN_TIME_LEN + 1], last[SEEN_TIME_LEN + 1], sent[SEEN_TIME_LEN + 1];
@@ -281,8 +281,9 @@ out:
 }
 
 int
-seen_reports_encode(struct sighting *v, size_t n, size_t max_per_report, const char *id_prefix,
-    uint64_t *seq, int64_t sent_ms, struct seen_report **out, size_t *nout, struct devid_error *e)
+seen_reports_encode(struct gateway_sighting *v, size_t n, size_t max_per_report,
+    const char *id_prefix, uint64_t *seq, int64_t sent_ms, struct seen_report **out, size_t *nout,
+    struct devid_error *e)
 {
 	struct seen_report *r = NULL;
 	char id[GATEWAY_MAX_EVENT_ID_LEN + 2];

@@ -22,10 +22,10 @@
 /* 2026-12-05T10:59:58.001Z */
 #define T0 1796468398001LL
 
-static struct sighting
+static struct gateway_sighting
 key(const char *tenant, const char *udid, const char *origin, const char *cert)
 {
-	struct sighting k;
+	struct gateway_sighting k;
 
 	memset(&k, 0, sizeof(k));
 	snprintf(k.tenant, sizeof(k.tenant), "%s", tenant);
@@ -35,8 +35,8 @@ key(const char *tenant, const char *udid, const char *origin, const char *cert)
 	return k;
 }
 
-static const struct sighting *
-find(const struct sighting *v, size_t n, const struct sighting *k)
+static const struct gateway_sighting *
+find(const struct gateway_sighting *v, size_t n, const struct gateway_sighting *k)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(v[i].tenant, k->tenant) == 0 && strcmp(v[i].udid, k->udid) == 0 &&
@@ -51,9 +51,9 @@ static void
 test_aggregate(void)
 {
 	struct seen *s = seen_new(100);
-	struct sighting a = key("OEM1", UDID_A, "127.0.0.2", CERT_1), *v;
-	const struct sighting *f;
-	struct sighting others[4] = {
+	struct gateway_sighting a = key("OEM1", UDID_A, "127.0.0.2", CERT_1), *v;
+	const struct gateway_sighting *f;
+	struct gateway_sighting others[4] = {
 	    key("OEM2", UDID_A, "127.0.0.2", CERT_1),
 	    key("OEM1", UDID_B, "127.0.0.2", CERT_1),
 	    key("OEM1", UDID_A, "127.0.0.3", CERT_1),
@@ -97,7 +97,7 @@ static void
 test_many(void)
 {
 	struct seen *s = seen_new(GATEWAY_MAX_SIGHTINGS);
-	struct sighting k = key("OEM1", UDID_A, "", CERT_1), *v;
+	struct gateway_sighting k = key("OEM1", UDID_A, "", CERT_1), *v;
 	uint64_t dropped;
 	size_t n;
 	int ok = 1;
@@ -122,7 +122,7 @@ static void
 test_cap(void)
 {
 	struct seen *s = seen_new(3);
-	struct sighting k = key("OEM1", UDID_A, "", CERT_1), *v;
+	struct gateway_sighting k = key("OEM1", UDID_A, "", CERT_1), *v;
 	uint64_t dropped;
 	size_t n;
 
@@ -155,7 +155,7 @@ static void *
 hammer(void *arg)
 {
 	struct seen *s = arg;
-	struct sighting k = key("OEM1", UDID_A, "", CERT_1);
+	struct gateway_sighting k = key("OEM1", UDID_A, "", CERT_1);
 
 	for (int i = 0; i < PER_THREAD; i++) {
 		snprintf(k.origin, sizeof(k.origin), "127.0.0.%d", i % 7);
@@ -170,7 +170,7 @@ test_threads(void)
 {
 	struct seen *s = seen_new(GATEWAY_MAX_SIGHTINGS);
 	pthread_t t[NTHREADS];
-	struct sighting *v;
+	struct gateway_sighting *v;
 	uint64_t total = 0, dropped;
 	size_t n;
 
@@ -240,7 +240,7 @@ test_time(void)
 static void
 test_encode(void)
 {
-	struct sighting v[3] = {
+	struct gateway_sighting v[3] = {
 	    key("OEM1", UDID_A, "127.0.0.3", CERT_1),
 	    key("OEM1", UDID_A, "127.0.0.2", CERT_1),
 	    key("OEM2", UDID_B, "::1", CERT_2),
@@ -300,7 +300,7 @@ static void
 test_split(void)
 {
 	size_t n = 2 * GATEWAY_MAX_REPORT_SIGHTINGS + 1, nr, total = 0;
-	struct sighting *v = calloc(n + 2, sizeof(*v));
+	struct gateway_sighting *v = calloc(n + 2, sizeof(*v));
 	struct seen_report *r;
 	struct devid_error e;
 	uint64_t seq = 1;
