@@ -20,6 +20,7 @@ static const char gateway_usage[] =
     "usage: devid gateway --tls-cert PEM --tls-key PEM (--trust PEM | --ldevid-ca PEM) ...\n"
     "                     (--secret S | --secret-file F) --db PATH\n"
     "                     [--listen ADDR:PORT] [--admin-listen ADDR:PORT] [--threads N]\n"
+    "                     [--report-url URL [--report-interval SECS] [--report-ca PEM]]\n"
     "                     [--log-level debug|info|warn|error] [--log-format logfmt|json]\n"
     "                     [--config FILE]\n"
     "\n"
@@ -43,6 +44,13 @@ static const char gateway_usage[] =
     "SIGINT or SIGTERM; on SIGHUP reads the --trust and --ldevid-ca files and its TLS\n"
     "certificate and key again for new device connections (open ones keep their handshake's\n"
     "trust; which CAs name devices by subject changes for their next request too).\n"
+    "--report-url (off when absent) makes it report the devices it admits to devid, for clone\n"
+    "detection: every --report-interval seconds (default 10, 1 to 3600) it POSTs to the URL\n"
+    "one report per tenant of who was seen (UDID, peer address, certificate hash, first and\n"
+    "last time, count), signed as the webhook is, X-Devid-Signature: sha256=<hex\n"
+    "HMAC-SHA256(secret, body)>, and resends a report devid could not take (5xx, 429, no\n"
+    "answer) at the next one. --report-ca holds the trust anchors of an https URL (default\n"
+    "the system's).\n"
     "--config names the configuration file (default $DEVID_CONFIG, else /etc/devid/devid.conf\n"
     "if it exists): its [gateway] section takes these options as keys (trust = ... and\n"
     "ldevid-ca = ... once per file), and flags override it (man 5 devid.conf).\n";
@@ -107,6 +115,9 @@ enum {
 	OPT_SECRET_FILE,
 	OPT_DB,
 	OPT_THREADS,
+	OPT_REPORT_URL,
+	OPT_REPORT_INTERVAL,
+	OPT_REPORT_CA,
 	OPT_LOG,
 	OPT_LOG_FORMAT,
 	OPT_CONFIG,
@@ -124,6 +135,9 @@ static const struct option gateway_opts[] = {
     {"secret-file", required_argument, NULL, OPT_SECRET_FILE},
     {"db", required_argument, NULL, OPT_DB},
     {"threads", required_argument, NULL, OPT_THREADS},
+    {"report-url", required_argument, NULL, OPT_REPORT_URL},
+    {"report-interval", required_argument, NULL, OPT_REPORT_INTERVAL},
+    {"report-ca", required_argument, NULL, OPT_REPORT_CA},
     {"log-level", required_argument, NULL, OPT_LOG},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"config", required_argument, NULL, OPT_CONFIG},
@@ -220,6 +234,26 @@ gateway_main(int argc, char **argv)
 			}
 			go.threads = (unsigned)n;
 			break;
+		case OPT_REPORT_URL:
+			if (strncmp(optarg, "http://", 7) != 0 &&
+			    strncmp(optarg, "https://", 8) != 0) {
+				rc = usage_error("--report-url is an http:// or https:// URL");
+				goto out;
+			}
+			go.report_url = optarg;
+			break;
+		case OPT_REPORT_INTERVAL:
+			n = strtoul(optarg, &end, 10);
+			if (*optarg < '0' || *optarg > '9' || *end != '\0' ||
+			    n < GATEWAY_MIN_REPORT_INTERVAL || n > GATEWAY_MAX_REPORT_INTERVAL) {
+				rc = usage_error("--report-interval is 1 to 3600 (seconds)");
+				goto out;
+			}
+			go.report_interval = (unsigned)n;
+			break;
+		case OPT_REPORT_CA:
+			go.report_ca = optarg;
+			break;
 		case OPT_LOG:
 			if (log_level_parse(optarg, &level) != 0) {
 				rc = usage_error("unknown --log-level");
@@ -260,6 +294,14 @@ gateway_main(int argc, char **argv)
 				 "(--secret or --secret-file) are required");
 		goto out;
 	}
+	if (go.report_url == NULL && (go.report_interval != 0 || go.report_ca != NULL)) {
+		rc = usage_error("--report-interval and --report-ca go with --report-url");
+		goto out;
+	}
+	if (go.report_ca != NULL && strncmp(go.report_url, "https://", 8) != 0) {
+		rc = usage_error("--report-ca goes with an https:// --report-url");
+		goto out;
+	}
 	if (strncmp(go.db_path, "postgres", 8) == 0) {
 		rc = usage_error("--db is the path of a SQLite file");
 		goto out;
@@ -296,7 +338,8 @@ gateway_main(int argc, char **argv)
 	    gateway_device_address(g), gateway_admin_address(g));
 	fflush(stdout);
 	log_info("gateway started", LOG_STR("devices", gateway_device_address(g)),
-	    LOG_STR("admin", gateway_admin_address(g)), LOG_INT("threads", go.threads));
+	    LOG_STR("admin", gateway_admin_address(g)), LOG_INT("threads", go.threads),
+	    LOG_STR("reports", go.report_url != NULL ? "on" : "off"));
 	snprintf(status, sizeof(status), "devices on %s, admin on %s", gateway_device_address(g),
 	    gateway_admin_address(g));
 	daemon_ready(status);

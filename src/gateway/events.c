@@ -26,8 +26,21 @@
 #define PEM_BEGIN "-----BEGIN CERTIFICATE-----"
 #define PEM_END "-----END CERTIFICATE-----"
 
-static const char *const event_members[] = {"event", "action", "tenant", "devices"};
+static const char *const event_members[] = {"event", "action", "tenant", "devices", "suspicion"};
 static const char *const device_members[] = {"udid", "serial", "batch", "certificate"};
+static const char *const suspicion_members[] = {"rule", "at", "quarantined", "detail"};
+
+static const char *const action_names[] = {
+    [GATEWAY_ADD] = "add",
+    [GATEWAY_REMOVE] = "remove",
+    [GATEWAY_TEST] = "test",
+    [GATEWAY_SUSPECTED_CLONE] = "suspected_clone",
+};
+static const char *const rule_names[] = {
+    [GATEWAY_RULE_CONCURRENT_ORIGINS] = "concurrent-origins",
+    [GATEWAY_RULE_SUPERSEDED_CERTIFICATE] = "superseded-certificate",
+    [GATEWAY_RULE_ENROLLMENT_RATE] = "enrollment-rate",
+};
 
 bool
 gateway_event_id_valid(const char *s, size_t n)
@@ -47,7 +60,13 @@ gateway_event_id_valid(const char *s, size_t n)
 const char *
 gateway_action_name(enum gateway_action a)
 {
-	return a == GATEWAY_ADD ? "add" : a == GATEWAY_REMOVE ? "remove" : "test";
+	return action_names[a];
+}
+
+const char *
+gateway_rule_name(enum gateway_rule r)
+{
+	return rule_names[r];
 }
 
 int
@@ -283,6 +302,84 @@ duplicates_check(const struct gateway_event *ev, struct devid_error *e)
 	return rc;
 }
 
+static bool
+digits(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	}
+	return true;
+}
+
+/* RFC 3339 in UTC: "YYYY-MM-DDTHH:MM:SS", then optionally "." and 1 to 9 digits, then "Z". */
+static bool
+utc_time_valid(const char *s, size_t n)
+{
+	size_t frac;
+
+	if (n < 20 || n > GATEWAY_MAX_TIME_LEN || s[n - 1] != 'Z')
+		return false;
+	if (!digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' || !digits(s + 8, 2) ||
+	    s[10] != 'T' || !digits(s + 11, 2) || s[13] != ':' || !digits(s + 14, 2) ||
+	    s[16] != ':' || !digits(s + 17, 2))
+		return false;
+	if (n == 20)
+		return true;
+	frac = n - 21;
+	return s[19] == '.' && frac >= 1 && frac <= 9 && digits(s + 20, frac);
+}
+
+/* Reads "suspicion" into su: the rule, the time, quarantined, and a bounded "detail" object. */
+static int
+suspicion_parse(const json_t *root, struct gateway_suspicion *su, struct devid_error *e)
+{
+	const char *what = "event: suspicion";
+	json_t *j, *v;
+	const char *s;
+	size_t n, i;
+
+	if (json_get_obj(root, "suspicion", true, &j, "event", e) != 0)
+		return DEVID_EINVAL;
+	if (members_check(j, suspicion_members, 4, what, e) != 0)
+		return DEVID_EINVAL;
+	if (json_get_str(j, "rule", 1, 32, true, &s, &n, what, e) != 0)
+		return DEVID_EINVAL;
+	for (i = 0; i < sizeof(rule_names) / sizeof(rule_names[0]); i++) {
+		if (strcmp(s, rule_names[i]) == 0)
+			break;
+	}
+	if (i == sizeof(rule_names) / sizeof(rule_names[0]))
+		return devid_error_set(e, DEVID_EINVAL,
+		    "%s: \"rule\" is not \"concurrent-origins\", \"superseded-certificate\" or "
+		    "\"enrollment-rate\"",
+		    what);
+	su->rule = (enum gateway_rule)i;
+	if (json_get_str(j, "at", 1, GATEWAY_MAX_TIME_LEN, true, &s, &n, what, e) != 0)
+		return DEVID_EINVAL;
+	if (!utc_time_valid(s, n))
+		return devid_error_set(e, DEVID_EINVAL,
+		    "%s: \"at\" is not an RFC 3339 time in UTC (\"2026-12-05T11:00:00Z\")", what);
+	memcpy(su->at, s, n + 1);
+	if ((v = json_object_get(j, "quarantined")) == NULL)
+		return devid_error_set(e, DEVID_EINVAL, "%s: \"quarantined\" is missing", what);
+	if (!json_is_boolean(v))
+		return devid_error_set(
+		    e, DEVID_EINVAL, "%s: \"quarantined\" is not true or false", what);
+	su->quarantined = json_is_true(v);
+	if ((v = json_object_get(j, "detail")) != NULL) {
+		if (!json_is_object(v))
+			return devid_error_set(
+			    e, DEVID_EINVAL, "%s: \"detail\" is not an object", what);
+		/* the size as compact JSON, computed without writing it */
+		if ((n = json_dumpb(v, NULL, 0, JSON_COMPACT)) > GATEWAY_MAX_SUSPICION_DETAIL)
+			return devid_error_set(e, DEVID_EINVAL,
+			    "%s: \"detail\" is %zu bytes of JSON, limit %d", what, n,
+			    GATEWAY_MAX_SUSPICION_DETAIL);
+	}
+	return 0;
+}
+
 int
 gateway_event_parse(const uint8_t *p, size_t len, struct gateway_event **out, struct devid_error *e)
 {
@@ -304,7 +401,7 @@ gateway_event_parse(const uint8_t *p, size_t len, struct gateway_event **out, st
 		devid_error_set(e, rc, "event: not a JSON object");
 		goto out;
 	}
-	if (members_check(root, event_members, 4, "event", e) != 0)
+	if (members_check(root, event_members, 5, "event", e) != 0)
 		goto out;
 	ev = xcalloc(1, sizeof(*ev));
 	if (json_get_str(root, "event", 1, GATEWAY_MAX_EVENT_ID_LEN, true, &s, &n, "event", e) != 0)
@@ -317,16 +414,17 @@ gateway_event_parse(const uint8_t *p, size_t len, struct gateway_event **out, st
 	memcpy(ev->id, s, n + 1);
 	if (json_get_str(root, "action", 1, 16, true, &s, &n, "event", e) != 0)
 		goto out;
-	if (strcmp(s, "add") == 0) {
-		ev->action = GATEWAY_ADD;
-	} else if (strcmp(s, "remove") == 0) {
-		ev->action = GATEWAY_REMOVE;
-	} else if (strcmp(s, "test") == 0) {
-		ev->action = GATEWAY_TEST;
-	} else {
-		devid_error_set(e, rc, "event: \"action\" is not \"add\", \"remove\" or \"test\"");
+	for (n = 0; n < sizeof(action_names) / sizeof(action_names[0]); n++) {
+		if (strcmp(s, action_names[n]) == 0)
+			break;
+	}
+	if (n == sizeof(action_names) / sizeof(action_names[0])) {
+		devid_error_set(e, rc,
+		    "event: \"action\" is not \"add\", \"remove\", \"test\" or "
+		    "\"suspected_clone\"");
 		goto out;
 	}
+	ev->action = (enum gateway_action)n;
 	if (json_get_str(root, "tenant", 1, MAX_NAME_LEN, true, &s, &n, "event", e) != 0)
 		goto out;
 	if (!claim_name_valid(s, n)) {
@@ -334,6 +432,13 @@ gateway_event_parse(const uint8_t *p, size_t len, struct gateway_event **out, st
 		goto out;
 	}
 	memcpy(ev->tenant, s, n + 1);
+	if (ev->action == GATEWAY_SUSPECTED_CLONE) {
+		if (suspicion_parse(root, &ev->suspicion, e) != 0)
+			goto out;
+	} else if (json_object_get(root, "suspicion") != NULL) {
+		devid_error_set(e, rc, "event: \"suspicion\" belongs to suspected_clone only");
+		goto out;
+	}
 	if (ev->action == GATEWAY_TEST) {
 		devs = json_object_get(root, "devices");
 		if (!json_is_array(devs) || json_array_size(devs) != 0) {

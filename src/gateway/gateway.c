@@ -17,13 +17,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
 #include "gateway/gateway.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "lib/base64.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 #include "lib/banned.h"
@@ -59,6 +62,8 @@ struct gateway {
 	struct http_server *admin;
 	pthread_t admin_thread;
 	int admin_rc;
+	struct seen *seen; /* the admitted devices' sightings; NULL without --report-url */
+	struct reporter *reporter; /* posts them to devid; NULL without --report-url */
 };
 
 /* --- the device port ----------------------------------------------------------------------- */
@@ -206,6 +211,34 @@ device_identify(struct gateway *g, struct http_request *req, X509 *x, struct dev
 	return reason;
 }
 
+/*
+ * Counts an admitted request for the seen reports: the device of tenant (its ACL row's) with
+ * certificate x, from the request's peer. Logged and skipped when the peer or the certificate
+ * cannot be read, which the device port does not let happen.
+ */
+static void
+sighting_record(struct gateway *g, struct http_request *req, X509 *x, const struct device_id *id,
+    const char *tenant)
+{
+	struct gateway_sighting k = {.ldevid = id->ldevid};
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	struct timespec ts;
+
+	if (!seen_origin(http_request_peer(req), k.origin) ||
+	    X509_digest(x, EVP_sha256(), md, &mdlen) != 1 || mdlen != 32) {
+		log_error("gateway sighting not recorded", LOG_STR("udid", id->udid),
+		    LOG_STR("peer", http_request_peer(req)));
+		return;
+	}
+	hex_encode(md, mdlen, k.certificate);
+	snprintf(k.tenant, sizeof(k.tenant), "%s", tenant);
+	snprintf(k.udid, sizeof(k.udid), "%s", id->udid);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	/* past GATEWAY_MAX_SIGHTINGS keys the set counts what it drops; the flush logs it */
+	seen_record(g->seen, &k, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
 static void
 device_handle(struct http_request *req, struct http_response *resp, void *arg)
 {
@@ -254,6 +287,8 @@ device_handle(struct http_request *req, struct http_response *resp, void *arg)
 		http_error(resp, 500, "internal", "out of memory");
 		return;
 	}
+	if (g->seen != NULL)
+		sighting_record(g, req, x, &id, owner);
 	log_info("gateway device admitted", LOG_STR("udid", id.udid),
 	    LOG_STR("peer", http_request_peer(req)),
 	    LOG_STR("identity", id.ldevid ? "ldevid" : "key"));
@@ -286,6 +321,21 @@ admin_authenticated(struct gateway *g, struct http_request *req, struct http_res
 	    LOG_STR("method", http_request_method(req)), LOG_STR("peer", http_request_peer(req)));
 	http_error(resp, 401, "unauthorized", "%s", e.msg);
 	return false;
+}
+
+/*
+ * devid suspects these devices are clones: one line per device for the operator. The ACL is
+ * left alone; a quarantine arrives as its own remove event.
+ */
+static void
+suspicion_log(const struct gateway_event *ev)
+{
+	for (size_t i = 0; i < ev->ndevices; i++)
+		log_warn("gateway clone suspicion", LOG_STR("event", ev->id),
+		    LOG_STR("tenant", ev->tenant), LOG_STR("udid", ev->devices[i].udid),
+		    LOG_STR("rule", gateway_rule_name(ev->suspicion.rule)),
+		    LOG_STR("at", ev->suspicion.at),
+		    LOG_STR("quarantined", ev->suspicion.quarantined ? "true" : "false"));
 }
 
 static void
@@ -336,6 +386,10 @@ events_handle(struct http_request *req, struct http_response *resp, void *arg)
 		log_info(
 		    "gateway event test", LOG_STR("event", ev->id), LOG_STR("tenant", ev->tenant));
 		j = json_pack("{s:s, s:b}", "event", ev->id, "test", 1);
+	} else if (ev->action == GATEWAY_SUSPECTED_CLONE) {
+		suspicion_log(ev);
+		j = json_pack("{s:s, s:s, s:I}", "event", ev->id, "action",
+		    gateway_action_name(ev->action), "devices", (json_int_t)ev->ndevices);
 	} else if (acl_apply(g->acl, ev, &r, &e) != 0) {
 		/* a 5xx: the sender retries the same event later */
 		log_error(
@@ -549,6 +603,20 @@ gateway_new(const struct gateway_opts *o, struct devid_error *e)
 		goto out;
 	if (admin_routes(g, e) != 0)
 		goto out;
+	if (o->report_url != NULL) {
+		struct reporter_opts ro = {
+		    .url = o->report_url,
+		    .ca_file = o->report_ca,
+		    .interval = o->report_interval != 0 ? o->report_interval
+							: GATEWAY_DEFAULT_REPORT_INTERVAL,
+		    .secret = g->secret,
+		    .secret_len = g->secret_len,
+		};
+
+		g->seen = seen_new(GATEWAY_MAX_SIGHTINGS);
+		if ((g->reporter = reporter_new(&ro, g->seen, e)) == NULL)
+			goto out;
+	}
 
 	dev.listen = o->listen != NULL ? o->listen : GATEWAY_DEFAULT_LISTEN;
 	dev.name = "gateway-devices";
@@ -610,6 +678,8 @@ gateway_run(struct gateway *g)
 	sigset_t all, old;
 	int err, rc;
 
+	if (g->reporter != NULL && (rc = reporter_start(g->reporter)) != 0)
+		return rc;
 	/* the admin thread takes no asynchronous signals: they go to the caller's thread */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -617,11 +687,14 @@ gateway_run(struct gateway *g)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err != 0) {
 		log_error("gateway cannot start the admin port", LOG_STR("error", strerror(err)));
+		reporter_stop(g->reporter);
 		return DEVID_EIO;
 	}
 	rc = http_server_run(g->devices);
 	http_server_stop(g->admin);
 	pthread_join(g->admin_thread, NULL);
+	/* the device port is closed: the last flush reports every request it admitted */
+	reporter_stop(g->reporter);
 	return rc != 0 ? rc : g->admin_rc;
 }
 
@@ -664,6 +737,8 @@ gateway_free(struct gateway *g)
 		return;
 	http_server_free(g->devices);
 	http_server_free(g->admin);
+	reporter_free(g->reporter);
+	seen_free(g->seen);
 	router_free(g->admin_router);
 	acl_close(g->acl);
 	X509_STORE_free(g->trust);

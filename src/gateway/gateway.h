@@ -2,9 +2,11 @@
 /*
  * gateway.h - `devid gateway`, the reference product cloud (docs/gateway.md).
  *
- * Three parts, one file each:
+ * Five parts, one file each:
  *   events.c   the webhook's event body and signature: pure functions of outside bytes
  *   acl.c      the ACL and the applied events in SQLite (through src/store/db.h)
+ *   seen.c     the sightings of admitted devices, and the seen reports' bodies (no I/O)
+ *   report.c   the reporter: a thread that posts the seen reports to devid with libcurl
  *   gateway.c  the two servers: the device port (mutual TLS, admission by UDID) and the
  *              admin port (POST /devid/events, GET /devid/acl)
  *
@@ -49,11 +51,48 @@
 #define GATEWAY_MAX_TRUST_FILES 32
 /* operational CA files given with --ldevid-ca */
 #define GATEWAY_MAX_LDEVID_CA_FILES 32
+/* a suspected_clone event's "suspicion.detail", compact JSON: devid's evidence, not a dump */
+#define GATEWAY_MAX_SUSPICION_DETAIL 65536
+/* "suspicion.at": RFC 3339 in UTC, "2026-12-05T11:00:00Z", at most nine fraction digits */
+#define GATEWAY_MAX_TIME_LEN 30
+
+/* seen reports: distinct sightings kept between two flushes; past it new ones are dropped */
+#define GATEWAY_MAX_SIGHTINGS 100000
+/* sightings in one report (more make several reports) */
+#define GATEWAY_MAX_REPORT_SIGHTINGS 1000
+/* reports kept for a retry while devid cannot take them; past it the oldest is dropped */
+#define GATEWAY_MAX_UNSENT_REPORTS 100
+/* --report-interval, in seconds */
+#define GATEWAY_MIN_REPORT_INTERVAL 1
+#define GATEWAY_MAX_REPORT_INTERVAL 3600
+#define GATEWAY_DEFAULT_REPORT_INTERVAL 10
+/* an origin: an IP address as text, IPv6 at its longest (INET6_ADDRSTRLEN less the NUL) */
+#define GATEWAY_MAX_ORIGIN_LEN 45
+/* devid's answer to a report, kept for its counts or its message; the rest is discarded */
+#define GATEWAY_MAX_REPORT_ANSWER 65536
 
 /* --- events.c: the webhook contract ---------------------------------------------------- */
 
-/* GATEWAY_TEST: devid's connector test (no device, nothing changes) */
-enum gateway_action { GATEWAY_ADD, GATEWAY_REMOVE, GATEWAY_TEST };
+/*
+ * GATEWAY_TEST: devid's connector test (no device, nothing changes). GATEWAY_SUSPECTED_CLONE:
+ * devid suspects the devices are cloned; the gateway logs it and changes nothing (a
+ * quarantine arrives as its own remove event).
+ */
+enum gateway_action { GATEWAY_ADD, GATEWAY_REMOVE, GATEWAY_TEST, GATEWAY_SUSPECTED_CLONE };
+
+/* Why devid suspects a clone: "suspicion.rule". */
+enum gateway_rule {
+	GATEWAY_RULE_CONCURRENT_ORIGINS,
+	GATEWAY_RULE_SUPERSEDED_CERTIFICATE,
+	GATEWAY_RULE_ENROLLMENT_RATE
+};
+
+/* The "suspicion" of a suspected_clone event. Its "detail" object is checked, not kept. */
+struct gateway_suspicion {
+	enum gateway_rule rule;
+	char at[GATEWAY_MAX_TIME_LEN + 1]; /* RFC 3339, UTC ("Z"), as received */
+	bool quarantined; /* devid quarantined the devices (their remove event follows) */
+};
 
 struct gateway_device {
 	char udid[UDID_HEX_LEN + 1]; /* 64 lowercase hex, the UDID of certificate */
@@ -69,13 +108,20 @@ struct gateway_event {
 	char tenant[MAX_NAME_LEN + 1]; /* [A-Z0-9.-]{1,64}, devid's tenant names */
 	size_t ndevices; /* 1 to GATEWAY_MAX_DEVICES; 0 for GATEWAY_TEST */
 	struct gateway_device *devices; /* ndevices of them, no UDID twice */
+	struct gateway_suspicion suspicion; /* GATEWAY_SUSPECTED_CLONE only; zero otherwise */
 };
 
 /*
  * Parses exactly p[0..len) (not NUL-terminated) as one event:
  *   {"event":"<id>","action":"add"|"remove","tenant":"<T>",
  *    "devices":[{"udid":"<hex>","serial":"<S>","batch":"<B>","certificate":"<PEM>"}, ...]}
- * or a connector test, {"event":"<id>","action":"test","tenant":"<T>","devices":[]}.
+ * or a connector test, {"event":"<id>","action":"test","tenant":"<T>","devices":[]}, or a
+ * clone suspicion, the devices of an add and
+ *   "action":"suspected_clone", "suspicion":{"rule":"concurrent-origins"|
+ *   "superseded-certificate"|"enrollment-rate","at":"<RFC 3339 UTC>","quarantined":<bool>,
+ *   "detail":{...}}
+ * ("detail" optional, any object of at most GATEWAY_MAX_SUSPICION_DETAIL bytes as compact
+ * JSON); "suspicion" is refused with the other actions.
  * Strict: duplicate keys, unknown members, a wrong type or length, a UDID that is not the
  * certificate's, a PEM that is not exactly one certificate and a UDID given twice are all
  * rejected, with a message naming the field (and the device's index). On success *out is a
@@ -89,8 +135,10 @@ void gateway_event_free(struct gateway_event *ev);
 
 /* True if s[0..n) is an event id: [A-Za-z0-9._:-]{1,GATEWAY_MAX_EVENT_ID_LEN}. */
 bool gateway_event_id_valid(const char *s, size_t n);
-/* "add", "remove" or "test". */
+/* "add", "remove", "test" or "suspected_clone". */
 const char *gateway_action_name(enum gateway_action a);
+/* "concurrent-origins", "superseded-certificate" or "enrollment-rate". */
+const char *gateway_rule_name(enum gateway_rule r);
 
 /*
  * Checks an X-Devid-Signature header value, "sha256=<64 hex>", against HMAC-SHA256(secret,
@@ -130,7 +178,8 @@ int acl_lookup(struct acl *acl, const char *udid, enum acl_state *state,
     char tenant[MAX_NAME_LEN + 1], struct devid_error *e);
 
 /*
- * Applies an event once, in one transaction with its record in the events table:
+ * Applies an add or a remove event once, in one transaction with its record in the events
+ * table:
  *   add:    each device becomes active for the event's tenant (inserted, or updated and
  *           re-activated: a transfer or a re-provisioning);
  *   remove: each device of the event's tenant becomes removed; a device not on the ACL is
@@ -146,6 +195,110 @@ int acl_apply(
  * state "active" or "removed". *out is a new reference (json_decref). Thread-safe.
  */
 int acl_list(struct acl *acl, json_t **out, struct devid_error *e);
+
+/* --- seen.c: the sightings of admitted devices, and the reports that carry them ------- */
+
+/*
+ * One sighting: the key (tenant, udid, origin, certificate) and what was seen of it. All
+ * text is NUL-terminated.
+ */
+struct gateway_sighting {
+	char tenant[MAX_NAME_LEN + 1]; /* the tenant of the device's ACL row */
+	char udid[UDID_HEX_LEN + 1];
+	char origin[GATEWAY_MAX_ORIGIN_LEN + 1]; /* the peer's IP address, no port, no brackets */
+	char certificate[UDID_HEX_LEN + 1]; /* lowercase hex SHA-256 of the leaf's DER */
+	bool ldevid; /* named by an --ldevid-ca's subject (the last time), else by its key */
+	int64_t first_ms, last_ms; /* wall clock, milliseconds since the epoch */
+	uint64_t count;
+};
+
+struct seen;
+
+/* A new, empty set of sightings that holds at most max keys (1 to UINT32_MAX - 1). */
+struct seen *seen_new(size_t max);
+/* Frees the set and what it holds; accepts NULL. */
+void seen_free(struct seen *s);
+/*
+ * Counts one sighting of k's key (tenant, udid, origin, certificate; the rest of k is not
+ * read but ldevid) at now_ms: the first of a key sets first_ms, every one sets last_ms (never
+ * backwards) and adds one to count. Returns 0, or DEVID_ELIMIT when the key is new and the
+ * set is full: the sighting is dropped and counted for seen_take. Thread-safe and cheap: the
+ * hash is computed before the one lock is taken.
+ */
+int seen_record(struct seen *s, const struct gateway_sighting *k, int64_t now_ms);
+/*
+ * Takes every pending sighting, leaving the set empty: *out a new array of *n (free(); NULL
+ * when *n is 0), and *dropped the new keys refused since the last take. Thread-safe.
+ */
+void seen_take(struct seen *s, struct gateway_sighting **out, size_t *n, uint64_t *dropped);
+
+/*
+ * The IP address of a peer as src/http gives it ("127.0.0.1:51234", "[::1]:51234") into out:
+ * no port, no brackets, and an IPv4-mapped IPv6 address as its IPv4 form. False when peer is
+ * not of that shape.
+ */
+bool seen_origin(const char *peer, char out[GATEWAY_MAX_ORIGIN_LEN + 1]);
+/* ms since the epoch as RFC 3339 in UTC with milliseconds: "2026-12-05T11:00:00.123Z". */
+#define SEEN_TIME_LEN 24
+void seen_time(int64_t ms, char out[SEEN_TIME_LEN + 1]);
+
+/* One report, ready to send and to resend byte for byte. */
+struct seen_report {
+	char id[GATEWAY_MAX_EVENT_ID_LEN + 1];
+	char tenant[MAX_NAME_LEN + 1];
+	size_t nsightings;
+	char *body; /* the JSON body, NUL-terminated; owned */
+	size_t len;
+};
+
+/*
+ * Turns n sightings into reports: one per tenant, at most max_per_report sightings each
+ * (more make several), every body
+ *   {"report":"<id>","tenant":"<T>","sentAt":"<sent_ms>","sightings":[{"udid","origin",
+ *    "first","last","count","certificate","identity":"key"|"ldevid"}, ...]}
+ * with ids "<id_prefix>-<seq>", *seq counted up by one per report. Sorts v in place (by
+ * tenant, udid, origin, certificate: the order of the reports and of their sightings).
+ * *out is a new array of *nout reports (seen_reports_free), NULL when n is 0. id_prefix must
+ * leave room for the sequence in an event id (the id is checked).
+ */
+int seen_reports_encode(struct gateway_sighting *v, size_t n, size_t max_per_report,
+    const char *id_prefix, uint64_t *seq, int64_t sent_ms, struct seen_report **out, size_t *nout,
+    struct devid_error *e);
+/* Frees the bodies of r[0..n) and the array; accepts NULL. */
+void seen_reports_free(struct seen_report *r, size_t n);
+
+/* --- report.c: the reporter, which posts the reports to devid ------------------------- */
+
+struct reporter_opts {
+	const char *url; /* http:// or https://, the whole URL reports are posted to */
+	const char *ca_file; /* PEM trust anchors for an https url; NULL: the system's */
+	unsigned
+	    interval; /* seconds between flushes, GATEWAY_MIN_ to GATEWAY_MAX_REPORT_INTERVAL */
+	const uint8_t *secret; /* the webhook's secret; borrowed, must outlive the reporter */
+	size_t secret_len;
+};
+
+struct reporter;
+
+/*
+ * A reporter of the sightings in seen (borrowed), not started. Its report ids are
+ * "gw-<16 random hex digits>-<sequence>". Call from the main thread before other threads start
+ * (it initialises libcurl). NULL with e set when an option is not usable.
+ */
+struct reporter *reporter_new(
+    const struct reporter_opts *o, struct seen *seen, struct devid_error *e);
+/*
+ * Starts the flusher thread, which takes no asynchronous signals: every interval it takes the
+ * pending sightings and posts their reports, one at a time, oldest first. 2xx: taken. 5xx, 429
+ * or no answer: kept with the ones after it and tried again at the next flush (at most
+ * GATEWAY_MAX_UNSENT_REPORTS kept, the oldest dropped past it). Another 4xx: logged with
+ * devid's message and dropped. 0, or DEVID_EIO when the thread could not start.
+ */
+int reporter_start(struct reporter *r);
+/* Stops the thread after one last flush, and waits for it; accepts one never started. */
+void reporter_stop(struct reporter *r);
+/* Frees the reporter and the reports it still holds; accepts NULL. Not while it runs. */
+void reporter_free(struct reporter *r);
 
 /* --- gateway.c: the two servers -------------------------------------------------------- */
 
@@ -167,6 +320,10 @@ struct gateway_opts {
 	const char *db_path; /* the SQLite file of the ACL (created if absent) */
 	unsigned threads; /* device port worker threads; 0: the HTTP default */
 	unsigned admin_threads; /* admin port worker threads; 0: 2 */
+	/* seen reports of the admitted devices: posted to report_url, none when it is NULL */
+	const char *report_url;
+	const char *report_ca; /* trust anchors for an https report_url; NULL: the system's */
+	unsigned report_interval; /* seconds; 0: GATEWAY_DEFAULT_REPORT_INTERVAL */
 };
 
 struct gateway;

@@ -3,7 +3,8 @@
  * fuzz_gateway_event.c - libFuzzer target for what `devid gateway` reads on its admin port
  * before anything else: the input is a webhook body, parsed exactly as the server does
  * (gateway_event_parse); its first bytes are also taken as an X-Devid-Signature header and
- * checked against the HMAC of the whole input (gateway_signature_verify). Aborts when either
+ * checked against the HMAC of the whole input (gateway_signature_verify). Every action is
+ * reached, suspected_clone and its "suspicion" included (seeds clone-*.json). Aborts when either
  * breaks its contract: a failure returns nothing and gives a reason; a success returns an
  * event whose every field holds what gateway.h promises.
  */
@@ -41,9 +42,21 @@ static void
 event_check(const struct gateway_event *ev)
 {
 	expect(gateway_event_id_valid(ev->id, strlen(ev->id)), "event id");
-	expect(
-	    ev->action == GATEWAY_ADD || ev->action == GATEWAY_REMOVE || ev->action == GATEWAY_TEST,
+	expect(ev->action == GATEWAY_ADD || ev->action == GATEWAY_REMOVE ||
+		ev->action == GATEWAY_TEST || ev->action == GATEWAY_SUSPECTED_CLONE,
 	    "action");
+	if (ev->action == GATEWAY_SUSPECTED_CLONE) {
+		const struct gateway_suspicion *su = &ev->suspicion;
+
+		expect(su->rule == GATEWAY_RULE_CONCURRENT_ORIGINS ||
+			su->rule == GATEWAY_RULE_SUPERSEDED_CERTIFICATE ||
+			su->rule == GATEWAY_RULE_ENROLLMENT_RATE,
+		    "rule");
+		expect(strlen(su->at) >= 20 && su->at[strlen(su->at) - 1] == 'Z', "at");
+	} else {
+		expect(ev->suspicion.at[0] == '\0' && !ev->suspicion.quarantined,
+		    "a suspicion on another action");
+	}
 	expect(strlen(ev->tenant) >= 1 && strlen(ev->tenant) <= MAX_NAME_LEN, "tenant");
 	expect(ev->action == GATEWAY_TEST
 		? ev->ndevices == 0 && ev->devices == NULL

@@ -3,7 +3,8 @@
  * The webhook's event parser and signature check (src/gateway/events.c) over good and bad
  * inputs: every field typed, length- and pattern-checked, the UDID tied to the certificate,
  * exactly one PEM certificate, the 1,000-device and body caps, duplicate keys and devices,
- * unknown members; HMAC-SHA256 against RFC 4231 and in every malformed header shape.
+ * unknown members; the suspected_clone action and its "suspicion"; HMAC-SHA256 against RFC 4231
+ * and in every malformed header shape.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -295,10 +296,10 @@ test_bad(void)
 	    "not valid JSON");
 	bad("action delete",
 	    fmt("{\"event\":\"e\",\"action\":\"delete\",\"tenant\":\"T\",\"devices\":[%s]}", d),
-	    "is not \"add\", \"remove\" or \"test\"");
+	    "is not \"add\", \"remove\", \"test\" or \"suspected_clone\"");
 	bad("action upper case",
 	    fmt("{\"event\":\"e\",\"action\":\"ADD\",\"tenant\":\"T\",\"devices\":[%s]}", d),
-	    "is not \"add\", \"remove\" or \"test\"");
+	    "is not \"add\", \"remove\", \"test\" or \"suspected_clone\"");
 	bad("tenant lower case",
 	    fmt("{\"event\":\"e\",\"action\":\"add\",\"tenant\":\"oem\",\"devices\":[%s]}", d),
 	    "\"tenant\" does not match");
@@ -526,10 +527,185 @@ test_test_action(void)
 		"}"),
 	    "\"tenant\"");
 	bad("an unknown action", event_json("devid-1", "check", "OEM1", 0, 1),
-	    "is not \"add\", \"remove\" or \"test\"");
+	    "is not \"add\", \"remove\", \"test\" or \"suspected_clone\"");
 	bad("an empty add",
 	    fmt("{\"event\":\"e1\",\"action\":\"add\",\"tenant\":\"OEM1\",\"devices\":[]}"),
 	    "allowed 1 to");
+}
+
+/* A suspected_clone event with the devices of an add and suspicion, a JSON object's members. */
+static char *
+clone_json(const char *suspicion)
+{
+	char *d = device_json(&certs[0], "SN-1", "B1"), *d2 = device_json(&certs[1], "SN-2", "B1");
+	char *body = fmt("{\"event\":\"devid-12-0\",\"action\":\"suspected_clone\",\"tenant\":"
+			 "\"OEM1\",\"devices\":[%s,%s],\"suspicion\":{%s}}",
+	    d, d2, suspicion);
+
+	free(d);
+	free(d2);
+	return body;
+}
+
+/* devid suspects a clone: the devices as for an add, and why ("suspicion"), for this action only */
+static void
+test_suspected_clone(void)
+{
+	struct gateway_event *ev;
+	struct dynbuf b;
+	char *body, *d;
+
+	body =
+	    clone_json("\"rule\":\"concurrent-origins\",\"at\":\"2026-12-05T11:00:00Z\","
+		       "\"quarantined\":true,\"detail\":{\"origins\":[\"127.0.0.2\",\"127.0.0.3\"],"
+		       "\"n\":{\"deep\":[1,2.5,null,false]}}");
+	ev = good("suspected_clone", body, strlen(body));
+	if (ev != NULL) {
+		CHECK(ev->action == GATEWAY_SUSPECTED_CLONE, "action");
+		CHECK(
+		    strcmp(gateway_action_name(ev->action), "suspected_clone") == 0, "action name");
+		CHECK(ev->ndevices == 2 && strcmp(ev->devices[1].udid, certs[1].udid) == 0,
+		    "the devices");
+		CHECK(ev->suspicion.rule == GATEWAY_RULE_CONCURRENT_ORIGINS, "rule");
+		CHECK(strcmp(gateway_rule_name(ev->suspicion.rule), "concurrent-origins") == 0,
+		    "rule name");
+		CHECK(strcmp(ev->suspicion.at, "2026-12-05T11:00:00Z") == 0, "at %s",
+		    ev->suspicion.at);
+		CHECK(ev->suspicion.quarantined, "quarantined");
+	}
+	gateway_event_free(ev);
+	free(body);
+
+	body = clone_json("\"detail\":{},\"quarantined\":false,\"at\":"
+			  "\"2026-12-05T11:00:00.123456789Z\",\"rule\":\"superseded-certificate\"");
+	ev = good("superseded-certificate, members in any order", body, strlen(body));
+	CHECK(ev == NULL ||
+		(ev->suspicion.rule == GATEWAY_RULE_SUPERSEDED_CERTIFICATE &&
+		    !ev->suspicion.quarantined),
+	    "superseded-certificate, not quarantined");
+	gateway_event_free(ev);
+	free(body);
+
+	body = clone_json("\"rule\":\"enrollment-rate\",\"at\":\"2026-12-05T11:00:00.1Z\","
+			  "\"quarantined\":false");
+	ev = good("enrollment-rate without detail", body, strlen(body));
+	CHECK(ev == NULL || strcmp(gateway_rule_name(ev->suspicion.rule), "enrollment-rate") == 0,
+	    "enrollment-rate");
+	gateway_event_free(ev);
+	free(body);
+
+	/* "detail" at the limit as compact JSON, {"x":"aa...a"}, and one byte over it */
+	for (int over = 0; over <= 1; over++) {
+		dynbuf_init(&b, GATEWAY_MAX_SUSPICION_DETAIL + 256);
+		dynbuf_addstr(&b,
+		    "\"rule\":\"enrollment-rate\",\"at\":\"2026-12-05T11:00:00Z\","
+		    "\"quarantined\":true,\"detail\":{\"x\" : \"");
+		for (int i = 0; i < GATEWAY_MAX_SUSPICION_DETAIL - 8 + over; i++)
+			dynbuf_addstr(&b, "a");
+		dynbuf_addstr(&b, "\" }");
+		body = clone_json(dynbuf_str(&b));
+		dynbuf_release(&b);
+		if (over) {
+			bad("a detail of 64 KiB + 1", body, "is 65537 bytes of JSON, limit 65536");
+			continue;
+		}
+		/* the spaces do not count: the limit is on the compact form */
+		ev = good("a detail of 64 KiB", body, strlen(body));
+		gateway_event_free(ev);
+		free(body);
+	}
+
+	bad("no suspicion",
+	    fmt("{\"event\":\"e\",\"action\":\"suspected_clone\",\"tenant\":\"OEM1\","
+		"\"devices\":[%s]}",
+		d = device_json(&certs[0], "S", "B1")),
+	    "\"suspicion\" is missing");
+	free(d);
+	bad("a suspicion on an add",
+	    fmt("{\"event\":\"e\",\"action\":\"add\",\"tenant\":\"OEM1\",\"devices\":[%s],"
+		"\"suspicion\":{\"rule\":\"enrollment-rate\",\"at\":\"2026-12-05T11:00:00Z\","
+		"\"quarantined\":true}}",
+		d = device_json(&certs[0], "S", "B1")),
+	    "belongs to suspected_clone only");
+	free(d);
+	bad("a suspicion on a test",
+	    fmt("{\"event\":\"e\",\"action\":\"test\",\"tenant\":\"OEM1\",\"devices\":[],"
+		"\"suspicion\":null}"),
+	    "belongs to suspected_clone only");
+	bad("no device",
+	    fmt("{\"event\":\"e\",\"action\":\"suspected_clone\",\"tenant\":\"OEM1\","
+		"\"devices\":[],\"suspicion\":{\"rule\":\"enrollment-rate\",\"at\":"
+		"\"2026-12-05T11:00:00Z\",\"quarantined\":true}}"),
+	    "allowed 1 to");
+	bad("suspicion an array",
+	    fmt("{\"event\":\"e\",\"action\":\"suspected_clone\",\"tenant\":\"OEM1\","
+		"\"devices\":[%s],\"suspicion\":[]}",
+		d = device_json(&certs[0], "S", "B1")),
+	    "\"suspicion\" is not an object");
+	free(d);
+
+#define SUS(r, a, q) "\"rule\":" r ",\"at\":" a ",\"quarantined\":" q
+	bad("rule missing", clone_json("\"at\":\"2026-12-05T11:00:00Z\",\"quarantined\":true"),
+	    "suspicion: \"rule\" is missing");
+	bad("rule unknown", clone_json(SUS("\"same-serial\"", "\"2026-12-05T11:00:00Z\"", "true")),
+	    "\"rule\" is not \"concurrent-origins\"");
+	bad("rule upper case",
+	    clone_json(SUS("\"Concurrent-Origins\"", "\"2026-12-05T11:00:00Z\"", "true")),
+	    "\"rule\" is not");
+	bad("rule a number", clone_json(SUS("1", "\"2026-12-05T11:00:00Z\"", "true")),
+	    "\"rule\" is not a string");
+	bad("at missing", clone_json("\"rule\":\"enrollment-rate\",\"quarantined\":true"),
+	    "suspicion: \"at\" is missing");
+	bad("at without Z",
+	    clone_json(SUS("\"enrollment-rate\"", "\"2026-12-05T11:00:00\"", "true")),
+	    "\"at\" is not an RFC 3339 time");
+	bad("at with an offset",
+	    clone_json(SUS("\"enrollment-rate\"", "\"2026-12-05T11:00:00+01:00\"", "true")),
+	    "\"at\" is not an RFC 3339 time");
+	bad("at a date", clone_json(SUS("\"enrollment-rate\"", "\"2026-12-05\"", "true")),
+	    "\"at\" is not an RFC 3339 time");
+	bad("at with an empty fraction",
+	    clone_json(SUS("\"enrollment-rate\"", "\"2026-12-05T11:00:00.Z\"", "true")),
+	    "\"at\" is not an RFC 3339 time");
+	bad("at with ten fraction digits",
+	    clone_json(SUS("\"enrollment-rate\"", "\"2026-12-05T11:00:00.1234567890Z\"", "true")),
+	    "\"at\"");
+	bad("at a number", clone_json(SUS("\"enrollment-rate\"", "1733396400", "true")),
+	    "\"at\" is not a string");
+	bad("quarantined missing",
+	    clone_json("\"rule\":\"enrollment-rate\",\"at\":\"2026-12-05T11:00:00Z\""),
+	    "\"quarantined\" is missing");
+	bad("quarantined a string",
+	    clone_json(SUS("\"enrollment-rate\"", "\"2026-12-05T11:00:00Z\"", "\"true\"")),
+	    "\"quarantined\" is not true or false");
+	bad("quarantined a number",
+	    clone_json(SUS("\"enrollment-rate\"", "\"2026-12-05T11:00:00Z\"", "1")),
+	    "\"quarantined\" is not true or false");
+	bad("detail an array",
+	    clone_json(
+		SUS("\"enrollment-rate\"", "\"2026-12-05T11:00:00Z\"", "true") ",\"detail\":[]"),
+	    "\"detail\" is not an object");
+	bad("detail null",
+	    clone_json(
+		SUS("\"enrollment-rate\"", "\"2026-12-05T11:00:00Z\"", "true") ",\"detail\":null"),
+	    "\"detail\" is not an object");
+	bad("suspicion unknown member",
+	    clone_json(
+		SUS("\"enrollment-rate\"", "\"2026-12-05T11:00:00Z\"", "true") ",\"score\":0.9"),
+	    "suspicion: unknown member \"score\"");
+	bad("suspicion duplicate key",
+	    clone_json(SUS("\"enrollment-rate\"", "\"2026-12-05T11:00:00Z\"",
+		"true") ",\"quarantined\":false"),
+	    "duplicate");
+#undef SUS
+	/* the devices are checked as an add's */
+	bad("a UDID of another certificate",
+	    fmt("{\"event\":\"e\",\"action\":\"suspected_clone\",\"tenant\":\"OEM1\","
+		"\"devices\":[{\"udid\":\"%s\",\"serial\":\"S\",\"batch\":\"B1\","
+		"\"certificate\":\"%s\"}],\"suspicion\":{\"rule\":\"enrollment-rate\",\"at\":"
+		"\"2026-12-05T11:00:00Z\",\"quarantined\":true}}",
+		certs[1].udid, certs[0].pem),
+	    "is not the UDID of the certificate");
 }
 
 int
@@ -541,6 +717,7 @@ main(void)
 	test_signature();
 	test_event_id();
 	test_test_action();
+	test_suspected_clone();
 	for (int i = 0; i < NCERTS; i++) {
 		free(certs[i].pem);
 		free(certs[i].raw);
