@@ -263,6 +263,12 @@ call "$A1" GET "/api/v1/devices/$quar"
 grep -q '"revoked":true\|"state":"revoked"' body && grep -q '"quarantined":true' body ||
 	fail "the clone is not revoked: $(cat body)"
 grep -q 'keyCompromise' body || fail "the revocation does not say keyCompromise: $(cat body)"
+i=0
+until grep '"action": "suspected_clone"' hook.events | grep "\"udid\": \"$quar\"" | grep -q '"quarantined": true'; do
+	i=$((i + 1))
+	[ $i -lt 200 ] || fail "no notice of the quarantined device: $(cat hook.events)"
+	sleep 0.1
+done
 renew "$quar" q1.pem q2.pem && fail "a quarantined device renewed"
 grep -qi 'revoked' agent.err || fail "the refusal does not say revoked: $(cat agent.err)"
 # an EST renewal that raises the suspicion is refused, and the device revoked with it
