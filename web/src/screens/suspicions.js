@@ -123,6 +123,10 @@ export function suspicions(root, params, signal) {
 				td('quarantined', quarantinedText(s)))),
 			'No suspected clone: no device has been seen where another copy of it was.'));
 		pageInfo.textContent = cursors.length > 1 ? `Page ${shown + 1} of ${cursors.length}` : '';
+		pagerState();
+	}
+
+	function pagerState() {
 		older.disabled = shown === 0;
 		newer.disabled = shown === cursors.length - 1;
 	}
@@ -134,8 +138,8 @@ export function suspicions(root, params, signal) {
 			shown = i;
 			draw(r.suspicions ?? []);
 		} catch (err) {
-			showError(err);
-			draw([]);
+			showError(err); // the page shown stays, and so does the way to others
+			pagerState();
 		}
 	}
 
