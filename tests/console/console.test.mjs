@@ -621,6 +621,25 @@ await step('a device seen from two networks at once: its screen flags it, the su
 	await waitText(page, 'table#device-suspicions', /No suspicion/);
 });
 
+await step('in quarantine mode a suspected clone is revoked at once, and the console says so', async () => {
+	let r = await api(adminToken, 'PUT', '/api/v1/clone-policy', { mode: 'quarantine', prefixV4: 32 });
+	assert.equal(r.status, 200, `PUT /api/v1/clone-policy: ${r.status} ${r.text}`);
+	const udid = b1Udids.filter((u) => u !== revokeUdid && u !== cloneUdid).at(-1);
+	r = await reportSeenTwice('OEM1', gatewaySecret, udid, reelCertificates(b1.dir).get(udid));
+	assert.equal(r.status, 200, `POST /api/v1/sightings: ${r.status} ${r.text}`);
+	assert.match(r.text, /"suspicions": *1\b/, `POST /api/v1/sightings: ${r.text}`);
+	await go(page, `#/devices/${udid}`);
+	await waitText(page, '#clone-flag', /^Suspected clone\b/);
+	await waitText(page, '#device [data-field=state]', 'revoked');
+	await waitText(page, '#device [data-field=revokeReason]', 'keyCompromise');
+	await waitText(page, 'table#device-suspicions tr[data-rule="concurrent-origins"] [data-field=quarantined]', 'yes: revoked');
+	await page.locator('a[data-nav=suspicions]').click();
+	await waitText(page, `table#suspicions tr[data-udid="${udid}"] [data-field=quarantined]`, 'yes: revoked');
+	const order = await page.locator('table#suspicions tr[data-udid]').evaluateAll(
+		(rows) => rows.map((row) => row.getAttribute('data-udid')));
+	assert.deepEqual(order, [udid, cloneUdid], 'the suspicions are not listed newest first');
+});
+
 // Names are [A-Z0-9.-] everywhere, so the free text a user types that the console shows back
 // is a connector's URL (it needs only to start with http://)
 const XSS = 'http://127.0.0.1:9/"><img src=x onerror="window.__xss=1;alert(1)"><script>alert(2)</script>';
