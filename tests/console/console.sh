@@ -117,9 +117,12 @@ def who(action, obj=None):
 problems = []
 for action, obj in (("batch.claim", "ACME/B1"), ("batch.claim", "ACME/B2"), ("batch.claim", "ACME/B3"),
                     ("device.revoke", None)):
-    actors = who(action, obj)
+    # the quarantined clone is clone detection's revoke, not the console's
+    actors = [a for a in who(action, obj) if a != "clone-detection"]
     if not actors or not all(alice.match(a) for a in actors):
         problems.append(f"{action} {obj or ''}: actors {actors}, want token:<id>:alice")
+if who("device.revoke").count("clone-detection") != 1:
+    problems.append(f"device.revoke: actors {who('device.revoke')}, want one by clone-detection (the quarantine)")
 conn = [r["actor"] for r in recs if r["action"].startswith("connector.")]
 if not conn or not all(alice.match(a) for a in conn):
     problems.append(f"connector changes: actors {conn}, want token:<id>:alice")
@@ -131,7 +134,7 @@ for p in problems:
     print("console: audit:", p, file=sys.stderr)
 sys.exit(1 if problems else 0)
 PY
-note "ok the audit trail names alice for the three claims, the connector and the revoke, and the sessions"
+note "ok the audit trail names alice for the three claims, the connector and the revoke, clone detection for the quarantine, and the sessions"
 api_as "$A1" GET /api/v1/audit/verify
 [ "$status" = 200 ] && grep -q '"ok": *true' body || fail "audit chain: $status $(cat body)"
 note "ok the audit chain verifies"

@@ -190,17 +190,38 @@ async function signIn(page, token, name) {
 	await waitText(page, '#whoami', new RegExp(name));
 }
 
-// the UDIDs of a reel, from its manifest: SHA-256 of each birth certificate's SPKI
-function reelUdids(dir) {
-	return JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')).map((entry) => {
+// the birth certificates of a reel, from its manifest: UDID (SHA-256 of the SPKI) → DER
+function reelCertificates(dir) {
+	return new Map(JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')).map((entry) => {
 		const payload = JSON.parse(Buffer.from(entry.payload, 'base64url').toString('utf8'));
 		const der = Buffer.from(payload.publicKeySet.keys[0].x5c[0], 'base64');
-		return udidOf(new X509Certificate(der));
-	}).sort();
+		return [udidOf(new X509Certificate(der)), der];
+	}));
 }
+
+const reelUdids = (dir) => [...reelCertificates(dir).keys()].sort();
 
 function udidOf(cert) {
 	return createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+}
+
+// A product cloud's signed seen report (docs/clone-detection.md): the device with certificate
+// DER active from 127.0.0.2 and 127.0.0.3 in turn during the last 30 s
+async function reportSeenTwice(tenant, secret, udid, der) {
+	const now = Date.now();
+	const t = (s) => new Date(now + s * 1000).toISOString();
+	const certificate = createHash('sha256').update(der).digest('hex');
+	const seen = (origin, first, last) =>
+		({ udid, origin, first: t(first), last: t(last), count: 2, certificate, identity: 'key' });
+	const body = JSON.stringify({ report: `console-${now}`, tenant, sentAt: t(0),
+		sightings: [seen('127.0.0.2', -30, -10), seen('127.0.0.3', -25, -5)] });
+	const sig = createHmac('sha256', secret).update(body).digest('hex');
+	const r = await fetch(`${origin}/api/v1/sightings`, {
+		method: 'POST', body,
+		headers: { 'Content-Type': 'application/json', 'X-Devid-Signature': `sha256=${sig}` },
+	});
+	const text = await r.text();
+	return { status: r.status, text };
 }
 
 async function gatewayAclDevices() {
@@ -544,6 +565,81 @@ await step('revoke a device with a reason; the page and the API say revoked', as
 	}, JOB_WAIT_MS);
 });
 
+await step('the suspicions screen: an admin changes the clone policy; a refused value shows the server\'s words', async () => {
+	await page.locator('a[data-nav=suspicions]').click();
+	await waitText(page, 'table#suspicions', /No suspected clone/);
+	const form = page.locator('form#policy-form');
+	await form.waitFor();
+	assert.equal(await form.locator('[name=mode]').inputValue(), 'flag', 'the default mode');
+	assert.equal(await form.locator('[name=prefixV4]').inputValue(), '24', 'the default IPv4 prefix');
+	// one address, one network: 127.0.0.2 and 127.0.0.3 become two places
+	await setField(form, 'prefixV4', '32');
+	await page.locator('#policy-save').click();
+	await waitText(page, '#policy-saved', /^Saved/);
+	let r = await api(adminToken, 'GET', '/api/v1/clone-policy');
+	assert.equal(r.status, 200, `GET /api/v1/clone-policy: ${r.status} ${r.text}`);
+	assert.deepEqual([r.json.mode, r.json.prefixV4, r.json.window, r.json.maxEnrollments], ['flag', 32, 300, 3],
+	    `the form saved ${r.text}`);
+	await setField(form, 'window', '5');
+	await page.locator('#policy-save').click();
+	await waitText(page, '#policy-error', /"window" is 5, allowed 10 to 86400/);
+	r = await api(adminToken, 'GET', '/api/v1/clone-policy');
+	assert.equal(r.json.window, 300, `a refused policy changed the window: ${r.text}`);
+});
+
+let cloneUdid;
+await step('a device seen from two networks at once: its screen flags it, the suspicions screen lists it', async () => {
+	cloneUdid = b1Udids.filter((u) => u !== revokeUdid).at(-1);
+	// the gateway's connector GW is a webhook, so its secret signs the tenant's seen reports
+	const r = await reportSeenTwice('OEM1', gatewaySecret, cloneUdid, reelCertificates(b1.dir).get(cloneUdid));
+	assert.equal(r.status, 200, `POST /api/v1/sightings: ${r.status} ${r.text}`);
+	assert.match(r.text, /"suspicions": *1\b/, `POST /api/v1/sightings: ${r.text}`);
+	await go(page, `#/devices/${cloneUdid}`);
+	await waitText(page, '#clone-flag', /^Suspected clone\b/);
+	await waitText(page, '#device [data-field=state]', 'active');
+	const row = page.locator('table#device-suspicions tr[data-rule="concurrent-origins"]');
+	await row.waitFor();
+	assert.match(await text(row, '[data-field=rule]'), /several networks/);
+	assert.match(await text(row, '[data-field=detail]'), /127\.0\.0\.2\/32 and 127\.0\.0\.3\/32/);
+	assert.equal(await text(row, '[data-field=quarantined]'), 'no');
+	await shot(page, 'device-clone');
+	await page.locator('a[data-nav=suspicions]').click();
+	const listed = page.locator(`table#suspicions tr[data-udid="${cloneUdid}"]`);
+	await listed.waitFor();
+	assert.equal(await listed.count(), 1, 'the suspicions screen lists the suspicion more than once');
+	assert.equal(await listed.getAttribute('data-rule'), 'concurrent-origins');
+	assert.match(await text(listed, '[data-field=rule]'), /several networks/);
+	await shot(page, 'suspicions');
+	await openRow(listed);
+	await waitText(page, '#device [data-field=udid]', cloneUdid);
+	await page.locator('#clone-flag').waitFor();
+	// a device nobody suspects has no flag
+	await go(page, `#/devices/${revokeUdid}`);
+	await waitText(page, '#device [data-field=udid]', revokeUdid);
+	await settle(page);
+	assert.equal(await page.locator('#clone-flag').count(), 0, 'a device without suspicion is flagged');
+	await waitText(page, 'table#device-suspicions', /No suspicion/);
+});
+
+await step('in quarantine mode a suspected clone is revoked at once, and the console says so', async () => {
+	let r = await api(adminToken, 'PUT', '/api/v1/clone-policy', { mode: 'quarantine', prefixV4: 32 });
+	assert.equal(r.status, 200, `PUT /api/v1/clone-policy: ${r.status} ${r.text}`);
+	const udid = b1Udids.filter((u) => u !== revokeUdid && u !== cloneUdid).at(-1);
+	r = await reportSeenTwice('OEM1', gatewaySecret, udid, reelCertificates(b1.dir).get(udid));
+	assert.equal(r.status, 200, `POST /api/v1/sightings: ${r.status} ${r.text}`);
+	assert.match(r.text, /"suspicions": *1\b/, `POST /api/v1/sightings: ${r.text}`);
+	await go(page, `#/devices/${udid}`);
+	await waitText(page, '#clone-flag', /^Suspected clone\b/);
+	await waitText(page, '#device [data-field=state]', 'revoked');
+	await waitText(page, '#device [data-field=revokeReason]', 'keyCompromise');
+	await waitText(page, 'table#device-suspicions tr[data-rule="concurrent-origins"] [data-field=quarantined]', 'yes: revoked');
+	await page.locator('a[data-nav=suspicions]').click();
+	await waitText(page, `table#suspicions tr[data-udid="${udid}"] [data-field=quarantined]`, 'yes: revoked');
+	const order = await page.locator('table#suspicions tr[data-udid]').evaluateAll(
+		(rows) => rows.map((row) => row.getAttribute('data-udid')));
+	assert.deepEqual(order, [udid, cloneUdid], 'the suspicions are not listed newest first');
+});
+
 // Names are [A-Z0-9.-] everywhere, so the free text a user types that the console shows back
 // is a connector's URL (it needs only to start with http://)
 const XSS = 'http://127.0.0.1:9/"><img src=x onerror="window.__xss=1;alert(1)"><script>alert(2)</script>';
@@ -665,6 +761,11 @@ await step('an operator sees no clouds, audit or admin actions, and the API refu
 	await waitText(op, '#device [data-field=udid]', other);
 	await settle(op);
 	assert.equal(await op.locator('#revoke-submit').count(), 0, "an operator's device page has #revoke-submit");
+	await op.locator('a[data-nav=suspicions]').click();
+	await op.locator(`table#suspicions tr[data-udid="${cloneUdid}"]`).waitFor();
+	await waitText(op, '#clone-policy [data-field=prefixV4]', '32');
+	await settle(op);
+	assert.equal(await op.locator('form#policy-form').count(), 0, 'an operator has the policy form');
 
 	const session = JSON.parse((await pageFetch(op, '/api/v1/session')).text);
 	assert.equal(session.role, 'operator');
@@ -675,6 +776,7 @@ await step('an operator sees no clouds, audit or admin actions, and the API refu
 		['GET', `/api/v1/batches/${b1.name}/manifest?format=csv`],
 		['POST', `/api/v1/devices/${other}/revoke`, '{}'],
 		['POST', `/api/v1/batches/${b1.name}/release`, '{}'],
+		['PUT', '/api/v1/clone-policy', '{"mode":"off"}'],
 	];
 	for (const [method, p, body] of refused) {
 		const r = await pageFetch(op, p, { method, headers: method === 'GET' ? {} : csrf, body });

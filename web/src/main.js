@@ -11,6 +11,7 @@ import { batches } from './screens/batches.js';
 import { batch } from './screens/batch.js';
 import { device } from './screens/device.js';
 import { jobs } from './screens/jobs.js';
+import { suspicions } from './screens/suspicions.js';
 import { clouds, cloudForm } from './screens/clouds.js';
 import { audit } from './screens/audit.js';
 
@@ -21,6 +22,7 @@ const NAV = [
 	['claim', 'Claim', false],
 	['batches', 'Batches', false],
 	['jobs', 'Jobs', false],
+	['suspicions', 'Suspicions', false],
 	['clouds', 'Clouds', true],
 	['audit', 'Audit', true],
 ];
@@ -38,6 +40,7 @@ route('/batches', batches);
 route('/batches/:vendor/:batch', batch);
 route('/devices/:udid', device);
 route('/jobs', jobs);
+route('/suspicions', suspicions);
 route('/clouds', adminOnly(clouds));
 route('/clouds/new', adminOnly(cloudForm));
 route('/clouds/:name', adminOnly(cloudForm));

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// #/devices/UDID: one device's birth certificate, its batch, what each product cloud did with
-// it, its operational certificates and (admins) revoke.
+// #/devices/UDID: one device's birth certificate, its batch, whether it is a suspected clone
+// and why, what each product cloud did with it, its operational certificates and (admins)
+// revoke.
 import { get, post } from '../api.js';
 import { h, clear, table, td, when, seg, batchPath, loading, fields, confirmDialog } from '../dom.js';
 import { showError, clearError, isAdmin } from '../session.js';
+import { ruleText, detailText, quarantinedText } from './suspicions.js';
 
 export const REASONS = ['unspecified', 'keyCompromise', 'affiliationChanged', 'superseded',
 	'cessationOfOperation', 'privilegeWithdrawn'];
@@ -44,6 +46,10 @@ export function device(root, { udid }, signal) {
 			const bc = d.birthCertificate ?? {};
 			const batchId = `${d.vendor}/${d.batch}`;
 			clear(body,
+				d.suspectedClone ? h('p', { id: 'clone-flag', class: 'card bad', role: 'status' },
+					h('strong', {}, 'Suspected clone'),
+					': another device may be using this identity. The suspicions below say why; ',
+					h('a', { href: '#/suspicions' }, 'all suspicions'), '.') : null,
 				fields('device', [
 					['UDID', 'udid', h('span', { class: 'mono' }, d.udid)],
 					['Chip serial', 'serial', d.serial ?? ''],
@@ -59,6 +65,12 @@ export function device(root, { udid }, signal) {
 					['Key', 'keyType', bc.keyType ?? ''],
 					['SHA-256', 'sha256', h('span', { class: 'mono' }, bc.sha256 ?? '')],
 				]),
+				h('section', { class: 'card' }, h('h2', {}, 'Clone suspicions'),
+					table('device-suspicions', ['When', 'Rule', 'What was seen', 'Quarantined'],
+						(d.suspicions ?? []).map((s) => h('tr', { dataset: { suspicion: s.id, rule: s.rule } },
+							td('at', when(s.at)), td('rule', ruleText(s.rule)), td('detail', detailText(s)),
+							td('quarantined', quarantinedText(s)))),
+						'No suspicion: nothing suggests another device uses this identity.')),
 				h('section', { class: 'card' }, h('h2', {}, 'Product clouds'),
 					table('device-clouds', ['Cloud', 'Type', 'Action', 'Status', 'Job', 'When', 'Message'],
 						(d.clouds ?? []).map((c) => h('tr', { dataset: { connector: c.connector, status: c.status } },
