@@ -705,32 +705,46 @@ no_more(struct client_args *a, char **rest, int n)
 	return n != 0 ? usage(a, "unexpected argument '%s'", rest[0]) : 0;
 }
 
+/*
+ * A list by pages of numeric cursors (--after ID): GET base?after=..., shown as a table of
+ * the array under view->key, with the next page's command on stderr. what names the cursor.
+ */
+static int
+list_after(struct client_args *a, char **rest, int n, const char *base,
+    const struct output_view *view, const char *what, const char *how)
+{
+	struct dynbuf path;
+	json_t *j;
+	int rc;
+
+	if ((rc = only(a, BIT(OPT_AFTER))) != 0 || (rc = no_more(a, rest, n)) != 0)
+		return rc;
+	if (a->opt[OPT_AFTER] != NULL && !id_ok(a->opt[OPT_AFTER]))
+		return usage(a, "--after '%s': expected %s", a->opt[OPT_AFTER], what);
+	dynbuf_init(&path, 256);
+	if (dynbuf_addstr(&path, base) != 0)
+		abort();
+	query_add(&path, "after", a->opt[OPT_AFTER]);
+	if ((rc = request(a, "GET", dynbuf_str(&path), NULL, 0, &j, NULL)) == 0) {
+		output_show(a->output, j, view);
+		hint_next(a, j, how);
+	}
+	json_decref(j);
+	dynbuf_release(&path);
+	return rc;
+}
+
 static int
 run_audit(struct client_args *a, char **rest, int n)
 {
 	static const char *const verbs[] = {"list", "verify"};
 	const char *verb = verb_of(a, &rest, &n, "list");
-	struct dynbuf path;
 	json_t *j;
 	int rc;
 
-	if (strcmp(verb, "list") == 0) {
-		if ((rc = only(a, BIT(OPT_AFTER))) != 0 || (rc = no_more(a, rest, n)) != 0)
-			return rc;
-		if (a->opt[OPT_AFTER] != NULL && !id_ok(a->opt[OPT_AFTER]))
-			return usage(a, "--after '%s': expected a record's seq", a->opt[OPT_AFTER]);
-		dynbuf_init(&path, 256);
-		if (dynbuf_addstr(&path, "/api/v1/audit") != 0)
-			abort();
-		query_add(&path, "after", a->opt[OPT_AFTER]);
-		if ((rc = request(a, "GET", dynbuf_str(&path), NULL, 0, &j, NULL)) == 0) {
-			output_show(a->output, j, LIST_VIEW("records", audit_cols));
-			hint_next(a, j, "devid audit list");
-		}
-		json_decref(j);
-		dynbuf_release(&path);
-		return rc;
-	}
+	if (strcmp(verb, "list") == 0)
+		return list_after(a, rest, n, "/api/v1/audit", LIST_VIEW("records", audit_cols),
+		    "a record's seq", "devid audit list");
 	if (strcmp(verb, "verify") != 0)
 		return bad_verb(a, verb, verbs, 2);
 	if ((rc = only(a, 0)) != 0 || (rc = no_more(a, rest, n)) != 0)
@@ -1051,25 +1065,8 @@ run_clone_policy(struct client_args *a, char **rest, int n)
 static int
 run_suspicions(struct client_args *a, char **rest, int n)
 {
-	struct dynbuf path;
-	json_t *j;
-	int rc;
-
-	if ((rc = only(a, BIT(OPT_AFTER))) != 0 || (rc = no_more(a, rest, n)) != 0)
-		return rc;
-	if (a->opt[OPT_AFTER] != NULL && !id_ok(a->opt[OPT_AFTER]))
-		return usage(a, "--after '%s': expected a suspicion's id", a->opt[OPT_AFTER]);
-	dynbuf_init(&path, 256);
-	if (dynbuf_addstr(&path, "/api/v1/suspicions") != 0)
-		abort();
-	query_add(&path, "after", a->opt[OPT_AFTER]);
-	if ((rc = request(a, "GET", dynbuf_str(&path), NULL, 0, &j, NULL)) == 0) {
-		output_show(a->output, j, LIST_VIEW("suspicions", suspicion_cols));
-		hint_next(a, j, "devid suspicions");
-	}
-	json_decref(j);
-	dynbuf_release(&path);
-	return rc;
+	return list_after(a, rest, n, "/api/v1/suspicions", LIST_VIEW("suspicions", suspicion_cols),
+	    "a suspicion's id", "devid suspicions");
 }
 
 /* A token's id from its id or name (GET /api/v1/tokens); 0, or 1 after a message. */
@@ -1394,7 +1391,8 @@ static const struct command commands[] = {
 	"       devid clone-policy set [--mode off|flag|quarantine] [--file POLICY.json]\n"
 	"What your tenant does with a device suspected of being cloned (docs/clone-detection.md):\n"
 	"off, flag, or quarantine (revoke it, keyCompromise). --file holds the policy as the API\n"
-	"takes it ({\"window\":300,\"minReturns\":2,...}); members left out take their defaults.\n"},
+	"takes it ({\"window\":300,\"minReturns\":2,...}); members left out take their "
+	"defaults.\n"},
     {"suspicions", "suspicion", run_suspicions, BIT(OPT_AFTER),
 	"usage: devid suspicions [--after ID]\n"
 	"Your devices suspected of being cloned, oldest first, with the rule and what it saw.\n"},

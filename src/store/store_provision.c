@@ -348,8 +348,8 @@ store_job_devices(struct db *db, const struct job_rec *j, int64_t after, size_t 
 	} else {
 		/* an add of a device revoked since the job was written delivers nothing; a
 		 * notice is about the device whatever its state (a quarantine revoked it) */
-		struct db_param p[] = {DB_TEXT(j->udid), DB_INT(after),
-		    DB_INT(j->remove || j->suspicion_id != 0)};
+		struct db_param p[] = {
+		    DB_TEXT(j->udid), DB_INT(after), DB_INT(j->remove || j->suspicion_id != 0)};
 
 		return db_query(db,
 		    "SELECT d.id, d.udid, d.serial, d.cert, b.name, d.kind FROM devices d"

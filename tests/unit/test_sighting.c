@@ -11,7 +11,7 @@
 #define U "5e49e2c0d6f4a8b1c3e5f7a9b2d4c6e8f0a1b3c5d7e9f2a4b6c8d0e1f3a5b7c9"
 #define C "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
 #define SIGHTING(origin, first, last)                                                              \
-	"{\"udid\":\"" U "\",\"origin\":\"" origin "\",\"first\":\"" first "\",\"last\":\"" last \
+	"{\"udid\":\"" U "\",\"origin\":\"" origin "\",\"first\":\"" first "\",\"last\":\"" last   \
 	"\",\"count\":3,\"certificate\":\"" C "\",\"identity\":\"key\"}"
 #define REPORT(sightings)                                                                          \
 	"{\"report\":\"gw-1:2\",\"tenant\":\"OEM1\",\"sentAt\":\"2026-12-05T11:00:00.500Z\","      \
@@ -44,16 +44,18 @@ test_report(void)
 	int rc;
 
 	rc = parse(REPORT(SIGHTING("127.0.0.2", "2026-12-05T10:59:58.001Z",
-			      "2026-12-05T10:59:59.870Z") "," SIGHTING("2001:db8::7",
-			      "2026-12-05T10:59:58Z", "2026-12-05T10:59:58Z")),
+		       "2026-12-05T10:59:59.870Z") "," SIGHTING("2001:db8::7",
+		       "2026-12-05T10:59:58Z", "2026-12-05T10:59:58Z")),
 	    &r, &e);
 	CHECK(rc == 0, "a good report: %s", e.msg);
-	CHECK(rc != 0 || (r.n == 2 && strcmp(r.id, "gw-1:2") == 0 &&
-			     strcmp(r.tenant, "OEM1") == 0 && r.sent_ms == 1796468400500LL),
+	CHECK(rc != 0 ||
+		(r.n == 2 && strcmp(r.id, "gw-1:2") == 0 && strcmp(r.tenant, "OEM1") == 0 &&
+		    r.sent_ms == 1796468400500LL),
 	    "the report's members");
-	CHECK(rc != 0 || (strcmp(r.s[0].origin, "127.0.0.2") == 0 &&
-			     r.s[0].first_ms == 1796468398001LL && r.s[0].last_ms == 1796468399870LL &&
-			     r.s[0].count == 3 && !r.s[0].ldevid && strcmp(r.s[0].certificate, C) == 0),
+	CHECK(rc != 0 ||
+		(strcmp(r.s[0].origin, "127.0.0.2") == 0 && r.s[0].first_ms == 1796468398001LL &&
+		    r.s[0].last_ms == 1796468399870LL && r.s[0].count == 3 && !r.s[0].ldevid &&
+		    strcmp(r.s[0].certificate, C) == 0),
 	    "the first sighting");
 	CHECK(rc != 0 || strcmp(r.s[1].origin, "2001:db8::7") == 0, "an IPv6 origin");
 	sighting_report_release(&r);
@@ -62,12 +64,12 @@ test_report(void)
 	refused("{\"report\":\"r\"", "not valid JSON", "cut short");
 	refused(REPORT(""), "\"sightings\" has 0 elements", "no sighting");
 	refused("{\"report\":\"r 1\",\"tenant\":\"OEM1\",\"sentAt\":\"2026-12-05T11:00:00Z\","
-		"\"sightings\":[" SIGHTING("127.0.0.2", "2026-12-05T10:59:58Z",
-		    "2026-12-05T10:59:59Z") "]}",
+		"\"sightings\":[" SIGHTING(
+		    "127.0.0.2", "2026-12-05T10:59:58Z", "2026-12-05T10:59:59Z") "]}",
 	    "\"report\" is not", "a space in the id");
 	refused("{\"report\":\"r\",\"tenant\":\"oem1\",\"sentAt\":\"2026-12-05T11:00:00Z\","
-		"\"sightings\":[" SIGHTING("127.0.0.2", "2026-12-05T10:59:58Z",
-		    "2026-12-05T10:59:59Z") "]}",
+		"\"sightings\":[" SIGHTING(
+		    "127.0.0.2", "2026-12-05T10:59:58Z", "2026-12-05T10:59:59Z") "]}",
 	    "\"tenant\" is not a tenant name", "a lowercase tenant");
 	refused(REPORT(SIGHTING("127.0.0.2", "2026-12-05T10:59:59Z", "2026-12-05T10:59:58Z")),
 	    "\"last\" is before \"first\"", "last before first");
@@ -77,19 +79,23 @@ test_report(void)
 	    "\"origin\" is not an IPv4 or IPv6", "brackets");
 	refused(REPORT(SIGHTING("127.0.0.2", "2026-12-05T10:59:58+01:00", "2026-12-05T10:59:59Z")),
 	    "\"first\" is not an RFC 3339 time in UTC", "an offset");
-	refused(REPORT("{\"udid\":\"" U "\",\"origin\":\"127.0.0.2\",\"first\":\"2026-12-05T10:59:58Z"
-		       "\",\"last\":\"2026-12-05T10:59:58Z\",\"count\":0,\"certificate\":\"" C
-		       "\",\"identity\":\"key\"}"),
+	refused(
+	    REPORT("{\"udid\":\"" U "\",\"origin\":\"127.0.0.2\",\"first\":\"2026-12-05T10:59:58Z"
+		   "\",\"last\":\"2026-12-05T10:59:58Z\",\"count\":0,\"certificate\":\"" C
+		   "\",\"identity\":\"key\"}"),
 	    "\"count\"", "a count of 0");
-	refused(REPORT("{\"udid\":\"" U "\",\"origin\":\"127.0.0.2\",\"first\":\"2026-12-05T10:59:58Z"
-		       "\",\"last\":\"2026-12-05T10:59:58Z\",\"count\":1,\"certificate\":\"" C
-		       "\",\"identity\":\"name\"}"),
+	refused(
+	    REPORT("{\"udid\":\"" U "\",\"origin\":\"127.0.0.2\",\"first\":\"2026-12-05T10:59:58Z"
+		   "\",\"last\":\"2026-12-05T10:59:58Z\",\"count\":1,\"certificate\":\"" C
+		   "\",\"identity\":\"name\"}"),
 	    "\"identity\" is neither", "an unknown identity");
-	refused(REPORT("{\"udid\":\"" U "\",\"origin\":\"127.0.0.2\",\"first\":\"2026-12-05T10:59:58Z"
-		       "\",\"last\":\"2026-12-05T10:59:58Z\",\"count\":1,\"certificate\":\"" C
-		       "\",\"identity\":\"key\",\"port\":1}"),
+	refused(
+	    REPORT("{\"udid\":\"" U "\",\"origin\":\"127.0.0.2\",\"first\":\"2026-12-05T10:59:58Z"
+		   "\",\"last\":\"2026-12-05T10:59:58Z\",\"count\":1,\"certificate\":\"" C
+		   "\",\"identity\":\"key\",\"port\":1}"),
 	    "port", "an unknown member");
-	refused(REPORT("{\"udid\":\"" C "X\",\"origin\":\"127.0.0.2\"}"), "\"udid\"", "a long udid");
+	refused(
+	    REPORT("{\"udid\":\"" C "X\",\"origin\":\"127.0.0.2\"}"), "\"udid\"", "a long udid");
 	refused("{\"report\":\"r\",\"report\":\"s\"}", "duplicate", "a duplicate key");
 }
 
@@ -101,8 +107,7 @@ test_times(void)
 	CHECK(rfc3339_ms_parse("1970-01-01T00:00:00Z", &ms) == 0 && ms == 0, "the epoch");
 	CHECK(rfc3339_ms_parse("2024-02-29T12:00:00.5Z", &ms) == 0 && ms == 1709208000500LL,
 	    "a leap day with one fraction digit: %lld", (long long)ms);
-	CHECK(rfc3339_ms_parse("2026-12-05T11:00:00.123456789Z", &ms) == 0 &&
-		ms == 1796468400123LL,
+	CHECK(rfc3339_ms_parse("2026-12-05T11:00:00.123456789Z", &ms) == 0 && ms == 1796468400123LL,
 	    "nine fraction digits are cut to milliseconds");
 	CHECK(rfc3339_ms_parse("2025-02-29T12:00:00Z", &ms) != 0, "29 February of 2025");
 	CHECK(rfc3339_ms_parse("2026-12-05T11:00:00.Z", &ms) != 0, "a dot without digits");
