@@ -237,7 +237,7 @@ raise_suspicion(struct clone_eval *c, enum clone_rule rule, json_t *detail, stru
 	if (detail == NULL)
 		return devid_error_set(e, DEVID_ENOMEM, "out of memory");
 	if ((rc = store_suspicion_since(
-		 c->db, c->d.id, name, c->now - c->policy.window, &found, e)) != 0 ||
+		 c->db, c->tenant_id, c->d.id, name, c->now - c->policy.window, &found, e)) != 0 ||
 	    found)
 		goto out;
 	if ((text = json_dump_compact(detail)) == NULL ||

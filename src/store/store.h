@@ -821,9 +821,9 @@ int store_device_certificates(struct db *db, int64_t tenant_id, int64_t device_i
 /* How many certificates the tenant issued to the device since (Unix seconds). */
 int store_certs_issued_since(struct db *db, int64_t tenant_id, int64_t device_id, int64_t since,
     int64_t *count, struct devid_error *e);
-/* Whether the device has a suspicion of rule raised at or after since. */
-int store_suspicion_since(struct db *db, int64_t device_id, const char *rule, int64_t since,
-    bool *found, struct devid_error *e);
+/* Whether the tenant raised a suspicion of rule for the device at or after since. */
+int store_suspicion_since(struct db *db, int64_t tenant_id, int64_t device_id, const char *rule,
+    int64_t since, bool *found, struct devid_error *e);
 int store_suspicion_add(struct db *db, int64_t tenant_id, int64_t device_id, const char *rule,
     const char *detail, bool quarantined, int64_t at, int64_t *id, struct devid_error *e);
 /*

@@ -95,17 +95,18 @@ store_device_certificates(struct db *db, int64_t tenant_id, int64_t device_id, s
 }
 
 int
-store_suspicion_since(struct db *db, int64_t device_id, const char *rule, int64_t since,
-    bool *found, struct devid_error *e)
+store_suspicion_since(struct db *db, int64_t tenant_id, int64_t device_id, const char *rule,
+    int64_t since, bool *found, struct devid_error *e)
 {
-	struct db_param p[] = {DB_INT(device_id), DB_TEXT(rule), DB_INT(since)};
+	struct db_param p[] = {DB_INT(device_id), DB_TEXT(rule), DB_INT(since), DB_INT(tenant_id)};
 	struct db_rows *r;
 	int rc;
 
 	*found = false;
 	if ((rc = db_query(db,
-		 "SELECT id FROM suspicions WHERE device_id = ? AND rule = ? AND at >= ? LIMIT 1",
-		 p, 3, &r, e)) != 0)
+		 "SELECT id FROM suspicions WHERE device_id = ? AND rule = ? AND at >= ?"
+		 " AND tenant_id = ? LIMIT 1",
+		 p, 4, &r, e)) != 0)
 		return rc;
 	*found = db_rows_count(r) > 0;
 	db_rows_free(r);
