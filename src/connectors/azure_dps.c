@@ -368,8 +368,11 @@ azure_dps_results_parse(const uint8_t *p, size_t n, const char *const *ids, size
 	}
 	json_array_foreach(errs, i, v)
 	{
-		if (!json_is_object(v) ||
-		    json_get_str(v, "registrationId", 1, DPS_MAX_REGID, true, &id, NULL,
+		if (!json_is_object(v)) {
+			devid_error_set(e, rc, "azure-dps answer: error %zu is not an object", i);
+			goto out;
+		}
+		if (json_get_str(v, "registrationId", 1, DPS_MAX_REGID, true, &id, NULL,
 			"azure-dps answer error", e) != 0 ||
 		    json_get_int(v, "errorCode", 0, 999999, &code, "azure-dps answer error", e) !=
 			0 ||

@@ -124,6 +124,15 @@ test_results(void)
 		  c) == DEVID_EINVAL,
 	    "an error without errorCode");
 	CHECK(parse("[]", ids, 3, c) == DEVID_EINVAL, "an array");
+	{
+		const char *bad = "{\"isSuccessful\":false,\"errors\":[\"}nor{:\"]}";
+		struct devid_error e = {0};
+
+		CHECK(azure_dps_results_parse((const uint8_t *)bad, strlen(bad), ids, 3, c, &e) ==
+			    DEVID_EINVAL &&
+			strstr(e.msg, "error 0 is not an object") != NULL,
+		    "an error that is not an object, said: \"%s\"", e.msg);
+	}
 	CHECK(parse("{\"isSuccessful\":true,\"isSuccessful\":false}", ids, 3, c) == DEVID_EINVAL,
 	    "duplicate keys");
 }
