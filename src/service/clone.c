@@ -27,6 +27,8 @@
 #define REPORT_ID_KEEP_SECS 86400
 /* suspicions in one page of GET /api/v1/suspicions */
 #define SUSPICIONS_PAGE 500
+/* the latest sightings of a device one evaluation of concurrent origins reads */
+#define MAX_SIGHTINGS 256
 /* the networks one evaluation of concurrent origins tells apart */
 #define MAX_NETWORKS 64
 
@@ -294,8 +296,8 @@ rule_concurrent_origins(struct clone_eval *c, struct devid_error *e)
 	int nnets = 0, returns, rc;
 	size_t n = 0;
 
-	if ((rc = store_sightings_since(
-		 c->db, c->tenant_id, c->d.id, (c->now - c->policy.window) * 1000, &r, e)) != 0)
+	if ((rc = store_sightings_since(c->db, c->tenant_id, c->d.id,
+		 (c->now - c->policy.window) * 1000, MAX_SIGHTINGS, &r, e)) != 0)
 		return rc;
 	if ((pts = calloc(db_rows_count(r) * 2 + 1, sizeof(*pts))) == NULL) {
 		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
@@ -348,31 +350,19 @@ rule_superseded(struct clone_eval *c, const char *fingerprint, int64_t seen_ms, 
     struct devid_error *e)
 {
 	struct db_rows *r;
-	char hex[65];
-	const uint8_t *der;
-	size_t len, n;
+	int64_t superseded;
 	int rc;
 
-	if ((rc = store_device_certificates(c->db, c->tenant_id, c->d.id, &r, e)) != 0)
+	if ((rc = store_cert_superseded(c->db, c->tenant_id, c->d.id, fingerprint, &r, e)) != 0)
 		return rc;
-	n = db_rows_count(r);
-	for (size_t i = 0; i + 1 < n; i++) {
-		int64_t superseded = db_rows_int(r, i + 1, 1);
-
-		der = db_rows_blob(r, i, 0, &len);
-		sha256_hex(der, len, hex);
-		if (strcmp(hex, fingerprint) != 0)
-			continue;
-		if (seen_ms / 1000 > superseded + c->policy.superseded_grace)
-			rc = raise_suspicion(c, CLONE_SUPERSEDED_CERTIFICATE,
-			    json_pack("{s:s, s:s, s:o, s:s, s:o, s:s}", "certificate", fingerprint,
-				"serial", db_rows_text(r, i, 2, NULL), "supersededAt",
-				json_time(superseded), "supersededBy",
-				db_rows_text(r, i + 1, 2, NULL), "seenAt",
-				json_time(seen_ms / 1000), "origin", origin),
-			    e);
-		break;
-	}
+	if (db_rows_count(r) == 1 &&
+	    seen_ms / 1000 > (superseded = db_rows_int(r, 0, 2)) + c->policy.superseded_grace)
+		rc = raise_suspicion(c, CLONE_SUPERSEDED_CERTIFICATE,
+		    json_pack("{s:s, s:s, s:o, s:s, s:o, s:s}", "certificate", fingerprint,
+			"serial", db_rows_text(r, 0, 0, NULL), "supersededAt",
+			json_time(superseded), "supersededBy", db_rows_text(r, 0, 1, NULL),
+			"seenAt", json_time(seen_ms / 1000), "origin", origin),
+		    e);
 	db_rows_free(r);
 	return rc;
 }
@@ -381,10 +371,10 @@ rule_superseded(struct clone_eval *c, const char *fingerprint, int64_t seen_ms, 
 static int
 observe(struct clone_eval *c, const char *source, const struct sighting *s, struct devid_error *e)
 {
-	int64_t keep = (c->now - 2 * c->policy.window) * 1000;
+	int64_t window_ms = (c->now - c->policy.window) * 1000;
 	int rc;
 
-	if ((rc = store_sighting_add(c->db, c->tenant_id, c->d.id, source, s, keep, e)) != 0 ||
+	if ((rc = store_sighting_add(c->db, c->tenant_id, c->d.id, source, s, window_ms, e)) != 0 ||
 	    (rc = rule_concurrent_origins(c, e)) != 0)
 		return rc;
 	return rule_superseded(c, s->certificate, s->last_ms, s->origin, e);
@@ -446,7 +436,8 @@ clone_observe_est(struct service *svc, struct db *db, int64_t tenant_id, const c
 	if ((rc = observe(&c, "est", &s, e)) != 0)
 		return rc;
 	/* rule 3: this enrollment beyond what renewing at half a certificate's life needs */
-	if ((rc = store_certs_issued_since(db, tenant_id, c.d.id, since, &issued, e)) != 0)
+	if ((rc = store_certs_issued_since(
+		 db, tenant_id, c.d.id, since, c.policy.max_enrollments, &issued, e)) != 0)
 		return rc;
 	if (issued + 1 > c.policy.max_enrollments &&
 	    (rc = raise_suspicion(&c, CLONE_ENROLLMENT_RATE,

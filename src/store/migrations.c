@@ -419,7 +419,9 @@ static const char *const v14[] = {
  * defaults), where its devices were seen (EST and product clouds' seen reports, whose ids
  * are kept a day so that a report sent twice counts once), and the suspicions raised. A
  * notice to a webhook connector is a job with suspicion_id set; its action stays 'add'
- * because jobs.action's CHECK predates notices, and a notice changes no ACL.
+ * because jobs.action's CHECK predates notices, and a notice changes no ACL. Certificates
+ * gain the SHA-256 of their DER (hex), by which sightings name them; those issued before
+ * have none, so the superseded-certificate rule does not know them.
  */
 static const char *const v15[] = {
     "CREATE TABLE clone_policies ("
@@ -458,6 +460,9 @@ static const char *const v15[] = {
     "CREATE INDEX suspicions_tenant ON suspicions (tenant_id, id)",
 
     "ALTER TABLE jobs ADD COLUMN suspicion_id BIGINT REFERENCES suspicions (id)",
+
+    "ALTER TABLE certificates ADD COLUMN sha256 TEXT",
+    "CREATE INDEX certificates_sha256 ON certificates (device_id, sha256)",
     NULL,
 };
 

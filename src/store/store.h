@@ -807,20 +807,27 @@ int store_clone_policy_put(
  */
 int store_sighting_report_take(struct db *db, int64_t connector_id, const char *report, int64_t now,
     int64_t keep, struct devid_error *e);
-/* Records a sighting (source "est" or "connector:<name>"), pruning the device's older than
- * prune_before_ms. */
+/*
+ * Records a sighting from source ("est" or "connector:<name>"): merged into the device's
+ * sighting of the same source, origin and certificate active since merge_after_ms (its span
+ * widened, its count added), else a new one, the device's older than that pruned.
+ */
 int store_sighting_add(struct db *db, int64_t tenant_id, int64_t device_id, const char *source,
-    const struct sighting *s, int64_t prune_before_ms, struct devid_error *e);
-/* The tenant's sightings of the device active since since_ms: origin, first_ms, last_ms,
- * source. */
+    const struct sighting *s, int64_t merge_after_ms, struct devid_error *e);
+/* The tenant's sightings of the device active since since_ms, the latest limit: origin,
+ * first_ms, last_ms, source. */
 int store_sightings_since(struct db *db, int64_t tenant_id, int64_t device_id, int64_t since_ms,
+    size_t limit, struct db_rows **out, struct devid_error *e);
+/*
+ * The certificate the tenant issued to the device whose DER's SHA-256 is sha256 (hex), when a
+ * later one superseded it: one row, its serial, the next one's serial and issued_at; none when
+ * it is unknown or the latest.
+ */
+int store_cert_superseded(struct db *db, int64_t tenant_id, int64_t device_id, const char *sha256,
     struct db_rows **out, struct devid_error *e);
-/* The certificates the tenant issued to the device, oldest first: cert, issued_at, serial. */
-int store_device_certificates(struct db *db, int64_t tenant_id, int64_t device_id,
-    struct db_rows **out, struct devid_error *e);
-/* How many certificates the tenant issued to the device since (Unix seconds). */
+/* How many certificates the tenant issued to the device since (Unix seconds), at most max. */
 int store_certs_issued_since(struct db *db, int64_t tenant_id, int64_t device_id, int64_t since,
-    int64_t *count, struct devid_error *e);
+    int64_t max, int64_t *count, struct devid_error *e);
 /* Whether the tenant raised a suspicion of rule for the device at or after since. */
 int store_suspicion_since(struct db *db, int64_t tenant_id, int64_t device_id, const char *rule,
     int64_t since, bool *found, struct devid_error *e);

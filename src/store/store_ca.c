@@ -8,6 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/sha.h>
+
+#include "lib/base64.h"
 #include "store/store.h"
 #include "lib/banned.h"
 
@@ -317,14 +320,19 @@ int
 store_cert_add(struct db *db, int64_t tenant_id, int64_t generation, int64_t device_id,
     const char *serial, const uint8_t *der, size_t len, int64_t not_after, struct devid_error *e)
 {
+	uint8_t md[SHA256_DIGEST_LENGTH];
+	char hex[2 * SHA256_DIGEST_LENGTH + 1];
 	struct db_param p[] = {DB_INT(tenant_id), DB_INT(generation), DB_INT(device_id),
-	    DB_TEXT(serial), DB_BLOB(der, len), DB_INT(not_after), DB_INT(time(NULL))};
+	    DB_TEXT(serial), DB_BLOB(der, len), DB_INT(not_after), DB_INT(time(NULL)),
+	    DB_TEXTN(hex, 2 * SHA256_DIGEST_LENGTH)};
 	int rc;
 
+	SHA256(der, len, md);
+	hex_encode(md, sizeof(md), hex);
 	rc = db_exec(db,
 	    "INSERT INTO certificates (tenant_id, ca_generation, device_id, serial, cert,"
-	    " not_after, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-	    p, 7, NULL, e);
+	    " not_after, issued_at, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	    p, 8, NULL, e);
 	if (rc == DEVID_ECONFLICT)
 		return devid_error_set(e, rc, "serial %s was issued before", serial);
 	return rc;

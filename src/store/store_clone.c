@@ -53,14 +53,27 @@ store_sighting_report_take(struct db *db, int64_t connector_id, const char *repo
 
 int
 store_sighting_add(struct db *db, int64_t tenant_id, int64_t device_id, const char *source,
-    const struct sighting *s, int64_t prune_before_ms, struct devid_error *e)
+    const struct sighting *s, int64_t merge_after_ms, struct devid_error *e)
 {
+	struct db_param u[] = {DB_INT(s->first_ms), DB_INT(s->first_ms), DB_INT(s->last_ms),
+	    DB_INT(s->last_ms), DB_INT(s->count), DB_INT(device_id), DB_INT(tenant_id),
+	    DB_TEXT(source), DB_TEXT(s->origin), DB_TEXT(s->certificate), DB_INT(merge_after_ms)};
 	struct db_param p[] = {DB_INT(tenant_id), DB_INT(device_id), DB_TEXT(source),
 	    DB_TEXT(s->origin), DB_INT(s->first_ms), DB_INT(s->last_ms), DB_INT(s->count),
 	    DB_TEXT(s->certificate)};
-	struct db_param q[] = {DB_INT(device_id), DB_INT(prune_before_ms)};
+	struct db_param q[] = {DB_INT(device_id), DB_INT(merge_after_ms)};
+	int64_t changed = 0;
 	int rc;
 
+	if ((rc = db_exec(db,
+		 "UPDATE sightings SET"
+		 " first_ms = CASE WHEN first_ms < ? THEN first_ms ELSE ? END,"
+		 " last_ms = CASE WHEN last_ms > ? THEN last_ms ELSE ? END, count = count + ?"
+		 " WHERE device_id = ? AND tenant_id = ? AND source = ? AND origin = ?"
+		 " AND cert_sha256 = ? AND last_ms >= ?",
+		 u, 11, &changed, e)) != 0 ||
+	    changed > 0)
+		return rc;
 	if ((rc = db_exec(db, "DELETE FROM sightings WHERE device_id = ? AND last_ms < ?", q, 2,
 		 NULL, e)) != 0)
 		return rc;
@@ -72,26 +85,32 @@ store_sighting_add(struct db *db, int64_t tenant_id, int64_t device_id, const ch
 
 int
 store_sightings_since(struct db *db, int64_t tenant_id, int64_t device_id, int64_t since_ms,
-    struct db_rows **out, struct devid_error *e)
+    size_t limit, struct db_rows **out, struct devid_error *e)
 {
-	struct db_param p[] = {DB_INT(device_id), DB_INT(since_ms), DB_INT(tenant_id)};
+	struct db_param p[] = {
+	    DB_INT(device_id), DB_INT(since_ms), DB_INT(tenant_id), DB_INT(limit)};
 
 	return db_query(db,
 	    "SELECT origin, first_ms, last_ms, source FROM sightings"
-	    " WHERE device_id = ? AND last_ms >= ? AND tenant_id = ? ORDER BY id",
-	    p, 3, out, e);
+	    " WHERE device_id = ? AND last_ms >= ? AND tenant_id = ? ORDER BY last_ms DESC LIMIT ?",
+	    p, 4, out, e);
 }
 
 int
-store_device_certificates(struct db *db, int64_t tenant_id, int64_t device_id, struct db_rows **out,
-    struct devid_error *e)
+store_cert_superseded(struct db *db, int64_t tenant_id, int64_t device_id, const char *sha256,
+    struct db_rows **out, struct devid_error *e)
 {
-	struct db_param p[] = {DB_INT(device_id), DB_INT(tenant_id)};
+	struct db_param p[] = {DB_INT(device_id), DB_TEXT(sha256), DB_INT(tenant_id),
+	    DB_INT(device_id), DB_INT(tenant_id)};
 
 	return db_query(db,
-	    "SELECT cert, issued_at, serial FROM certificates WHERE device_id = ? AND tenant_id = ?"
-	    " ORDER BY issued_at, id",
-	    p, 2, out, e);
+	    "SELECT c.serial, n.serial, n.issued_at FROM certificates c"
+	    " JOIN certificates n ON n.device_id = c.device_id AND n.tenant_id = c.tenant_id"
+	    " AND n.id > c.id"
+	    " WHERE c.device_id = ? AND c.sha256 = ? AND c.tenant_id = ?"
+	    " AND n.id = (SELECT MIN(x.id) FROM certificates x WHERE x.device_id = ?"
+	    " AND x.tenant_id = ? AND x.id > c.id)",
+	    p, 5, out, e);
 }
 
 int
@@ -165,16 +184,16 @@ store_suspicion_get(struct db *db, int64_t id, struct db_rows **out, struct devi
 
 int
 store_certs_issued_since(struct db *db, int64_t tenant_id, int64_t device_id, int64_t since,
-    int64_t *count, struct devid_error *e)
+    int64_t max, int64_t *count, struct devid_error *e)
 {
-	struct db_param p[] = {DB_INT(device_id), DB_INT(tenant_id), DB_INT(since)};
+	struct db_param p[] = {DB_INT(device_id), DB_INT(tenant_id), DB_INT(since), DB_INT(max)};
 	struct db_rows *r;
 	int rc;
 
 	if ((rc = db_query(db,
-		 "SELECT COUNT(*) FROM certificates WHERE device_id = ? AND tenant_id = ?"
-		 " AND issued_at >= ?",
-		 p, 3, &r, e)) != 0)
+		 "SELECT COUNT(*) FROM (SELECT 1 FROM certificates WHERE device_id = ?"
+		 " AND tenant_id = ? AND issued_at >= ? LIMIT ?) AS c",
+		 p, 4, &r, e)) != 0)
 		return rc;
 	*count = db_rows_int(r, 0, 0);
 	db_rows_free(r);
