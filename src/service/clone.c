@@ -195,7 +195,6 @@ service_clone_policy_put(
 
 /* What one evaluation knows: the device as it stands, its tenant's policy, what it raised. */
 struct clone_eval {
-	struct service *svc;
 	struct db *db;
 	int64_t tenant_id;
 	struct device_rec d;
@@ -303,7 +302,9 @@ rule_concurrent_origins(struct clone_eval *c, struct devid_error *e)
 		rc = devid_error_set(e, DEVID_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < db_rows_count(r); i++) {
+	/* oldest first (the rows are newest first), so networks are named in the order seen */
+	for (size_t j = db_rows_count(r); j > 0; j--) {
+		size_t i = j - 1;
 		int k;
 
 		if (sighting_network(db_rows_text(r, i, 0, NULL), (int)c->policy.prefix_v4,
@@ -414,7 +415,7 @@ int
 clone_observe_est(struct service *svc, struct db *db, int64_t tenant_id, const char *udid,
     const char *peer, X509 *client, int64_t validity_days, bool *quarantined, struct devid_error *e)
 {
-	struct clone_eval c = {.svc = svc, .db = db, .tenant_id = tenant_id, .now = time(NULL)};
+	struct clone_eval c = {.db = db, .tenant_id = tenant_id, .now = time(NULL)};
 	struct sighting s = {.count = 1};
 	unsigned char *der = NULL;
 	int64_t issued, since = c.now - validity_days * 86400 / 2;
@@ -556,7 +557,7 @@ service_sightings_report(struct service *svc, const uint8_t *body, size_t len,
 		goto rollback;
 	for (size_t i = 0; i < r.n && total.policy.mode != CLONE_OFF; i++) {
 		struct clone_eval c = {
-		    .svc = svc, .db = db, .tenant_id = t.id, .policy = total.policy, .now = now};
+		    .db = db, .tenant_id = t.id, .policy = total.policy, .now = now};
 
 		/* another tenant's device, or none: the sender learns nothing of it */
 		rc = store_device_get(db, t.id, r.s[i].udid, &c.d, e);
