@@ -11,8 +11,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/sha.h>
 
+#include "lib/base64.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/sighting.h"
@@ -133,12 +133,6 @@ clone_policy_load(struct db *db, int64_t tenant_id, struct clone_policy *p, stru
 	rc = j != NULL ? policy_parse(j, p, e) : devid_error_set(e, DEVID_EINTERNAL, "policy");
 	json_decref(j);
 	return rc;
-}
-
-static bool
-is_oem_reader(const struct principal *p)
-{
-	return p->tenant.kind == TENANT_OEM && (p->role == ROLE_ADMIN || p->role == ROLE_OPERATOR);
 }
 
 int
@@ -332,16 +326,6 @@ out:
 	return rc;
 }
 
-static void
-sha256_hex(const uint8_t *p, size_t n, char out[65])
-{
-	unsigned char md[SHA256_DIGEST_LENGTH];
-
-	SHA256(p, n, md);
-	for (size_t i = 0; i < sizeof(md); i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
 /*
  * Rule 2: the operational certificate fingerprint (the SHA-256 of its DER) used at seen_ms,
  * after a later certificate of the device superseded it by more than the grace.
@@ -417,9 +401,9 @@ clone_observe_est(struct service *svc, struct db *db, int64_t tenant_id, const c
 {
 	struct clone_eval c = {.db = db, .tenant_id = tenant_id, .now = time(NULL)};
 	struct sighting s = {.count = 1};
-	unsigned char *der = NULL;
+	uint8_t md[32];
 	int64_t issued, since = c.now - validity_days * 86400 / 2;
-	int n, rc;
+	int rc;
 
 	*quarantined = false;
 	if (peer_address(peer, s.origin) != 0)
@@ -428,10 +412,9 @@ clone_observe_est(struct service *svc, struct db *db, int64_t tenant_id, const c
 	    c.policy.mode == CLONE_OFF ||
 	    (rc = store_device_get(db, tenant_id, udid, &c.d, e)) != 0)
 		return rc;
-	if ((n = i2d_X509(client, &der)) <= 0)
-		return devid_error_set(e, DEVID_EINTERNAL, "i2d_X509");
-	sha256_hex(der, (size_t)n, s.certificate);
-	OPENSSL_free(der);
+	if (x509_sha256(client, md) != 0)
+		return devid_error_set(e, DEVID_EINTERNAL, "the client certificate's SHA-256");
+	hex_encode(md, sizeof(md), s.certificate);
 	snprintf(s.udid, sizeof(s.udid), "%s", udid);
 	s.first_ms = s.last_ms = c.now * 1000;
 	if ((rc = observe(&c, "est", &s, e)) != 0)

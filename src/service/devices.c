@@ -20,7 +20,7 @@
 #define DEVICE_CERTS_MAX 100 /* operational certificates a device view lists, newest first */
 #define SEARCH_UDID_MIN 4 /* hex digits from which q is also a UDID prefix */
 
-static bool
+bool
 is_oem_reader(const struct principal *p)
 {
 	return p->tenant.kind == TENANT_OEM && (p->role == ROLE_ADMIN || p->role == ROLE_OPERATOR);

@@ -8,6 +8,9 @@
 #include "lib/x509.h"
 #include "service/service.h"
 
+/* An OEM's admin or operator: who reads the tenant's batches, devices and suspicions. */
+bool is_oem_reader(const struct principal *p);
+
 /*
  * The caller's own batch: DEVID_ENOTFOUND for a missing batch and for another tenant's alike
  * (no oracle). The caller must be an OEM reader (admin or operator), or an admin with
