@@ -18,7 +18,15 @@
 #include "service/internal.h"
 #include "lib/banned.h"
 
-#define UDID_PAGE 1000
+static int
+hash_udid(void *arg, const char *udid, size_t len, struct devid_error *e)
+{
+	EVP_MD_CTX *ctx = arg;
+
+	if (EVP_DigestUpdate(ctx, udid, len) != 1 || EVP_DigestUpdate(ctx, "\n", 1) != 1)
+		return devid_error_set(e, DEVID_ECRYPTO, "custody: SHA-256 failed");
+	return 0;
+}
 
 /*
  * manifestSha256: SHA-256 over the batch's UDIDs in ascending order, each followed by "\n".
@@ -28,38 +36,19 @@
 static int
 manifest_hash(struct db *db, int64_t batch_id, char out[65], struct devid_error *e)
 {
-	char after[UDID_HEX_LEN_MAX + 1] = "";
 	uint8_t md[SHA256_DIGEST_LENGTH];
 	EVP_MD_CTX *ctx;
-	struct db_rows *r;
-	size_t n;
-	int rc = 0;
+	int rc;
 
 	if ((ctx = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
 		EVP_MD_CTX_free(ctx);
 		return devid_error_set(e, DEVID_ENOMEM, "custody: out of memory");
 	}
-	do {
-		if ((rc = store_batch_udids(db, batch_id, after, UDID_PAGE, &r, e)) != 0)
-			goto out;
-		n = db_rows_count(r);
-		for (size_t i = 0; i < n; i++) {
-			size_t len;
-			const char *u = db_rows_text(r, i, 0, &len);
-
-			if (EVP_DigestUpdate(ctx, u, len) != 1 ||
-			    EVP_DigestUpdate(ctx, "\n", 1) != 1)
-				rc = devid_error_set(e, DEVID_ECRYPTO, "custody: SHA-256 failed");
-			if (i == n - 1)
-				snprintf(after, sizeof(after), "%s", u);
-		}
-		db_rows_free(r);
-	} while (rc == 0 && n == UDID_PAGE);
+	rc = store_batch_udids_each(db, batch_id, hash_udid, ctx, e);
 	if (rc == 0 && EVP_DigestFinal_ex(ctx, md, NULL) != 1)
 		rc = devid_error_set(e, DEVID_ECRYPTO, "custody: SHA-256 failed");
 	if (rc == 0)
 		hex_encode(md, sizeof(md), out);
-out:
 	EVP_MD_CTX_free(ctx);
 	return rc;
 }

@@ -245,11 +245,14 @@ int store_custody_insert(struct db *db, int64_t batch_id, const struct custody_r
 int store_custody_list(
     struct db *db, int64_t batch_id, struct db_rows **rows, struct devid_error *e);
 /*
- * The UDIDs of a batch in ascending order after `after` ("" for the first page), at most
- * limit: column udid in *rows.
+ * Calls fn with each UDID of a batch in ascending order, until fn returns nonzero (which is
+ * returned). In constant memory whatever the batch's size: the UDIDs are sorted once into a
+ * temporary table of this connection, numbered in order, and read from it a page at a time;
+ * the table is dropped before returning. Call it inside a transaction.
  */
-int store_batch_udids(struct db *db, int64_t batch_id, const char *after, size_t limit,
-    struct db_rows **rows, struct devid_error *e);
+int store_batch_udids_each(struct db *db, int64_t batch_id,
+    int (*fn)(void *arg, const char *udid, size_t len, struct devid_error *e), void *arg,
+    struct devid_error *e);
 
 /*
  * The vendor and batch a UDID is stored in, and whether that batch is still being uploaded
