@@ -3,7 +3,8 @@
  * The store behaves the same on SQLite and PostgreSQL: migrations are idempotent, tenants and
  * tokens round-trip, names and token hashes are unique. SQLite pools: the writers of one
  * process take turns on the pool's lock, and the pool's checkpointer, not a writer, folds the
- * write-ahead log into the database. Usage: test_store sqlite|postgres.
+ * write-ahead log into the database. A batch's UDIDs are walked in order. Usage: test_store
+ * sqlite|postgres.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -94,6 +95,26 @@ sqlite_pool(const char *dir)
 	    "the checkpointer folded the log into the database (%lld bytes, %llu checkpoints)",
 	    (long long)st.st_size, (unsigned long long)ps.checkpoints);
 	store_close(s);
+}
+
+/* store_batch_udids_each's callback: counts the UDIDs and checks their order; stops at stop */
+struct udid_walk {
+	size_t n, stop;
+	char last[65];
+	bool ordered;
+};
+
+static int
+udid_walk(void *arg, const char *udid, size_t len, struct devid_error *e)
+{
+	struct udid_walk *w = arg;
+
+	if (len != 64 || strcmp(udid, w->last) <= 0)
+		w->ordered = false;
+	snprintf(w->last, sizeof(w->last), "%s", udid);
+	if (++w->n == w->stop)
+		return devid_error_set(e, DEVID_ECONFLICT, "stopped at %zu", w->n);
+	return 0;
 }
 
 int
@@ -200,6 +221,62 @@ main(int argc, char **argv)
 		CHECK(store_job_renew(db, j.id, j2.next_at, now + 40, &e) == DEVID_ECONFLICT,
 		    "a job that is done is not renewed");
 		connector_rec_release(&c);
+	}
+
+	/* a batch's UDIDs in order, across pages of 1,000, and only that batch's */
+	{
+		struct db_param b[] = {DB_INT(id), DB_INT(0)};
+		struct db_rows *r = NULL;
+		int64_t batch[2] = {0, 0};
+		struct udid_walk w;
+		char udid[65];
+		size_t k = 0;
+
+		for (int i = 0; i < 2; i++) {
+			b[1] = (struct db_param)DB_INT(i);
+			CHECK(
+			    db_exec(db,
+				"INSERT INTO batches (vendor_id, name, part_number, count, source,"
+				" created_at) VALUES (?, 'B' || ?, 'P', 1, 'vendor', 0)",
+				b, 2, NULL, &e) == 0 &&
+				db_query(db, "SELECT MAX(id) FROM batches", NULL, 0, &r, &e) == 0,
+			    "batch %d: %s", i, e.msg);
+			batch[i] = r != NULL ? db_rows_int(r, 0, 0) : 0;
+			db_rows_free(r);
+			r = NULL;
+		}
+		CHECK(db_begin(db, &e) == 0, "begin: %s", e.msg);
+		/* 2,001 devices in batch 0, in no order (a walk of steps of 1,009 modulo 2,011), 5
+		 * in 1 */
+		for (size_t i = 0; i < 2006; i++) {
+			k = (k + 1009) % 2011;
+			snprintf(udid, sizeof(udid), "%064zx", k * 7919 + 1);
+
+			struct db_param d[] = {DB_TEXT(udid), DB_INT(batch[i < 2001 ? 0 : 1]),
+			    DB_TEXT(udid), DB_BLOB("x", 1)};
+
+			if (db_exec(db,
+				"INSERT INTO devices (udid, batch_id, serial, cert, entry)"
+				" VALUES (?, ?, ?, ?, '{}')",
+				d, 4, NULL, &e) != 0) {
+				CHECK(0, "device %zu: %s", i, e.msg);
+				break;
+			}
+		}
+		w = (struct udid_walk){.ordered = true};
+		CHECK(store_batch_udids_each(db, batch[0], udid_walk, &w, &e) == 0 && w.n == 2001 &&
+			w.ordered,
+		    "2,001 UDIDs, ascending (%zu, ordered %d): %s", w.n, w.ordered, e.msg);
+		w = (struct udid_walk){.ordered = true, .stop = 1000};
+		CHECK(store_batch_udids_each(db, batch[0], udid_walk, &w, &e) == DEVID_ECONFLICT &&
+			w.n == 1000 && strstr(e.msg, "stopped at 1000") != NULL,
+		    "the callback's error ends the walk and is returned: %s", e.msg);
+		w = (struct udid_walk){.ordered = true};
+		CHECK(store_batch_udids_each(db, batch[1], udid_walk, &w, &e) == 0 && w.n == 5 &&
+			w.ordered,
+		    "the temporary table was dropped, and another batch has its own 5 (%zu): %s",
+		    w.n, e.msg);
+		db_rollback(db);
 	}
 
 	/* a database a newer devid migrated is refused, and left as it is */
