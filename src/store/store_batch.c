@@ -200,45 +200,43 @@ store_batch_udids_each(struct db *db, int64_t batch_id,
     struct devid_error *e)
 {
 	enum { PAGE = 1000 };
-	/* INTEGER PRIMARY KEY: SQLite's rowid, so that a page is a range of it; PostgreSQL's
-	 * index */
 	struct db_param p[] = {DB_INT(batch_id)};
-	struct db_rows *r = NULL;
-	int64_t after = 0;
+	struct db_rows *r;
+	int64_t done = 0; /* the UDIDs handed to fn: they are numbered 1, 2, ... in order */
 	size_t n = 0;
-	int rc;
+	int rc, drop;
 
+	/* INTEGER PRIMARY KEY: SQLite's rowid, so that a page is a range of it; in PostgreSQL,
+	 * its index */
 	if ((rc = db_exec(db,
 		 "CREATE TEMPORARY TABLE batch_udids (n INTEGER PRIMARY KEY, udid TEXT NOT NULL)",
 		 NULL, 0, NULL, e)) != 0)
 		return rc;
-	if ((rc = db_exec(db,
-		 "INSERT INTO batch_udids (n, udid) SELECT ROW_NUMBER() OVER (ORDER BY udid), udid"
-		 " FROM devices WHERE batch_id = ?",
-		 p, 1, NULL, e)) != 0)
-		goto out;
-	do {
-		struct db_param q[] = {DB_INT(after), DB_INT(PAGE)};
+	rc = db_exec(db,
+	    "INSERT INTO batch_udids (n, udid) SELECT ROW_NUMBER() OVER (ORDER BY udid), udid"
+	    " FROM devices WHERE batch_id = ?",
+	    p, 1, NULL, e);
+	while (rc == 0) {
+		struct db_param q[] = {DB_INT(done), DB_INT(PAGE)};
 
 		if ((rc = db_query(db,
-			 "SELECT n, udid FROM batch_udids WHERE n > ? ORDER BY n LIMIT ?", q, 2, &r,
+			 "SELECT udid FROM batch_udids WHERE n > ? ORDER BY n LIMIT ?", q, 2, &r,
 			 e)) != 0)
-			goto out;
+			break;
 		n = db_rows_count(r);
 		for (size_t i = 0; i < n && rc == 0; i++) {
 			size_t len;
-			const char *u = db_rows_text(r, i, 1, &len);
+			const char *u = db_rows_text(r, i, 0, &len);
 
 			rc = fn(arg, u, len, e);
-			after = db_rows_int(r, i, 0);
 		}
 		db_rows_free(r);
-	} while (rc == 0 && n == PAGE);
-out:
-	if (db_exec(db, "DROP TABLE batch_udids", NULL, 0, NULL, rc == 0 ? e : NULL) != 0 &&
-	    rc == 0)
-		rc = e != NULL ? e->code : DEVID_EIO;
-	return rc;
+		done += (int64_t)n;
+		if (n < PAGE)
+			break;
+	}
+	drop = db_exec(db, "DROP TABLE batch_udids", NULL, 0, NULL, rc == 0 ? e : NULL);
+	return rc != 0 ? rc : drop;
 }
 
 int
