@@ -8,7 +8,9 @@
  * ecfixed only ever says "valid" or "don't know", and a "valid" that is wrong would admit a
  * forged entry: every case it calls valid must be "valid" in Wycheproof, and, so that it is
  * of any use, it must call every "valid" case valid. Also: two lookups of one key share its
- * tables, and a key that is not P-256 has none. Usage: test_ecfixed <vectors folder>.
+ * tables, a key that is not P-256 has none, and signatures made with chosen s (below) are
+ * called valid. Usage: test_ecfixed (the keys and chosen s), test_ecfixed <vectors folder>
+ * (Wycheproof).
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -18,6 +20,8 @@
 #include <sys/stat.h>
 
 #include <jansson.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/ecdsa.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -175,21 +179,94 @@ keys(void)
 	EVP_PKEY_free(p384);
 }
 
+/*
+ * Signatures made to order, with s at the edges of its range (1, 2, n - 1, the powers of two
+ * and n minus them, s with long runs of ones and zeros) and at random: for a key d, a nonce k
+ * and R = k G, r = R.x mod n, the digest e = k s - r d (mod n) makes (r, s) valid. The
+ * inverse of s modulo n, which ecfixed computes its own way, meets every shape of s here,
+ * vectors or not; each signature must be called valid, and the same with s + 1 must not.
+ */
+static void
+chosen_s(BN_CTX *ctx)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	EC_GROUP *g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+	const BIGNUM *n = EC_GROUP_get0_order(g);
+	EC_POINT *R = EC_POINT_new(g);
+	BIGNUM *d = NULL, *k = BN_new(), *r = BN_new(), *s = BN_new(), *e = BN_new(), *t = BN_new();
+	struct ecfixed *f = ecfixed_get(key);
+	uint8_t dgst[32];
+	int made = 0, called = 0, wrong = 0;
+
+	CHECK(f != NULL && R != NULL && t != NULL &&
+		EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_PRIV_KEY, &d) == 1,
+	    "a P-256 key, its private scalar and its tables");
+	for (int i = 0; f != NULL && d != NULL && i < 3 * 256 + 2000; i++) {
+		if (i < 256) { /* 2^i, and n - 2^i */
+			BN_zero(s);
+			BN_set_bit(s, i);
+		} else if (i < 512) {
+			BN_zero(t);
+			BN_set_bit(t, i - 256);
+			BN_sub(s, n, t);
+		} else if (i < 768) { /* 2^j - 1: j ones */
+			BN_zero(s);
+			BN_set_bit(s, i - 512 + 1);
+			BN_sub_word(s, 1);
+		} else {
+			BN_rand_range(s, n);
+		}
+		if (BN_is_zero(s) || BN_cmp(s, n) >= 0)
+			continue;
+		/* k random, r = (k G).x mod n, e = k s - r d mod n */
+		if (BN_rand_range(k, n) != 1 || BN_is_zero(k) ||
+		    EC_POINT_mul(g, R, k, NULL, NULL, ctx) != 1 ||
+		    EC_POINT_get_affine_coordinates(g, R, r, NULL, ctx) != 1 ||
+		    BN_nnmod(r, r, n, ctx) != 1 || BN_is_zero(r) ||
+		    BN_mod_mul(e, k, s, n, ctx) != 1 || BN_mod_mul(t, r, d, n, ctx) != 1 ||
+		    BN_mod_sub(e, e, t, n, ctx) != 1 ||
+		    BN_bn2binpad(e, dgst, sizeof(dgst)) != (int)sizeof(dgst))
+			continue;
+		made++;
+		called += ecfixed_verify(f, ctx, dgst, r, s);
+		if (BN_add_word(s, 1) == 1 && BN_cmp(s, n) < 0)
+			wrong += ecfixed_verify(f, ctx, dgst, r, s);
+	}
+	CHECK(made > 2700, "%d signatures made to order", made);
+	CHECK(called == made, "%d of %d signatures with chosen s called valid", called, made);
+	CHECK(wrong == 0, "%d signatures with s + 1 called valid", wrong);
+	ecfixed_release(f);
+	BN_free(d);
+	BN_free(k);
+	BN_free(r);
+	BN_free(s);
+	BN_free(e);
+	BN_free(t);
+	EC_POINT_free(R);
+	EC_GROUP_free(g);
+	EVP_PKEY_free(key);
+	ERR_clear_error();
+}
+
 int
 main(int argc, char **argv)
 {
 	struct stat st;
 	BN_CTX *ctx = BN_CTX_new();
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: test_ecfixed <vectors folder>\n");
+	if (argc > 2) {
+		fprintf(stderr, "usage: test_ecfixed [vectors folder]\n");
 		return 2;
 	}
-	if (stat(argv[1], &st) != 0 || !S_ISDIR(st.st_mode))
-		test_skip("test vector folder not present");
-	keys();
-	run_file(argv[1], "ecdsa_secp256r1_sha256_p1363_test.json", false, ctx);
-	run_file(argv[1], "ecdsa_secp256r1_sha256_test.json", true, ctx);
+	if (argc == 1) {
+		keys();
+		chosen_s(ctx);
+	} else {
+		if (stat(argv[1], &st) != 0 || !S_ISDIR(st.st_mode))
+			test_skip("test vector folder not present");
+		run_file(argv[1], "ecdsa_secp256r1_sha256_p1363_test.json", false, ctx);
+		run_file(argv[1], "ecdsa_secp256r1_sha256_test.json", true, ctx);
+	}
 	BN_CTX_free(ctx);
 	return test_done();
 }
