@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include "db_impl.h"
+#include "db_sqlite_vfs.h"
 #include "lib/banned.h"
 
 #define SQLITE_BUSY_MS 10000
@@ -333,7 +334,10 @@ db_sqlite_open(const char *path, struct db *db, struct devid_error *e)
 	static const char *const pragmas[] = {
 	    "PRAGMA journal_mode=WAL",
 	    "PRAGMA foreign_keys=ON",
-	    /* every acknowledged commit survives a crash of the process and of the machine */
+	    /*
+	     * every acknowledged commit survives a crash of the process and of the machine; and
+	     * a commit syncs the WAL, which writes out what db_sqlite_vfs.h gathered
+	     */
 	    "PRAGMA synchronous=FULL",
 	    /*
 	     * An ingest's page dirties thousands of pages (a device row each, and the leaves
@@ -353,8 +357,10 @@ db_sqlite_open(const char *path, struct db *db, struct devid_error *e)
 		return devid_error_set(e, DEVID_EINVAL, "sqlite: empty path in the database URL");
 	if (sqlite_create_private(path, e) != 0)
 		return DEVID_EIO;
-	src = sqlite3_open_v2(
-	    path, &h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	/* small writes gathered (db_sqlite_vfs.h); without that VFS, SQLite's own */
+	src = sqlite3_open_v2(path, &h,
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	    db_sqlite_vfs_register() == SQLITE_OK ? GATHER_VFS : NULL);
 	if (src != SQLITE_OK) {
 		devid_error_set(e, DEVID_EIO, "sqlite: %s: %s", path,
 		    h ? sqlite3_errmsg(h) : sqlite3_errstr(src));
