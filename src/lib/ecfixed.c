@@ -173,52 +173,33 @@ divsteps(int64_t delta, uint64_t f, uint64_t g, struct trans *t)
 	return delta;
 }
 
-/* (f, g) = t (f, g) / 2^62, exact */
-static void
-round_fg(struct s62 *f, struct s62 *g, const struct trans *t)
-{
-	i128 cf = (i128)t->u * f->v[0] + (i128)t->v * g->v[0];
-	i128 cg = (i128)t->q * f->v[0] + (i128)t->r * g->v[0];
-
-	cf >>= LIMB_BITS;
-	cg >>= LIMB_BITS;
-	for (int i = 1; i < LIMBS; i++) {
-		cf += (i128)t->u * f->v[i] + (i128)t->v * g->v[i];
-		cg += (i128)t->q * f->v[i] + (i128)t->r * g->v[i];
-		f->v[i - 1] = (int64_t)((uint64_t)cf & LIMB_MASK);
-		g->v[i - 1] = (int64_t)((uint64_t)cg & LIMB_MASK);
-		cf >>= LIMB_BITS;
-		cg >>= LIMB_BITS;
-	}
-	f->v[LIMBS - 1] = (int64_t)cf;
-	g->v[LIMBS - 1] = (int64_t)cg;
-}
-
 /*
- * (d, e) = t (d, e) / 2^62 modulo n: a multiple of n added to each first makes its low 62 bits
- * zero. Each round adds less than n to the larger magnitude, so 12 rounds stay far inside
- * 310 bits.
+ * (a, b) = t (a, b) / 2^62: exact for f and g, whose low 62 bits the round made zero (n the
+ * zero number); modulo n for d and e, a multiple of n added to each first making its low 62
+ * bits zero. Each round adds less than n to the larger magnitude of d and e, so 12 rounds stay
+ * far inside 310 bits.
  */
 static void
-round_de(struct s62 *d, struct s62 *e, const struct trans *t, const struct s62 *n, uint64_t n_inv)
+round_apply(
+    struct s62 *a, struct s62 *b, const struct trans *t, const struct s62 *n, uint64_t n_inv)
 {
-	i128 cd = (i128)t->u * d->v[0] + (i128)t->v * e->v[0];
-	i128 ce = (i128)t->q * d->v[0] + (i128)t->r * e->v[0];
-	int64_t md = (int64_t)((-(uint64_t)cd * n_inv) & LIMB_MASK);
-	int64_t me = (int64_t)((-(uint64_t)ce * n_inv) & LIMB_MASK);
+	i128 ca = (i128)t->u * a->v[0] + (i128)t->v * b->v[0];
+	i128 cb = (i128)t->q * a->v[0] + (i128)t->r * b->v[0];
+	int64_t ma = (int64_t)((-(uint64_t)ca * n_inv) & LIMB_MASK);
+	int64_t mb = (int64_t)((-(uint64_t)cb * n_inv) & LIMB_MASK);
 
-	cd = (cd + (i128)md * n->v[0]) >> LIMB_BITS;
-	ce = (ce + (i128)me * n->v[0]) >> LIMB_BITS;
+	ca = (ca + (i128)ma * n->v[0]) >> LIMB_BITS;
+	cb = (cb + (i128)mb * n->v[0]) >> LIMB_BITS;
 	for (int i = 1; i < LIMBS; i++) {
-		cd += (i128)t->u * d->v[i] + (i128)t->v * e->v[i] + (i128)md * n->v[i];
-		ce += (i128)t->q * d->v[i] + (i128)t->r * e->v[i] + (i128)me * n->v[i];
-		d->v[i - 1] = (int64_t)((uint64_t)cd & LIMB_MASK);
-		e->v[i - 1] = (int64_t)((uint64_t)ce & LIMB_MASK);
-		cd >>= LIMB_BITS;
-		ce >>= LIMB_BITS;
+		ca += (i128)t->u * a->v[i] + (i128)t->v * b->v[i] + (i128)ma * n->v[i];
+		cb += (i128)t->q * a->v[i] + (i128)t->r * b->v[i] + (i128)mb * n->v[i];
+		a->v[i - 1] = (int64_t)((uint64_t)ca & LIMB_MASK);
+		b->v[i - 1] = (int64_t)((uint64_t)cb & LIMB_MASK);
+		ca >>= LIMB_BITS;
+		cb >>= LIMB_BITS;
 	}
-	d->v[LIMBS - 1] = (int64_t)cd;
-	e->v[LIMBS - 1] = (int64_t)ce;
+	a->v[LIMBS - 1] = (int64_t)ca;
+	b->v[LIMBS - 1] = (int64_t)cb;
 }
 
 /*
@@ -229,6 +210,7 @@ round_de(struct s62 *d, struct s62 *e, const struct trans *t, const struct s62 *
 static bool
 order_inverse(const struct s62 *n, uint64_t n_inv, const uint8_t s_be[32], uint8_t out[32])
 {
+	const struct s62 zero = {{0}};
 	struct s62 f = *n, g, d = {{0}}, e = {{1}}, t;
 	struct trans m;
 	int64_t delta = 1;
@@ -237,13 +219,13 @@ order_inverse(const struct s62 *n, uint64_t n_inv, const uint8_t s_be[32], uint8
 	s62_from_be(s_be, &g);
 	for (int i = 0; i < MAX_ROUNDS && !s62_zero(&g); i++) {
 		delta = divsteps(delta, (uint64_t)f.v[0], (uint64_t)g.v[0], &m);
-		round_de(&d, &e, &m, n, n_inv);
-		round_fg(&f, &g, &m);
+		round_apply(&d, &e, &m, n, n_inv);
+		round_apply(&f, &g, &m, &zero, 0);
 	}
 	if (!s62_zero(&g) || (sign = s62_unit(&f)) == 0)
 		return false;
 	if (sign < 0) {
-		t = (struct s62){{0}};
+		t = zero;
 		s62_add(&t, &d, -1);
 		d = t;
 	}
