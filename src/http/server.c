@@ -3,11 +3,12 @@
  * server.c - evhttp workers over one shared listening socket (see server.h, docs/http.md).
  *
  * Each worker is a thread with its own event_base and evhttp, accepting on the same
- * listening socket. A worker accepts at most one connection per turn of its loop, so a burst
- * of connections spreads over the idle workers instead of queueing behind one blocking
- * handler. libevent calls http_worker_request_cb (server_request.c) once a request is read
- * whole; the request is checked, handed to the handler, and the response sent, logged and
- * counted. The other parts are named in server_internal.h.
+ * listening socket. A worker accepts at most one connection per turn of its loop, and only
+ * while no other worker free to accept holds fewer connections (server_balance.c), so
+ * connections spread over the workers instead of queueing behind one blocking handler. libevent
+ * calls http_worker_request_cb (server_request.c) once a request is read whole; the request is
+ * checked, handed to the handler, and the response sent, logged and counted. The other parts are
+ * named in server_internal.h.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -228,8 +229,7 @@ worker_resume_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!w->stopping)
-		evconnlistener_enable(w->lev);
+	http_balance_resume(w);
 }
 
 /* accept(2) failed for good reason (EMFILE, ENFILE, ENOBUFS): pause instead of spinning. */
@@ -249,6 +249,7 @@ worker_accept_error_cb(struct evconnlistener *lev, void *arg)
 	log_warn("http accept failed", LOG_STR("server", w->srv->name),
 	    LOG_STR("error", strerror(err)), LOG_INT("retry_ms", ACCEPT_RETRY_MS));
 	evconnlistener_disable(lev);
+	http_balance_paused(w);
 	event_add(w->resume_ev, &tv);
 }
 
@@ -325,7 +326,7 @@ worker_init(struct http_server *s, struct http_worker *w, unsigned id, struct de
 	w->resume_ev = event_new(w->base, -1, 0, worker_resume_cb, w);
 	w->grace_ev = evtimer_new(w->base, worker_grace_cb, w);
 	if (w->stop_ev == NULL || w->resume_ev == NULL || w->grace_ev == NULL ||
-	    event_add(w->stop_ev, NULL) != 0)
+	    event_add(w->stop_ev, NULL) != 0 || http_balance_init(w) != 0)
 		return devid_error_set(e, DEVID_ENOMEM, "http: worker %u: no events", id);
 	return 0;
 }
@@ -349,6 +350,7 @@ worker_release(struct http_worker *w)
 		event_free(w->resume_ev);
 	if (w->grace_ev != NULL)
 		event_free(w->grace_ev);
+	http_balance_release(w);
 	if (w->base != NULL)
 		event_base_free(w->base);
 }
@@ -558,6 +560,8 @@ http_server_new(const struct http_server_opts *o, struct devid_error *e)
 	if (listen_open(s, o->listen != NULL ? o->listen : "127.0.0.1:0", e) != 0)
 		goto out;
 	s->workers = xcalloc(s->nworkers, sizeof(*s->workers));
+	for (i = 0; i < s->nworkers; i++)
+		s->workers[i].wake_fd = -1;
 	for (i = 0; i < s->nworkers; i++) {
 		if (worker_init(s, &s->workers[i], i, e) != 0)
 			goto out;

@@ -397,6 +397,7 @@ conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 	/* a client that closed before reading all of our response */
 	conn_settled(c);
 	atomic_fetch_sub(&s->nconns, 1);
+	http_balance_closed(c->w);
 	event_free(c->deadline);
 	event_free(c->registered);
 	free(c);
@@ -456,6 +457,7 @@ http_worker_bev_cb(struct event_base *base, void *arg)
 
 	/* one connection per turn of the loop: the next may go to an idle worker */
 	evconnlistener_disable(w->lev);
+	http_balance_accepted(w);
 	event_active(w->resume_ev, EV_TIMEOUT, 0);
 	metric_inc(metric_get(s->m_connections, lv));
 

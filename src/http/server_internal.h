@@ -7,6 +7,7 @@
  *   server_request.c  one request: checks, the handler, the response, the log line
  *   server_reject.c   libevent's own error pages, made JSON
  *   server_tls.c      TLS contexts, their reload and handshake logging
+ *   server_balance.c  which workers accept the next connection
  *
  * Nothing here is for use outside those files.
  */
@@ -43,6 +44,12 @@ struct http_worker {
 	struct event *resume_ev; /* accept again, after one connection or an accept error */
 	struct event *grace_ev; /* stop although responses are still being written */
 	bool stopping;
+	/* server_balance.c: shared with the other workers */
+	atomic_uint conns; /* open connections */
+	atomic_bool busy; /* running a handler */
+	atomic_bool parked; /* not listening, to let a worker with fewer connections accept */
+	int wake_fd; /* an eventfd: another worker asks a parked one to look again */
+	struct event *wake_ev;
 	unsigned
 	    inflight; /* responses handed to libevent and not yet written out (server_conn.c) */
 };
@@ -144,6 +151,16 @@ void http_worker_request_cb(struct evhttp_request *ev, void *arg);
 
 /* server_reject.c: the output callback of every connection (arg: its http_conn) */
 void http_conn_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
+
+/* server_balance.c: which workers accept (see there); each on the worker's own thread */
+int http_balance_init(struct http_worker *w); /* -1: no eventfd or event */
+void http_balance_release(struct http_worker *w);
+/* the turn after an accept, or an accept error's pause, is over: listen again, or park */
+void http_balance_resume(struct http_worker *w);
+void http_balance_accepted(struct http_worker *w); /* the listener is off until resume */
+void http_balance_closed(struct http_worker *w);
+void http_balance_busy(struct http_worker *w, bool busy); /* around a handler */
+void http_balance_paused(struct http_worker *w); /* the listener is off after an error */
 
 /* server_tls.c: a TLS context from the options, or NULL with e set */
 SSL_CTX *http_tls_ctx_new(

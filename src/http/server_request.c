@@ -365,6 +365,17 @@ headers_check(struct evhttp_request *ev, struct http_response *resp)
 	return 0;
 }
 
+/* The handler blocks the worker: others may accept meanwhile (server_balance.c). */
+static void
+handler_run(struct http_request *req, struct http_response *resp)
+{
+	struct http_server *s = req->w->srv;
+
+	http_balance_busy(req->w, true);
+	s->handler(req, resp, s->handler_arg);
+	http_balance_busy(req->w, false);
+}
+
 /*
  * Runs the handler, unless the client has max_client_requests being handled already (on
  * other workers): then 429.
@@ -377,7 +388,7 @@ request_handle(
 	char ip[INET6_ADDRSTRLEN];
 
 	if (s->max_client_requests == 0) {
-		s->handler(req, resp, s->handler_arg);
+		handler_run(req, resp);
 		return;
 	}
 	http_sockaddr_ip(evcon != NULL ? evhttp_connection_get_addr(evcon) : NULL, ip, sizeof(ip));
@@ -387,7 +398,7 @@ request_handle(
 		    "this client has %u requests being handled already", s->max_client_requests);
 		return;
 	}
-	s->handler(req, resp, s->handler_arg);
+	handler_run(req, resp);
 	http_clients_release(s->clients, ip, true);
 }
 

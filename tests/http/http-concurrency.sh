@@ -80,6 +80,38 @@ for p in $slow; do
 	wait "$p"
 done
 
+# Connections spread over the workers: beside an idle keep-alive connection, which one
+# worker holds, two new connections go to two other workers, so their handlers run at the
+# same time (/pair answers "paired":true only then). Twenty trials: left to the kernel, one
+# worker would take both of a trial's connections about one time in four.
+python3 - "$a" >"$tmp/pair.out" 2>&1 <<'PY'
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+idle = socket.create_connection((host, int(port)), timeout=10)
+idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+idle.recv(4096)
+bad = 0
+for trial in range(20):
+    pair = [socket.create_connection((host, int(port)), timeout=10) for _ in range(2)]
+    for s in pair:
+        # the server closes each after its answer, so it has let go of both by the next trial
+        s.sendall(b"GET /pair HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    for s in pair:
+        got = b""
+        while True:
+            b = s.recv(4096)
+            if not b:
+                break
+            got += b
+        s.close()
+        if b'"paired":true' not in got:
+            bad += 1
+            print("trial %d: %s" % (trial, got[-60:]))
+print("unpaired %d" % bad)
+PY
+grep -q '^unpaired 0$' "$tmp/pair.out" ||
+	check_failed "two new connections were served one after the other: $(cat "$tmp/pair.out")"
+
 # keep-alive: three requests on one curl command line share one connection
 req metrics-before "http://$a/metrics"
 before=$(sed -n 's/^http_connections_total{server="test"} //p' "$tmp/b")

@@ -12,11 +12,15 @@
  *   GET  /api/v1/batches/{vendor}/{batch}/manifest   the path parameters and ?format=
  *   POST /api/v1/batches/{vendor}/{batch}/transfer   {"transferred":true}
  *   GET  /slow?ms=N                                  sleeps N ms (at most 5000), blocking
+ *   GET  /pair                                       {"paired":B}: waits up to 3 s, blocking,
+ *                                                    for the next /pair to be handled at the
+ *                                                    same time (the two arrive in turn)
  *   GET  /whoami                                     TLS, peer, verified client certificate
  *   GET  /headers                                    the X-Test header, read case-blind
  *   GET  /nostatus                                   a handler that forgets to answer
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -124,6 +128,39 @@ h_slow(struct http_request *req, struct http_response *resp, void *arg)
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
 	answer(resp, 200, json_pack("{s:i}", "slept_ms", (int)ms));
+}
+
+/* /pair requests met so far; 2k and 2k + 1 are a pair */
+static unsigned long g_pairs;
+static pthread_mutex_t g_pair_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_pair_cv = PTHREAD_COND_INITIALIZER;
+
+static void
+h_pair(struct http_request *req, struct http_response *resp, void *arg)
+{
+	struct timespec until;
+	unsigned long me;
+	bool paired = true;
+
+	(void)req;
+	(void)arg;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 3;
+	pthread_mutex_lock(&g_pair_mu);
+	me = g_pairs++;
+	if (me % 2 == 1) {
+		pthread_cond_broadcast(&g_pair_cv);
+	} else {
+		while (g_pairs == me + 1 &&
+		    pthread_cond_timedwait(&g_pair_cv, &g_pair_mu, &until) != ETIMEDOUT)
+			;
+		if (g_pairs == me + 1) {
+			paired = false;
+			g_pairs = me + 2; /* a partner arriving late is not one */
+		}
+	}
+	pthread_mutex_unlock(&g_pair_mu);
+	answer(resp, 200, json_pack("{s:b}", "paired", paired));
 }
 
 static void
@@ -259,6 +296,7 @@ main(int argc, char **argv)
 	    router_add(r, "POST", "/api/v1/batches/{vendor}/{batch}/transfer", h_transfer, NULL,
 		&e) != 0 ||
 	    router_add(r, "GET", "/slow", h_slow, NULL, &e) != 0 ||
+	    router_add(r, "GET", "/pair", h_pair, NULL, &e) != 0 ||
 	    router_add(r, "GET", "/whoami", h_whoami, NULL, &e) != 0 ||
 	    router_add(r, "GET", "/headers", h_headers, NULL, &e) != 0 ||
 	    router_add(r, "GET", "/nostatus", h_nostatus, NULL, &e) != 0) {
