@@ -31,6 +31,11 @@
 /* worker threads, each with its own event loop */
 #define HTTP_DEFAULT_THREADS 4
 #define HTTP_MAX_THREADS 256
+/* what libevent 2.1 reads of a socket at a time (its EVBUFFER_MAX_READ), and what a body
+ * arriving faster is read in instead: a piece, and at most a turn of the loop */
+#define HTTP_LIBEVENT_READ 4096
+#define HTTP_BODY_READ ((size_t)256 << 10)
+#define HTTP_BODY_READ_TURN ((size_t)4 << 20)
 /* the listen(2) backlog of the shared listening socket */
 #define HTTP_LISTEN_BACKLOG 511
 /* milliseconds a stopping worker waits for responses already being written */

@@ -123,6 +123,55 @@ grep -q '^http_request_duration_seconds_count{server="test",route="/healthz"} 4$
 grep -q '^testserver_echo_calls_total 2$' "$tmp/b" ||
     check_failed "metrics: the application's own counter is not in the same registry"
 
+# A body arriving faster than libevent's 4 kB reads is read in larger pieces: a 12 MB body
+# echoes byte for byte, a request pipelined behind it on the same connection is answered
+# next, and a 20 MB body is still refused at the route's 16 MB limit.
+start_server bulk --threads 2 --big-body 16777216 || fail "the bulk test server did not start"
+python3 - "$addr_bulk" >"$tmp/bulk.out" 2>&1 <<'PY'
+import hashlib, json, os, socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+
+def response(f):
+    status = f.readline().split(b" ")[1]
+    length = 0
+    while True:
+        line = f.readline()
+        if line in (b"\r\n", b""):
+            break
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    return status, f.read(length)
+
+body = json.dumps({"a": os.urandom(6 << 20).hex()}, separators=(",", ":")).encode()
+s = socket.create_connection((host, int(port)), timeout=30)
+s.sendall(b"POST /echo/big HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+          b"Content-Length: %d\r\n\r\n" % len(body) + body +
+          b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+f = s.makefile("rb")
+status, got = response(f)
+answer = json.loads(got)
+echo = json.dumps(answer["echo"], separators=(",", ":")).encode()
+print("big", status.decode(), answer["bytes"] == len(body),
+      hashlib.sha256(echo).digest() == hashlib.sha256(body).digest())
+status, got = response(f)
+print("next", status.decode(), got.decode())
+s.close()
+s = socket.create_connection((host, int(port)), timeout=30)
+over = b'{"a":"' + b"b" * (20 << 20) + b'"}'
+s.sendall(b"POST /echo/big HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(over))
+try:
+    s.sendall(over)
+except OSError:
+    pass  # the server may close before the body has all gone
+status, got = response(s.makefile("rb"))
+print("over", status.decode(), b"limit of 16777216 bytes" in got)
+PY
+grep -qx 'big 200 True True' "$tmp/bulk.out" &&
+    grep -qx 'next 200 {"status":"ok"}' "$tmp/bulk.out" &&
+    grep -qx 'over 413 True' "$tmp/bulk.out" ||
+    check_failed "a fast 12 MB body, a request behind it, a 20 MB body: $(head -c 600 "$tmp/bulk.out")"
+stop_server bulk
+
 # IPv6 loopback, where the host has one
 if start_server v6 --listen '[::1]:0' --threads 1; then
 	req ipv6 -g "http://$addr_v6/healthz"
