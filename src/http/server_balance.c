@@ -69,7 +69,7 @@ wake_parked(const struct http_worker *w)
 void
 http_balance_resume(struct http_worker *w)
 {
-	if (w->stopping)
+	if (w->stopping || atomic_load(&w->srv->stop_requested))
 		return;
 	atomic_store(&w->parked, true);
 	if (!may_accept(w))
