@@ -249,7 +249,6 @@ worker_accept_error_cb(struct evconnlistener *lev, void *arg)
 	log_warn("http accept failed", LOG_STR("server", w->srv->name),
 	    LOG_STR("error", strerror(err)), LOG_INT("retry_ms", ACCEPT_RETRY_MS));
 	evconnlistener_disable(lev);
-	http_balance_paused(w);
 	event_add(w->resume_ev, &tv);
 }
 

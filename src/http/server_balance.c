@@ -94,8 +94,7 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 void
 http_balance_accepted(struct http_worker *w)
 {
-	/* listening again waits for the next turn of the loop (http_balance_resume) */
-	atomic_store(&w->parked, false);
+	/* it was listening, so not parked; it listens again after this turn of the loop, if */
 	atomic_fetch_add(&w->conns, 1);
 	wake_parked(w);
 }
@@ -114,12 +113,6 @@ http_balance_busy(struct http_worker *w, bool busy)
 	atomic_store(&w->busy, busy);
 	if (busy)
 		wake_parked(w);
-}
-
-void
-http_balance_paused(struct http_worker *w)
-{
-	atomic_store(&w->parked, false);
 }
 
 int

@@ -160,7 +160,6 @@ void http_balance_resume(struct http_worker *w);
 void http_balance_accepted(struct http_worker *w); /* the listener is off until resume */
 void http_balance_closed(struct http_worker *w);
 void http_balance_busy(struct http_worker *w, bool busy); /* around a handler */
-void http_balance_paused(struct http_worker *w); /* the listener is off after an error */
 
 /* server_tls.c: a TLS context from the options, or NULL with e set */
 SSL_CTX *http_tls_ctx_new(
