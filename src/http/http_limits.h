@@ -36,6 +36,10 @@
 #define HTTP_LIBEVENT_READ 4096
 #define HTTP_BODY_READ ((size_t)256 << 10)
 #define HTTP_BODY_READ_TURN ((size_t)4 << 20)
+/* a request body at least this large leaves memory to give back: a worker does, with
+ * malloc_trim, once no such body has come to it for HTTP_TRIM_DELAY_MS */
+#define HTTP_TRIM_BODY ((size_t)1 << 20)
+#define HTTP_TRIM_DELAY_MS 1000
 /* the listen(2) backlog of the shared listening socket */
 #define HTTP_LISTEN_BACKLOG 511
 /* milliseconds a stopping worker waits for responses already being written */

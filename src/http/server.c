@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,6 +267,29 @@ worker_grace_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(w->base);
 }
 
+/*
+ * A large body (and what its handler parsed) leaves the heaps of the worker and of the
+ * handler's threads holding tens of megabytes that glibc keeps for the next request: an
+ * idle server gives them back. The timer is pushed back by every large body, so an upload's
+ * pages do not pay for it one by one.
+ */
+static void
+worker_trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	malloc_trim(0);
+}
+
+void
+http_worker_large_body(struct http_worker *w)
+{
+	struct timeval tv = {HTTP_TRIM_DELAY_MS / 1000, (HTTP_TRIM_DELAY_MS % 1000) * 1000};
+
+	evtimer_add(w->trim_ev, &tv);
+}
+
 static void
 worker_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -324,8 +348,9 @@ worker_init(struct http_server *s, struct http_worker *w, unsigned id, struct de
 	w->stop_ev = event_new(w->base, s->stop_pipe[0], EV_READ | EV_PERSIST, worker_stop_cb, w);
 	w->resume_ev = event_new(w->base, -1, 0, worker_resume_cb, w);
 	w->grace_ev = evtimer_new(w->base, worker_grace_cb, w);
+	w->trim_ev = evtimer_new(w->base, worker_trim_cb, w);
 	if (w->stop_ev == NULL || w->resume_ev == NULL || w->grace_ev == NULL ||
-	    event_add(w->stop_ev, NULL) != 0 || http_balance_init(w) != 0)
+	    w->trim_ev == NULL || event_add(w->stop_ev, NULL) != 0 || http_balance_init(w) != 0)
 		return devid_error_set(e, DEVID_ENOMEM, "http: worker %u: no events", id);
 	return 0;
 }
@@ -349,6 +374,8 @@ worker_release(struct http_worker *w)
 		event_free(w->resume_ev);
 	if (w->grace_ev != NULL)
 		event_free(w->grace_ev);
+	if (w->trim_ev != NULL)
+		event_free(w->trim_ev);
 	http_balance_release(w);
 	if (w->base != NULL)
 		event_base_free(w->base);

@@ -43,6 +43,7 @@ struct http_worker {
 	struct event *stop_ev; /* the stop pipe is readable */
 	struct event *resume_ev; /* accept again, after one connection or an accept error */
 	struct event *grace_ev; /* stop although responses are still being written */
+	struct event *trim_ev; /* the free heap back to the system, after large bodies */
 	bool stopping;
 	/* server_balance.c: shared with the other workers */
 	atomic_uint conns; /* open connections */
@@ -145,6 +146,9 @@ void http_conn_response(struct http_conn *c);
 void http_conn_written(struct http_conn *c);
 size_t http_conn_limit(const struct http_conn *c); /* the body limit of its request */
 struct bufferevent *http_conn_bufferevent(const struct http_conn *c);
+
+/* server.c: a request with a body of HTTP_TRIM_BODY or more was answered on w's thread */
+void http_worker_large_body(struct http_worker *w);
 
 /* server_request.c: evhttp's callback for a request read whole (arg: the worker) */
 void http_worker_request_cb(struct evhttp_request *ev, void *arg);

@@ -512,4 +512,6 @@ http_worker_request_cb(struct evhttp_request *ev, void *arg)
 	    LOG_DBL("ms", dt * 1000), LOG_INT("bytes", sent), LOG_STR("peer", req.peer));
 	log_set_request_id(NULL);
 	http_count_request(s, req.method, req.route, status, dt);
+	if (req.body_len >= HTTP_TRIM_BODY)
+		http_worker_large_body(w);
 }
