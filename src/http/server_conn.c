@@ -334,14 +334,33 @@ conn_read_body(struct http_conn *c, struct evbuffer *buf)
 	c->reading = false;
 }
 
+/*
+ * Scans the n bytes of buf from offset from as a request's head, while it lasts: once the
+ * headers end, the rest is body (or the next request, scanned once this one is answered).
+ */
+static void
+conn_scan_buffer(struct http_conn *c, struct evbuffer *buf, size_t from, size_t n)
+{
+	struct evbuffer_ptr pos;
+	unsigned char piece[2048];
+	ev_ssize_t got;
+
+	if (c->phase != PHASE_HEADERS || evbuffer_ptr_set(buf, &pos, from, EVBUFFER_PTR_SET) != 0)
+		return;
+	for (size_t off = 0; off < n && c->phase == PHASE_HEADERS; off += (size_t)got) {
+		got = evbuffer_copyout_from(
+		    buf, &pos, piece, n - off < sizeof(piece) ? n - off : sizeof(piece));
+		if (got <= 0 || evbuffer_ptr_set(buf, &pos, (size_t)got, EVBUFFER_PTR_ADD) != 0)
+			break;
+		conn_scan(c, piece, (size_t)got);
+	}
+}
+
 /* Input callback of every connection: runs as bytes arrive, before evhttp reads them. */
 static void
 conn_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
 	struct http_conn *c = arg;
-	struct evbuffer_ptr pos;
-	unsigned char piece[2048];
-	ev_ssize_t n;
 
 	if (info->n_added == 0)
 		return;
@@ -353,20 +372,8 @@ conn_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *a
 		return; /* conn_read_body's own bytes: body */
 	if (c->phase == PHASE_IDLE)
 		conn_request_starts(c, (double)c->w->srv->header_timeout_secs);
-	if (c->phase == PHASE_HEADERS &&
-	    evbuffer_ptr_set(buf, &pos, info->orig_size, EVBUFFER_PTR_SET) == 0) {
-		/* the new bytes are the buffer's last n_added; once the headers end, the rest
-		 * is body */
-		for (size_t off = 0; off < info->n_added && c->phase == PHASE_HEADERS;
-		     off += (size_t)n) {
-			n = evbuffer_copyout_from(buf, &pos, piece,
-			    info->n_added - off < sizeof(piece) ? info->n_added - off
-								: sizeof(piece));
-			if (n <= 0 || evbuffer_ptr_set(buf, &pos, (size_t)n, EVBUFFER_PTR_ADD) != 0)
-				break;
-			conn_scan(c, piece, (size_t)n);
-		}
-	}
+	/* the new bytes are the buffer's last n_added */
+	conn_scan_buffer(c, buf, info->orig_size, info->n_added);
 	if (c->phase == PHASE_BODY && !c->tls && info->n_added >= HTTP_LIBEVENT_READ)
 		conn_read_body(c, buf);
 }
@@ -395,6 +402,9 @@ http_conn_written(struct http_conn *c)
 void
 http_conn_response(struct http_conn *c)
 {
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t n;
+
 	if (!c->pending) {
 		c->pending = true;
 		c->w->inflight++;
@@ -404,6 +414,11 @@ http_conn_response(struct http_conn *c)
 	c->phase = PHASE_IDLE;
 	evtimer_del(c->deadline);
 	conn_set_limit(c, c->w->srv->max_body);
+	/* a request pipelined behind it came with it and waits unread: it is the next */
+	if (!c->refused && (n = evbuffer_get_length(in)) > 0) {
+		conn_request_starts(c, (double)c->w->srv->header_timeout_secs);
+		conn_scan_buffer(c, in, 0, n);
+	}
 }
 
 size_t

@@ -125,7 +125,9 @@ grep -q '^testserver_echo_calls_total 2$' "$tmp/b" ||
 
 # A body arriving faster than libevent's 4 kB reads is read in larger pieces: a 12 MB body
 # echoes byte for byte, a request pipelined behind it on the same connection is answered
-# next, and a 20 MB body is still refused at the route's 16 MB limit.
+# next, and a 20 MB body is still refused at the route's 16 MB limit. A request pipelined
+# behind another gets its own route's limit: 2 MB to /echo/big behind a GET is taken (the
+# default limit is 1 MiB), and 2 MB to /echo behind a small /echo/big is refused.
 start_server bulk --threads 2 --big-body 16777216 || fail "the bulk test server did not start"
 python3 - "$addr_bulk" >"$tmp/bulk.out" 2>&1 <<'PY'
 import hashlib, json, os, socket, sys
@@ -165,11 +167,35 @@ except OSError:
     pass  # the server may close before the body has all gone
 status, got = response(s.makefile("rb"))
 print("over", status.decode(), b"limit of 16777216 bytes" in got)
+s.close()
+mid = json.dumps({"a": "c" * (2 << 20)}).encode()
+s = socket.create_connection((host, int(port)), timeout=30)
+s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+          b"POST /echo/big HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+          b"Content-Length: %d\r\n\r\n" % len(mid) + mid)
+f = s.makefile("rb")
+first, _ = response(f)
+status, got = response(f)
+print("behind", first.decode(), status.decode(), status == b"200" and json.loads(got)["bytes"] == len(mid))
+s.close()
+s = socket.create_connection((host, int(port)), timeout=30)
+s.sendall(b"POST /echo/big HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+          b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(mid))
+try:
+    s.sendall(mid)
+except OSError:
+    pass
+f = s.makefile("rb")
+first, _ = response(f)
+status, got = response(f)
+print("small", first.decode(), status.decode())
 PY
 grep -qx 'big 200 True True' "$tmp/bulk.out" &&
     grep -qx 'next 200 {"status":"ok"}' "$tmp/bulk.out" &&
-    grep -qx 'over 413 True' "$tmp/bulk.out" ||
-    check_failed "a fast 12 MB body, a request behind it, a 20 MB body: $(head -c 600 "$tmp/bulk.out")"
+    grep -qx 'over 413 True' "$tmp/bulk.out" &&
+    grep -qx 'behind 200 200 True' "$tmp/bulk.out" &&
+    grep -qx 'small 200 413' "$tmp/bulk.out" ||
+    check_failed "a fast 12 MB body, a request behind it, a 20 MB body, pipelined limits: $(head -c 600 "$tmp/bulk.out")"
 stop_server bulk
 
 # IPv6 loopback, where the host has one
